@@ -1,0 +1,60 @@
+"""hybridsmooth command line: estimate | train | check | figures | demo | problems.
+
+Thin by design: parse, call one function of a command module, print, map user errors to exit status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from .errors import UsageError
+
+# sub-command -> module in hybridsmooth.commands with add_arguments(parser) and run(args) -> int
+COMMANDS = {
+    "train": "train a problem with reshuffling hybrid SGD or a baseline; writes config.json + metrics.csv",
+    "estimate": "estimate block smoothness constants (L_x, L_y, L_xy, traces, spectra) by Hessian-vector products",
+    "demo": "the main job on embedded defaults; prints where its outputs went",
+    "problems": "list the problem specs and their keys",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit status 2, no usage dump
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="hybridsmooth", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name, help_text in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        try:
+            module = importlib.import_module(f"hybridsmooth.commands.{name}")
+        except ModuleNotFoundError as err:
+            if err.name and err.name.startswith("hybridsmooth.commands"):
+                continue
+            raise
+        module.add_arguments(p)
+        p.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "_module", None) is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args._module.run(args) or 0)
+    except UsageError as err:
+        print(f"hybridsmooth {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,10 @@
+from ..problems import describe_problems
+
+
+def add_arguments(parser) -> None:
+    pass
+
+
+def run(args) -> int:
+    print(describe_problems())
+    return 0

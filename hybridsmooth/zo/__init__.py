@@ -1,0 +1,1 @@
+"""Zeroth-order gradient estimators and the in-place seed trick."""

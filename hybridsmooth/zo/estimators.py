@@ -1,0 +1,82 @@
+"""Two-point zeroth-order gradient estimators (THEORY 2.2) on flat, optionally batched, blocks.
+
+For one sample and base point x, with directions u_j (j = 1..q):
+
+* ``central``  (Gaussian, MeZO/NS two-sided):  phi_j = [f(x + mu u_j) - f(x - mu u_j)] / (2 mu)
+* ``forward``  (Gaussian, NS one-sided):       phi_j = [f(x + mu u_j) - f(x)] / mu
+* ``spsa``     (Rademacher, classical SPSA):   central differences along v_j in {-1, +1}^d
+
+and the estimate is g = (1/q) sum_j phi_j u_j. Both Gaussian forms are unbiased for the gradient of
+the smoothed function f_mu(x) = E_u f(x + mu u) [NS eq. (21)]; on a quadratic the central form is
+exactly (g^T u) u for every mu (THEORY 4.3).
+
+Noise comes from a private ``torch.Generator`` seeded from (run seed, epoch, step); the global RNG is
+never touched.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Literal
+
+import numpy as np
+import torch
+from torch import Tensor
+
+Form = Literal["central", "forward", "spsa"]
+FORMS: tuple[str, ...] = ("central", "forward", "spsa")
+
+
+def derive_seed(*keys: int) -> int:
+    """A 63-bit seed from integer keys, e.g. (run_seed, epoch, step); distinct keys give unrelated streams."""
+    if any(int(k) < 0 for k in keys):
+        raise ValueError(f"seed keys must be non-negative integers, got {keys}")
+    state = np.random.SeedSequence([int(k) for k in keys]).generate_state(2, np.uint32)
+    return int((int(state[0]) << 31) ^ int(state[1])) & ((1 << 63) - 1)
+
+
+def zo_generator(run_seed: int, epoch: int, step: int, device: str | torch.device = "cpu") -> torch.Generator:
+    """The private generator for one optimizer step: same (run_seed, epoch, step) -> same noise."""
+    g = torch.Generator(device=torch.device(device))
+    g.manual_seed(derive_seed(run_seed, epoch, step))
+    return g
+
+
+def draw_directions(shape: tuple[int, ...], *, form: Form, generator: torch.Generator,
+                    dtype: torch.dtype = torch.float64, device: str | torch.device = "cpu") -> Tensor:
+    """Gaussian N(0, I) directions for 'central'/'forward', Rademacher +-1 for 'spsa'."""
+    if form == "spsa":
+        bits = torch.randint(0, 2, shape, generator=generator, device=device)
+        return (2 * bits - 1).to(dtype)
+    if form in ("central", "forward"):
+        return torch.randn(shape, generator=generator, dtype=dtype, device=device)
+    raise ValueError(f"unknown ZO estimator form {form!r}; accepted: {', '.join(FORMS)}")
+
+
+@dataclass(frozen=True)
+class ZOEstimate:
+    """One ZO estimate: ``grad`` (shape of x), projected gradients ``phi`` (q, *batch), directions ``u``
+    (q, *batch, d) and f at the base point when the forward form computed it (else None)."""
+
+    grad: Tensor
+    phi: Tensor
+    u: Tensor
+    loss_at_x: Tensor | None
+
+
+def zo_gradient(loss_fn: Callable[[Tensor], Tensor], x: Tensor, *, mu: float, form: Form = "central",
+                q: int = 1, generator: torch.Generator, loss_at_x: Tensor | None = None) -> ZOEstimate:
+    """Two-point ZO estimate of grad loss_fn at ``x`` (shape (*batch, d)); ``loss_fn`` maps (..., *batch, d)
+    to (..., *batch) and must evaluate every point on the same sample (the caller fixes it)."""
+    if not mu > 0:
+        raise ValueError(f"the smoothing radius mu must be positive, got {mu}")
+    if q < 1:
+        raise ValueError(f"the number of directions q must be >= 1, got {q}")
+    u = draw_directions((q, *x.shape), form=form, generator=generator, dtype=x.dtype, device=x.device)
+    if form == "forward":
+        f0 = loss_fn(x) if loss_at_x is None else loss_at_x
+        phi = (loss_fn(x + mu * u) - f0) / mu
+    else:
+        f0 = loss_at_x
+        phi = (loss_fn(x + mu * u) - loss_fn(x - mu * u)) / (2 * mu)
+    grad = (phi.unsqueeze(-1) * u).mean(0)
+    return ZOEstimate(grad=grad, phi=phi, u=u, loss_at_x=f0)
