@@ -15,6 +15,7 @@ never touched.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable, Literal
 
@@ -34,6 +35,31 @@ def derive_seed(*keys: int) -> int:
     return int((int(state[0]) << 31) ^ int(state[1])) & ((1 << 63) - 1)
 
 
+def check_form(form: object) -> str:
+    """``form`` itself if it is one of FORMS, else a ValueError naming the accepted forms."""
+    if not isinstance(form, str) or form not in FORMS:
+        raise ValueError(f"unknown ZO estimator form {form!r}; accepted: {', '.join(FORMS)}")
+    return form
+
+
+def check_mu(mu: object) -> float:
+    """``mu`` as a float if it is a finite positive number, else a ValueError saying so."""
+    try:
+        value = float(mu)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"the smoothing radius mu must be a finite number > 0, got {mu!r}")
+    return value
+
+
+def check_q(q: object) -> int:
+    """``q`` if it is an integer >= 1, else a ValueError saying so."""
+    if isinstance(q, bool) or not isinstance(q, (int, np.integer)) or q < 1:
+        raise ValueError(f"the number of directions q must be an integer >= 1, got {q!r}")
+    return int(q)
+
+
 def zo_generator(run_seed: int, epoch: int, step: int, device: str | torch.device = "cpu") -> torch.Generator:
     """The private generator for one optimizer step: same (run_seed, epoch, step) -> same noise."""
     g = torch.Generator(device=torch.device(device))
@@ -44,12 +70,11 @@ def zo_generator(run_seed: int, epoch: int, step: int, device: str | torch.devic
 def draw_directions(shape: tuple[int, ...], *, form: Form, generator: torch.Generator,
                     dtype: torch.dtype = torch.float64, device: str | torch.device = "cpu") -> Tensor:
     """Gaussian N(0, I) directions for 'central'/'forward', Rademacher +-1 for 'spsa'."""
+    check_form(form)
     if form == "spsa":
         bits = torch.randint(0, 2, shape, generator=generator, device=device)
         return (2 * bits - 1).to(dtype)
-    if form in ("central", "forward"):
-        return torch.randn(shape, generator=generator, dtype=dtype, device=device)
-    raise ValueError(f"unknown ZO estimator form {form!r}; accepted: {', '.join(FORMS)}")
+    return torch.randn(shape, generator=generator, dtype=dtype, device=device)
 
 
 @dataclass(frozen=True)
@@ -66,12 +91,24 @@ class ZOEstimate:
 def zo_gradient(loss_fn: Callable[[Tensor], Tensor], x: Tensor, *, mu: float, form: Form = "central",
                 q: int = 1, generator: torch.Generator, loss_at_x: Tensor | None = None) -> ZOEstimate:
     """Two-point ZO estimate of grad loss_fn at ``x`` (shape (*batch, d)); ``loss_fn`` maps (..., *batch, d)
-    to (..., *batch) and must evaluate every point on the same sample (the caller fixes it)."""
-    if not mu > 0:
-        raise ValueError(f"the smoothing radius mu must be positive, got {mu}")
-    if q < 1:
-        raise ValueError(f"the number of directions q must be >= 1, got {q}")
+    to (..., *batch) and must evaluate every point on the same sample (the caller fixes it).
+
+    The q directions are drawn in one call of shape (q, *batch, d); ``zo_gradient_along`` evaluates the
+    same estimator along given directions."""
+    mu, q, form = check_mu(mu), check_q(q), check_form(form)
     u = draw_directions((q, *x.shape), form=form, generator=generator, dtype=x.dtype, device=x.device)
+    return zo_gradient_along(loss_fn, x, u, mu=mu, form=form, loss_at_x=loss_at_x)
+
+
+def zo_gradient_along(loss_fn: Callable[[Tensor], Tensor], x: Tensor, u: Tensor, *, mu: float,
+                      form: Form = "central", loss_at_x: Tensor | None = None) -> ZOEstimate:
+    """The estimator of ``zo_gradient`` along given directions ``u`` of shape (q, *x.shape) (THEORY 2.2):
+    phi_j = [f(x + mu u_j) - f(x - mu u_j)] / (2 mu) (central, spsa) or [f(x + mu u_j) - f(x)] / mu
+    (forward), and grad = (1/q) sum_j phi_j u_j."""
+    mu, form = check_mu(mu), check_form(form)
+    if u.dim() != x.dim() + 1 or u.shape[1:] != x.shape:
+        raise ValueError(f"directions must have shape (q, *x.shape) = (q, {', '.join(map(str, x.shape))}), "
+                         f"got {tuple(u.shape)}")
     if form == "forward":
         f0 = loss_fn(x) if loss_at_x is None else loss_at_x
         phi = (loss_fn(x + mu * u) - f0) / mu
