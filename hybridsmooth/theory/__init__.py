@@ -1,0 +1,1 @@
+"""Theory: bound calculators (seed theorem, reference Theorem R), exact recursions, assumption checks."""

@@ -1,0 +1,76 @@
+"""Checks 8 (theorem region inside the exact stability region), 13 (s_exact) and 14 (the F fixed point)."""
+import math
+
+import numpy as np
+import pytest
+
+from hybridsmooth.theory import bounds
+from hybridsmooth.theory import checks as C
+
+pytestmark = pytest.mark.theory
+
+
+def test_kron_operator_matches_the_recursion():
+    from hybridsmooth.theory.recursions import hybrid_second_moment_step
+
+    rng = np.random.default_rng(3)
+    H = C.random_psd_hessian(4, 3, seed=3)
+    W = rng.standard_normal((7, 7))
+    P = W @ W.T
+    for ex, ey in ((0.01, 0.3), (0.2, 0.05)):
+        direct = hybrid_second_moment_step(P, H, 4, ex, ey)
+        via = (C.second_moment_operator(H, 4, ex, ey) @ P.reshape(-1)).reshape(7, 7)
+        assert np.allclose(via, direct, rtol=1e-12, atol=1e-12)
+
+
+def test_check8_theorem_region_strictly_inside():
+    res = C.check8_region_inclusion(seeds=range(5))
+    assert len(res) == 5
+    for r in res:
+        assert r.verdict == "pass" and r.computed < 1.0
+        d = r.details
+        assert d["joint_scale_to_edge"] > 1.0 and d["x_scale_to_edge"] > 1.0 and d["y_scale_to_edge"] > 1.0
+        # negative control: just beyond the measured edge the second moment diverges
+        H = C.random_psd_hessian(4, 3, seed=int(r.instance.split("seed=")[1]))
+        t = 1.01 * d["joint_scale_to_edge"]
+        assert C.second_moment_radius(H, 4, t * d["cap_x"], t * d["cap_y"]) > 1.0
+
+
+def test_check13_s_exact():
+    for r in C.check13_s_exact():
+        assert r.verdict == "pass", r
+
+
+@pytest.mark.parametrize("T,mu", [(10, 0.0), (1000, 1e-3), (10**5, 0.0)])
+def test_check14_fixed_point(T, mu):
+    fp = C.check14_F_fixed_point(T=T, mu=mu, delta=0.1)
+    assert fp.converged and fp.F is not None
+    from hybridsmooth.objectives.synthetic import make_quartic
+
+    q = make_quartic(dx=20, dy=5, n=8)
+    x0, y0 = q.initial_point()
+    gap0 = float(q.loss(x0, y0)) - q.constants.f_star
+    assert fp.F >= 8 * gap0 / 0.1
+    N = bounds.N_epoch(fp.eta_x, fp.eta_y, mu, n=8, d_x=20, L_x=fp.L_x, L_y=1.0, sx2=q.constants.sigma2_x,
+                       sy2=q.constants.sigma2_y)
+    assert fp.F == pytest.approx(8 / 0.1 * (gap0 + T * N), rel=1e-10)
+    assert fp.L_x == pytest.approx(3 * math.sqrt(4 * fp.F), rel=1e-12)
+    assert fp.G_x_max == pytest.approx((4 * fp.F) ** 0.75 + float(np.linalg.norm(q.a.numpy(), axis=1).max()), rel=1e-12)
+
+
+def test_check14_iteration_is_not_monotone_without_smoothing():
+    # THEORY check 14 says the iteration is monotone. With mu = 0, N_epoch(eta(F)) decreases in F
+    # (eta_x ~ 1/L_x(F)), so the map is decreasing and the iterates oscillate around the fixed point.
+    fp = C.check14_F_fixed_point(T=1000, mu=0.0)
+    assert fp.converged and not fp.monotone
+    d = np.diff(fp.history)
+    assert d[0] > 0 and d[1] < 0
+    assert C.check14_F_fixed_point(T=1000, mu=1e-3).monotone
+
+
+def test_run_exact_checks_table_fails_only_the_seed_lemmas():
+    df = C.run_exact_checks(n_points=2000, seeds=range(2))
+    failed = set(df.check[df.verdict == "fail"])
+    assert failed == {"5: seed lemma (BD) with Lambda holds", "5: seed lemma (G3) holds",
+                      "5: seed lemma (BD) on b x y with L_x = L_y = 0"}
+    assert (df.verdict == "fail").sum() == 5          # (BD), (G3) at s = 0.3 and 0.9, and b x y
