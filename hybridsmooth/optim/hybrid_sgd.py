@@ -1,0 +1,290 @@
+"""Reshuffling hybrid SGD (THEORY 2.1) and its baselines, as configurations of one loop.
+
+One step on sample i at z = (x, y), for a method that updates x by ZO and y by FO (``hybrid``):
+
+    g_x = (1/q) sum_j phi_j u_j,  phi_j = [f_i(x + mu u_j, y) - f_i(x - mu u_j, y)] / (2 mu)   (THEORY 2.2)
+    g_y = grad_y f_i(x_read, y)        x_read = x (Jacobi) or x - eta_x g_x (Gauss-Seidel)      (THEORY 2.3)
+    x <- x - eta_x g_x,   y <- y - eta_y g_y
+
+``fo_point`` moves the FO evaluation: ``plus`` uses grad_y f_i(x_read + mu u_1, y) (the point of the "+"
+forward pass), ``sym`` the average over x_read +- mu u_1. The other methods swap a block's rule: FO
+(exact per-sample gradient), ZO (the estimator above) or frozen.
+
+All seeds run as one batched computation: x has shape (S, d_x), y (S, d_y), sample indices are a
+LongTensor (S,) per step, and the noise of every seed is drawn from one private generator per
+(run seed, epoch, step). With ``seeds=None`` the blocks have no batch dimension (one run; this is
+also the path of torch models, whose parameters carry no batch dimension).
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable, Literal, Protocol
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor
+
+from ..objectives.base import block_norms
+from ..zo.estimators import FORMS, Form, ZOEstimate, zo_generator, zo_gradient
+from .limits import BlockMode, StepLimit, diagnose, step_limits
+from .orders import ORDERS, Order, sample_orders
+
+Method = Literal["hybrid", "fo_full", "fo_peft", "zo_full", "zo_peft"]
+Update = Literal["jacobi", "gauss_seidel"]
+FOPoint = Literal["clean", "plus", "sym"]
+
+# method -> (rule of the x block, rule of the y block)
+METHODS: dict[str, tuple[BlockMode, BlockMode]] = {
+    "hybrid": ("zo", "fo"),
+    "fo_full": ("fo", "fo"),
+    "fo_peft": ("frozen", "fo"),
+    "zo_full": ("zo", "frozen"),
+    "zo_peft": ("frozen", "zo"),
+}
+UPDATES: tuple[str, ...] = ("jacobi", "gauss_seidel")
+FO_POINTS: tuple[str, ...] = ("clean", "plus", "sym")
+METRIC_COLUMNS: tuple[str, ...] = ("seed", "epoch", "loss", "grad_x_norm", "grad_y_norm", "grad_norm",
+                                   "eta_x", "eta_y", "seconds")
+
+
+def _choice(name: str, value: str, accepted) -> None:
+    if value not in accepted:
+        raise ValueError(f"unknown {name} {value!r}; accepted: {', '.join(accepted)}")
+
+
+@dataclass(frozen=True)
+class HybridSGDConfig:
+    """Everything that defines a run except the objective and the number of seeds (THEORY 2.1)."""
+
+    method: Method = "hybrid"
+    eta_x: float = 0.0
+    eta_y: float = 0.0
+    epochs: int = 10
+    order: Order = "rr"
+    update: Update = "jacobi"
+    fo_point: FOPoint = "clean"
+    form: Form = "central"
+    mu: float = 1e-3
+    q: int = 1
+    seed: int = 0
+    divergence_factor: float = 1e6
+
+    def __post_init__(self):
+        _choice("method", self.method, tuple(METHODS))
+        _choice("sample order", self.order, ORDERS)
+        _choice("update", self.update, UPDATES)
+        _choice("fo_point", self.fo_point, FO_POINTS)
+        _choice("ZO estimator form", self.form, FORMS)
+        for block, mode in zip("xy", METHODS[self.method]):
+            eta = getattr(self, f"eta_{block}")
+            if not isinstance(eta, (int, float)) or not math.isfinite(eta):
+                raise ValueError(f"eta_{block} must be a finite number, got {eta!r}")
+            if mode == "frozen" and eta != 0:
+                raise ValueError(f"method {self.method} keeps {block} frozen: eta_{block} must be 0, got {eta}")
+            if mode != "frozen" and not eta > 0:
+                raise ValueError(f"method {self.method} updates {block}: eta_{block} must be positive, got {eta}")
+        if self.fo_point != "clean" and METHODS[self.method] != ("zo", "fo"):
+            raise ValueError(f"fo_point {self.fo_point!r} needs a ZO x block and an FO y block "
+                             f"(method hybrid), got method {self.method}")
+        if not isinstance(self.epochs, int) or self.epochs < 0:
+            raise ValueError(f"epochs must be a non-negative integer, got {self.epochs!r}")
+        if not (isinstance(self.mu, (int, float)) and math.isfinite(self.mu) and self.mu > 0):
+            raise ValueError(f"the smoothing radius mu must be a finite positive number, got {self.mu!r}")
+        if not isinstance(self.q, int) or self.q < 1:
+            raise ValueError(f"the number of ZO directions q must be an integer >= 1, got {self.q!r}")
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
+        if not (isinstance(self.divergence_factor, (int, float)) and self.divergence_factor > 1):
+            raise ValueError(f"divergence_factor must be a number > 1, got {self.divergence_factor!r}")
+
+    @property
+    def modes(self) -> tuple[BlockMode, BlockMode]:
+        return METHODS[self.method]
+
+
+class ZOStep(Protocol):
+    """Replaceable ZO block step: returns the new block and the estimate (an in-place variant for torch
+    models may perturb and update the parameters it is given and return them)."""
+
+    def __call__(self, loss_fn: Callable[[Tensor], Tensor], v: Tensor, *, eta: float, mu: float, form: Form,
+                 q: int, generator: torch.Generator) -> tuple[Tensor, ZOEstimate]: ...
+
+
+def zo_step(loss_fn: Callable[[Tensor], Tensor], v: Tensor, *, eta: float, mu: float, form: Form, q: int,
+            generator: torch.Generator) -> tuple[Tensor, ZOEstimate]:
+    """v <- v - eta g_v with the two-point estimate g_v of THEORY 2.2 (out of place, batched)."""
+    est = zo_gradient(loss_fn, v, mu=mu, form=form, q=q, generator=generator)
+    return v - eta * est.grad, est
+
+
+def fo_block_gradient(objective, x: Tensor, y: Tensor, idx, *, fo_point: FOPoint = "clean", mu: float = 0.0,
+                      u1: Tensor | None = None) -> Tensor:
+    """The adapter gradient of THEORY 2.3 at x (the FO read point): clean grad_y f_i(x, y); plus
+    grad_y f_i(x + mu u_1, y); sym the average of grad_y f_i(x +- mu u_1, y)."""
+    if fo_point == "clean":
+        return objective.grad(x, y, idx)[1]
+    if u1 is None:
+        raise ValueError(f"fo_point {fo_point!r} needs the first ZO direction u_1")
+    if fo_point == "plus":
+        return objective.grad(x + mu * u1, y, idx)[1]
+    if fo_point == "sym":
+        return 0.5 * (objective.grad(x + mu * u1, y, idx)[1] + objective.grad(x - mu * u1, y, idx)[1])
+    raise ValueError(f"unknown fo_point {fo_point!r}; accepted: {', '.join(FO_POINTS)}")
+
+
+def hybrid_step(objective, x: Tensor, y: Tensor, idx, config: HybridSGDConfig, generator: torch.Generator, *,
+                zo_block_step: ZOStep = zo_step) -> tuple[Tensor, Tensor]:
+    """One inner step of THEORY 2.1 on sample(s) ``idx``: returns the new (x, y).
+
+    Under Jacobi with fo_point clean the adapter gradient is taken before x moves, so an in-place ZO step
+    (which overwrites x) still gives the Jacobi update; plus and sym read x again after the ZO step and
+    therefore need an out-of-place step (or one that restores x before returning).
+    """
+    x_mode, y_mode = config.modes
+    c = config
+    u1 = None
+    gy = None
+    if x_mode == "fo":
+        gx, gy_joint = objective.grad(x, y, idx)
+        gy = gy_joint if c.update == "jacobi" else None   # one gradient call serves both blocks
+        x_new = x - c.eta_x * gx
+    else:
+        if y_mode == "fo" and c.update == "jacobi" and c.fo_point == "clean":
+            gy = objective.grad(x, y, idx)[1]
+        if x_mode == "zo":
+            x_new, est = zo_block_step(lambda xx: objective.loss(xx, y, idx), x, eta=c.eta_x, mu=c.mu,
+                                       form=c.form, q=c.q, generator=generator)
+            u1 = est.u[0]
+        else:
+            x_new = x
+    x_read = x_new if c.update == "gauss_seidel" else x
+    if y_mode == "fo":
+        if gy is None:
+            gy = fo_block_gradient(objective, x_read, y, idx, fo_point=c.fo_point, mu=c.mu, u1=u1)
+        y_new = y - c.eta_y * gy
+    elif y_mode == "zo":
+        y_new, _ = zo_block_step(lambda yy: objective.loss(x_read, yy, idx), y, eta=c.eta_y, mu=c.mu,
+                                 form=c.form, q=c.q, generator=generator)
+    else:
+        y_new = y
+    return x_new, y_new
+
+
+@dataclass(frozen=True, eq=False)
+class RunResult:
+    """A finished run: tidy per-epoch ``metrics`` (columns ``METRIC_COLUMNS``), the final point, the epoch
+    at which each seed diverged (None if it did not), the known step-size limits and the diagnosis."""
+
+    config: HybridSGDConfig
+    metrics: pd.DataFrame
+    x: Tensor
+    y: Tensor
+    diverged_epoch: tuple[int | None, ...]
+    limits: tuple[StepLimit, ...]
+    diagnosis: str
+    seeds: int | None
+    seconds: float
+
+    @property
+    def diverged(self) -> bool:
+        return any(e is not None for e in self.diverged_epoch)
+
+
+def _full_metrics(objective, x: Tensor, y: Tensor) -> tuple[Tensor, ...]:
+    """f(z) and the exact full-gradient block norms, flattened to one value per seed."""
+    loss = objective.loss(x, y, None)
+    gx, gy = objective.grad(x, y, None)
+    nx, ny, nz = block_norms(gx, gy)
+    return tuple(v.detach().reshape(-1).to(torch.float64).cpu() for v in (loss, nx, ny, nz))
+
+
+def _divergence_threshold(start_loss: Tensor, factor: float) -> Tensor:
+    # "factor times the start loss"; a start at loss 0 (already at the minimum) falls back to factor.
+    scale = start_loss.abs()
+    return factor * torch.where(scale > 0, scale, torch.ones_like(scale))
+
+
+def run_hybrid_sgd(objective, config: HybridSGDConfig, *, seeds: int | None = 1, progress: bool = False,
+                   zo_block_step: ZOStep = zo_step) -> RunResult:
+    """Run ``config`` on ``objective`` for ``seeds`` seeds at once (``None``: unbatched blocks).
+
+    Metrics are recorded at every epoch start t = 0..T (z_T included) for each live seed. A seed whose
+    f(z_t) is not finite or exceeds ``divergence_factor`` times f(z_0) is recorded at that epoch, marked
+    diverged and frozen; the run stops when no seed is left.
+    """
+    if seeds is not None and (not isinstance(seeds, int) or seeds < 1):
+        raise ValueError(f"seeds must be a positive integer or None, got {seeds!r}")
+    batched = seeds is not None
+    S = seeds if batched else 1
+    x, y = objective.initial_point(seeds)
+    device = x.device
+    alive = torch.ones(S, dtype=torch.bool)
+    diverged_at = [None] * S
+    threshold = None
+    records: list[tuple[int, np.ndarray, tuple[np.ndarray, ...], float]] = []
+    start = time.perf_counter()
+    epochs_iter = range(config.epochs + 1)
+    if progress:
+        from tqdm import tqdm
+        epochs_iter = tqdm(epochs_iter, desc=f"{config.method}", unit="epoch", leave=False)
+    for t in epochs_iter:
+        loss, nx, ny, nz = _full_metrics(objective, x, y)
+        if threshold is None:
+            threshold = _divergence_threshold(loss, config.divergence_factor)
+        bad = alive & (~torch.isfinite(loss) | ~torch.isfinite(nz) | (loss > threshold))
+        rows = alive.numpy().copy()
+        records.append((t, rows, tuple(v.numpy()[rows] for v in (loss, nx, ny, nz)),
+                        time.perf_counter() - start))
+        for b in torch.nonzero(bad).flatten().tolist():
+            diverged_at[b] = t
+        alive &= ~bad
+        if t == config.epochs or not bool(alive.any()):
+            break
+        orders = sample_orders(config.order, n=objective.n, epoch=t, run_seed=config.seed, batch=S, device=device)
+        mask = None if bool(alive.all()) or not batched else alive.to(device).unsqueeze(-1)
+        for k in range(objective.n):
+            idx = orders[:, k] if batched else int(orders[0, k])
+            gen = zo_generator(config.seed, t, k, device)
+            x_new, y_new = hybrid_step(objective, x, y, idx, config, gen, zo_block_step=zo_block_step)
+            if mask is not None:      # diverged seeds stay frozen where they blew up
+                x_new, y_new = torch.where(mask, x_new, x), torch.where(mask, y_new, y)
+            x, y = x_new, y_new
+    seconds = time.perf_counter() - start
+    metrics = _metrics_frame(records, config)
+    limits = step_limits(objective.constants, modes=config.modes, eta_x=config.eta_x, eta_y=config.eta_y,
+                         d_x=objective.d_x, d_y=objective.d_y, n=objective.n, q=config.q)
+    return RunResult(config=config, metrics=metrics, x=x, y=y, diverged_epoch=tuple(diverged_at),
+                     limits=limits, diagnosis=diagnose(limits, diverged_at), seeds=seeds, seconds=seconds)
+
+
+def _metrics_frame(records, config: HybridSGDConfig) -> pd.DataFrame:
+    parts = []
+    for t, rows, (loss, nx, ny, nz), secs in records:
+        m = len(loss)
+        parts.append(pd.DataFrame({
+            "seed": np.flatnonzero(rows), "epoch": np.full(m, t), "loss": loss, "grad_x_norm": nx,
+            "grad_y_norm": ny, "grad_norm": nz, "eta_x": np.full(m, float(config.eta_x)),
+            "eta_y": np.full(m, float(config.eta_y)), "seconds": np.full(m, secs)}))
+    frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=list(METRIC_COLUMNS))
+    return frame.sort_values(["seed", "epoch"], kind="stable").reset_index(drop=True)
+
+
+def summarize_run(result: RunResult) -> dict:
+    """Final values per seed (the last recorded epoch of each) as mean and standard deviation over seeds."""
+    m = result.metrics
+    last = m.loc[m.groupby("seed")["epoch"].idxmax()]
+    summary: dict = {"method": result.config.method, "seeds": int(len(last)),
+                     "epochs": int(result.config.epochs),
+                     "diverged_seeds": sum(e is not None for e in result.diverged_epoch),
+                     "diverged_epochs": list(result.diverged_epoch), "diagnosis": result.diagnosis,
+                     "seconds": float(result.seconds)}
+    for col in ("loss", "grad_norm", "grad_x_norm", "grad_y_norm"):
+        vals = last[col].to_numpy(dtype=float)
+        summary[f"final_{col}_mean"] = float(np.mean(vals))
+        summary[f"final_{col}_std"] = float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0
+    summary["limits"] = [dict(block=l.block, kind=l.kind, name=l.name, formula=l.formula, value=l.value,
+                              eta=l.eta, exceeded=l.exceeded) for l in result.limits]
+    return summary

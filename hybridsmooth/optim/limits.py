@@ -1,0 +1,100 @@
+"""Known step-size limits of each block, and the one-line diagnosis of a diverged run.
+
+For a block b updated with step eta_b (L_b, d_b from the objective's exact ``Constants`` where known):
+
+* ZO block, mean-square stability (THEORY check 7 and 6.4): with q Gaussian directions the mean-square
+  rate on an isotropic quadratic a I is 1 - 2 eta a + eta^2 a^2 (1 + (d_b + 1)/q), so the limit is
+  2 q / (L_b (d_b + 1 + q)), i.e. 2/(L_b (d_b + 2)) for q = 1. Exact for an isotropic block; a block with
+  a spread spectrum tolerates somewhat more (``hybridsmooth.theory.recursions.zo_threshold``).
+* FO block: gradient descent is stable iff eta_b < 2/L_b; the per-sample version 2/L_b,max matters for
+  finite sums whose samples have different curvature (THEORY check 15).
+* Theorem R caps (THEORY 6.1): (C1) eta_b <= 1/(8 n L_b) and, for the ZO block x, (C2)
+  eta_x <= 1/(96 (d_x + 1) L_x) (with (d_x + 1)/q for q directions). Exceeding a cap voids the
+  guarantee; it does not by itself cause divergence.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Sequence
+
+from ..objectives.base import Constants
+
+BlockMode = Literal["zo", "fo", "frozen"]
+LimitKind = Literal["stability", "theorem cap"]
+
+
+@dataclass(frozen=True)
+class StepLimit:
+    """One known limit for one block's step size: ``eta`` is above it when ``exceeded``."""
+
+    block: Literal["x", "y"]
+    kind: LimitKind
+    name: str
+    formula: str
+    value: float
+    eta: float
+    detail: str
+
+    @property
+    def exceeded(self) -> bool:
+        return self.eta > self.value
+
+    def describe(self) -> str:
+        return (f"eta_{self.block}={self.eta:.4g} exceeds the {self.name} {self.formula} = {self.value:.4g} "
+                f"({self.detail})")
+
+
+def step_limits(constants: Constants, *, modes: tuple[BlockMode, BlockMode], eta_x: float, eta_y: float,
+                d_x: int, d_y: int, n: int, q: int = 1) -> tuple[StepLimit, ...]:
+    """All limits that the known constants allow for the updated blocks (unknown constants are skipped)."""
+    out: list[StepLimit] = []
+    for block, mode, eta, d in (("x", modes[0], eta_x, d_x), ("y", modes[1], eta_y, d_y)):
+        if mode == "frozen":
+            continue
+        L = getattr(constants, f"L_{block}")
+        L_max = getattr(constants, f"L_{block}_max")
+        if L is not None and L > 0:
+            if mode == "zo":
+                formula = (f"2/(L_{block}(d_{block}+2))" if q == 1 else f"2q/(L_{block}(d_{block}+1+q))")
+                out.append(StepLimit(block, "stability", "ZO mean-square limit", formula,
+                                     2.0 * q / (L * (d + 1 + q)), eta,
+                                     f"L_{block}={L:.4g}, d_{block}={d}" + (f", q={q}" if q > 1 else "")))
+            else:
+                out.append(StepLimit(block, "stability", "FO limit", f"2/L_{block}", 2.0 / L, eta,
+                                     f"L_{block}={L:.4g}"))
+        if mode == "fo" and L_max is not None and L_max > 0 and (L is None or L_max > L * (1 + 1e-9)):
+            out.append(StepLimit(block, "stability", "per-sample FO limit", f"2/L_{block}_max", 2.0 / L_max,
+                                 eta, f"L_{block}_max={L_max:.4g}"))
+        L_cap = L_max if L_max is not None else L
+        if L_cap is not None and L_cap > 0:
+            out.append(StepLimit(block, "theorem cap", "Theorem R cap (C1)", f"1/(8 n L_{block})",
+                                 1.0 / (8 * n * L_cap), eta, f"n={n}, L_{block}={L_cap:.4g}"))
+        if block == "x" and mode == "zo" and L is not None and L > 0:
+            out.append(StepLimit(block, "theorem cap", "Theorem R cap (C2)",
+                                 "1/(96(d_x+1)L_x)" if q == 1 else "q/(96(d_x+1)L_x)",
+                                 q / (96.0 * (d + 1) * L), eta, f"d_x={d}, L_x={L:.4g}"))
+    return tuple(out)
+
+
+def diagnose(limits: Sequence[StepLimit], diverged_epochs: Sequence[int | None]) -> str:
+    """One line: where the run diverged (if it did) and which known limits the step sizes exceed."""
+    seeds = len(diverged_epochs)
+    hit = [e for e in diverged_epochs if e is not None]
+    unstable = [lim for lim in limits if lim.kind == "stability" and lim.exceeded]
+    caps = [lim for lim in limits if lim.kind == "theorem cap" and lim.exceeded]
+    # The caps void Theorem R's guarantee but do not predict divergence: name them briefly.
+    cap_text = ("; beyond the Theorem R caps " + ", ".join(
+        f"{c.name[-4:]} for {c.block} ({c.formula} = {c.value:.3g})" for c in caps)) if caps else ""
+    if hit:
+        lo, hi = min(hit), max(hit)
+        when = f"epoch {lo}" if lo == hi else f"epochs {lo}-{hi}"
+        head = f"diverged at {when} in {len(hit)}/{seeds} seeds: "
+        if unstable:
+            return head + "; ".join(lim.describe() for lim in unstable) + cap_text
+        if not limits:
+            return head + "no constants are known for this problem, so no step-size limit can be named"
+        return head + "no known stability limit is exceeded" + cap_text
+    if unstable:
+        return (f"no divergence in {seeds} seeds within the run, although "
+                + "; ".join(lim.describe() for lim in unstable) + cap_text)
+    return f"no divergence in {seeds} seeds" + cap_text

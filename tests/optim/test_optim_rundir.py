@@ -1,0 +1,34 @@
+import json
+import math
+
+import pandas as pd
+import pytest
+
+from hybridsmooth.engine import json_safe, load_run, run_config_record, write_run
+from hybridsmooth.objectives.quadratic import make_block_quadratic
+from hybridsmooth.optim import HybridSGDConfig, run_hybrid_sgd, summarize_run
+
+
+def test_write_and_load_roundtrip_strict_json(tmp_path):
+    obj = make_block_quadratic(dx=4, dy=2, n=3)
+    cfg = HybridSGDConfig(eta_x=0.01, eta_y=0.2, epochs=3)
+    res = run_hybrid_sgd(obj, cfg, seeds=2)
+    summary = {**summarize_run(res), "extra": float("inf")}
+    record = run_config_record(problem="quadratic:dx=4,dy=2,n=3", config=cfg, seeds=2, objective=obj)
+    out = write_run(tmp_path / "run", record, res.metrics, summary)
+    back = load_run(out)
+    assert back.config["optimizer"]["eta_y"] == 0.2 and back.config["seeds"] == 2
+    assert back.config["dtype"] == "float64" and back.config["device"] == "cpu" and back.config["torch_version"]
+    pd.testing.assert_frame_equal(back.metrics, res.metrics, check_dtype=False)
+    assert back.summary["extra"] is None                       # non-finite -> null, strict JSON
+    json.loads((out / "summary.json").read_text(), parse_constant=lambda c: pytest.fail(f"non-strict {c}"))
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]     # no temporary files left
+
+
+def test_load_incomplete_dir_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="missing config.json"):
+        load_run(tmp_path)
+
+
+def test_json_safe():
+    assert json_safe({"a": (1.0, math.nan), "b": {"c": -math.inf}}) == {"a": [1.0, None], "b": {"c": None}}
