@@ -101,7 +101,7 @@ def _ensure_registered() -> None:
 
     register("quadratic", quadratic.make_block_quadratic, dict(
         dx=50, dy=10, Lx=10.0, Ly=1.0, mx=None, my=None, spectrum_x="loguniform", spectrum_y="loguniform",
-        coupling=0.0, n=16, spread=1.0, start=3.0, seed=0),
+        coupling=0.0, n=16, spread=1.0, start=3.0, rotate=True, seed=0),
         "block quadratic, shared Hessian [[A,B],[B^T,C]], chosen spectra, coupling s=||A^-1/2 B C^-1/2||, "
         "heterogeneous centres (THEORY checks 5, 8, 9, 10, 13)")
     try:

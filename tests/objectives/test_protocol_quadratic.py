@@ -91,3 +91,25 @@ def test_spec_strings():
         parse_spec("quadratic:dx=1.5")
     with pytest.raises(SpecError, match="coupling"):
         make_problem("quadratic:coupling=2")
+
+
+def test_full_loss_shortcut_and_diagonal_path_match_the_definition():
+    for kw in (dict(coupling=0.5), dict(coupling=0.0, rotate=False)):
+        q = make_block_quadratic(dx=7, dy=3, n=6, seed=2, **kw)
+        assert (q._diag is not None) == (kw.get("rotate", True) is False)
+        x, y = q.initial_point(4)
+        x = x + torch.randn(x.shape, dtype=x.dtype, generator=torch.Generator().manual_seed(1))
+        z = torch.cat([x, y], -1)
+        r = z.unsqueeze(-2) - q.centres
+        direct = 0.5 * torch.einsum("snd,de,sne->sn", r, q.H, r).mean(-1)
+        torch.testing.assert_close(q.loss(x, y), direct, rtol=1e-12, atol=1e-12)
+        gx, gy = q.grad(x, y, torch.tensor([0, 5, 2, 2]))
+        ax, ay = FiniteSum.grad(q, x, y, torch.tensor([0, 5, 2, 2]))
+        torch.testing.assert_close(torch.cat([gx, gy], -1), torch.cat([ax, ay], -1), rtol=1e-12, atol=1e-12)
+    # rotate=False keeps the same centres and start (only the eigenvectors change)
+    a = make_block_quadratic(dx=4, dy=2, n=3, seed=5)
+    b = make_block_quadratic(dx=4, dy=2, n=3, seed=5, rotate=False)
+    torch.testing.assert_close(a.centres, b.centres)
+    # f - f* is computed without cancellation at the minimiser
+    zbar = b.centres.mean(0)
+    assert float(b.loss(zbar[:4], zbar[4:])) - b.constants.f_star == pytest.approx(0.0, abs=1e-15)
