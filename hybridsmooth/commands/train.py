@@ -43,6 +43,15 @@ def add_arguments(parser) -> None:
     parser.add_argument("--out", default="runs/train", help="run directory to write (default runs/train)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    model = parser.add_argument_group("torch-model problems (llm:...)")
+    model.add_argument("--steps", type=int, default=None,
+                       help="optimizer steps (default: --epochs x the number of minibatches)")
+    model.add_argument("--eval-every", type=int, default=0, help="dev evaluation every N steps (default: start and end)")
+    model.add_argument("--eval-limit", type=int, default=None, help="dev examples per evaluation (default: all)")
+    model.add_argument("--checkpoint-every", type=int, default=0, help="checkpoint every N steps (default: none)")
+    model.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    model.add_argument("--noise-mode", default="regenerate", choices=["regenerate", "buffer"],
+                       help="ZO noise: regenerate from the seed (least memory) or draw once per step into a buffer")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads (default: torch's choice; 1 is fastest for small problems "
                              "on a busy machine)")
@@ -85,6 +94,8 @@ def run(args) -> int:
             raise UsageError(f"--threads must be a positive integer, got {args.threads}")
         torch.set_num_threads(args.threads)
     objective = make_problem(args.problem)
+    if hasattr(objective, "x_layout"):      # a torch model: one run, in place, step by step
+        return run_model(objective, config, args)
     result = run_hybrid_sgd(objective, config, seeds=args.seeds, progress=not args.quiet)
     summary = summarize_run(result)
     summary["out"] = str(args.out)
@@ -101,3 +112,29 @@ def run(args) -> int:
         print(result.diagnosis)
         print(f"wrote {out}/config.json, metrics.csv, summary.json")
     return 1 if result.diverged else 0
+
+
+def run_model(objective, config: HybridSGDConfig, args) -> int:
+    from ..engine.model_run import ModelRunConfig, train_model
+
+    steps = args.steps if args.steps is not None else config.epochs * objective.n
+    run_config = ModelRunConfig(steps=steps, eval_every=args.eval_every, eval_limit=args.eval_limit,
+                                checkpoint_every=args.checkpoint_every, noise_mode=args.noise_mode)
+    res = train_model(objective, config, run_config, out_dir=args.out, resume=args.resume, progress=not args.quiet)
+    last = res.evals.iloc[-1] if len(res.evals) else None
+    summary = {"method": config.method, "problem": args.problem, "steps": res.completed_steps,
+               "diverged": res.diverged, "diagnosis": res.diagnosis,
+               "seconds_per_step": float(res.steps["seconds"].mean()) if len(res.steps) else None,
+               "final_train_loss": float(res.steps["loss"].iloc[-1]) if len(res.steps) else None,
+               "dev_loss": None if last is None else float(last["dev_loss"]),
+               "dev_accuracy": None if last is None else float(last["dev_accuracy"]), "out": str(args.out)}
+    if args.json:
+        print(json.dumps(json_safe(summary), allow_nan=False))
+    else:
+        print(f"{config.method} on {args.problem}: {res.completed_steps} steps, "
+              f"{summary['seconds_per_step'] or 0:.2f} s/step")
+        if len(res.evals):
+            print(res.evals.to_string(index=False, float_format="%.4g"))
+        print(res.diagnosis)
+        print(f"wrote {args.out}/config.json, metrics.csv (per step), evals.csv, summary.json")
+    return 1 if res.diverged else 0

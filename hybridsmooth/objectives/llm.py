@@ -24,6 +24,8 @@ double-backward / forward-AD rules on CPU, and curvature queries need them.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import importlib.util
 import os
 import shutil
@@ -460,22 +462,32 @@ def make_llm_objective(*, model: str = "smollm2", adapter: Adapter = "lora", tas
     return obj
 
 
-def accuracy(obj, x: Tensor, y: Tensor, *, split: Literal["train", "dev", "test"] = "test",
-             batch_size: int | None = None) -> float:
-    """Fraction of ``split`` whose highest-scoring class is the label, at the point (x, y)."""
+def evaluate(obj, x: Tensor, y: Tensor, *, split: Literal["train", "dev", "test"] = "dev",
+             batch_size: int | None = None, limit: int | None = None) -> dict[str, float]:
+    """Mean cross-entropy and accuracy on ``split`` (its first ``limit`` examples) at the point (x, y)."""
     if split not in ("train", "dev", "test"):
         raise SpecError(f"split must be train, dev or test, got {split!r}")
     data = getattr(obj.splits, split)
+    if limit is not None:
+        data = dataclasses.replace(data, texts=data.texts[:limit], labels=data.labels[:limit])
     if len(data) == 0:
         raise SpecError(f"the {split} split is empty")
     from .module import move_batch
 
-    correct = 0
+    correct, total_loss = 0, 0.0
     with torch.no_grad(), obj.evaluated_at(x.detach(), y.detach()) as model:
         for batch in make_batches(data, obj.make_batch, batch_size or obj.eval_batch_size):
             batch = move_batch(batch, obj.device)
-            correct += int((obj.scores_fn(model, batch).argmax(-1) == batch["labels"]).sum())
-    return correct / len(data)
+            scores = obj.scores_fn(model, batch).float()
+            total_loss += float(torch.nn.functional.cross_entropy(scores, batch["labels"], reduction="sum"))
+            correct += int((scores.argmax(-1) == batch["labels"]).sum())
+    return {"loss": total_loss / len(data), "accuracy": correct / len(data)}
+
+
+def accuracy(obj, x: Tensor, y: Tensor, *, split: Literal["train", "dev", "test"] = "test",
+             batch_size: int | None = None) -> float:
+    """Fraction of ``split`` whose highest-scoring class is the label, at the point (x, y)."""
+    return evaluate(obj, x, y, split=split, batch_size=batch_size)["accuracy"]
 
 
 def _build_from_spec(*, data: str = "", **kwargs):

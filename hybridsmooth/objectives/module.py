@@ -145,6 +145,9 @@ class ModuleObjective:
     ``device``, ``name``, ``spec``, ``constants`` (all None: unknown for real models), ``model``, ``batches``.
     """
 
+    # grad(..., blocks="y") leaves x out of autograd: a hybrid step builds no graph over the base weights
+    supports_block_grad = True
+
     def __init__(self, model: nn.Module, batches: Sequence[Any], loss_fn: LossFn, *,
                  is_x: NamePredicate, is_y: NamePredicate, allow_frozen: bool = False,
                  batch_sizes: Sequence[int] | None = None, name: str = "module", spec: str = ""):

@@ -120,24 +120,35 @@ def zo_step(loss_fn: Callable[[Tensor], Tensor], v: Tensor, *, eta: float, mu: f
     return v - eta * est.grad, est
 
 
+def grad_y_only(objective, x: Tensor, y: Tensor, idx) -> Tensor:
+    """grad_y f_idx(x, y). Objectives that can leave the x block out of autograd (torch models: no graph
+    over the base weights, base-weight gradients stay empty) say so with ``supports_block_grad``."""
+    if getattr(objective, "supports_block_grad", False):
+        return objective.grad(x, y, idx, blocks="y")[1]
+    return objective.grad(x, y, idx)[1]
+
+
 def fo_block_gradient(objective, x: Tensor, y: Tensor, idx, *, fo_point: FOPoint = "clean", mu: float = 0.0,
                       u1: Tensor | None = None) -> Tensor:
     """The adapter gradient of THEORY 2.3 at x (the FO read point): clean grad_y f_i(x, y); plus
     grad_y f_i(x + mu u_1, y); sym the average of grad_y f_i(x +- mu u_1, y)."""
     if fo_point == "clean":
-        return objective.grad(x, y, idx)[1]
+        return grad_y_only(objective, x, y, idx)
     if u1 is None:
-        raise ValueError(f"fo_point {fo_point!r} needs the first ZO direction u_1")
+        raise ValueError(f"fo_point {fo_point!r} needs the first ZO direction u_1 (an out-of-place ZO step)")
     if fo_point == "plus":
-        return objective.grad(x + mu * u1, y, idx)[1]
+        return grad_y_only(objective, x + mu * u1, y, idx)
     if fo_point == "sym":
-        return 0.5 * (objective.grad(x + mu * u1, y, idx)[1] + objective.grad(x - mu * u1, y, idx)[1])
+        return 0.5 * (grad_y_only(objective, x + mu * u1, y, idx) + grad_y_only(objective, x - mu * u1, y, idx))
     raise ValueError(f"unknown fo_point {fo_point!r}; accepted: {', '.join(FO_POINTS)}")
 
 
 def hybrid_step(objective, x: Tensor, y: Tensor, idx, config: HybridSGDConfig, generator: torch.Generator, *,
-                zo_block_step: ZOStep = zo_step) -> tuple[Tensor, Tensor]:
+                zo_block_step: ZOStep = zo_step, info: dict | None = None) -> tuple[Tensor, Tensor]:
     """One inner step of THEORY 2.1 on sample(s) ``idx``: returns the new (x, y).
+
+    ``info``, when given, receives what the step measured: ``zo_x`` / ``zo_y`` (the ZO estimates) and
+    ``grad_y`` (the adapter gradient used), for per-step records.
 
     Under Jacobi with fo_point clean the adapter gradient is taken before x moves, so an in-place ZO step
     (which overwrites x) still gives the Jacobi update; plus and sym read x again after the ZO step and
@@ -153,11 +164,13 @@ def hybrid_step(objective, x: Tensor, y: Tensor, idx, config: HybridSGDConfig, g
         x_new = x - c.eta_x * gx
     else:
         if y_mode == "fo" and c.update == "jacobi" and c.fo_point == "clean":
-            gy = objective.grad(x, y, idx)[1]
+            gy = grad_y_only(objective, x, y, idx)
         if x_mode == "zo":
             x_new, est = zo_block_step(lambda xx: objective.loss(xx, y, idx), x, eta=c.eta_x, mu=c.mu,
                                        form=c.form, q=c.q, generator=generator)
-            u1 = est.u[0]
+            u1 = est.u[0] if est.u is not None else None
+            if info is not None:
+                info["zo_x"] = est
         else:
             x_new = x
     x_read = x_new if c.update == "gauss_seidel" else x
@@ -166,10 +179,14 @@ def hybrid_step(objective, x: Tensor, y: Tensor, idx, config: HybridSGDConfig, g
             gy = fo_block_gradient(objective, x_read, y, idx, fo_point=c.fo_point, mu=c.mu, u1=u1)
         y_new = y - c.eta_y * gy
     elif y_mode == "zo":
-        y_new, _ = zo_block_step(lambda yy: objective.loss(x_read, yy, idx), y, eta=c.eta_y, mu=c.mu,
-                                 form=c.form, q=c.q, generator=generator)
+        y_new, est_y = zo_block_step(lambda yy: objective.loss(x_read, yy, idx), y, eta=c.eta_y, mu=c.mu,
+                                     form=c.form, q=c.q, generator=generator)
+        if info is not None:
+            info["zo_y"] = est_y
     else:
         y_new = y
+    if info is not None and gy is not None:
+        info["grad_y"] = gy
     return x_new, y_new
 
 

@@ -1,0 +1,106 @@
+"""The shared training core on torch models: in-place hybrid steps, records, resume, noise modes, bf16."""
+import pytest
+import torch
+
+from hybridsmooth.engine.model_run import ModelRunConfig, train_model
+from hybridsmooth.errors import UsageError
+from hybridsmooth.objectives.llm import make_llm_objective
+from hybridsmooth.optim import HybridSGDConfig
+from hybridsmooth.optim.hybrid_sgd import grad_y_only
+
+pytestmark = pytest.mark.llm
+SMALL = dict(n_train=12, n_dev=4, n_test=4, batch_size=4, max_length=20, seed=0)
+
+
+def tiny(adapter="lora", **kw):
+    return make_llm_objective(model="tiny-llama", adapter=adapter, **{**SMALL, **kw})
+
+
+def hybrid(**kw):
+    return HybridSGDConfig(**{"method": "hybrid", "eta_x": 1e-3, "eta_y": 1e-2, "mu": 1e-3, "seed": 3, **kw})
+
+
+def test_hybrid_step_changes_y_by_backprop_and_leaves_base_gradients_empty():
+    obj = tiny()
+    x0, y0 = obj.initial_point()
+    cfg = hybrid()
+    # the first step runs on sample order[0] of epoch 0; its exact adapter gradient at the start point
+    from hybridsmooth.optim.orders import sample_orders
+    i0 = int(sample_orders("rr", n=obj.n, epoch=0, run_seed=cfg.seed, batch=1)[0, 0])
+    gy = grad_y_only(obj, x0, y0, i0)
+    res = train_model(obj, cfg, ModelRunConfig(steps=1))
+    torch.testing.assert_close(obj.y, y0 - cfg.eta_y * gy, rtol=0, atol=1e-7)
+    assert not torch.equal(obj.x, x0)                        # the ZO step moved the base weights
+    assert all(p.grad is None for p in obj.model.parameters())
+    row = res.steps.iloc[0]
+    assert row["sample"] == i0 and row["grad_y_norm"] == pytest.approx(float(gy.double().norm()), rel=1e-6)
+    # the ZO move is -eta_x * phi * u, so its size is eta_x |phi| ||u|| with ||u||^2 ~ d_x
+    move = float((obj.x - x0).double().norm())
+    assert move == pytest.approx(cfg.eta_x * abs(row["zo_phi"]) * obj.d_x ** 0.5, rel=0.05)
+
+
+def test_noise_modes_give_the_same_run():
+    runs = []
+    for mode in ("regenerate", "buffer"):
+        obj = tiny()
+        res = train_model(obj, hybrid(), ModelRunConfig(steps=4, noise_mode=mode))
+        runs.append((res.steps[["loss", "zo_phi", "grad_y_norm"]].to_numpy(), obj.x.clone(), obj.y.clone()))
+    assert (runs[0][0] == runs[1][0]).all()
+    assert torch.equal(runs[0][1], runs[1][1]) and torch.equal(runs[0][2], runs[1][2])
+
+
+def test_resume_reproduces_the_uninterrupted_run(tmp_path):
+    cfg = hybrid()
+    full = tiny()
+    a = train_model(full, cfg, ModelRunConfig(steps=6, eval_every=3), out_dir=tmp_path / "a")
+    part = tiny()
+    train_model(part, cfg, ModelRunConfig(steps=3, eval_every=3, checkpoint_every=3), out_dir=tmp_path / "b")
+    resumed = tiny()                                         # a fresh model, as after a restart
+    b = train_model(resumed, cfg, ModelRunConfig(steps=6, eval_every=3, checkpoint_every=3),
+                    out_dir=tmp_path / "b", resume=True)
+    cols = ["step", "epoch", "k", "sample", "loss", "zo_phi", "grad_y_norm"]
+    assert (a.steps[cols].to_numpy() == b.steps[cols].to_numpy()).all()
+    assert torch.equal(full.x, resumed.x) and torch.equal(full.y, resumed.y)
+    assert a.evals[["step", "dev_loss", "dev_accuracy"]].equals(b.evals[["step", "dev_loss", "dev_accuracy"]])
+    assert (tmp_path / "b" / "metrics.csv").is_file() and (tmp_path / "b" / "evals.csv").is_file()
+    with pytest.raises(UsageError, match="different optimizer config"):
+        train_model(tiny(), hybrid(eta_y=0.5), ModelRunConfig(steps=6), out_dir=tmp_path / "b", resume=True)
+
+
+@pytest.mark.parametrize("method,etas", [("fo_peft", dict(eta_x=0.0, eta_y=1e-2)), ("zo_full", dict(eta_y=0.0)),
+                                         ("fo_full", {}), ("zo_peft", dict(eta_x=0.0))])
+def test_baselines_touch_only_their_blocks(method, etas):
+    obj = tiny()
+    x0, y0 = obj.initial_point()
+    res = train_model(obj, hybrid(method=method, **etas), ModelRunConfig(steps=2))
+    assert torch.equal(obj.x, x0) == (method in ("fo_peft", "zo_peft"))
+    assert torch.equal(obj.y, y0) == (method == "zo_full")
+    assert res.steps["loss"].notna().all()
+
+
+def test_bfloat16_prompt_tuning_runs_on_cpu():
+    obj = tiny(adapter="prompt", virtual_tokens=2, dtype="bfloat16")
+    assert obj.x.dtype == torch.bfloat16
+    res = train_model(obj, hybrid(eta_x=1e-3, mu=1e-2), ModelRunConfig(steps=2))
+    assert torch.isfinite(torch.tensor(res.steps["loss"].to_numpy())).all()
+
+
+def test_divergence_stops_keeps_records_and_explains(tmp_path):
+    obj = tiny()
+    # one FO step of size 100 on all weights wrecks the tiny model (loss ~1e3 after it)
+    res = train_model(obj, HybridSGDConfig(method="fo_full", eta_x=100.0, eta_y=100.0, seed=0),
+                      ModelRunConfig(steps=30, divergence_factor=2.0), out_dir=tmp_path)
+    assert res.diverged and res.completed_steps < 30
+    assert "diverged at step" in res.diagnosis and "estimate L_x and L_y" in res.diagnosis
+    assert len(res.steps) == res.completed_steps
+    assert (tmp_path / "summary.json").is_file()
+
+
+def test_bad_inputs():
+    obj = tiny()
+    with pytest.raises(UsageError, match="fo_point"):
+        train_model(obj, hybrid(fo_point="plus"), ModelRunConfig(steps=1))
+    with pytest.raises(UsageError, match="noise mode"):
+        ModelRunConfig(steps=1, noise_mode="bogus")
+    with pytest.raises(UsageError, match="output folder"):
+        train_model(obj, hybrid(), ModelRunConfig(steps=1), resume=True)
