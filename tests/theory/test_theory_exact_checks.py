@@ -5,13 +5,26 @@ import numpy as np
 import pytest
 
 from hybridsmooth.theory import bounds
-from hybridsmooth.theory import checks as C
+from hybridsmooth.theory import exact_checks as C
 
 pytestmark = pytest.mark.theory
 
 
+def _kron_operator(H, d_x, eta_x, eta_y):
+    """The check-8 map as (I - DH) kron (I - DH) + eta_x^2 [vec(I_x) tr-row + (H_x kron H_x)] on row-major vec(P):
+    an independent construction of the operator ``recursions`` builds column by column."""
+    d = H.shape[0]
+    K = np.eye(d) - np.r_[np.full(d_x, eta_x), np.full(d - d_x, eta_y)][:, None] * H
+    Hx = np.zeros((d, d))
+    Hx[:d_x] = H[:d_x]
+    Qxx = np.kron(Hx, Hx)
+    Ix = np.zeros((d, d))
+    Ix[:d_x, :d_x] = np.eye(d_x)
+    return np.kron(K, K) + eta_x**2 * (np.outer(Ix.reshape(-1), Ix.reshape(-1) @ Qxx) + Qxx)
+
+
 def test_kron_operator_matches_the_recursion():
-    from hybridsmooth.theory.recursions import hybrid_second_moment_step
+    from hybridsmooth.theory.recursions import hybrid_second_moment_operator, hybrid_second_moment_step
 
     rng = np.random.default_rng(3)
     H = C.random_psd_hessian(4, 3, seed=3)
@@ -19,8 +32,12 @@ def test_kron_operator_matches_the_recursion():
     P = W @ W.T
     for ex, ey in ((0.01, 0.3), (0.2, 0.05)):
         direct = hybrid_second_moment_step(P, H, 4, ex, ey)
-        via = (C.second_moment_operator(H, 4, ex, ey) @ P.reshape(-1)).reshape(7, 7)
+        via = (_kron_operator(H, 4, ex, ey) @ P.reshape(-1)).reshape(7, 7)
         assert np.allclose(via, direct, rtol=1e-12, atol=1e-12)
+        assert np.allclose(hybrid_second_moment_operator(H, 4, ex, ey), _kron_operator(H, 4, ex, ey),
+                           rtol=1e-12, atol=1e-14)
+        rho = np.max(np.abs(np.linalg.eigvals(_kron_operator(H, 4, ex, ey))))
+        assert C.second_moment_radius(H, 4, ex, ey) == pytest.approx(rho, rel=1e-12)
 
 
 def test_check8_theorem_region_strictly_inside():
