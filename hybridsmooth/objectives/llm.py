@@ -25,7 +25,6 @@ double-backward / forward-AD rules on CPU, and curvature queries need them.
 from __future__ import annotations
 
 import dataclasses
-
 import importlib.util
 import os
 import shutil

@@ -1,0 +1,111 @@
+"""HVP time / gradient time on the same model and minibatch, per back-end, standalone and inside an eigen-solver.
+
+For each block b (yy: the adapter, LoRA + head; xx: every base weight) and each HVP back-end:
+
+* ``standalone``: one product that builds and frees its own graph (hybridsmooth.curvature.hvp);
+* ``in solver``: a Lanczos run of --iters products on a HessianAtPoint operator. Reverse-over-reverse
+  builds the gradient graph once per batch and reuses it (retain_graph); the first product pays for the
+  graph, and the steady-state product is what an eigen-solver pays per iteration (goal: <= 1.5x a gradient).
+  Forward-over-reverse and finite differences keep no graph, so their per-iteration cost equals standalone.
+
+The reference is the gradient of the same block (``blocks=b``, the other block detached), and the gradient
+of both blocks is printed too. All timings are interleaved round-robin over --reps repetitions and the
+best (minimum) and the median are reported, because the host CPU is shared (trust ratios, not seconds).
+
+    .venv/bin/python benchmarks/hvp_cost.py                         # MiniLM + LoRA, batch 8 x 32 tokens
+    .venv/bin/python benchmarks/hvp_cost.py --model tiny-bert --reps 5
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+
+import torch
+
+from hybridsmooth.curvature import BACKENDS, HessianAtPoint, lanczos_top_eigs
+from hybridsmooth.curvature.hvp import hvp
+
+SHORT = {"reverse_over_reverse": "rev-rev", "forward_over_reverse": "fwd-rev", "finite_difference": "fin-diff"}
+
+
+def build(args):
+    from hybridsmooth.objectives.llm import make_llm_objective
+
+    return make_llm_objective(model=args.model, adapter=args.adapter, n_train=args.batch_size,
+                              batch_size=args.batch_size, max_length=args.max_length, n_dev=0, n_test=0,
+                              seed=args.seed)
+
+
+def timed(fn):
+    t0 = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, out
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", default="minilm", help="minilm (default), tiny-bert, smollm2, tiny-llama")
+    p.add_argument("--adapter", default="lora", choices=("lora", "prompt"))
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--max-length", type=int, default=32)
+    p.add_argument("--blocks", default="yy,xx", help="comma-separated among yy, xx")
+    p.add_argument("--backends", default=",".join(BACKENDS))
+    p.add_argument("--reps", type=int, default=3, help="round-robin repetitions (median reported)")
+    p.add_argument("--iters", type=int, default=4, help="Lanczos products per in-solver measurement")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    blocks = [b for b in args.blocks.split(",") if b]
+    backends = [b for b in args.backends.split(",") if b]
+    if any(b not in ("xx", "yy") for b in blocks) or any(b not in BACKENDS for b in backends):
+        p.error(f"--blocks among xx, yy and --backends among {', '.join(BACKENDS)}")
+    if args.reps < 1 or args.iters < 2:
+        p.error("need --reps >= 1 and --iters >= 2")
+    torch.set_num_threads(args.threads)
+    t_load, obj = timed(lambda: build(args))
+    x, y = obj.initial_point()
+    print(f"# {obj.spec}: d_x={obj.d_x:,} d_y={obj.d_y:,}, batch {args.batch_size} x {args.max_length} tokens, "
+          f"{obj.dtype}, {args.threads} threads, load {t_load:.1f}s", flush=True)
+    gen = torch.Generator().manual_seed(args.seed)
+    vec = {"xx": torch.randn(obj.d_x, generator=gen).to(obj.dtype), "yy": torch.randn(obj.d_y, generator=gen).to(obj.dtype)}
+    samples: dict[tuple, list[float]] = {}
+
+    def record(key, seconds):
+        samples.setdefault(key, []).append(seconds)
+
+    obj.grad(x, y, 0)  # warm-up (allocator, kernels)
+    for rep in range(args.reps):
+        record(("grad", "xy"), timed(lambda: obj.grad(x, y, 0))[0])
+        for b in blocks:
+            blk = b[0]
+            record(("grad", b), timed(lambda: obj.grad(x, y, 0, blocks=blk))[0])
+            for be in backends:
+                vx, vy = (vec[b], None) if b == "xx" else (None, vec[b])
+                record(("standalone", b, be), timed(lambda: hvp(obj, x, y, vx, vy, idx=0, backend=be, out=blk))[0])
+                engine = HessianAtPoint(obj, x, y, idx=0, backend=be, reuse_graph=True, check=(rep == 0))
+                op = engine.operator(b)
+                first, _ = timed(lambda: op.matvec(vec[b]))
+                res = lanczos_top_eigs(op, 1, max_iter=args.iters, tol=1e-300, explicit_residuals=False)
+                record(("first", b, be), first)
+                record(("solver", b, be), res.seconds / res.n_hvp)
+                engine.release()
+        print(f"  rep {rep + 1}/{args.reps} done", file=sys.stderr, flush=True)
+
+    # best-of-reps is the least disturbed by other processes on a shared host; the median is shown too
+    for label, agg in (("best of", min), ("median of", statistics.median)):
+        m = {k: agg(v) for k, v in samples.items()}
+        print(f"[{label} {args.reps}] gradient of both blocks: {m[('grad', 'xy')]:.3f}s")
+        print(f"{'block':>5} {'backend':>9} {'grad_b s':>9} {'standalone':>11} {'1st in solver':>14} "
+              f"{'per solver iter':>16}   (ratios to the gradient of the same block)")
+        for b in blocks:
+            g = m[("grad", b)]
+            for be in backends:
+                s_, f, it = m[("standalone", b, be)], m[("first", b, be)], m[("solver", b, be)]
+                print(f"{b:>5} {SHORT[be]:>9} {g:9.3f} {s_ / g:10.2f}x {f / g:13.2f}x {it / g:15.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,290 @@
+"""Block Hessian-vector products of a finite-sum objective at one point z = (x, y) (THEORY 1, 3.1).
+
+With H = grad^2 f_idx(z) = [[H_xx, H_xy], [H_yx, H_yy]] and a direction v = (v_x, v_y), a block product
+reads one output block of H v:
+
+    H_xx v_x = [H (v_x, 0)]_x,   H_yy v_y = [H (0, v_y)]_y,   H_xy v_y = [H (0, v_y)]_x,   H_yx v_x = [H (v_x, 0)]_y.
+
+``idx`` selects f_i (an int) or f itself (None). For f the default ``reduce='per_sample'`` sums
+w_i H_i v over the samples with the objective's own weights, so the average is exact when the last
+minibatch is smaller (an equal-weight average of batch Hessians is not); ``reduce='direct'`` calls
+``loss(x, y, None)`` once instead.
+
+Back-ends (all three agree to rounding on smooth objectives; see tests/curvature):
+
+* ``reverse_over_reverse``: d/dz <grad f(z), v> by double backward. Robust; the default. With
+  ``reuse_graph=True`` the gradient graph of each sample is built once and every later product is one
+  backward pass through it (``retain_graph``), which is what an eigen-solver wants.
+* ``forward_over_reverse``: ``torch.func.jvp`` of ``torch.func.grad``. Keeps no graph between products
+  (less memory), recomputes the gradient each time.
+* ``finite_difference``: [grad f(z + h v) - grad f(z - h v)] / (2h), using only ``objective.grad``.
+  Fallback for models whose ops have no double-backward or forward-AD rule.
+"""
+from __future__ import annotations
+
+import inspect
+import math
+from typing import Literal, Sequence
+
+import torch
+from torch import Tensor
+
+from .operators import HVPCounter, Operator
+
+Backend = Literal["reverse_over_reverse", "forward_over_reverse", "finite_difference"]
+BACKENDS: tuple[str, ...] = ("reverse_over_reverse", "forward_over_reverse", "finite_difference")
+BlockName = Literal["xx", "yy", "xy", "yx", "full"]
+BLOCK_NAMES: tuple[str, ...] = ("xx", "yy", "xy", "yx", "full")
+Reduce = Literal["per_sample", "direct"]
+OutBlock = Literal["x", "y", "both"]
+
+
+class NondeterministicObjectiveError(ValueError):
+    """Two evaluations of the same loss or gradient at the same point differ."""
+
+
+def fd_relative_step(dtype: torch.dtype) -> float:
+    """Central-difference step relative to max(1, ||z||), per dtype.
+
+    The central difference has truncation error O(h^2 ||D^3 f||) and rounding error O(eps ||grad f|| / h);
+    their sum is smallest at h ~ eps^(1/3): about 6e-6 in float64 and 5e-3 in float32.
+    """
+    if not dtype.is_floating_point:
+        raise ValueError(f"finite differences need a floating dtype, got {dtype}")
+    return float(torch.finfo(dtype).eps) ** (1.0 / 3.0)
+
+
+def _check_point(objective, x: Tensor, y: Tensor) -> None:
+    if x.shape != (objective.d_x,) or y.shape != (objective.d_y,):
+        raise ValueError(f"curvature queries take one point: x of shape ({objective.d_x},) and y of shape "
+                         f"({objective.d_y},), got {tuple(x.shape)} and {tuple(y.shape)} (no batch dimension)")
+
+
+def _sample_plan(objective, idx: int | None, reduce: Reduce) -> list[tuple[int | None, float]]:
+    """[(sample index or None for the whole f, weight)] whose weighted sum of Hessians is grad^2 f_idx."""
+    if idx is not None:
+        if isinstance(idx, bool) or not isinstance(idx, int) or not 0 <= idx < objective.n:
+            raise ValueError(f"idx must be None or an int sample index in [0, {objective.n}), got {idx!r}")
+        return [(idx, 1.0)]
+    if reduce == "direct":
+        return [(None, 1.0)]
+    if reduce != "per_sample":
+        raise ValueError(f"unknown reduce {reduce!r}; accepted: per_sample, direct")
+    weights = getattr(objective, "weights", None)
+    if weights is None:
+        return [(i, 1.0 / objective.n) for i in range(objective.n)]
+    w = [float(v) for v in torch.as_tensor(weights).reshape(-1)]
+    if len(w) != objective.n:
+        raise ValueError(f"objective.weights has {len(w)} entries, expected n = {objective.n}")
+    return [(i, wi) for i, wi in enumerate(w) if wi != 0.0]
+
+
+def check_determinism(objective, x: Tensor, y: Tensor, idx: int | None = None) -> None:
+    """Evaluate loss and gradient twice at the same point and raise if they differ beyond rounding.
+
+    A curvature estimate is meaningless if f changes between products: dropout left on, a data loader
+    that reshuffles the batch, or a random augmentation. The tolerance is 64 ulp of the values' scale.
+    """
+    eps = 64 * float(torch.finfo(x.dtype).eps)
+    with torch.no_grad():
+        l1, l2 = objective.loss(x, y, idx), objective.loss(x, y, idx)
+    g1, g2 = objective.grad(x, y, idx), objective.grad(x, y, idx)
+
+    def differs(a: Tensor, b: Tensor) -> float:
+        scale = max(1.0, float(a.abs().max()) if a.numel() else 1.0)
+        gap = float((a - b).abs().max()) if a.numel() else 0.0
+        return gap / scale if gap > eps * scale else 0.0
+
+    gaps = {"loss": differs(l1, l2), "grad_x": differs(g1[0], g2[0]), "grad_y": differs(g1[1], g2[1])}
+    bad = {k: v for k, v in gaps.items() if v > 0}
+    if bad:
+        raise NondeterministicObjectiveError(
+            f"objective {getattr(objective, 'name', '?')} is not deterministic at this point (sample {idx}): "
+            + ", ".join(f"{k} differs by {v:.2e} relative" for k, v in bad.items())
+            + " between two passes; put the model in eval() mode (no dropout) and use a fixed batch order")
+
+
+class HessianAtPoint:
+    """Block Hessian-vector products of f_idx at a fixed point, with an optional per-sample graph cache.
+
+    Build operators with :meth:`operator`; they share this engine's graphs and its HVP counter.
+    The cache (reverse-over-reverse only) holds one gradient graph per sample and per set of blocks
+    differentiated (memory ~ n graphs for the full f); pass ``reuse_graph=False`` for standalone products
+    that free each graph at once. ``check`` runs :func:`check_determinism` on the first sample (two extra
+    losses and gradients).
+    """
+
+    def __init__(self, objective, x: Tensor, y: Tensor, *, idx: int | None = None,
+                 backend: Backend = "reverse_over_reverse", reduce: Reduce = "per_sample",
+                 reuse_graph: bool = True, check: bool = True):
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown HVP backend {backend!r}; accepted: {', '.join(BACKENDS)}")
+        _check_point(objective, x, y)
+        self.objective, self.backend, self.reuse_graph = objective, backend, bool(reuse_graph)
+        self.x, self.y = x.detach(), y.detach()
+        self.plan = _sample_plan(objective, idx, reduce)
+        self.idx = idx
+        self.counter = HVPCounter()
+        self._graphs: dict[tuple, tuple] = {}
+        try:
+            self._grad_takes_blocks = "blocks" in inspect.signature(objective.grad).parameters
+        except (TypeError, ValueError):
+            self._grad_takes_blocks = False
+        if check:
+            check_determinism(objective, self.x, self.y, self.plan[0][0])
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.x.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self.x.device
+
+    # --- back-ends, one sample each -------------------------------------------------------------
+    def _graph(self, s: int | None, need: frozenset) -> tuple:
+        """(x leaf, y leaf, grad_x, grad_y) with create_graph, differentiating only the blocks in ``need``.
+
+        A block outside ``need`` is held constant (no graph over it): H_yy of a LoRA adapter never builds
+        second-order graphs over the base weights. A cached graph over both blocks serves any request.
+        """
+        for key in ((s, need), (s, frozenset("xy"))):
+            if key in self._graphs:
+                return self._graphs[key]
+        with torch.enable_grad():
+            xr = self.x.clone().requires_grad_("x" in need)
+            yr = self.y.clone().requires_grad_("y" in need)
+            wrt = [t for t in (xr, yr) if t.requires_grad]
+            loss = self.objective.loss(xr, yr, s)
+            grads = list(torch.autograd.grad(loss, wrt, create_graph=True, allow_unused=True))
+        gx = grads.pop(0) if xr.requires_grad else None
+        gy = grads.pop(0) if yr.requires_grad else None
+        graph = (xr, yr, gx, gy)
+        if self.reuse_graph:
+            self._graphs[(s, need)] = graph
+        return graph
+
+    @staticmethod
+    def _need(vx, vy, out: OutBlock) -> frozenset:
+        ins = {b for b, v in (("x", vx), ("y", vy)) if v is not None}
+        outs = {"x", "y"} if out == "both" else {out}
+        return frozenset(ins | outs)
+
+    def _reverse(self, s, vx, vy, out: OutBlock) -> tuple[Tensor | None, Tensor | None]:
+        xr, yr, gx, gy = self._graph(s, self._need(vx, vy, out))
+        terms = [(g * v).sum() for g, v in ((gx, vx), (gy, vy))
+                 if v is not None and g is not None and g.requires_grad]
+        leaves = [leaf for leaf, b in ((xr, "x"), (yr, "y")) if out in (b, "both")]
+        if not terms:  # the gradient does not depend on z: the Hessian block is zero
+            res = [None] * len(leaves)
+        else:
+            with torch.enable_grad():
+                res = torch.autograd.grad(sum(terms), leaves, retain_graph=self.reuse_graph, allow_unused=True)
+        res = [torch.zeros_like(leaf) if r is None else r.detach() for r, leaf in zip(res, leaves)]
+        return self._split(res, out)
+
+    def _forward(self, s, vx, vy, out: OutBlock) -> tuple[Tensor | None, Tensor | None]:
+        # jvp only along the blocks the direction lives in; the other block enters as a constant
+        argnums = {"x": (0,), "y": (1,), "both": (0, 1)}[out]
+        grad_fn = torch.func.grad(lambda a, b: self.objective.loss(a, b, s), argnums=argnums)
+        if vx is None and vy is None:
+            vx = torch.zeros_like(self.x)
+        if vy is None:
+            fn, primals, tangents = (lambda a: grad_fn(a, self.y)), (self.x,), (vx,)
+        elif vx is None:
+            fn, primals, tangents = (lambda b: grad_fn(self.x, b)), (self.y,), (vy,)
+        else:
+            fn, primals, tangents = grad_fn, (self.x, self.y), (vx, vy)
+        _, tangent_out = torch.func.jvp(fn, primals, tangents)
+        return self._split([t.detach() for t in tangent_out], out)
+
+    def _finite_difference(self, s, vx, vy, out: OutBlock) -> tuple[Tensor | None, Tensor | None]:
+        tx = torch.zeros_like(self.x) if vx is None else vx
+        ty = torch.zeros_like(self.y) if vy is None else vy
+        vnorm = math.sqrt(float(tx.pow(2).sum() + ty.pow(2).sum()))
+        if vnorm == 0.0:
+            zeros = [torch.zeros_like(b) for b, n in ((self.x, "x"), (self.y, "y")) if out in (n, "both")]
+            return self._split(zeros, out)
+        znorm = math.sqrt(float(self.x.pow(2).sum() + self.y.pow(2).sum()))
+        h = fd_relative_step(self.dtype) * max(1.0, znorm) / vnorm
+        gp = self._grad(self.x + h * tx, self.y + h * ty, s, out)
+        gm = self._grad(self.x - h * tx, self.y - h * ty, s, out)
+        diff = [(p - m) / (2 * h) for p, m in zip(gp, gm)]
+        keep = [d for d, n in zip(diff, ("x", "y")) if out in (n, "both")]
+        return self._split(keep, out)
+
+    def _grad(self, x: Tensor, y: Tensor, s, out: OutBlock) -> tuple[Tensor, Tensor]:
+        # objectives that can skip a block's gradient (ModuleObjective's blocks=) save a backward over it
+        if out != "both" and self._grad_takes_blocks:
+            gx, gy = self.objective.grad(x, y, s, blocks=out)
+            return (gx, torch.zeros_like(y)) if out == "x" else (torch.zeros_like(x), gy)
+        return self.objective.grad(x, y, s)
+
+    @staticmethod
+    def _split(res: Sequence[Tensor], out: OutBlock) -> tuple[Tensor | None, Tensor | None]:
+        if out == "x":
+            return res[0], None
+        if out == "y":
+            return None, res[0]
+        return res[0], res[1]
+
+    # --- public ---------------------------------------------------------------------------------
+    def product(self, vx: Tensor | None, vy: Tensor | None, *, out: OutBlock = "both"
+                ) -> tuple[Tensor | None, Tensor | None]:
+        """The requested output block(s) of grad^2 f_idx(z) (v_x, v_y); a missing input block is zero."""
+        if out not in ("x", "y", "both"):
+            raise ValueError(f"out must be 'x', 'y' or 'both', got {out!r}")
+        for name, v, d in (("v_x", vx, self.objective.d_x), ("v_y", vy, self.objective.d_y)):
+            if v is not None and v.shape != (d,):
+                raise ValueError(f"{name} must have shape ({d},), got {tuple(v.shape)}")
+        vx = None if vx is None else vx.to(dtype=self.dtype, device=self.device)
+        vy = None if vy is None else vy.to(dtype=self.dtype, device=self.device)
+        fn = {"reverse_over_reverse": self._reverse, "forward_over_reverse": self._forward,
+              "finite_difference": self._finite_difference}[self.backend]
+        acc_x = acc_y = None
+        for s, w in self.plan:
+            hx, hy = fn(s, vx, vy, out)
+            if hx is not None:
+                acc_x = w * hx if acc_x is None else acc_x + w * hx
+            if hy is not None:
+                acc_y = w * hy if acc_y is None else acc_y + w * hy
+        return acc_x, acc_y
+
+    def operator(self, block: BlockName = "xx") -> Operator:
+        """H_xx (d_x, d_x), H_yy, H_xy (d_x, d_y: y in, x out), H_yx = H_xy^T, or the full H (d, d)."""
+        dx, dy = self.objective.d_x, self.objective.d_y
+        if block not in BLOCK_NAMES:
+            raise ValueError(f"unknown Hessian block {block!r}; accepted: {', '.join(BLOCK_NAMES)}")
+        if (block in ("xx", "xy", "yx") and dx == 0) or (block in ("yy", "xy", "yx") and dy == 0):
+            raise ValueError(f"block {block!r} is empty for d_x={dx}, d_y={dy}")
+        apply = {
+            "xx": lambda v: self.product(v, None, out="x")[0],
+            "yy": lambda v: self.product(None, v, out="y")[1],
+            "xy": lambda v: self.product(None, v, out="x")[0],
+            "yx": lambda v: self.product(v, None, out="y")[1],
+            "full": lambda v: torch.cat(self.product(v[:dx], v[dx:], out="both")),
+        }[block]
+        shape = {"xx": (dx, dx), "yy": (dy, dy), "xy": (dx, dy), "yx": (dy, dx), "full": (dx + dy, dx + dy)}[block]
+        return Operator(shape, self.dtype, self.device, apply, hvps_per_matvec=1, counter=self.counter,
+                        name=f"H_{block}", symmetric=block in ("xx", "yy", "full"))
+
+    def release(self) -> None:
+        """Drop the cached graphs (frees their memory)."""
+        self._graphs.clear()
+
+
+def hessian_operator(objective, x: Tensor, y: Tensor, *, block: BlockName = "xx", idx: int | None = None,
+                     backend: Backend = "reverse_over_reverse", reduce: Reduce = "per_sample",
+                     reuse_graph: bool = True, check: bool = True) -> Operator:
+    """One block operator of grad^2 f_idx at (x, y) (see :class:`HessianAtPoint`)."""
+    return HessianAtPoint(objective, x, y, idx=idx, backend=backend, reduce=reduce, reuse_graph=reuse_graph,
+                          check=check).operator(block)
+
+
+def hvp(objective, x: Tensor, y: Tensor, vx: Tensor | None, vy: Tensor | None, *, idx: int | None = None,
+        backend: Backend = "reverse_over_reverse", reduce: Reduce = "per_sample", out: OutBlock = "both"
+        ) -> tuple[Tensor | None, Tensor | None]:
+    """Standalone grad^2 f_idx(x, y) (v_x, v_y): builds and frees its graphs, no determinism check."""
+    engine = HessianAtPoint(objective, x, y, idx=idx, backend=backend, reduce=reduce, reuse_graph=False,
+                            check=False)
+    return engine.product(vx, vy, out=out)

@@ -1,0 +1,90 @@
+"""Stochastic trace estimators over a symmetric operator: Hutchinson and Hutch++.
+
+Per block, tr(grad^2_bb f) is the d_b-times-mean curvature; the forward ZO estimator's second moment
+carries (tr A)^2 + 2 tr(A^2) on quadratics (THEORY 4.3), which is where traces enter the toolkit.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+from .operators import Operator
+
+Probe = Literal["rademacher", "gaussian"]
+
+
+@dataclass(frozen=True)
+class TraceResult:
+    """A trace estimate with its standard error (from the spread of the probe values)."""
+
+    estimate: float
+    stderr: float
+    n_probes: int
+    n_hvp: int
+    seconds: float
+    seed: int
+    method: str
+
+
+def _probes(d: int, count: int, *, kind: Probe, seed: int, dtype: torch.dtype, device) -> Tensor:
+    g = torch.Generator(device="cpu").manual_seed(int(seed))
+    if kind == "rademacher":
+        z = (2 * torch.randint(0, 2, (count, d), generator=g) - 1).to(torch.float64)
+    elif kind == "gaussian":
+        z = torch.randn(count, d, generator=g, dtype=torch.float64)
+    else:
+        raise ValueError(f"unknown probe {kind!r}; accepted: rademacher, gaussian")
+    return z.to(dtype=dtype, device=device)
+
+
+def _square(op: Operator) -> int:
+    if op.shape[0] != op.shape[1]:
+        raise ValueError(f"{op.name}: a trace needs a square operator, got shape {op.shape}")
+    return op.shape[0]
+
+
+def hutchinson(op: Operator, *, n_probes: int = 32, seed: int = 0, probe: Probe = "rademacher") -> TraceResult:
+    """tr(A) ~ (1/m) sum_j z_j^T A z_j with E[z z^T] = I (Hutchinson 1989).
+
+    Rademacher probes give variance 2 (||A||_F^2 - sum_i A_ii^2) per probe, the smallest of the common
+    choices; the reported stderr is the sample standard deviation / sqrt(m).
+    """
+    if n_probes < 2:
+        raise ValueError(f"n_probes must be >= 2 (for a standard error), got {n_probes}")
+    d = _square(op)
+    t0, h0 = time.perf_counter(), op.counter.hvps
+    Z = _probes(d, n_probes, kind=probe, seed=seed, dtype=op.dtype, device=op.device)
+    vals = torch.tensor([float(z @ op.matvec(z)) for z in Z], dtype=torch.float64)
+    return TraceResult(float(vals.mean()), float(vals.std(unbiased=True) / math.sqrt(n_probes)), n_probes,
+                       op.counter.hvps - h0, time.perf_counter() - t0, seed, f"hutchinson-{probe}")
+
+
+def hutchpp(op: Operator, *, n_matvecs: int = 48, seed: int = 0, probe: Probe = "rademacher") -> TraceResult:
+    """Hutch++ (Meyer, Musco, Musco, Woodruff 2021) with m products split in thirds.
+
+    S (d x m/3) random; Q = orth(A S); tr(A) ~ tr(Q^T A Q) + Hutchinson on (I - QQ^T) A (I - QQ^T) with
+    the remaining m/3 probes. Exact when rank(A) <= m/3; error O(1/m) instead of O(1/sqrt m) otherwise.
+    The stderr covers the Hutchinson part only (the projected part is exact).
+    """
+    d = _square(op)
+    third = n_matvecs // 3
+    if third < 2:
+        raise ValueError(f"n_matvecs must be >= 6 (three groups of >= 2), got {n_matvecs}")
+    t0, h0 = time.perf_counter(), op.counter.hvps
+    S = _probes(d, third, kind=probe, seed=seed, dtype=op.dtype, device=op.device)
+    G = _probes(d, third, kind=probe, seed=seed + 1, dtype=op.dtype, device=op.device)
+    AS = torch.stack([op.matvec(s) for s in S], dim=1)
+    Q, _ = torch.linalg.qr(AS)
+    AQ = torch.stack([op.matvec(q) for q in Q.T], dim=1)
+    exact_part = float(torch.trace(Q.T @ AQ))
+    Gp = G - (G @ Q) @ Q.T
+    # rows of Gp are orthogonal to range(Q), so g^T (I - QQ^T) A (I - QQ^T) g = gp^T A gp
+    vals = [float(gp @ op.matvec(gp)) for gp in Gp]
+    vals_t = torch.tensor(vals, dtype=torch.float64)
+    return TraceResult(exact_part + float(vals_t.mean()), float(vals_t.std(unbiased=True) / math.sqrt(third)),
+                       third, op.counter.hvps - h0, time.perf_counter() - t0, seed, f"hutch++-{probe}")

@@ -1,0 +1,102 @@
+"""Eigen-solvers on random symmetric matrices with known spectra."""
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from hybridsmooth.curvature import eigsh_top, lanczos_top_eigs, matrix_operator, power_iteration
+
+DT = torch.float64
+
+
+def with_spectrum(evals, seed=0):
+    evals = torch.as_tensor(evals, dtype=DT)
+    d = len(evals)
+    Q, _ = torch.linalg.qr(torch.randn(d, d, generator=torch.Generator().manual_seed(seed), dtype=DT))
+    return (Q * evals) @ Q.T
+
+
+SEPARATED = np.concatenate([[10.0, 7.0, 5.0], np.linspace(-2.0, 2.0, 147)])
+CLUSTERED = np.concatenate([[5.0, 4.999, 4.998], np.linspace(-1.0, 1.0, 147)])
+NEGATIVE_END = np.concatenate([[-8.0, -7.5], np.linspace(-3.0, 4.0, 148)])
+
+
+def _true_residuals(A, res):
+    return [float(torch.linalg.vector_norm(A @ v - lam * v)) for lam, v in zip(res.estimates, res.vectors.T)]
+
+
+@pytest.mark.parametrize("spec,which,want", [
+    (SEPARATED, "LM", [10.0, 7.0, 5.0]),
+    (CLUSTERED, "LM", [5.0, 4.999, 4.998]),
+    (NEGATIVE_END, "LM", [-8.0, -7.5, 4.0]),
+    (NEGATIVE_END, "SA", [-8.0, -7.5, -3.0]),
+    (NEGATIVE_END, "LA", [4.0, 4.0 - 7.0 / 147, 4.0 - 14.0 / 147]),
+])
+def test_lanczos_recovers_known_spectrum(spec, which, want):
+    A = with_spectrum(spec)
+    res = lanczos_top_eigs(matrix_operator(A), 3, which=which, tol=1e-10, max_iter=150, seed=1, return_vectors=True)
+    assert res.converged
+    np.testing.assert_allclose(res.estimates, want, rtol=1e-8, atol=1e-9)
+    # reported residuals are the true ||A v - lambda v|| and are small
+    np.testing.assert_allclose(res.residuals, _true_residuals(A, res), rtol=1e-6, atol=1e-13)
+    assert max(res.residuals) <= 1e-8 * abs(want[0])
+    assert res.n_hvp == res.iterations + 3  # plus one product per explicit residual
+    assert res.seed == 1 and res.seconds >= 0
+
+
+def test_lanczos_cost_grows_for_clusters_but_stays_well_below_dimension():
+    sep = lanczos_top_eigs(matrix_operator(with_spectrum(SEPARATED)), 1, tol=1e-8, max_iter=150)
+    clu = lanczos_top_eigs(matrix_operator(with_spectrum(CLUSTERED)), 3, tol=1e-8, max_iter=150)
+    assert sep.converged and clu.converged
+    assert sep.iterations < 40
+    assert clu.iterations < 150
+
+
+def test_power_iteration_well_separated_and_clustered():
+    A = with_spectrum(SEPARATED)
+    res = power_iteration(matrix_operator(A), tol=1e-6, max_iter=2000, seed=0)
+    assert res.converged and res.estimates[0] == pytest.approx(10.0, rel=1e-10)
+    assert res.residuals[0] <= 1e-6 * 10.0
+    # the rate is (7/10)^j: the residual criterion needs about log(1e-6)/log(0.7) ~ 40 products
+    assert 20 <= res.iterations <= 80 and res.n_hvp == res.iterations
+    clustered = power_iteration(matrix_operator(with_spectrum(CLUSTERED)), tol=1e-6, max_iter=300, seed=0)
+    assert not clustered.converged  # gap 2e-4: hopeless in 300 products...
+    assert clustered.estimates[0] == pytest.approx(5.0, rel=1e-3)  # ...yet the Rayleigh quotient is close
+
+
+def test_power_iteration_negative_end_and_eigenvalue_change_rule():
+    A = with_spectrum(NEGATIVE_END)
+    res = power_iteration(matrix_operator(A), tol=1e-8, max_iter=2000)
+    assert res.converged and res.estimates[0] == pytest.approx(-8.0, rel=1e-7)
+    cheap = power_iteration(matrix_operator(A), tol=1e-4, criterion="eigenvalue_change", max_iter=2000)
+    assert cheap.converged and cheap.iterations < res.iterations
+
+
+def test_eigsh_bridge_agrees_with_lanczos():
+    A = with_spectrum(NEGATIVE_END)
+    a = eigsh_top(matrix_operator(A), 2, which="SA")
+    b = lanczos_top_eigs(matrix_operator(A), 2, which="SA", tol=1e-10, max_iter=150)
+    np.testing.assert_allclose(a.estimates, b.estimates, rtol=1e-9)
+    np.testing.assert_allclose(a.estimates, [-8.0, -7.5], rtol=1e-9)
+    assert a.n_hvp > 0 and a.converged
+
+
+def test_invariant_subspace_is_exact():
+    A = with_spectrum(np.concatenate([[3.0] * 10, [1.0] * 10]))  # two distinct eigenvalues
+    res = lanczos_top_eigs(matrix_operator(A), 2, which="LA", tol=1e-12)
+    assert res.iterations == 2 and res.converged
+    np.testing.assert_allclose(res.estimates, [3.0, 1.0], rtol=1e-12)
+
+
+def test_results_are_frozen_and_bad_args_fail():
+    A = with_spectrum(SEPARATED)
+    res = lanczos_top_eigs(matrix_operator(A), 1)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        res.converged = False
+    with pytest.raises(ValueError, match="accepted: LM, LA, SA"):
+        lanczos_top_eigs(matrix_operator(A), 1, which="BE")
+    with pytest.raises(ValueError, match="k must lie"):
+        lanczos_top_eigs(matrix_operator(A), 0)
+    with pytest.raises(ValueError, match="not symmetric"):
+        lanczos_top_eigs(matrix_operator(torch.triu(A)), 1)

@@ -1,0 +1,157 @@
+"""Block Hessian-vector products against dense autograd Hessians, across back-ends and sample weightings."""
+import pytest
+import torch
+
+from curv_models import TinyAttentionObjective
+from hybridsmooth.curvature import (BACKENDS, HessianAtPoint, NondeterministicObjectiveError, fd_relative_step,
+                                    hessian_operator, hvp, to_dense)
+
+BLOCK_SLICES = {"xx": ("x", "x"), "yy": ("y", "y"), "xy": ("x", "y"), "yx": ("y", "x")}
+
+
+def _block(H, obj, block):
+    sl = {"x": slice(0, obj.d_x), "y": slice(obj.d_x, obj.d_x + obj.d_y)}
+    r, c = BLOCK_SLICES[block]
+    return H[sl[r], sl[c]]
+
+
+@pytest.fixture(scope="module")
+def dense_full(tiny):
+    return tiny.dense_hessian()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("block", ["xx", "yy", "xy", "yx"])
+def test_block_products_match_dense_hessian(tiny, dense_full, backend, block):
+    x, y = tiny.initial_point()
+    op = hessian_operator(tiny, x, y, block=block, backend=backend, reduce="direct")
+    g = torch.Generator().manual_seed(1)
+    v = torch.randn(op.shape[1], generator=g, dtype=torch.float64)
+    want = _block(dense_full, tiny, block) @ v
+    got = op.matvec(v)
+    # fd: central differences with h ~ eps^(1/3) leave O(h^2) ~ 1e-10 relative error
+    tol = 1e-6 if backend == "finite_difference" else 1e-10
+    assert torch.linalg.vector_norm(got - want) <= tol * torch.linalg.vector_norm(want)
+    assert op.counter.hvps == 1
+
+
+def test_three_backends_agree_on_full_operator(tiny):
+    x, y = tiny.initial_point()
+    ops = {b: hessian_operator(tiny, x, y, block="full", backend=b, idx=2) for b in BACKENDS}
+    v = torch.randn(tiny.d_x + tiny.d_y, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    outs = {b: op.matvec(v) for b, op in ops.items()}
+    ref = outs["reverse_over_reverse"]
+    assert torch.allclose(outs["forward_over_reverse"], ref, rtol=0, atol=1e-11 * ref.abs().max())
+    assert torch.allclose(outs["finite_difference"], ref, rtol=0, atol=1e-6 * ref.abs().max())
+
+
+def test_weighted_average_exact_when_last_batch_smaller(tiny, dense_full):
+    """Sizes (4, 4, 3): sum_i (|B_i|/N) H_i equals the Hessian of the mean over all N examples; 1/n weights do not."""
+    x, y = tiny.initial_point()
+    assert tiny.weights[-1] < tiny.weights[0]
+    op = hessian_operator(tiny, x, y, block="full", reduce="per_sample")
+    V = torch.randn(4, op.shape[0], generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    for v in V:
+        want = dense_full @ v
+        assert torch.linalg.vector_norm(op.matvec(v) - want) <= 1e-12 * torch.linalg.vector_norm(want)
+    engines = [HessianAtPoint(tiny, x, y, idx=i, check=False) for i in range(tiny.n)]
+    equal = sum(e.operator("full").matvec(V[0]) for e in engines) / tiny.n
+    want = dense_full @ V[0]
+    assert torch.linalg.vector_norm(equal - want) > 1e-3 * torch.linalg.vector_norm(want)
+
+
+def test_single_sample_matches_its_dense_hessian(tiny):
+    x, y = tiny.initial_point()
+    H1 = tiny.dense_hessian(1)
+    got = to_dense(hessian_operator(tiny, x, y, block="yy", idx=1))
+    assert torch.allclose(got, _block(H1, tiny, "yy"), rtol=0, atol=1e-12 * H1.abs().max())
+
+
+def test_graph_reuse_equals_standalone_and_is_symmetric(tiny):
+    x, y = tiny.initial_point()
+    engine = HessianAtPoint(tiny, x, y, reuse_graph=True)
+    g = torch.Generator().manual_seed(3)
+    vx, vy = torch.randn(tiny.d_x, generator=g, dtype=torch.float64), torch.randn(tiny.d_y, generator=g, dtype=torch.float64)
+    a = engine.product(vx, vy)
+    b = engine.product(vx, vy)  # second pass through the cached graphs
+    c = hvp(tiny, x, y, vx, vy)
+    for u, w in ((a, b), (a, c)):
+        assert torch.allclose(u[0], w[0], atol=1e-13) and torch.allclose(u[1], w[1], atol=1e-13)
+    assert len(engine._graphs) == tiny.n
+    # <u, H_xy v> = <H_yx u, v>
+    Hxy, Hyx = engine.operator("xy"), engine.operator("yx")
+    lhs = vx @ Hxy.matvec(vy)
+    rhs = Hyx.matvec(vx) @ vy
+    assert abs(float(lhs - rhs)) <= 1e-12 * abs(float(lhs))
+    assert engine.counter.hvps == 2
+
+
+def test_determinism_check_catches_dropout():
+    obj = TinyAttentionObjective(dropout=0.3)
+    x, y = obj.initial_point()
+    with pytest.raises(NondeterministicObjectiveError, match="eval\\(\\) mode"):
+        HessianAtPoint(obj, x, y, idx=0)
+    HessianAtPoint(obj, x, y, idx=0, check=False)  # opting out is possible
+
+
+def test_bad_inputs_raise_clear_errors(tiny):
+    x, y = tiny.initial_point()
+    with pytest.raises(ValueError, match="accepted: reverse_over_reverse"):
+        HessianAtPoint(tiny, x, y, backend="magic")
+    with pytest.raises(ValueError, match="no batch dimension"):
+        HessianAtPoint(tiny, x.expand(2, -1), y.expand(2, -1))
+    with pytest.raises(ValueError, match="sample index"):
+        HessianAtPoint(tiny, x, y, idx=tiny.n)
+    engine = HessianAtPoint(tiny, x, y, check=False)
+    with pytest.raises(ValueError, match="accepted: xx, yy"):
+        engine.operator("zz")
+    with pytest.raises(ValueError, match="shape"):
+        engine.operator("xx").matvec(torch.zeros(3, dtype=torch.float64))
+
+
+def test_fd_step_follows_dtype():
+    assert fd_relative_step(torch.float64) == pytest.approx(2.0 ** (-52 / 3))
+    assert fd_relative_step(torch.float32) == pytest.approx(2.0 ** (-23 / 3))
+    with pytest.raises(ValueError):
+        fd_relative_step(torch.int64)
+
+
+def test_scipy_bridge(logistic):
+    x, y = logistic.initial_point()
+    op = hessian_operator(logistic, x, y, block="xx")
+    lin = op.to_scipy()
+    import numpy as np
+    v = np.arange(logistic.d_x, dtype=float)
+    want = logistic.exact_hessian(x, y)[: logistic.d_x, : logistic.d_x].numpy() @ v
+    assert np.allclose(lin.matvec(v), want, rtol=1e-12, atol=1e-14)
+
+
+def test_block_graph_only_over_needed_blocks(tiny):
+    x, y = tiny.initial_point()
+    engine = HessianAtPoint(tiny, x, y, idx=0, check=False)
+    engine.operator("yy").matvec(torch.ones(tiny.d_y, dtype=torch.float64))
+    ((_, need),) = engine._graphs.keys()
+    assert need == frozenset("y")  # H_yy never differentiates through the base weights
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_module_objective_integration(backend, dense_full):
+    """The project's ModuleObjective (flat views into an nn.Module) gives the same Hessian as the test wrapper."""
+    module_mod = pytest.importorskip("hybridsmooth.objectives.module")
+    ref = TinyAttentionObjective()
+    obj = module_mod.ModuleObjective(
+        ref.module, ref.batches, lambda call, b: ((call(b[0]) - b[1]) ** 2).mean(),
+        is_x=lambda n: not n.startswith(("lora_", "head")), is_y=lambda n: n.startswith(("lora_", "head")))
+    x, y = obj.initial_point()
+    x0, y0 = ref.initial_point()
+    assert torch.equal(x, x0) and torch.equal(y, y0)
+    op = hessian_operator(obj, x, y, block="full", backend=backend)  # per-sample, weights 4/11, 4/11, 3/11
+    v = torch.randn(op.shape[0], generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    want = dense_full @ v
+    tol = 1e-6 if backend == "finite_difference" else 1e-10
+    assert torch.linalg.vector_norm(op.matvec(v) - want) <= tol * torch.linalg.vector_norm(want)
+    for blk in ("xx", "yy"):
+        w = torch.randn(hessian_operator(obj, x, y, block=blk, check=False).shape[0], dtype=torch.float64,
+                        generator=torch.Generator().manual_seed(6))
+        got = hessian_operator(obj, x, y, block=blk, backend=backend, check=False).matvec(w)
+        assert torch.linalg.vector_norm(got - _block(dense_full, ref, blk) @ w) <= tol * torch.linalg.vector_norm(got)
