@@ -2,19 +2,11 @@
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from hybridsmooth.theory import simulated_checks as sc
 
 pytestmark = pytest.mark.theory
 
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_step_weighted_average_and_phi_by_hand():

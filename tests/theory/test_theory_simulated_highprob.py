@@ -10,13 +10,6 @@ from hybridsmooth.theory import simulated_checks as sc
 pytestmark = pytest.mark.theory
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def test_epoch_start_points_follow_the_optimizer():
     obj = make_quartic(dx=6, dy=3, n=4)

@@ -1,19 +1,11 @@
 """Check 12 (rate slopes): the fitting helper on exact power laws, then 12a and 12b at fast size."""
 import numpy as np
 import pytest
-import torch
 
 from hybridsmooth.theory import simulated_checks as sc
 
 pytestmark = pytest.mark.theory
 
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_slope_fit_recovers_an_exact_power_law_and_brackets_a_noisy_one():

@@ -1,20 +1,12 @@
 """Check 13 simulated: epochs to target of two step sizes vs one against the exact recursions."""
 import numpy as np
 import pytest
-import torch
 
 from hybridsmooth.optim import HybridSGDConfig, run_hybrid_sgd
 from hybridsmooth.theory import simulated_checks as sc
 
 pytestmark = pytest.mark.theory
 
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_exact_curves_match_a_deterministic_run_of_the_y_block():

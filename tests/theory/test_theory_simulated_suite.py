@@ -1,7 +1,6 @@
 """Checks 9 and 15 as results, the suite registry and its expectations, problem assumption checks, the report."""
 import pandas as pd
 import pytest
-import torch
 
 from hybridsmooth.objectives.synthetic import make_bilinear, make_cauchy, make_coupled2
 from hybridsmooth.theory import simulated_checks as sc
@@ -10,13 +9,6 @@ from hybridsmooth.theory.report import markdown_report
 
 pytestmark = pytest.mark.theory
 
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_check9_jacobi_diverges_gauss_seidel_converges():
