@@ -104,4 +104,4 @@ def _ensure_registered() -> None:
         coupling=0.0, n=16, spread=1.0, start=3.0, rotate=True, seed=0),
         "block quadratic, shared Hessian [[A,B],[B^T,C]], chosen spectra, coupling s=||A^-1/2 B C^-1/2||, "
         "heterogeneous centres (THEORY checks 5, 8, 9, 10, 13)")
-    from .objectives import llm, synthetic  # noqa: F401  (register the other problems; transformers loads lazily)
+    from .objectives import llm, synthetic  # noqa: F401  (they register themselves; transformers loads lazily)

@@ -1,7 +1,8 @@
 """``hybridsmooth check [PROBLEM ...]``: run the standard suite of theory checks (THEORY 7) and print the verdicts.
 
 Without PROBLEM specs it runs the registry of ``hybridsmooth.theory.suite`` (all checks, or ``--only``); with
-specs it runs the assumption checks that apply to those problems (and the ``--only`` checks if given). Exit
+specs it runs the assumption checks that apply to those problems (and the ``--only`` checks if given); a real-model
+spec (``llm:...``) gets the measured checks of ``hybridsmooth.theory.real_model`` (all ``report`` rows). Exit
 status: 1 when a row that is expected to pass fails, 0 otherwise (rows that demonstrate a false statement of the
 seed are expected to fail and do not count), 2 on bad arguments.
 """
@@ -53,15 +54,29 @@ def run(args) -> int:
         only = suite.parse_only(args.only) if args.only is not None else None
     except ValueError as err:
         raise UsageError(f"--only: {err}") from None
-    problems = list(args.problems)
-    if problems:
+    from ..theory import real_model
+
+    # real-model specs (llm:...) get the measured-assumption checks of theory.real_model instead of the
+    # stated-constant checks (a real model states no constants)
+    real_specs = [p for p in args.problems if real_model.is_real_model_spec(p)]
+    problems = [p for p in args.problems if not real_model.is_real_model_spec(p)]
+    if problems or real_specs:
         from ..problems import make_problem
 
         problems = [make_problem(spec) for spec in problems]       # SpecError -> exit 2
+        real_objectives = [(spec, make_problem(spec)) for spec in real_specs]
     before = torch.get_num_threads()
     torch.set_num_threads(args.threads)
     try:
-        df = suite.run_suite(only=only, size=args.size, seeds=args.seeds, problems=problems or None)
+        frames = []
+        if problems or only is not None or not real_specs:
+            frames.append(suite.run_suite(only=only, size=args.size, seeds=args.seeds, problems=problems or None))
+        for spec, objective in (real_objectives if real_specs else ()):
+            report = real_model.measure_real_model(
+                objective, real_model.RealModelSettings.for_size(args.size), spec=spec,
+                progress=lambda msg: print(f"# {spec}: {msg}", file=sys.stderr, flush=True))
+            frames.append(real_model.suite_rows(report))
+        df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     finally:
         torch.set_num_threads(before)
     failures = suite.gating_failures(df)

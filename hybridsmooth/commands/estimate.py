@@ -46,6 +46,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tol", type=float, default=None, help="relative residual tolerance (default per dtype)")
     parser.add_argument("--max-iter", type=int, default=300, help="products per eigen-solve (default 300)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the start vectors and of the points")
+    parser.add_argument("--secant-steps", type=int, default=0,
+                        help="also run N hybrid steps (ZO on x, FO on y, one minibatch: --idx, default 0) from the "
+                             "initial point and report the one-block secants of each step (default 0: none)")
+    parser.add_argument("--eta-x", type=float, default=1e-4, help="ZO step size of the secant run (default 1e-4)")
+    parser.add_argument("--eta-y", type=float, default=1e-2, help="FO step size of the secant run (default 1e-2)")
+    parser.add_argument("--mu", type=float, default=1e-3, help="ZO smoothing radius of the secant run (default 1e-3)")
+    parser.add_argument("--end-point", action="store_true",
+                        help="with --secant-steps: estimate the blocks again at the run's last point")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--out", default=None, help="also write the table as CSV to this file")
 
@@ -117,8 +125,9 @@ def _solve(engine: HessianAtPoint, block: str, method: str, k: int, tol: float, 
 def estimate_table(objective, *, blocks: list[str], method: str = "lanczos", k: int = 1, n_points: int = 1,
                    spread: float = 0.5, idx: int | None = None, backend: str = "reverse_over_reverse",
                    tol: float | None = None, max_iter: int = 300, seed: int = 0,
-                   reuse_graph: bool = True) -> list[dict]:
-    """One row per block (see the module docstring); the work behind the command, callable from Python."""
+                   reuse_graph: bool = True, points: list | None = None) -> list[dict]:
+    """One row per block (see the module docstring); the work behind the command, callable from Python.
+    ``points``: evaluate at these (x, y) points instead of the initial point and its perturbations."""
     if k < 1:
         raise UsageError(f"--k must be >= 1, got {k}")
     if method == "power" and k != 1:
@@ -141,7 +150,7 @@ def estimate_table(objective, *, blocks: list[str], method: str = "lanczos", k: 
             raise UsageError(f"--method eigsh needs --k below the block size ({sizes[b]}) for block {b}")
     if tol is None:
         tol = 1e-10 if objective.dtype == torch.float64 else 1e-5
-    points = _points(objective, n_points, spread, seed)
+    points = _points(objective, n_points, spread, seed) if points is None else list(points)
     # one point at a time, so that at most one point's cached graphs are alive
     solved: dict[str, list] = {b: [] for b in blocks}
     for j, (x, y) in enumerate(points):
@@ -190,6 +199,7 @@ def run(args) -> int:
     rows = estimate_table(objective, blocks=blocks, method=args.method, k=args.k, n_points=args.points,
                           spread=args.spread, idx=args.idx, backend=args.backend, tol=args.tol,
                           max_iter=args.max_iter, seed=args.seed, reuse_graph=not args.no_graph_cache)
+    secants, end_rows = _secant_run(objective, args, blocks) if args.secant_steps else (None, None)
     if args.out:
         try:
             with open(args.out, "w", newline="") as fh:
@@ -200,13 +210,57 @@ def run(args) -> int:
             raise UsageError(f"cannot write --out {args.out!r}: {err.strerror}") from None
     if args.json:
         json.dump(dict(problem=args.problem, method=args.method, backend=args.backend, seed=args.seed, idx=args.idx,
-                       rows=rows), sys.stdout, indent=2)
+                       rows=rows, **({} if secants is None else dict(secant_run=secants, end_point_rows=end_rows))),
+                  sys.stdout, indent=2)
         print()
     else:
         where = "the initial point" if args.points == 1 else f"max over {args.points} points (a lower bound on the sup)"
         print(f"# {args.problem}: {args.method}, {args.backend}, {'f' if args.idx is None else f'f_{args.idx}'} at {where}")
         print(format_table(rows))
+        if secants is not None:
+            _print_secants(secants, end_rows)
         if not callable(getattr(objective, "hessian", None)) and any(r["exact"] is not None for r in rows):
             print("# exact = the problem's closed-form constant, a sup over all z: estimates at sampled points "
                   "lie at or below it")
     return 0
+
+
+def _secant_run(objective, args, blocks: list[str]) -> tuple[dict, list[dict] | None]:
+    """--secant-steps: a short hybrid run from the initial point with the one-block secants of each step
+    (THEORY 3.1; see hybridsmooth.theory.real_model.secant_run) and, with --end-point, the block estimates
+    again at its last point."""
+    from dataclasses import asdict
+
+    from ..theory.real_model import RealModelSettings, secant_run
+
+    if args.secant_steps < 0:
+        raise UsageError(f"--secant-steps must be >= 0, got {args.secant_steps}")
+    idx = 0 if args.idx is None else args.idx
+    settings = RealModelSettings(steps=args.secant_steps, eta_x=args.eta_x, eta_y=args.eta_y, mu=args.mu, idx=idx,
+                                 seed=args.seed)
+    x0, y0 = objective.initial_point()
+    if x0.dim() != 1:
+        raise UsageError("the problem's initial point must be one point (no batch dimension)")
+    steps, (xe, ye) = secant_run(objective, x0, y0, settings)
+    out = dict(idx=idx, eta_x=args.eta_x, eta_y=args.eta_y, mu=args.mu,
+               steps=[asdict(s) | {"grad_norm": s.grad_norm} for s in steps],
+               max_secant_x=max((s.secant_x for s in steps), default=None),
+               max_secant_y=max((s.secant_y for s in steps), default=None))
+    end_rows = None
+    if args.end_point:
+        end_rows = estimate_table(objective, blocks=blocks, method=args.method, k=args.k, idx=idx,
+                                  backend=args.backend, tol=args.tol, max_iter=args.max_iter, seed=args.seed,
+                                  reuse_graph=not args.no_graph_cache, points=[(xe, ye)])
+    return out, end_rows
+
+
+def _print_secants(secants: dict, end_rows: list[dict] | None) -> None:
+    print(f"# secants along {len(secants['steps'])} hybrid steps on f_{secants['idx']} (eta_x={secants['eta_x']:g}, "
+          f"eta_y={secants['eta_y']:g}, mu={secants['mu']:g}); each is a lower bound on sup ||H_bb|| over its segment")
+    cols = ("step", "loss", "grad_norm", "step_x", "secant_x", "step_y", "secant_y")
+    cells = [list(cols)] + [[_fmt(float(s[c]) if c != "step" else s[c]) for c in cols] for s in secants["steps"]]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(cols))]
+    print("\n".join("  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in cells))
+    if end_rows is not None:
+        print("# at the run's last point")
+        print(format_table(end_rows))

@@ -42,7 +42,7 @@ def test_rr_formula_matches_brute_force_average_over_permutations():
 def test_simulated_floor_matches_exact_and_slopes(order):
     C, centres, obj = _problem()
     epochs = 150
-    sims, exact_t, stationary = [], [], []
+    sims, stationary = [], []
     for eta in ETAS:
         cfg = HybridSGDConfig(method="fo_peft", eta_y=eta, epochs=epochs, order=order, seed=11)
         m = run_hybrid_sgd(obj, cfg, seeds=SEEDS).metrics
