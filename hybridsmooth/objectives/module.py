@@ -78,8 +78,13 @@ class FlatLayout:
         return cls(tuple(n for n, _ in named), tuple(p.shape for _, p in named), tuple(offsets), total)
 
     def views(self, flat: Tensor) -> dict[str, Tensor]:
-        """name -> view of ``flat`` with the parameter's shape (no copy; autograd flows through)."""
-        return {n: flat[o:o + s.numel()].view(s) for n, s, o in zip(self.names, self.shapes, self.offsets)}
+        """name -> view of ``flat`` with the parameter's shape (no copy; autograd flows through).
+
+        ``split`` and not one slice per tensor: the backward of a slice materialises a zero tensor the size
+        of the whole block, so k slices cost k block-sized fills (measured 52 s against 1.1 s for 272 slices
+        of a 33.6M block); split's backward is one concatenation."""
+        parts = flat.split([s.numel() for s in self.shapes])
+        return {n: t.view(s) for n, t, s in zip(self.names, parts, self.shapes)}
 
     def slices(self) -> dict[str, slice]:
         return {n: slice(o, o + s.numel()) for n, s, o in zip(self.names, self.shapes, self.offsets)}

@@ -1,0 +1,424 @@
+"""Cost of the training core's steps on one model and one minibatch: time and peak memory, as ratios.
+
+Every operation runs the project's own code path on the same ModuleObjective and the same minibatch:
+
+* ``forward``     one forward pass without a graph (``objective.loss`` under no_grad): the inference reference;
+* ``2 forwards``  two of them back to back: the time reference of a ZO step;
+* ``zo regen``    ``zo.inplace.zo_step_inplace`` over every base-weight tensor (the objective's per-tensor
+                  views of x), noise regenerated from (run seed, epoch, step) [MeZO's seed trick];
+* ``zo buffer``   the same step with the noise drawn once into a buffer (one extra copy of x);
+* ``fo-peft``     ``optim.hybrid_sgd.hybrid_step`` with method fo_peft (``grad_y_only``: x out of autograd);
+* ``hybrid``      ``hybrid_step`` with method hybrid and the in-place ZO block step of
+                  ``engine.model_run.inplace_zo_block_step`` (regenerated noise): what ``train_model`` runs;
+* ``fo-full``     ``hybrid_step`` with method fo_full (the gradient of every weight), for contrast.
+
+Time: one warm-up of each, then ``--reps`` round-robin repetitions (interleaved, so a busy neighbour on a
+shared host slows every operation alike); medians reported. Peak memory: on CUDA
+``torch.cuda.max_memory_allocated`` with a reset before each operation (it counts every live tensor:
+weights, batch, activations, noise). On the CPU each operation runs in a FRESH subprocess that loads the
+model, builds the batch, runs the operation once (warm-up), resets the RSS high-water mark and runs it
+again; its peak is the bytes of the model's tensors (parameters + buffers: what the CUDA number counts
+too) plus the peak RSS growth of the second run (see ``benchmarks/_memory.py``). glibc is told to return
+every allocation over 128 KiB to the kernel when freed (``MALLOC_MMAP_THRESHOLD_``), so freed-but-cached
+heap cannot hide growth.
+
+    .venv/bin/python benchmarks/training_core.py                       # SmolLM2-135M + LoRA r=8, 16 x 64, fp32
+    .venv/bin/python benchmarks/training_core.py --quick               # tiny-llama, < 1 minute
+    .venv/bin/python -m benchmarks.training_core --llama 1.3b --device cuda --dtype bfloat16   # see gpu_check.sh
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:   # run as a script (benchmarks/ on sys.path) or with -m from the repo root
+    sys.path.insert(0, str(REPO))
+
+import torch  # noqa: E402
+
+from benchmarks._memory import start_rss_window  # noqa: E402
+
+OPERATIONS = ("forward", "2 forwards", "zo regen", "zo buffer", "fo-peft", "hybrid", "fo-full")
+# random LLaMA shapes for --llama (weights drawn by transformers' own init; no checkpoint needed)
+LLAMA_SHAPES = {
+    # 1.3B LLaMA-shaped (OpenLLaMA/ TinyLlama-like widths, untied embeddings): 1,345,423,360 base weights
+    "1.3b": dict(hidden_size=2048, num_hidden_layers=24, num_attention_heads=16, num_key_value_heads=16,
+                 intermediate_size=5504, vocab_size=32000, tie_word_embeddings=False),
+    # a tiny one to prove the code path on the CPU
+    "tiny": dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4,
+                 intermediate_size=128, vocab_size=1000, tie_word_embeddings=False),
+}
+MIB = 2 ** 20
+
+
+# --- the objective ----------------------------------------------------------------------------------------
+def _pad_to_width(batch: dict, width: int, pad_id: int) -> dict:
+    """Left-pad a prompt batch to exactly ``width`` tokens, so every run measures B x T tokens."""
+    ids, mask = batch["input_ids"], batch["attention_mask"]
+    extra = width - ids.shape[1]
+    if extra <= 0:
+        return batch
+    pad = torch.full((ids.shape[0], extra), pad_id, dtype=ids.dtype, device=ids.device)
+    return dict(batch, input_ids=torch.cat([pad, ids], 1),
+                attention_mask=torch.cat([torch.zeros_like(pad), mask], 1))
+
+
+def _synthetic_batch(vocab: int, batch_size: int, length: int, seed: int) -> dict:
+    g = torch.Generator().manual_seed(seed)
+    return {"input_ids": torch.randint(0, vocab, (batch_size, length), generator=g),
+            "attention_mask": torch.ones(batch_size, length, dtype=torch.long),
+            "labels": torch.randint(0, 2, (batch_size,), generator=g)}
+
+
+def _random_llama(shape: str, *, dtype: torch.dtype, device: str, seed: int):
+    """A LLaMA of the named shape with transformers' random init, built directly in ``dtype`` on ``device``."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    cfg = LlamaConfig(max_position_embeddings=2048, **LLAMA_SHAPES[shape])
+    cfg._attn_implementation = "eager"
+    torch.manual_seed(seed)   # transformers' init draws from the global generator; fixed for reproducibility
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        with torch.device(device):
+            net = LlamaForCausalLM(cfg)
+    finally:
+        torch.set_default_dtype(previous)
+    return net
+
+
+def build_objective(args):
+    """(objective, description) for the arguments: a named model / checkpoint with real tweets (padded to
+    exactly batch x length tokens), or a random LLaMA shape / any checkpoint with synthetic token ids."""
+    from hybridsmooth.objectives.llm import (DTYPES, LoadedModel, add_adapter, causal_scores, cross_entropy_loss,
+                                             is_adapter_name, is_base_name, load_model, make_llm_objective)
+    from hybridsmooth.objectives.module import ModuleObjective
+
+    dtype = DTYPES[args.dtype]
+    if args.llama is None and args.tokens == "real":
+        obj = make_llm_objective(model=args.model, adapter="lora", n_train=args.batch_size, n_dev=0, n_test=0,
+                                 batch_size=args.batch_size, max_length=args.max_length, lora_r=args.lora_r,
+                                 seed=args.seed, dtype=args.dtype, device=args.device)
+        pad = obj.tokenizer.pad_token_id if obj.tokenizer.pad_token_id is not None else obj.tokenizer.eos_token_id
+        obj.batches[0] = _pad_to_width(obj.batches[0], args.max_length, pad)
+        return obj, obj.description + "; real tweets"
+    if args.llama is not None:
+        net = _random_llama(args.llama, dtype=dtype, device=args.device, seed=args.seed)
+        loaded = LoadedModel(net, None, True, f"random LLaMA {args.llama} ({_shape_text(args.llama)})")
+    else:
+        loaded = load_model(args.model, num_labels=2, seed=args.seed)
+        if not loaded.causal:
+            raise SystemExit("error: --tokens synthetic needs a causal LM (prompt scores at the last position)")
+    vocab = int(loaded.model.config.vocab_size)
+    net = add_adapter(loaded, "lora", lora_r=args.lora_r, seed=args.seed)
+    net = net.to(device=args.device, dtype=dtype)   # peft may keep the adapter in float32: one dtype for both blocks
+    label_ids = [vocab // 3, 2 * vocab // 3]        # any two tokens: the loss shape is what is measured
+    loss = cross_entropy_loss(causal_scores(label_ids, use_positions=True, keep_last=True))
+    batch = _synthetic_batch(vocab, args.batch_size, args.max_length, args.seed)
+    obj = ModuleObjective(net, [batch], loss, is_x=is_base_name, is_y=is_adapter_name, allow_frozen=True,
+                          name="llm", spec=f"llm:model={args.llama or args.model},adapter=lora")
+    return obj, loaded.description + "; synthetic token ids"
+
+
+def _shape_text(shape: str) -> str:
+    s = LLAMA_SHAPES[shape]
+    return (f"hidden {s['hidden_size']}, {s['num_hidden_layers']} layers, {s['num_attention_heads']} heads, "
+            f"intermediate {s['intermediate_size']}, vocab {s['vocab_size']}, "
+            f"{'tied' if s['tie_word_embeddings'] else 'untied'} embeddings")
+
+
+# --- the operations ---------------------------------------------------------------------------------------
+def make_operations(obj, *, mu: float, eta_x: float, eta_y: float, seed: int) -> dict[str, Callable[[], None]]:
+    """name -> a zero-argument callable running one step (or forward) of the training core on sample 0."""
+    from hybridsmooth.engine.model_run import inplace_zo_block_step
+    from hybridsmooth.optim.hybrid_sgd import HybridSGDConfig, hybrid_step
+    from hybridsmooth.zo.estimators import zo_generator
+    from hybridsmooth.zo.inplace import zo_step_inplace
+
+    x_views = list(obj.x_layout.views(obj.x).values())
+    counter = iter(range(10 ** 9))   # a fresh (epoch 0, step k) for every call: new noise each time
+
+    def forward() -> None:
+        with torch.no_grad():
+            float(obj.loss(obj.x, obj.y, 0))
+
+    def two_forwards() -> None:
+        forward()
+        forward()
+
+    def zo(mode: str) -> Callable[[], None]:
+        def run() -> None:
+            zo_step_inplace(x_views, lambda: obj.loss(obj.x, obj.y, 0), mu=mu, eta=eta_x, run_seed=seed,
+                            epoch=0, step=next(counter), noise_mode=mode)
+        return run
+
+    def step(method: str) -> Callable[[], None]:
+        config = HybridSGDConfig(method=method, eta_x=0.0 if method == "fo_peft" else eta_x, eta_y=eta_y,
+                                 mu=mu, seed=seed)
+
+        def run() -> None:
+            k = next(counter)
+            zo_fn = inplace_zo_block_step(obj, noise_mode="regenerate", run_seed=seed, epoch=0, step=k)
+            x_new, y_new = hybrid_step(obj, obj.x, obj.y, 0, config, zo_generator(seed, 0, k, obj.device),
+                                       zo_block_step=zo_fn)
+            with torch.no_grad():   # as train_model does: FO updates come back out of place
+                if x_new is not obj.x:
+                    obj.x.copy_(x_new)
+                if y_new is not obj.y:
+                    obj.y.copy_(y_new)
+        return run
+
+    return {"forward": forward, "2 forwards": two_forwards, "zo regen": zo("regenerate"),
+            "zo buffer": zo("buffer"), "fo-peft": step("fo_peft"), "hybrid": step("hybrid"),
+            "fo-full": step("fo_full")}
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def time_operations(ops: dict, names: list[str], *, reps: int, device: str) -> dict[str, list[float]]:
+    """Seconds per call: one warm-up each, then ``reps`` interleaved rounds. fo-full (the contrast) runs
+    in a phase of its own after the others: on the shared 2-core CPU host we saw every later operation
+    slow down 2-4x after a full-gradient step (it touches 3-4x the memory), which would bias the ratios
+    of the steps users run."""
+    if "fo-full" in names and len(names) > 1:
+        rest = [n for n in names if n != "fo-full"]
+        return {**time_operations(ops, rest, reps=reps, device=device),
+                **time_operations(ops, ["fo-full"], reps=reps, device=device)}
+    samples: dict[str, list[float]] = {n: [] for n in names}
+    for rnd in range(reps + 1):
+        for n in names:
+            _sync(device)
+            t0 = time.perf_counter()
+            ops[n]()
+            _sync(device)
+            seconds = time.perf_counter() - t0
+            if rnd > 0:
+                samples[n].append(seconds)
+            else:
+                print(f"  warm-up {n}: {seconds:.3f}s", file=sys.stderr, flush=True)
+        if rnd > 0:
+            print(f"  round {rnd}/{reps} done", file=sys.stderr, flush=True)
+    return samples
+
+
+def model_tensor_bytes(obj) -> int:
+    """Bytes of the model's parameters and buffers (each storage once) plus the minibatch."""
+    seen, total = set(), 0
+    tensors = [p for p in obj.model.parameters()] + [b for b in obj.model.buffers()]
+    tensors += [obj.x, obj.y] + [v for v in obj.batches[0].values() if isinstance(v, torch.Tensor)]
+    for t in tensors:
+        storage = t.untyped_storage()
+        key = storage.data_ptr()
+        if key not in seen:
+            seen.add(key)
+            total += storage.nbytes()
+    return total
+
+
+def cuda_peaks(ops: dict, names: list[str]) -> dict[str, int]:
+    """max_memory_allocated of each operation (reset before it; the operation already warmed up)."""
+    peaks = {}
+    for n in names:
+        gc.collect()
+        torch.cuda.empty_cache()
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        ops[n]()
+        torch.cuda.synchronize()
+        peaks[n] = int(torch.cuda.max_memory_allocated())
+    return peaks
+
+
+def _probe(args) -> int:
+    """Child process: peak RSS growth of one operation (second run, after a warm-up) as one JSON line."""
+    torch.set_num_threads(args.threads)
+    obj, _ = build_objective(args)
+    ops = make_operations(obj, mu=args.mu, eta_x=args.eta_x, eta_y=args.eta_y, seed=args.seed)
+    op = ops[args.probe]
+    op()
+    gc.collect()
+    window = start_rss_window()
+    op()
+    growth = window.growth_bytes()
+    print("PROBE " + json.dumps({"op": args.probe, "growth": growth, "model": model_tensor_bytes(obj),
+                                 "resettable": window.resettable}), flush=True)
+    return 0
+
+
+def cpu_peaks(names: list[str], argv: list[str]) -> tuple[dict[str, int], dict[str, int], bool]:
+    """(peak = model tensors + RSS growth, growth) per operation, each in a fresh subprocess."""
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="131072", MALLOC_TRIM_THRESHOLD_="131072")
+    peaks, growth, resettable = {}, {}, True
+    for n in names:
+        cmd = [sys.executable, "-m", "benchmarks.training_core", *argv, "--probe", n]
+        out = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
+        lines = [ln for ln in out.stdout.splitlines() if ln.startswith("PROBE ")]
+        if out.returncode != 0 or not lines:
+            tail = (out.stderr or out.stdout).strip().splitlines()[-3:]
+            raise SystemExit(f"error: memory probe for {n!r} failed (exit {out.returncode}): {' | '.join(tail)}")
+        rec = json.loads(lines[-1][len("PROBE "):])
+        growth[n] = rec["growth"]
+        peaks[n] = rec["model"] + rec["growth"]
+        resettable &= rec["resettable"]
+        print(f"  memory probe {n}: +{rec['growth'] / MIB:.0f} MiB", file=sys.stderr, flush=True)
+    return peaks, growth, resettable
+
+
+# --- the report -------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Ratio:
+    label: str
+    num: str
+    den: str
+    goal: float | None
+
+
+TIME_RATIOS = (
+    Ratio("ZO step (regenerate) / 2 forwards", "zo regen", "2 forwards", None),
+    Ratio("ZO step (buffer) / 2 forwards", "zo buffer", "2 forwards", None),
+    Ratio("hybrid step / FO-PEFT step", "hybrid", "fo-peft", None),
+    Ratio("FO-full step / FO-PEFT step (contrast)", "fo-full", "fo-peft", None),
+)
+MEMORY_RATIOS = (
+    Ratio("ZO step (regenerate) / inference", "zo regen", "forward", 1.10),
+    Ratio("ZO step (buffer) / inference", "zo buffer", "forward", None),
+    Ratio("hybrid step / FO-PEFT step", "hybrid", "fo-peft", 1.10),
+    Ratio("FO-full step / FO-PEFT step (contrast)", "fo-full", "fo-peft", None),
+)
+
+
+def _time_goals(device: str) -> dict[str, float]:
+    # the issue's goals: buffered ZO <= 1.3 x two forwards on the CPU, regenerating <= 1.15 on a GPU
+    return {"zo buffer": 1.3} if device == "cpu" else {"zo regen": 1.15}
+
+
+def print_report(*, times, peaks, growth, names, device, cpu_note) -> None:
+    med = {n: statistics.median(v) for n, v in times.items()}
+    print()
+    print(f"{'operation':<12} {'median s':>9} {'min s':>9} {'max s':>9} {'peak MiB':>10} {'growth MiB':>11}")
+    for n in names:
+        v = times.get(n)
+        row = f"{n:<12} "
+        row += (f"{med[n]:9.4f} {min(v):9.4f} {max(v):9.4f} " if v else f"{'-':>9} {'-':>9} {'-':>9} ")
+        row += f"{peaks[n] / MIB:10.1f} " if n in peaks else f"{'-':>10} "
+        row += f"{growth[n] / MIB:11.1f}" if n in growth else f"{'-':>11}"
+        print(row)
+    goals = _time_goals(device)
+
+    def line(r: Ratio, table: dict, goal: float | None) -> None:
+        if r.num not in table or r.den not in table:
+            return
+        value = table[r.num] / table[r.den]
+        verdict = "" if goal is None else f"   goal <= {goal:.2f}: {'met' if value <= goal else 'NOT met'}"
+        print(f"  {r.label:<44} {value:7.3f}{verdict}")
+
+    print("\ntime ratios (medians, measured side by side)")
+    for r in TIME_RATIOS:
+        line(r, med, goals.get(r.num) if r.den == "2 forwards" else None)
+    if peaks:
+        print(f"\npeak memory ratios ({cpu_note})")
+        for r in MEMORY_RATIOS:
+            line(r, peaks, r.goal)
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", default="smollm2", help="smollm2 (default), tiny-llama, or a checkpoint folder")
+    p.add_argument("--llama", choices=tuple(LLAMA_SHAPES), default=None,
+                   help="a random LLaMA of this shape instead of --model (synthetic token ids)")
+    p.add_argument("--tiny", action="store_true", help="same as --llama tiny")
+    p.add_argument("--tokens", choices=("real", "synthetic"), default="real",
+                   help="real tweets (named models) or random token ids (any causal LM; --llama forces it)")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--max-length", type=int, default=64)
+    p.add_argument("--lora-r", type=int, default=8)
+    p.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--reps", type=int, default=3, help="timed rounds after one warm-up (median reported)")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--ops", default=",".join(OPERATIONS), help=f"comma-separated among: {', '.join(OPERATIONS)}")
+    p.add_argument("--memory", choices=("on", "off"), default=None,
+                   help="peak-memory probes (default on; off with --quick, where the CPU probes' imports dominate)")
+    p.add_argument("--quick", action="store_true", help="tiny-llama, 2 rounds, no memory probes: under a minute")
+    p.add_argument("--mu", type=float, default=1e-3)
+    p.add_argument("--eta-x", type=float, default=1e-6)
+    p.add_argument("--eta-y", type=float, default=1e-4)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--probe", choices=OPERATIONS, default=None, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.tiny:
+        args.llama = "tiny"
+    if args.memory is None:
+        args.memory = "off" if args.quick else "on"
+    if args.quick:
+        args.model, args.reps = ("tiny-llama" if args.llama is None else args.model), min(args.reps, 2)
+    if args.llama is not None:
+        args.tokens = "synthetic"
+    names = [n.strip() for n in args.ops.split(",") if n.strip()]
+    bad = [n for n in names if n not in OPERATIONS]
+    if bad or not names:
+        p.error(f"--ops takes names among {', '.join(OPERATIONS)}; got {bad or 'none'}")
+    if args.reps < 1 or args.batch_size < 1 or args.max_length < 8 or args.threads < 1:
+        p.error("need --reps >= 1, --batch-size >= 1, --max-length >= 8, --threads >= 1")
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        p.exit(2, f"error: --device {args.device} needs a CUDA GPU, but torch.cuda.is_available() is False "
+                  f"(torch {torch.__version__}, built for CUDA {torch.version.cuda}); run on a GPU machine or pass "
+                  "--device cpu\n")
+    args.names = names
+    return args
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv)
+    if args.probe is not None:
+        return _probe(args)
+    torch.set_num_threads(args.threads)
+    t0 = time.perf_counter()
+    obj, description = build_objective(args)
+    load_s = time.perf_counter() - t0
+    batch = obj.batches[0]["input_ids"]
+    print("# command:", " ".join([Path(sys.argv[0]).name if sys.argv[0] else "training_core", *argv]))
+    print(f"# model: {description}; LoRA r={args.lora_r} (q,k,v,o), d_x={obj.d_x:,} base weights, "
+          f"d_y={obj.d_y:,} adapter weights")
+    print(f"# batch: {batch.shape[0]} x {batch.shape[1]} tokens; dtype {obj.dtype}; device {obj.device}; "
+          f"torch {torch.__version__}; {torch.get_num_threads()} threads; load {load_s:.1f}s")
+    if obj.device.type == "cuda":
+        print(f"# gpu: {torch.cuda.get_device_name(obj.device)}")
+    print(f"# timing: 1 warm-up + {args.reps} interleaved rounds; mu={args.mu:g}, eta_x={args.eta_x:g}, "
+          f"eta_y={args.eta_y:g}", flush=True)
+    ops = make_operations(obj, mu=args.mu, eta_x=args.eta_x, eta_y=args.eta_y, seed=args.seed)
+    times = time_operations(ops, args.names, reps=args.reps, device=args.device)
+    peaks, growth, note = {}, {}, ""
+    mem_names = [n for n in args.names if n != "2 forwards"]
+    if args.memory == "on" and obj.device.type == "cuda":
+        peaks = cuda_peaks(ops, mem_names)
+        note = "torch.cuda.max_memory_allocated, reset before each operation"
+    elif args.memory == "on":
+        # the CPU probes take minutes on a big model: the timings are printed first, in case they are cut off
+        print_report(times=times, peaks={}, growth={}, names=args.names, device=args.device, cpu_note="")
+        print("\n# memory probes (one fresh process per operation) ...", flush=True)
+        del ops, obj
+        gc.collect()
+        peaks, growth, resettable = cpu_peaks(mem_names, argv)
+        note = ("model tensors + peak RSS growth, one fresh subprocess per operation; RSS high-water mark "
+                + ("reset before the operation" if resettable else "NOT resettable: growth is a lower bound"))
+    print_report(times=times, peaks=peaks, growth=growth, names=args.names, device=args.device, cpu_note=note)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
