@@ -104,3 +104,18 @@ def test_bad_inputs():
         ModelRunConfig(steps=1, noise_mode="bogus")
     with pytest.raises(UsageError, match="output folder"):
         train_model(obj, hybrid(), ModelRunConfig(steps=1), resume=True)
+
+
+def test_hybrid_steps_on_the_real_smollm2():
+    """A handful of in-place hybrid steps on SmolLM2-135M (4 examples of <= 32 tokens per minibatch)."""
+    obj = make_llm_objective(model="smollm2", adapter="lora", n_train=8, n_dev=4, n_test=0, batch_size=4,
+                             max_length=32, seed=0)
+    x0, y0 = obj.initial_point()
+    res = train_model(obj, hybrid(eta_x=1e-6, eta_y=1e-3, mu=1e-3), ModelRunConfig(steps=3))
+    assert not res.diverged and len(res.steps) == 3
+    assert res.steps["loss"].between(0.0, 2.0).all() and res.steps["grad_y_norm"].gt(0).all()
+    assert all(p.grad is None for p in obj.model.parameters())
+    assert not torch.equal(obj.x, x0) and not torch.equal(obj.y, y0)
+    # the ZO move stays tiny: eta_x |phi| sqrt(d_x) per step
+    assert float((obj.x - x0).norm()) < 3 * 1e-6 * res.steps["zo_phi"].abs().sum() * obj.d_x ** 0.5
+    assert 0.0 <= res.evals["dev_accuracy"].iloc[-1] <= 1.0 and len(res.evals) == 2
