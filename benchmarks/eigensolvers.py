@@ -6,6 +6,8 @@ Lanczos run (--ref-iters products, another start vector, tol 1e-7). For each sol
 HVPs and seconds until its running estimate of the largest-magnitude eigenvalue is, and stays, within
 --rtol (default 1e-3) relative of the reference -- Lanczos' top Ritz value, the power iterations' Rayleigh
 quotient -- the final estimate, its relative error, and the ratio to PyHessian's power iteration.
+"s/HVP" is the median seconds per product of that run; "HVPs x s/HVP" (and the "(median)" ratio) is the
+time to target a run would take at its median pace, which a stall of a shared machine does not distort.
 
 Rows:
   lanczos                  ours, full re-orthogonalisation (hybridsmooth.curvature.lanczos_top_eigs)
@@ -84,21 +86,25 @@ class Timed:
 
 
 def report(rows, ref: float, rtol: float, base: str | None) -> None:
-    print(f"{'solver':>24} {'HVPs to tgt':>11} {'s to tgt':>9} {'HVPs run':>8} {'s/HVP':>7} {'final':>14} "
-          f"{'rel err':>8} {'HVPs/PyH':>9} {'s/PyH':>7}")
+    print(f"{'solver':>24} {'HVPs to tgt':>11} {'s to tgt':>9} {'HVPs run':>8} {'s/HVP':>7} {'HVPs x s/HVP':>12} "
+          f"{'final':>14} {'rel err':>8} {'HVPs/PyH':>9} {'s/PyH':>7} {'(median)':>8}")
     hit_of = {}
     for name, (hist, elapsed, per_hvp) in rows.items():
         hit = hvps_to_target(hist, ref, rtol)
         hit_of[name] = (hit, None if hit is None else elapsed[hit - 1])
     b_hit, b_sec = hit_of.get(base, (None, None))
+    b_med = None if b_hit is None else b_hit * rows[base][2]
     for name, (hist, elapsed, per_hvp) in rows.items():
         hit, sec = hit_of[name]
+        med = None if hit is None else hit * per_hvp   # robust to a stall of a shared machine
         final = hist[-1]
         r_h = f"{hit / b_hit:.2f}" if hit and b_hit else "-"
         r_s = f"{sec / b_sec:.2f}" if sec and b_sec else "-"
+        r_m = f"{med / b_med:.2f}" if med and b_med else "-"
         print(f"{name:>24} {hit if hit is not None else 'not reached':>11} "
-              f"{'-' if sec is None else f'{sec:.2f}':>9} {len(hist):>8} {per_hvp:7.3f} {final:14.8g} "
-              f"{abs(final - ref) / abs(ref):8.1e} {r_h:>9} {r_s:>7}")
+              f"{'-' if sec is None else f'{sec:.2f}':>9} {len(hist):>8} {per_hvp:7.3f} "
+              f"{'-' if med is None else f'{med:.2f}':>12} {final:14.8g} "
+              f"{abs(final - ref) / abs(ref):8.1e} {r_h:>9} {r_s:>7} {r_m:>8}")
 
 
 def run_block(obj, block: str, args) -> None:
