@@ -15,6 +15,7 @@ COMMANDS = {
     "train": "train a problem with reshuffling hybrid SGD or a baseline; writes config.json + metrics.csv",
     "estimate": "estimate block smoothness constants (L_x, L_y, L_xy, traces, spectra) by Hessian-vector products",
     "check": "check the theorem's assumptions and bounds; prints a verdict table, exits 1 if an expected pass fails",
+    "figures": "build the figures (theory figures now; paper figures listed) from stored run tables; --rerun redoes the runs",
     "demo": "the main job on embedded defaults; prints where its outputs went",
     "problems": "list the problem specs and their keys",
 }

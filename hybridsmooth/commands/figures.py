@@ -1,0 +1,114 @@
+"""``hybridsmooth figures [--quick | --full] [--only a,b] [--rerun] [--out figures] [--runs-dir runs/figures]``:
+build the registered figures (``hybridsmooth.experiments.EXPERIMENTS``).
+
+For each selected implemented figure: when its stored tables exist for the same config and ``--rerun`` is not
+given, only re-plot (no training); otherwise run, then plot. Writes OUT/<name>.png, OUT/<name>.csv (the main
+table) and rewrites OUT/README.md with one caption line per figure.
+"""
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+from .. import experiments as ex
+from ..experiments.registry import CONFIG_FILE, read_config, tables_exist, validate_config
+from ..engine.rundir import _write_atomic, json_safe
+
+
+def add_arguments(parser) -> None:
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--quick", dest="mode", action="store_const", const="quick",
+                      help="small configs that run on CPU in minutes (default)")
+    mode.add_argument("--full", dest="mode", action="store_const", const="full",
+                      help="THEORY's sizes (longer)")
+    parser.set_defaults(mode="quick")
+    parser.add_argument("--only", default=None, metavar="NAMES",
+                        help="comma-separated figure names (default: every implemented figure)")
+    parser.add_argument("--rerun", action="store_true", help="redo the runs even when stored tables exist")
+    parser.add_argument("--out", default="figures", help="folder of the PNGs, CSVs and README.md (default figures)")
+    parser.add_argument("--runs-dir", dest="runs_dir", default="runs/figures",
+                        help="folder of the stored runs, one sub-folder per figure (default runs/figures)")
+
+
+def _summary(config: dict) -> str:
+    """A short key=value summary of a config for the README (long lists abbreviated)."""
+    parts = []
+    for k, v in config.items():
+        if k == "mode":
+            continue
+        if isinstance(v, (list, tuple)):
+            v = "[" + ", ".join(f"{t:g}" if isinstance(t, float) else str(t) for t in v[:4]) + \
+                (", ...]" if len(v) > 4 else "]")
+        elif isinstance(v, float):
+            v = f"{v:g}"
+        parts.append(f"{k}={v}")
+    return ", ".join(parts)
+
+
+def _stored_config(tables_dir: Path) -> dict | None:
+    try:
+        return read_config(tables_dir)
+    except (OSError, ValueError):
+        return None
+
+
+def write_readme(out: Path, runs_dir: Path) -> Path:
+    """One line per registered figure: caption, and how it was made (or 'not implemented yet')."""
+    lines = ["# Figures", "", "Made by `hybridsmooth figures` from stored run tables (`--rerun` redoes the runs). "
+             "Each figure's data is the CSV of the same name. Theory figures are synthetic and run on CPU.", ""]
+    shown = []
+    for e in ex.EXPERIMENTS.values():
+        png = out / f"{e.name}.png"
+        if not e.implemented:
+            lines.append(f"- **{e.name}** ({e.kind}): {e.caption}")
+            continue
+        if not png.is_file():
+            lines.append(f"- **{e.name}** ({e.kind}): not built in this folder yet. {e.caption}")
+            continue
+        cfg = _stored_config(runs_dir / e.name) or {}
+        mode = cfg.get("mode", "unknown")
+        lines.append(f"- **{e.name}** ({e.kind}, [png]({e.name}.png), [csv]({e.name}.csv)): {e.caption} "
+                     f"Made with `hybridsmooth figures --{mode} --only {e.name}` ({mode} mode: {_summary(cfg)}).")
+        shown.append(e)
+    for e in shown:
+        lines += ["", f"## {e.title}", "", f"![{e.name}]({e.name}.png)"]
+    path = out / "README.md"
+    _write_atomic(path, "\n".join(lines) + "\n")
+    return path
+
+
+def run(args) -> int:
+    start = time.perf_counter()
+    mode = getattr(args, "mode", None) or "quick"
+    selected = ex.select(args.only, ex.EXPERIMENTS)
+    if not args.only:
+        selected = [e for e in selected if e.implemented]
+    out, runs_dir = Path(args.out), Path(args.runs_dir)
+    configs = {}
+    for e in selected:   # validate every config before any run, so a bad one fails fast
+        configs[e.name] = e.config(mode)
+        if e.implemented:
+            validate_config(e, configs[e.name])
+    out.mkdir(parents=True, exist_ok=True)
+    for i, e in enumerate(selected, 1):
+        tables_dir = runs_dir / e.name
+        config = configs[e.name]
+        t0 = time.perf_counter()
+        same = _stored_config(tables_dir) == json_safe(config)
+        if tables_exist(e, tables_dir) and same and not args.rerun:
+            action = "re-plot from stored tables"
+        else:
+            action = "run + plot"
+            print(f"[{i}/{len(selected)}] {e.name}: running ({mode}) ...", flush=True)
+            # the config is written last by a run, so a run that fails leaves no stale "complete" marker
+            (tables_dir / CONFIG_FILE).unlink(missing_ok=True)
+            e.run(config, tables_dir)
+        png = out / f"{e.name}.png"
+        e.plot(tables_dir, png)
+        shutil.copyfile(tables_dir / e.main_table, out / f"{e.name}.csv")
+        print(f"[{i}/{len(selected)}] {e.name}: {action} in {time.perf_counter() - t0:.1f} s -> {png}", flush=True)
+    readme = write_readme(out, runs_dir)
+    print(f"figures: {len(selected)} built in {time.perf_counter() - start:.1f} s; index {readme}; "
+          f"tables under {runs_dir}")
+    return 0

@@ -1,0 +1,120 @@
+"""The experiments registry: each figure is a named experiment = a config -> runs (CSV tables beside their
+config.json) -> one plotting function that reads only the stored tables (the figures issue; THEORY 8).
+
+Rebuilding a plot never retrains: ``plot(tables_dir, png_path)`` sees the folder ``run`` wrote and nothing else.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Literal, Mapping
+
+import pandas as pd
+
+from ..engine.rundir import _write_atomic, json_safe
+from ..errors import UsageError
+
+Kind = Literal["paper", "theory"]
+Mode = Literal["quick", "full"]
+MODES: tuple[str, ...] = ("quick", "full")
+CONFIG_FILE = "config.json"
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One figure. ``run(config, out_dir)`` writes ``config.json`` and the CSV tables into ``out_dir``;
+    ``plot(tables_dir, png_path)`` draws from those tables only. ``main_table`` is the CSV copied next to the
+    PNG; ``required`` lists the tables (and config keys) a run must produce and a plot may read."""
+
+    name: str
+    title: str
+    caption: str
+    kind: Kind
+    quick: Mapping[str, object]
+    full: Mapping[str, object]
+    run: Callable[[Mapping[str, object], Path], None]
+    plot: Callable[[Path, Path], None]
+    main_table: str
+    tables: tuple[str, ...] = ()
+    required_keys: tuple[str, ...] = ()
+    implemented: bool = True
+    validate: Callable[[Mapping[str, object]], None] | None = field(default=None, compare=False)
+
+    def config(self, mode: Mode) -> dict:
+        if mode not in MODES:
+            raise UsageError(f"unknown mode {mode!r}; accepted: {', '.join(MODES)}")
+        return dict(self.quick if mode == "quick" else self.full)
+
+
+def validate_config(exp: Experiment, config: Mapping[str, object]) -> None:
+    """Raise UsageError when a config lacks a key the experiment needs or fails its own validator."""
+    missing = [k for k in exp.required_keys if k not in config]
+    if missing:
+        raise UsageError(f"experiment {exp.name!r}: config lacks {', '.join(missing)}")
+    if exp.validate is not None:
+        exp.validate(config)
+
+
+def write_config(out_dir: Path, config: Mapping[str, object]) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _write_atomic(out_dir / CONFIG_FILE, json.dumps(json_safe(dict(config)), indent=2, allow_nan=False) + "\n")
+
+
+def read_config(tables_dir: Path) -> dict:
+    return json.loads((Path(tables_dir) / CONFIG_FILE).read_text(encoding="utf-8"))
+
+
+def write_table(out_dir: Path, name: str, table: pd.DataFrame) -> Path:
+    """Write one CSV table atomically (a reader never sees half a table)."""
+    path = Path(out_dir) / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write_atomic(path, table.to_csv(index=False))
+    return path
+
+
+def read_table(tables_dir: Path, name: str) -> pd.DataFrame:
+    path = Path(tables_dir) / name
+    if not path.is_file():
+        raise UsageError(f"missing table {path}; run the experiment first (figures --rerun)")
+    return pd.read_csv(path)
+
+
+def tables_exist(exp: Experiment, tables_dir: Path) -> bool:
+    """True when a previous run left every table of ``exp`` and its config in ``tables_dir``."""
+    d = Path(tables_dir)
+    return (d / CONFIG_FILE).is_file() and all((d / t).is_file() for t in (exp.main_table, *exp.tables))
+
+
+def stored_mode(tables_dir: Path) -> str | None:
+    try:
+        return read_config(tables_dir).get("mode")
+    except (OSError, ValueError):
+        return None
+
+
+def not_implemented_run(name: str, what: str):
+    """A ``run`` for a paper figure that is not built yet: says so clearly instead of plotting nothing."""
+    def run(config, out_dir):
+        raise UsageError(f"figure {name!r} is not implemented yet (it will show {what}); "
+                         "the implemented figures are the theory figures")
+    return run
+
+
+def not_implemented_plot(name: str):
+    def plot(tables_dir, png_path):
+        raise UsageError(f"figure {name!r} is not implemented yet; nothing to plot")
+    return plot
+
+
+def select(names: str | None, experiments: Mapping[str, Experiment]) -> list[Experiment]:
+    """The experiments named in a comma list (None or '' = all); unknown names -> UsageError listing the
+    accepted ones."""
+    if not names:
+        return list(experiments.values())
+    wanted = [n.strip() for n in names.split(",") if n.strip()]
+    unknown = [n for n in wanted if n not in experiments]
+    if unknown or not wanted:
+        raise UsageError(f"unknown figure name(s) {', '.join(unknown) or repr(names)}; accepted: "
+                         f"{', '.join(experiments)}")
+    return [experiments[n] for n in dict.fromkeys(wanted)]
