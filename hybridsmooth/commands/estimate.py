@@ -99,7 +99,8 @@ def _solve(engine: HessianAtPoint, block: str, method: str, k: int, tol: float, 
     """(estimate, top-k list, worst residual, converged) for one block at one point."""
     if block == "xy":
         if method == "lanczos" and k == 1:
-            res = cross_norm(engine, tol=tol, max_iter=max_iter, seed=seed).solver
+            cn = cross_norm(engine, tol=tol, max_iter=max_iter, seed=seed)
+            return cn.estimate, [cn.estimate], max(cn.solver.residuals), cn.solver.converged, cn.solver
         elif method == "power":
             res = power_iteration(gram(engine.operator("xy"), engine.operator("yx")), tol=tol, max_iter=max_iter,
                                   seed=seed)

@@ -209,14 +209,14 @@ def point_curvature(objective, x: Tensor, y: Tensor, *, idx: int, label: str = "
         ry = lanczos_top_eigs(engine.operator("yy"), 1, which="LM", max_iter=min(max_iter, objective.d_y),
                               tol=tol, seed=seed + 1)
         rxy = (cross_norm(engine, tol=tol, max_iter=min(max_iter, objective.d_x + objective.d_y),
-                          seed=seed + 2).solver if cross else None)
+                          seed=seed + 2) if cross else None)
     finally:
         engine.release()
     return PointCurvature(label, loss, _norm(gx), _norm(gy), abs(rx.top), abs(ry.top),
-                          None if rxy is None else max(rxy.top, 0.0), rx.residuals[0], ry.residuals[0],
-                          None if rxy is None else rxy.residuals[0], engine.counter.hvps,
+                          None if rxy is None else rxy.estimate, rx.residuals[0], ry.residuals[0],
+                          None if rxy is None else rxy.solver.residuals[0], engine.counter.hvps,
                           time.perf_counter() - t0,
-                          rx.converged and ry.converged and (rxy is None or rxy.converged))
+                          rx.converged and ry.converged and (rxy is None or rxy.solver.converged))
 
 
 def secant_run(objective, x0: Tensor, y0: Tensor, settings: RealModelSettings
