@@ -32,6 +32,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--json", action="store_true", help="print the rows as a JSON list on stdout")
     parser.add_argument("--report", default=None, metavar="FILE",
                         help="also write a markdown report (verdict table and one paragraph per check)")
+    parser.add_argument("--figures", default="figures", metavar="DIR",
+                        help="folder of the PNGs of `hybridsmooth figures` the report links (default figures)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
 
 
@@ -83,7 +85,7 @@ def run(args) -> int:
     if args.report:
         from ..theory.report import write_report
 
-        write_report(df, args.report, size=args.size)
+        write_report(df, args.report, size=args.size, figures_dir=getattr(args, "figures", "figures"))
     if args.json:
         rows = json_safe(df.to_dict(orient="records"))
         json.dump(rows, sys.stdout, indent=1, default=str)

@@ -12,8 +12,9 @@ import time
 from pathlib import Path
 
 from .. import experiments as ex
+from ..experiments import model_runs
 from ..experiments.registry import CONFIG_FILE, read_config, tables_exist, validate_config
-from ..engine.rundir import _write_atomic, json_safe
+from ..engine.rundir import write_atomic, json_safe
 
 
 def add_arguments(parser) -> None:
@@ -74,13 +75,15 @@ def write_readme(out: Path, runs_dir: Path) -> Path:
     for e in shown:
         lines += ["", f"## {e.title}", "", f"![{e.name}]({e.name}.png)"]
     path = out / "README.md"
-    _write_atomic(path, "\n".join(lines) + "\n")
+    write_atomic(path, "\n".join(lines) + "\n")
     return path
 
 
 def run(args) -> int:
     start = time.perf_counter()
     mode = getattr(args, "mode", None) or "quick"
+    # --rerun: model runs stored by earlier processes no longer count (figures of one call still share theirs)
+    model_runs.fresh_runs(bool(args.rerun))
     selected = ex.select(args.only, ex.EXPERIMENTS)
     if not args.only:
         selected = [e for e in selected if e.implemented]

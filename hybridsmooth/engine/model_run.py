@@ -33,7 +33,7 @@ from ..optim.limits import step_limits
 from ..optim.orders import sample_orders
 from ..zo.estimators import ZOEstimate, zo_generator
 from ..zo.inplace import NOISE_MODES, NoiseMode, zo_step_inplace
-from .rundir import METRICS_FILE, _write_atomic, run_config_record, write_run
+from .rundir import METRICS_FILE, write_atomic, run_config_record, write_run
 
 CHECKPOINT_FILE, EVALS_FILE = "checkpoint.pt", "evals.csv"
 STEP_COLUMNS = ("step", "epoch", "k", "sample", "loss", "zo_phi", "grad_y_norm", "eta_x", "eta_y", "seconds")
@@ -136,8 +136,8 @@ def _save_checkpoint(out: Path, objective, config: HybridSGDConfig, next_step: i
 
 
 def _write_tables(out: Path, steps: list, evals: list) -> None:
-    _write_atomic(out / METRICS_FILE, pd.DataFrame(steps, columns=list(STEP_COLUMNS)).to_csv(index=False))
-    _write_atomic(out / EVALS_FILE, pd.DataFrame(evals, columns=list(EVAL_COLUMNS)).to_csv(index=False))
+    write_atomic(out / METRICS_FILE, pd.DataFrame(steps, columns=list(STEP_COLUMNS)).to_csv(index=False))
+    write_atomic(out / EVALS_FILE, pd.DataFrame(evals, columns=list(EVAL_COLUMNS)).to_csv(index=False))
 
 
 def _load_checkpoint(out: Path, objective, config: HybridSGDConfig) -> dict:

@@ -41,7 +41,7 @@ def json_safe(value):
     return value
 
 
-def _write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -57,9 +57,9 @@ def write_run(out_dir: str | os.PathLike, config: dict, metrics: pd.DataFrame, s
     """Write the three files of a run into ``out_dir`` (created if needed); returns the folder."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    _write_atomic(out / CONFIG_FILE, json.dumps(json_safe(config), indent=2, allow_nan=False) + "\n")
-    _write_atomic(out / METRICS_FILE, metrics.to_csv(index=False))
-    _write_atomic(out / SUMMARY_FILE, json.dumps(json_safe(summary), indent=2, allow_nan=False) + "\n")
+    write_atomic(out / CONFIG_FILE, json.dumps(json_safe(config), indent=2, allow_nan=False) + "\n")
+    write_atomic(out / METRICS_FILE, metrics.to_csv(index=False))
+    write_atomic(out / SUMMARY_FILE, json.dumps(json_safe(summary), indent=2, allow_nan=False) + "\n")
     return out
 
 

@@ -12,7 +12,7 @@ from typing import Callable, Literal, Mapping
 
 import pandas as pd
 
-from ..engine.rundir import _write_atomic, json_safe
+from ..engine.rundir import write_atomic, json_safe
 from ..errors import UsageError
 
 Kind = Literal["paper", "theory"]
@@ -58,7 +58,7 @@ def validate_config(exp: Experiment, config: Mapping[str, object]) -> None:
 
 def write_config(out_dir: Path, config: Mapping[str, object]) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
-    _write_atomic(out_dir / CONFIG_FILE, json.dumps(json_safe(dict(config)), indent=2, allow_nan=False) + "\n")
+    write_atomic(out_dir / CONFIG_FILE, json.dumps(json_safe(dict(config)), indent=2, allow_nan=False) + "\n")
 
 
 def read_config(tables_dir: Path) -> dict:
@@ -69,7 +69,7 @@ def write_table(out_dir: Path, name: str, table: pd.DataFrame) -> Path:
     """Write one CSV table atomically (a reader never sees half a table)."""
     path = Path(out_dir) / name
     path.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomic(path, table.to_csv(index=False))
+    write_atomic(path, table.to_csv(index=False))
     return path
 
 

@@ -26,11 +26,11 @@ from matplotlib.patches import Rectangle
 
 from ..errors import UsageError
 from ..optim.hybrid_sgd import HybridSGDConfig, run_hybrid_sgd
-from ..objectives.synthetic import make_cauchy, make_interpolating
 from ..theory import bounds
 from ..theory.exact_checks import joint_lambda_on_ray, random_psd_hessian, stability_grid
-from ..theory.simulated_checks import (_check11_instances, _first_below, _practical_caps, _separable_quadratic,
-                                       _slope_runs, exact_gradient_curves, fit_loglog_slope, step_weighted_average)
+from ..theory.simulated_checks import (SLOPE_CASES, check11_instances, exact_gradient_curves, first_below,
+                                       fit_loglog_slope, practical_caps, separable_quadratic, slope_runs,
+                                       step_weighted_average)
 from . import style
 from .registry import read_config, read_table, write_config, write_table
 
@@ -141,7 +141,7 @@ def run_bound(config: Mapping, out_dir: Path) -> None:
     validate_bound(config)
     S, T = int(config["seeds"]), int(config["T"])
     rows = []
-    for inst, obj, L_x, L_y, gap0 in _check11_instances(config["size"]):
+    for inst, obj, L_x, L_y, gap0 in check11_instances(config["size"]):
         c = obj.constants
         caps = bounds.admissible_step_sizes(L_x, L_y, obj.n, obj.d_x)
         for frac in config["fractions"]:
@@ -198,12 +198,9 @@ def plot_bound(tables_dir: Path, png_path: Path) -> None:
 
 # --- check 12: rate slopes ---------------------------------------------------------------------------------
 
-SLOPE_CASES = {
-    # name -> (builder, schedule power, mu, run seed, predicted slope, label)
-    "12a": (lambda: make_cauchy(dx=4, dy=2, n=16, seed=0, target=0.3, start=1.0), 0.5, 1e-3, 12, -0.5,
-            r"12a Cauchy sum ($\sigma_x>0$), $\eta \propto T^{-1/2}$"),
-    "12b": (lambda: make_interpolating(dx=4, dy=2, n=16, seed=0, start=1.0), 1 / 3, 1e-4, 13, -2 / 3,
-            r"12b interpolating x ($\sigma_x=0$), $\eta \propto T^{-1/3}$"),
+SLOPE_LABELS = {
+    "12a": r"12a Cauchy sum ($\sigma_x>0$), $\eta \propto T^{-1/2}$",
+    "12b": r"12b interpolating x ($\sigma_x=0$), $\eta \propto T^{-1/3}$",
 }
 
 
@@ -220,16 +217,17 @@ def validate_slopes(config: Mapping) -> None:
 
 
 def run_slopes(config: Mapping, out_dir: Path) -> None:
-    """Phi(T) per seed for checks 12a/12b with the schedules of ``simulated_checks`` (``_slope_runs``,
-    ``_practical_caps``), plus the predicted slopes."""
+    """Phi(T) per seed for checks 12a/12b with the schedules of ``simulated_checks`` (``slope_runs``,
+    ``practical_caps``), plus the predicted slopes."""
     validate_slopes(config)
     rows = []
     for case in config["cases"]:
-        build, power, mu, seed, predicted, label = SLOPE_CASES[case]
-        obj = build()
-        cap_x, cap_y = _practical_caps(obj)
-        per_seed = _slope_runs(obj, Ts=config["Ts"], cap_x=cap_x, cap_y=cap_y, power=power,
-                               T_ref=int(config["T_ref"]), mu=mu, S=int(config["seeds"]), seed=seed)
+        sc, label = SLOPE_CASES[case], SLOPE_LABELS[case]
+        predicted = sc.predicted
+        obj = sc.build()
+        cap_x, cap_y = practical_caps(obj)
+        per_seed = slope_runs(obj, Ts=config["Ts"], cap_x=cap_x, cap_y=cap_y, power=sc.power,
+                              T_ref=int(config["T_ref"]), mu=sc.mu, S=int(config["seeds"]), seed=sc.seed)
         for T, phis in zip(config["Ts"], per_seed):
             rows += [{"case": case, "label": label, "T": T, "seed": s, "phi": float(p), "predicted_slope": predicted}
                      for s, p in enumerate(phis)]
@@ -291,7 +289,7 @@ def _exact_epochs(obj, lam, rho: float, ex: float, ey: float, target: float) -> 
     horizon = 64
     while True:
         gx, gy = exact_gradient_curves(obj, lam, rho, ex, ey, horizon)
-        ky, kf = _first_below(gy, target), _first_below(gx + gy, target)
+        ky, kf = first_below(gy, target), first_below(gx + gy, target)
         if ky is not None and kf is not None:
             return ky, kf
         horizon *= 2
@@ -313,7 +311,7 @@ def run_speedup(config: Mapping, out_dir: Path) -> None:
     rng = np.random.default_rng(int(config.get("boot_seed", 0)))
     rows, theory = [], []
     for rho in config["rhos_exact"]:
-        obj, lam = _separable_quadratic(rho, d_x, d_y, kappa_y, seed=13)
+        obj, lam = separable_quadratic(rho, d_x, d_y, kappa_y, seed=13)
         ep = {k: _exact_epochs(obj, lam, rho, *v, target) for k, v in _steps(rho, d_x, kappa_y).items()}
         for j, tgt in enumerate(("y", "full")):
             rows.append({"rho": rho, "source": "exact", "target": tgt, "ratio": ep["one"][j] / ep["two"][j],
@@ -321,7 +319,7 @@ def run_speedup(config: Mapping, out_dir: Path) -> None:
         theory.append({"rho": rho, "s_exact": bounds.s_exact(rho, d_x=d_x, kappa_y=kappa_y),
                        "s_theory": bounds.s_theory(rho, n=1, d_x=d_x)})
     for rho in config["rhos_simulated"]:
-        obj, lam = _separable_quadratic(rho, d_x, d_y, kappa_y, seed=13)
+        obj, lam = separable_quadratic(rho, d_x, d_y, kappa_y, seed=13)
         curves = {}
         for name, (ex, ey) in _steps(rho, d_x, kappa_y).items():
             T = int(1.1 * max(_exact_epochs(obj, lam, rho, ex, ey, target))) + 2
@@ -332,8 +330,8 @@ def run_speedup(config: Mapping, out_dir: Path) -> None:
                             for tgt, col in (("y", "y2"), ("full", "z2"))}
 
         def ratio(idx_one, idx_two, tgt):
-            k1 = _first_below(curves["one"][tgt][idx_one].mean(0), target)
-            k2 = _first_below(curves["two"][tgt][idx_two].mean(0), target)
+            k1 = first_below(curves["one"][tgt][idx_one].mean(0), target)
+            k2 = first_below(curves["two"][tgt][idx_two].mean(0), target)
             return math.nan if k1 is None or k2 is None else k1 / k2
 
         for tgt in ("y", "full"):

@@ -79,10 +79,10 @@ def _counterexamples(rows: pd.DataFrame) -> list[str]:
     return out
 
 
-def _figures(names, base: Path) -> list[str]:
+def _figures(names, base: Path, figures_dir: Path) -> list[str]:
     out = []
     for name in dict.fromkeys(names):
-        png = Path("figures") / f"{name}.png"
+        png = Path(figures_dir) / f"{name}.png"
         if png.is_file():
             rel = os.path.relpath(png.resolve(), base.resolve())
             out.append(f"![{name}]({rel})")
@@ -124,8 +124,10 @@ def _details_sentence(key: str, rows: pd.DataFrame) -> str:
     return ""
 
 
-def markdown_report(df: pd.DataFrame, *, size: str = "fast", base: str | Path = ".") -> str:
-    """The whole report as a markdown string (``base``: the folder the report is written to, for figure links)."""
+def markdown_report(df: pd.DataFrame, *, size: str = "fast", base: str | Path = ".",
+                    figures_dir: str | Path = "figures") -> str:
+    """The whole report as a markdown string (``base``: the folder the report is written to, for figure links;
+    ``figures_dir``: where ``hybridsmooth figures`` wrote the PNGs)."""
     base = Path(base)
     bad = gating_failures(df)
     lines = ["# hybridsmooth theory checks", "",
@@ -151,13 +153,14 @@ def markdown_report(df: pd.DataFrame, *, size: str = "fast", base: str | Path = 
         if key == "5":
             lines += _counterexamples(rows) + [""]
         if entry:
-            lines += _figures(entry.figures + (f"check{key}",), base)
+            lines += _figures(entry.figures + (f"check{key}",), base, Path(figures_dir))
             lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 
 
-def write_report(df: pd.DataFrame, path: str | Path, *, size: str = "fast") -> Path:
+def write_report(df: pd.DataFrame, path: str | Path, *, size: str = "fast",
+                 figures_dir: str | Path = "figures") -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(markdown_report(df, size=size, base=path.parent))
+    path.write_text(markdown_report(df, size=size, base=path.parent, figures_dir=figures_dir))
     return path

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Callable, Literal
 
 import numpy as np
 import pandas as pd
@@ -104,7 +104,7 @@ def fit_loglog_slope(Ts, per_seed: list[np.ndarray], *, n_boot: int = 2000, leve
 
 # --- check 11: Theorem R's bound B_R ---------------------------------------------------------------------------
 
-def _check11_instances(size: str):
+def check11_instances(size: str):
     """(name, objective, L_x, L_y, gap0) for instance (i) coupled quadratics and (ii) Cauchy sums."""
     dims = [(10, 4)] if size == "fast" else [(10, 4), (50, 4)]
     ns = [8] if size == "fast" else [4, 16]
@@ -139,7 +139,7 @@ def check11_reference_bound(*, size: Size = "fast", seeds: int | None = None) ->
     else:
         grid = [(fr, form, mu) for fr in (1.0, 0.5, 0.1) for form in ("central", "forward") for mu in (1e-3, 1e-1)]
     out = []
-    for inst, obj, L_x, L_y, gap0 in _check11_instances(size):
+    for inst, obj, L_x, L_y, gap0 in check11_instances(size):
         c = obj.constants
         caps = bounds.admissible_step_sizes(L_x, L_y, obj.n, obj.d_x)
         for frac, form, mu in grid:
@@ -162,7 +162,7 @@ def check11_reference_bound(*, size: Size = "fast", seeds: int | None = None) ->
 
 # --- check 12: rate slopes --------------------------------------------------------------------------------------
 
-def _slope_runs(obj, *, Ts, cap_x: float, cap_y: float, power: float, T_ref: int, mu: float, S: int,
+def slope_runs(obj, *, Ts, cap_x: float, cap_y: float, power: float, T_ref: int, mu: float, S: int,
                 seed: int) -> list[np.ndarray]:
     """Phi per seed for each T with the schedule eta_b(T) = min(cap_b, c_b T^-power), c_b = cap_b T_ref^power."""
     per_seed = []
@@ -176,7 +176,7 @@ def _slope_runs(obj, *, Ts, cap_x: float, cap_y: float, power: float, T_ref: int
     return per_seed
 
 
-def _practical_caps(obj) -> tuple[float, float]:
+def practical_caps(obj) -> tuple[float, float]:
     """eta_x = 1/(L_x (d_x + 2)) (the optimal ZO mean-square step, half the exact threshold, THEORY 6.4) and
     eta_y = 1/(n L_y), with the (R1) Lambda of the instance.
 
@@ -190,20 +190,39 @@ def _slope_sizes(size: str) -> tuple[list[int], int]:
     return ([2**k for k in range(5, 9)], 10) if size == "fast" else ([2**k for k in range(6, 13)], 20)
 
 
+@dataclass(frozen=True)
+class SlopeCase:
+    """One rate-slope instance of check 12: the problem, the schedule eta_b = min(cap_b, cap_b (T_ref/T)^power),
+    mu, the run seed and the predicted slope of log Phi(T)."""
+
+    build: Callable[[], object]
+    power: float
+    mu: float
+    seed: int
+    predicted: float
+
+
+SLOPE_CASES: dict[str, SlopeCase] = {
+    "12a": SlopeCase(lambda: make_cauchy(dx=4, dy=2, n=16, seed=0, target=0.3, start=1.0), 0.5, 1e-3, 12, -0.5),
+    "12b": SlopeCase(lambda: make_interpolating(dx=4, dy=2, n=16, seed=0, start=1.0), 1 / 3, 1e-4, 13, -2 / 3),
+}
+
+
 def check12a_rate_slope(*, size: Size = "fast", seeds: int | None = None) -> list[CheckResult]:
     """THEORY check 12a: Cauchy sum (sigma_x > 0), eta_b = min(cap_b, c_b / sqrt(T)); one-sided
     slope of log Phi <= -1/2 + 0.1, using the upper end of the 95% bootstrap interval.
 
     Instance: Cauchy d_x = 4, d_y = 2, n = 16, targets 0.3 N(0, 1) (a well-conditioned nonconvex sum, so that
-    the asymptotic regime starts inside the T range). Caps: ``_practical_caps``; c_b = cap_b sqrt(32).
+    the asymptotic regime starts inside the T range). Caps: ``practical_caps``; c_b = cap_b sqrt(32).
     """
     size = _size(size)
     Ts, S0 = _slope_sizes(size)
     S = _seeds(seeds, S0)
-    obj = make_cauchy(dx=4, dy=2, n=16, seed=0, target=0.3, start=1.0)
-    cap_x, cap_y = _practical_caps(obj)
-    fit = fit_loglog_slope(Ts, _slope_runs(obj, Ts=Ts, cap_x=cap_x, cap_y=cap_y, power=0.5, T_ref=32, mu=1e-3, S=S,
-                                           seed=12), seed=12)
+    case = SLOPE_CASES["12a"]
+    obj = case.build()
+    cap_x, cap_y = practical_caps(obj)
+    fit = fit_loglog_slope(Ts, slope_runs(obj, Ts=Ts, cap_x=cap_x, cap_y=cap_y, power=case.power, T_ref=32,
+                                          mu=case.mu, S=S, seed=case.seed), seed=case.seed)
     inst = f"Cauchy d_x=4 d_y=2 n=16 target=0.3; eta_b = min(cap_b, cap_b sqrt(32/T)), T={Ts[0]}..{Ts[-1]}"
     return [one_sided("12a: slope of log Phi (95% bootstrap upper end) <= -1/2 + 0.1", inst, fit.high, -0.4,
                       seeds=S, samples=S * sum(Ts),
@@ -220,10 +239,11 @@ def check12b_interpolating_slope(*, size: Size = "fast", seeds: int | None = Non
     size = _size(size)
     Ts, S0 = _slope_sizes(size)
     S = _seeds(seeds, S0)
-    obj = make_interpolating(dx=4, dy=2, n=16, seed=0, start=1.0)
-    cap_x, cap_y = _practical_caps(obj)
-    fit = fit_loglog_slope(Ts, _slope_runs(obj, Ts=Ts, cap_x=cap_x, cap_y=cap_y, power=1 / 3, T_ref=32, mu=1e-4,
-                                           S=S, seed=13), seed=13)
+    case = SLOPE_CASES["12b"]
+    obj = case.build()
+    cap_x, cap_y = practical_caps(obj)
+    fit = fit_loglog_slope(Ts, slope_runs(obj, Ts=Ts, cap_x=cap_x, cap_y=cap_y, power=case.power, T_ref=32,
+                                          mu=case.mu, S=S, seed=case.seed), seed=case.seed)
     if fit.high <= -2 / 3 + 0.1:
         supports = "Theorem R (relative ZO noise): T^(-2/3), no eps^-4 when sigma_x = 0"
     elif fit.low <= -1 / 3 <= fit.high:
@@ -306,7 +326,7 @@ def check12a_quadratic_exact(*, size: Size = "fast", seeds: int | None = None) -
 
 # --- check 13: two step sizes vs one, simulated -----------------------------------------------------------------
 
-def _separable_quadratic(rho: float, d_x: int, d_y: int, kappa_y: float,
+def separable_quadratic(rho: float, d_x: int, d_y: int, kappa_y: float,
                          seed: int) -> tuple[BlockQuadratic, np.ndarray]:
     """f = 1/2 L_x ||x||^2 + 1/2 y^T diag(lam) y, L_y = 1, lam log-uniform on [1/kappa_y, 1], n = 1."""
     lam = np.geomspace(1.0 / kappa_y, 1.0, d_y)
@@ -319,7 +339,7 @@ def _separable_quadratic(rho: float, d_x: int, d_y: int, kappa_y: float,
     return obj, lam
 
 
-def _first_below(curve: np.ndarray, factor: float) -> int | None:
+def first_below(curve: np.ndarray, factor: float) -> int | None:
     hit = np.flatnonzero(curve <= factor * curve[0])
     return int(hit[0]) if len(hit) else None
 
@@ -351,7 +371,7 @@ def check13_two_step_speedup(*, size: Size = "fast", seeds: int | None = None,
     d_y = 8
     out = []
     for rho, d_x, kappa_y in cases:
-        obj, lam = _separable_quadratic(rho, d_x, d_y, kappa_y, seed=13)
+        obj, lam = separable_quadratic(rho, d_x, d_y, kappa_y, seed=13)
         eta_x0 = 1.0 / (rho * (d_x + 2))
         eta_y0 = 2.0 / (1.0 + 1.0 / kappa_y)
         configs = {"two": (eta_x0, eta_y0), "one": (min(eta_x0, eta_y0),) * 2}
@@ -361,7 +381,7 @@ def check13_two_step_speedup(*, size: Size = "fast", seeds: int | None = None,
             horizon = 64
             while True:
                 gx, gy = exact_gradient_curves(obj, lam, rho, ex, ey, horizon)
-                ey_k, full_k = _first_below(gy, target), _first_below(gx + gy, target)
+                ey_k, full_k = first_below(gy, target), first_below(gx + gy, target)
                 if ey_k is not None and full_k is not None:
                     break
                 horizon *= 2
@@ -371,7 +391,7 @@ def check13_two_step_speedup(*, size: Size = "fast", seeds: int | None = None,
                                                       seed=13), seeds=S)
             m = res.metrics.assign(y2=res.metrics.grad_y_norm**2, z2=res.metrics.grad_norm**2)
             m = m.groupby("epoch")[["y2", "z2"]].mean()
-            sy, sf = _first_below(m.y2.to_numpy(), target), _first_below(m.z2.to_numpy(), target)
+            sy, sf = first_below(m.y2.to_numpy(), target), first_below(m.z2.to_numpy(), target)
             sim[name] = (sy, sf)
         inst = f"separable quadratic rho={rho:g} d_x={d_x} d_y={d_y} kappa_y={kappa_y:g} n=1"
         for j, label in enumerate(("y-target", "full target")):

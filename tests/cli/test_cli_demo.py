@@ -6,7 +6,7 @@ from hybridsmooth.engine import load_run
 
 
 def test_demo_short_run_writes_both_runs_and_two_steps_win(tmp_path, capsys):
-    assert main(["demo", "--out", str(tmp_path), "--epochs", "30", "--seeds", "4"]) == 0
+    assert main(["demo", "--synthetic-only", "--out", str(tmp_path), "--epochs", "30", "--seeds", "4"]) == 0
     text = capsys.readouterr().out
     assert "two_steps" in text and "one_step" in text and str(tmp_path) in text
     two, one = load_run(tmp_path / "two_steps"), load_run(tmp_path / "one_step")

@@ -10,7 +10,7 @@ pytestmark = pytest.mark.theory
 
 
 def test_exact_curves_match_a_deterministic_run_of_the_y_block():
-    obj, lam = sc._separable_quadratic(2.0, 4, 5, 10.0, seed=1)
+    obj, lam = sc.separable_quadratic(2.0, 4, 5, 10.0, seed=1)
     ex, ey = 1 / (2.0 * 6), 0.5
     _, gy = sc.exact_gradient_curves(obj, lam, 2.0, ex, ey, 30)
     res = run_hybrid_sgd(obj, HybridSGDConfig(eta_x=ex, eta_y=ey, epochs=30), seeds=3)

@@ -1,0 +1,231 @@
+"""Model training runs shared by the paper figures: one ``TrainSpec`` -> one stored run folder.
+
+A figure asks for runs by spec (problem string, method, step sizes, steps, seed, ...). Each run lives in
+``<cache>/<method>-<key>/`` (``key`` = hash of the spec): the training core's ``config.json``, per-step
+``metrics.csv``, ``evals.csv`` and a ``done.json`` written last. A run whose ``done.json`` matches its spec
+is read back instead of retrained, so Figures 3, 6 and 7 share their runs and a re-plot never trains;
+``fresh_runs()`` (the figures command's ``--rerun``) makes only the runs of the current process count.
+
+Objectives are loaded once per problem string (a few at a time) and reset to their initial weights before
+every run, so every run of a figure starts from the same point.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import sys
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+import pandas as pd
+
+from ..engine.model_run import EVALS_FILE, ModelRunConfig, train_model
+from ..engine.rundir import METRICS_FILE, json_safe, write_atomic
+from ..errors import UsageError
+from ..optim.hybrid_sgd import METHODS, HybridSGDConfig
+
+DONE_FILE = "done.json"
+MODEL_RUNS_DIR = "model_runs"   # under the figures' runs folder, shared by every paper figure
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """One training run of a model objective. ``eta_x`` / ``eta_y`` of a frozen block are ignored (set 0)."""
+
+    problem: str
+    method: str
+    eta_x: float
+    eta_y: float
+    steps: int
+    seed: int = 0
+    mu: float = 1e-3
+    q: int = 1
+    form: str = "central"
+    eval_every: int = 0
+    eval_limit: int | None = None
+    noise_mode: str = "buffer"
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise UsageError(f"unknown method {self.method!r}; accepted: {', '.join(METHODS)}")
+        for block, mode in zip("xy", METHODS[self.method]):
+            if mode == "frozen":
+                object.__setattr__(self, f"eta_{block}", 0.0)
+        self.optimizer_config()   # validates step sizes, mu, q, seed with the optimizer's own messages
+        self.model_run_config()
+
+    def optimizer_config(self) -> HybridSGDConfig:
+        try:
+            return HybridSGDConfig(method=self.method, eta_x=float(self.eta_x), eta_y=float(self.eta_y),
+                                   epochs=0, mu=float(self.mu), q=int(self.q), form=self.form, seed=int(self.seed))
+        except ValueError as err:
+            raise UsageError(f"run {self.label()}: {err}") from None
+
+    def model_run_config(self) -> ModelRunConfig:
+        return ModelRunConfig(steps=int(self.steps), eval_every=int(self.eval_every), eval_limit=self.eval_limit,
+                              noise_mode=self.noise_mode)
+
+    def record(self) -> dict:
+        return json_safe(dataclasses.asdict(self))
+
+    def key(self) -> str:
+        return hashlib.sha1(json.dumps(self.record(), sort_keys=True).encode()).hexdigest()[:12]
+
+    def label(self) -> str:
+        return f"{self.method} eta_x={self.eta_x:g} eta_y={self.eta_y:g} mu={self.mu:g} seed={self.seed}"
+
+
+@dataclass(frozen=True, eq=False)
+class StoredRun:
+    spec: TrainSpec
+    steps: pd.DataFrame
+    evals: pd.DataFrame
+    diverged: bool
+    diagnosis: str
+    seconds: float
+    folder: Path
+
+
+# --- which stored runs count ---------------------------------------------------------------------------
+_FRESH_ONLY = False
+_MADE_HERE: set[str] = set()
+
+
+def fresh_runs(enabled: bool = True) -> None:
+    """With ``enabled``, stored runs count only when this process made them (``--rerun``)."""
+    global _FRESH_ONLY
+    _FRESH_ONLY = bool(enabled)
+
+
+# --- objectives, loaded once per problem string ------------------------------------------------------------
+_POOL: "OrderedDict[str, tuple]" = OrderedDict()
+POOL_SIZE = 2   # a SmolLM2 objective and its start point take ~1 GB; keep at most this many alive
+
+
+def objective_at_start(problem: str):
+    """The objective of ``problem``, with its weights reset to the values it had when first loaded."""
+    from ..problems import make_problem
+
+    if problem in _POOL:
+        _POOL.move_to_end(problem)
+        obj, x0, y0 = _POOL[problem]
+    else:
+        while len(_POOL) >= POOL_SIZE:
+            _POOL.popitem(last=False)
+        obj = make_problem(problem)
+        if not hasattr(obj, "x_layout"):
+            raise UsageError(f"{problem!r} is not a model objective; paper figures train llm:... problems")
+        x0, y0 = obj.initial_point()
+        _POOL[problem] = (obj, x0, y0)
+    obj.set_point(x0, y0)
+    return obj
+
+
+def clear_pool() -> None:
+    _POOL.clear()
+
+
+# --- runs ---------------------------------------------------------------------------------------------------
+def run_folder(cache: Path, spec: TrainSpec) -> Path:
+    return Path(cache) / f"{spec.method}-{spec.key()}"
+
+
+def load_run(cache: Path, spec: TrainSpec) -> StoredRun | None:
+    """The stored run of ``spec`` if it is complete and counts (see ``fresh_runs``), else None."""
+    folder = run_folder(cache, spec)
+    done = folder / DONE_FILE
+    if not done.is_file():
+        return None
+    try:
+        info = json.loads(done.read_text(encoding="utf-8"))
+    except ValueError:
+        return None
+    if info.get("spec") != spec.record() or (_FRESH_ONLY and spec.key() not in _MADE_HERE):
+        return None
+    return StoredRun(spec, pd.read_csv(folder / METRICS_FILE), pd.read_csv(folder / EVALS_FILE),
+                     bool(info["diverged"]), str(info["diagnosis"]), float(info["seconds"]), folder)
+
+
+def train(cache: Path, spec: TrainSpec, *, progress: bool = False) -> StoredRun:
+    """The run of ``spec``: read back when stored, trained (and stored) otherwise."""
+    stored = load_run(cache, spec)
+    if stored is not None:
+        return stored
+    folder = run_folder(cache, spec)
+    (folder / DONE_FILE).unlink(missing_ok=True)
+    obj = objective_at_start(spec.problem)
+    t0 = time.perf_counter()
+    res = train_model(obj, spec.optimizer_config(), spec.model_run_config(), out_dir=folder, progress=progress)
+    seconds = time.perf_counter() - t0
+    info = {"spec": spec.record(), "diverged": res.diverged, "diagnosis": res.diagnosis, "seconds": seconds,
+            "completed_steps": res.completed_steps}
+    write_atomic(folder / DONE_FILE, json.dumps(json_safe(info), indent=2) + "\n")
+    _MADE_HERE.add(spec.key())
+    return StoredRun(spec, res.steps, res.evals, res.diverged, res.diagnosis, seconds, folder)
+
+
+SPEC_COLUMNS = ("problem", "method", "eta_x", "eta_y", "mu", "q", "seed")
+
+
+def train_all(cache: Path, specs: Iterable[TrainSpec], *, progress: bool | None = None,
+              say=print) -> list[StoredRun]:
+    """Every run of ``specs`` (stored ones read back), in order, with one line per run and, on a terminal,
+    a progress bar per run (``progress=None``: only when stderr is a terminal, so logs stay readable)."""
+    specs = list(specs)
+    if progress is None:
+        progress = sys.stderr.isatty()
+    runs = []
+    for i, spec in enumerate(specs, 1):
+        stored = load_run(cache, spec)
+        if stored is None:
+            say(f"  run {i}/{len(specs)}: {spec.label()} ({spec.steps} steps) on {spec.problem}")
+            stored = train(cache, spec, progress=progress)
+            if stored.diverged:
+                say(f"    {stored.diagnosis}")
+        runs.append(stored)
+    return runs
+
+
+def steps_table(runs: Iterable[StoredRun], **extra) -> pd.DataFrame:
+    """Per-step records of many runs in one tidy table, each row tagged with its run's spec (and a
+    cumulative wall-clock ``elapsed`` in seconds of training steps, evaluations excluded)."""
+    parts = []
+    for r in runs:
+        df = r.steps.copy()
+        for col in SPEC_COLUMNS:
+            df[col] = getattr(r.spec, col)
+        df["elapsed"] = df["seconds"].cumsum()
+        df["diverged"] = r.diverged
+        for k, v in extra.items():
+            df[k] = v
+        parts.append(df)
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def evals_table(runs: Iterable[StoredRun], **extra) -> pd.DataFrame:
+    parts = []
+    for r in runs:
+        df = r.evals.copy()
+        for col in SPEC_COLUMNS:
+            df[col] = getattr(r.spec, col)
+        for k, v in extra.items():
+            df[k] = v
+        parts.append(df)
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def smoothed(values: pd.Series, window: int) -> pd.Series:
+    """Trailing running mean: a per-step minibatch loss is noisy, its running mean is what a reader compares."""
+    return values.rolling(window=max(1, int(window)), min_periods=1).mean()
+
+
+def steps_to_target(steps: pd.DataFrame, target: float, *, window: int = 1) -> float:
+    """First step (1-based count) at which the running-mean loss of one run is <= target; nan if never."""
+    loss = smoothed(steps.sort_values("step")["loss"].reset_index(drop=True), window)
+    hit = loss.index[loss <= target]
+    return float(hit[0] + 1) if len(hit) else math.nan

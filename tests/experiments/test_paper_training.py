@@ -1,0 +1,124 @@
+"""Figures 3, 6, 7: configs validate, runs on a tiny model write the tables, plots read only the tables."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hybridsmooth.errors import UsageError
+from hybridsmooth.experiments import model_runs as mr
+from hybridsmooth.experiments import paper_training as pt
+from hybridsmooth.experiments.paper_setup import llm_problem
+
+TINY = llm_problem("tiny-bert", "lora", n_train=8, batch_size=4, max_length=16, n_dev=8, n_test=0)
+
+
+def _config(**over):
+    panel = pt._panel(TINY, "tiny", seeds=(0, 1), steps=3, eval_every=2, eval_limit=8,
+                      methods={"hybrid": [1e-4, 0.5], "fo_peft": [0.0, 0.5], "zo_full": [1e-4, 0.0]})
+    return {"mode": "quick", "window": 2, "target_fraction": 0.5, "panels": [panel], **over}
+
+
+@pytest.mark.parametrize("exp", pt.EXPERIMENTS, ids=lambda e: e.name)
+def test_quick_and_full_configs_validate(exp):
+    exp.validate(exp.config("quick"))
+    exp.validate(exp.config("full"))
+
+
+def test_fig7_quick_reuses_fig3_runs():
+    fig3, fig7 = (next(e for e in pt.EXPERIMENTS if e.name == n) for n in ("fig3", "fig7"))
+    specs3 = [s.key() for p in fig3.config("quick")["panels"] for s in pt.panel_specs(p)]
+    specs7 = [s.key() for p in fig7.config("quick")["panels"] for s in pt.panel_specs(p)]
+    assert specs3 == specs7
+
+
+@pytest.mark.parametrize("bad, msg", [
+    ({"window": 0}, "window"),
+    ({"target_fraction": 1.5}, "target_fraction"),
+    ({"panels": []}, "panels"),
+])
+def test_bad_configs_are_refused(bad, msg):
+    with pytest.raises(UsageError, match=msg):
+        pt.validate_panels(_config(**bad))
+
+
+def test_bad_panel_entries_are_refused():
+    cfg = _config()
+    cfg["panels"][0]["methods"] = {"adam": [1.0, 1.0]}
+    with pytest.raises(UsageError, match="unknown method"):
+        pt.validate_panels(cfg)
+    cfg = _config()
+    cfg["panels"][0]["methods"] = {"hybrid": [-1.0, 1.0]}
+    with pytest.raises(UsageError, match="eta_x"):
+        pt.validate_panels(cfg)
+    cfg = _config()
+    cfg["panels"][0]["problem"] = "quadratic:d_x=3"
+    with pytest.raises(UsageError, match="llm"):
+        pt.validate_panels(cfg)
+
+
+def test_run_writes_tables_and_rerun_reads_them_back(tmp_path):
+    out = tmp_path / "runs" / "fig7"
+    cfg = _config()
+    pt.run_fig7(cfg, out)
+    steps = pd.read_csv(out / "fig7.csv")
+    assert set(steps["method"]) == {"hybrid", "fo_peft", "zo_full"}
+    assert len(steps) == 3 * 2 * 3   # methods x seeds x steps
+    assert np.isfinite(steps["loss"]).all() and (steps["seconds"] > 0).all()
+    evals = pd.read_csv(out / "fig7_evals.csv")
+    assert set(evals["step"]) == {0, 2, 3}
+    targets = pd.read_csv(out / "fig7_targets.csv")
+    assert set(targets["method"]) == {"hybrid", "fo_peft", "zo_full"}
+    costs = pd.read_csv(out / "fig7_costs.csv")
+    assert costs.set_index("method").loc["fo_peft", "ratio_to_fo_peft"] == pytest.approx(1.0)
+    assert json.loads((out / "config.json").read_text())["window"] == 2
+    # the shared cache: a second experiment with the same runs trains nothing
+    folders = sorted(p.name for p in (tmp_path / "runs" / mr.MODEL_RUNS_DIR).iterdir())
+    assert len(folders) == 6
+    stamp = {p: (tmp_path / "runs" / mr.MODEL_RUNS_DIR / p / mr.DONE_FILE).stat().st_mtime_ns for p in folders}
+    pt.run_fig3(cfg, tmp_path / "runs" / "fig3")
+    assert {p: (tmp_path / "runs" / mr.MODEL_RUNS_DIR / p / mr.DONE_FILE).stat().st_mtime_ns
+            for p in folders} == stamp
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "runs" / "fig3" / "fig3.csv"), steps.assign(
+        panel=steps["panel"]), check_like=True)
+    pt.plot_fig7(out, tmp_path / "fig7.png")
+    assert (tmp_path / "fig7.png").stat().st_size > 10_000
+
+
+def _fake_tables(tmp_path, name):
+    rows, evals = [], []
+    rng = np.random.default_rng(0)
+    for panel in ("A", "B"):
+        for method in ("hybrid", "fo_peft", "zo_full"):
+            for seed in (0, 1):
+                loss = 0.7 - 0.01 * np.arange(10) * (method != "zo_full") + 0.01 * rng.standard_normal(10)
+                for step in range(10):
+                    rows.append(dict(panel=panel, problem="llm:x", method=method, seed=seed, step=step,
+                                     loss=loss[step], smoothed=loss[: step + 1][-3:].mean(), seconds=0.1,
+                                     elapsed=0.1 * (step + 1), eta_x=0.0, eta_y=1.0, mu=1e-3, diverged=False))
+                for step in (0, 5, 10):
+                    evals.append(dict(panel=panel, method=method, seed=seed, step=step, dev_loss=0.7,
+                                      dev_accuracy=0.5 + 0.01 * step, seconds=0.1 * step))
+    steps = pd.DataFrame(rows)
+    steps.to_csv(tmp_path / f"{name}.csv", index=False)
+    pd.DataFrame(evals).to_csv(tmp_path / f"{name}_evals.csv", index=False)
+    pt.targets_table(steps, window=3, fraction=0.5).to_csv(tmp_path / f"{name}_targets.csv", index=False)
+    (tmp_path / "config.json").write_text(json.dumps({"window": 3}))
+    return steps
+
+
+@pytest.mark.parametrize("name, plot", [("fig3", pt.plot_fig3), ("fig6", pt.plot_fig6), ("fig7", pt.plot_fig7)])
+def test_plots_read_only_stored_tables(tmp_path, name, plot):
+    _fake_tables(tmp_path, name)
+    plot(tmp_path, tmp_path / f"{name}.png")
+    assert (tmp_path / f"{name}.png").stat().st_size > 10_000
+
+
+def test_targets_table_on_known_curves(tmp_path):
+    steps = _fake_tables(tmp_path, "fig3")
+    t = pt.targets_table(steps, window=3, fraction=0.5).set_index(["panel", "method"])
+    # ZO-Full does not improve: it never reaches a target halfway to the best method's final loss
+    assert t.loc[("A", "zo_full"), "reached"] == 0
+    assert t.loc[("A", "hybrid"), "reached"] == 2
+    assert t.loc[("A", "fo_peft"), "steps_ratio_to_fo_peft"] == pytest.approx(1.0)
+    assert t.loc[("A", "hybrid"), "target_loss"] < t.loc[("A", "hybrid"), "start_loss"]
