@@ -153,7 +153,7 @@ def markdown_report(df: pd.DataFrame, *, size: str = "fast", base: str | Path = 
         if key == "5":
             lines += _counterexamples(rows) + [""]
         if entry:
-            lines += _figures(entry.figures + (f"check{key}",), base, Path(figures_dir))
+            lines += _figures(entry.figures, base, Path(figures_dir))
             lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 

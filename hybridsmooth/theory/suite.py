@@ -234,7 +234,7 @@ REGISTRY: dict[str, SuiteCheck] = {c.key: c for c in (
                "Spectral radius of the exact hybrid second-moment map on the (C1)-(C2) rectangle (n = 1) for random "
                "PD Hessians must stay below 1 (THEORY check 8).",
                lambda size, seeds: check8_region_inclusion(seeds=range(3 if size == "fast" else 10)), _all_pass,
-               ("check8", "stability_region")),
+               ("stability_region",)),
     SuiteCheck("9", "Jacobi vs Gauss-Seidel falsifier of (BD)",
                "H = [[1, b], [b, 1]] blocks, b = 0.6, per-block steps 1.5/L_b: Jacobi diverges (radius 1.4) although "
                "the seed's (BD) certifies descent; Gauss-Seidel converges (0.5) (THEORY 3.2, check 9).",
@@ -242,21 +242,21 @@ REGISTRY: dict[str, SuiteCheck] = {c.key: c for c in (
     SuiteCheck("11", "reference bound B_R", "Seed-mean of (1/T) sum_t [eta_x ||grad_x f||^2 + eta_y ||grad_y f||^2] "
                "+ 4 se against B_R on coupled quadratics and Cauchy sums at 100/50/10% of the caps (THEORY 6.1, "
                "check 11).", lambda size, seeds: sim.check11_reference_bound(size=size, seeds=seeds), _all_pass,
-               ("check11", "bound_vs_measured")),
+               ("bound_vs_measured",)),
     SuiteCheck("12a", "rate slope, sigma_x > 0",
                "Slope of log Phi(T) under eta ~ T^-1/2 on a Cauchy sum: <= -1/2 + 0.1; "
                "and the two-sided version: ZO-SGD with replacement on a quadratic, Phi(T) against the exact "
                "second-moment recursion (5 se) and its asymptotic slope -1/2 +- 0.05 (THEORY 6.5, check 12a).",
                lambda size, seeds: (sim.check12a_rate_slope(size=size, seeds=seeds)
                                     + sim.check12a_quadratic_exact(size=size, seeds=seeds)),
-               _all_pass, ("check12", "slopes")),
+               _all_pass, ("rate_slopes",)),
     SuiteCheck("12b", "rate slope, interpolating x-block", "Slope of log Phi(T) under eta ~ T^-1/3 with sigma_x = 0: "
                "Theorem R predicts <= -2/3 + 0.1, the bounded-gradient analysis only -1/3 (check 12b).",
                lambda size, seeds: sim.check12b_interpolating_slope(size=size, seeds=seeds), _all_pass,
-               ("check12", "slopes")),
+               ("rate_slopes",)),
     SuiteCheck("13", "two step sizes vs one", "s_exact closed form, and simulated epochs-to-target ratios of two step "
                "sizes vs one on separable quadratics against the exact recursions, 10% (THEORY 6.4, check 13).",
-               _check13, _all_pass, ("check13", "speedup")),
+               _check13, _all_pass, ("speedup_vs_rho",)),
     SuiteCheck("14", "stopping times and high-probability claims", "Quartic instance: P(tau1 < T), P(tau2 < T), "
                "E||eps_t||^2 against the seed's bracket, the eps-fraction at T_required_seed, each with "
                "Clopper-Pearson upper bounds; and the misuse falsifier (THEORY 5.1, 5.2, check 14).",

@@ -66,14 +66,16 @@ def test_problem_assumption_checks():
     assert bil[0][0].computed == pytest.approx(1.0) and bil[0][0].verdict == "fail"
 
 
-def test_report_has_table_counterexamples_and_figures(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "figures").mkdir()
-    (tmp_path / "figures" / "check9.png").write_bytes(b"\x89PNG")
-    df = suite.run_suite(only="5,9")
-    text = markdown_report(df, size="fast", base=tmp_path)
+def test_report_has_table_counterexamples_and_figures(tmp_path):
+    figs = tmp_path / "figs"
+    figs.mkdir()
+    (figs / "stability_region.png").write_bytes(b"\x89PNG")
+    (figs / "rate_slopes.png").write_bytes(b"\x89PNG")
+    df = suite.run_suite(only="5,8")
+    text = markdown_report(df, size="fast", base=tmp_path, figures_dir=figs)
     assert "| check | instance | computed |" in text
-    assert "## Check 5:" in text and "## Check 9:" in text
+    assert "## Check 5:" in text and "## Check 8:" in text
     assert "(BD) counterexample on coupled2" in text and "(G3) counterexample" in text and "(G3) repair" in text
-    assert "![check9](figures/check9.png)" in text
-    assert "check5.png" not in text
+    # check 8's figure is linked relative to the report; check 12's exists but check 12 did not run
+    assert "![stability_region](figs/stability_region.png)" in text
+    assert "rate_slopes.png" not in text
