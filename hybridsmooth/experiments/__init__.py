@@ -1,8 +1,9 @@
 """Figures as experiments: ``EXPERIMENTS`` maps a figure name to its ``Experiment`` (config -> CSV tables ->
-plot). Four theory figures are implemented; the paper's seven figures (THEORY 8) are listed, not built yet."""
+plot): the paper's seven figures (THEORY 8) rebuilt at small scale, and four theory figures the paper lacks."""
 from __future__ import annotations
 
-from .registry import Experiment, not_implemented_plot, not_implemented_run, select, validate_config
+from .registry import Experiment, select, validate_config
+from . import paper_curvature, paper_stepsizes, paper_training
 from . import theory_figures as tf
 
 _THEORY = [
@@ -56,32 +57,10 @@ _THEORY = [
         validate=tf.validate_speedup),
 ]
 
-# the paper's figures, THEORY 8: what each will show once the model-scale runs exist
-_PAPER = {
-    "fig1": ("Smoothness structures (Fig 1)", "block smoothness L_x, L_y, L_xy (HVP power iteration and secant "
-             "estimates) vs training step, log scale, for prompt tuning and LoRA on SmolLM2-135M / sentiment tweets, "
-             "with a histogram of L_x/L_y"),
-    "fig2": ("Loss under learning-rate configurations (Fig 2)", "training loss vs step over a grid of (eta_x, eta_y) "
-             "including eta_x = eta_y, marking the best single rate, the best pair and the theory pair eta_b ~ 1/L_b"),
-    "fig3": ("Hybrid vs baselines (Fig 3)", "training loss and test accuracy vs step (mean +- std over 5 seeds) for "
-             "Hybrid, FO-PEFT, FO-Full, ZO-Full (MeZO) and ZO-PEFT, with steps-to-target-loss"),
-    "fig4": ("Prompt-tuning ablation (Fig 4)", "loss vs step for the soft-prompt variant sweeping mu in "
-             "{1e-4, 1e-3, 1e-2} and eta_x/eta_y over a decade around the theory ratio"),
-    "fig5": ("Lipschitz constants across models (Fig 5)", "bar chart of estimated L_x, L_y (with intervals) and "
-             "rho across models x adapters x tasks, with the predicted speed-up s(rho) of THEORY 6.4"),
-    "fig6": ("Curves for more models and data sets (Fig 6)", "Fig-3 panels over the small models and the two data "
-             "sets (sentiment tweets, BBC News topics)"),
-    "fig7": ("Performance vs wall-clock (Fig 7)", "Fig-3 curves against measured wall-clock time, with a per-step "
-             "cost table (forward/backward counts and time ratios per method)"),
-}
+# the paper's figures (THEORY 8), rebuilt at small scale, in the paper's order
+_PAPER_EXPERIMENTS = sorted((*paper_curvature.EXPERIMENTS, *paper_stepsizes.EXPERIMENTS,
+                             *paper_training.EXPERIMENTS), key=lambda e: int(e.name[3:]))
 
-_PAPER_EXPERIMENTS = [
-    Experiment(name=name, kind="paper", title=title, caption=f"Not implemented yet; will show {what} (THEORY 8).",
-               quick={"mode": "quick"}, full={"mode": "full"}, run=not_implemented_run(name, what),
-               plot=not_implemented_plot(name), main_table=f"{name}.csv", implemented=False)
-    for name, (title, what) in _PAPER.items()
-]
-
-EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (*_THEORY, *_PAPER_EXPERIMENTS)}
+EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (*_PAPER_EXPERIMENTS, *_THEORY)}
 
 __all__ = ["EXPERIMENTS", "Experiment", "select", "validate_config"]

@@ -49,6 +49,9 @@ class TrainSpec:
     eval_every: int = 0
     eval_limit: int | None = None
     noise_mode: str = "buffer"
+    # a figure's run stops once its loss exceeds this multiple of the first step's loss: a classification
+    # loss 10x its start value has left the region any curve of the figure is about
+    divergence_factor: float = 10.0
 
     def __post_init__(self):
         if self.method not in METHODS:
@@ -68,7 +71,7 @@ class TrainSpec:
 
     def model_run_config(self) -> ModelRunConfig:
         return ModelRunConfig(steps=int(self.steps), eval_every=int(self.eval_every), eval_limit=self.eval_limit,
-                              noise_mode=self.noise_mode)
+                              noise_mode=self.noise_mode, divergence_factor=float(self.divergence_factor))
 
     def record(self) -> dict:
         return json_safe(dataclasses.asdict(self))

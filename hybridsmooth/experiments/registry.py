@@ -6,6 +6,7 @@ Rebuilding a plot never retrains: ``plot(tables_dir, png_path)`` sees the folder
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Literal, Mapping
@@ -45,6 +46,32 @@ class Experiment:
         if mode not in MODES:
             raise UsageError(f"unknown mode {mode!r}; accepted: {', '.join(MODES)}")
         return dict(self.quick if mode == "quick" else self.full)
+
+
+def config_int(config: Mapping[str, object], key: str, *, minimum: int = 1) -> int:
+    """``config[key]`` as an integer >= minimum, else a UsageError naming the key (shared config checks)."""
+    v = config.get(key)
+    if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
+        raise UsageError(f"config {key!r} must be an integer >= {minimum}, got {v!r}")
+    return v
+
+
+def config_positive(config: Mapping[str, object], key: str) -> float:
+    """``config[key]`` as a finite number > 0, else a UsageError naming the key."""
+    v = config.get(key)
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+        raise UsageError(f"config {key!r} must be a finite number > 0, got {v!r}")
+    return float(v)
+
+
+def config_rates(config: Mapping[str, object], key: str) -> list[float]:
+    """``config[key]`` as a non-empty list of finite positive numbers, sorted and without repeats."""
+    v = config.get(key)
+    if (not isinstance(v, (list, tuple)) or not v
+            or not all(not isinstance(t, bool) and isinstance(t, (int, float)) and math.isfinite(t) and t > 0
+                       for t in v)):
+        raise UsageError(f"config {key!r} must be a non-empty list of positive numbers, got {v!r}")
+    return sorted({float(t) for t in v})
 
 
 def validate_config(exp: Experiment, config: Mapping[str, object]) -> None:
@@ -91,20 +118,6 @@ def stored_mode(tables_dir: Path) -> str | None:
         return read_config(tables_dir).get("mode")
     except (OSError, ValueError):
         return None
-
-
-def not_implemented_run(name: str, what: str):
-    """A ``run`` for a paper figure that is not built yet: says so clearly instead of plotting nothing."""
-    def run(config, out_dir):
-        raise UsageError(f"figure {name!r} is not implemented yet (it will show {what}); "
-                         "the implemented figures are the theory figures")
-    return run
-
-
-def not_implemented_plot(name: str):
-    def plot(tables_dir, png_path):
-        raise UsageError(f"figure {name!r} is not implemented yet; nothing to plot")
-    return plot
 
 
 def select(names: str | None, experiments: Mapping[str, Experiment]) -> list[Experiment]:

@@ -26,6 +26,8 @@ METHOD_COLORS: dict[str, str] = {
 }
 # theory curves (predictions) are black/grey and dashed; measurements are coloured and solid
 THEORY_COLOR, MEASURED_COLOR, SECOND_COLOR = "black", "#d62728", "#1f77b4"
+# Hessian blocks: the full-model block x, the adapter block y and the cross block xy
+BLOCK_COLORS: dict[str, str] = {"x": MEASURED_COLOR, "y": SECOND_COLOR, "xy": THEORY_COLOR}
 THEORY_LINESTYLE = "--"
 SPREAD_ALPHA = 0.25
 DPI = 130

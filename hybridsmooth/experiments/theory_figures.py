@@ -32,14 +32,7 @@ from ..theory.simulated_checks import (SLOPE_CASES, check11_instances, exact_gra
                                        fit_loglog_slope, practical_caps, separable_quadratic, slope_runs,
                                        step_weighted_average)
 from . import style
-from .registry import read_config, read_table, write_config, write_table
-
-
-def _positive_int(config: Mapping, key: str, *, minimum: int = 1) -> int:
-    v = config.get(key)
-    if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
-        raise UsageError(f"config {key!r} must be an integer >= {minimum}, got {v!r}")
-    return v
+from .registry import config_int, read_config, read_table, write_config, write_table
 
 
 def _positive_list(config: Mapping, key: str) -> list[float]:
@@ -56,9 +49,9 @@ def _spread(values: np.ndarray, lo: float = 10, hi: float = 90) -> tuple[float, 
 # --- check 8: stability region -----------------------------------------------------------------------------
 
 def validate_stability(config: Mapping) -> None:
-    _positive_int(config, "d_x")
-    _positive_int(config, "d_y")
-    _positive_int(config, "grid", minimum=4)
+    config_int(config, "d_x")
+    config_int(config, "d_y")
+    config_int(config, "grid", minimum=4)
     lo, hi = _positive_list(config, "span")
     if not lo < 1 < hi:
         raise UsageError(f"config 'span' must be [low, high] multiples of the caps with low < 1 < high, got "
@@ -126,8 +119,8 @@ _FORMS = ("central", "forward")
 def validate_bound(config: Mapping) -> None:
     if config.get("size") not in ("fast", "full"):
         raise UsageError(f"config 'size' (the check-11 instance set) must be fast or full, got {config.get('size')!r}")
-    _positive_int(config, "seeds", minimum=2)
-    _positive_int(config, "T")
+    config_int(config, "seeds", minimum=2)
+    config_int(config, "T")
     _positive_list(config, "fractions")
     _positive_list(config, "mus")
     forms = config.get("forms")
@@ -205,8 +198,8 @@ SLOPE_LABELS = {
 
 
 def validate_slopes(config: Mapping) -> None:
-    _positive_int(config, "seeds", minimum=2)
-    _positive_int(config, "T_ref")
+    config_int(config, "seeds", minimum=2)
+    config_int(config, "T_ref")
     Ts = config.get("Ts")
     if not isinstance(Ts, (list, tuple)) or len(Ts) < 3 or any(isinstance(t, bool) or not isinstance(t, int)
                                                                or t < 1 for t in Ts):
@@ -272,10 +265,10 @@ def plot_slopes(tables_dir: Path, png_path: Path) -> None:
 # --- check 13: two-step speed-up vs rho --------------------------------------------------------------------
 
 def validate_speedup(config: Mapping) -> None:
-    _positive_int(config, "d_x")
-    _positive_int(config, "d_y")
-    _positive_int(config, "seeds", minimum=2)
-    _positive_int(config, "n_boot", minimum=10)
+    config_int(config, "d_x")
+    config_int(config, "d_y")
+    config_int(config, "seeds", minimum=2)
+    config_int(config, "n_boot", minimum=10)
     _positive_list(config, "rhos_simulated")
     _positive_list(config, "rhos_exact")
     if not (isinstance(config.get("kappa_y"), (int, float)) and config["kappa_y"] > 1):
