@@ -470,7 +470,7 @@ FIG1_QUICK = {"mode": "quick", "model": "minilm", "adapters": ["lora", "prompt"]
 # points per adapter -- about 20-40 minutes on one large GPU (CPU: many hours). A checkpoint path may replace
 # "smollm2".
 FIG1_FULL = {"mode": "full", "model": "smollm2", "adapters": ["lora", "prompt"], "task": "sentiment",
-             "data": {**paper_setup.FULL_DATA, "device": "cuda"}, "steps": 200, "measure_every": 25,
+             "data": dict(paper_setup.FULL_DATA), "steps": 200, "measure_every": 25,
              "lanczos_iter": 30, "curvature_batch": 0, "eta_x": 1e-6, "eta_y": 1e-2, "mu": 1e-3, "q": 1, "seed": 0}
 FIG5_QUICK = {"mode": "quick", "models": ["minilm", "tiny-llama"], "adapters": ["lora", "prompt"],
               "tasks": ["sentiment", "topic"], "data": None, "n_batches": 3, "lanczos_iter": 3, "kappa_y": 100.0,
@@ -478,7 +478,7 @@ FIG5_QUICK = {"mode": "quick", "models": ["minilm", "tiny-llama"], "adapters": [
 # full: adds SmolLM2-135M (and any checkpoint paths the user lists), 8 minibatches, 30 Lanczos steps per block at
 # the paper's data scale on a GPU -- about 30-60 minutes on one large GPU.
 FIG5_FULL = {"mode": "full", "models": ["minilm", "tiny-llama", "smollm2"], "adapters": ["lora", "prompt"],
-             "tasks": ["sentiment", "topic"], "data": {**paper_setup.FULL_DATA, "device": "cuda"}, "n_batches": 8,
+             "tasks": ["sentiment", "topic"], "data": dict(paper_setup.FULL_DATA), "n_batches": 8,
              "lanczos_iter": 30, "kappa_y": 100.0, "seed": 0}
 
 EXPERIMENTS: list[Experiment] = [

@@ -14,7 +14,8 @@ from ..errors import UsageError
 # x = all base weights, y = LoRA (rank 8 on q,k,v,o) or a 10-token soft prompt (+ the encoder's new head)
 QUICK_DATA = {"n_train": 64, "batch_size": 8, "max_length": 32, "n_dev": 64, "n_test": 0}
 QUICK_TOPIC_DATA = {"n_train": 64, "batch_size": 8, "max_length": 64, "n_dev": 64, "n_test": 0}
-FULL_DATA = {"n_train": 1000, "batch_size": 16, "max_length": 128, "n_dev": 500, "n_test": 0}
+# full mode: the paper's MeZO-style 1000 training examples, on a GPU (a machine without CUDA gets a one-line error)
+FULL_DATA = {"n_train": 1000, "batch_size": 16, "max_length": 128, "n_dev": 500, "n_test": 0, "device": "cuda"}
 
 
 def llm_problem(model: str, adapter: str, task: str = "sentiment", **data) -> str:

@@ -475,7 +475,7 @@ def plot_fig4(tables_dir: Path, png_path: Path) -> None:
 # counts every minibatch once, so the minibatch order does not decide which run looks best.
 _QUICK_MINILM = {"model": "minilm", "task": "sentiment", "data": dict(paper_setup.QUICK_DATA)}
 # full: SmolLM2-135M (or model=PATH) at the paper's data sizes on one GPU
-_FULL_SMOLLM2 = {"model": "smollm2", "task": "sentiment", "data": {**paper_setup.FULL_DATA, "device": "cuda"}}
+_FULL_SMOLLM2 = {"model": "smollm2", "task": "sentiment", "data": dict(paper_setup.FULL_DATA)}
 _FULL_RATES = [1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0]
 
 FIG2_QUICK = {"mode": "quick", **_QUICK_MINILM, "adapter": "lora", "eta_x_grid": [1e-4, 1e-2, 1.0],

@@ -336,7 +336,8 @@ def plot_fig7(tables_dir, png_path):
 
 # --- experiments ----------------------------------------------------------------------------------------------
 _RECON = ("Reconstruction at small scale (THEORY 8): the paper used OPT-1.3B/LLaMA-7B on SST-2 and SuperGLUE tasks; "
-          "quick mode uses MiniLM/SmolLM2-135M on small slices of real tweets and BBC News, plain SGD, few steps.")
+          "quick mode uses MiniLM/SmolLM2-135M on small slices of real tweets and BBC News, plain SGD, few steps. "
+          "Full mode (SmolLM2-135M, 1000 examples, 1000 steps x 5 seeds per method, on CUDA) has not been run.")
 
 EXPERIMENTS = [
     Experiment(
