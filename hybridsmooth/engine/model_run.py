@@ -74,10 +74,15 @@ class ModelRunResult:
     out_dir: Path | None
 
 
-def inplace_zo_block_step(objective, *, noise_mode: NoiseMode, run_seed: int, epoch: int, step: int):
+def inplace_zo_block_step(objective, *, noise_mode: NoiseMode, run_seed: int, epoch: int, step: int,
+                          fo_point: str = "clean", idx: int | None = None):
     """A ZO block step for ``hybrid_step`` that perturbs and updates the live weights of ``objective``
     tensor by tensor (MeZO's seed trick). The generator ``hybrid_step`` passes is not used: the trick
-    derives the same stream from (run_seed, epoch, step) itself, so it can regenerate it."""
+    derives the same stream from (run_seed, epoch, step) itself, so it can regenerate it.
+
+    ``fo_point`` plus / sym (hybrid, x block): the adapter gradient is taken on sample ``idx`` at
+    x + mu u_1 (plus) or averaged over x +- mu u_1 (sym) while the weights sit there, in the same forward
+    pass that gives the ZO loss, and handed to ``hybrid_step`` as the estimate's ``fo_grad``."""
 
     def step_fn(loss_fn: Callable[[Tensor], Tensor], v: Tensor, *, eta: float, mu: float, form, q: int,
                 generator) -> tuple[Tensor, ZOEstimate]:
@@ -87,12 +92,22 @@ def inplace_zo_block_step(objective, *, noise_mode: NoiseMode, run_seed: int, ep
             params = list(objective.y_layout.views(v).values())
         else:
             raise ValueError("the in-place ZO step needs the objective's live block buffer")
+        grads: list[Tensor] = []
+        hook = None
+        if fo_point != "clean" and v is objective.x:
+            def hook():
+                with torch.enable_grad():
+                    value, _, gy = objective.value_and_grad(objective.x, objective.y, idx, blocks="y")
+                grads.append(gy.detach())
+                return value
         res = zo_step_inplace(params, lambda: loss_fn(v), mu=mu, eta=eta, run_seed=run_seed, epoch=epoch,
-                              step=step, form=form, q=q, noise_mode=noise_mode)
+                              step=step, form=form, q=q, noise_mode=noise_mode, at_plus=hook,
+                              at_minus=hook if fo_point == "sym" else None)
         phi = torch.tensor(res.phi, dtype=torch.float64)
         mid = [0.5 * (a + b) for a, b in zip(res.loss_plus, res.loss_minus)]
         at_x = res.loss_at_x if res.loss_at_x is not None else sum(mid) / len(mid)
-        return v, ZOEstimate(grad=None, phi=phi, u=None, loss_at_x=torch.tensor(at_x))
+        fo_grad = sum(grads) / len(grads) if grads else None
+        return v, ZOEstimate(grad=None, phi=phi, u=None, loss_at_x=torch.tensor(at_x), fo_grad=fo_grad)
 
     return step_fn
 
@@ -101,9 +116,9 @@ def _check_objective(objective, config: HybridSGDConfig) -> None:
     if not hasattr(objective, "x_layout"):
         raise UsageError("train_model needs a torch-model objective (ModuleObjective); synthetic problems "
                          "run batched with optim.run_hybrid_sgd")
-    if config.fo_point != "clean":
-        raise UsageError(f"fo_point {config.fo_point!r} needs the ZO direction after the in-place step has "
-                         "restored the weights; torch models support fo_point clean")
+    if config.fo_point != "clean" and (config.update != "jacobi" or config.form == "forward"):
+        raise UsageError(f"fo_point {config.fo_point!r} on a torch model takes the adapter gradient inside the "
+                         "in-place ZO step: it needs the Jacobi update and a two-sided ZO form (central or spsa)")
 
 
 def _default_evaluate(objective, limit: int | None):
@@ -210,7 +225,8 @@ def train_model(objective, config: HybridSGDConfig, run: ModelRunConfig, *, out_
             order_epoch = t
         idx = int(order[k])
         info: dict = {}
-        zo_fn = inplace_zo_block_step(objective, noise_mode=run.noise_mode, run_seed=config.seed, epoch=t, step=k)
+        zo_fn = inplace_zo_block_step(objective, noise_mode=run.noise_mode, run_seed=config.seed, epoch=t, step=k,
+                                      fo_point=config.fo_point, idx=idx)
         has_zo = "zo" in config.modes
         if not has_zo:   # a logging forward at the step's start point, outside the timed step
             with torch.no_grad():

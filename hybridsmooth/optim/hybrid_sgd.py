@@ -156,7 +156,7 @@ def hybrid_step(objective, x: Tensor, y: Tensor, idx, config: HybridSGDConfig, g
     """
     x_mode, y_mode = config.modes
     c = config
-    u1 = None
+    u1 = est = None
     gy = None
     if x_mode == "fo":
         gx, gy_joint = objective.grad(x, y, idx)
@@ -175,6 +175,8 @@ def hybrid_step(objective, x: Tensor, y: Tensor, idx, config: HybridSGDConfig, g
             x_new = x
     x_read = x_new if c.update == "gauss_seidel" else x
     if y_mode == "fo":
+        if gy is None and x_mode == "zo" and getattr(est, "fo_grad", None) is not None:
+            gy = est.fo_grad   # taken by an in-place ZO step at its perturbed point(s): fo_point plus / sym
         if gy is None:
             gy = fo_block_gradient(objective, x_read, y, idx, fo_point=c.fo_point, mu=c.mu, u1=u1)
         y_new = y - c.eta_y * gy

@@ -80,12 +80,14 @@ def draw_directions(shape: tuple[int, ...], *, form: Form, generator: torch.Gene
 @dataclass(frozen=True)
 class ZOEstimate:
     """One ZO estimate: ``grad`` (shape of x), projected gradients ``phi`` (q, *batch), directions ``u``
-    (q, *batch, d) and f at the base point when the forward form computed it (else None)."""
+    (q, *batch, d) and f at the base point when the forward form computed it (else None). ``fo_grad``: the
+    other block's gradient an in-place step took at its perturbed point(s) (fo_point plus / sym), else None."""
 
     grad: Tensor
     phi: Tensor
     u: Tensor
     loss_at_x: Tensor | None
+    fo_grad: Tensor | None = None
 
 
 def zo_gradient(loss_fn: Callable[[Tensor], Tensor], x: Tensor, *, mu: float, form: Form = "central",

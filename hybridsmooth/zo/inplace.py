@@ -106,6 +106,11 @@ def update(params: Sequence[Tensor], directions: Iterator[Tensor] | Sequence[Ten
 # --- the step ---------------------------------------------------------------------------------------
 
 
+def _hooked(hook: LossClosure) -> float:
+    value = hook()
+    return float(value.item() if isinstance(value, Tensor) else value)
+
+
 def _check_params(params: Sequence[Tensor]) -> list[Tensor]:
     params = list(params)
     if not params or not all(isinstance(p, Tensor) for p in params):
@@ -121,13 +126,21 @@ def _check_params(params: Sequence[Tensor]) -> list[Tensor]:
 
 def zo_step_inplace(params: Sequence[Tensor], loss: LossClosure, *, mu: float, eta: float, run_seed: int,
                     epoch: int, step: int, form: Form = "central", q: int = 1, noise_mode: NoiseMode = "regenerate",
-                    loss_at_x: float | None = None) -> InplaceStep:
+                    loss_at_x: float | None = None, at_plus: LossClosure | None = None,
+                    at_minus: LossClosure | None = None) -> InplaceStep:
     """One in-place ZO step x <- x - (eta/q) sum_j phi_j u_j on ``params`` (see the module docstring).
 
     ``loss`` is a closure that evaluates f_i at the current values of ``params`` on a fixed sample; it is
     called under ``torch.no_grad()`` (it may enable grad inside itself). ``loss_at_x`` supplies f_i(x) for
     the forward form when the caller already has it (e.g. from the clean first-order pass).
+
+    ``at_plus`` / ``at_minus`` replace the loss evaluation at x + mu u_1 / x - mu u_1 (first direction
+    only): each is called there, with grad enabled, and returns f_i. A caller uses them to take the other
+    block's first-order gradient at the perturbed point from the same forward pass (fo_point plus / sym,
+    THEORY 2.3), which saves the separate forward a clean-point gradient costs.
     """
+    if at_minus is not None and check_form(form) == "forward":
+        raise ValueError("at_minus needs a two-sided form (central or spsa): the forward form has no x - mu u")
     mu, q, form = check_mu(mu), check_q(q), check_form(form)
     eta = float(eta)
     if not math.isfinite(eta):
@@ -163,13 +176,13 @@ def zo_step_inplace(params: Sequence[Tensor], loss: LossClosure, *, mu: float, e
             current = j
             perturb(params, directions(j), mu)
             offset = mu
-            lp = forward(loss)
+            lp = _hooked(at_plus) if j == 0 and at_plus is not None else forward(loss)
             if form == "forward":
                 lm = f0
             else:
                 perturb(params, directions(j), -2 * mu)
                 offset = -mu
-                lm = forward(loss)
+                lm = _hooked(at_minus) if j == 0 and at_minus is not None else forward(loss)
             phi = projected_gradient(lp, lm, mu=mu, form=form)
             phis.append(phi)
             plus.append(lp)

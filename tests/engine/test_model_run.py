@@ -99,7 +99,9 @@ def test_divergence_stops_keeps_records_and_explains(tmp_path):
 def test_bad_inputs():
     obj = tiny()
     with pytest.raises(UsageError, match="fo_point"):
-        train_model(obj, hybrid(fo_point="plus"), ModelRunConfig(steps=1))
+        train_model(obj, hybrid(fo_point="plus", update="gauss_seidel"), ModelRunConfig(steps=1))
+    with pytest.raises(UsageError, match="two-sided"):
+        train_model(obj, hybrid(fo_point="sym", form="forward"), ModelRunConfig(steps=1))
     with pytest.raises(UsageError, match="noise mode"):
         ModelRunConfig(steps=1, noise_mode="bogus")
     with pytest.raises(UsageError, match="output folder"):
@@ -119,3 +121,28 @@ def test_hybrid_steps_on_the_real_smollm2():
     # the ZO move stays tiny: eta_x |phi| sqrt(d_x) per step
     assert float((obj.x - x0).norm()) < 3 * 1e-6 * res.steps["zo_phi"].abs().sum() * obj.d_x ** 0.5
     assert 0.0 <= res.evals["dev_accuracy"].iloc[-1] <= 1.0 and len(res.evals) == 2
+
+
+@pytest.mark.parametrize("fo_point", ["plus", "sym"])
+@pytest.mark.parametrize("noise_mode", ["regenerate", "buffer"])
+def test_fo_point_plus_and_sym_take_the_adapter_gradient_at_the_perturbed_points(fo_point, noise_mode):
+    """THEORY 2.3 in place: grad_y at x + mu u_1 (plus) or its average over x +- mu u_1 (sym), taken in the ZO
+    step's own forward passes, equals the out-of-place gradient at the regenerated direction."""
+    from hybridsmooth.optim.orders import sample_orders
+    from hybridsmooth.zo.inplace import regenerate_directions
+
+    obj = tiny()
+    x0, y0 = obj.initial_point()
+    cfg = hybrid(fo_point=fo_point, mu=1e-2)
+    i0 = int(sample_orders("rr", n=obj.n, epoch=0, run_seed=cfg.seed, batch=1)[0, 0])
+    u = torch.cat([t.reshape(-1) for t in regenerate_directions(
+        list(obj.x_layout.views(obj.x).values()), run_seed=cfg.seed, epoch=0, step=0)[0]])
+    plus = grad_y_only(obj, x0 + cfg.mu * u, y0, i0)
+    minus = grad_y_only(obj, x0 - cfg.mu * u, y0, i0)
+    expected = plus if fo_point == "plus" else 0.5 * (plus + minus)
+    # the clean-point gradient differs: the test can tell the three points apart
+    assert float((grad_y_only(obj, x0, y0, i0) - expected).norm()) > 1e-4 * float(expected.norm())
+    res = train_model(obj, cfg, ModelRunConfig(steps=1, noise_mode=noise_mode))
+    torch.testing.assert_close(obj.y, y0 - cfg.eta_y * expected, rtol=0, atol=1e-6)
+    assert res.steps.iloc[0]["grad_y_norm"] == pytest.approx(float(expected.double().norm()), rel=1e-5)
+    assert all(p.grad is None for p in obj.model.parameters())
