@@ -46,6 +46,7 @@ class TrainSpec:
     mu: float = 1e-3
     q: int = 1
     form: str = "central"
+    fo_point: str = "clean"
     eval_every: int = 0
     eval_limit: int | None = None
     noise_mode: str = "buffer"
@@ -65,7 +66,8 @@ class TrainSpec:
     def optimizer_config(self) -> HybridSGDConfig:
         try:
             return HybridSGDConfig(method=self.method, eta_x=float(self.eta_x), eta_y=float(self.eta_y),
-                                   epochs=0, mu=float(self.mu), q=int(self.q), form=self.form, seed=int(self.seed))
+                                   epochs=0, mu=float(self.mu), q=int(self.q), form=self.form, seed=int(self.seed),
+                                   fo_point=self.fo_point)
         except ValueError as err:
             raise UsageError(f"run {self.label()}: {err}") from None
 
@@ -74,13 +76,21 @@ class TrainSpec:
                               noise_mode=self.noise_mode, divergence_factor=float(self.divergence_factor))
 
     def record(self) -> dict:
-        return json_safe(dataclasses.asdict(self))
+        rec = json_safe(dataclasses.asdict(self))
+        if rec["fo_point"] == "clean":   # the default leaves the keys of runs stored before it existed valid
+            del rec["fo_point"]
+        return rec
 
     def key(self) -> str:
         return hashlib.sha1(json.dumps(self.record(), sort_keys=True).encode()).hexdigest()[:12]
 
+    @property
+    def variant(self) -> str:
+        """The method, with its FO evaluation point when that is not the clean one (``hybrid+plus``)."""
+        return self.method if self.fo_point == "clean" else f"{self.method}+{self.fo_point}"
+
     def label(self) -> str:
-        return f"{self.method} eta_x={self.eta_x:g} eta_y={self.eta_y:g} mu={self.mu:g} seed={self.seed}"
+        return f"{self.variant} eta_x={self.eta_x:g} eta_y={self.eta_y:g} mu={self.mu:g} seed={self.seed}"
 
 
 @dataclass(frozen=True, eq=False)
@@ -135,7 +145,7 @@ def clear_pool() -> None:
 
 # --- runs ---------------------------------------------------------------------------------------------------
 def run_folder(cache: Path, spec: TrainSpec) -> Path:
-    return Path(cache) / f"{spec.method}-{spec.key()}"
+    return Path(cache) / f"{spec.variant}-{spec.key()}"
 
 
 def load_run(cache: Path, spec: TrainSpec) -> StoredRun | None:
@@ -172,7 +182,7 @@ def train(cache: Path, spec: TrainSpec, *, progress: bool = False) -> StoredRun:
     return StoredRun(spec, res.steps, res.evals, res.diverged, res.diagnosis, seconds, folder)
 
 
-SPEC_COLUMNS = ("problem", "method", "eta_x", "eta_y", "mu", "q", "seed")
+SPEC_COLUMNS = ("problem", "method", "fo_point", "variant", "eta_x", "eta_y", "mu", "q", "seed")
 
 
 def train_all(cache: Path, specs: Iterable[TrainSpec], *, progress: bool | None = None,

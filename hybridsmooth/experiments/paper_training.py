@@ -40,6 +40,8 @@ METHOD_ORDER = ("hybrid", "fo_peft", "fo_full", "zo_full", "zo_peft")
 # forward of the FO-only methods is outside the timed step and not counted
 PASSES = {
     "hybrid": (3, 1, 0),     # ZO on x: 2 forwards; FO on y: forward + backward through y only
+    "hybrid+plus": (2, 1, 0),  # the adapter gradient rides on the ZO forward at x + mu u
+    "hybrid+sym": (2, 2, 0),   # ... and on the one at x - mu u
     "fo_peft": (1, 1, 0),
     "fo_full": (1, 1, 1),    # one backward that reaches both blocks
     "zo_full": (2, 0, 0),
@@ -75,6 +77,9 @@ FIG3_FULL = {"mode": "full", "window": 63, "target_fraction": 0.5,
              "panels": [_panel(llm_problem("smollm2", "lora", **FULL_DATA), "SmolLM2-135M + LoRA, tweet sentiment",
                                seeds=range(5), steps=1000, eval_every=100, eval_limit=500,
                                methods=FULL_STEPS_SMOLLM2)]}
+# Figure 7: Figure 3's runs (shared) plus the hybrid with its FO gradient at the perturbed points (THEORY 2.3)
+FIG7_QUICK = {**FIG3_QUICK, "panels": [{**FIG3_QUICK["panels"][0], "fo_points": ["plus", "sym"]}]}
+FIG7_FULL = {**FIG3_FULL, "panels": [{**FIG3_FULL["panels"][0], "fo_points": ["plus", "sym"]}]}
 FIG6_QUICK = {"mode": "quick", "window": 8, "target_fraction": 0.5, "panels": [
     FIG3_QUICK["panels"][0],
     _panel(llm_problem("minilm", "lora", "topic"), "MiniLM + LoRA, BBC topics (5 classes)", seeds=(0,), steps=16,
@@ -129,6 +134,11 @@ def validate_panels(config: Mapping) -> None:
         for s in seeds:
             _int(s, f"{where} seed", 0)
         _int(p["steps"], f"{where} steps", 2)
+        fo_points = p.get("fo_points", [])
+        if (not isinstance(fo_points, (list, tuple)) or any(f not in FO_POINT_STYLES for f in fo_points)
+                or (fo_points and "hybrid" not in methods)):
+            raise UsageError(f"{where}: fo_points must list FO points of the hybrid from "
+                             f"{', '.join(FO_POINT_STYLES)} (and the panel must run hybrid), got {fo_points!r}")
         _int(p.get("eval_every", 0), f"{where} eval_every", 0)
         panel_specs(p)   # step sizes, mu: the optimizer's own checks, as one-line errors
 
@@ -139,30 +149,37 @@ def panel_specs(panel: Mapping) -> list[mr.TrainSpec]:
         pair = panel["methods"][method]
         if not isinstance(pair, (list, tuple)) or len(pair) != 2:
             raise UsageError(f"method {method}: step sizes must be [eta_x, eta_y], got {pair!r}")
-        for seed in panel["seeds"]:
-            specs.append(mr.TrainSpec(panel["problem"], method, float(pair[0]), float(pair[1]), int(panel["steps"]),
-                                      seed=int(seed), mu=float(panel.get("mu", 1e-3)),
-                                      eval_every=int(panel.get("eval_every", 0)),
-                                      eval_limit=panel.get("eval_limit")))
+        fo_points = ["clean", *panel.get("fo_points", [])] if method == "hybrid" else ["clean"]
+        for fo_point in fo_points:
+            for seed in panel["seeds"]:
+                specs.append(mr.TrainSpec(panel["problem"], method, float(pair[0]), float(pair[1]),
+                                          int(panel["steps"]), seed=int(seed), mu=float(panel.get("mu", 1e-3)),
+                                          fo_point=fo_point, eval_every=int(panel.get("eval_every", 0)),
+                                          eval_limit=panel.get("eval_limit")))
     return specs
 
 
 def _ordered(methods) -> list[str]:
-    return [m for m in METHOD_ORDER if m in methods] + [m for m in methods if m not in METHOD_ORDER]
+    """Methods in the figures' order; variants (``hybrid+plus``) right after their method."""
+    methods = list(methods)
+    rank = {m: i for i, m in enumerate(METHOD_ORDER)}
+    return sorted(methods, key=lambda v: (rank.get(_base(v), len(rank)), v != _base(v), v))
 
 
 # --- run ------------------------------------------------------------------------------------------------------
 def targets_table(evals: pd.DataFrame, *, fraction: float) -> pd.DataFrame:
     """Steps and training seconds to the panel's target dev loss per method (mean over the seeds that reach
-    it; resolution: the evaluation interval)."""
+    it; resolution: the evaluation interval). A hybrid run with another FO point counts as its own method
+    (``hybrid+plus``)."""
+    evals = _with_variant(evals)
     rows = []
     for panel, df in evals.groupby("panel", sort=False):
         start = float(df[df["step"] == 0]["dev_loss"].mean())
-        last_step = df.groupby(["method", "seed"])["step"].transform("max")
-        final = df[df["step"] == last_step].groupby("method")["dev_loss"].mean()
+        last_step = df.groupby(["variant", "seed"])["step"].transform("max")
+        final = df[df["step"] == last_step].groupby("variant")["dev_loss"].mean()
         best = float(final.min())
         target = start - fraction * (start - best) if best < (1 - MIN_IMPROVEMENT) * start else math.nan
-        for method, dm in df.groupby("method", sort=False):
+        for method, dm in df.groupby("variant", sort=False):
             hits, secs = [], []
             for _, run in dm.groupby("seed"):
                 run = run[run["step"] > 0].sort_values("step")
@@ -194,13 +211,13 @@ def _run_panels(name: str, config: Mapping, out_dir: Path) -> None:
     for p in config["panels"]:
         runs = mr.train_all(cache, panel_specs(p))
         st = mr.steps_table(runs, panel=p["label"])
-        st["smoothed"] = st.groupby(["method", "seed"], sort=False)["loss"].transform(
+        st["smoothed"] = st.groupby(["variant", "seed"], sort=False)["loss"].transform(
             lambda s: mr.smoothed(s, window))
         steps_parts.append(st)
         eval_parts.append(mr.evals_table(runs, panel=p["label"]))
     steps = pd.concat(steps_parts, ignore_index=True)
     evals = pd.concat(eval_parts, ignore_index=True)
-    cols = ["panel", "problem", "method", "seed", "step", "loss", "smoothed", "seconds", "elapsed", "eta_x", "eta_y",
+    cols = ["panel", "problem", "method", "fo_point", "variant", "seed", "step", "loss", "smoothed", "seconds", "elapsed", "eta_x", "eta_y",
             "mu", "diverged"]
     write_table(out_dir, f"{name}.csv", steps[cols])
     write_table(out_dir, f"{name}_evals.csv", evals)
@@ -225,9 +242,10 @@ def run_fig7(config, out_dir):
 def cost_table(steps: pd.DataFrame) -> pd.DataFrame:
     """Per method: passes per step (analytic, fo_point clean) and the measured seconds per step, as ratios to
     FO-PEFT and to the time of two ZO forwards (half a ZO-PEFT step) measured in the same runs."""
+    steps = _with_variant(steps)
     rows = []
     for panel, df in steps.groupby("panel", sort=False):
-        per = df.groupby("method")["seconds"].agg(["mean", "std", "count"])
+        per = df.groupby("variant")["seconds"].agg(["mean", "std", "count"])
         ref = per["mean"].get("fo_peft", math.nan)
         two_fwd = per["mean"].get("zo_peft", math.nan)
         for method in _ordered(per.index):
@@ -241,28 +259,48 @@ def cost_table(steps: pd.DataFrame) -> pd.DataFrame:
 
 
 # --- plots ------------------------------------------------------------------------------------------------------
-def _band(ax, df: pd.DataFrame, x: str, y: str, method: str) -> None:
+FO_POINT_STYLES = {"plus": ":", "sym": "-."}
+
+
+def _base(variant: str) -> str:
+    return variant.split("+")[0]
+
+
+def _with_variant(df: pd.DataFrame) -> pd.DataFrame:
+    """Tables written before FO points were recorded have only ``method``: the variant is the method."""
+    return df if "variant" in df.columns else df.assign(variant=df["method"])
+
+
+def variant_label(variant: str) -> str:
+    method, _, fo_point = variant.partition("+")
+    label = style.method_label(method)
+    return f"{label}, FO grad at x{'+' if fo_point == 'plus' else '+-'}mu u ({fo_point})" if fo_point else label
+
+
+def _band(ax, df: pd.DataFrame, x: str, y: str, variant: str) -> None:
     g = df.groupby(x)[y]
     mean, std = g.mean(), g.std().fillna(0.0)
+    method, _, fo_point = variant.partition("+")
     color = style.METHOD_COLORS[method]
     # the hybrid often overlaps FO-PEFT (a tiny ZO step adds little in few steps): draw it on top, dashed
     top = method == "hybrid"
-    ax.plot(mean.index, mean.values, color=color, label=style.method_label(method), lw=2.0 if top else 1.6,
-            ls="--" if top else "-", zorder=4 if top else 2)
-    ax.fill_between(mean.index, (mean - std).values, (mean + std).values, color=color, alpha=style.SPREAD_ALPHA,
-                    lw=0)
+    ls = FO_POINT_STYLES.get(fo_point, "--" if top else "-")
+    ax.plot(mean.index, mean.values, color=color, label=variant_label(variant), lw=2.0 if top else 1.6,
+            ls=ls, zorder=4 if top else 2)
+    ax.fill_between(mean.index, (mean - std).values, (mean + std).values, color=color,
+                    alpha=style.SPREAD_ALPHA / (2 if fo_point else 1), lw=0)
 
 
 def _time_axis(df: pd.DataFrame) -> pd.DataFrame:
     """Seed-mean elapsed seconds at each step, so that runs of one method share a time grid."""
     out = df.copy()
-    out["time"] = out.groupby(["method", "step"])["elapsed"].transform("mean")
+    out["time"] = out.groupby(["variant", "step"])["elapsed"].transform("mean")
     return out
 
 
-def _plot_panels(name: str, tables_dir: Path, png_path: Path, *, against: str = "step") -> None:
-    steps = read_table(tables_dir, f"{name}.csv")
-    evals = read_table(tables_dir, f"{name}_evals.csv")
+def _plot_panels(name: str, tables_dir: Path, png_path: Path, *, against: str = "step", footer: str = "") -> None:
+    steps = _with_variant(read_table(tables_dir, f"{name}.csv"))
+    evals = _with_variant(read_table(tables_dir, f"{name}_evals.csv"))
     targets = read_table(tables_dir, f"{name}_targets.csv")
     cfg = read_config(tables_dir)
     panels = list(dict.fromkeys(steps["panel"]))
@@ -278,15 +316,16 @@ def _plot_panels(name: str, tables_dir: Path, png_path: Path, *, against: str = 
         ev = evals[evals["panel"] == panel]
         if against == "time":
             sp = _time_axis(sp)
-            ev = ev.assign(seconds=ev.groupby(["method", "step"])["seconds"].transform("mean"))
-        for method in _ordered(sp["method"].unique()):
-            _band(ax_loss, sp[sp["method"] == method], x_step, "smoothed", method)
-            em = ev[ev["method"] == method]
+            ev = ev.assign(seconds=ev.groupby(["variant", "step"])["seconds"].transform("mean"))
+        for method in _ordered(sp["variant"].unique()):
+            _band(ax_loss, sp[sp["variant"] == method], x_step, "smoothed", method)
+            em = ev[ev["variant"] == method]
             if len(em):
                 _band(ax_dev, em, x_eval, "dev_loss", method)
                 _band(ax_acc, em, x_eval, "dev_accuracy", method)
-            if sp[sp["method"] == method]["diverged"].any():
-                ax_loss.plot([], [], "x", color=style.METHOD_COLORS[method], label=f"{method} diverged (stopped)")
+            if sp[sp["variant"] == method]["diverged"].any():
+                ax_loss.plot([], [], "x", color=style.METHOD_COLORS[_base(method)],
+                             label=f"{method} diverged (stopped)")
         tg = targets[targets["panel"] == panel]
         if len(tg) and np.isfinite(tg["target_dev_loss"].iloc[0]):
             ax_dev.axhline(float(tg["target_dev_loss"].iloc[0]), color=style.THEORY_COLOR, ls=":", lw=1,
@@ -304,6 +343,8 @@ def _plot_panels(name: str, tables_dir: Path, png_path: Path, *, against: str = 
     fig.suptitle("mean over seeds, band = +- one std" + (" (one seed: no band)" if steps["seed"].nunique() < 2
                                                           else ""), fontsize=9)
     fig.tight_layout()
+    if footer:
+        fig.text(0.5, -0.02, footer, ha="center", va="top", fontsize=8)
     style.save_figure(fig, png_path)
 
 
@@ -331,7 +372,10 @@ def plot_fig6(tables_dir, png_path):
 
 def plot_fig7(tables_dir, png_path):
     tables_dir = Path(tables_dir)
-    _plot_panels("fig7", tables_dir, Path(png_path), against="time")
+    costs = read_table(tables_dir, "fig7_costs.csv")
+    note = "seconds per step (x FO-PEFT): " + "; ".join(
+        f"{r['method']} {r['seconds_per_step']:.3g} ({r['ratio_to_fo_peft']:.2g}x)" for _, r in costs.iterrows())
+    _plot_panels("fig7", tables_dir, Path(png_path), against="time", footer=note)
 
 
 # --- experiments ----------------------------------------------------------------------------------------------
@@ -362,10 +406,11 @@ EXPERIMENTS = [
         name="fig7", kind="paper", title="Performance vs wall-clock (Fig 7)",
         caption=("Figure 3's runs (the same stored runs) against the measured wall-clock of their training steps "
                  "(evaluations excluded), with a per-step cost table fig7_costs.csv: forward/backward passes per "
-                 "step and measured seconds per step as ratios to FO-PEFT and to a ZO-PEFT step (two forwards). "
-                 "fo_point = clean only: the in-place ZO step of the training core restores the weights before "
-                 "the FO gradient. " + _RECON),
-        quick={**FIG3_QUICK}, full={**FIG3_FULL}, run=run_fig7, plot=plot_fig7, main_table="fig7_costs.csv",
+                 "step and measured seconds per step as ratios to FO-PEFT and to a ZO-PEFT step (two forwards), "
+                 "with the hybrid's FO gradient at the clean point and at the perturbed points (plus: x + mu u, "
+                 "sym: the mean over x +- mu u, THEORY 2.3), which the in-place ZO step takes from its own "
+                 "forward passes. " + _RECON),
+        quick=FIG7_QUICK, full=FIG7_FULL, run=run_fig7, plot=plot_fig7, main_table="fig7_costs.csv",
         tables=("fig7.csv", "fig7_evals.csv", "fig7_targets.csv"),
         required_keys=("panels", "window", "target_fraction"), validate=validate_panels),
 ]

@@ -13,9 +13,11 @@ from hybridsmooth.experiments.paper_setup import llm_problem
 TINY = llm_problem("tiny-bert", "lora", n_train=8, batch_size=4, max_length=16, n_dev=8, n_test=0)
 
 
-def _config(**over):
+def _config(fo_points=(), **over):
     panel = pt._panel(TINY, "tiny", seeds=(0, 1), steps=3, eval_every=2, eval_limit=8,
                       methods={"hybrid": [1e-4, 0.5], "fo_peft": [0.0, 0.5], "zo_full": [1e-4, 0.0]})
+    if fo_points:
+        panel["fo_points"] = list(fo_points)
     return {"mode": "quick", "window": 2, "target_fraction": 0.5, "panels": [panel], **over}
 
 
@@ -28,8 +30,11 @@ def test_quick_and_full_configs_validate(exp):
 def test_fig7_quick_reuses_fig3_runs():
     fig3, fig7 = (next(e for e in pt.EXPERIMENTS if e.name == n) for n in ("fig3", "fig7"))
     specs3 = [s.key() for p in fig3.config("quick")["panels"] for s in pt.panel_specs(p)]
-    specs7 = [s.key() for p in fig7.config("quick")["panels"] for s in pt.panel_specs(p)]
-    assert specs3 == specs7
+    specs7 = [s for p in fig7.config("quick")["panels"] for s in pt.panel_specs(p)]
+    # every run of Figure 3 is one of Figure 7's (stored once); Figure 7 adds the hybrid at the other FO points
+    assert set(specs3) <= {s.key() for s in specs7}
+    extra = [s for s in specs7 if s.key() not in set(specs3)]
+    assert {s.variant for s in extra} == {"hybrid+plus", "hybrid+sym"}
 
 
 @pytest.mark.parametrize("bad, msg", [
@@ -55,33 +60,41 @@ def test_bad_panel_entries_are_refused():
     cfg["panels"][0]["problem"] = "quadratic:d_x=3"
     with pytest.raises(UsageError, match="llm"):
         pt.validate_panels(cfg)
+    with pytest.raises(UsageError, match="fo_points"):
+        pt.validate_panels(_config(fo_points=["halfway"]))
 
 
 def test_run_writes_tables_and_rerun_reads_them_back(tmp_path):
     out = tmp_path / "runs" / "fig7"
-    cfg = _config()
+    cfg = _config(fo_points=["plus"])
     pt.run_fig7(cfg, out)
     steps = pd.read_csv(out / "fig7.csv")
-    assert set(steps["method"]) == {"hybrid", "fo_peft", "zo_full"}
-    assert len(steps) == 3 * 2 * 3   # methods x seeds x steps
+    assert set(steps["variant"]) == {"hybrid", "hybrid+plus", "fo_peft", "zo_full"}
+    assert len(steps) == 4 * 2 * 3   # variants x seeds x steps
+    # the FO point changes the adapter's path: the plus runs are not copies of the clean ones
+    clean, plus = (steps[steps["variant"] == v].sort_values(["seed", "step"])["loss"].to_numpy()
+                   for v in ("hybrid", "hybrid+plus"))
+    assert clean[0] == plus[0] and not np.allclose(clean, plus, rtol=0, atol=1e-9)
     assert np.isfinite(steps["loss"]).all() and (steps["seconds"] > 0).all()
     evals = pd.read_csv(out / "fig7_evals.csv")
     assert set(evals["step"]) == {0, 2, 3}
     assert {"target_dev_loss", "steps_to_target"} <= set(pd.read_csv(out / "fig7_targets.csv").columns)
     targets = pd.read_csv(out / "fig7_targets.csv")
-    assert set(targets["method"]) == {"hybrid", "fo_peft", "zo_full"}
-    costs = pd.read_csv(out / "fig7_costs.csv")
-    assert costs.set_index("method").loc["fo_peft", "ratio_to_fo_peft"] == pytest.approx(1.0)
+    assert set(targets["method"]) == {"hybrid", "hybrid+plus", "fo_peft", "zo_full"}
+    costs = pd.read_csv(out / "fig7_costs.csv").set_index("method")
+    assert costs.loc["fo_peft", "ratio_to_fo_peft"] == pytest.approx(1.0)
+    assert costs.loc["hybrid+plus", "forwards"] == 2 and costs.loc["hybrid", "forwards"] == 3
     assert json.loads((out / "config.json").read_text())["window"] == 2
     # the shared cache: a second experiment with the same runs trains nothing
     folders = sorted(p.name for p in (tmp_path / "runs" / mr.MODEL_RUNS_DIR).iterdir())
-    assert len(folders) == 6
+    assert len(folders) == 8
     stamp = {p: (tmp_path / "runs" / mr.MODEL_RUNS_DIR / p / mr.DONE_FILE).stat().st_mtime_ns for p in folders}
-    pt.run_fig3(cfg, tmp_path / "runs" / "fig3")
+    pt.run_fig3(_config(), tmp_path / "runs" / "fig3")
     assert {p: (tmp_path / "runs" / mr.MODEL_RUNS_DIR / p / mr.DONE_FILE).stat().st_mtime_ns
             for p in folders} == stamp
-    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "runs" / "fig3" / "fig3.csv"), steps.assign(
-        panel=steps["panel"]), check_like=True)
+    fig3 = pd.read_csv(tmp_path / "runs" / "fig3" / "fig3.csv")
+    pd.testing.assert_frame_equal(fig3, steps[steps["variant"] != "hybrid+plus"].reset_index(drop=True),
+                                  check_like=True)
     pt.plot_fig7(out, tmp_path / "fig7.png")
     assert (tmp_path / "fig7.png").stat().st_size > 10_000
 
@@ -107,6 +120,7 @@ def _fake_tables(tmp_path, name):
     pd.DataFrame(evals).to_csv(tmp_path / f"{name}_evals.csv", index=False)
     pt.targets_table(pd.DataFrame(evals), fraction=0.5).to_csv(tmp_path / f"{name}_targets.csv", index=False)
     (tmp_path / "config.json").write_text(json.dumps({"window": 3}))
+    pt.cost_table(steps).to_csv(tmp_path / f"{name}_costs.csv", index=False)
     return steps
 
 
