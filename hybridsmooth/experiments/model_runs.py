@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
 import sys
 import time
 from collections import OrderedDict
@@ -139,8 +138,6 @@ def objective_at_start(problem: str):
     return obj
 
 
-def clear_pool() -> None:
-    _POOL.clear()
 
 
 # --- runs ---------------------------------------------------------------------------------------------------
@@ -235,10 +232,3 @@ def evals_table(runs: Iterable[StoredRun], **extra) -> pd.DataFrame:
 def smoothed(values: pd.Series, window: int) -> pd.Series:
     """Trailing running mean: a per-step minibatch loss is noisy, its running mean is what a reader compares."""
     return values.rolling(window=max(1, int(window)), min_periods=1).mean()
-
-
-def steps_to_target(steps: pd.DataFrame, target: float, *, window: int = 1) -> float:
-    """First step (1-based count) at which the running-mean loss of one run is <= target; nan if never."""
-    loss = smoothed(steps.sort_values("step")["loss"].reset_index(drop=True), window)
-    hit = loss.index[loss <= target]
-    return float(hit[0] + 1) if len(hit) else math.nan

@@ -7,10 +7,6 @@ its data the same way.
 """
 from __future__ import annotations
 
-from typing import Mapping
-
-from ..errors import UsageError
-
 # x = all base weights, y = LoRA (rank 8 on q,k,v,o) or a 10-token soft prompt (+ the encoder's new head)
 QUICK_DATA = {"n_train": 64, "batch_size": 8, "max_length": 32, "n_dev": 64, "n_test": 0}
 QUICK_TOPIC_DATA = {"n_train": 64, "batch_size": 8, "max_length": 64, "n_dev": 64, "n_test": 0}
@@ -24,11 +20,3 @@ def llm_problem(model: str, adapter: str, task: str = "sentiment", **data) -> st
         data = dict(QUICK_TOPIC_DATA if task == "topic" else QUICK_DATA)
     keys = ",".join(f"{k}={v}" for k, v in data.items())
     return f"llm:model={model},adapter={adapter},task={task},{keys}"
-
-
-def problem_from(config: Mapping, key: str = "problem") -> str:
-    """``config[key]`` as a validated llm problem string (a figure's runs need a model objective)."""
-    p = config.get(key)
-    if not isinstance(p, str) or not p.startswith("llm:"):
-        raise UsageError(f"config {key!r} must be an llm:... problem string, got {p!r}")
-    return p

@@ -3,7 +3,7 @@ import pytest
 
 from hybridsmooth.errors import UsageError
 from hybridsmooth.experiments import model_runs as mr
-from hybridsmooth.experiments.paper_setup import llm_problem, problem_from
+from hybridsmooth.experiments.paper_setup import llm_problem
 
 TINY = llm_problem("tiny-llama", "lora", n_train=4, batch_size=2, max_length=16, n_dev=4, n_test=0)
 
@@ -47,7 +47,5 @@ def test_fresh_runs_ignore_stored_runs_from_earlier(tmp_path):
 
 
 def test_non_model_problems_are_refused():
-    with pytest.raises(UsageError, match="llm"):
-        problem_from({"problem": "quadratic:d_x=4"})
     with pytest.raises(UsageError, match="model objective"):
         mr.objective_at_start("quadratic:dx=4,dy=2")
