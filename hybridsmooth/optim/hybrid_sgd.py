@@ -11,16 +11,17 @@ forward pass), ``sym`` the average over x_read +- mu u_1. The other methods swap
 (exact per-sample gradient), ZO (the estimator above) or frozen.
 
 All seeds run as one batched computation: x has shape (S, d_x), y (S, d_y), sample indices are a
-LongTensor (S,) per step, and the noise of every seed is drawn from one private generator per
-(run seed, epoch, step). With ``seeds=None`` the blocks have no batch dimension (one run; this is
-also the path of torch models, whose parameters carry no batch dimension).
+LongTensor (S,) per step, and seed index b draws its orders and noise from its own counter-based stream
+keyed by (run seed, b, epoch, step) (``rng.SeedStreams``), so its run does not depend on the batch.
+With ``seeds=None`` the blocks have no batch dimension (one run; this is also the path of torch models,
+whose parameters carry no batch dimension).
 """
 from __future__ import annotations
 
 import math
 import time
 from dataclasses import dataclass
-from typing import Callable, Literal, Protocol
+from typing import Callable, Literal, Protocol, Sequence
 
 import numpy as np
 import pandas as pd
@@ -31,6 +32,7 @@ from ..objectives.base import block_norms
 from ..zo.estimators import FORMS, Form, ZOEstimate, zo_generator, zo_gradient
 from .limits import BlockMode, StepLimit, diagnose, step_limits
 from .orders import ORDERS, Order, sample_orders
+from .rng import SeedStreams, as_seed_indices
 
 Method = Literal["hybrid", "fo_full", "fo_peft", "zo_full", "zo_peft"]
 Update = Literal["jacobi", "gauss_seidel"]
@@ -204,7 +206,7 @@ class RunResult:
     diverged_epoch: tuple[int | None, ...]
     limits: tuple[StepLimit, ...]
     diagnosis: str
-    seeds: int | None
+    seeds: int | tuple[int, ...] | None
     seconds: float
 
     @property
@@ -226,65 +228,116 @@ def _divergence_threshold(start_loss: Tensor, factor: float) -> Tensor:
     return factor * torch.where(scale > 0, scale, torch.ones_like(scale))
 
 
-def run_hybrid_sgd(objective, config: HybridSGDConfig, *, seeds: int | None = 1, progress: bool = False,
-                   zo_block_step: ZOStep = zo_step) -> RunResult:
-    """Run ``config`` on ``objective`` for ``seeds`` seeds at once (``None``: unbatched blocks).
+@dataclass(frozen=True, eq=False)
+class EpochState:
+    """Everything a batched run needs to continue from the start of epoch ``epoch``: every seed's point, which
+    seeds are alive, where the others diverged, the divergence threshold and the records of epochs
+    0..``epoch`` (the metrics at this epoch's start are recorded; its steps are not yet run). ``finished``:
+    no epoch follows (the last epoch of the config, or every seed diverged)."""
+
+    epoch: int
+    x: Tensor
+    y: Tensor
+    alive: Tensor
+    diverged_at: tuple
+    threshold: Tensor
+    records: tuple
+    seconds: float
+    seed_ids: tuple | None
+    finished: bool
+
+    def metrics(self, config: "HybridSGDConfig") -> pd.DataFrame:
+        return _metrics_frame(self.records, config, self.seed_ids or (0,))
+
+
+def run_hybrid_sgd(objective, config: HybridSGDConfig, *, seeds: int | Sequence[int] | None = 1,
+                   progress: bool = False, zo_block_step: ZOStep = zo_step, start: EpochState | None = None,
+                   on_epoch: Callable[[EpochState], None] | None = None) -> RunResult:
+    """Run ``config`` on ``objective`` for several seeds at once: ``seeds`` = S means seed indices 0..S-1,
+    a list/tuple the given seed indices, ``None`` one run with unbatched blocks.
+
+    Seed index b draws its sample orders and ZO directions from its own streams (``rng.SeedStreams``), so
+    its random draws are the same alone, among S seeds or beside any others: an outlier seed of a sweep
+    can be rerun alone with ``seeds=[b]``. The metrics' ``seed`` column holds the seed indices;
+    ``diverged_epoch`` follows the order of ``seeds``.
 
     Metrics are recorded at every epoch start t = 0..T (z_T included) for each live seed. A seed whose
     f(z_t) is not finite or exceeds ``divergence_factor`` times f(z_0) is recorded at that epoch, marked
     diverged and frozen; the run stops when no seed is left.
+
+    ``on_epoch(state)`` is called at every epoch boundary once the metrics are recorded (a checkpoint hook;
+    it may raise to stop the run); ``start`` continues from such a state (same objective, config except
+    ``epochs``, and seeds) to the numbers an uninterrupted run gives: all randomness derives from
+    (run seed, seed index, epoch, step).
     """
-    if seeds is not None and (not isinstance(seeds, int) or seeds < 1):
-        raise ValueError(f"seeds must be a positive integer or None, got {seeds!r}")
-    batched = seeds is not None
-    S = seeds if batched else 1
-    x, y = objective.initial_point(seeds)
+    seed_ids = as_seed_indices(seeds)
+    batched = seed_ids is not None
+    S = len(seed_ids) if batched else 1
+    if start is None:
+        x, y = objective.initial_point(S if batched else None)
+        alive = torch.ones(S, dtype=torch.bool)
+        diverged_at, threshold, records, first, offset = [None] * S, None, [], 0, 0.0
+    else:
+        if start.seed_ids != (tuple(seed_ids) if batched else None):
+            raise ValueError(f"the state to continue holds seeds {start.seed_ids}, not {seed_ids}")
+        if config.epochs < start.epoch:
+            raise ValueError(f"the state to continue is at epoch {start.epoch}, beyond epochs = {config.epochs}")
+        x, y, alive = start.x, start.y, start.alive.clone()
+        diverged_at, threshold, records = list(start.diverged_at), start.threshold, list(start.records)
+        first, offset = start.epoch, start.seconds
     device = x.device
-    alive = torch.ones(S, dtype=torch.bool)
-    diverged_at = [None] * S
-    threshold = None
-    records: list[tuple[int, np.ndarray, tuple[np.ndarray, ...], float]] = []
-    start = time.perf_counter()
-    epochs_iter = range(config.epochs + 1)
+    seed_index = torch.tensor(seed_ids, dtype=torch.int64, device=device) if batched else None
+    clock = time.perf_counter() - offset
+    epochs_iter = range(first, config.epochs + 1)
     if progress:
         from tqdm import tqdm
-        epochs_iter = tqdm(epochs_iter, desc=f"{config.method}", unit="epoch", leave=False)
+        epochs_iter = tqdm(epochs_iter, desc=f"{config.method}", unit="epoch", leave=False, initial=first,
+                           total=config.epochs + 1)
     for t in epochs_iter:
-        loss, nx, ny, nz = _full_metrics(objective, x, y)
-        if threshold is None:
-            threshold = _divergence_threshold(loss, config.divergence_factor)
-        bad = alive & (~torch.isfinite(loss) | ~torch.isfinite(nz) | (loss > threshold))
-        rows = alive.numpy().copy()
-        records.append((t, rows, tuple(v.numpy()[rows] for v in (loss, nx, ny, nz)),
-                        time.perf_counter() - start))
-        for b in torch.nonzero(bad).flatten().tolist():
-            diverged_at[b] = t
-        alive &= ~bad
-        if t == config.epochs or not bool(alive.any()):
+        if start is None or t > start.epoch:   # a continued run has its first epoch's metrics recorded
+            loss, nx, ny, nz = _full_metrics(objective, x, y)
+            if threshold is None:
+                threshold = _divergence_threshold(loss, config.divergence_factor)
+            bad = alive & (~torch.isfinite(loss) | ~torch.isfinite(nz) | (loss > threshold))
+            rows = alive.numpy().copy()
+            records.append((t, rows, tuple(v.numpy()[rows] for v in (loss, nx, ny, nz)),
+                            time.perf_counter() - clock))
+            for b in torch.nonzero(bad).flatten().tolist():
+                diverged_at[b] = t
+            alive &= ~bad
+        finished = t == config.epochs or not bool(alive.any())
+        if on_epoch is not None:
+            on_epoch(EpochState(t, x, y, alive.clone(), tuple(diverged_at), threshold, tuple(records),
+                                time.perf_counter() - clock, tuple(seed_ids) if batched else None, finished))
+        if finished:
             break
-        orders = sample_orders(config.order, n=objective.n, epoch=t, run_seed=config.seed, batch=S, device=device)
+        orders = sample_orders(config.order, n=objective.n, epoch=t, run_seed=config.seed, seeds=seed_index,
+                               device=device)
         mask = None if bool(alive.all()) or not batched else alive.to(device).unsqueeze(-1)
         for k in range(objective.n):
             idx = orders[:, k] if batched else int(orders[0, k])
-            gen = zo_generator(config.seed, t, k, device)
+            gen = SeedStreams(config.seed, seed_index, t, k) if batched else zo_generator(config.seed, t, k, device)
             x_new, y_new = hybrid_step(objective, x, y, idx, config, gen, zo_block_step=zo_block_step)
             if mask is not None:      # diverged seeds stay frozen where they blew up
                 x_new, y_new = torch.where(mask, x_new, x), torch.where(mask, y_new, y)
             x, y = x_new, y_new
-    seconds = time.perf_counter() - start
-    metrics = _metrics_frame(records, config)
+    seconds = time.perf_counter() - clock
+    metrics = _metrics_frame(records, config, seed_ids or (0,))
     limits = step_limits(objective.constants, modes=config.modes, eta_x=config.eta_x, eta_y=config.eta_y,
                          d_x=objective.d_x, d_y=objective.d_y, n=objective.n, q=config.q)
     return RunResult(config=config, metrics=metrics, x=x, y=y, diverged_epoch=tuple(diverged_at),
-                     limits=limits, diagnosis=diagnose(limits, diverged_at), seeds=seeds, seconds=seconds)
+                     limits=limits, diagnosis=diagnose(limits, diverged_at),
+                     seeds=seeds if seeds is None or isinstance(seeds, int) else seed_ids, seconds=seconds)
 
 
-def _metrics_frame(records, config: HybridSGDConfig) -> pd.DataFrame:
+def _metrics_frame(records, config: HybridSGDConfig, seed_ids) -> pd.DataFrame:
+    """Tidy rows from the per-epoch records; ``rows`` masks select batch positions, reported by seed index."""
+    seed_ids = np.asarray(seed_ids, dtype=np.int64)
     parts = []
     for t, rows, (loss, nx, ny, nz), secs in records:
         m = len(loss)
         parts.append(pd.DataFrame({
-            "seed": np.flatnonzero(rows), "epoch": np.full(m, t), "loss": loss, "grad_x_norm": nx,
+            "seed": seed_ids[rows], "epoch": np.full(m, t), "loss": loss, "grad_x_norm": nx,
             "grad_y_norm": ny, "grad_norm": nz, "eta_x": np.full(m, float(config.eta_x)),
             "eta_y": np.full(m, float(config.eta_y)), "seconds": np.full(m, secs)}))
     frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=list(METRIC_COLUMNS))

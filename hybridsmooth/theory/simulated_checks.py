@@ -26,7 +26,7 @@ from ..objectives.quadratic import BlockQuadratic, make_block_quadratic
 from ..objectives.synthetic import make_cauchy, make_falsifier, make_interpolating, make_quartic
 from ..optim.hybrid_sgd import HybridSGDConfig, hybrid_step, run_hybrid_sgd
 from ..optim.orders import sample_orders
-from ..zo.estimators import zo_generator
+from ..optim.rng import SeedStreams
 from . import bounds, seed_theorem
 from .checks import CheckResult, clopper_pearson_upper, one_sided, rate_check, two_sided
 from .exact_checks import check14_F_fixed_point, joint_lambda_on_ray
@@ -418,11 +418,12 @@ def epoch_start_points(objective, config: HybridSGDConfig, *, seeds: int) -> tup
     The loop of ``run_hybrid_sgd`` (same orders, same noise streams) without divergence freezing or metrics:
     check 14 needs the points themselves to form the epoch noise eps_t."""
     x, y = objective.initial_point(seeds)
+    seed_index = torch.arange(seeds)
     xs, ys = [x], [y]
     for t in range(config.epochs):
-        orders = sample_orders(config.order, n=objective.n, epoch=t, run_seed=config.seed, batch=seeds)
+        orders = sample_orders(config.order, n=objective.n, epoch=t, run_seed=config.seed, seeds=seed_index)
         for k in range(objective.n):
-            x, y = hybrid_step(objective, x, y, orders[:, k], config, zo_generator(config.seed, t, k))
+            x, y = hybrid_step(objective, x, y, orders[:, k], config, SeedStreams(config.seed, seed_index, t, k))
         xs.append(x)
         ys.append(y)
     return torch.stack(xs), torch.stack(ys)

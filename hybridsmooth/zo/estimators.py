@@ -10,21 +10,26 @@ and the estimate is g = (1/q) sum_j phi_j u_j. Both Gaussian forms are unbiased 
 the smoothed function f_mu(x) = E_u f(x + mu u) [NS eq. (21)]; on a quadratic the central form is
 exactly (g^T u) u for every mu (THEORY 4.3).
 
-Noise comes from a private ``torch.Generator`` seeded from (run seed, epoch, step); the global RNG is
-never touched.
+Noise comes from a private ``torch.Generator`` seeded from (run seed, epoch, step), or, in batched runs,
+from the per-seed counter-based streams of ``hybridsmooth.optim.rng.SeedStreams`` (row b of the
+(q, S, d) directions depends on seed index b only, not on the batch); the global RNG is never touched.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Literal
+from typing import TYPE_CHECKING, Callable, Literal, Union
 
 import numpy as np
 import torch
 from torch import Tensor
 
+if TYPE_CHECKING:   # a runtime import would be circular: optim imports this module
+    from ..optim.rng import SeedStreams
+
 Form = Literal["central", "forward", "spsa"]
 FORMS: tuple[str, ...] = ("central", "forward", "spsa")
+NoiseSource = Union[torch.Generator, "SeedStreams"]
 
 
 def derive_seed(*keys: int) -> int:
@@ -67,10 +72,16 @@ def zo_generator(run_seed: int, epoch: int, step: int, device: str | torch.devic
     return g
 
 
-def draw_directions(shape: tuple[int, ...], *, form: Form, generator: torch.Generator,
+def draw_directions(shape: tuple[int, ...], *, form: Form, generator: NoiseSource,
                     dtype: torch.dtype = torch.float64, device: str | torch.device = "cpu") -> Tensor:
-    """Gaussian N(0, I) directions for 'central'/'forward', Rademacher +-1 for 'spsa'."""
+    """Gaussian N(0, I) directions for 'central'/'forward', Rademacher +-1 for 'spsa'.
+
+    ``generator`` is a ``torch.Generator`` (any shape), or per-seed ``SeedStreams`` (shape (q, S, ...)
+    with S its number of seeds; row b is drawn from seed index b's own stream)."""
     check_form(form)
+    if not isinstance(generator, torch.Generator):
+        draw = generator.rademacher if form == "spsa" else generator.normal
+        return draw(shape, dtype=dtype, device=device)
     if form == "spsa":
         bits = torch.randint(0, 2, shape, generator=generator, device=device)
         return (2 * bits - 1).to(dtype)
@@ -91,7 +102,7 @@ class ZOEstimate:
 
 
 def zo_gradient(loss_fn: Callable[[Tensor], Tensor], x: Tensor, *, mu: float, form: Form = "central",
-                q: int = 1, generator: torch.Generator, loss_at_x: Tensor | None = None) -> ZOEstimate:
+                q: int = 1, generator: NoiseSource, loss_at_x: Tensor | None = None) -> ZOEstimate:
     """Two-point ZO estimate of grad loss_fn at ``x`` (shape (*batch, d)); ``loss_fn`` maps (..., *batch, d)
     to (..., *batch) and must evaluate every point on the same sample (the caller fixes it).
 

@@ -32,36 +32,38 @@ def _x_only_quadratic(a, seed=1):
     return obj, (U.T @ x0) ** 2
 
 
-# For d_x = 8 the squared norm after k steps is a product of k i.i.d. factors with a wide spread: by k ~ 100
-# its distribution is so heavy-tailed that a 2000-seed sample mean no longer estimates E||x_k||^2 (the
-# sample mean falls far below it, by more than 10 "se"), so the mean is compared where it is estimable.
+# For d_x = 8 the squared norm after k steps is a product of k i.i.d. factors with a wide spread, so its
+# distribution grows heavy-tailed with k and a sample mean falls below E||x_k||^2 by more than its sample
+# "se" says. Measured over 20 run seeds: with 2000 seeds, |z| > 5 in 1-8 of 20 runs at k = 40-50 (both
+# factors, log-uniform); with 20000 seeds, in 0 of 80 runs up to k = 20 (in 2 of 20 at k = 25, factor 1.1).
+# So d_x = 8 is compared with 20000 seeds up to k = 20, where the mean is estimable.
 @pytest.mark.theory
-@pytest.mark.parametrize("d, spectrum, ks", [
-    (8, "isotropic", (10, 25, 50)),
-    (64, "isotropic", (10, 50, 100, 200)),
-    (8, "loguniform", (10, 25, 50)),
-    (64, "loguniform", (10, 50, 100, 200)),
+@pytest.mark.parametrize("d, spectrum, ks, seeds", [
+    (8, "isotropic", (5, 10, 20), 20000),
+    (64, "isotropic", (10, 50, 100, 200), SEEDS),
+    (8, "loguniform", (5, 10, 20), 20000),
+    (64, "loguniform", (10, 50, 100, 200), SEEDS),
 ])
 @pytest.mark.parametrize("factor", [0.9, 1.1])
-def test_zo_gd_tracks_exact_mean_square_recursion(d, spectrum, ks, factor):
+def test_zo_gd_tracks_exact_mean_square_recursion(d, spectrum, ks, seeds, factor):
     a = np.full(d, 10.0) if spectrum == "isotropic" else np.geomspace(10.0, 1.0, d)
     obj, p0 = _x_only_quadratic(a)
     eta = factor * zo_threshold(a)
     steps = max(ks)
     cfg = HybridSGDConfig(method="zo_full", eta_x=eta, epochs=steps, form="central", divergence_factor=1e300)
-    res = run_hybrid_sgd(obj, cfg, seeds=SEEDS)
+    res = run_hybrid_sgd(obj, cfg, seeds=seeds)
     m = res.metrics
     P = zo_mean_square_trajectory(a, p0, eta, steps)
     means = []
     for k in ks:
         loss = m.loc[m.epoch == k, "loss"].to_numpy()
-        assert len(loss) == SEEDS
+        assert len(loss) == seeds
         exact = 0.5 * float(P[k] @ a)                     # E f(x_k) = 1/2 sum_i a_i p_i
-        se = loss.std(ddof=1) / np.sqrt(SEEDS)
+        se = loss.std(ddof=1) / np.sqrt(seeds)
         assert abs(loss.mean() - exact) <= 5 * se, (k, loss.mean(), exact, se)
         means.append(loss.mean())
     sq = (res.x**2).sum(-1).numpy()                      # E||x_k||^2 itself at the last k
-    assert abs(sq.mean() - P[steps].sum()) <= 5 * sq.std(ddof=1) / np.sqrt(SEEDS)
+    assert abs(sq.mean() - P[steps].sum()) <= 5 * sq.std(ddof=1) / np.sqrt(seeds)
     slope = np.polyfit(np.array(ks, float), np.log(means), 1)[0]
     assert (slope < 0) if factor < 1 else (slope > 0)
     rho = zo_mean_square_radius(a, eta)
