@@ -2,8 +2,9 @@
 
 A figure asks for runs by spec (problem string, method, step sizes, steps, seed, ...). Each run lives in
 ``<cache>/<method>-<key>/`` (``key`` = hash of the spec): the training core's ``config.json``, per-step
-``metrics.csv``, ``evals.csv`` and a ``done.json`` written last. A run whose ``done.json`` matches its spec
-is read back instead of retrained, so Figures 3, 6 and 7 share their runs and a re-plot never trains;
+``metrics.csv``, ``evals.csv``, its ``complete.json`` and a ``done.json`` written last. A run whose
+``done.json`` matches its spec is read back instead of retrained, so Figures 3, 6 and 7 share their runs
+and a re-plot never trains;
 ``fresh_runs()`` (the figures command's ``--rerun``) makes only the runs of the current process count.
 
 Objectives are loaded once per problem string (a few at a time) and reset to their initial weights before
@@ -24,7 +25,7 @@ from typing import Iterable
 import pandas as pd
 
 from ..engine.model_run import EVALS_FILE, ModelRunConfig, train_model
-from ..engine.rundir import METRICS_FILE, json_safe, write_atomic
+from ..engine.rundir import COMPLETE_FILE, METRICS_FILE, json_safe, write_atomic
 from ..errors import UsageError
 from ..optim.hybrid_sgd import METHODS, HybridSGDConfig
 
@@ -149,7 +150,7 @@ def load_run(cache: Path, spec: TrainSpec) -> StoredRun | None:
     """The stored run of ``spec`` if it is complete and counts (see ``fresh_runs``), else None."""
     folder = run_folder(cache, spec)
     done = folder / DONE_FILE
-    if not done.is_file():
+    if not done.is_file() or not (folder / COMPLETE_FILE).is_file():
         return None
     try:
         info = json.loads(done.read_text(encoding="utf-8"))
@@ -170,7 +171,9 @@ def train(cache: Path, spec: TrainSpec, *, progress: bool = False) -> StoredRun:
     (folder / DONE_FILE).unlink(missing_ok=True)
     obj = objective_at_start(spec.problem)
     t0 = time.perf_counter()
-    res = train_model(obj, spec.optimizer_config(), spec.model_run_config(), out_dir=folder, progress=progress)
+    # a folder without done.json holds an unfinished or stale run of this spec: replace it
+    res = train_model(obj, spec.optimizer_config(), spec.model_run_config(), out_dir=folder, overwrite=True,
+                      progress=progress)
     seconds = time.perf_counter() - t0
     info = {"spec": spec.record(), "diverged": res.diverged, "diagnosis": res.diagnosis, "seconds": seconds,
             "completed_steps": res.completed_steps}

@@ -26,7 +26,7 @@ def test_write_and_load_roundtrip_strict_json(tmp_path):
 
 
 def test_load_incomplete_dir_is_a_clear_error(tmp_path):
-    with pytest.raises(FileNotFoundError, match="missing config.json"):
+    with pytest.raises(FileNotFoundError, match="not a finished run.*no run was written there"):
         load_run(tmp_path)
 
 
