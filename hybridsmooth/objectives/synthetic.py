@@ -30,6 +30,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .. import validate
+from ..errors import SpecError
 from .base import Constants, FiniteSum, broadcast_blocks, check_finite_float
 from .quadratic import BlockQuadratic, random_orthogonal
 
@@ -80,6 +82,15 @@ def _top_eig(M: np.ndarray) -> float:
     return float(np.linalg.eigvalsh(M)[-1]) if M.size else 0.0
 
 
+def _finite_second_moment(A: np.ndarray) -> np.ndarray:
+    """mean_i a_i a_i^T; rows too large for float64 overflow here first, and the eigensolver would then
+    only say that it did not converge."""
+    M = A.T @ A / A.shape[0]
+    if not np.isfinite(M).all():
+        raise ValueError("the data overflow float64 (mean a_i a_i^T is not finite): lower scale")
+    return M
+
+
 def _young_joint_lambda(M: np.ndarray, d_x: int, s: float) -> tuple[float, float]:
     """Valid (Lambda_x, Lambda_y) with 0 <= M <= diag(Lambda_x I, Lambda_y I) for a PSD M = [[P, Q], [Q^T, R]].
 
@@ -93,6 +104,13 @@ def _check_sizes(**sizes: int) -> None:
     for name, value in sizes.items():
         if value < 0:
             raise ValueError(f"{name} must be a non-negative integer, got {value}")
+
+
+def _check_memory(problem: str, n_floats: int, **sizes: int) -> None:
+    """Refuse sizes whose float64 arrays cannot fit in memory, before numpy tries (and fails with a
+    multi-line error, or swaps for minutes)."""
+    named = ", ".join(f"{k}={v}" for k, v in sizes.items())
+    validate.check_allocation(n_floats, 8, f"{problem}: {named}", error=SpecError)
 
 
 def _start_point(rng: np.random.Generator, d: int, start: float) -> np.ndarray:
@@ -136,7 +154,7 @@ class CauchySum(FiniteSum):
         n = A.shape[0]
         Ax, Ay = A[:, :d_x], A[:, d_x:]
         sq_x, sq_y = (Ax**2).sum(1), (Ay**2).sum(1)
-        M = A.T @ A / n
+        M = _finite_second_moment(A)
         beta, alpha = CAUCHY_RHO2_MAX, -CAUCHY_RHO2_MIN
         top_xx, top_yy = _top_eig(M[:d_x, :d_x]), _top_eig(M[d_x:, d_x:])
         # cross block: triangle inequality, or the PSD parts P+ <= beta M, P- <= alpha M with
@@ -184,6 +202,8 @@ def make_cauchy(*, dx: int = 10, dy: int = 4, n: int = 16, seed: int = 0, scale:
         raise ValueError(f"need n >= 1 and dx + dy >= 1, got n={n}, dx={dx}, dy={dy}")
     scale = check_finite_float("scale", scale)
     target = check_finite_float("target", target)
+    # A and its working copies (n x d), M = A^T A / n and its blocks (d x d)
+    _check_memory("cauchy", 4 * n * (dx + dy) + 2 * (dx + dy) ** 2, dx=dx, dy=dy, n=n)
     rng = np.random.default_rng(seed)
     d = dx + dy
     A = scale * rng.standard_normal((n, d)) / math.sqrt(d)
@@ -341,6 +361,7 @@ def make_quartic(*, dx: int = 20, dy: int = 5, n: int = 8, Ly: float = 1.0, hete
     if n < 1:
         raise ValueError(f"need n >= 1, got {n}")
     hetero = check_finite_float("hetero", hetero)
+    _check_memory("quartic", 4 * n * (dx + dy), dx=dx, dy=dy, n=n)
     rng = np.random.default_rng(seed)
     a = rng.standard_normal((n, dx)) / math.sqrt(max(dx, 1))
     c = rng.standard_normal((n, dy)) / math.sqrt(max(dy, 1))
@@ -427,6 +448,7 @@ class CosSum(_SeparableXPlusQuadraticY):
 def make_cossum(*, dx: int = 20, dy: int = 1, omega: float = 2.0, Ly: float = 1.0, seed: int = 0,
                 start: float = 1.0, spec: str = "", dtype=torch.float64) -> CosSum:
     _check_sizes(dx=dx, dy=dy)
+    _check_memory("cossum", 4 * (dx + dy), dx=dx, dy=dy)
     rng = np.random.default_rng(seed)
     z0 = _start_point(rng, dx + dy, check_finite_float("start", start))
     return CosSum(d_x=dx, d_y=dy, omega=omega, Ly=Ly, x0=torch.as_tensor(z0[:dx]), y0=torch.as_tensor(z0[dx:]),
@@ -484,6 +506,7 @@ def make_signedquad(*, dx: int = 20, dy: int = 1, L: float = 1.0, Ly: float = 1.
                     start: float = 0.0, spec: str = "", dtype=torch.float64) -> SignedQuadratic:
     """Signed quadratic; the default start is x = 0, where the bias is known in closed form."""
     _check_sizes(dx=dx, dy=dy)
+    _check_memory("signedquad", 4 * (dx + dy), dx=dx, dy=dy)
     rng = np.random.default_rng(seed)
     z0 = _start_point(rng, dx + dy, check_finite_float("start", start))
     return SignedQuadratic(d_x=dx, d_y=dy, L=L, Ly=Ly, x0=torch.as_tensor(z0[:dx]), y0=torch.as_tensor(z0[dx:]),
@@ -548,6 +571,7 @@ def make_falsifier(*, K: float = 100.0, dx: int = 1, dy: int = 1, start: float =
     if dy < 1:
         raise ValueError(f"the falsifier acts on the y-block, need dy >= 1, got {dy}")
     start = check_finite_float("start", start)
+    _check_memory("falsifier", 4 * (dx + dy), dx=dx, dy=dy)
     return Falsifier(K=K, d_x=dx, d_y=dy, x0=torch.full((dx,), start, dtype=dtype),
                      y0=torch.full((dy,), start, dtype=dtype), dtype=dtype, spec=spec)
 
@@ -584,8 +608,8 @@ class InterpolatingSum(FiniteSum):
     @staticmethod
     def _constants(B: np.ndarray, C: np.ndarray, d_x: int, s: float) -> Constants:
         beta, alpha = CAUCHY_RHO2_MAX, -CAUCHY_RHO2_MIN
-        Mh = B.T @ B / B.shape[0]
-        Mg = C.T @ C / C.shape[0]
+        Mh = _finite_second_moment(B)
+        Mg = _finite_second_moment(C)
         top_hx, top_hy, top_g = _top_eig(Mh[:d_x, :d_x]), _top_eig(Mh[d_x:, d_x:]), _top_eig(Mg)
         sq_c = (C**2).sum(1)
         lam_x, lam_y = _young_joint_lambda(Mh, d_x, s)
@@ -628,8 +652,10 @@ def make_interpolating(*, dx: int = 10, dy: int = 4, n: int = 16, m: int = 8, se
         raise ValueError(f"need n >= 1, m >= 1 and dy >= 1, got n={n}, m={m}, dy={dy}")
     scale = check_finite_float("scale", scale)
     target = check_finite_float("target", target)
-    rng = np.random.default_rng(seed)
     d = dx + dy
+    # B (m x d) and C (n x dy) with working copies, M_h (d x d) and M_g (dy x dy)
+    _check_memory("interpolating", 4 * (m * d + n * dy) + 2 * (d * d + dy * dy), dx=dx, dy=dy, n=n, m=m)
+    rng = np.random.default_rng(seed)
     B = scale * rng.standard_normal((m, d)) / math.sqrt(d)
     s_h = target * rng.standard_normal(m)
     C = scale * rng.standard_normal((n, dy)) / math.sqrt(dy)
@@ -675,6 +701,7 @@ def make_bilinear(*, b: float = 1.0, m: int = 1, start: float = 1.0, spec: str =
     if m < 1:
         raise ValueError(f"need m >= 1, got {m}")
     start = check_finite_float("start", start)
+    _check_memory("bilinear", 8 * m, m=m)
     return Bilinear(b=b, m=m, x0=torch.full((m,), start, dtype=dtype), y0=torch.full((m,), start, dtype=dtype),
                     dtype=dtype, spec=spec)
 
@@ -704,6 +731,8 @@ def make_coupled2(*, m: int = 5, a: float = 2.0, c: float = 0.5, s: float = 0.3,
     centred (the minimiser is 0 when s < 1). s >= 1 makes H indefinite or singular (f_star None)."""
     if n < 1:
         raise ValueError(f"need n >= 1, got {n}")
+    # H (2m x 2m), the rotation W (m x m) and the working copies of both, the centres (n x 2m)
+    _check_memory("coupled2", 6 * (2 * m) ** 2 + 4 * n * m, m=m, n=n)
     H = coupled2_hessian(m=m, a=a, c=c, s=s, seed=seed)
     rng = np.random.default_rng(seed + 1)
     centres = check_finite_float("spread", spread) * rng.standard_normal((n, 2 * m)) / math.sqrt(2 * m)
@@ -717,26 +746,55 @@ def make_coupled2(*, m: int = 5, a: float = 2.0, c: float = 0.5, s: float = 0.3,
 # --- registration -------------------------------------------------------------------------------------------
 
 
+# What each spec key accepts (checked before anything is built; see hybridsmooth.problems). ``start`` is a
+# distance from the origin where the start is a random direction (so >= 0), a coordinate value where the
+# start is start * (1, ..., 1) (falsifier, bilinear: any finite number).
+_SIZE, _COUNT = validate.at_least(0), validate.at_least(1)
+_SEED, _FINITE, _POSITIVE, _DISTANCE = (validate.non_negative_int, validate.finite, validate.positive,
+                                        validate.non_negative)
+SPEC_RULES = {
+    "cauchy": dict(dx=_SIZE, dy=_SIZE, n=_COUNT, seed=_SEED, scale=_FINITE, target=_FINITE, s=_POSITIVE,
+                   start=_DISTANCE),
+    "quartic": dict(dx=_SIZE, dy=_SIZE, n=_COUNT, Ly=_POSITIVE, hetero=_FINITE, seed=_SEED, start=_DISTANCE),
+    "cossum": dict(dx=_SIZE, dy=_SIZE, omega=_POSITIVE, Ly=_FINITE, seed=_SEED, start=_DISTANCE),
+    "signedquad": dict(dx=_SIZE, dy=_SIZE, L=_POSITIVE, Ly=_FINITE, seed=_SEED, start=_DISTANCE),
+    "falsifier": dict(K=_FINITE, dx=_SIZE, dy=_COUNT, start=_FINITE),
+    "interpolating": dict(dx=_SIZE, dy=_COUNT, n=_COUNT, m=_COUNT, seed=_SEED, scale=_FINITE, target=_FINITE,
+                          s=_POSITIVE, start=_DISTANCE),
+    "bilinear": dict(b=_FINITE, m=_COUNT, start=_FINITE),
+    "coupled2": dict(m=_COUNT, a=_POSITIVE, c=_POSITIVE, s=validate.non_negative, n=_COUNT, spread=_DISTANCE,
+                     seed=_SEED, start=_DISTANCE),
+}
+
+
 def _register_all() -> None:
     from ..problems import register
 
     register("cauchy", make_cauchy, dict(dx=10, dy=4, n=16, seed=0, scale=1.0, target=1.0, s=1.0, start=3.0),
-             "nonconvex Cauchy-loss sum log(1 + (a_i^T z - t_i)^2); valid Lambda with Young s (THEORY 3.5, check 11)")
+             "nonconvex Cauchy-loss sum log(1 + (a_i^T z - t_i)^2); valid Lambda with Young s (THEORY 3.5, check 11)",
+             SPEC_RULES["cauchy"])
     register("quartic", make_quartic, dict(dx=20, dy=5, n=8, Ly=1.0, hetero=1.0, seed=0, start=1.0),
-             "1/4||x||^4 + <a_i,x> + L_y/2||y - c_i||^2, ell_x = 3u^(2/3); hetero=0 is check 6 (checks 6, 14)")
+             "1/4||x||^4 + <a_i,x> + L_y/2||y - c_i||^2, ell_x = 3u^(2/3); hetero=0 is check 6 (checks 6, 14)",
+             SPEC_RULES["quartic"])
     register("cossum", make_cossum, dict(dx=20, dy=1, omega=2.0, Ly=1.0, seed=0, start=1.0),
-             "sum_j cos(omega x_j) + L_y/2||y||^2, exact smoothing e^{-omega^2 mu^2/2} (THEORY 4.5)")
+             "sum_j cos(omega x_j) + L_y/2||y||^2, exact smoothing e^{-omega^2 mu^2/2} (THEORY 4.5)",
+             SPEC_RULES["cossum"])
     register("signedquad", make_signedquad, dict(dx=20, dy=1, L=1.0, Ly=1.0, seed=0, start=0.0),
-             "sum_j (L/2) x_j|x_j| + L_y/2||y||^2, C^1 not C^2, bias L mu sqrt(2d/pi) at 0 (THEORY 4.5)")
+             "sum_j (L/2) x_j|x_j| + L_y/2||y||^2, C^1 not C^2, bias L mu sqrt(2d/pi) at 0 (THEORY 4.5)",
+             SPEC_RULES["signedquad"])
     register("falsifier", make_falsifier, dict(K=100.0, dx=1, dy=1, start=1.0),
-             "n=2, f_i = ||x||^2/2 + K_i ||y||^2/2, K = (K, 2-K): L_f = 1, L_max = K (check 15)")
+             "n=2, f_i = ||x||^2/2 + K_i ||y||^2/2, K = (K, 2-K): L_f = 1, L_max = K (check 15)",
+             SPEC_RULES["falsifier"])
     register("interpolating", make_interpolating,
              dict(dx=10, dy=4, n=16, m=8, seed=0, scale=1.0, target=1.0, s=1.0, start=3.0),
-             "h(x,y) + g_i(y), Cauchy-type, grad_x f_i = grad_x f, sigma_x = 0 (check 12b)")
+             "h(x,y) + g_i(y), Cauchy-type, grad_x f_i = grad_x f, sigma_x = 0 (check 12b)",
+             SPEC_RULES["interpolating"])
     register("bilinear", make_bilinear, dict(b=1.0, m=1, start=1.0),
-             "b <x, y>: L_x = L_y = 0 yet the block descent lemma fails (THEORY 3.2)")
+             "b <x, y>: L_x = L_y = 0 yet the block descent lemma fails (THEORY 3.2)",
+             SPEC_RULES["bilinear"])
     register("coupled2", make_coupled2, dict(m=5, a=2.0, c=0.5, s=0.3, n=1, spread=0.0, seed=0, start=1.0),
-             "H = [[a I, B], [B^T, c I]], ||B|| = s sqrt(ac): (BD) ratio s, (G3) ratio 1+s (checks 5, 9)")
+             "H = [[a I, B], [B^T, c I]], ||B|| = s sqrt(ac): (BD) ratio s, (G3) ratio 1+s (checks 5, 9)",
+             SPEC_RULES["coupled2"])
 
 
 _register_all()

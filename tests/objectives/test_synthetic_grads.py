@@ -108,14 +108,14 @@ def test_spec_values_reach_the_problem():
 
 
 @pytest.mark.parametrize("spec, message", [
-    ("cossum:omega=-1", "omega"),
-    ("cauchy:s=0", "Young"),
-    ("cauchy:n=0", "n >= 1"),
-    ("falsifier:dy=0", "dy >= 1"),
-    ("interpolating:m=0", "m >= 1"),
-    ("coupled2:s=-0.1", "coupling s"),
-    ("quartic:Ly=0", "Ly"),
-    ("signedquad:L=nan", "L must be"),
+    ("cossum:omega=-1", "cossum: omega must be a finite positive number, got -1.0"),
+    ("cauchy:s=0", "cauchy: s must be a finite positive number, got 0.0"),
+    ("cauchy:n=0", "cauchy: n must be an integer >= 1, got 0"),
+    ("falsifier:dy=0", "falsifier: dy must be an integer >= 1, got 0"),
+    ("interpolating:m=0", "interpolating: m must be an integer >= 1, got 0"),
+    ("coupled2:s=-0.1", "coupled2: s must be a finite number >= 0, got -0.1"),
+    ("quartic:Ly=0", "quartic: Ly must be a finite positive number"),
+    ("signedquad:L=nan", "signedquad: L must be a finite positive number, got nan"),
     ("cauchy:dx=2.5", "not a valid int"),
 ])
 def test_bad_values_give_one_line_spec_errors(spec, message):
