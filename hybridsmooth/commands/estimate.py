@@ -5,27 +5,44 @@ problem's initial point, or the maximum over N points (the initial point and N -
 of it), print: the estimate, the problem's closed-form constant beside it where one exists, the solver
 residual, HVPs, seconds and convergence. A maximum over N points is a lower bound on the supremum; with
 N >= 2 an upper confidence value (Robson-Whitlock, 95%) is printed too.
+
+``converged`` is the eigen-solver's own verdict (the explicit residual ||H v - lambda v|| against the
+tolerance), never recomputed here. With ``--backend finite_difference`` the products are approximations
+that are neither exactly symmetric nor exactly linear: two more columns give their measured asymmetry and
+nonlinearity (:func:`~hybridsmooth.curvature.hvp.operator_defects`, four extra products per point and
+block, not counted in ``hvps``), and the default tolerance sits above their error.
+
+A progress bar over the (point, block) solves, with the products of the running solve, goes to stderr
+unless ``--quiet`` is given or ``--json`` writes to a pipe. ``--out`` is checked before any work.
 """
 from __future__ import annotations
 
 import argparse
 import csv
+import importlib.util
 import json
 import math
 import sys
+import time
+from contextlib import contextmanager
+from typing import Iterator
 
 import torch
 
 from ..curvature import (HessianAtPoint, cross_norm, eigsh_top, lanczos_top_eigs, power_iteration,
                          supremum_bound)
-from ..curvature.hvp import BACKENDS
+from ..curvature.hvp import BACKENDS, operator_defects
 from ..curvature.operators import dilation, gram
+from .. import validate
 from ..errors import UsageError
+from ..paths import ensure_output_file
 from ..problems import make_problem
 
 BLOCK_QUANTITY = {"xx": "L_x", "yy": "L_y", "xy": "L_xy"}
 COLUMNS = ("block", "quantity", "estimate", "exact", "rel_err", "upper95", "residual", "hvps", "seconds",
            "converged", "points")
+# measured defects of finite-difference products, worst over the points (finite_difference rows only)
+FD_COLUMNS = ("asymmetry", "nonlinearity")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -56,6 +73,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --secant-steps: estimate the blocks again at the run's last point")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--out", default=None, help="also write the table as CSV to this file")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
 
 
 def _parse_blocks(text: str) -> list[str]:
@@ -95,6 +113,50 @@ def _points(objective, n_points: int, spread: float, seed: int) -> list[tuple[to
     return pts
 
 
+def default_tol(dtype: torch.dtype, backend: str) -> float:
+    """Relative residual tolerance of the eigen-solves when --tol is not given.
+
+    Exact products (the autograd back-ends): 1e-10 in float64, 1e-5 otherwise. Finite-difference products
+    carry their own relative error, ~1e-10 in float64 and up to ~3e-4 in float32 along the top
+    eigenvectors (see fd_relative_step), which no residual can go below: 1e-7 and 2e-3 (1e-1 in 16 bits).
+    """
+    if backend != "finite_difference":
+        return 1e-10 if dtype == torch.float64 else 1e-5
+    return {torch.float64: 1e-7, torch.float32: 2e-3}.get(dtype, 1e-1)
+
+
+class _Progress:
+    """A bar on stderr over the (point, block) solves; its postfix counts the products of the running solve.
+
+    The postfix is redrawn at most twice a second: products of a small problem take microseconds."""
+
+    def __init__(self, total: int, enabled: bool):
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, desc="estimate", unit="solve", file=sys.stderr, leave=False,
+                        disable=not enabled)
+        self.label, self.products, self.shown_at = "", 0, 0.0
+
+    def start(self, point: int, block: str) -> None:
+        self.label, self.products = f"point {point}, {block}", 0
+        self.bar.set_postfix_str(self.label, refresh=True)
+
+    def product(self) -> None:
+        self.products += 1
+        now = time.monotonic()
+        if now - self.shown_at >= 0.5:
+            self.shown_at = now
+            self.bar.set_postfix_str(f"{self.label}: {self.products} products", refresh=True)
+
+    def done(self) -> None:
+        self.bar.update(1)
+        if self.bar.n == self.bar.total:   # update() redraws at most every 0.1 s: show the end for sure
+            self.bar.refresh()
+
+    def close(self) -> None:
+        self.bar.close()
+
+
 def _solve(engine: HessianAtPoint, block: str, method: str, k: int, tol: float, max_iter: int, seed: int):
     """(estimate, top-k list, worst residual, converged) for one block at one point."""
     if block == "xy":
@@ -126,15 +188,20 @@ def _solve(engine: HessianAtPoint, block: str, method: str, k: int, tol: float, 
 def estimate_table(objective, *, blocks: list[str], method: str = "lanczos", k: int = 1, n_points: int = 1,
                    spread: float = 0.5, idx: int | None = None, backend: str = "reverse_over_reverse",
                    tol: float | None = None, max_iter: int = 300, seed: int = 0,
-                   reuse_graph: bool = True, points: list | None = None) -> list[dict]:
+                   reuse_graph: bool = True, points: list | None = None, progress: bool = False) -> list[dict]:
     """One row per block (see the module docstring); the work behind the command, callable from Python.
-    ``points``: evaluate at these (x, y) points instead of the initial point and its perturbations."""
+    ``points``: evaluate at these (x, y) points instead of the initial point and its perturbations.
+    ``progress``: draw a bar on stderr."""
     if k < 1:
         raise UsageError(f"--k must be >= 1, got {k}")
     if method == "power" and k != 1:
         raise UsageError("power iteration finds one eigenvalue; use --k 1 or --method lanczos|eigsh")
     if n_points < 1:
         raise UsageError(f"--points must be >= 1, got {n_points}")
+    # the start vectors and the points are seeded by 64-bit integers
+    validate.integer("--seed", seed, minimum=0, maximum=2**63 - 1 - n_points, error=UsageError)
+    # every point is kept (x, y) until the table is made
+    validate.check_allocation(n_points * (objective.d_x + objective.d_y), 8, f"--points {n_points}")
     if max_iter < 1:
         raise UsageError(f"--max-iter must be >= 1, got {max_iter}")
     if not (spread >= 0 and math.isfinite(spread)):
@@ -150,18 +217,11 @@ def estimate_table(objective, *, blocks: list[str], method: str = "lanczos", k: 
         if method == "eigsh" and k >= (sizes[b] if b != "xy" else objective.d_x + objective.d_y):
             raise UsageError(f"--method eigsh needs --k below the block size ({sizes[b]}) for block {b}")
     if tol is None:
-        tol = 1e-10 if objective.dtype == torch.float64 else 1e-5
+        tol = default_tol(objective.dtype, backend)
     points = _points(objective, n_points, spread, seed) if points is None else list(points)
-    # one point at a time, so that at most one point's cached graphs are alive
-    solved: dict[str, list] = {b: [] for b in blocks}
-    for j, (x, y) in enumerate(points):
-        try:
-            engine = HessianAtPoint(objective, x, y, idx=idx, backend=backend, reuse_graph=reuse_graph)
-            for b in blocks:
-                solved[b].append(_solve(engine, b, method, k, tol, max_iter, seed + j))
-        except ValueError as err:  # non-deterministic objective, Krylov breakdown before k values, ...
-            raise UsageError(f"point {j}: {err}") from None
-        engine.release()
+    solved, defects = _solve_points(objective, points, blocks, method=method, k=k, idx=idx, backend=backend,
+                                    tol=tol, max_iter=max_iter, seed=seed, reuse_graph=reuse_graph,
+                                    progress=progress)
     rows = []
     for b in blocks:
         per_point = [est for est, *_ in solved[b]]
@@ -173,9 +233,40 @@ def estimate_table(objective, *, blocks: list[str], method: str = "lanczos", k: 
             rel_err=None if not exact else abs(best - exact) / abs(exact),
             upper95=supremum_bound(per_point, level=0.95).upper if len(per_point) >= 2 else None,
             residual=max(r for _, _, r, _, _ in solved[b]), hvps=sum(res.n_hvp for *_, res in solved[b]),
-            seconds=sum(res.seconds for *_, res in solved[b]), converged=all(ok for _, _, _, ok, _ in solved[b]),
+            seconds=sum(res.seconds for *_, res in solved[b]),
+            # the solver's own verdict on its explicit residual, deliberately not re-derived here
+            converged=all(ok for _, _, _, ok, _ in solved[b]),
             points=len(per_point), top_k=solved[b][j_best][1], per_point=per_point))
+        if defects is not None:
+            rows[-1].update(asymmetry=max(d.asymmetry for d in defects[b]),
+                            nonlinearity=max(d.nonlinearity for d in defects[b]))
     return rows
+
+
+def _solve_points(objective, points: list, blocks: list[str], *, method: str, k: int, idx, backend: str, tol: float,
+                  max_iter: int, seed: int, reuse_graph: bool, progress: bool) -> tuple[dict, dict | None]:
+    """Every block at every point: ({block: [solve per point]}, {block: [OperatorDefects per point]} for
+    finite differences, else None). One point at a time, so that at most one point's cached graphs are alive."""
+    solved: dict[str, list] = {b: [] for b in blocks}
+    defects: dict[str, list] | None = {b: [] for b in blocks} if backend == "finite_difference" else None
+    bar = _Progress(len(points) * len(blocks), progress)
+    try:
+        for j, (x, y) in enumerate(points):
+            try:
+                engine = HessianAtPoint(objective, x, y, idx=idx, backend=backend, reuse_graph=reuse_graph,
+                                        on_product=bar.product)
+                for b in blocks:
+                    bar.start(j, b)
+                    solved[b].append(_solve(engine, b, method, k, tol, max_iter, seed + j))
+                    if defects is not None:
+                        defects[b].append(operator_defects(engine, b, seed + j, norm=solved[b][-1][0]))
+                    bar.done()
+            except ValueError as err:  # non-deterministic objective, Krylov breakdown before k values, ...
+                raise UsageError(f"point {j}: {err}") from None
+            engine.release()
+    finally:
+        bar.close()
+    return solved, defects
 
 
 def _fmt(v) -> str:
@@ -188,23 +279,57 @@ def _fmt(v) -> str:
     return str(v)
 
 
+def table_columns(rows: list[dict]) -> tuple[str, ...]:
+    """COLUMNS, plus the finite-difference defect columns when the rows carry them."""
+    return COLUMNS + (FD_COLUMNS if rows and all(c in rows[0] for c in FD_COLUMNS) else ())
+
+
 def format_table(rows: list[dict]) -> str:
-    cells = [list(COLUMNS)] + [[_fmt(r[c]) for c in COLUMNS] for r in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(COLUMNS))]
+    columns = table_columns(rows)
+    cells = [list(columns)] + [[_fmt(r[c]) for c in columns] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
     return "\n".join("  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in cells)
 
 
+def _show_progress(args) -> bool:
+    if args.quiet:
+        return False
+    return not (args.json and not sys.stdout.isatty())
+
+
+@contextmanager
+def _loading_bars(args) -> Iterator[None]:
+    """Under --quiet, also silence the bars a model loader draws on stderr (transformers' weight loading)."""
+    llm = args.problem.split(":", 1)[0].strip() == "llm"
+    if not (args.quiet and llm and importlib.util.find_spec("transformers") is not None):
+        yield
+        return
+    from transformers.utils import logging as hf_logging
+
+    was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_on:
+            hf_logging.enable_progress_bar()
+
+
 def run(args) -> int:
+    if args.out is not None:
+        ensure_output_file(args.out, "--out")   # before the work: a long estimate must not end unwritable
     blocks = _parse_blocks(args.blocks)
-    objective = make_problem(args.problem)
+    with _loading_bars(args):
+        objective = make_problem(args.problem)
     rows = estimate_table(objective, blocks=blocks, method=args.method, k=args.k, n_points=args.points,
                           spread=args.spread, idx=args.idx, backend=args.backend, tol=args.tol,
-                          max_iter=args.max_iter, seed=args.seed, reuse_graph=not args.no_graph_cache)
+                          max_iter=args.max_iter, seed=args.seed, reuse_graph=not args.no_graph_cache,
+                          progress=_show_progress(args))
     secants, end_rows = _secant_run(objective, args, blocks) if args.secant_steps else (None, None)
     if args.out:
         try:
             with open(args.out, "w", newline="") as fh:
-                w = csv.DictWriter(fh, fieldnames=COLUMNS, extrasaction="ignore")
+                w = csv.DictWriter(fh, fieldnames=table_columns(rows), extrasaction="ignore")
                 w.writeheader()
                 w.writerows(rows)
         except OSError as err:
@@ -218,6 +343,9 @@ def run(args) -> int:
         where = "the initial point" if args.points == 1 else f"max over {args.points} points (a lower bound on the sup)"
         print(f"# {args.problem}: {args.method}, {args.backend}, {'f' if args.idx is None else f'f_{args.idx}'} at {where}")
         print(format_table(rows))
+        if any(c in rows[0] for c in FD_COLUMNS):
+            print("# finite differences on random probes u, v, w: asymmetry = |u'Hv - v'H'u| / (|u| |H| |v|), "
+                  "nonlinearity = |H(v+w) - Hv - Hw| / (|Hv| + |Hw|); both are rounding only for exact products")
         if secants is not None:
             _print_secants(secants, end_rows)
         if not callable(getattr(objective, "hessian", None)) and any(r["exact"] is not None for r in rows):
@@ -251,7 +379,8 @@ def _secant_run(objective, args, blocks: list[str]) -> tuple[dict, list[dict] | 
     if args.end_point:
         end_rows = estimate_table(objective, blocks=blocks, method=args.method, k=args.k, idx=idx,
                                   backend=args.backend, tol=args.tol, max_iter=args.max_iter, seed=args.seed,
-                                  reuse_graph=not args.no_graph_cache, points=[(xe, ye)])
+                                  reuse_graph=not args.no_graph_cache, points=[(xe, ye)],
+                                  progress=_show_progress(args))
     return out, end_rows
 
 

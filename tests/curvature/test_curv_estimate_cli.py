@@ -62,3 +62,32 @@ def test_estimate_bad_arguments_exit_2_with_one_line(argv, msg, capsys):
 def test_estimate_unknown_problem_key(capsys):
     assert main(["estimate", "quadratic:nope=1"]) == 2
     assert "unknown key" in capsys.readouterr().err
+
+
+def test_estimate_checks_out_before_any_work(monkeypatch, capsys):
+    import hybridsmooth.commands.estimate as estimate
+
+    def no_work(spec):
+        raise AssertionError("the problem was built before --out was checked")
+
+    monkeypatch.setattr(estimate, "make_problem", no_work)
+    assert main(["estimate", "quadratic", "--out", "/proc/nope/t.csv"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--out" in err and "/proc/nope/t.csv" in err and len(err.splitlines()) == 1
+
+
+def test_finite_differences_report_their_measured_defects(tmp_path, capsys):
+    """Asymmetry and nonlinearity of the finite-difference products: in --json, the table and the CSV;
+    on a quadratic the gradient is affine, so both are rounding only."""
+    assert main(["estimate", SPEC, "--backend", "finite_difference", "--json", "--quiet"]) == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    for r in rows:
+        assert 0 <= r["asymmetry"] < 1e-8 and 0 <= r["nonlinearity"] < 1e-8
+        assert r["estimate"] == pytest.approx(_exact()[r["quantity"]], rel=1e-6)
+    out_csv = tmp_path / "fd.csv"
+    assert main(["estimate", SPEC, "--backend", "finite_difference", "--quiet", "--out", str(out_csv)]) == 0
+    header = capsys.readouterr().out.splitlines()[1].split()
+    assert header[-2:] == ["asymmetry", "nonlinearity"]
+    assert list(csv.DictReader(open(out_csv)))[0].keys() >= {"asymmetry", "nonlinearity"}
+    assert main(["estimate", SPEC, "--json", "--quiet"]) == 0   # exact products: nothing to report
+    assert all("asymmetry" not in r for r in json.loads(capsys.readouterr().out)["rows"])

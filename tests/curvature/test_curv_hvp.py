@@ -110,8 +110,9 @@ def test_bad_inputs_raise_clear_errors(tiny):
 
 
 def test_fd_step_follows_dtype():
-    assert fd_relative_step(torch.float64) == pytest.approx(2.0 ** (-52 / 3))
-    assert fd_relative_step(torch.float32) == pytest.approx(2.0 ** (-23 / 3))
+    # fourth-order differences: delta = eps^(1/5) / COHERENCE (see fd_relative_step)
+    assert fd_relative_step(torch.float64) == pytest.approx(2.0 ** (-52 / 5) / 8)
+    assert fd_relative_step(torch.float32) == pytest.approx(2.0 ** (-23 / 5) / 8)
     with pytest.raises(ValueError):
         fd_relative_step(torch.int64)
 
@@ -155,3 +156,50 @@ def test_module_objective_integration(backend, dense_full):
                         generator=torch.Generator().manual_seed(6))
         got = hessian_operator(obj, x, y, block=blk, backend=backend, check=False).matvec(w)
         assert torch.linalg.vector_norm(got - _block(dense_full, ref, blk) @ w) <= tol * torch.linalg.vector_norm(got)
+
+
+class SmallWeightsBigBank(torch.nn.Module):
+    """A tanh layer with weights of rms 0.02 next to a large tensor of ones: the step of a finite difference
+    must follow the small weights the direction touches, not the norm of the whole point (~316)."""
+
+    def __init__(self):
+        super().__init__()
+        g = torch.Generator().manual_seed(0)
+        self.w = torch.nn.Parameter(0.02 * torch.randn(8, 16, generator=g))
+        self.bank = torch.nn.Parameter(torch.ones(100_000))
+        self.head = torch.nn.Parameter(0.3 * torch.randn(2, 8, generator=g))
+
+    def forward(self, inputs):
+        return torch.tanh(20 * inputs @ self.w.T) @ self.head.T * self.bank[:2]
+
+
+def test_fd_step_follows_the_weights_the_direction_touches():
+    module_mod = pytest.importorskip("hybridsmooth.objectives.module")
+    g = torch.Generator().manual_seed(1)
+    batches = [(torch.randn(6, 16, generator=g), torch.randint(0, 2, (6,), generator=g))]
+    obj = module_mod.ModuleObjective(
+        SmallWeightsBigBank(), batches, lambda call, b: torch.nn.functional.cross_entropy(call(b[0]), b[1]),
+        is_x=lambda n: n != "head", is_y=lambda n: n == "head")
+    x, y = obj.initial_point()
+    assert x.dtype == torch.float32 and float(torch.cat([x, y]).norm()) > 300
+    exact = HessianAtPoint(obj, x, y).operator("xx")
+    fd = HessianAtPoint(obj, x, y, backend="finite_difference").operator("xx")
+    v = torch.zeros(obj.d_x)
+    v[: 8 * 16] = torch.randn(8 * 16, generator=g)          # on the small weights only
+    want = exact.matvec(v)
+    assert torch.linalg.vector_norm(fd.matvec(v) - want) <= 1e-3 * torch.linalg.vector_norm(want)
+    u = torch.randn(obj.d_x, generator=g)                     # everywhere, mostly on the bank
+    want = exact.matvec(u)
+    assert torch.linalg.vector_norm(fd.matvec(u) - want) <= 1e-3 * torch.linalg.vector_norm(want)
+
+
+def test_operator_defects_vanish_for_exact_products_and_are_small_for_finite_differences(tiny):
+    from hybridsmooth.curvature.hvp import operator_defects
+
+    x, y = tiny.initial_point()
+    for block in ("xx", "yy", "xy"):
+        exact = operator_defects(HessianAtPoint(tiny, x, y), block, seed=3)
+        assert exact.asymmetry < 1e-12 and exact.nonlinearity < 1e-12 and exact.hvps == 4
+        fd = operator_defects(HessianAtPoint(tiny, x, y, backend="finite_difference"), block, seed=3)
+        # float64 differences: rounding ~ eps / delta and truncation ~ delta^4, far below 1e-6
+        assert fd.asymmetry < 1e-8 and 0 < fd.nonlinearity < 1e-8
