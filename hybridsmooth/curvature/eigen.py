@@ -122,6 +122,19 @@ class _ExplicitSchedule:
     def fail(self, n: int) -> None:
         self.failed_at = n
 
+    def check(self, op: Operator, Q: Tensor, S: np.ndarray, idx: np.ndarray, theta: np.ndarray, n: int,
+              final: bool, tol: float, scale: float) -> tuple[bool, tuple | None]:
+        """(converged, (n, explicit residuals) or None): the explicit test of the wanted Ritz pairs of the
+        basis Q (n rows) when one is due."""
+        if not self.due(n, final):
+            return False, None
+        vec = Q[:n].T @ torch.as_tensor(S[:, idx], dtype=op.dtype, device=op.device)
+        checked = (n, _explicit_residuals(op, theta[idx], vec))
+        if _all_within(checked[1], tol, scale):
+            return True, checked
+        self.fail(n)
+        return False, checked
+
 
 def lanczos_top_eigs(op: Operator, k: int = 1, *, which: Which = "LM", max_iter: int = 100, tol: float = 1e-6,
                      seed: int = 0, v0: Tensor | None = None, explicit_residuals: bool = True,
@@ -200,13 +213,10 @@ def _single_lanczos(op: Operator, which: str, m_max: int, tol: float, seed: int,
             if not explicit:
                 converged = True
                 break
-            if schedule.due(m, last or closed):
-                vec = Q[:m].T @ torch.as_tensor(S[:, idx], dtype=op.dtype, device=op.device)
-                checked = (m, _explicit_residuals(op, theta[idx], vec))
-                if _all_within(checked[1], tol, scale):
-                    converged = True
-                    break
-                schedule.fail(m)
+            converged, new = schedule.check(op, Q, S, idx, theta, m, last or closed, tol, scale)
+            checked = new or checked
+            if converged:
+                break
         if last:
             break
         if closed:
@@ -356,13 +366,10 @@ def _block_lanczos(op: Operator, k: int, which: str, n_max: int, tol: float, see
             if not explicit:
                 converged = True
                 break
-            if schedule.due(n, closed or exhausted):
-                vec = Q[:n].T @ torch.as_tensor(S[:, idx], dtype=op.dtype, device=op.device)
-                checked = (n, _explicit_residuals(op, theta[idx], vec))
-                if _all_within(checked[1], tol, scale):
-                    converged = True
-                    break
-                schedule.fail(n)
+            converged, new = schedule.check(op, Q, S, idx, theta, n, closed or exhausted, tol, scale)
+            checked = new or checked
+            if converged:
+                break
         if exhausted:
             break
         if closed:
