@@ -40,6 +40,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from .. import validate
 from ..errors import SpecError
 
 Dtype = Literal["float32", "float64", "bfloat16"]
@@ -343,7 +344,7 @@ def prompt_batch(tokenizer, texts, labels, *, template: str, max_length: int, pa
     suffix_ids = tokenizer.encode(suffix, add_special_tokens=False)
     room = max_length - len(suffix_ids)
     if room < 1:
-        raise SpecError(f"max_length={max_length} leaves no room for the text (the prompt tail is "
+        raise SpecError(f"llm: max_length={max_length} leaves no room for the text (the prompt tail is "
                         f"{len(suffix_ids)} tokens)")
     rows = [tokenizer.encode(prefix + t, add_special_tokens=False)[:room] + suffix_ids for t in texts]
     width = max(len(r) for r in rows)
@@ -459,6 +460,11 @@ def make_llm_objective(*, model: str = "smollm2", adapter: Adapter = "lora", tas
             return prompt_batch(tok, texts, labels, template=template, max_length=max_length, pad_id=pad_id)
     else:
         scores_fn = encoder_scores
+        # a tokenizer given max_length 0 or below its special tokens silently keeps or empties the text
+        least = tok.num_special_tokens_to_add() + 1
+        if max_length < least:
+            raise SpecError(f"llm: max_length={max_length} leaves no room for the text: this encoder adds "
+                            f"{least - 1} special tokens; give max_length >= {least}")
 
         def make_batch(texts, labels):
             return encoder_batch(tok, texts, labels, max_length=max_length)
@@ -509,10 +515,18 @@ def _build_from_spec(*, data: str = "", **kwargs):
 
 from ..problems import register  # noqa: E402  (registration at import, as problems.py expects)
 
+# every key checked before a model loads (a bad value must not cost a model load, nor load a wrong model)
+_RULES = dict(
+    adapter=validate.choice(*ADAPTERS), task=validate.choice("sentiment", "topic"), n_train=validate.at_least(1),
+    n_dev=validate.at_least(-1), n_test=validate.at_least(-1), batch_size=validate.at_least(1),
+    max_length=validate.at_least(1), seed=validate.at_least(0), dtype=validate.choice(*DTYPES),
+    lora_r=validate.at_least(1), lora_alpha=validate.positive, virtual_tokens=validate.at_least(1),
+    attn=validate.choice("eager", "sdpa"))
+
 register("llm", _build_from_spec, dict(
     model="smollm2", adapter="lora", task="sentiment", data="", n_train=1000, n_dev=-1, n_test=-1,
     batch_size=16, max_length=64, seed=0, dtype="float32", device="cpu", lora_r=8, lora_alpha=16.0,
     lora_targets="qkvo", virtual_tokens=10, attn="eager"),
     "real or tiny transformer + adapter (LoRA/prompt), prompt-based classification of tweets (sentiment) or "
     "BBC News (topic); model=smollm2|minilm|tiny-llama|tiny-bert|PATH, data=PATH for a sentence<TAB>label "
-    "file; dtype=float32|float64|bfloat16; n_dev/n_test=-1 take the task default (THEORY 8)")
+    "file; dtype=float32|float64|bfloat16; n_dev/n_test=-1 take the task default (THEORY 8)", _RULES)
