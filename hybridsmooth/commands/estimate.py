@@ -9,7 +9,7 @@ N >= 2 an upper confidence value (Robson-Whitlock, 95%) is printed too.
 ``converged`` is the eigen-solver's own verdict (the explicit residual ||H v - lambda v|| against the
 tolerance), never recomputed here. With ``--backend finite_difference`` the products are approximations
 that are neither exactly symmetric nor exactly linear: two more columns give their measured asymmetry and
-nonlinearity (:func:`~hybridsmooth.curvature.hvp.operator_defects`, four extra products per point and
+nonlinearity (:func:`~hybridsmooth.curvature.defects.operator_defects`, four extra products per point and
 block, not counted in ``hvps``), and the default tolerance sits above their error.
 
 A progress bar over the (point, block) solves, with the products of the running solve, goes to stderr
@@ -31,7 +31,8 @@ import torch
 
 from ..curvature import (HessianAtPoint, cross_norm, eigsh_top, lanczos_top_eigs, power_iteration,
                          supremum_bound)
-from ..curvature.hvp import BACKENDS, operator_defects
+from ..curvature.defects import operator_defects
+from ..curvature.hvp import BACKENDS
 from ..curvature.operators import dilation, gram
 from .. import validate
 from ..errors import UsageError

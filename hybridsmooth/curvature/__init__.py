@@ -4,6 +4,7 @@ THEORY.md section 3: block norms L_x, L_y (3.1), the cross-block norm L_xy (3.1-
 Lambda^-1/2 H Lambda^-1/2 (3.5), traces and spectral densities per block, secant estimates and (L0, L1)
 generalized-smoothness fits (3.3), and suprema reported as lower bounds with an upper confidence value (3.4).
 """
+from .defects import OperatorDefects, operator_defects
 from .density import SpectralDensity, spectral_density
 from .eigen import EigResult, eigsh_top, lanczos_top_eigs, power_iteration
 from .envelope import (AffineFit, SupremumEstimate, bootstrap_affine_fit, fit_affine_envelope, fit_affine_quantile,
@@ -20,7 +21,8 @@ __all__ = [
     "AffineFit", "BACKENDS", "CrossNormResult", "EigResult", "HVPCounter", "HessianAtPoint", "JointCondition",
     "NondeterministicObjectiveError", "Operator", "RayScale", "SecantEstimates", "SpectralDensity",
     "SupremumEstimate", "TraceResult", "bisect_scale", "bootstrap_affine_fit", "check_determinism", "cross_norm",
-    "diagonal_scaled", "dilation", "eigsh_top", "fd_relative_step", "fit_affine_envelope", "fit_affine_quantile",
+    "OperatorDefects", "operator_defects", "diagonal_scaled", "dilation", "eigsh_top", "fd_relative_step",
+    "fit_affine_envelope", "fit_affine_quantile",
     "g_safe", "gram", "hessian_operator", "hutchinson", "hutchpp", "hvp", "joint_condition", "lanczos_top_eigs",
     "local_smoothness_pairs", "matrix_operator", "power_iteration", "scaled_hessian", "secant_along_trajectory",
     "secant_ratio", "smallest_valid_lambda", "spectral_density", "supremum_bound", "to_dense",

@@ -12,6 +12,10 @@ point, central ZO on x, random reshuffling over minibatches, noise from ``zo_gen
 an out-of-place ZO step, rather than ``engine.model_run.train_model``: the secant of every step needs both ends
 of each one-block move, (x_t, y_t) -> (x_{t+1}, y_t) and (x_t, y_t) -> (x_t, y_{t+1}), while the in-place trainer
 overwrites x_t; stopping it at every step through checkpoints would write the weights to disk once per step.
+
+Why one file for Figures 1 and 5: its block-constant and training-loop code is a copy of what the curvature
+and optim packages also compute; once those copies give way to one shared routine each, the file splits by
+figure or check. Splitting it now would spread the copies over more files.
 """
 from __future__ import annotations
 

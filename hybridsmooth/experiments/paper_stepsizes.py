@@ -10,6 +10,10 @@ Figure 2's theory pair comes from constants measured in the run: L_x = ||H_xx|| 
 Lanczos iterations on minibatch 0 at the start point (``theory.real_model.point_curvature``), turned into the
 stability limits of ``optim.limits.step_limits`` -- the ZO mean-square limit 2/(L_x (d_x + 2)) for x and the
 FO limit 2/L_y for y -- and scaled by ``theory_factor`` (0.5: eta_x = 1/(L_x (d_x + 2)), eta_y = 1/L_y).
+
+Why one file for Figures 2 and 4: its block-constant and training-loop code is a copy of what the curvature
+and optim packages also compute; once those copies give way to one shared routine each, the file splits by
+figure or check. Splitting it now would spread the copies over more files.
 """
 from __future__ import annotations
 

@@ -11,6 +11,10 @@ Conventions shared by the checks (THEORY 6.1, 6.5):
 * Phi(T) = (1/T) sum_{t<T} ||grad f(z_t)||^2, averaged over seeds; slopes are least-squares fits of log Phi
   against log T, with a bootstrap interval over seeds (resampling seeds within each T);
 * a seed-mean is compared with its standard error over seeds ("k se").
+
+Why one file for the simulated checks 4-15: its block-constant and training-loop code is a copy of what the curvature
+and optim packages also compute; once those copies give way to one shared routine each, the file splits by
+figure or check. Splitting it now would spread the copies over more files.
 """
 from __future__ import annotations
 

@@ -1,0 +1,134 @@
+"""What every Krylov eigen-solver of this package shares: the result type, argument checks, start vectors,
+Ritz-value ordering, operator products on a block of vectors, and the explicit residual test.
+
+The explicit residual ||A v - theta v|| is the only certificate a solver may call converged on: the
+Lanczos recurrence residual assumes an exactly linear, symmetric operator, which finite-difference
+products are not (``_ExplicitSchedule`` says when to pay for it).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .operators import Operator
+
+Which = Literal["LM", "LA", "SA"]
+WHICH: tuple[str, ...] = ("LM", "LA", "SA")
+
+
+@dataclass(frozen=True)
+class EigResult:
+    """Eigenvalue estimates, best first in the order ``which`` asks for.
+
+    ``residuals[i]`` = ||A v_i - lambda_i v_i|| for the unit Ritz vector v_i (computed explicitly with one
+    extra product each when ``residual_kind == 'explicit'``; the Lanczos recurrence value otherwise).
+    For a symmetric A some eigenvalue lies within residuals[i] of estimates[i] (Bauer-Fike/Weyl).
+    """
+
+    estimates: tuple[float, ...]
+    residuals: tuple[float, ...]
+    iterations: int
+    n_hvp: int
+    seconds: float
+    converged: bool
+    seed: int | None
+    method: str
+    which: str
+    residual_kind: str = "explicit"
+    vectors: Tensor | None = field(default=None, repr=False, compare=False)
+    history: tuple[float, ...] = field(default=(), repr=False, compare=False)
+    block_size: int = 1
+    restarts: int = 0
+
+    @property
+    def top(self) -> float:
+        return self.estimates[0]
+
+
+def _check_symmetric(op: Operator, k: int) -> int:
+    if op.shape[0] != op.shape[1]:
+        raise ValueError(f"{op.name}: eigen-solvers need a square operator, got shape {op.shape}")
+    if not op.symmetric:
+        raise ValueError(f"{op.name} is not symmetric; use dilation() or gram() for a cross block")
+    d = op.shape[0]
+    if not 1 <= k <= d:
+        raise ValueError(f"k must lie in [1, {d}] for a {d}x{d} operator, got {k}")
+    return d
+
+
+def _start_vector(op: Operator, seed: int, v0: Tensor | None) -> Tensor:
+    if v0 is not None:
+        v = v0.to(dtype=op.dtype, device=op.device).clone()
+    else:
+        g = torch.Generator(device="cpu").manual_seed(int(seed))
+        v = torch.randn(op.shape[0], generator=g, dtype=torch.float64).to(dtype=op.dtype, device=op.device)
+    nrm = torch.linalg.vector_norm(v)
+    if not nrm > 0:
+        raise ValueError("the start vector must be non-zero")
+    return v / nrm
+
+
+def _order(theta: np.ndarray, which: str) -> np.ndarray:
+    if which == "LM":
+        return np.argsort(-np.abs(theta), kind="stable")
+    if which == "LA":
+        return np.argsort(-theta, kind="stable")
+    if which == "SA":
+        return np.argsort(theta, kind="stable")
+    raise ValueError(f"unknown which {which!r}; accepted: {', '.join(WHICH)}")
+
+
+def _apply_rows(op: Operator, V: Tensor) -> Tensor:
+    """Rows A v_i of the rows v_i of V, through ``op.matmat`` (columns in, columns out) when the operator
+    has one, else one ``matvec`` per row; either way the operator's counter sees every product."""
+    matmat = getattr(op, "matmat", None)
+    if callable(matmat):
+        return matmat(V.T).T
+    return torch.stack([op.matvec(v) for v in V])
+
+
+def _explicit_residuals(op: Operator, values: np.ndarray, vectors: Tensor) -> tuple[float, ...]:
+    """||A v_i - lambda_i v_i|| for the columns v_i of ``vectors`` (one product each)."""
+    lam = torch.as_tensor(np.asarray(values, dtype=float), dtype=vectors.dtype, device=vectors.device)
+    R = _apply_rows(op, vectors.T) - lam[:, None] * vectors.T
+    return tuple(float(r) for r in torch.linalg.vector_norm(R, dim=1))
+
+
+def _all_within(residuals, tol: float, scale: float) -> bool:
+    return bool(np.all(np.asarray(residuals, dtype=float) <= tol * scale))
+
+
+class _ExplicitSchedule:
+    """When to pay for explicit residuals (one product per wanted Ritz vector).
+
+    The recurrence residual is free but only valid for an exactly linear symmetric operator, so it merely
+    triggers a check. After a failed check the next one waits until the basis has grown by a quarter (at
+    least ``step`` products): an operator that stays nonlinear then costs O(k log max_iter) extra products
+    instead of k per step. A check is always due when the basis can grow no further.
+    """
+
+    def __init__(self, step: int):
+        self.step, self.failed_at = step, None
+
+    def due(self, n: int, final: bool) -> bool:
+        return final or self.failed_at is None or n >= self.failed_at + max(self.step, self.failed_at // 4)
+
+    def fail(self, n: int) -> None:
+        self.failed_at = n
+
+    def check(self, op: Operator, Q: Tensor, S: np.ndarray, idx: np.ndarray, theta: np.ndarray, n: int,
+              final: bool, tol: float, scale: float) -> tuple[bool, tuple | None]:
+        """(converged, (n, explicit residuals) or None): the explicit test of the wanted Ritz pairs of the
+        basis Q (n rows) when one is due."""
+        if not self.due(n, final):
+            return False, None
+        vec = Q[:n].T @ torch.as_tensor(S[:, idx], dtype=op.dtype, device=op.device)
+        checked = (n, _explicit_residuals(op, theta[idx], vec))
+        if _all_within(checked[1], tol, scale):
+            return True, checked
+        self.fail(n)
+        return False, checked
