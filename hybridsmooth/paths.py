@@ -23,30 +23,35 @@ def _probe_writable(folder: Path, option: str, shown: Path) -> None:
     os.unlink(probe)
 
 
-def _make_folder(folder: Path, option: str, shown: Path) -> None:
+def _nearest_existing(folder: Path, option: str, shown: Path) -> Path:
+    """The folder itself or the nearest folder above it that exists; refuses a file on the way."""
     for parent in [folder, *folder.parents]:
-        if parent.exists() and not parent.is_dir():
-            raise UsageError(f"{option} {str(shown)!r}: {str(parent)!r} is a file, not a folder")
         if parent.exists():
-            break
+            if not parent.is_dir():
+                raise UsageError(f"{option} {str(shown)!r}: {str(parent)!r} is a file, not a folder")
+            return parent
+    return Path(".")
+
+
+def _make_folder(folder: Path, option: str, shown: Path) -> None:
+    _nearest_existing(folder, option, shown)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise UsageError(f"{option} {str(shown)!r}: cannot create the folder ({err.strerror or err})") from None
 
 
+def _folder_name(path: str | os.PathLike, option: str) -> Path:
+    if str(path) == "":
+        raise UsageError(f"{option} needs a folder name, got an empty string")
+    return Path(path)
+
+
 def check_output_dir(path: str | os.PathLike, option: str = "--out") -> Path:
     """Like ``ensure_output_dir`` but creates nothing: the folder, or the nearest folder above it that
     exists, must be writable and no component of the path may be a file."""
-    folder = Path(path)
-    if str(path) == "":
-        raise UsageError(f"{option} needs a folder name, got an empty string")
-    for parent in [folder, *folder.parents]:
-        if parent.exists():
-            if not parent.is_dir():
-                raise UsageError(f"{option} {str(folder)!r}: {str(parent)!r} is a file, not a folder")
-            _probe_writable(parent, option, folder)
-            return folder
+    folder = _folder_name(path, option)
+    _probe_writable(_nearest_existing(folder, option, folder), option, folder)
     return folder
 
 
@@ -56,9 +61,7 @@ def ensure_output_dir(path: str | os.PathLike, option: str = "--out") -> Path:
     Raises a one-line ``UsageError`` naming ``option`` when a component of the path is a file, the folder
     cannot be created, or nothing can be written into it.
     """
-    folder = Path(path)
-    if str(path) == "":
-        raise UsageError(f"{option} needs a folder name, got an empty string")
+    folder = _folder_name(path, option)
     _make_folder(folder, option, folder)
     _probe_writable(folder, option, folder)
     return folder

@@ -171,7 +171,7 @@ def run(args) -> int:
         check_batch_memory(objective, seeds, config.q)
     with open_run_folder(args.out, resume=args.resume, overwrite=args.overwrite) as folder:
         try:
-            if hasattr(objective, "x_layout"):      # a torch model: one run, in place, step by step
+            if is_model:      # a torch model: one run, in place, step by step
                 return run_model(objective, config, args, folder)
             return run_synthetic(objective, config, args, folder, seeds)
         except RunInterrupted as err:

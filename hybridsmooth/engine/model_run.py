@@ -41,8 +41,6 @@ from .rundir import (CHECKPOINT_FILE, EVALS_FILE, METRICS_FILE, RunFolder, open_
 
 STEP_COLUMNS = ("step", "epoch", "k", "sample", "loss", "zo_phi", "grad_y_norm", "eta_x", "eta_y", "seconds")
 EVAL_COLUMNS = ("step", "dev_loss", "dev_accuracy", "seconds")
-# optimizer fields that must agree between a checkpoint and the run that resumes it
-_RESUME_KEYS = ("method", "eta_x", "eta_y", "order", "update", "fo_point", "form", "mu", "q", "seed")
 
 
 @dataclass(frozen=True)
@@ -163,7 +161,7 @@ def _write_tables(folder: RunFolder, steps: list, evals: list) -> None:
     folder.write_table(EVALS_FILE, pd.DataFrame(evals, columns=list(EVAL_COLUMNS)))
 
 
-def _load_checkpoint(folder: RunFolder, expected_hash: str, objective, config: HybridSGDConfig) -> dict:
+def _load_checkpoint(folder: RunFolder, expected_hash: str, objective) -> dict:
     path = folder.path / CHECKPOINT_FILE
     if not path.is_file():
         raise UsageError(f"nothing to resume: {path} does not exist (the run was written without checkpoints; "
@@ -172,13 +170,7 @@ def _load_checkpoint(folder: RunFolder, expected_hash: str, objective, config: H
     if state.get("run_hash") != expected_hash:
         raise UsageError(f"{path} belongs to another run than {folder.path / 'config.json'}; "
                          "start again with --overwrite")
-    saved = state["optimizer"]
-    diff = [k for k in _RESUME_KEYS if saved.get(k) != getattr(config, k)]
-    if diff:
-        raise UsageError("the checkpoint was written with a different optimizer config: " + ", ".join(
-            f"{k}={saved.get(k)!r} there, {getattr(config, k)!r} here" for k in diff))
-    if state.get("spec") != getattr(objective, "spec", ""):
-        raise UsageError(f"the checkpoint is for {state.get('spec')!r}, not {getattr(objective, 'spec', '')!r}")
+    # the run hash covers the problem spec and the optimizer config: nothing else needs comparing
     with torch.no_grad():
         for b, value in state["blocks"].items():
             getattr(objective, b).copy_(value)
@@ -223,7 +215,7 @@ def _train_in_folder(objective, config: HybridSGDConfig, run: ModelRunConfig, fo
                                    objective=objective)
         record["model_run"] = dataclasses.asdict(run)
         if resume:   # check everything before the stored config is touched
-            state = _load_checkpoint(folder, folder.check_resume(record), objective, config)
+            state = _load_checkpoint(folder, folder.check_resume(record), objective)
             if run.steps < state["next_step"]:
                 raise UsageError(f"--steps {run.steps} is below the {state['next_step']} steps the run in "
                                  f"{folder.path} already holds: give --steps >= {state['next_step']}")
@@ -279,7 +271,6 @@ def _train_in_folder(objective, config: HybridSGDConfig, run: ModelRunConfig, fo
                 if (folder is not None and run.checkpoint_every and completed % run.checkpoint_every == 0
                         and completed < run.steps):
                     _save_checkpoint(folder, objective, config, completed, steps, evals, first_loss)
-            interrupted = interrupted or (stop.requested and completed < run.steps and not diverged)
     except BaseException:
         # a crash or a second Ctrl-C inside a step: the weights may sit at a perturbed point, so no
         # checkpoint, but the records so far are kept

@@ -282,12 +282,11 @@ def open_run_folder(path: str | os.PathLike, *, resume: bool = False, overwrite:
     """
     from ..paths import ensure_output_dir
 
-    if resume and overwrite:
-        raise UsageError("--resume and --overwrite exclude each other: continue the run or replace it")
+    check_run_folder(path, resume=resume, overwrite=overwrite, option=option)
     folder = ensure_output_dir(path, option)
     fd = _lock(folder)
     try:
-        present = _run_files_present(folder)
+        present = _run_files_present(folder)   # again under the lock: another writer may have come and gone
         _refuse_conflict(folder, present, resume=resume, overwrite=overwrite, option=option)
         if present and not resume:
             (folder / COMPLETE_FILE).unlink(missing_ok=True)   # first: never a marker beside half-removed files
