@@ -87,9 +87,8 @@ def _parse_blocks(text: str) -> list[str]:
 
 def _exact(objective, block: str, idx) -> float | None:
     """The closed-form constant: from a constant Hessian if the problem has one, else from its constants."""
-    hess = getattr(objective, "hessian", None)
-    if callable(hess):
-        H = hess()
+    H = objective.constant_hessian()
+    if H is not None:
         dx = objective.d_x
         sub = {"xx": H[:dx, :dx], "yy": H[dx:, dx:], "xy": H[:dx, dx:]}[block]
         return float(torch.linalg.matrix_norm(sub, 2)) if sub.numel() else 0.0
@@ -349,7 +348,7 @@ def run(args) -> int:
                   "nonlinearity = |H(v+w) - Hv - Hw| / (|Hv| + |Hw|); both are rounding only for exact products")
         if secants is not None:
             _print_secants(secants, end_rows)
-        if not callable(getattr(objective, "hessian", None)) and any(r["exact"] is not None for r in rows):
+        if objective.constant_hessian() is None and any(r["exact"] is not None for r in rows):
             print("# exact = the problem's closed-form constant, a sup over all z: estimates at sampled points "
                   "lie at or below it")
     return 0

@@ -25,7 +25,6 @@ Back-ends (all three agree to rounding on smooth objectives; see tests/curvature
 """
 from __future__ import annotations
 
-import inspect
 from typing import Callable, Literal, Sequence
 
 import torch
@@ -122,10 +121,6 @@ class HessianAtPoint:
         self.on_product = on_product
         self._graphs: dict[tuple, tuple] = {}
         self.step_scales = StepScales.at(objective, self.x, self.y) if backend == "finite_difference" else None
-        try:
-            self._grad_takes_blocks = "blocks" in inspect.signature(objective.grad).parameters
-        except (TypeError, ValueError):
-            self._grad_takes_blocks = False
         if check:
             check_determinism(objective, self.x, self.y, self.plan[0][0])
 
@@ -214,11 +209,9 @@ class HessianAtPoint:
         return self._split(keep, out)
 
     def _grad(self, x: Tensor, y: Tensor, s, out: OutBlock) -> tuple[Tensor, Tensor]:
-        # objectives that can skip a block's gradient (ModuleObjective's blocks=) save a backward over it
-        if out != "both" and self._grad_takes_blocks:
-            gx, gy = self.objective.grad(x, y, s, blocks=out)
-            return (gx, torch.zeros_like(y)) if out == "x" else (torch.zeros_like(x), gy)
-        return self.objective.grad(x, y, s)
+        # a model skips the backward over a block left out of ``blocks``
+        gx, gy = self.objective.grad(x, y, s, blocks="xy" if out == "both" else out)
+        return (torch.zeros_like(x) if gx is None else gx), (torch.zeros_like(y) if gy is None else gy)
 
     @staticmethod
     def _split(res: Sequence[Tensor], out: OutBlock) -> tuple[Tensor | None, Tensor | None]:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor
@@ -65,29 +65,116 @@ class Constants:
         return dataclasses.asdict(self)
 
 
+Blocks = Literal["xy", "x", "y"]
+
+
 @runtime_checkable
 class Objective(Protocol):
-    """A finite sum with a ZO block ``x`` and an FO block ``y`` (see the module docstring)."""
+    """A finite sum with a ZO block ``x`` and an FO block ``y`` (see the module docstring).
+
+    Every estimator, optimizer and check is written against these members and nothing else:
+
+    * ``spec`` is the spec string that built the objective ("" when built in code), ``name`` a short label;
+    * ``weights`` are the sample weights w_i (shape ``(n,)``, summing to 1);
+    * ``batched`` says whether ``x`` / ``y`` may carry leading batch dimensions (synthetic problems: one
+      batched computation for many seeds). An unbatched objective is a model whose weights live in flat
+      buffers ``x`` / ``y`` (see :class:`LiveWeights`);
+    * ``grad`` and ``value_and_grad`` take ``blocks`` ("xy", "x" or "y"); a block left out is returned as
+      None, and an objective may skip its backward pass;
+    * ``constant_hessian()`` is the dense Hessian of f when it is the same at every point (a quadratic),
+      else None.
+    """
 
     name: str
+    spec: str
     n: int
     d_x: int
     d_y: int
     dtype: torch.dtype
     device: torch.device
     constants: Constants
+    weights: Tensor
+    batched: bool
 
     def loss(self, x: Tensor, y: Tensor, idx: int | Tensor | None = None) -> Tensor:
         """f_idx(x, y) with the batch shape of ``x``/``y`` (f itself when ``idx`` is None)."""
 
-    def grad(self, x: Tensor, y: Tensor, idx: int | Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """(grad_x f_idx, grad_y f_idx), each with the shape of its block."""
+    def grad(self, x: Tensor, y: Tensor, idx: int | Tensor | None = None, *,
+             blocks: Blocks = "xy") -> tuple[Tensor | None, Tensor | None]:
+        """(grad_x f_idx, grad_y f_idx), each with the shape of its block; None for a block not asked for."""
+
+    def value_and_grad(self, x: Tensor, y: Tensor, idx: int | Tensor | None = None, *,
+                       blocks: Blocks = "xy") -> tuple[Tensor, Tensor | None, Tensor | None]:
+        """(f_idx, grad_x f_idx, grad_y f_idx); None for a block not asked for."""
 
     def initial_point(self, batch: int | None = None) -> tuple[Tensor, Tensor]:
         """The problem's starting point z_0, repeated ``batch`` times along a leading dimension."""
 
+    def constant_hessian(self) -> Tensor | None:
+        """The dense Hessian of f when it does not depend on the point, else None."""
 
-class FiniteSum:
+
+@runtime_checkable
+class LiveWeights(Protocol):
+    """What an unbatched (model) objective adds: its weights live in two flat buffers that the model's
+    parameters view, so a step in place changes the model (``hybridsmooth.objectives.module``)."""
+
+    x: Tensor
+    y: Tensor
+    x_layout: Any
+    y_layout: Any
+
+    def set_point(self, x: Tensor, y: Tensor) -> None:
+        """Copy (x, y) into the live buffers."""
+
+
+def check_blocks(blocks: str) -> Blocks:
+    """``blocks`` as given, or a one-line error naming the accepted values."""
+    if blocks not in ("xy", "x", "y"):
+        from ..errors import UsageError
+
+        raise UsageError(f"blocks must be 'xy', 'x' or 'y', got {blocks!r}")
+    return blocks  # type: ignore[return-value]
+
+
+class GradientsFromLoss:
+    """The gradient members of the protocol, from ``loss`` by autograd (or from a closed-form ``_grad``).
+
+    An objective written by hand needs ``loss`` and the attributes of the protocol; inheriting this supplies
+    ``grad(..., blocks=)``, ``value_and_grad`` and ``constant_hessian``. Override ``_grad(x, y, idx)`` (both
+    blocks) where a closed form is cheaper.
+    """
+
+    batched: bool = False
+    spec: str = ""
+
+    def _grad(self, x: Tensor, y: Tensor, idx: int | Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Both block gradients by autograd; subclasses with a closed form override this."""
+        with torch.enable_grad():
+            xr = x.detach().requires_grad_(True)
+            yr = y.detach().requires_grad_(True)
+            val = self.loss(xr, yr, idx).sum()
+            gx, gy = torch.autograd.grad(val, (xr, yr), allow_unused=True)
+        gx = torch.zeros_like(x) if gx is None else gx
+        gy = torch.zeros_like(y) if gy is None else gy
+        return gx.detach(), gy.detach()
+
+    def grad(self, x: Tensor, y: Tensor, idx: int | Tensor | None = None, *,
+             blocks: Blocks = "xy") -> tuple[Tensor | None, Tensor | None]:
+        gx, gy = self._grad(x, y, idx)
+        blocks = check_blocks(blocks)
+        return (gx if "x" in blocks else None), (gy if "y" in blocks else None)
+
+    def value_and_grad(self, x: Tensor, y: Tensor, idx: int | Tensor | None = None, *,
+                       blocks: Blocks = "xy") -> tuple[Tensor, Tensor | None, Tensor | None]:
+        gx, gy = self.grad(x, y, idx, blocks=blocks)
+        return self.loss(x, y, idx), gx, gy
+
+    def constant_hessian(self) -> Tensor | None:
+        return None
+
+
+class FiniteSum(GradientsFromLoss):
     """Convenience base class: weights, index handling, autograd gradients, per-sample losses.
 
     Subclasses implement ``_sample_losses(x, y) -> Tensor[..., n]`` (all n per-sample losses at once;
@@ -95,6 +182,7 @@ class FiniteSum:
     """
 
     name: str = "finite-sum"
+    batched: bool = True
 
     def __init__(self, *, n: int, d_x: int, d_y: int, dtype: torch.dtype = torch.float64,
                  device: str | torch.device = "cpu", weights: Tensor | None = None,
@@ -126,16 +214,6 @@ class FiniteSum:
 
     def loss(self, x: Tensor, y: Tensor, idx: int | Tensor | None = None) -> Tensor:
         return select_samples(self._sample_losses(x, y), idx, self.weights)
-
-    def grad(self, x: Tensor, y: Tensor, idx: int | Tensor | None = None) -> tuple[Tensor, Tensor]:
-        with torch.enable_grad():
-            xr = x.detach().requires_grad_(True)
-            yr = y.detach().requires_grad_(True)
-            val = self.loss(xr, yr, idx).sum()
-            gx, gy = torch.autograd.grad(val, (xr, yr), allow_unused=True)
-        gx = torch.zeros_like(x) if gx is None else gx
-        gy = torch.zeros_like(y) if gy is None else gy
-        return gx.detach(), gy.detach()
 
     def initial_point(self, batch: int | None = None) -> tuple[Tensor, Tensor]:
         if batch is None:

@@ -55,7 +55,7 @@ class Falsifier(FiniteSum):
         xx, yy = (x * x).sum(-1, keepdim=True), (y * y).sum(-1, keepdim=True)
         return 0.5 * xx + 0.5 * self.curvatures * yy
 
-    def grad(self, x: Tensor, y: Tensor, idx=None) -> tuple[Tensor, Tensor]:
+    def _grad(self, x: Tensor, y: Tensor, idx=None) -> tuple[Tensor, Tensor]:
         x, y = broadcast_blocks(x, y)
         if idx is None:
             k = self.weights @ self.curvatures
@@ -107,7 +107,7 @@ class Bilinear(FiniteSum):
         x, y = broadcast_blocks(x, y)
         return (self.b * (x * y).sum(-1)).unsqueeze(-1)
 
-    def grad(self, x: Tensor, y: Tensor, idx=None) -> tuple[Tensor, Tensor]:
+    def _grad(self, x: Tensor, y: Tensor, idx=None) -> tuple[Tensor, Tensor]:
         x, y = broadcast_blocks(x, y)
         return self.b * y, self.b * x
 

@@ -48,7 +48,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import UsageError
-from .base import Constants
+from .base import Blocks, Constants, check_blocks
 
 NamePredicate = Callable[[str], bool]
 ModelCall = Callable[..., Any]
@@ -57,7 +57,6 @@ ModelCall = Callable[..., Any]
 # what to feed it and how to score the output, which covers both the causal-LM prompt loss (label-word
 # logits at the last position) and an encoder's classification head.
 LossFn = Callable[[ModelCall, Any], Tensor]
-Blocks = Literal["xy", "x", "y"]
 
 
 @dataclass(frozen=True)
@@ -150,8 +149,8 @@ class ModuleObjective:
     ``device``, ``name``, ``spec``, ``constants`` (all None: unknown for real models), ``model``, ``batches``.
     """
 
-    # grad(..., blocks="y") leaves x out of autograd: a hybrid step builds no graph over the base weights
-    supports_block_grad = True
+    # weights live in the model's flat buffers: no leading batch dimension
+    batched = False
 
     def __init__(self, model: nn.Module, batches: Sequence[Any], loss_fn: LossFn, *,
                  is_x: NamePredicate, is_y: NamePredicate, allow_frozen: bool = False,
@@ -253,8 +252,8 @@ class ModuleObjective:
         is detached (no graph over it) and returned as None. ``idx=None`` accumulates w_i grad f_i one
         minibatch at a time (memory of one minibatch)."""
         self._check(x, y)
-        if blocks not in ("xy", "x", "y"):
-            raise UsageError(f"blocks must be 'xy', 'x' or 'y', got {blocks!r}")
+        # a block left out of ``blocks`` stays out of autograd: a hybrid step builds no graph over the base weights
+        check_blocks(blocks)
         indices = [self._index(idx)] if idx is not None else list(range(self.n))
         scale = [1.0] if idx is not None else [float(w) for w in self.weights]
         want_x, want_y = "x" in blocks, "y" in blocks
@@ -288,6 +287,10 @@ class ModuleObjective:
         if batch is not None:
             raise UsageError("module objectives have no batch dimension; call initial_point() without batch")
         return self.x.detach().clone(), self.y.detach().clone()
+
+    def constant_hessian(self) -> None:
+        """A network's Hessian depends on the point."""
+        return None
 
     def set_point(self, x: Tensor, y: Tensor) -> None:
         """Copy (x, y) into the live buffers, i.e. into the model's weights."""

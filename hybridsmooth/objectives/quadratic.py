@@ -142,14 +142,14 @@ class BlockQuadratic(FiniteSum):
         r = self._residual(x, y, idx)
         return 0.5 * (self._apply_H(r) * r).sum(-1)
 
-    def grad(self, x: Tensor, y: Tensor, idx=None) -> tuple[Tensor, Tensor]:
+    def _grad(self, x: Tensor, y: Tensor, idx=None) -> tuple[Tensor, Tensor]:
         if idx is None:
             g = self._apply_H(torch.cat(broadcast_blocks(x, y), dim=-1) - self._c_w)
         else:
             g = self._apply_H(self._residual(x, y, idx))
         return g[..., : self.d_x], g[..., self.d_x:]
 
-    def hessian(self) -> Tensor:
+    def constant_hessian(self) -> Tensor:
         """The exact (shared) Hessian, (d, d)."""
         return self.H
 

@@ -123,7 +123,7 @@ class QuarticSum(FiniteSum):
         dev = y.unsqueeze(-2) - self.c                                # (..., n, d_y)
         return quart.unsqueeze(-1) + lin + 0.5 * self.Ly * (dev * dev).sum(-1)
 
-    def grad(self, x: Tensor, y: Tensor, idx=None) -> tuple[Tensor, Tensor]:
+    def _grad(self, x: Tensor, y: Tensor, idx=None) -> tuple[Tensor, Tensor]:
         x, y = broadcast_blocks(x, y)
         gx = (x * x).sum(-1, keepdim=True) * x
         if idx is None:

@@ -164,7 +164,7 @@ class CauchySum(FiniteSum):
     def _sample_losses(self, x: Tensor, y: Tensor) -> Tensor:
         return cauchy_rho(self._z(x, y) @ self.A.T - self.t)
 
-    def grad(self, x: Tensor, y: Tensor, idx=None) -> tuple[Tensor, Tensor]:
+    def _grad(self, x: Tensor, y: Tensor, idx=None) -> tuple[Tensor, Tensor]:
         g = _ridge_grad(self._z(x, y), self.A, self.t, self.weights, idx)
         return g[..., : self.d_x], g[..., self.d_x:]
 
@@ -253,7 +253,7 @@ class InterpolatingSum(FiniteSum):
         h, g = self._h_and_g(x, y)
         return h.unsqueeze(-1) + g
 
-    def grad(self, x: Tensor, y: Tensor, idx=None) -> tuple[Tensor, Tensor]:
+    def _grad(self, x: Tensor, y: Tensor, idx=None) -> tuple[Tensor, Tensor]:
         x, y = broadcast_blocks(x, y)
         gh = _ridge_grad(torch.cat((x, y), dim=-1), self.B, self.s_h, self.h_weights, None)
         gg = _ridge_grad(y, self.C, self.r, self.weights, idx)

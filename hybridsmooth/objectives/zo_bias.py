@@ -31,7 +31,7 @@ class _SeparableXPlusQuadraticY(FiniteSum):
         x, y = broadcast_blocks(x, y)
         return (self._phi(x) + 0.5 * self.Ly * (y * y).sum(-1)).unsqueeze(-1)
 
-    def grad(self, x: Tensor, y: Tensor, idx=None) -> tuple[Tensor, Tensor]:
+    def _grad(self, x: Tensor, y: Tensor, idx=None) -> tuple[Tensor, Tensor]:
         x, y = broadcast_blocks(x, y)
         return self._phi_grad(x), self.Ly * y
 

@@ -32,7 +32,7 @@ from ..objectives.base import block_norms
 from ..zo.estimators import FORMS, Form, ZOEstimate, zo_generator, zo_gradient
 from .limits import BlockMode, StepLimit, diagnose, step_limits
 from .orders import ORDERS, Order, sample_orders
-from .rng import SeedStreams, as_seed_indices
+from ..rng import SeedStreams, as_seed_indices
 
 Method = Literal["hybrid", "fo_full", "fo_peft", "zo_full", "zo_peft"]
 Update = Literal["jacobi", "gauss_seidel"]
@@ -123,11 +123,8 @@ def zo_step(loss_fn: Callable[[Tensor], Tensor], v: Tensor, *, eta: float, mu: f
 
 
 def grad_y_only(objective, x: Tensor, y: Tensor, idx) -> Tensor:
-    """grad_y f_idx(x, y). Objectives that can leave the x block out of autograd (torch models: no graph
-    over the base weights, base-weight gradients stay empty) say so with ``supports_block_grad``."""
-    if getattr(objective, "supports_block_grad", False):
-        return objective.grad(x, y, idx, blocks="y")[1]
-    return objective.grad(x, y, idx)[1]
+    """grad_y f_idx(x, y); a torch model leaves the x block out of autograd (no graph over the base weights)."""
+    return objective.grad(x, y, idx, blocks="y")[1]
 
 
 def fo_block_gradient(objective, x: Tensor, y: Tensor, idx, *, fo_point: FOPoint = "clean", mu: float = 0.0,

@@ -20,24 +20,10 @@ from typing import Literal, Sequence
 import torch
 from torch import Tensor
 
-from ..zo.estimators import derive_seed
-from .rng import ORDER_STREAM, SeedStreams
+from ..rng import ORDER_STREAM, SeedStreams, order_generator
 
 Order = Literal["rr", "so", "ig", "sgd"]
 ORDERS: tuple[str, ...] = ("rr", "so", "ig", "sgd")
-
-# The ZO noise of step k in epoch t is seeded by derive_seed(run_seed, t, k) with k < n. The order
-# stream uses the same key layout with a step index no epoch can reach, so the two streams never share
-# a seed (derive_seed pads short key lists with zeros, so a different key *count* would not be enough).
-ORDER_STREAM_STEP = 2**32 - 1
-
-
-def order_generator(run_seed: int, epoch: int, device: str | torch.device = "cpu") -> torch.Generator:
-    """The private generator of the sample order of one epoch."""
-    g = torch.Generator(device=torch.device(device))
-    g.manual_seed(derive_seed(run_seed, epoch, ORDER_STREAM_STEP))
-    return g
-
 
 def sample_orders(order: Order, *, n: int, epoch: int, run_seed: int, batch: int = 1,
                   seeds: Tensor | Sequence[int] | None = None, device: str | torch.device = "cpu") -> Tensor:

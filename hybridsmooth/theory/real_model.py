@@ -192,11 +192,8 @@ def _norm(v: Tensor) -> float:
 
 
 def _block_grad(objective, x: Tensor, y: Tensor, idx: int, block: Literal["x", "y"]) -> Tensor:
-    """grad_b f_idx, leaving the other block out of autograd when the objective can (torch models)."""
-    if getattr(objective, "supports_block_grad", False):
-        gx, gy = objective.grad(x, y, idx, blocks=block)
-    else:
-        gx, gy = objective.grad(x, y, idx)
+    """grad_b f_idx (a torch model leaves the other block out of autograd)."""
+    gx, gy = objective.grad(x, y, idx, blocks=block)
     return gx if block == "x" else gy
 
 
@@ -236,8 +233,7 @@ def secant_run(objective, x0: Tensor, y0: Tensor, settings: RealModelSettings
     steps: list[SecantStep] = []
     for t in range(s.steps):
         t0 = time.perf_counter()
-        loss, gx, gy = objective.value_and_grad(x, y, s.idx) if hasattr(objective, "value_and_grad") else (
-            objective.loss(x, y, s.idx), *objective.grad(x, y, s.idx))
+        loss, gx, gy = objective.value_and_grad(x, y, s.idx)
         # one flat direction (module objectives take no leading batch dim, so not zo_gradient's (q, d) draw)
         u = torch.randn(x.shape, generator=zo_generator(s.seed, 0, t), dtype=x.dtype, device=x.device)
         with torch.no_grad():

@@ -30,7 +30,7 @@ from ..objectives.quadratic import BlockQuadratic, make_block_quadratic
 from ..objectives.synthetic import make_cauchy, make_falsifier, make_interpolating, make_quartic
 from ..optim.hybrid_sgd import HybridSGDConfig, hybrid_step, run_hybrid_sgd
 from ..optim.orders import sample_orders
-from ..optim.rng import SeedStreams
+from ..rng import SeedStreams
 from . import bounds, seed_theorem
 from .checks import CheckResult, clopper_pearson_upper, one_sided, rate_check, two_sided
 from .exact_checks import check14_F_fixed_point, joint_lambda_on_ray

@@ -11,33 +11,24 @@ the smoothed function f_mu(x) = E_u f(x + mu u) [NS eq. (21)]; on a quadratic th
 exactly (g^T u) u for every mu (THEORY 4.3).
 
 Noise comes from a private ``torch.Generator`` seeded from (run seed, epoch, step), or, in batched runs,
-from the per-seed counter-based streams of ``hybridsmooth.optim.rng.SeedStreams`` (row b of the
+from the per-seed counter-based streams of ``hybridsmooth.rng.SeedStreams`` (row b of the
 (q, S, d) directions depends on seed index b only, not on the batch); the global RNG is never touched.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Literal, Union
+from typing import Callable, Literal, Union
 
 import numpy as np
 import torch
 from torch import Tensor
 
-if TYPE_CHECKING:   # a runtime import would be circular: optim imports this module
-    from ..optim.rng import SeedStreams
+from ..rng import SeedStreams, derive_seed, zo_generator  # noqa: F401  (re-exported: callers draw noise here)
 
 Form = Literal["central", "forward", "spsa"]
 FORMS: tuple[str, ...] = ("central", "forward", "spsa")
 NoiseSource = Union[torch.Generator, "SeedStreams"]
-
-
-def derive_seed(*keys: int) -> int:
-    """A 63-bit seed from integer keys, e.g. (run_seed, epoch, step); distinct keys give unrelated streams."""
-    if any(int(k) < 0 for k in keys):
-        raise ValueError(f"seed keys must be non-negative integers, got {keys}")
-    state = np.random.SeedSequence([int(k) for k in keys]).generate_state(2, np.uint32)
-    return int((int(state[0]) << 31) ^ int(state[1])) & ((1 << 63) - 1)
 
 
 def check_form(form: object) -> str:
@@ -63,13 +54,6 @@ def check_q(q: object) -> int:
     if isinstance(q, bool) or not isinstance(q, (int, np.integer)) or q < 1:
         raise ValueError(f"the number of directions q must be an integer >= 1, got {q!r}")
     return int(q)
-
-
-def zo_generator(run_seed: int, epoch: int, step: int, device: str | torch.device = "cpu") -> torch.Generator:
-    """The private generator for one optimizer step: same (run_seed, epoch, step) -> same noise."""
-    g = torch.Generator(device=torch.device(device))
-    g.manual_seed(derive_seed(run_seed, epoch, step))
-    return g
 
 
 def draw_directions(shape: tuple[int, ...], *, form: Form, generator: NoiseSource,

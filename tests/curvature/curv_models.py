@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from hybridsmooth.objectives.base import FiniteSum, broadcast_blocks
+from hybridsmooth.objectives.base import FiniteSum, GradientsFromLoss, broadcast_blocks
 
 DT = torch.float64
 
@@ -40,7 +40,7 @@ class TinyBlock(nn.Module):
         return self.head(h.mean(dim=1)).squeeze(-1)
 
 
-class TinyAttentionObjective:
+class TinyAttentionObjective(GradientsFromLoss):
     """f_i = mean squared error over minibatch i; f = sum_i (|B_i| / N) f_i (the mean over all N examples)."""
 
     name = "tiny-attention"
@@ -81,7 +81,7 @@ class TinyAttentionObjective:
         pred = functional_call(self.module, self._params(x, y), (inp,))
         return ((pred - tgt) ** 2).mean()
 
-    def grad(self, x, y, idx=None):
+    def _grad(self, x, y, idx=None):
         with torch.enable_grad():
             xr, yr = x.detach().requires_grad_(True), y.detach().requires_grad_(True)
             gx, gy = torch.autograd.grad(self.loss(xr, yr, idx), (xr, yr))

@@ -4,6 +4,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from hybridsmooth.objectives.base import GradientsFromLoss
 from torch import nn
 from torch.func import functional_call
 
@@ -14,7 +15,7 @@ from hybridsmooth.curvature import hessian_operator  # noqa: E402
 DT = torch.float64
 
 
-class _MLPObjective:
+class _MLPObjective(GradientsFromLoss):
     """f = mean squared error of a 3-4-1 tanh MLP; x = first layer, y = second layer."""
 
     def __init__(self, model, X, T):
@@ -36,7 +37,7 @@ class _MLPObjective:
     def loss(self, x, y, idx=None):
         return nn.functional.mse_loss(functional_call(self.model, self._params(x, y), (self.X,)), self.T)
 
-    def grad(self, x, y, idx=None):
+    def _grad(self, x, y, idx=None):
         with torch.enable_grad():
             xr, yr = x.detach().requires_grad_(True), y.detach().requires_grad_(True)
             return torch.autograd.grad(self.loss(xr, yr), (xr, yr))

@@ -74,10 +74,10 @@ class Recording:
     def __getattr__(self, name):
         return getattr(self.obj, name)
 
-    def grad(self, x, y, idx=None):
+    def grad(self, x, y, idx=None, *, blocks="xy"):
         if idx is not None:
             self.calls.append(torch.as_tensor(idx).clone())
-        return self.obj.grad(x, y, idx)
+        return self.obj.grad(x, y, idx, blocks=blocks)
 
 
 @pytest.mark.parametrize("order", ["rr", "so", "ig"])

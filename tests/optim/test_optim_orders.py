@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from hybridsmooth.optim.orders import ORDER_STREAM_STEP, order_generator, sample_orders
+from hybridsmooth.optim.orders import sample_orders
+from hybridsmooth.rng import ORDER_STREAM_STEP, order_generator
 from hybridsmooth.zo.estimators import zo_generator
 
 

@@ -1,5 +1,5 @@
 """A seed's run does not depend on the seeds beside it: seed index b is the same run alone (seeds=1 or
-[b]), among seeds=10, or in [3, b]; the per-seed counter-based streams behind it (hybridsmooth.optim.rng)."""
+[b]), among seeds=10, or in [3, b]; the per-seed counter-based streams behind it (hybridsmooth.rng)."""
 import math
 
 import numpy as np
@@ -9,7 +9,7 @@ import torch
 
 from hybridsmooth.objectives.base import broadcast_blocks
 from hybridsmooth.optim import HybridSGDConfig, hybrid_step, run_hybrid_sgd, sample_orders
-from hybridsmooth.optim.rng import (DIRECTION_STREAM, ORDER_STREAM, SeedStreams, as_seed_indices, key_prefix, mix64,
+from hybridsmooth.rng import (DIRECTION_STREAM, ORDER_STREAM, SeedStreams, as_seed_indices, key_prefix, mix64,
                                     random_words, row_keys)
 from hybridsmooth.problems import make_problem
 from hybridsmooth.zo.estimators import zo_generator
@@ -183,8 +183,9 @@ class RowByRow:
     def loss(self, x, y, idx=None):
         return self._rows(lambda a, b, i: (self.obj.loss(a, b, i),), x, y, idx)[0]
 
-    def grad(self, x, y, idx=None):
-        return self._rows(self.obj.grad, x, y, idx)
+    def grad(self, x, y, idx=None, *, blocks="xy"):
+        gx, gy = self._rows(self.obj.grad, x, y, idx)
+        return (gx if "x" in blocks else None), (gy if "y" in blocks else None)
 
 
 def _config(obj, method, order, form, q, epochs=3):

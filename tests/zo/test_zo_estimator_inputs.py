@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from hybridsmooth.optim.rng import SeedStreams
+from hybridsmooth.rng import SeedStreams
 from hybridsmooth.zo.estimators import (FORMS, derive_seed, draw_directions, zo_generator, zo_gradient,
                                         zo_gradient_along)
 

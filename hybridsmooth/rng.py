@@ -35,6 +35,7 @@ import math
 import numbers
 from typing import Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -225,3 +226,33 @@ class SeedStreams:
         """``count`` uniform draws from 0..n-1 with replacement per seed, (S, count): floor(n u)."""
         u = uniform_from_words(self.words(count), torch.float64)
         return u.mul_(n).floor_().to(torch.int64).clamp_(max=n - 1)   # n u rounds up to n only for huge n
+
+
+# --- torch.Generator streams of unbatched runs (keys hashed by numpy's SeedSequence) ----------------------
+
+def derive_seed(*keys: int) -> int:
+    """A 63-bit seed from integer keys, e.g. (run_seed, epoch, step); distinct keys give unrelated streams."""
+    if any(int(k) < 0 for k in keys):
+        raise ValueError(f"seed keys must be non-negative integers, got {keys}")
+    state = np.random.SeedSequence([int(k) for k in keys]).generate_state(2, np.uint32)
+    return int((int(state[0]) << 31) ^ int(state[1])) & ((1 << 63) - 1)
+
+
+def zo_generator(run_seed: int, epoch: int, step: int, device: str | torch.device = "cpu") -> torch.Generator:
+    """The private generator for one optimizer step: same (run_seed, epoch, step) -> same noise."""
+    g = torch.Generator(device=torch.device(device))
+    g.manual_seed(derive_seed(run_seed, epoch, step))
+    return g
+
+
+# The ZO noise of step k in epoch t is seeded by derive_seed(run_seed, t, k) with k < n. The order
+# stream uses the same key layout with a step index no epoch can reach, so the two streams never share
+# a seed (derive_seed pads short key lists with zeros, so a different key *count* would not be enough).
+ORDER_STREAM_STEP = 2**32 - 1
+
+
+def order_generator(run_seed: int, epoch: int, device: str | torch.device = "cpu") -> torch.Generator:
+    """The private generator of the sample order of one epoch."""
+    g = torch.Generator(device=torch.device(device))
+    g.manual_seed(derive_seed(run_seed, epoch, ORDER_STREAM_STEP))
+    return g
