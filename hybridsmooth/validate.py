@@ -5,7 +5,7 @@ Every check takes ``what``, the name the message starts with (``"quadratic: Lx"`
 spec keys, ``UsageError`` for command-line options. Each returns the value, converted, so that a check
 reads as an assignment.
 
-A *rule* binds a check to a spec key when a problem is registered (``hybridsmooth.problems.register``); it
+A *rule* binds a check to a spec key in the problem table (``hybridsmooth.objectives.registry``); it
 is called as ``rule(what, value)``. The plain checks are rules as they stand (``finite``, ``positive``, ...);
 ``at_least``, ``between``, ``choice`` and ``optional`` make rules with parameters.
 """
@@ -137,7 +137,7 @@ def check_allocation(n_elements: int, bytes_per_element: int, what: str, *,
         raise error(f"{what} needs {format_bytes(need)} of memory; this machine has {format_bytes(have)}")
 
 
-# --- rules: checks bound to spec keys at registration -----------------------------------------------------
+# --- rules: checks bound to spec keys in the problem table ----------------------------------------------
 # finite, positive, non_negative, non_negative_int, positive_int and boolean are rules as they stand.
 
 

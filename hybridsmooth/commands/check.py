@@ -1,6 +1,6 @@
 """``hybridsmooth check [PROBLEM ...]``: run the standard suite of theory checks (THEORY 7) and print the verdicts.
 
-Without PROBLEM specs it runs the registry of ``hybridsmooth.theory.suite`` (all checks, or ``--only``); with
+Without PROBLEM specs it runs the claims of ``hybridsmooth.theory.suite`` (all checks, or ``--only``); with
 specs it runs the assumption checks that apply to those problems (and the ``--only`` checks if given); a real-model
 spec (``llm:...``) gets the measured checks of ``hybridsmooth.theory.real_model`` (all ``report`` rows). Exit
 status: 1 when a row that is expected to pass fails, 0 otherwise (rows that demonstrate a false statement of the

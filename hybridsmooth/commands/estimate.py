@@ -29,17 +29,14 @@ from typing import Iterator
 
 import torch
 
-from ..curvature import (HessianAtPoint, cross_norm, eigsh_top, lanczos_top_eigs, power_iteration,
-                         supremum_bound)
-from ..curvature.defects import operator_defects
+from ..curvature import block_constants, supremum_bound
+from ..curvature.block_constants import BLOCK_QUANTITY, default_tol
 from ..curvature.hvp import BACKENDS
-from ..curvature.operators import dilation, gram
 from .. import validate
 from ..errors import UsageError
 from ..paths import ensure_output_file
 from ..problems import make_problem
 
-BLOCK_QUANTITY = {"xx": "L_x", "yy": "L_y", "xy": "L_xy"}
 COLUMNS = ("block", "quantity", "estimate", "exact", "rel_err", "upper95", "residual", "hvps", "seconds",
            "converged", "points")
 # measured defects of finite-difference products, worst over the points (finite_difference rows only)
@@ -85,17 +82,12 @@ def _parse_blocks(text: str) -> list[str]:
     return list(dict.fromkeys(blocks))
 
 
-def _exact(objective, block: str, idx) -> float | None:
-    """The closed-form constant: from a constant Hessian if the problem has one, else from its constants."""
-    H = objective.constant_hessian()
-    if H is not None:
-        dx = objective.d_x
-        sub = {"xx": H[:dx, :dx], "yy": H[dx:, dx:], "xy": H[:dx, dx:]}[block]
-        return float(torch.linalg.matrix_norm(sub, 2)) if sub.numel() else 0.0
+def _closed_form_constant(objective, block: str, idx) -> float | None:
+    """The problem's closed-form constant of a block (a sup over all z) for problems without a constant
+    Hessian: L_b of f, or L_b_max of f_idx; none for the cross block of one sample."""
     c = objective.constants
-    name = BLOCK_QUANTITY[block] + ("_max" if idx is not None and block != "xy" else "")
-    value = getattr(c, name, None)
-    return None if value is None or (idx is not None and block == "xy") else float(value)
+    value = {"xx": c.L_x, "yy": c.L_y, "xy": c.L_xy} if idx is None else {"xx": c.L_x_max, "yy": c.L_y_max, "xy": None}
+    return None if value[block] is None else float(value[block])
 
 
 def _points(objective, n_points: int, spread: float, seed: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -111,18 +103,6 @@ def _points(objective, n_points: int, spread: float, seed: int) -> list[tuple[to
             dz = scale * torch.randn(z0.numel(), generator=g, dtype=torch.float64).to(z0.dtype)
             pts.append((x0 + dz[: objective.d_x], y0 + dz[objective.d_x:]))
     return pts
-
-
-def default_tol(dtype: torch.dtype, backend: str) -> float:
-    """Relative residual tolerance of the eigen-solves when --tol is not given.
-
-    Exact products (the autograd back-ends): 1e-10 in float64, 1e-5 otherwise. Finite-difference products
-    carry their own relative error, ~1e-10 in float64 and up to ~3e-4 in float32 along the top
-    eigenvectors (see fd_relative_step), which no residual can go below: 1e-7 and 2e-3 (1e-1 in 16 bits).
-    """
-    if backend != "finite_difference":
-        return 1e-10 if dtype == torch.float64 else 1e-5
-    return {torch.float64: 1e-7, torch.float32: 2e-3}.get(dtype, 1e-1)
 
 
 class _Progress:
@@ -155,34 +135,6 @@ class _Progress:
 
     def close(self) -> None:
         self.bar.close()
-
-
-def _solve(engine: HessianAtPoint, block: str, method: str, k: int, tol: float, max_iter: int, seed: int):
-    """(estimate, top-k list, worst residual, converged) for one block at one point."""
-    if block == "xy":
-        if method == "lanczos" and k == 1:
-            cn = cross_norm(engine, tol=tol, max_iter=max_iter, seed=seed)
-            return cn.estimate, [cn.estimate], max(cn.solver.residuals), cn.solver.converged, cn.solver
-        elif method == "power":
-            res = power_iteration(gram(engine.operator("xy"), engine.operator("yx")), tol=tol, max_iter=max_iter,
-                                  seed=seed)
-            vals = [math.sqrt(max(res.top, 0.0))]
-            # residual of B^T B converted to singular-value units: |s^2 - sigma^2| <= r  =>  |s - sigma| <= r / s
-            return vals[0], vals, res.residuals[0] / max(vals[0], 1e-300), res.converged, res
-        else:
-            op = dilation(engine.operator("xy"), engine.operator("yx"))
-            res = (lanczos_top_eigs(op, k, which="LA", tol=tol, max_iter=max_iter, seed=seed) if method == "lanczos"
-                   else eigsh_top(op, k, which="LA", tol=tol, seed=seed))
-        vals = [max(v, 0.0) for v in res.estimates]
-        return vals[0], vals, max(res.residuals), res.converged, res
-    op = engine.operator(block)
-    if method == "lanczos":
-        res = lanczos_top_eigs(op, k, which="LM", tol=tol, max_iter=max_iter, seed=seed)
-    elif method == "power":
-        res = power_iteration(op, tol=tol, max_iter=max_iter, seed=seed)
-    else:
-        res = eigsh_top(op, k, which="LM", tol=tol, seed=seed)
-    return abs(res.top), list(res.estimates), max(res.residuals), res.converged, res
 
 
 def estimate_table(objective, *, blocks: list[str], method: str = "lanczos", k: int = 1, n_points: int = 1,
@@ -219,54 +171,51 @@ def estimate_table(objective, *, blocks: list[str], method: str = "lanczos", k: 
     if tol is None:
         tol = default_tol(objective.dtype, backend)
     points = _points(objective, n_points, spread, seed) if points is None else list(points)
-    solved, defects = _solve_points(objective, points, blocks, method=method, k=k, idx=idx, backend=backend,
-                                    tol=tol, max_iter=max_iter, seed=seed, reuse_graph=reuse_graph,
-                                    progress=progress)
-    rows = []
-    for b in blocks:
-        per_point = [est for est, *_ in solved[b]]
-        j_best = int(max(range(len(per_point)), key=per_point.__getitem__))
-        exact = _exact(objective, b, idx)
-        best = per_point[j_best]
-        rows.append(dict(
-            block=b, quantity=BLOCK_QUANTITY[b], estimate=best, exact=exact,
-            rel_err=None if not exact else abs(best - exact) / abs(exact),
-            upper95=supremum_bound(per_point, level=0.95).upper if len(per_point) >= 2 else None,
-            residual=max(r for _, _, r, _, _ in solved[b]), hvps=sum(res.n_hvp for *_, res in solved[b]),
-            seconds=sum(res.seconds for *_, res in solved[b]),
-            # the solver's own verdict on its explicit residual, deliberately not re-derived here
-            converged=all(ok for _, _, _, ok, _ in solved[b]),
-            points=len(per_point), top_k=solved[b][j_best][1], per_point=per_point))
-        if defects is not None:
-            rows[-1].update(asymmetry=max(d.asymmetry for d in defects[b]),
-                            nonlinearity=max(d.nonlinearity for d in defects[b]))
-    return rows
+    solved = _solve_points(objective, points, blocks, method=method, k=k, idx=idx, backend=backend, tol=tol,
+                           max_iter=max_iter, seed=seed, reuse_graph=reuse_graph, progress=progress)
+    return [_row(objective, b, [point[b] for point in solved], idx) for b in blocks]
+
+
+def _row(objective, block: str, per_point: list, idx) -> dict:
+    """The table row of one block from its BlockEstimate at every point: the maximum over the points."""
+    values = [e.estimate for e in per_point]
+    best = per_point[int(max(range(len(values)), key=values.__getitem__))]
+    exact = best.exact if best.exact is not None else _closed_form_constant(objective, block, idx)
+    row = dict(block=block, quantity=BLOCK_QUANTITY[block], estimate=best.estimate, exact=exact,
+               rel_err=None if not exact else abs(best.estimate - exact) / abs(exact),
+               upper95=supremum_bound(values, level=0.95).upper if len(values) >= 2 else None,
+               residual=max(e.residual for e in per_point), hvps=sum(e.hvps for e in per_point),
+               seconds=sum(e.seconds for e in per_point),
+               # the solver's own verdict on its explicit residual, deliberately not re-derived here
+               converged=all(e.converged for e in per_point),
+               points=len(values), top_k=list(best.top_k), per_point=values)
+    if per_point[0].defects is not None:
+        row.update(asymmetry=max(e.defects.asymmetry for e in per_point),
+                   nonlinearity=max(e.defects.nonlinearity for e in per_point))
+    return row
 
 
 def _solve_points(objective, points: list, blocks: list[str], *, method: str, k: int, idx, backend: str, tol: float,
-                  max_iter: int, seed: int, reuse_graph: bool, progress: bool) -> tuple[dict, dict | None]:
-    """Every block at every point: ({block: [solve per point]}, {block: [OperatorDefects per point]} for
-    finite differences, else None). One point at a time, so that at most one point's cached graphs are alive."""
-    solved: dict[str, list] = {b: [] for b in blocks}
-    defects: dict[str, list] | None = {b: [] for b in blocks} if backend == "finite_difference" else None
+                  max_iter: int, seed: int, reuse_graph: bool, progress: bool) -> list:
+    """``block_constants`` at every point, one point at a time so that at most one point's cached graphs are
+    alive. Every block of point j starts from seed + j: the command's own noise key, kept so that its
+    printed residuals and product counts stay those of earlier releases (``block_constants`` would offset
+    the blocks). Finite-difference products get their defects measured."""
+    solved = []
     bar = _Progress(len(points) * len(blocks), progress)
     try:
         for j, (x, y) in enumerate(points):
             try:
-                engine = HessianAtPoint(objective, x, y, idx=idx, backend=backend, reuse_graph=reuse_graph,
-                                        on_product=bar.product)
-                for b in blocks:
-                    bar.start(j, b)
-                    solved[b].append(_solve(engine, b, method, k, tol, max_iter, seed + j))
-                    if defects is not None:
-                        defects[b].append(operator_defects(engine, b, seed + j, norm=solved[b][-1][0]))
-                    bar.done()
+                solved.append(block_constants(
+                    objective, x, y, blocks=blocks, idx=idx, solver=method, max_iter=max_iter, tol=tol,
+                    backend=backend, seed={b: seed + j for b in blocks}, k=k,
+                    defects=backend == "finite_difference", reuse_graph=reuse_graph, on_product=bar.product,
+                    on_block_start=lambda b, j=j: bar.start(j, b), on_block_done=lambda b: bar.done()))
             except ValueError as err:  # non-deterministic objective, Krylov breakdown before k values, ...
                 raise UsageError(f"point {j}: {err}") from None
-            engine.release()
     finally:
         bar.close()
-    return solved, defects
+    return solved
 
 
 def _fmt(v) -> str:
@@ -325,7 +274,7 @@ def run(args) -> int:
                           spread=args.spread, idx=args.idx, backend=args.backend, tol=args.tol,
                           max_iter=args.max_iter, seed=args.seed, reuse_graph=not args.no_graph_cache,
                           progress=_show_progress(args))
-    secants, end_rows = _secant_run(objective, args, blocks) if args.secant_steps else (None, None)
+    secants, end_rows = _secant_report(objective, args, blocks) if args.secant_steps else (None, None)
     if args.out:
         try:
             with open(args.out, "w", newline="") as fh:
@@ -354,32 +303,34 @@ def run(args) -> int:
     return 0
 
 
-def _secant_run(objective, args, blocks: list[str]) -> tuple[dict, list[dict] | None]:
-    """--secant-steps: a short hybrid run from the initial point with the one-block secants of each step
-    (THEORY 3.1; see hybridsmooth.theory.real_model.secant_run) and, with --end-point, the block estimates
-    again at its last point."""
+def _secant_report(objective, args, blocks: list[str]) -> tuple[dict, list[dict] | None]:
+    """--secant-steps: a short hybrid run on one sample from the initial point with the one-block secants of
+    each step (THEORY 3.1; ``theory.real_model_measure.fixed_sample_secant_run``) and, with --end-point, the
+    block estimates again at its last point."""
     from dataclasses import asdict
 
-    from ..theory.real_model import RealModelSettings, secant_run
+    from ..theory.real_model import RealModelSettings, fixed_sample_secant_run
 
     if args.secant_steps < 0:
         raise UsageError(f"--secant-steps must be >= 0, got {args.secant_steps}")
     idx = 0 if args.idx is None else args.idx
-    settings = RealModelSettings(steps=args.secant_steps, eta_x=args.eta_x, eta_y=args.eta_y, mu=args.mu, idx=idx,
-                                 seed=args.seed)
+    # the real-model settings check the run's arguments with the messages of `hybridsmooth check llm:...`
+    s = RealModelSettings(steps=args.secant_steps, eta_x=args.eta_x, eta_y=args.eta_y, mu=args.mu, idx=idx,
+                          seed=args.seed)
     x0, y0 = objective.initial_point()
     if x0.dim() != 1:
         raise UsageError("the problem's initial point must be one point (no batch dimension)")
-    steps, (xe, ye) = secant_run(objective, x0, y0, settings)
+    run = fixed_sample_secant_run(objective, x0, y0, steps=s.steps, idx=s.idx, eta_x=s.eta_x, eta_y=s.eta_y, mu=s.mu,
+                                  seed=s.seed)
     out = dict(idx=idx, eta_x=args.eta_x, eta_y=args.eta_y, mu=args.mu,
-               steps=[asdict(s) | {"grad_norm": s.grad_norm} for s in steps],
-               max_secant_x=max((s.secant_x for s in steps), default=None),
-               max_secant_y=max((s.secant_y for s in steps), default=None))
+               steps=[asdict(s) | {"grad_norm": s.grad_norm} for s in run.steps],
+               max_secant_x=max((s.secant_x for s in run.steps), default=None),
+               max_secant_y=max((s.secant_y for s in run.steps), default=None))
     end_rows = None
     if args.end_point:
         end_rows = estimate_table(objective, blocks=blocks, method=args.method, k=args.k, idx=idx,
                                   backend=args.backend, tol=args.tol, max_iter=args.max_iter, seed=args.seed,
-                                  reuse_graph=not args.no_graph_cache, points=[(xe, ye)],
+                                  reuse_graph=not args.no_graph_cache, points=[(run.x, run.y)],
                                   progress=_show_progress(args))
     return out, end_rows
 

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from .. import experiments as ex
-from ..experiments import model_runs
+from ..experiments import figure_runs as model_runs
 from ..experiments.registry import CONFIG_FILE, read_config, tables_exist, validate_config
 from ..engine.rundir import write_atomic, json_safe
 from ..paths import ensure_output_dir

@@ -1,4 +1,4 @@
-from ..problems import describe_problems
+from ..objectives.registry import describe_problems
 
 
 def add_arguments(parser) -> None:

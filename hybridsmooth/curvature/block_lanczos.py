@@ -126,11 +126,7 @@ def _block_lanczos(op: Operator, k: int, which: str, n_max: int, tol: float, see
     drop_eps, norm_scale = 1e3 * torch.finfo(op.dtype).eps, 0.0
     schedule, converged, checked, history, restarts = _ExplicitSchedule(b), False, None, [], 0
     while True:
-        AQ = _apply_rows(op, Q[s:n])
-        norm_scale = max(norm_scale, float(torch.linalg.vector_norm(AQ, dim=1).max()))
-        C = (AQ @ Q[s:n].T).detach().cpu().to(torch.float64).numpy()
-        T[s:n, s:n] = (C + C.T) / 2
-        R = _project_out(AQ, Q[:n])
+        R, norm_scale = _block_step(op, Q, T, s, n, norm_scale)
         theta, S, idx, scale = _ritz(T[:n, :n], which, k)
         history.append(float(theta[idx[0]]))
         P, B = _rank_split(R, Q[:n], drop_eps * max(norm_scale, scale))
@@ -164,10 +160,20 @@ def _block_lanczos(op: Operator, k: int, which: str, n_max: int, tol: float, see
     vectors = Q[:n].T @ torch.as_tensor(S[:, idx], dtype=op.dtype, device=op.device)
     if explicit:
         residuals = checked[1] if checked is not None and checked[0] == n else _explicit_residuals(op, values, vectors)
-        kind = "explicit"
     else:
-        residuals, kind = tuple(float(r) for r in rec), "lanczos"
+        residuals = tuple(float(r) for r in rec)
     seeded = v0 is None or v0.dim() == 1 or v0.shape[1] < b  # random rows completed the start block
     return EigResult(tuple(float(v) for v in values), residuals, n, op.counter.hvps - start_hvp,
-                     time.perf_counter() - t0, converged, seed if seeded else None, "lanczos", which, kind,
-                     vectors if return_vectors else None, tuple(history), block_size=b, restarts=restarts)
+                     time.perf_counter() - t0, converged, seed if seeded else None, "lanczos", which,
+                     "explicit" if explicit else "lanczos", vectors if return_vectors else None, tuple(history),
+                     block_size=b, restarts=restarts)
+
+
+def _block_step(op: Operator, Q: Tensor, T: np.ndarray, s: int, n: int, norm_scale: float) -> tuple[Tensor, float]:
+    """Products A Q_j for the rows s..n of Q (block j), its diagonal block of T (in place), and the remainder
+    R with the running scale max ||A q|| for the deflation threshold."""
+    AQ = _apply_rows(op, Q[s:n])
+    norm_scale = max(norm_scale, float(torch.linalg.vector_norm(AQ, dim=1).max()))
+    C = (AQ @ Q[s:n].T).detach().cpu().to(torch.float64).numpy()
+    T[s:n, s:n] = (C + C.T) / 2
+    return _project_out(AQ, Q[:n]), norm_scale

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 
 from .operators import Operator
+from .ritz import lanczos_step
 from .trace import Probe, _probes
 
 
@@ -53,17 +54,16 @@ class SpectralDensity:
 
 
 def _lanczos_tridiagonal(op: Operator, v: Tensor, m: int) -> tuple[np.ndarray, np.ndarray]:
-    """alpha (m',) and beta (m'-1,) of the Lanczos tridiagonal from unit v, full re-orthogonalisation."""
+    """alpha (m',) and beta (m'-1,) of the Lanczos tridiagonal from unit v: the eigen-solver's
+    ``lanczos_step``, stopped after m steps or when the Krylov space closes (no restart: a closed space
+    already gives the quadrature exactly)."""
     d = op.shape[0]
     Q = torch.zeros(m, d, dtype=op.dtype, device=op.device)
     Q[0] = v
     alpha, beta = [], []
     for j in range(m):
-        w = op.matvec(Q[j])
-        alpha.append(float(Q[j] @ w))
-        for _ in range(2):
-            w = w - Q[: j + 1].T @ (Q[: j + 1] @ w)
-        b = float(torch.linalg.vector_norm(w))
+        a, w, b = lanczos_step(op, Q, j)
+        alpha.append(a)
         if j == m - 1 or b <= 1e3 * np.finfo(float).eps * max(abs(a) for a in alpha):
             break
         beta.append(b)

@@ -19,7 +19,7 @@ from torch import Tensor
 from .block_lanczos import _block_lanczos
 from .operators import Operator
 from .ritz import (WHICH, EigResult, Which, _all_within, _check_symmetric, _ExplicitSchedule, _explicit_residuals,
-                   _order, _start_vector)
+                   _order, _start_vector, lanczos_step)
 
 __all__ = ["EigResult", "WHICH", "Which", "eigsh_top", "lanczos_top_eigs", "power_iteration"]
 
@@ -81,12 +81,7 @@ def _single_lanczos(op: Operator, which: str, m_max: int, tol: float, seed: int,
     converged, m, history, checked = False, 0, [], None
     schedule, restart_gen = _ExplicitSchedule(1), None
     for j in range(m_max):
-        w = op.matvec(Q[j])
-        alpha[j] = float(Q[j] @ w)
-        # two passes of classical Gram-Schmidt against the whole basis ("twice is enough")
-        for _ in range(2):
-            w = w - Q[: j + 1].T @ (Q[: j + 1] @ w)
-        beta[j] = float(torch.linalg.vector_norm(w))
+        alpha[j], w, beta[j] = lanczos_step(op, Q, j)
         m = j + 1
         if m == 1:
             theta, S = np.array([alpha[0]]), np.ones((1, 1))

@@ -31,9 +31,13 @@ import torch
 from torch import Tensor
 
 # the finite-difference step and the operator defects live in their own modules; hvp is where callers look
-from .defects import OperatorDefects, operator_defects  # noqa: F401
-from .fd_step import StepScales, fd_relative_step  # noqa: F401
+from .defects import OperatorDefects, operator_defects
+from .fd_step import StepScales, fd_relative_step
 from .operators import HVPCounter, Operator
+
+__all__ = ["BACKENDS", "Backend", "BlockName", "HessianAtPoint", "NondeterministicObjectiveError", "OperatorDefects",
+           "OutBlock", "Reduce", "StepScales", "check_determinism", "fd_relative_step", "hessian_operator", "hvp",
+           "operator_defects"]
 
 Backend = Literal["reverse_over_reverse", "forward_over_reverse", "finite_difference"]
 BACKENDS: tuple[str, ...] = ("reverse_over_reverse", "forward_over_reverse", "finite_difference")

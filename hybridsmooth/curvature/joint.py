@@ -36,17 +36,19 @@ class CrossNormResult:
 
 
 def cross_norm(engine: HessianAtPoint, *, method: Literal["lanczos", "power"] = "lanczos", tol: float = 1e-8,
-               max_iter: int = 200, seed: int = 0) -> CrossNormResult:
+               max_iter: int = 200, seed: int = 0, explicit_residuals: bool = True) -> CrossNormResult:
     """||grad^2_xy f_idx(z)|| from the engine's H_xy and H_yx operators.
 
     Lanczos runs on the dilation [[0, B], [B^T, 0]] for its largest-MAGNITUDE eigenvalue: the spectrum is
     +-sigma_i, so +sigma_max and -sigma_max emerge together. Asking for the largest algebraic value instead
     can stop early on a converged interior Ritz value near 0 while -sigma_max is already found (seen on
     SmolLM2 + LoRA at B = 0: 1e-5 reported against sigma_max >= 49, with a relative tolerance of 1e-3).
+    ``explicit_residuals``: as in :func:`lanczos_top_eigs` (Lanczos only; power iteration always has them).
     """
     B, Bt = engine.operator("xy"), engine.operator("yx")
     if method == "lanczos":
-        res = lanczos_top_eigs(dilation(B, Bt), 1, which="LM", tol=tol, max_iter=max_iter, seed=seed)
+        res = lanczos_top_eigs(dilation(B, Bt), 1, which="LM", tol=tol, max_iter=max_iter, seed=seed,
+                               explicit_residuals=explicit_residuals)
         return CrossNormResult(abs(res.top), res, "lanczos-dilation")
     if method == "power":
         res = power_iteration(gram(B, Bt), tol=tol, max_iter=max_iter, seed=seed)

@@ -8,11 +8,14 @@ norm) are built from this contract alone, and ``to_scipy`` bridges to ``scipy.sp
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import torch
 from torch import Tensor
+
+if TYPE_CHECKING:
+    import scipy.sparse.linalg
 
 
 @dataclass
@@ -51,7 +54,7 @@ class Operator:
     def __matmul__(self, v: Tensor) -> Tensor:
         return self.matvec(v)
 
-    def to_scipy(self) -> "scipy.sparse.linalg.LinearOperator":  # noqa: F821
+    def to_scipy(self) -> "scipy.sparse.linalg.LinearOperator":
         """A scipy LinearOperator (float64 numpy in and out) that calls ``matvec``."""
         from scipy.sparse.linalg import LinearOperator
 

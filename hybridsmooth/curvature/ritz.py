@@ -1,5 +1,6 @@
 """What every Krylov eigen-solver of this package shares: the result type, argument checks, start vectors,
-Ritz-value ordering, operator products on a block of vectors, and the explicit residual test.
+Ritz-value ordering, operator products on a block of vectors, the explicit residual test, and the
+single-vector Lanczos step that both the eigen-solver and the spectral density run.
 
 The explicit residual ||A v - theta v|| is the only certificate a solver may call converged on: the
 Lanczos recurrence residual assumes an exactly linear, symmetric operator, which finite-difference
@@ -96,6 +97,18 @@ def _explicit_residuals(op: Operator, values: np.ndarray, vectors: Tensor) -> tu
     lam = torch.as_tensor(np.asarray(values, dtype=float), dtype=vectors.dtype, device=vectors.device)
     R = _apply_rows(op, vectors.T) - lam[:, None] * vectors.T
     return tuple(float(r) for r in torch.linalg.vector_norm(R, dim=1))
+
+
+def lanczos_step(op: Operator, Q: Tensor, j: int) -> tuple[float, Tensor, float]:
+    """Step j of single-vector Lanczos with full re-orthogonalisation, from the orthonormal rows Q[: j + 1]:
+    (alpha_j, w, beta_j) with alpha_j = q_j^T A q_j, w the residual of A q_j against the basis and
+    beta_j = ||w||. One product. The caller decides what follows: q_{j+1} = w / beta_j, a restart, or a stop."""
+    w = op.matvec(Q[j])
+    alpha = float(Q[j] @ w)
+    # two passes of classical Gram-Schmidt against the whole basis ("twice is enough")
+    for _ in range(2):
+        w = w - Q[: j + 1].T @ (Q[: j + 1] @ w)
+    return alpha, w, float(torch.linalg.vector_norm(w))
 
 
 def _all_within(residuals, tol: float, scale: float) -> bool:

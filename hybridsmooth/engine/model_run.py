@@ -1,11 +1,7 @@
-"""Training a torch model with an adapter: the optimizer's own step, run in place, with records and resume.
+"""Training a torch model with an adapter: the steps of the schedule, run in place, with records and resume.
 
-The step is ``optim.hybrid_sgd.hybrid_step`` -- the same code that trains the synthetic problems -- applied
-to a ``ModuleObjective`` whose blocks are the model's live flat weight buffers. Only the ZO block step is
-swapped for MeZO's in-place seed trick (``zo.inplace.zo_step_inplace``): perturb, two forward passes,
-restore fused with the update, noise regenerated from (run seed, epoch, step) or drawn once into a buffer.
-The adapter gradient is taken with the base weights out of autograd, so a hybrid step builds no graph over
-x and leaves base-weight gradients empty.
+Each step is ``engine.model_step.model_step`` (the optimizer's own ``hybrid_step`` with an in-place ZO block
+step) on the sample and noise ``optim.schedule.step_schedule`` gives global step s = t n + k.
 
 Per step it records the sample, the loss, the ZO projected gradient, ||grad_y||, the step sizes and the
 step's seconds; every ``eval_every`` steps the dev loss and accuracy. Every ``checkpoint_every`` steps it
@@ -20,22 +16,21 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Protocol, runtime_checkable
 
 import pandas as pd
 import torch
-from torch import Tensor
 
 from ..errors import UsageError
-from ..optim.hybrid_sgd import HybridSGDConfig, hybrid_step
+from ..objectives.base import LiveWeights
+from ..optim.hybrid_sgd import HybridSGDConfig
 from ..optim.limits import step_limits
-from ..optim.orders import sample_orders
-from ..zo.estimators import ZOEstimate, zo_generator
-from ..zo.inplace import NOISE_MODES, NoiseMode, zo_step_inplace
+from ..optim.schedule import ScheduledStep, step_schedule
+from ..zo.inplace import NOISE_MODES, NoiseMode
 from .interrupt import RunInterrupted, deferred_interrupt
+from .model_step import model_step
 from .rundir import (CHECKPOINT_FILE, EVALS_FILE, METRICS_FILE, RunFolder, open_run_folder, run_config_record,
                      write_atomic)
 
@@ -75,46 +70,37 @@ class ModelRunResult:
     out_dir: Path | None
 
 
-def inplace_zo_block_step(objective, *, noise_mode: NoiseMode, run_seed: int, epoch: int, step: int,
-                          fo_point: str = "clean", idx: int | None = None):
-    """A ZO block step for ``hybrid_step`` that perturbs and updates the live weights of ``objective``
-    tensor by tensor (MeZO's seed trick). The generator ``hybrid_step`` passes is not used: the trick
-    derives the same stream from (run_seed, epoch, step) itself, so it can regenerate it.
+@runtime_checkable
+class HeldOutSplits(Protocol):
+    """An objective with held-out data to evaluate on: the LLM objectives (``objectives.llm``) carry their
+    train/dev/test ``splits``; the finite-sum protocol itself has no held-out data."""
 
-    ``fo_point`` plus / sym (hybrid, x block): the adapter gradient is taken on sample ``idx`` at
-    x + mu u_1 (plus) or averaged over x +- mu u_1 (sym) while the weights sit there, in the same forward
-    pass that gives the ZO loss, and handed to ``hybrid_step`` as the estimate's ``fo_grad``."""
+    splits: Any
 
-    def step_fn(loss_fn: Callable[[Tensor], Tensor], v: Tensor, *, eta: float, mu: float, form, q: int,
-                generator) -> tuple[Tensor, ZOEstimate]:
-        if v is objective.x:
-            params = list(objective.x_layout.views(v).values())
-        elif v is objective.y:
-            params = list(objective.y_layout.views(v).values())
-        else:
-            raise ValueError("the in-place ZO step needs the objective's live block buffer")
-        grads: list[Tensor] = []
-        hook = None
-        if fo_point != "clean" and v is objective.x:
-            def hook():
-                with torch.enable_grad():
-                    value, _, gy = objective.value_and_grad(objective.x, objective.y, idx, blocks="y")
-                grads.append(gy.detach())
-                return value
-        res = zo_step_inplace(params, lambda: loss_fn(v), mu=mu, eta=eta, run_seed=run_seed, epoch=epoch,
-                              step=step, form=form, q=q, noise_mode=noise_mode, at_plus=hook,
-                              at_minus=hook if fo_point == "sym" else None)
-        phi = torch.tensor(res.phi, dtype=torch.float64)
-        mid = [0.5 * (a + b) for a, b in zip(res.loss_plus, res.loss_minus)]
-        at_x = res.loss_at_x if res.loss_at_x is not None else sum(mid) / len(mid)
-        fo_grad = sum(grads) / len(grads) if grads else None
-        return v, ZOEstimate(grad=None, phi=phi, u=None, loss_at_x=torch.tensor(at_x), fo_grad=fo_grad)
 
-    return step_fn
+def is_model_objective(objective) -> bool:
+    """A torch model trained in place: no batch dimension, its weights in live flat buffers."""
+    return not objective.batched and isinstance(objective, LiveWeights)
+
+
+@dataclass(eq=False)
+class RunLog:
+    """The records of a model run so far and where it stands: ``next_step`` steps are done, the loss of the
+    first one (its divergence reference) is ``first_loss``. A checkpoint stores exactly this."""
+
+    steps: list = field(default_factory=list)
+    evals: list = field(default_factory=list)
+    first_loss: float | None = None
+    next_step: int = 0
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds spent in training steps (evaluations excluded)."""
+        return sum(r[-1] for r in self.steps)
 
 
 def _check_objective(objective, config: HybridSGDConfig) -> None:
-    if not hasattr(objective, "x_layout"):
+    if not is_model_objective(objective):
         raise UsageError("train_model needs a torch-model objective (ModuleObjective); synthetic problems "
                          "run batched with optim.run_hybrid_sgd")
     # the in-place step adds mu * u to the weights in their own dtype; |u_i| reaches ~6 for a Gaussian draw
@@ -129,7 +115,7 @@ def _check_objective(objective, config: HybridSGDConfig) -> None:
 
 
 def _default_evaluate(objective, limit: int | None):
-    if not hasattr(objective, "splits"):
+    if not isinstance(objective, HeldOutSplits):
         return None
     from ..objectives.llm import evaluate
 
@@ -140,28 +126,29 @@ def _changed_blocks(config: HybridSGDConfig) -> tuple[str, ...]:
     return tuple(b for b, mode in zip("xy", config.modes) if mode != "frozen")
 
 
-def _save_checkpoint(folder: RunFolder, objective, config: HybridSGDConfig, next_step: int, steps: list,
-                     evals: list, first_loss: float | None) -> None:
+# --- checkpoints -------------------------------------------------------------------------------------------
+
+def _save_checkpoint(folder: RunFolder, objective, config: HybridSGDConfig, log: RunLog) -> None:
     state = {
-        "next_step": next_step,
+        "next_step": log.next_step,
         "run_hash": folder.config["run_hash"],
         "optimizer": dataclasses.asdict(config),
         "blocks": {b: getattr(objective, b).detach().clone() for b in _changed_blocks(config)},
-        "steps": steps, "evals": evals, "first_loss": first_loss,
+        "steps": log.steps, "evals": log.evals, "first_loss": log.first_loss,
         # nothing in the loop draws from the global generator; kept so that user code around it can resume too
         "torch_rng": torch.get_rng_state(),
-        "spec": getattr(objective, "spec", ""),
+        "spec": objective.spec,
     }
     write_atomic(folder.path / CHECKPOINT_FILE, save=lambda tmp: torch.save(state, tmp))
-    _write_tables(folder, steps, evals)
+    _write_tables(folder, log)
 
 
-def _write_tables(folder: RunFolder, steps: list, evals: list) -> None:
-    folder.write_table(METRICS_FILE, pd.DataFrame(steps, columns=list(STEP_COLUMNS)))
-    folder.write_table(EVALS_FILE, pd.DataFrame(evals, columns=list(EVAL_COLUMNS)))
+def _write_tables(folder: RunFolder, log: RunLog) -> None:
+    folder.write_table(METRICS_FILE, pd.DataFrame(log.steps, columns=list(STEP_COLUMNS)))
+    folder.write_table(EVALS_FILE, pd.DataFrame(log.evals, columns=list(EVAL_COLUMNS)))
 
 
-def _load_checkpoint(folder: RunFolder, expected_hash: str, objective) -> dict:
+def _load_checkpoint(folder: RunFolder, expected_hash: str, objective) -> RunLog:
     path = folder.path / CHECKPOINT_FILE
     if not path.is_file():
         raise UsageError(f"nothing to resume: {path} does not exist (the run was written without checkpoints; "
@@ -174,13 +161,32 @@ def _load_checkpoint(folder: RunFolder, expected_hash: str, objective) -> dict:
     with torch.no_grad():
         for b, value in state["blocks"].items():
             getattr(objective, b).copy_(value)
-    return state
+    return RunLog(list(state["steps"]), list(state["evals"]), state["first_loss"], state["next_step"])
 
+
+def _open_log(objective, config: HybridSGDConfig, run: ModelRunConfig, folder: RunFolder | None,
+              resume: bool) -> RunLog:
+    """Start the run's records: empty, or from the folder's checkpoint (``resume``); marks the folder started."""
+    if folder is None:
+        return RunLog()
+    record = run_config_record(problem=objective.spec, config=config, seeds=None, objective=objective)
+    record["model_run"] = dataclasses.asdict(run)
+    log = RunLog()
+    if resume:   # check everything before the stored config is touched
+        log = _load_checkpoint(folder, folder.check_resume(record), objective)
+        if run.steps < log.next_step:
+            raise UsageError(f"--steps {run.steps} is below the {log.next_step} steps the run in "
+                             f"{folder.path} already holds: give --steps >= {log.next_step}")
+    folder.start(record)
+    return log
+
+
+# --- the run -----------------------------------------------------------------------------------------------
 
 def train_model(objective, config: HybridSGDConfig, run: ModelRunConfig, *, out_dir=None, resume: bool = False,
                 overwrite: bool = False, evaluate: Callable[[object], dict] | None = None,
                 progress: bool = False) -> ModelRunResult:
-    """Train ``objective`` (a ModuleObjective) for ``run.steps`` steps of THEORY 2.1 (see the module docstring).
+    """Train ``objective`` (a model objective) for ``run.steps`` steps of THEORY 2.1 (see the module docstring).
 
     ``evaluate(objective) -> {"loss", "accuracy"}`` is called at the start, every ``run.eval_every`` steps and
     at the end (default for the LLM objectives: dev loss and accuracy). ``out_dir`` (a path, or a
@@ -206,138 +212,112 @@ def train_model(objective, config: HybridSGDConfig, run: ModelRunConfig, *, out_
 def _train_in_folder(objective, config: HybridSGDConfig, run: ModelRunConfig, folder: RunFolder | None,
                      resume: bool, evaluate, progress: bool) -> ModelRunResult:
     evaluate = evaluate or _default_evaluate(objective, run.eval_limit)
-    n = objective.n
-    steps: list[tuple] = []
-    evals: list[tuple] = []
-    start_step, first_loss = 0, None
-    if folder is not None:
-        record = run_config_record(problem=getattr(objective, "spec", ""), config=config, seeds=None,
-                                   objective=objective)
-        record["model_run"] = dataclasses.asdict(run)
-        if resume:   # check everything before the stored config is touched
-            state = _load_checkpoint(folder, folder.check_resume(record), objective)
-            if run.steps < state["next_step"]:
-                raise UsageError(f"--steps {run.steps} is below the {state['next_step']} steps the run in "
-                                 f"{folder.path} already holds: give --steps >= {state['next_step']}")
-            start_step, steps, evals, first_loss = (state["next_step"], list(state["steps"]), list(state["evals"]),
-                                                    state["first_loss"])
-        folder.start(record)
+    log = _open_log(objective, config, run, folder, resume)
+    stopped, reason = _run_steps(objective, config, run, log, folder, evaluate, progress)
+    if stopped:
+        if folder is not None:
+            _save_checkpoint(folder, objective, config, log)
+            raise RunInterrupted(f"interrupted after step {log.next_step} of {run.steps}: the records and a "
+                                 f"checkpoint are in {folder.path}; add --resume to the same command to continue")
+        raise RunInterrupted(f"interrupted after step {log.next_step} of {run.steps}")
+    diverged = bool(reason)
+    if not diverged and log.next_step == run.steps and (not log.evals or log.evals[-1][0] != log.next_step):
+        _evaluate_into(log, objective, evaluate)
+    return _finish(objective, config, run, folder, log, diverged, reason)
 
-    def do_eval(step: int, seconds: float) -> None:
-        if evaluate is not None:
-            res = evaluate(objective)
-            evals.append((step, float(res["loss"]), float(res["accuracy"]), seconds))
 
-    diverged, interrupted, reason = False, False, ""
-    completed = start_step
-    elapsed = sum(r[-1] for r in steps)
-    bar = None
+def _run_steps(objective, config: HybridSGDConfig, run: ModelRunConfig, log: RunLog, folder: RunFolder | None,
+               evaluate, progress: bool) -> tuple[bool, str]:
+    """The steps from ``log.next_step`` to ``run.steps``: (stopped by the user, why the run diverged or "").
+
+    A crash or a second Ctrl-C inside a step may leave the weights at a perturbed point: then no checkpoint
+    is written, but the records so far are."""
+    bar = _progress_bar(config, run, log.next_step) if progress else None
     try:
         with deferred_interrupt() as stop:
-            if start_step == 0 and not evals:
-                do_eval(0, 0.0)
-            iterator = range(start_step, run.steps)
-            if progress:
-                from tqdm import tqdm
-
-                bar = tqdm(iterator, desc=config.method, unit="step", initial=start_step, total=run.steps,
-                           leave=False)
-                iterator = bar
-            order_epoch, order = None, None
-            for s in iterator:
+            if log.next_step == 0 and not log.evals:
+                _evaluate_into(log, objective, evaluate)
+            for step in step_schedule(config.order, n=objective.n, run_seed=config.seed, start=log.next_step,
+                                      stop=run.steps, device=objective.device):
                 if stop.requested:
-                    interrupted = True
-                    break
-                t, k = divmod(s, n)
-                if order_epoch != t:
-                    order = sample_orders(config.order, n=n, epoch=t, run_seed=config.seed, batch=1)[0]
-                    order_epoch = t
-                idx = int(order[k])
-                loss, seconds, phi, gy_norm = _one_step(objective, config, run, idx, t, k)
-                elapsed += seconds
-                steps.append((s, t, k, idx, loss, phi, gy_norm, config.eta_x, config.eta_y, seconds))
-                completed = s + 1
-                if first_loss is None:
-                    first_loss = abs(loss) if loss != 0 else 1.0
+                    return True, ""
+                reason = _take_step(objective, config, run, log, step)
                 if bar is not None:
-                    bar.set_postfix(loss=f"{loss:.4g}", s_per_step=f"{seconds:.2f}")
-                if not math.isfinite(loss) or loss > run.divergence_factor * first_loss:
-                    diverged = True
-                    reason = (f"diverged at step {s}: loss {loss:.4g} is "
-                              f"{'not finite' if not math.isfinite(loss) else f'above {run.divergence_factor:g} x the first step loss {first_loss:.4g}'}")
-                    break
-                if run.eval_every and completed % run.eval_every == 0 and completed < run.steps:
-                    do_eval(completed, elapsed)
-                if (folder is not None and run.checkpoint_every and completed % run.checkpoint_every == 0
-                        and completed < run.steps):
-                    _save_checkpoint(folder, objective, config, completed, steps, evals, first_loss)
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{log.steps[-1][4]:.4g}", s_per_step=f"{log.steps[-1][-1]:.2f}")
+                if reason:
+                    return False, reason
+                _after_step(objective, config, run, log, folder, evaluate)
     except BaseException:
-        # a crash or a second Ctrl-C inside a step: the weights may sit at a perturbed point, so no
-        # checkpoint, but the records so far are kept
         if folder is not None:
-            _write_tables(folder, steps, evals)
+            _write_tables(folder, log)
         raise
     finally:
         if bar is not None:
             bar.close()
-    if interrupted:
-        if folder is not None:
-            _save_checkpoint(folder, objective, config, completed, steps, evals, first_loss)
-            raise RunInterrupted(f"interrupted after step {completed} of {run.steps}: the records and a checkpoint "
-                                 f"are in {folder.path}; add --resume to the same command to continue")
-        raise RunInterrupted(f"interrupted after step {completed} of {run.steps}")
-    if not diverged and completed == run.steps and (not evals or evals[-1][0] != completed):
-        do_eval(completed, elapsed)
-    diagnosis = _diagnosis(objective, config, n, diverged, reason, completed)
-    step_frame = pd.DataFrame(steps, columns=list(STEP_COLUMNS))
-    eval_frame = pd.DataFrame(evals, columns=list(EVAL_COLUMNS))
+    return False, ""
+
+
+def _progress_bar(config: HybridSGDConfig, run: ModelRunConfig, start: int):
+    from tqdm import tqdm
+
+    return tqdm(desc=config.method, unit="step", initial=start, total=run.steps, leave=False)
+
+
+def _take_step(objective, config: HybridSGDConfig, run: ModelRunConfig, log: RunLog, step: ScheduledStep) -> str:
+    """Run and record one step; returns why the run diverged at it, or ""."""
+    out = model_step(objective, config, run.noise_mode, step)
+    log.steps.append((step.step, step.epoch, step.k, step.idx, out.loss, out.zo_phi, out.grad_y_norm,
+                      config.eta_x, config.eta_y, out.seconds))
+    log.next_step = step.step + 1
+    if log.first_loss is None:
+        log.first_loss = abs(out.loss) if out.loss != 0 else 1.0
+    if not math.isfinite(out.loss):
+        return f"diverged at step {step.step}: loss {out.loss:.4g} is not finite"
+    if out.loss > run.divergence_factor * log.first_loss:
+        return (f"diverged at step {step.step}: loss {out.loss:.4g} is above {run.divergence_factor:g} x the "
+                f"first step loss {log.first_loss:.4g}")
+    return ""
+
+
+def _after_step(objective, config: HybridSGDConfig, run: ModelRunConfig, log: RunLog, folder: RunFolder | None,
+                evaluate) -> None:
+    """The evaluation and the checkpoint due after a step (the last step's are the run's final ones)."""
+    done = log.next_step
+    if run.eval_every and done % run.eval_every == 0 and done < run.steps:
+        _evaluate_into(log, objective, evaluate)
+    if folder is not None and run.checkpoint_every and done % run.checkpoint_every == 0 and done < run.steps:
+        _save_checkpoint(folder, objective, config, log)
+
+
+def _evaluate_into(log: RunLog, objective, evaluate) -> None:
+    if evaluate is not None:
+        res = evaluate(objective)
+        log.evals.append((log.next_step, float(res["loss"]), float(res["accuracy"]), float(log.elapsed)))
+
+
+def _finish(objective, config: HybridSGDConfig, run: ModelRunConfig, folder: RunFolder | None, log: RunLog,
+            diverged: bool, reason: str) -> ModelRunResult:
+    """The result; with a folder, also its final checkpoint, tables and summary."""
+    diagnosis = _diagnosis(objective, config, objective.n, diverged, reason, log.next_step)
+    step_frame = pd.DataFrame(log.steps, columns=list(STEP_COLUMNS))
+    eval_frame = pd.DataFrame(log.evals, columns=list(EVAL_COLUMNS))
     if folder is not None:
         if run.checkpoint_every or diverged:
-            _save_checkpoint(folder, objective, config, completed, steps, evals, first_loss)
-        # a diverged run's last evaluation is from before it diverged: it is not the run's final dev loss
-        last_eval = evals[-1] if evals and evals[-1][0] == completed else None
-        summary = {"method": config.method, "steps": completed, "diverged": diverged, "diagnosis": diagnosis,
-                   "seconds": elapsed, "final_train_loss": steps[-1][4] if steps else None,
-                   "final_dev_loss": last_eval[1] if last_eval else None,
-                   "final_dev_accuracy": last_eval[2] if last_eval else None,
-                   "last_eval_step": evals[-1][0] if evals else None}
-        folder.finish(step_frame, summary, {EVALS_FILE: eval_frame})
+            _save_checkpoint(folder, objective, config, log)
+        folder.finish(step_frame, _summary(config, log, diverged, diagnosis), {EVALS_FILE: eval_frame})
     return ModelRunResult(steps=step_frame, evals=eval_frame, diverged=diverged, diagnosis=diagnosis,
-                          completed_steps=completed, out_dir=None if folder is None else folder.path)
+                          completed_steps=log.next_step, out_dir=None if folder is None else folder.path)
 
 
-def _one_step(objective, config: HybridSGDConfig, run: ModelRunConfig, idx: int, t: int, k: int):
-    """One optimizer step on sample ``idx`` (epoch t, step k), in place: (loss, seconds, phi, ||grad_y||)."""
-    info: dict = {}
-    zo_fn = inplace_zo_block_step(objective, noise_mode=run.noise_mode, run_seed=config.seed, epoch=t, step=k,
-                                  fo_point=config.fo_point, idx=idx)
-    has_zo = "zo" in config.modes
-    if not has_zo:   # a logging forward at the step's start point, outside the timed step
-        with torch.no_grad():
-            loss = float(objective.loss(objective.x, objective.y, idx))
-    t0 = time.perf_counter()
-    try:
-        x_new, y_new = hybrid_step(objective, objective.x, objective.y, idx, config,
-                                   zo_generator(config.seed, t, k, objective.device), zo_block_step=zo_fn,
-                                   info=info)
-    except RuntimeError as err:
-        if "overflow" not in str(err):
-            raise
-        # an update too large for the weights' dtype: the run has diverged
-        return float("inf"), time.perf_counter() - t0, float("nan"), float("nan")
-    with torch.no_grad():   # FO updates come back out of place: write them into the live weights
-        if x_new is not objective.x:
-            objective.x.copy_(x_new)
-        if y_new is not objective.y:
-            objective.y.copy_(y_new)
-    seconds = time.perf_counter() - t0
-    est = info.get("zo_x") or info.get("zo_y")
-    if has_zo:   # f_i at the start point: (L+ + L-)/2 = f_i + O(mu^2) for the two-sided forms
-        loss = float(est.loss_at_x)
-    phi = float(est.phi.mean()) if est is not None else float("nan")
-    gy = info.get("grad_y")
-    gy_norm = float(torch.linalg.vector_norm(gy.double())) if gy is not None else float("nan")
-    return loss, seconds, phi, gy_norm
+def _summary(config: HybridSGDConfig, log: RunLog, diverged: bool, diagnosis: str) -> dict:
+    # a diverged run's last evaluation is from before it diverged: it is not the run's final dev loss
+    last_eval = log.evals[-1] if log.evals and log.evals[-1][0] == log.next_step else None
+    return {"method": config.method, "steps": log.next_step, "diverged": diverged, "diagnosis": diagnosis,
+            "seconds": log.elapsed, "final_train_loss": log.steps[-1][4] if log.steps else None,
+            "final_dev_loss": last_eval[1] if last_eval else None,
+            "final_dev_accuracy": last_eval[2] if last_eval else None,
+            "last_eval_step": log.evals[-1][0] if log.evals else None}
 
 
 def _diagnosis(objective, config: HybridSGDConfig, n: int, diverged: bool, reason: str, completed: int) -> str:

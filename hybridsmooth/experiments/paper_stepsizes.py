@@ -33,7 +33,7 @@ from ..errors import UsageError
 from ..objectives.base import Constants
 from ..objectives.llm import ADAPTERS, MODELS
 from ..optim.limits import step_limits
-from . import model_runs, paper_setup, style
+from . import figure_runs as model_runs, paper_setup, style
 from .registry import (Experiment, config_int, config_positive, config_rates, read_config, read_table, write_config,
                        write_table)
 

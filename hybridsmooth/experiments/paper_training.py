@@ -28,7 +28,7 @@ import pandas as pd
 
 from ..errors import UsageError
 from ..optim.hybrid_sgd import METHODS
-from . import model_runs as mr
+from . import figure_runs as mr
 from . import style
 from .paper_setup import FULL_DATA, llm_problem
 from .registry import Experiment, read_config, read_table, write_config, write_table

@@ -27,10 +27,12 @@ from matplotlib.patches import Rectangle
 from ..errors import UsageError
 from ..optim.hybrid_sgd import HybridSGDConfig, run_hybrid_sgd
 from ..theory import bounds
-from ..theory.exact_checks import joint_lambda_on_ray, random_psd_hessian, stability_grid
-from ..theory.simulated_checks import (SLOPE_CASES, check11_instances, exact_gradient_curves, first_below,
-                                       fit_loglog_slope, practical_caps, separable_quadratic, slope_runs,
-                                       step_weighted_average)
+from ..theory.assumptions import joint_lambda_on_ray
+from ..theory.claims.check08_region_inclusion import random_psd_hessian, stability_grid
+from ..theory.claims.check11_reference_bound import check11_instances
+from ..theory.claims.check13_two_step_speedup import exact_gradient_curves, first_below, separable_quadratic
+from ..theory.run_statistics import fit_loglog_slope, step_weighted_average
+from ..theory.slope_cases import SLOPE_CASES, practical_caps, slope_runs
 from . import style
 from .registry import config_int, read_config, read_table, write_config, write_table
 

@@ -33,7 +33,6 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from .. import validate
 from ..errors import SpecError
 # the models and adapters are loaded in llm_models; their names are part of this module's interface too
 from .llm_models import (ADAPTERS, DTYPES, LORA_TARGETS, MINILM_PACKAGE, MODELS, SMOLLM2_GGUF,  # noqa: F401
@@ -137,7 +136,7 @@ def cross_entropy_loss(scores_fn):
 
 # --- the builder ------------------------------------------------------------------------------------------
 def make_llm_objective(*, model: str = "smollm2", adapter: Adapter = "lora", task: str = "sentiment",
-                       data: str | None = None, n_train: int = 1000, n_dev: int = -1, n_test: int = -1,
+                       data: str = "", n_train: int = 1000, n_dev: int = -1, n_test: int = -1,
                        batch_size: int = 16, max_length: int = 64, seed: int = 0, dtype: Dtype = "float32",
                        device: str = "cpu", lora_r: int = 8, lora_alpha: float = 16.0, lora_targets: str = "qkvo",
                        virtual_tokens: int = 10, attn: str = "eager", spec: str = ""):
@@ -168,29 +167,7 @@ def make_llm_objective(*, model: str = "smollm2", adapter: Adapter = "lora", tas
 
     loaded = load_model(model, num_labels=len(names), seed=seed, attn=attn)
     tok = loaded.tokenizer
-    if loaded.causal:
-        import inspect
-
-        label_ids = label_token_ids(tok, names)
-        pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-        accepts = inspect.signature(loaded.model.forward).parameters
-        scores_fn = causal_scores(label_ids, use_positions=adapter != "prompt",
-                                  keep_last="logits_to_keep" in accepts)
-        template = TEMPLATES[task]
-
-        def make_batch(texts, labels):
-            return prompt_batch(tok, texts, labels, template=template, max_length=max_length, pad_id=pad_id)
-    else:
-        scores_fn = encoder_scores
-        # a tokenizer given max_length 0 or below its special tokens silently keeps or empties the text
-        least = tok.num_special_tokens_to_add() + 1
-        if max_length < least:
-            raise SpecError(f"llm: max_length={max_length} leaves no room for the text: this encoder adds "
-                            f"{least - 1} special tokens; give max_length >= {least}")
-
-        def make_batch(texts, labels):
-            return encoder_batch(tok, texts, labels, max_length=max_length)
-
+    scores_fn, make_batch = _scores_and_batching(loaded, names, task=task, adapter=adapter, max_length=max_length)
     net = add_adapter(loaded, adapter, lora_r=lora_r, lora_alpha=lora_alpha, lora_targets=lora_targets,
                       virtual_tokens=virtual_tokens, seed=seed)
     net = net.to(device=device, dtype=DTYPES[dtype])
@@ -203,12 +180,41 @@ def make_llm_objective(*, model: str = "smollm2", adapter: Adapter = "lora", tas
     return obj
 
 
+def _scores_and_batching(loaded: LoadedModel, names: tuple[str, ...], *, task: str, adapter: Adapter,
+                         max_length: int):
+    """(class scores of a batch, texts and labels -> batch): the label words at the prompt's last position for
+    a causal LM, the classification head for an encoder."""
+    tok = loaded.tokenizer
+    if loaded.causal:
+        import inspect
+
+        label_ids = label_token_ids(tok, names)
+        pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+        accepts = inspect.signature(loaded.model.forward).parameters
+        scores_fn = causal_scores(label_ids, use_positions=adapter != "prompt",
+                                  keep_last="logits_to_keep" in accepts)
+        template = TEMPLATES[task]
+
+        def make_batch(texts, labels):
+            return prompt_batch(tok, texts, labels, template=template, max_length=max_length, pad_id=pad_id)
+        return scores_fn, make_batch
+    # a tokenizer given max_length 0 or below its special tokens silently keeps or empties the text
+    least = tok.num_special_tokens_to_add() + 1
+    if max_length < least:
+        raise SpecError(f"llm: max_length={max_length} leaves no room for the text: this encoder adds "
+                        f"{least - 1} special tokens; give max_length >= {least}")
+
+    def make_batch(texts, labels):
+        return encoder_batch(tok, texts, labels, max_length=max_length)
+    return encoder_scores, make_batch
+
+
 def evaluate(obj, x: Tensor, y: Tensor, *, split: Literal["train", "dev", "test"] = "dev",
              batch_size: int | None = None, limit: int | None = None) -> dict[str, float]:
     """Mean cross-entropy and accuracy on ``split`` (its first ``limit`` examples) at the point (x, y)."""
     if split not in ("train", "dev", "test"):
         raise SpecError(f"split must be train, dev or test, got {split!r}")
-    data = getattr(obj.splits, split)
+    data = {"train": obj.splits.train, "dev": obj.splits.dev, "test": obj.splits.test}[split]
     if limit is not None:
         data = dataclasses.replace(data, texts=data.texts[:limit], labels=data.labels[:limit])
     if len(data) == 0:
@@ -229,26 +235,3 @@ def accuracy(obj, x: Tensor, y: Tensor, *, split: Literal["train", "dev", "test"
              batch_size: int | None = None) -> float:
     """Fraction of ``split`` whose highest-scoring class is the label, at the point (x, y)."""
     return evaluate(obj, x, y, split=split, batch_size=batch_size)["accuracy"]
-
-
-def _build_from_spec(*, data: str = "", **kwargs):
-    return make_llm_objective(data=data or None, **kwargs)
-
-
-from ..problems import register  # noqa: E402  (registration at import, as problems.py expects)
-
-# every key checked before a model loads (a bad value must not cost a model load, nor load a wrong model)
-_RULES = dict(
-    adapter=validate.choice(*ADAPTERS), task=validate.choice("sentiment", "topic"), n_train=validate.at_least(1),
-    n_dev=validate.at_least(-1), n_test=validate.at_least(-1), batch_size=validate.at_least(1),
-    max_length=validate.at_least(1), seed=validate.at_least(0), dtype=validate.choice(*DTYPES),
-    lora_r=validate.at_least(1), lora_alpha=validate.positive, virtual_tokens=validate.at_least(1),
-    attn=validate.choice("eager", "sdpa"))
-
-register("llm", _build_from_spec, dict(
-    model="smollm2", adapter="lora", task="sentiment", data="", n_train=1000, n_dev=-1, n_test=-1,
-    batch_size=16, max_length=64, seed=0, dtype="float32", device="cpu", lora_r=8, lora_alpha=16.0,
-    lora_targets="qkvo", virtual_tokens=10, attn="eager"),
-    "real or tiny transformer + adapter (LoRA/prompt), prompt-based classification of tweets (sentiment) or "
-    "BBC News (topic); model=smollm2|minilm|tiny-llama|tiny-bert|PATH, data=PATH for a sentence<TAB>label "
-    "file; dtype=float32|float64|bfloat16; n_dev/n_test=-1 take the task default (THEORY 8)", _RULES)

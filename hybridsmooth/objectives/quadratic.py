@@ -24,16 +24,6 @@ from .base import Constants, FiniteSum, broadcast_blocks
 
 SPECTRA = ("loguniform", "linear", "isotropic")
 
-# What each spec key of ``quadratic`` accepts (checked before anything is built; see hybridsmooth.problems).
-# start and spread are distances, so negative values are refused rather than read as a flipped direction.
-SPEC_RULES = dict(
-    dx=validate.at_least(0), dy=validate.at_least(0), Lx=validate.non_negative, Ly=validate.non_negative,
-    mx=validate.optional(validate.non_negative), my=validate.optional(validate.non_negative),
-    spectrum_x=validate.choice(*SPECTRA), spectrum_y=validate.choice(*SPECTRA),
-    coupling=validate.between(0.0, 1.0), n=validate.at_least(1), spread=validate.non_negative,
-    start=validate.non_negative, rotate=validate.boolean, seed=validate.non_negative_int,
-)
-
 # dense float64 d x d matrices alive at once while building: H, its blocks, the rotations, the eigensolver's
 # workspace and the torch copy
 _DENSE_COPIES = 4

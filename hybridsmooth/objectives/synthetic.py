@@ -17,10 +17,10 @@ spec name       f_i(x, y)                                                       
 ``coupled2``    block quadratic with H = [[a I_m, B], [B^T, c I_m]], ||B|| = s sqrt(ac)  3.2, checks 5, 9
 =============== ======================================================================= ====================
 
-This module builds the Cauchy-type sums (``cauchy``, ``interpolating``) and registers every family; the
-others live in their own modules: ``quartic.py`` (with the sublevel-set gradient bounds of THEORY 3.3),
-``zo_bias.py`` (``cossum``, ``signedquad``) and ``counterexamples.py`` (``falsifier``, ``bilinear``,
-``coupled2``). Their names are importable from here as well.
+This module builds the Cauchy-type sums (``cauchy``, ``interpolating``); the others live in their own
+modules: ``quartic.py`` (with the sublevel-set gradient bounds of THEORY 3.3), ``zo_bias.py`` (``cossum``,
+``signedquad``) and ``counterexamples.py`` (``falsifier``, ``bilinear``, ``coupled2``). Their names are
+importable from here as well. The spec names and keys of every family are listed in ``objectives.registry``.
 """
 from __future__ import annotations
 
@@ -30,11 +30,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .. import validate
 from .base import Constants, FiniteSum, broadcast_blocks, check_finite_float
 from .checks import check_memory, check_sizes, expand_index, start_point
-# the other families are built in their own modules and registered here with the rest; callers import them
-# from here too
+# the other families are built in their own modules; callers import them from here too
 from .counterexamples import (Bilinear, Falsifier, coupled2_hessian, falsifier_epoch_multiplier,  # noqa: F401
                               make_bilinear, make_coupled2, make_falsifier)
 from .quartic import (QuarticSublevelConstants, QuarticSum, gradient_bound_l0l1,  # noqa: F401
@@ -281,60 +279,3 @@ def make_interpolating(*, dx: int = 10, dy: int = 4, n: int = 16, m: int = 8, se
     z0 = start_point(rng, d, check_finite_float("start", start))
     return InterpolatingSum(torch.as_tensor(B), torch.as_tensor(s_h), torch.as_tensor(C), torch.as_tensor(r), dx,
                             s=s, x0=torch.as_tensor(z0[:dx]), y0=torch.as_tensor(z0[dx:]), dtype=dtype, spec=spec)
-
-
-# --- registration -------------------------------------------------------------------------------------------
-
-
-# What each spec key accepts (checked before anything is built; see hybridsmooth.problems). ``start`` is a
-# distance from the origin where the start is a random direction (so >= 0), a coordinate value where the
-# start is start * (1, ..., 1) (falsifier, bilinear: any finite number).
-_SIZE, _COUNT = validate.at_least(0), validate.at_least(1)
-_SEED, _FINITE, _POSITIVE, _DISTANCE = (validate.non_negative_int, validate.finite, validate.positive,
-                                        validate.non_negative)
-SPEC_RULES = {
-    "cauchy": dict(dx=_SIZE, dy=_SIZE, n=_COUNT, seed=_SEED, scale=_FINITE, target=_FINITE, s=_POSITIVE,
-                   start=_DISTANCE),
-    "quartic": dict(dx=_SIZE, dy=_SIZE, n=_COUNT, Ly=_POSITIVE, hetero=_FINITE, seed=_SEED, start=_DISTANCE),
-    "cossum": dict(dx=_SIZE, dy=_SIZE, omega=_POSITIVE, Ly=_FINITE, seed=_SEED, start=_DISTANCE),
-    "signedquad": dict(dx=_SIZE, dy=_SIZE, L=_POSITIVE, Ly=_FINITE, seed=_SEED, start=_DISTANCE),
-    "falsifier": dict(K=_FINITE, dx=_SIZE, dy=_COUNT, start=_FINITE),
-    "interpolating": dict(dx=_SIZE, dy=_COUNT, n=_COUNT, m=_COUNT, seed=_SEED, scale=_FINITE, target=_FINITE,
-                          s=_POSITIVE, start=_DISTANCE),
-    "bilinear": dict(b=_FINITE, m=_COUNT, start=_FINITE),
-    "coupled2": dict(m=_COUNT, a=_POSITIVE, c=_POSITIVE, s=validate.non_negative, n=_COUNT, spread=_DISTANCE,
-                     seed=_SEED, start=_DISTANCE),
-}
-
-
-def _register_all() -> None:
-    from ..problems import register
-
-    register("cauchy", make_cauchy, dict(dx=10, dy=4, n=16, seed=0, scale=1.0, target=1.0, s=1.0, start=3.0),
-             "nonconvex Cauchy-loss sum log(1 + (a_i^T z - t_i)^2); valid Lambda with Young s (THEORY 3.5, check 11)",
-             SPEC_RULES["cauchy"])
-    register("quartic", make_quartic, dict(dx=20, dy=5, n=8, Ly=1.0, hetero=1.0, seed=0, start=1.0),
-             "1/4||x||^4 + <a_i,x> + L_y/2||y - c_i||^2, ell_x = 3u^(2/3); hetero=0 is check 6 (checks 6, 14)",
-             SPEC_RULES["quartic"])
-    register("cossum", make_cossum, dict(dx=20, dy=1, omega=2.0, Ly=1.0, seed=0, start=1.0),
-             "sum_j cos(omega x_j) + L_y/2||y||^2, exact smoothing e^{-omega^2 mu^2/2} (THEORY 4.5)",
-             SPEC_RULES["cossum"])
-    register("signedquad", make_signedquad, dict(dx=20, dy=1, L=1.0, Ly=1.0, seed=0, start=0.0),
-             "sum_j (L/2) x_j|x_j| + L_y/2||y||^2, C^1 not C^2, bias L mu sqrt(2d/pi) at 0 (THEORY 4.5)",
-             SPEC_RULES["signedquad"])
-    register("falsifier", make_falsifier, dict(K=100.0, dx=1, dy=1, start=1.0),
-             "n=2, f_i = ||x||^2/2 + K_i ||y||^2/2, K = (K, 2-K): L_f = 1, L_max = K (check 15)",
-             SPEC_RULES["falsifier"])
-    register("interpolating", make_interpolating,
-             dict(dx=10, dy=4, n=16, m=8, seed=0, scale=1.0, target=1.0, s=1.0, start=3.0),
-             "h(x,y) + g_i(y), Cauchy-type, grad_x f_i = grad_x f, sigma_x = 0 (check 12b)",
-             SPEC_RULES["interpolating"])
-    register("bilinear", make_bilinear, dict(b=1.0, m=1, start=1.0),
-             "b <x, y>: L_x = L_y = 0 yet the block descent lemma fails (THEORY 3.2)",
-             SPEC_RULES["bilinear"])
-    register("coupled2", make_coupled2, dict(m=5, a=2.0, c=0.5, s=0.3, n=1, spread=0.0, seed=0, start=1.0),
-             "H = [[a I, B], [B^T, c I]], ||B|| = s sqrt(ac): (BD) ratio s, (G3) ratio 1+s (checks 5, 9)",
-             SPEC_RULES["coupled2"])
-
-
-_register_all()

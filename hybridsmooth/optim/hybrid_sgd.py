@@ -12,7 +12,8 @@ forward pass), ``sym`` the average over x_read +- mu u_1. The other methods swap
 
 All seeds run as one batched computation: x has shape (S, d_x), y (S, d_y), sample indices are a
 LongTensor (S,) per step, and seed index b draws its orders and noise from its own counter-based stream
-keyed by (run seed, b, epoch, step) (``rng.SeedStreams``), so its run does not depend on the batch.
+keyed by (run seed, b, epoch, step) (``rng.SeedStreams``), so its run does not depend on the batch. The
+loop takes every step's sample and noise from ``optim.schedule.epoch_schedule``.
 With ``seeds=None`` the blocks have no batch dimension (one run; this is also the path of torch models,
 whose parameters carry no batch dimension).
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import math
 import time
+import dataclasses
 from dataclasses import dataclass
 from typing import Callable, Literal, Protocol, Sequence
 
@@ -29,10 +31,11 @@ import torch
 from torch import Tensor
 
 from ..objectives.base import block_norms
-from ..zo.estimators import FORMS, Form, ZOEstimate, zo_generator, zo_gradient
+from ..rng import as_seed_indices
+from ..zo.estimators import FORMS, Form, ZOEstimate, zo_gradient
 from .limits import BlockMode, StepLimit, diagnose, step_limits
-from .orders import ORDERS, Order, sample_orders
-from ..rng import SeedStreams, as_seed_indices
+from .orders import ORDERS, Order
+from .schedule import epoch_schedule
 
 Method = Literal["hybrid", "fo_full", "fo_peft", "zo_full", "zo_peft"]
 Update = Literal["jacobi", "gauss_seidel"]
@@ -210,6 +213,14 @@ class RunResult:
     def diverged(self) -> bool:
         return any(e is not None for e in self.diverged_epoch)
 
+    def to_frame(self) -> pd.DataFrame:
+        """The per-epoch metrics (one row per seed and epoch) with the run's configuration as columns."""
+        table = self.metrics.copy()
+        for name, value in dataclasses.asdict(self.config).items():
+            if name not in table.columns:
+                table[name] = value
+        return table
+
 
 def _full_metrics(objective, x: Tensor, y: Tensor) -> tuple[Tensor, ...]:
     """f(z) and the exact full-gradient block norms, flattened to one value per seed."""
@@ -247,6 +258,75 @@ class EpochState:
         return _metrics_frame(self.records, config, self.seed_ids or (0,))
 
 
+@dataclass(eq=False)
+class _RunProgress:
+    """Where a run stands between epochs (``EpochState`` is its frozen snapshot)."""
+
+    x: Tensor
+    y: Tensor
+    alive: Tensor
+    diverged_at: list
+    threshold: Tensor | None
+    records: list
+
+    def snapshot(self, epoch: int, seconds: float, seed_ids, finished: bool) -> EpochState:
+        return EpochState(epoch, self.x, self.y, self.alive.clone(), tuple(self.diverged_at), self.threshold,
+                          tuple(self.records), seconds, tuple(seed_ids) if seed_ids is not None else None, finished)
+
+
+def _starting_progress(objective, config: HybridSGDConfig, seed_ids, start: EpochState | None) -> _RunProgress:
+    """A new run at z_0, or the continuation of ``start`` (checked against the seeds and the config)."""
+    if start is None:
+        S = len(seed_ids) if seed_ids is not None else 1
+        x, y = objective.initial_point(S if seed_ids is not None else None)
+        return _RunProgress(x, y, torch.ones(S, dtype=torch.bool), [None] * S, None, [])
+    if start.seed_ids != (tuple(seed_ids) if seed_ids is not None else None):
+        raise ValueError(f"the state to continue holds seeds {start.seed_ids}, not {seed_ids}")
+    if config.epochs < start.epoch:
+        raise ValueError(f"the state to continue is at epoch {start.epoch}, beyond epochs = {config.epochs}")
+    return _RunProgress(start.x, start.y, start.alive.clone(), list(start.diverged_at), start.threshold,
+                        list(start.records))
+
+
+def _record_epoch(objective, config: HybridSGDConfig, run: _RunProgress, epoch: int, clock: float) -> None:
+    """Record f and the gradient norms at the start of ``epoch`` for the live seeds, with the seconds since
+    ``clock``; freeze the seeds whose loss is not finite or above the divergence threshold (fixed by the first
+    recorded epoch)."""
+    loss, nx, ny, nz = _full_metrics(objective, run.x, run.y)
+    if run.threshold is None:
+        run.threshold = _divergence_threshold(loss, config.divergence_factor)
+    bad = run.alive & (~torch.isfinite(loss) | ~torch.isfinite(nz) | (loss > run.threshold))
+    rows = run.alive.numpy().copy()
+    run.records.append((epoch, rows, tuple(v.numpy()[rows] for v in (loss, nx, ny, nz)),
+                        time.perf_counter() - clock))
+    for b in torch.nonzero(bad).flatten().tolist():
+        run.diverged_at[b] = epoch
+    run.alive &= ~bad
+
+
+def _run_epoch(objective, config: HybridSGDConfig, run: _RunProgress, epoch: int, seed_index: Tensor | None,
+               zo_block_step: ZOStep) -> None:
+    """The n steps of ``epoch``, samples and noise from the step schedule; diverged seeds stay frozen."""
+    device = run.x.device
+    mask = None if seed_index is None or bool(run.alive.all()) else run.alive.to(device).unsqueeze(-1)
+    x, y = run.x, run.y
+    for step in epoch_schedule(config.order, n=objective.n, epoch=epoch, run_seed=config.seed,
+                               seed_index=seed_index, device=device):
+        x_new, y_new = hybrid_step(objective, x, y, step.idx, config, step.noise, zo_block_step=zo_block_step)
+        if mask is not None:      # diverged seeds stay frozen where they blew up
+            x_new, y_new = torch.where(mask, x_new, x), torch.where(mask, y_new, y)
+        x, y = x_new, y_new
+    run.x, run.y = x, y
+
+
+def _epoch_range(config: HybridSGDConfig, first: int, progress: bool):
+    epochs = range(first, config.epochs + 1)
+    if not progress:
+        return epochs
+    from tqdm import tqdm
+    return tqdm(epochs, desc=f"{config.method}", unit="epoch", leave=False, initial=first, total=config.epochs + 1)
+
+
 def run_hybrid_sgd(objective, config: HybridSGDConfig, *, seeds: int | Sequence[int] | None = 1,
                    progress: bool = False, zo_block_step: ZOStep = zo_step, start: EpochState | None = None,
                    on_epoch: Callable[[EpochState], None] | None = None) -> RunResult:
@@ -268,62 +348,25 @@ def run_hybrid_sgd(objective, config: HybridSGDConfig, *, seeds: int | Sequence[
     (run seed, seed index, epoch, step).
     """
     seed_ids = as_seed_indices(seeds)
-    batched = seed_ids is not None
-    S = len(seed_ids) if batched else 1
-    if start is None:
-        x, y = objective.initial_point(S if batched else None)
-        alive = torch.ones(S, dtype=torch.bool)
-        diverged_at, threshold, records, first, offset = [None] * S, None, [], 0, 0.0
-    else:
-        if start.seed_ids != (tuple(seed_ids) if batched else None):
-            raise ValueError(f"the state to continue holds seeds {start.seed_ids}, not {seed_ids}")
-        if config.epochs < start.epoch:
-            raise ValueError(f"the state to continue is at epoch {start.epoch}, beyond epochs = {config.epochs}")
-        x, y, alive = start.x, start.y, start.alive.clone()
-        diverged_at, threshold, records = list(start.diverged_at), start.threshold, list(start.records)
-        first, offset = start.epoch, start.seconds
-    device = x.device
-    seed_index = torch.tensor(seed_ids, dtype=torch.int64, device=device) if batched else None
-    clock = time.perf_counter() - offset
-    epochs_iter = range(first, config.epochs + 1)
-    if progress:
-        from tqdm import tqdm
-        epochs_iter = tqdm(epochs_iter, desc=f"{config.method}", unit="epoch", leave=False, initial=first,
-                           total=config.epochs + 1)
-    for t in epochs_iter:
+    run = _starting_progress(objective, config, seed_ids, start)
+    seed_index = None if seed_ids is None else torch.tensor(seed_ids, dtype=torch.int64, device=run.x.device)
+    first = 0 if start is None else start.epoch
+    clock = time.perf_counter() - (0.0 if start is None else start.seconds)
+    for t in _epoch_range(config, first, progress):
         if start is None or t > start.epoch:   # a continued run has its first epoch's metrics recorded
-            loss, nx, ny, nz = _full_metrics(objective, x, y)
-            if threshold is None:
-                threshold = _divergence_threshold(loss, config.divergence_factor)
-            bad = alive & (~torch.isfinite(loss) | ~torch.isfinite(nz) | (loss > threshold))
-            rows = alive.numpy().copy()
-            records.append((t, rows, tuple(v.numpy()[rows] for v in (loss, nx, ny, nz)),
-                            time.perf_counter() - clock))
-            for b in torch.nonzero(bad).flatten().tolist():
-                diverged_at[b] = t
-            alive &= ~bad
-        finished = t == config.epochs or not bool(alive.any())
+            _record_epoch(objective, config, run, t, clock)
+        finished = t == config.epochs or not bool(run.alive.any())
         if on_epoch is not None:
-            on_epoch(EpochState(t, x, y, alive.clone(), tuple(diverged_at), threshold, tuple(records),
-                                time.perf_counter() - clock, tuple(seed_ids) if batched else None, finished))
+            on_epoch(run.snapshot(t, time.perf_counter() - clock, seed_ids, finished))
         if finished:
             break
-        orders = sample_orders(config.order, n=objective.n, epoch=t, run_seed=config.seed, seeds=seed_index,
-                               device=device)
-        mask = None if bool(alive.all()) or not batched else alive.to(device).unsqueeze(-1)
-        for k in range(objective.n):
-            idx = orders[:, k] if batched else int(orders[0, k])
-            gen = SeedStreams(config.seed, seed_index, t, k) if batched else zo_generator(config.seed, t, k, device)
-            x_new, y_new = hybrid_step(objective, x, y, idx, config, gen, zo_block_step=zo_block_step)
-            if mask is not None:      # diverged seeds stay frozen where they blew up
-                x_new, y_new = torch.where(mask, x_new, x), torch.where(mask, y_new, y)
-            x, y = x_new, y_new
+        _run_epoch(objective, config, run, t, seed_index, zo_block_step)
     seconds = time.perf_counter() - clock
-    metrics = _metrics_frame(records, config, seed_ids or (0,))
     limits = step_limits(objective.constants, modes=config.modes, eta_x=config.eta_x, eta_y=config.eta_y,
                          d_x=objective.d_x, d_y=objective.d_y, n=objective.n, q=config.q)
-    return RunResult(config=config, metrics=metrics, x=x, y=y, diverged_epoch=tuple(diverged_at),
-                     limits=limits, diagnosis=diagnose(limits, diverged_at),
+    return RunResult(config=config, metrics=_metrics_frame(run.records, config, seed_ids or (0,)), x=run.x,
+                     y=run.y, diverged_epoch=tuple(run.diverged_at), limits=limits,
+                     diagnosis=diagnose(limits, run.diverged_at),
                      seeds=seeds if seeds is None or isinstance(seeds, int) else seed_ids, seconds=seconds)
 
 

@@ -8,9 +8,11 @@ For a block b updated with step eta_b (L_b, d_b from the objective's exact ``Con
   a spread spectrum tolerates somewhat more (``hybridsmooth.theory.recursions.zo_threshold``).
 * FO block: gradient descent is stable iff eta_b < 2/L_b; the per-sample version 2/L_b,max matters for
   finite sums whose samples have different curvature (THEORY check 15).
-* Theorem R caps (THEORY 6.1): (C1) eta_b <= 1/(8 n L_b) and, for the ZO block x, (C2)
-  eta_x <= 1/(96 (d_x + 1) L_x) (with (d_x + 1)/q for q directions). Exceeding a cap voids the
-  guarantee; it does not by itself cause divergence.
+* Theorem R caps (THEORY 6.1): (C1) eta_b <= 1/(8 n Lambda_b) and, for the ZO block x, (C2)
+  eta_x <= 1/(96 (d_x + 1) Lambda_x) (with (d_x + 1)/q for q directions), computed by
+  ``theory.caps.theorem_r_caps`` as in check 11. Lambda_b is the (R1) constant of THEORY 6.1, which plays the role
+  of L_b,max: the stated joint constant where known, else L_b_max, else L_b (``theorem_constant``), the same for
+  (C1) and (C2). Exceeding a cap voids the guarantee; it does not by itself cause divergence.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 from typing import Literal, Sequence
 
 from ..objectives.base import Constants
+from ..theory.caps import theorem_r_caps
 
 BlockMode = Literal["zo", "fo", "frozen"]
 LimitKind = Literal["stability", "theorem cap"]
@@ -44,35 +47,51 @@ class StepLimit:
                 f"({self.detail})")
 
 
+def theorem_constant(constants: Constants, block: str) -> float | None:
+    """The constant Theorem R's caps use for ``block`` (THEORY 6.1): the (R1) Lambda_b if stated, else the
+    per-sample L_b_max it stands for, else the block constant L_b; None when none is known (positive)."""
+    for name in (f"joint_L_{block}", f"L_{block}_max", f"L_{block}"):
+        value = getattr(constants, name)
+        if value is not None and value > 0:
+            return float(value)
+    return None
+
+
+def _stability_limits(block: str, mode: BlockMode, eta: float, d: int, L: float | None, L_max: float | None,
+                      q: int) -> list[StepLimit]:
+    out: list[StepLimit] = []
+    if L is not None and L > 0:
+        if mode == "zo":
+            formula = (f"2/(L_{block}(d_{block}+2))" if q == 1 else f"2q/(L_{block}(d_{block}+1+q))")
+            out.append(StepLimit(block, "stability", "ZO mean-square limit", formula, 2.0 * q / (L * (d + 1 + q)),
+                                 eta, f"L_{block}={L:.4g}, d_{block}={d}" + (f", q={q}" if q > 1 else "")))
+        else:
+            out.append(StepLimit(block, "stability", "FO limit", f"2/L_{block}", 2.0 / L, eta, f"L_{block}={L:.4g}"))
+    if mode == "fo" and L_max is not None and L_max > 0 and (L is None or L_max > L * (1 + 1e-9)):
+        out.append(StepLimit(block, "stability", "per-sample FO limit", f"2/L_{block}_max", 2.0 / L_max, eta,
+                             f"L_{block}_max={L_max:.4g}"))
+    return out
+
+
 def step_limits(constants: Constants, *, modes: tuple[BlockMode, BlockMode], eta_x: float, eta_y: float,
                 d_x: int, d_y: int, n: int, q: int = 1) -> tuple[StepLimit, ...]:
     """All limits that the known constants allow for the updated blocks (unknown constants are skipped)."""
+    lam = {b: theorem_constant(constants, b) for b in ("x", "y")}
+    caps = theorem_r_caps(n=n, d_x=d_x, Lambda_x=lam["x"], Lambda_y=lam["y"], q=q)
     out: list[StepLimit] = []
     for block, mode, eta, d in (("x", modes[0], eta_x, d_x), ("y", modes[1], eta_y, d_y)):
         if mode == "frozen":
             continue
-        L = getattr(constants, f"L_{block}")
-        L_max = getattr(constants, f"L_{block}_max")
-        if L is not None and L > 0:
-            if mode == "zo":
-                formula = (f"2/(L_{block}(d_{block}+2))" if q == 1 else f"2q/(L_{block}(d_{block}+1+q))")
-                out.append(StepLimit(block, "stability", "ZO mean-square limit", formula,
-                                     2.0 * q / (L * (d + 1 + q)), eta,
-                                     f"L_{block}={L:.4g}, d_{block}={d}" + (f", q={q}" if q > 1 else "")))
-            else:
-                out.append(StepLimit(block, "stability", "FO limit", f"2/L_{block}", 2.0 / L, eta,
-                                     f"L_{block}={L:.4g}"))
-        if mode == "fo" and L_max is not None and L_max > 0 and (L is None or L_max > L * (1 + 1e-9)):
-            out.append(StepLimit(block, "stability", "per-sample FO limit", f"2/L_{block}_max", 2.0 / L_max,
-                                 eta, f"L_{block}_max={L_max:.4g}"))
-        L_cap = L_max if L_max is not None else L
-        if L_cap is not None and L_cap > 0:
-            out.append(StepLimit(block, "theorem cap", "Theorem R cap (C1)", f"1/(8 n L_{block})",
-                                 1.0 / (8 * n * L_cap), eta, f"n={n}, L_{block}={L_cap:.4g}"))
-        if block == "x" and mode == "zo" and L is not None and L > 0:
+        out += _stability_limits(block, mode, eta, d, getattr(constants, f"L_{block}"),
+                                 getattr(constants, f"L_{block}_max"), q)
+        c1 = caps.c1_x if block == "x" else caps.c1_y
+        if c1 is not None:
+            out.append(StepLimit(block, "theorem cap", "Theorem R cap (C1)", f"1/(8 n L_{block})", c1, eta,
+                                 f"n={n}, L_{block}={lam[block]:.4g}"))
+        if block == "x" and mode == "zo" and caps.c2_x is not None:
             out.append(StepLimit(block, "theorem cap", "Theorem R cap (C2)",
-                                 "1/(96(d_x+1)L_x)" if q == 1 else "q/(96(d_x+1)L_x)",
-                                 q / (96.0 * (d + 1) * L), eta, f"d_x={d}, L_x={L:.4g}"))
+                                 "1/(96(d_x+1)L_x)" if q == 1 else "q/(96(d_x+1)L_x)", caps.c2_x, eta,
+                                 f"d_x={d}, L_x={lam['x']:.4g}"))
     return tuple(out)
 
 

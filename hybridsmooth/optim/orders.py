@@ -25,6 +25,7 @@ from ..rng import ORDER_STREAM, SeedStreams, order_generator
 Order = Literal["rr", "so", "ig", "sgd"]
 ORDERS: tuple[str, ...] = ("rr", "so", "ig", "sgd")
 
+
 def sample_orders(order: Order, *, n: int, epoch: int, run_seed: int, batch: int = 1,
                   seeds: Tensor | Sequence[int] | None = None, device: str | torch.device = "cpu") -> Tensor:
     """The sample indices of epoch ``epoch``: a LongTensor of shape ``(batch, n)``, or ``(len(seeds), n)``.

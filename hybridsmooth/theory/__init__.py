@@ -1,1 +1,2 @@
-"""Theory: bound calculators (seed theorem, reference Theorem R), exact recursions, assumption checks."""
+"""Theory: bound calculators (the paper's theorem as stated, reference Theorem R), exact recursions, assumption
+checks, and the numbered checks of THEORY 7 (``claims``)."""

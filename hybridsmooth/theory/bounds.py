@@ -1,9 +1,11 @@
-"""The reference theorem (Theorem R, THEORY 6): step-size conditions, the bound B_R, the epoch complexity,
-and the predictions of 6.4 (two-step speed-up) and 6.5 (log-log slopes).
+"""The reference theorem (Theorem R, THEORY 6): step-size conditions, the bound B_R and the epoch complexity
+(the predictions of 6.4 and 6.5 are in ``predictions`` and re-exported here).
 
 Setting (THEORY 6.1): hybrid RR, Jacobi updates, fo_point = clean, Gaussian ZO with q directions, under
-(R1) -Lambda <= grad^2 f_i <= Lambda and (R2) block sample variances sigma_x^2, sigma_y^2. With
-Lt := max(eta_x L_x, eta_y L_y):
+(R1) -Lambda <= grad^2 f_i <= Lambda and (R2) block sample variances sigma_x^2, sigma_y^2. Below and in the
+keyword arguments L_x, L_y of every function here stand for the (R1) constants Lambda_x, Lambda_y (THEORY 6.1:
+"L_x and L_y play the role of L_x,max and L_y,max"); ``RefConstants`` names them Lambda_x, Lambda_y and builds
+them from a problem. The caps themselves are computed in ``theory.caps``. With Lt := max(eta_x L_x, eta_y L_y):
 
     (C1)  8 n Lt <= 1                      (C2)  96 (d_x + 1)/q * eta_x L_x <= 1
 
@@ -19,10 +21,15 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-C1_FACTOR = 8.0      # (C1): 8 n Lt <= 1
-C2_FACTOR = 96.0     # (C2): 96 (d_x + 1)/q eta_x L_x <= 1
-# Step sizes at the caps are computed as 1/(...) and may land one ulp above; the conditions allow that much.
-_CAP_RTOL = 1e-12
+from .caps import C1_FACTOR, C2_FACTOR, CAP_RTOL, theorem_r_caps, theorem_r_lhs
+# 6.4 and 6.5 live in ``predictions``; re-exported because callers reach them as bounds.s_exact etc.
+from .predictions import PREDICTED_SLOPES, SlopePrediction, s_exact, s_theory
+
+__all__ = ["C1_FACTOR", "C2_FACTOR", "RefConstants", "initial_gap", "StepSizeConditions", "StepSizeCaps",
+           "step_size_conditions", "require_step_sizes", "admissible_step_sizes", "BoundTerms", "B_ref_terms",
+           "B_ref", "B_ref_bounded_gradient", "N_epoch", "StationarityBounds", "stationarity_bounds",
+           "T_required_ref", "default_mu", "TunedComplexity", "T_required_ref_tuned", "T_tuned_closed_form",
+           "s_theory", "s_exact", "SlopePrediction", "PREDICTED_SLOPES"]
 
 
 # --- input validation ------------------------------------------------------------------------------------
@@ -55,34 +62,69 @@ def _dim(name: str, value: int) -> int:
 
 @dataclass(frozen=True)
 class RefConstants:
-    """The constants Theorem R needs (THEORY 6.1): n samples, ZO dimension d_x, (R1) L_x, L_y, (R2) sx2, sy2,
-    initial gap Delta0 = f(z_0) - f*, and q ZO directions."""
+    """The constants Theorem R needs (THEORY 6.1): n samples, ZO dimension d_x, the joint (R1) constants
+    Lambda_x, Lambda_y (THEORY 3.5; not the block constants L_x, L_y of (H1)-(H2)), the (R2) sample variances
+    sigma2_x, sigma2_y, the initial gap Delta0 = f(z_0) - f*, and q ZO directions."""
 
     n: int
     d_x: int
-    L_x: float
-    L_y: float
-    sx2: float
-    sy2: float
+    Lambda_x: float
+    Lambda_y: float
+    sigma2_x: float
+    sigma2_y: float
     gap0: float
     q: int = 1
 
     def __post_init__(self):
         _count("n", self.n)
         _dim("d_x", self.d_x)
-        _pos("L_x", self.L_x)
-        _pos("L_y", self.L_y)
-        _nonneg("sx2", self.sx2)
-        _nonneg("sy2", self.sy2)
+        _pos("Lambda_x", self.Lambda_x)
+        _pos("Lambda_y", self.Lambda_y)
+        _nonneg("sigma2_x", self.sigma2_x)
+        _nonneg("sigma2_y", self.sigma2_y)
         _nonneg("gap0", self.gap0)
         _count("q", self.q)
 
+    @classmethod
+    def from_problem(cls, objective, *, gap0: float | None = None, Lambda: tuple[float, float] | None = None,
+                     q: int = 1) -> "RefConstants":
+        """Read an objective's stated ``Constants``: (R1) from ``joint_L_x``, ``joint_L_y`` (or ``Lambda`` when
+        the caller found a smaller valid pair, e.g. on the ray of the block norms), (R2) from ``sigma2_x``,
+        ``sigma2_y``, and Delta0 = f(z_0) - f_star unless ``gap0`` is given."""
+        c = objective.constants
+        lam_x, lam_y = Lambda if Lambda is not None else (c.joint_L_x, c.joint_L_y)
+        gap0 = initial_gap(objective) if gap0 is None else gap0
+        return cls(n=objective.n, d_x=objective.d_x, Lambda_x=lam_x, Lambda_y=lam_y, sigma2_x=c.sigma2_x,
+                   sigma2_y=c.sigma2_y, gap0=gap0, q=q)
+
+    def caps(self) -> "StepSizeCaps":
+        return admissible_step_sizes(self.Lambda_x, self.Lambda_y, self.n, self.d_x, self.q)
+
+    def bound_terms(self, eta_x: float, eta_y: float, mu: float, T: float) -> "BoundTerms":
+        return B_ref_terms(eta_x, eta_y, mu, T, **self._keywords())
+
+    def N_epoch(self, eta_x: float, eta_y: float, mu: float) -> float:
+        kw = self._keywords()
+        kw.pop("gap0")
+        return N_epoch(eta_x, eta_y, mu, **kw)
+
+    def _keywords(self) -> dict:
+        return dict(n=self.n, d_x=self.d_x, L_x=self.Lambda_x, L_y=self.Lambda_y, sx2=self.sigma2_x,
+                    sy2=self.sigma2_y, gap0=self.gap0, q=self.q)
+
+
+def initial_gap(objective) -> float:
+    """Delta0 = f(z_0) - f_star from the objective's start point and stated f_star (an over-estimate when f_star
+    is only a lower bound, which keeps B_R valid)."""
+    x0, y0 = objective.initial_point()
+    return float(objective.loss(x0, y0)) - objective.constants.f_star
+
 
 def _consts(n, d_x, L_x, L_y, sx2, sy2, gap0, q) -> RefConstants:
-    return RefConstants(n=n, d_x=d_x, L_x=L_x, L_y=L_y, sx2=sx2, sy2=sy2, gap0=gap0, q=q)
+    return RefConstants(n=n, d_x=d_x, Lambda_x=L_x, Lambda_y=L_y, sigma2_x=sx2, sigma2_y=sy2, gap0=gap0, q=q)
 
 
-# --- (C1)-(C2) --------------------------------------------------------------------------------------------
+# --- (C1)-(C2), computed by theory.caps ---------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class StepSizeConditions:
@@ -111,16 +153,16 @@ class StepSizeConditions:
 
 def step_size_conditions(eta_x: float, eta_y: float, *, n: int, d_x: int, L_x: float, L_y: float,
                          q: int = 1) -> StepSizeConditions:
-    """Evaluate (C1)-(C2) (THEORY 6.1; q directions divide (d_x + 1) by q) and say which binds, by how much."""
+    """Evaluate (C1)-(C2) (THEORY 6.1; q directions divide (d_x + 1) by q) and say which binds, by how much.
+    ``L_x``, ``L_y`` here and in every function of this module are the (R1) constants Lambda_x, Lambda_y."""
     eta_x, eta_y = _pos("eta_x", eta_x), _pos("eta_y", eta_y)
     n, d_x, q = _count("n", n), _dim("d_x", d_x), _count("q", q)
     L_x, L_y = _pos("L_x", L_x), _pos("L_y", L_y)
-    lhs = {"C1x": C1_FACTOR * n * eta_x * L_x, "C1y": C1_FACTOR * n * eta_y * L_y,
-           "C2": C2_FACTOR * (d_x + 1) / q * eta_x * L_x}
+    lhs = theorem_r_lhs(eta_x, eta_y, n=n, d_x=d_x, Lambda_x=L_x, Lambda_y=L_y, q=q)
     binding = max(lhs, key=lhs.get)
     worst = lhs[binding]
     return StepSizeConditions(eta_x, eta_y, lhs["C1x"], lhs["C1y"], lhs["C2"], binding, 1.0 / worst,
-                              worst <= 1.0 + _CAP_RTOL)
+                              worst <= 1.0 + CAP_RTOL)
 
 
 def require_step_sizes(eta_x: float, eta_y: float, *, n: int, d_x: int, L_x: float, L_y: float,
@@ -129,11 +171,11 @@ def require_step_sizes(eta_x: float, eta_y: float, *, n: int, d_x: int, L_x: flo
     cond = step_size_conditions(eta_x, eta_y, n=n, d_x=d_x, L_x=L_x, L_y=L_y, q=q)
     if not cond.holds:
         bad = []
-        if cond.c1x_lhs > 1 + _CAP_RTOL:
+        if cond.c1x_lhs > 1 + CAP_RTOL:
             bad.append(f"(C1) 8 n eta_x L_x = 8*{n}*{eta_x:.4g}*{L_x:.4g} = {cond.c1x_lhs:.4g} > 1")
-        if cond.c1y_lhs > 1 + _CAP_RTOL:
+        if cond.c1y_lhs > 1 + CAP_RTOL:
             bad.append(f"(C1) 8 n eta_y L_y = 8*{n}*{eta_y:.4g}*{L_y:.4g} = {cond.c1y_lhs:.4g} > 1")
-        if cond.c2_lhs > 1 + _CAP_RTOL:
+        if cond.c2_lhs > 1 + CAP_RTOL:
             bad.append(f"(C2) 96 (d_x+1)/q eta_x L_x = 96*{d_x + 1}/{q}*{eta_x:.4g}*{L_x:.4g} = {cond.c2_lhs:.4g} > 1")
         raise ValueError("step sizes violate Theorem R: " + "; ".join(bad))
     return cond
@@ -151,24 +193,23 @@ class StepSizeCaps:
 
 
 def admissible_step_sizes(L_x: float, L_y: float, n: int, d_x: int, q: int = 1) -> StepSizeCaps:
-    """Caps eta_x <= 1/(L_x max(8n, 96(d_x+1)/q)) and eta_y <= 1/(8 n L_y) (THEORY 6.1, 6.4).
+    """Caps eta_x <= 1/(L_x max(8n, 96(d_x+1)/q)) and eta_y <= 1/(8 n L_y) (THEORY 6.1, 6.4), L_b the (R1) Lambda_b.
 
     (C1) is separable in the blocks (Lt is a max), so the two caps can be chosen independently.
     """
     L_x, L_y = _pos("L_x", L_x), _pos("L_y", L_y)
     n, d_x, q = _count("n", n), _dim("d_x", d_x), _count("q", q)
-    c1x, c2x = C1_FACTOR * n, C2_FACTOR * (d_x + 1) / q
-    binding_x = "C2" if c2x > c1x else "C1"
-    eta_x = 1.0 / (L_x * max(c1x, c2x))
-    eta_y = 1.0 / (C1_FACTOR * n * L_y)
-    if binding_x == "C2":
+    caps = theorem_r_caps(n=n, d_x=d_x, Lambda_x=L_x, Lambda_y=L_y, q=q)
+    c1x, c2x = caps.c1_factor, caps.c2_factor
+    eta_x, eta_y = caps.eta_x, caps.eta_y
+    if caps.binding_x == "C2":
         why_x = (f"eta_x <= {eta_x:.4g}: (C2) binds, 96 (d_x+1)/q = {c2x:.4g} > 8 n = {c1x:.4g} "
                  "(the ZO variance, not the reshuffling drift, limits the x step)")
     else:
         why_x = (f"eta_x <= {eta_x:.4g}: (C1) binds, 8 n = {c1x:.4g} >= 96 (d_x+1)/q = {c2x:.4g} "
                  "(the reshuffling drift limits the x step)")
     why_y = f"eta_y <= {eta_y:.4g}: (C1) binds, 8 n L_y = {c1x * L_y:.4g} (the y block has no ZO condition)"
-    return StepSizeCaps(eta_x, eta_y, binding_x, "C1", why_x + "; " + why_y)
+    return StepSizeCaps(eta_x, eta_y, caps.binding_x, "C1", why_x + "; " + why_y)
 
 
 # --- the bound and its pieces ---------------------------------------------------------------------------
@@ -199,14 +240,14 @@ def B_ref_terms(eta_x: float, eta_y: float, mu: float, T: float, *, n: int, d_x:
     c = _consts(n, d_x, L_x, L_y, sx2, sy2, gap0, q)
     require_step_sizes(eta_x, eta_y, n=n, d_x=d_x, L_x=L_x, L_y=L_y, q=q)
     mu, T = _nonneg("mu", mu), _pos("T", T, allow_inf=True)
-    Lt = max(eta_x * c.L_x, eta_y * c.L_y)
+    Lt = max(eta_x * c.Lambda_x, eta_y * c.Lambda_y)
     dx = c.d_x
     return BoundTerms(
         optimisation=3.0 * c.gap0 / (c.n * T),
-        reshuffling=5.0 * c.n * Lt**2 * (eta_x * c.sx2 + eta_y * c.sy2),
-        zo_variance=26.0 * (dx + 1) / c.q * c.L_x * eta_x**2 * c.sx2,
-        zo_remainder=2.5 / c.q * c.L_x**3 * mu**2 * eta_x**2 * dx * (dx + 2) * (dx + 4),
-        smoothing_bias=0.75 * c.L_x**2 * mu**2 * eta_x * (dx + 3) ** 3,
+        reshuffling=5.0 * c.n * Lt**2 * (eta_x * c.sigma2_x + eta_y * c.sigma2_y),
+        zo_variance=26.0 * (dx + 1) / c.q * c.Lambda_x * eta_x**2 * c.sigma2_x,
+        zo_remainder=2.5 / c.q * c.Lambda_x**3 * mu**2 * eta_x**2 * dx * (dx + 2) * (dx + 4),
+        smoothing_bias=0.75 * c.Lambda_x**2 * mu**2 * eta_x * (dx + 3) ** 3,
     )
 
 
@@ -230,14 +271,14 @@ def B_ref_bounded_gradient(eta_x: float, eta_y: float, mu: float, T: float, *, n
     G_x_max = _nonneg("G_x_max", G_x_max)
     eta_x, eta_y = _pos("eta_x", eta_x), _pos("eta_y", eta_y)
     mu, T = _nonneg("mu", mu), _pos("T", T, allow_inf=True)
-    Lt = max(eta_x * c.L_x, eta_y * c.L_y)
-    if C1_FACTOR * c.n * Lt > 1 + _CAP_RTOL:
+    Lt = max(eta_x * c.Lambda_x, eta_y * c.Lambda_y)
+    if C1_FACTOR * c.n * Lt > 1 + CAP_RTOL:
         raise ValueError(f"step sizes violate (C1): 8 n Lt = 8*{c.n}*{Lt:.4g} = {8 * c.n * Lt:.4g} > 1")
     dx = c.d_x
-    return (3.0 * c.gap0 / (c.n * T) + 3.0 * c.n * Lt**2 * (eta_x * c.sx2 + eta_y * c.sy2)
-            + 4.0 * c.L_x * eta_x**2 * (2.0 * (dx + 1) * G_x_max**2
-                                        + 0.5 * mu**2 * c.L_x**2 * dx * (dx + 2) * (dx + 4))
-            + 0.75 * c.L_x**2 * mu**2 * eta_x * (dx + 3) ** 3)
+    return (3.0 * c.gap0 / (c.n * T) + 3.0 * c.n * Lt**2 * (eta_x * c.sigma2_x + eta_y * c.sigma2_y)
+            + 4.0 * c.Lambda_x * eta_x**2 * (2.0 * (dx + 1) * G_x_max**2
+                                        + 0.5 * mu**2 * c.Lambda_x**2 * dx * (dx + 2) * (dx + 4))
+            + 0.75 * c.Lambda_x**2 * mu**2 * eta_x * (dx + 3) ** 3)
 
 
 def N_epoch(eta_x: float, eta_y: float, mu: float, *, n: int, d_x: int, L_x: float, L_y: float, sx2: float,
@@ -251,12 +292,12 @@ def N_epoch(eta_x: float, eta_y: float, mu: float, *, n: int, d_x: int, L_x: flo
     """
     c = _consts(n, d_x, L_x, L_y, sx2, sy2, 0.0, q)
     eta_x, eta_y, mu = _pos("eta_x", eta_x), _pos("eta_y", eta_y), _nonneg("mu", mu)
-    Lt = max(eta_x * c.L_x, eta_y * c.L_y)
+    Lt = max(eta_x * c.Lambda_x, eta_y * c.Lambda_y)
     a = 2.0 * (c.d_x + 1) / c.q
-    s_mu = mu**2 * c.L_x**2 / 2.0 * c.d_x * (c.d_x + 2) * (c.d_x + 4) / c.q
-    beta2 = eta_x * mu**2 / 4.0 * c.L_x**2 * (c.d_x + 3) ** 3
-    return (1.6 * c.n**2 * Lt**2 * (eta_x * c.sx2 + eta_y * c.sy2) + 4.8 * a * eta_x * c.L_x * c.n * eta_x * c.sx2
-            + 1.6 * eta_x * c.L_x * c.n * eta_x * s_mu + 1.03 * c.n * beta2)
+    s_mu = mu**2 * c.Lambda_x**2 / 2.0 * c.d_x * (c.d_x + 2) * (c.d_x + 4) / c.q
+    beta2 = eta_x * mu**2 / 4.0 * c.Lambda_x**2 * (c.d_x + 3) ** 3
+    return (1.6 * c.n**2 * Lt**2 * (eta_x * c.sigma2_x + eta_y * c.sigma2_y) + 4.8 * a * eta_x * c.Lambda_x * c.n * eta_x * c.sigma2_x
+            + 1.6 * eta_x * c.Lambda_x * c.n * eta_x * s_mu + 1.03 * c.n * beta2)
 
 
 @dataclass(frozen=True)
@@ -344,70 +385,3 @@ def T_tuned_closed_form(eps: float, delta: float, *, n: int, d_x: int, L_x: floa
     ignoring the caps and the other floor terms (a lower bound on what the grid search can reach is not implied)."""
     eps, delta = _pos("eps", eps), _pos("delta", delta)
     return 312.0 * (d_x + 1) / q * L_x * sx2 * gap0 / (n * delta**2 * eps**4)
-
-
-# --- 6.4: two step sizes vs one ---------------------------------------------------------------------------
-
-def s_theory(rho: float, *, n: int, d_x: int, q: int = 1) -> float:
-    """s_theory(rho) = max(1, rho max(1, 12 (d_x+1)/(q n))): ratio of the (C1)-(C2) adapter caps with two step
-    sizes vs one shared step (THEORY 6.4). Information only: the caps are loose by block-dependent factors."""
-    rho = _pos("rho", rho)
-    n, d_x, q = _count("n", n), _dim("d_x", d_x), _count("q", q)
-    return max(1.0, rho * max(1.0, 12.0 * (d_x + 1) / (q * n)))
-
-
-def s_exact(rho: float, *, d_x: int, kappa_y: float, one_step: Literal["optimal", "edge"] = "optimal") -> float:
-    """Exact y-target speed-up of two step sizes over one on the separable quadratic (THEORY 6.4), n = 1:
-
-        eta_x0 = 1/(L_x (d_x+2)),  eta_y0 = 2/(L_y + m_y),  eta_1 = min(eta_x0, eta_y0),
-        s_exact = log((kappa_y-1)/(kappa_y+1)) / log(1 - eta_1 m_y)   (~ 2 rho (d_x+2) when large).
-
-    one_step="edge" uses the supremum of x-stable single steps, 2 eta_x0, instead (about half the ratio).
-    Depends only on rho = L_x/L_y, d_x and kappa_y = L_y/m_y (we set L_y = 1).
-    """
-    rho, kappa_y, d_x = _pos("rho", rho), _pos("kappa_y", kappa_y), _dim("d_x", d_x)
-    if kappa_y <= 1:
-        raise ValueError(f"kappa_y must exceed 1 (a y-spectrum [m_y, L_y] with m_y < L_y), got {kappa_y}")
-    if one_step not in ("optimal", "edge"):
-        raise ValueError(f"unknown one_step {one_step!r}; accepted: optimal, edge")
-    L_y, m_y = 1.0, 1.0 / kappa_y
-    L_x = rho * L_y
-    eta_x0 = 1.0 / (L_x * (d_x + 2))
-    eta_y0 = 2.0 / (L_y + m_y)
-    eta_1 = min(eta_x0 if one_step == "optimal" else 2.0 * eta_x0, eta_y0)
-    return math.log((kappa_y - 1) / (kappa_y + 1)) / math.log1p(-eta_1 * m_y)
-
-
-# --- 6.5: predicted slopes --------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class SlopePrediction:
-    """A log-log slope predicted by THEORY 6.5: ``quantity`` against ``against`` in ``regime`` under ``schedule``."""
-
-    regime: str
-    schedule: str
-    quantity: str
-    against: str
-    slope: float
-    note: str
-
-
-PREDICTED_SLOPES: tuple[SlopePrediction, ...] = (
-    SlopePrediction("constant steps, before the floor", "eta fixed", "Phi(T)", "T", -1.0,
-                    "optimisation term 3 Delta0/(eta n T); -1/2 for the RMS gradient"),
-    SlopePrediction("ZO-variance dominated (sigma_x > 0)", "eta ~ T^(-1/2)", "Phi(T)", "T", -0.5,
-                    "the eps^-4 rate"),
-    SlopePrediction("ZO-variance dominated (sigma_x > 0)", "eta ~ T^(-1/2)", "RMS gradient, min_t ||grad f||", "T",
-                    -0.25, "the eps^-4 rate"),
-    SlopePrediction("sigma_x = 0 or FO only", "eta ~ T^(-1/3)", "Phi(T)", "T", -2.0 / 3.0, "the eps^-3 RR rate"),
-    SlopePrediction("sigma_x = 0 or FO only", "eta ~ T^(-1/3)", "RMS gradient", "T", -1.0 / 3.0,
-                    "the eps^-3 RR rate"),
-    SlopePrediction("FO block, RR", "fixed large T", "noise floor E||grad f||^2", "eta", 2.0,
-                    "at most O(eta^2); exactly O(eta^3) at epoch starts for equal-Hessian quadratics (check 10)"),
-    SlopePrediction("FO block, RR, equal Hessians, epoch starts", "fixed large T", "noise floor E||grad f||^2",
-                    "eta", 3.0, "exact (check 10)"),
-    SlopePrediction("FO block, with-replacement SGD", "fixed large T", "noise floor E||grad f||^2", "eta", 1.0,
-                    "no without-replacement cancellation"),
-    SlopePrediction("ZO block, sigma_x > 0 (or forward ZO, mu > 0, on a quadratic)", "fixed large T",
-                    "noise floor E||grad f||^2", "eta", 1.0, "ZO variance term is linear in eta after dividing by eta"),
-)

@@ -1,7 +1,7 @@
 """The result type of every numerical check (THEORY 7), its verdict rules, a table, and Clopper-Pearson bounds.
 
-The runners of the checks live elsewhere: ``exact_checks`` (no optimizer: checks 8, 13 exact, 14 constants),
-``assumptions`` (5, 6), ``simulated_checks`` (9, 11-15) and the registry ``suite``.
+The checks themselves live in ``claims`` (one module per numbered check), the assumption measurements in
+``assumptions``, and the list of claims in ``suite``.
 
 Verdicts (THEORY 7, conventions):
 
@@ -9,6 +9,13 @@ Verdicts (THEORY 7, conventions):
 * one-sided upper: ``pass`` iff computed + k se <= bound; the slack is bound/computed and a pass with
   slack > 1e3 is reported as ``vacuous pass``, never silently;
 * one-sided lower: ``pass`` iff computed - k se >= bound; slack computed/bound, same vacuity rule.
+
+Each result also carries the verdict it is *expected* to have, decided where the row is made:
+
+* ``pass``   -- a bound or identity that must hold; a failure is an error of the toolkit or of THEORY;
+* ``fail``   -- the row tests a statement THEORY shows to be false (the paper's (BD) and (G3), "use the L of f");
+  its failure is the demonstration;
+* ``report`` -- measured and shown, never gating.
 """
 from __future__ import annotations
 
@@ -21,6 +28,8 @@ import pandas as pd
 
 Verdict = Literal["pass", "fail", "vacuous pass"]
 VERDICTS: tuple[str, ...] = ("pass", "fail", "vacuous pass")
+Expected = Literal["pass", "fail", "report"]
+EXPECTED: tuple[str, ...] = ("pass", "fail", "report")
 VACUOUS_SLACK = 1e3
 
 
@@ -30,7 +39,8 @@ class CheckResult:
 
     ``seeds`` and ``samples`` say how much randomness went in (0 for exact algebra); ``slack`` is
     bound/computed for one-sided checks (None for two-sided); ``details`` holds anything a reader needs to
-    reproduce or understand the result (e.g. a counterexample pair).
+    reproduce or understand the result (e.g. a counterexample pair); ``expected`` is the verdict the row should
+    have (see the module docstring).
     """
 
     check: str
@@ -43,10 +53,13 @@ class CheckResult:
     samples: int = 0
     slack: float | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    expected: Expected = "pass"
 
     def __post_init__(self):
         if self.verdict not in VERDICTS:
             raise ValueError(f"verdict must be one of {VERDICTS}, got {self.verdict!r}")
+        if self.expected not in EXPECTED:
+            raise ValueError(f"expected must be one of {EXPECTED}, got {self.expected!r}")
 
     @property
     def passed(self) -> bool:
@@ -63,19 +76,19 @@ def _finite_nonneg(name: str, value: float) -> float:
 
 def two_sided(check: str, instance: str, computed: float, theoretical: float, *, atol: float = 0.0,
               rtol: float = 0.0, se: float = 0.0, k: float = 5.0, seeds: int = 0, samples: int = 0,
-              details: dict | None = None) -> CheckResult:
+              details: dict | None = None, expected: Expected = "pass") -> CheckResult:
     """Two-sided check with tolerance atol + rtol |theoretical| + k se (each part defaults to 0)."""
     tol = _finite_nonneg("atol", atol) + _finite_nonneg("rtol", rtol) * abs(theoretical) \
         + _finite_nonneg("k", k) * _finite_nonneg("se", se)
     computed, theoretical = float(computed), float(theoretical)
     ok = math.isfinite(computed) and abs(computed - theoretical) <= tol
     return CheckResult(check, instance, computed, theoretical, tol, "pass" if ok else "fail", seeds, samples,
-                       None, dict(details or {}))
+                       None, dict(details or {}), expected)
 
 
 def one_sided(check: str, instance: str, computed: float, bound: float, *, se: float = 0.0, k: float = 4.0,
               atol: float = 0.0, sense: Literal["upper", "lower"] = "upper", seeds: int = 0, samples: int = 0,
-              details: dict | None = None) -> CheckResult:
+              details: dict | None = None, expected: Expected = "pass") -> CheckResult:
     """One-sided check: upper, computed + k se <= bound + atol; lower, computed - k se >= bound - atol.
 
     ``atol`` is a stated absolute tolerance (e.g. float rounding for exact suprema); the slack
@@ -96,7 +109,7 @@ def one_sided(check: str, instance: str, computed: float, bound: float, *, se: f
     if ok:
         verdict = "vacuous pass" if slack is not None and slack > VACUOUS_SLACK else "pass"
     return CheckResult(check, instance, computed, bound, tol, verdict, seeds, samples, slack,
-                       dict(details or {}, sense=sense))
+                       dict(details or {}, sense=sense), expected)
 
 
 def results_table(results: Iterable[CheckResult]) -> pd.DataFrame:
@@ -160,10 +173,10 @@ def clopper_pearson_interval(successes: int, trials: int, *, level: float = 0.95
 
 
 def rate_check(check: str, instance: str, successes: int, trials: int, bound: float, *, level: float = 0.95,
-               details: dict | None = None, seeds: int = 0) -> CheckResult:
+               details: dict | None = None, seeds: int = 0, expected: Expected = "pass") -> CheckResult:
     """One-sided rate check: the empirical rate's Clopper-Pearson upper bound must not exceed ``bound``
     (THEORY check 14 reports every empirical rate this way)."""
     k, n = _check_counts(successes, trials)
     upper = clopper_pearson_upper(k, n, level=level)
     return one_sided(check, instance, upper, bound, seeds=seeds, samples=n,
-                     details=dict(details or {}, rate=k / n, successes=k, level=level))
+                     details=dict(details or {}, rate=k / n, successes=k, level=level), expected=expected)

@@ -29,9 +29,8 @@ objective (one model, one minibatch ``idx``, one run seed), and every supremum i
   (D-2) and (Z-seed-2) using L = L_x(z0) (a local value: both bounds assume global L-smoothness) and with the
   quadratic value (d + 1) ||grad||^2 (exact for a quadratic, THEORY 4.3).
 
-Why one file for the real-model checks: its block-constant and training-loop code is a copy of what the curvature
-and optim packages also compute; once those copies give way to one shared routine each, the file splits by
-figure or check. Splitting it now would spread the copies over more files.
+The measurements live in ``real_model_measure`` and the checks built from them in ``real_model_checks``; this
+module holds the settings, runs them in order and makes the report's tables.
 """
 from __future__ import annotations
 
@@ -40,18 +39,15 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
-import numpy as np
 import pandas as pd
-import torch
-from torch import Tensor
 
-from ..curvature import HessianAtPoint, cross_norm, fit_affine_envelope, joint_condition, lanczos_top_eigs
+from ..curvature import SecantStep
 from ..errors import UsageError
-from ..zo.estimators import zo_generator
-from ..zo.moments import d2_error_bound, quadratic_central_error, z_seed_2_rhs
-from .checks import CheckResult, one_sided, results_table
+from .checks import CheckResult, results_table
+from .real_model_checks import Expected, assumption_checks
+from .real_model_measure import (JointResult, PointCurvature, ZOMoment, fixed_sample_secant_run, joint_at,
+                                 point_curvature, zo_error_moment)
 
-Expected = Literal["pass", "fail", "report"]
 Size = Literal["fast", "full"]
 
 
@@ -94,79 +90,6 @@ class RealModelSettings:
             raise UsageError(f"size must be fast or full, got {size!r}")
         return cls(**{**base[size], **overrides})
 
-
-@dataclass(frozen=True)
-class PointCurvature:
-    """Lanczos block constants at one point, with the loss and gradient norms there."""
-
-    label: str
-    loss: float
-    grad_x_norm: float
-    grad_y_norm: float
-    L_x: float
-    L_y: float
-    L_xy: float | None
-    residual_x: float
-    residual_y: float
-    residual_xy: float | None
-    hvps: int
-    seconds: float
-    converged: bool
-
-    @property
-    def grad_norm(self) -> float:
-        return math.hypot(self.grad_x_norm, self.grad_y_norm)
-
-
-@dataclass(frozen=True)
-class SecantStep:
-    """One step of the run: the base point's loss and gradient norms, the block moves and their secants."""
-
-    step: int
-    loss: float
-    grad_x_norm: float
-    grad_y_norm: float
-    step_x: float
-    step_y: float
-    secant_x: float
-    secant_y: float
-    phi: float
-    seconds: float
-
-    @property
-    def grad_norm(self) -> float:
-        return math.hypot(self.grad_x_norm, self.grad_y_norm)
-
-
-@dataclass(frozen=True)
-class ZOMoment:
-    """Monte Carlo E||g - grad_x f||^2 of the central estimator over N directions, and the bounds."""
-
-    n_directions: int
-    mu: float
-    d: int
-    L: float
-    grad_norm2: float
-    error_mean: float
-    error_se: float
-    quadratic_value: float
-    d2_bound: float
-    z_seed_2_bound: float
-    seconds: float
-
-
-@dataclass(frozen=True)
-class JointResult:
-    L_x: float
-    L_y: float
-    lambda_max: float
-    lambda_min: float
-    residual_max: float
-    residual_min: float
-    hvps: int
-    seconds: float
-
-
 @dataclass(frozen=True, eq=False)
 class RealModelReport:
     """Everything one measurement produced; ``checks`` pairs each CheckResult with its expected verdict."""
@@ -183,196 +106,6 @@ class RealModelReport:
     checks: tuple[tuple[CheckResult, Expected], ...]
     seconds: float
     timings: dict = field(default_factory=dict)
-
-
-# --- measurements -----------------------------------------------------------------------------------------
-
-def _norm(v: Tensor) -> float:
-    return float(torch.linalg.vector_norm(v.double() if v.dtype != torch.float64 else v))
-
-
-def _block_grad(objective, x: Tensor, y: Tensor, idx: int, block: Literal["x", "y"]) -> Tensor:
-    """grad_b f_idx (a torch model leaves the other block out of autograd)."""
-    gx, gy = objective.grad(x, y, idx, blocks=block)
-    return gx if block == "x" else gy
-
-
-def point_curvature(objective, x: Tensor, y: Tensor, *, idx: int, label: str = "z", max_iter: int = 20,
-                    tol: float = 1e-3, seed: int = 0, cross: bool = True) -> PointCurvature:
-    """L_x = ||H_xx||, L_y = ||H_yy|| (Lanczos, largest magnitude) and L_xy = sigma_max(H_xy) of f_idx at (x, y)."""
-    t0 = time.perf_counter()
-    with torch.no_grad():
-        loss = float(objective.loss(x, y, idx))
-    gx, gy = objective.grad(x, y, idx)
-    engine = HessianAtPoint(objective, x, y, idx=idx, check=False)
-    try:
-        rx = lanczos_top_eigs(engine.operator("xx"), 1, which="LM", max_iter=max_iter, tol=tol, seed=seed)
-        ry = lanczos_top_eigs(engine.operator("yy"), 1, which="LM", max_iter=min(max_iter, objective.d_y),
-                              tol=tol, seed=seed + 1)
-        rxy = (cross_norm(engine, tol=tol, max_iter=min(max_iter, objective.d_x + objective.d_y),
-                          seed=seed + 2) if cross else None)
-    finally:
-        engine.release()
-    return PointCurvature(label, loss, _norm(gx), _norm(gy), abs(rx.top), abs(ry.top),
-                          None if rxy is None else rxy.estimate, rx.residuals[0], ry.residuals[0],
-                          None if rxy is None else rxy.solver.residuals[0], engine.counter.hvps,
-                          time.perf_counter() - t0,
-                          rx.converged and ry.converged and (rxy is None or rxy.solver.converged))
-
-
-def secant_run(objective, x0: Tensor, y0: Tensor, settings: RealModelSettings
-               ) -> tuple[list[SecantStep], tuple[Tensor, Tensor]]:
-    """A short hybrid run on the fixed sample ``settings.idx`` with the one-block secants of every step.
-
-    Step t (THEORY 2.1, Jacobi, clean read point): y_{t+1} = y_t - eta_y grad_y f_idx(x_t, y_t) and
-    x_{t+1} = x_t - eta_x phi u with the central two-point estimate along u from zo_generator(seed, 0, t).
-    Returns the steps and the last point. Memory: about five copies of x.
-    """
-    s = settings
-    x, y = x0.detach().clone(), y0.detach().clone()
-    steps: list[SecantStep] = []
-    for t in range(s.steps):
-        t0 = time.perf_counter()
-        loss, gx, gy = objective.value_and_grad(x, y, s.idx)
-        # one flat direction (module objectives take no leading batch dim, so not zo_gradient's (q, d) draw)
-        u = torch.randn(x.shape, generator=zo_generator(s.seed, 0, t), dtype=x.dtype, device=x.device)
-        with torch.no_grad():
-            phi = (float(objective.loss(x + s.mu * u, y, s.idx)) - float(objective.loss(x - s.mu * u, y, s.idx))) \
-                / (2 * s.mu)
-        x_new = x - (s.eta_x * phi) * u
-        del u
-        y_new = (y - s.eta_y * gy).detach()
-        dx, dy = _norm(x_new - x), _norm(y_new - y)
-        sec_x = _norm(_block_grad(objective, x_new, y, s.idx, "x") - gx) / dx if dx > 0 else math.nan
-        sec_y = _norm(_block_grad(objective, x, y_new, s.idx, "y") - gy) / dy if dy > 0 else math.nan
-        steps.append(SecantStep(t, float(loss), _norm(gx), _norm(gy), dx, dy, sec_x, sec_y,
-                                phi, time.perf_counter() - t0))
-        del gx, gy
-        x, y = x_new, y_new
-    return steps, (x, y)
-
-
-def zo_error_moment(objective, x: Tensor, y: Tensor, *, idx: int, mu: float, n_directions: int, L: float,
-                    seed: int = 0) -> ZOMoment:
-    """E||g - grad_x f_idx||^2 of the central estimator g = phi u, u ~ N(0, I_dx), by N directions (THEORY 4.4).
-
-    Per direction the error is exact given phi: phi^2 ||u||^2 - 2 phi <u, grad> + ||grad||^2 (float64 sums).
-    Bounds: (D-2) 2(d+1)||grad||^2 + (mu^2 L^2 / 2) d(d+2)(d+4) and (Z-seed-2) 32 d ||grad||^2 + 108 mu^2 L^2 d^4.
-    """
-    if n_directions < 2:
-        raise UsageError(f"n_directions must be >= 2 for a standard error, got {n_directions}")
-    t0 = time.perf_counter()
-    g = _block_grad(objective, x, y, idx, "x").double()
-    g2 = float(g @ g)
-    gen = torch.Generator(device=x.device).manual_seed(int(seed))
-    errors = []
-    with torch.no_grad():
-        for _ in range(n_directions):
-            u = torch.randn(x.shape, generator=gen, dtype=x.dtype, device=x.device)
-            lp = float(objective.loss(x + mu * u, y, idx))
-            lm = float(objective.loss(x - mu * u, y, idx))
-            phi = (lp - lm) / (2 * mu)
-            ud = u.double()
-            errors.append(phi * phi * float(ud @ ud) - 2 * phi * float(ud @ g) + g2)
-            del u, ud
-    e = np.array(errors)
-    d = int(x.numel())
-    return ZOMoment(n_directions, mu, d, float(L), g2, float(e.mean()), float(e.std(ddof=1) / math.sqrt(len(e))),
-                    quadratic_central_error(g2, d), d2_error_bound(g2, mu=mu, L=L, d=d),
-                    z_seed_2_rhs(g2, mu=mu, L=L, d=d), time.perf_counter() - t0)
-
-
-def joint_at(objective, x: Tensor, y: Tensor, *, idx: int, L_x: float, L_y: float, max_iter: int, tol: float,
-             seed: int = 0) -> JointResult:
-    """Extreme eigenvalues of Lambda^-1/2 H Lambda^-1/2 at (x, y) with Lambda = diag(L_x I, L_y I) (THEORY 3.5)."""
-    t0 = time.perf_counter()
-    engine = HessianAtPoint(objective, x, y, idx=idx, check=False)
-    try:
-        jc = joint_condition(engine, L_x, L_y, tol=tol, max_iter=min(max_iter, objective.d_x + objective.d_y),
-                             seed=seed)
-    finally:
-        engine.release()
-    return JointResult(L_x, L_y, jc.lambda_max, jc.lambda_min, jc.upper.residuals[0], jc.lower.residuals[0],
-                       engine.counter.hvps, time.perf_counter() - t0)
-
-
-# --- checks -----------------------------------------------------------------------------------------------
-
-def _fit(u: list[float], L: list[float]):
-    pairs = [(a, b) for a, b in zip(u, L) if math.isfinite(a) and math.isfinite(b) and b >= 0]
-    if len(pairs) < 2:
-        return None
-    return fit_affine_envelope([p[0] for p in pairs], [p[1] for p in pairs])
-
-
-def assumption_checks(report_parts: dict, *, spec: str) -> list[tuple[CheckResult, Expected]]:
-    """CheckResults from the measurements (see the module docstring). Every row is ``report``: no constant of a
-    real model is known, so no row can gate; the verdicts and slacks are the finding."""
-    start: PointCurvature = report_parts["start"]
-    end: PointCurvature | None = report_parts["end"]
-    steps: list[SecantStep] = report_parts["steps"]
-    joint: JointResult | None = report_parts["joint"]
-    zo: ZOMoment = report_parts["zo"]
-    out: list[tuple[CheckResult, Expected]] = []
-    note = "secant on one segment <= sup of ||H_bb|| over it; L_b is a Lanczos value at the start point only"
-    for b, L, res in (("x", start.L_x, start.residual_x), ("y", start.L_y, start.residual_y)):
-        sec = [getattr(s, f"secant_{b}") for s in steps if math.isfinite(getattr(s, f"secant_{b}"))]
-        if not sec:
-            continue
-        out.append((one_sided(f"real: (H{1 if b == 'x' else 2}) max secant_{b} <= Lanczos L_{b}(z0)", spec,
-                              max(sec), L, atol=res, samples=len(sec),
-                              details={"secants": sec, "note": note,
-                                       "L_end": None if end is None else getattr(end, f"L_{b}")}), "report"))
-    if joint is not None:
-        rel = start.residual_x / max(start.L_x, 1e-300) + start.residual_y / max(start.L_y, 1e-300)
-        out.append((one_sided("real: (BD) lambda_max(Lambda^-1/2 H Lambda^-1/2) <= 1, measured Lambda at z0", spec,
-                              joint.lambda_max, 1.0, atol=rel + joint.residual_max, samples=1,
-                              details={"lambda_min": joint.lambda_min, "L_x": joint.L_x, "L_y": joint.L_y,
-                                       "R1_two_sided_norm": max(joint.lambda_max, -joint.lambda_min),
-                                       "note": "Ritz lambda_max > 1 is a (BD) counterexample up to the accuracy "
-                                               "of L_x, L_y (their relative residuals are the tolerance)"}),
-                    "report"))
-    # (G1)-(G3): ell_b fitted to (||grad f||, local L_b) pairs; f* = 0 (cross-entropy >= 0)
-    pts = [start] + ([end] if end is not None else [])
-    fits = {}
-    for b in ("x", "y"):
-        u = [p.grad_norm for p in pts] + [s.grad_norm for s in steps]
-        L = [getattr(p, f"L_{b}") for p in pts] + [getattr(s, f"secant_{b}") for s in steps]
-        fits[b] = _fit(u, L)
-    if fits["x"] is not None and fits["y"] is not None:
-        rows = [(s.loss, s.grad_x_norm, s.grad_y_norm) for s in steps]
-        if end is not None:
-            rows.append((end.loss, end.grad_x_norm, end.grad_y_norm))
-        ratios = {"G1": [], "G2": [], "G3": []}
-        for loss, nx, ny in rows:
-            g = math.hypot(nx, ny)
-            lx, ly = float(fits["x"](2 * g)), float(fits["y"](2 * g))
-            gap = loss - 0.0
-            ratios["G1"].append(nx * nx / (2 * lx * gap) if lx * gap > 0 else math.inf)
-            ratios["G2"].append(ny * ny / (2 * ly * gap) if ly * gap > 0 else math.inf)
-            ratios["G3"].append(0.5 * (nx * nx / lx + ny * ny / ly) / gap if lx > 0 and ly > 0 and gap > 0
-                                else math.inf)
-        fit_info = {f"ell_{b}": (fits[b].L0, fits[b].L1) for b in ("x", "y")}
-        for k, r in ratios.items():
-            out.append((one_sided(f"real: ({k}) max lhs/rhs <= 1, fitted affine ell, f* = 0", spec, max(r), 1.0,
-                                  samples=len(r), details={**fit_info, "ratios": r, "note":
-                                  "f* = 0 is a lower bound on f* (cross-entropy >= 0): rhs is overstated, so a "
-                                  "pass is weak evidence and a fail is conclusive for this ell"}), "report"))
-    details = {"error_mean": zo.error_mean, "se": zo.error_se, "quadratic_value_(d+1)|g|^2": zo.quadratic_value,
-               "ratio_to_quadratic": zo.error_mean / zo.quadratic_value if zo.quadratic_value > 0 else None,
-               "L_used": zo.L, "mu": zo.mu, "d": zo.d, "grad_norm2": zo.grad_norm2,
-               "note": "L is the Lanczos L_x at z0 (local); (D-2), (Z-seed-2) assume a global L"}
-    out.append((one_sided("real: ZO E||g - grad_x f||^2 <= (D-2)", spec, zo.error_mean, zo.d2_bound, se=zo.error_se,
-                          k=4.0, samples=zo.n_directions, details=details), "report"))
-    # the curvature term mu^2 L^2 d^3 / 2 dwarfs everything at d ~ 1e6-1e8; the gradient term alone is the
-    # mu -> 0 limit of (D-2) and the only part the measurement can test with a non-vacuous slack
-    out.append((one_sided("real: ZO E||g - grad_x f||^2 <= 2(d+1)||grad||^2 ((D-2), mu -> 0 term)", spec,
-                          zo.error_mean, 2 * (zo.d + 1) * zo.grad_norm2, se=zo.error_se, k=4.0,
-                          samples=zo.n_directions, details=details), "report"))
-    out.append((one_sided("real: ZO E||g - grad_x f||^2 <= (Z-seed-2)", spec, zo.error_mean, zo.z_seed_2_bound,
-                          se=zo.error_se, k=4.0, samples=zo.n_directions, details=details), "report"))
-    return out
-
 
 def measure_real_model(objective, settings: RealModelSettings | None = None, *, spec: str = "",
                        progress=None) -> RealModelReport:
@@ -404,7 +137,10 @@ def measure_real_model(objective, settings: RealModelSettings | None = None, *, 
         f"in {zo.seconds:.0f} s")
     say(f"hybrid run of {s.steps} steps with secants")
     t1 = time.perf_counter()
-    steps, (x_end, y_end) = secant_run(objective, x0, y0, s)
+    run = fixed_sample_secant_run(objective, x0, y0, steps=s.steps, idx=s.idx, eta_x=s.eta_x, eta_y=s.eta_y,
+                                  mu=s.mu, seed=s.seed)
+    steps, x_end, y_end = list(run.steps), run.x, run.y
+    del run
     timings["secant_run"] = time.perf_counter() - t1
     for st in steps:
         say(f"step {st.step}: loss={st.loss:.6g} |dx|={st.step_x:.3g} secant_x={st.secant_x:.4g} "
@@ -472,3 +208,9 @@ def suite_rows(report: RealModelReport) -> pd.DataFrame:
 def is_real_model_spec(spec: str) -> bool:
     """True for specs of the registered ``llm`` problem (checked by ``hybridsmooth check`` with this module)."""
     return isinstance(spec, str) and spec.split(":", 1)[0].strip() == "llm"
+
+
+__all__ = ["JointResult", "PointCurvature", "RealModelReport", "RealModelSettings", "SecantStep", "ZOMoment",
+           "assumption_checks", "checks_table", "curvature_table", "fixed_sample_secant_run", "is_real_model_spec",
+           "joint_at", "measure_real_model", "point_curvature", "report_dict", "secant_table", "suite_rows",
+           "zo_error_moment"]

@@ -10,6 +10,9 @@ and the estimate is g = (1/q) sum_j phi_j u_j. Both Gaussian forms are unbiased 
 the smoothed function f_mu(x) = E_u f(x + mu u) [NS eq. (21)]; on a quadratic the central form is
 exactly (g^T u) u for every mu (THEORY 4.3).
 
+``zo_gradient_flat`` is the unbatched path: one flat point with no batch dimension (a torch model's
+weights), one direction at a time, so that a model of d parameters costs one extra copy of x, not q.
+
 Noise comes from a private ``torch.Generator`` seeded from (run seed, epoch, step), or, in batched runs,
 from the per-seed counter-based streams of ``hybridsmooth.rng.SeedStreams`` (row b of the
 (q, S, d) directions depends on seed index b only, not on the batch); the global RNG is never touched.
@@ -18,7 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Literal, Union
+from typing import Callable, Iterator, Literal, Union
 
 import numpy as np
 import torch
@@ -114,3 +117,34 @@ def zo_gradient_along(loss_fn: Callable[[Tensor], Tensor], x: Tensor, u: Tensor,
         phi = (loss_fn(x + mu * u) - loss_fn(x - mu * u)) / (2 * mu)
     grad = (phi.unsqueeze(-1) * u).mean(0)
     return ZOEstimate(grad=grad, phi=phi, u=u, loss_at_x=f0)
+
+
+def zo_flat_directions(loss_fn: Callable[[Tensor], Tensor], x: Tensor, *, mu: float, q: int = 1,
+                       generator: torch.Generator, form: Form = "central") -> Iterator[tuple[Tensor, float]]:
+    """The unbatched estimator one direction at a time: yields (u_j, phi_j) for j = 1..q, with phi_j of
+    ``zo_gradient_along`` as a Python float (the losses are read as floats before they are subtracted).
+
+    ``loss_fn`` takes one flat point of x's shape (no leading batch dimension, as a torch-model loss) and
+    every direction is drawn from ``generator`` just before it is used; no gradient graph is built."""
+    mu, q, form = check_mu(mu), check_q(q), check_form(form)
+    with torch.no_grad():
+        f0 = float(loss_fn(x)) if form == "forward" else None
+        for _ in range(q):
+            u = draw_directions(tuple(x.shape), form=form, generator=generator, dtype=x.dtype, device=x.device)
+            if f0 is None:
+                phi = (float(loss_fn(x + mu * u)) - float(loss_fn(x - mu * u))) / (2 * mu)
+            else:
+                phi = (float(loss_fn(x + mu * u)) - f0) / mu
+            yield u, phi
+
+
+def zo_gradient_flat(loss_fn: Callable[[Tensor], Tensor], x: Tensor, *, mu: float, q: int = 1,
+                     generator: torch.Generator, form: Form = "central") -> ZOEstimate:
+    """(1/q) sum_j phi_j u_j over the directions of ``zo_flat_directions``; ``u`` is not kept (None) and
+    ``phi`` is a float64 tensor of shape (q,)."""
+    grad, phis = torch.zeros_like(x), []
+    with torch.no_grad():
+        for u, phi in zo_flat_directions(loss_fn, x, mu=mu, q=q, generator=generator, form=form):
+            grad.add_(u, alpha=phi / q)
+            phis.append(phi)
+    return ZOEstimate(grad=grad, phi=torch.tensor(phis, dtype=torch.float64), u=None, loss_at_x=None)

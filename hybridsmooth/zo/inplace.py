@@ -1,13 +1,15 @@
 """The MeZO in-place seed trick on a list of parameter tensors (THEORY 2.2, [MEZO]).
 
 One ZO step on the block x (any list of tensors: a model's base weights, or flat vectors), never storing
-a copy of x. For each direction j = 1..q, from a private generator seeded by (run_seed, epoch, step):
+a copy of x. For each direction j = 1..q, from a private generator (seeded by (run_seed, epoch, step), or the
+one the step schedule hands a training loop):
 
     perturb   x <- x + mu u_j                      (u_j regenerated tensor by tensor)
     forward   L+ = loss()
     perturb   x <- x - 2 mu u_j                    (central / spsa; forward form: x <- x - mu u_j, restore)
     forward   L- = loss()
-    step      phi_j = (L+ - L-)/(2 mu)             (forward form: (L+ - L0)/mu, L0 = loss() at x, once)
+    step      phi_j = (L+ - L-)/(2 mu)             (forward form: (L+ - L0)/mu, L0 = loss() at x, once;
+                                                   ``projected_gradient``, the formula of ``zo_gradient_along``)
     perturb   x <- x + mu u_j                      (restore)
     update    x <- x - (eta/q) sum_j phi_j u_j     (u_j regenerated again)
 
@@ -91,8 +93,9 @@ def forward(loss: LossClosure) -> float:
     return float(value)
 
 
-def projected_gradient(loss_plus: float, loss_minus: float, *, mu: float, form: Form) -> float:
-    """phi = (L+ - L-)/(2 mu) for central/spsa, (L+ - L0)/mu for forward (L- holds L0). THEORY 2.2."""
+def projected_gradient(loss_plus, loss_minus, *, mu: float, form: Form):
+    """phi = (L+ - L-)/(2 mu) for central/spsa, (L+ - L0)/mu for forward (L- holds L0): THEORY 2.2, the
+    formula of ``estimators.zo_gradient_along`` written once for both floats and tensors."""
     if form == "forward":
         return (loss_plus - loss_minus) / mu
     return (loss_plus - loss_minus) / (2 * mu)
@@ -124,11 +127,88 @@ def _check_params(params: Sequence[Tensor]) -> list[Tensor]:
     return params
 
 
+class _PerturbedBlock:
+    """The block during one step: x = x0 + offset * u_current, with the directions u_1..u_q drawn tensor by
+    tensor from ``generator`` and kept in buffers (``buffer``) or redrawn from the generator state saved
+    before each (``regenerate``). ``draws`` counts the generations of noise."""
+
+    def __init__(self, params: list[Tensor], *, form: Form, generator: torch.Generator, buffered: bool):
+        self.params, self.form, self.generator, self.buffered = params, form, generator, buffered
+        self.states: list[Tensor] = []
+        self.buffers: list[list[Tensor]] = []
+        self.draws = 0
+        self.offset, self.current = 0.0, -1
+
+    def new_direction(self) -> None:
+        """Direction j = current + 1: save its regeneration point (buffer mode: draw it once, now)."""
+        self.states.append(self.generator.get_state())
+        if self.buffered:
+            self.buffers.append(list(noise(self.params, form=self.form, generator=self.generator)))
+            self.draws += 1
+        self.current = len(self.states) - 1
+
+    def directions(self, j: int) -> Iterator[Tensor] | list[Tensor]:
+        if self.buffered:
+            return self.buffers[j]
+        self.draws += 1
+        return noise(self.params, form=self.form, generator=self.generator, state=self.states[j])
+
+    def move(self, scale: float, *, offset: float) -> None:
+        """x <- x + scale * u_current, after which x = x0 + ``offset`` * u_current."""
+        perturb(self.params, self.directions(self.current), scale)
+        self.offset = offset
+
+    def restore(self) -> None:
+        if self.offset != 0.0:
+            perturb(self.params, self.directions(self.current), -self.offset)
+            self.offset = 0.0
+
+
+def _measure(block: _PerturbedBlock, loss: LossClosure, *, mu: float, form: Form, f0: float | None,
+             at_plus: LossClosure | None, at_minus: LossClosure | None) -> tuple[float, float]:
+    """L+ = f(x + mu u_j) and L- = f(x - mu u_j) (forward form: f0) along a new direction u_j; leaves the
+    block at x + mu u_j (forward) or x - mu u_j."""
+    block.new_direction()
+    block.move(mu, offset=mu)
+    loss_plus = _hooked(at_plus) if at_plus is not None else forward(loss)
+    if form == "forward":
+        return loss_plus, f0
+    block.move(-2 * mu, offset=-mu)
+    return loss_plus, _hooked(at_minus) if at_minus is not None else forward(loss)
+
+
+def _check_step_options(*, mu, eta, form, q, noise_mode, at_minus) -> tuple[float, float, Form, int]:
+    if at_minus is not None and check_form(form) == "forward":
+        raise ValueError("at_minus needs a two-sided form (central or spsa): the forward form has no x - mu u")
+    mu, q, form = check_mu(mu), check_q(q), check_form(form)
+    eta = float(eta)
+    if not math.isfinite(eta):
+        raise ValueError(f"the step size eta must be a finite number, got {eta!r}")
+    if noise_mode not in NOISE_MODES:
+        raise ValueError(f"unknown noise mode {noise_mode!r}; accepted: {', '.join(NOISE_MODES)}")
+    return mu, eta, form, q
+
+
 def zo_step_inplace(params: Sequence[Tensor], loss: LossClosure, *, mu: float, eta: float, run_seed: int,
                     epoch: int, step: int, form: Form = "central", q: int = 1, noise_mode: NoiseMode = "regenerate",
                     loss_at_x: float | None = None, at_plus: LossClosure | None = None,
                     at_minus: LossClosure | None = None) -> InplaceStep:
-    """One in-place ZO step x <- x - (eta/q) sum_j phi_j u_j on ``params`` (see the module docstring).
+    """One in-place ZO step x <- x - (eta/q) sum_j phi_j u_j on ``params`` (see the module docstring), its
+    noise from ``zo_generator(run_seed, epoch, step)`` on the device of ``params``: ``zo_step_inplace_from``
+    with that generator."""
+    _check_step_options(mu=mu, eta=eta, form=form, q=q, noise_mode=noise_mode, at_minus=at_minus)
+    params = _check_params(params)   # after the options, whose errors come first
+    return zo_step_inplace_from(zo_generator(run_seed, epoch, step, device=params[0].device), params, loss,
+                                mu=mu, eta=eta, form=form, q=q, noise_mode=noise_mode, loss_at_x=loss_at_x,
+                                at_plus=at_plus, at_minus=at_minus)
+
+
+def zo_step_inplace_from(generator: torch.Generator, params: Sequence[Tensor], loss: LossClosure, *, mu: float,
+                         eta: float, form: Form = "central", q: int = 1, noise_mode: NoiseMode = "regenerate",
+                         loss_at_x: float | None = None, at_plus: LossClosure | None = None,
+                         at_minus: LossClosure | None = None) -> InplaceStep:
+    """One in-place ZO step x <- x - (eta/q) sum_j phi_j u_j on ``params``, u_1..u_q drawn from ``generator``
+    (on the device of ``params``) from its current state on; the step advances it.
 
     ``loss`` is a closure that evaluates f_i at the current values of ``params`` on a fixed sample; it is
     called under ``torch.no_grad()`` (it may enable grad inside itself). ``loss_at_x`` supplies f_i(x) for
@@ -139,67 +219,32 @@ def zo_step_inplace(params: Sequence[Tensor], loss: LossClosure, *, mu: float, e
     block's first-order gradient at the perturbed point from the same forward pass (fo_point plus / sym,
     THEORY 2.3), which saves the separate forward a clean-point gradient costs.
     """
-    if at_minus is not None and check_form(form) == "forward":
-        raise ValueError("at_minus needs a two-sided form (central or spsa): the forward form has no x - mu u")
-    mu, q, form = check_mu(mu), check_q(q), check_form(form)
-    eta = float(eta)
-    if not math.isfinite(eta):
-        raise ValueError(f"the step size eta must be a finite number, got {eta!r}")
-    if noise_mode not in NOISE_MODES:
-        raise ValueError(f"unknown noise mode {noise_mode!r}; accepted: {', '.join(NOISE_MODES)}")
+    mu, eta, form, q = _check_step_options(mu=mu, eta=eta, form=form, q=q, noise_mode=noise_mode,
+                                           at_minus=at_minus)
     params = _check_params(params)
     t0 = time.perf_counter()
-    gen = zo_generator(run_seed, epoch, step, device=params[0].device)
-    buffered = noise_mode == "buffer"
-    draws = 0
-
-    def directions(j: int) -> Iterator[Tensor] | list[Tensor]:
-        nonlocal draws
-        if buffered:
-            return buffers[j]
-        draws += 1
-        return noise(params, form=form, generator=gen, state=states[j])
-
+    block = _PerturbedBlock(params, form=form, generator=generator, buffered=noise_mode == "buffer")
     f0 = None
     if form == "forward":
         f0 = forward(loss) if loss_at_x is None else float(loss_at_x)
-    states: list[Tensor] = []
-    buffers: list[list[Tensor]] = []
     phis, plus, minus = [], [], []
-    offset, current = 0.0, -1          # x currently equals x0 + offset * u_current
     try:
         for j in range(q):
-            states.append(gen.get_state())
-            if buffered:
-                buffers.append(list(noise(params, form=form, generator=gen)))
-                draws += 1
-            current = j
-            perturb(params, directions(j), mu)
-            offset = mu
-            lp = _hooked(at_plus) if j == 0 and at_plus is not None else forward(loss)
-            if form == "forward":
-                lm = f0
-            else:
-                perturb(params, directions(j), -2 * mu)
-                offset = -mu
-                lm = _hooked(at_minus) if j == 0 and at_minus is not None else forward(loss)
-            phi = projected_gradient(lp, lm, mu=mu, form=form)
-            phis.append(phi)
+            lp, lm = _measure(block, loss, mu=mu, form=form, f0=f0, at_plus=at_plus if j == 0 else None,
+                              at_minus=at_minus if j == 0 else None)
+            phis.append(projected_gradient(lp, lm, mu=mu, form=form))
             plus.append(lp)
             minus.append(lm)
             if j < q - 1:
-                perturb(params, directions(j), -offset)
-                offset = 0.0
+                block.move(-block.offset, offset=0.0)
         # restore + update of the last direction, fused: one more generation of u_q instead of two
-        update(params, directions(q - 1), -offset - eta * phis[-1] / q)
-        offset = 0.0
+        block.move(-block.offset - eta * phis[-1] / q, offset=0.0)
         for j in range(q - 1):
-            update(params, directions(j), -eta * phis[j] / q)
+            update(params, block.directions(j), -eta * phis[j] / q)
     finally:
-        if offset != 0.0:
-            perturb(params, directions(current), -offset)
+        block.restore()
     return InplaceStep(phi=tuple(phis), loss_plus=tuple(plus), loss_minus=tuple(minus), loss_at_x=f0,
-                       noise_draws=draws, seconds=time.perf_counter() - t0)
+                       noise_draws=block.draws, seconds=time.perf_counter() - t0)
 
 
 # --- helpers to check the trick against the out-of-place estimator -----------------------------------

@@ -10,8 +10,8 @@ Three groups:
 * the bounds of THEORY 4.1 (seed), 4.2 (Nesterov-Spokoiny / Ghadimi-Lan) and 4.4 (derived here), each as
   the right-hand side it asserts;
 * ``monte_carlo_moments`` / ``monte_carlo_smoothing_gap``: seeded, chunked Monte Carlo with standard
-  errors, and ``two_sided_check`` / ``one_sided_check`` that turn (measured, se, theory) into a verdict
-  with the slack reported (THEORY 4.6, section 7 conventions).
+  errors, and ``two_sided_check`` / ``one_sided_check`` that turn (measured, se, theory) into a
+  ``theory.checks.CheckResult`` with the slack reported (THEORY 4.6, section 7 conventions).
 """
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
+from ..theory.checks import CheckResult, one_sided, two_sided
 from .estimators import Form, check_form, check_mu, derive_seed, draw_directions, zo_gradient_along
 
 # ---------------------------------------------------------------------------------------------------
@@ -188,48 +189,27 @@ def d2_error_bound(grad_norm2: float, *, mu: float, L: float, d: int) -> float:
 # Verdicts (THEORY 4.6, section 7 conventions)
 # ---------------------------------------------------------------------------------------------------
 
-VACUOUS_SLACK = 1e3
-
-
-@dataclass(frozen=True)
-class TwoSidedCheck:
-    """|measured - exact| <= k se + rtol |exact| + atol; rtol and atol are float-rounding allowances for the
-    cases where the estimator is deterministic (se = 0), e.g. Rademacher at d = 1."""
-
-    measured: float
-    se: float
-    exact: float
-    k: float
-    z: float
-    passed: bool
-
-
-@dataclass(frozen=True)
-class OneSidedCheck:
-    """measured + k se <= bound, with slack = bound / measured (``vacuous`` when slack > 1e3)."""
-
-    measured: float
-    se: float
-    bound: float
-    k: float
-    slack: float
-    passed: bool
-    vacuous: bool
+# The project has one verdict vocabulary, ``theory.checks.CheckResult``; these are its Monte Carlo constructors.
+# ``details`` keeps the numbers a caller needs beyond the result: the standard error ``se``, the multiplier ``k``
+# and, for two-sided checks, the z-score ``z``.
 
 
 def two_sided_check(measured: float, se: float, exact: float, *, k: float = 5.0, rtol: float = 1e-10,
-                    atol: float = 0.0) -> TwoSidedCheck:
-    """Pass when |measured - exact| <= k se + rtol |exact| + atol (rtol, atol: rounding allowances only)."""
+                    atol: float = 0.0, check: str = "Monte Carlo = exact", instance: str = "") -> CheckResult:
+    """Pass when |measured - exact| <= k se + rtol |exact| + atol; rtol and atol are float-rounding allowances for
+    the cases where the estimator is deterministic (se = 0), e.g. Rademacher at d = 1."""
     measured, se, exact = float(measured), float(se), float(exact)
     gap = abs(measured - exact)
     z = gap / se if se > 0 else (0.0 if gap == 0 else math.inf)
-    return TwoSidedCheck(measured, se, exact, k, z, gap <= k * se + rtol * abs(exact) + atol)
+    return two_sided(check, instance, measured, exact, atol=atol, rtol=rtol, se=se, k=k,
+                     details={"se": se, "k": k, "z": z})
 
 
-def one_sided_check(measured: float, se: float, bound: float, *, k: float = 4.0) -> OneSidedCheck:
-    measured, se, bound = float(measured), float(se), float(bound)
-    slack = bound / measured if measured > 0 else math.inf
-    return OneSidedCheck(measured, se, bound, k, slack, measured + k * se <= bound, slack > VACUOUS_SLACK)
+def one_sided_check(measured: float, se: float, bound: float, *, k: float = 4.0, check: str = "Monte Carlo <= bound",
+                    instance: str = "") -> CheckResult:
+    """Pass when measured + k se <= bound; slack = bound / measured (None when measured <= 0), and a pass with
+    slack > 1e3 is a ``vacuous pass``."""
+    return one_sided(check, instance, measured, bound, se=se, k=k, details={"se": float(se), "k": k})
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -413,7 +393,7 @@ def monte_carlo_smoothing_gap(loss_fn: Callable[[Tensor], Tensor], x: Tensor, *,
 
 def second_moment_bound_checks(loss_fn: Callable[[Tensor], Tensor], x: Tensor, *, grad: Tensor, L: float,
                                mu: float, form: Form, n_samples: int, seed: int,
-                               k: float = 4.0) -> dict[str, OneSidedCheck]:
+                               k: float = 4.0) -> dict[str, CheckResult]:
     """Check 4 at one point: measure E||g_hat - grad||^2 and E||g_hat||^2, test them one-sidedly against
     (D-2), (Z-seed-2), (D-1), (NS-4) and (NS-5) (THEORY 4.1, 4.2, 4.4), each with its slack.
 
@@ -424,9 +404,10 @@ def second_moment_bound_checks(loss_fn: Callable[[Tensor], Tensor], x: Tensor, *
     d, g2 = x.shape[0], float(grad @ grad)
     err, err_se, sq, sq_se = mc.err_sq_norm, mc.err_sq_norm_se, mc.sq_norm, mc.sq_norm_se
     return {
-        "D-2": one_sided_check(err, err_se, d2_error_bound(g2, mu=mu, L=L, d=d), k=k),
-        "Z-seed-2": one_sided_check(err, err_se, z_seed_2_rhs(g2, mu=mu, L=L, d=d), k=k),
-        "D-1": one_sided_check(sq, sq_se, d1_second_moment_bound(g2, mu=mu, L=L, d=d), k=k),
-        "NS-4": one_sided_check(sq, sq_se, ns4_second_moment_bound(g2, mu=mu, L=L, d=d), k=k),
-        "NS-5": one_sided_check(sq, sq_se, ns5_central_second_moment_bound(g2, mu=mu, L=L, d=d), k=k),
+        "D-2": one_sided_check(err, err_se, d2_error_bound(g2, mu=mu, L=L, d=d), k=k, check="(D-2)"),
+        "Z-seed-2": one_sided_check(err, err_se, z_seed_2_rhs(g2, mu=mu, L=L, d=d), k=k, check="(Z-seed-2)"),
+        "D-1": one_sided_check(sq, sq_se, d1_second_moment_bound(g2, mu=mu, L=L, d=d), k=k, check="(D-1)"),
+        "NS-4": one_sided_check(sq, sq_se, ns4_second_moment_bound(g2, mu=mu, L=L, d=d), k=k, check="(NS-4)"),
+        "NS-5": one_sided_check(sq, sq_se, ns5_central_second_moment_bound(g2, mu=mu, L=L, d=d), k=k,
+                                check="(NS-5)"),
     }

@@ -6,6 +6,7 @@ itself once the command is registered there.
 """
 import json
 import sys
+from types import SimpleNamespace
 
 import pytest
 
@@ -60,8 +61,10 @@ def test_gating_failure_exits_1(monkeypatch, capsys):
     from hybridsmooth.theory import suite
     from hybridsmooth.theory.checks import one_sided
 
-    broken = suite.SuiteCheck("15", "t", "t", lambda size, seeds: [one_sided("15: x", "i", 2.0, 1.0)],
-                              lambda r: "pass")
+    # a claim module is anything with the claim attributes (theory.claims); this one's row is expected to pass
+    broken = SimpleNamespace(KEY="15", TITLE="t", SUMMARY="t", FIGURES=(),
+                             run=lambda size, seeds: [one_sided("15: x", "i", 2.0, 1.0)],
+                             report_sentence=lambda rows: "")
     monkeypatch.setitem(suite.REGISTRY, "15", broken)
     assert _main(["--only", "15"]) == 1
     assert "UNEXPECTED FAIL: 15: x" in capsys.readouterr().out

@@ -135,7 +135,7 @@ def test_secants_and_lanczos_on_a_block_quadratic():
                           is_x=lambda n: n == "base", is_y=lambda n: n == "adapter")
     x0 = obj.x.clone()
     cfg = HybridSGDConfig(method="hybrid", eta_x=0.01, eta_y=0.3, epochs=0, mu=1e-4, seed=0)
-    pts, sec = pc.secant_run(obj, cfg, steps=5, measure_every=5, curvature_batch=0, lanczos_iter=d_x + d_y,
+    pts, sec = pc.fig1_curvature_run(obj, cfg, steps=5, measure_every=5, curvature_batch=0, lanczos_iter=d_x + d_y,
                              say=lambda msg: None)
     assert torch.equal(obj.x, x0)   # the run is out of place: the live point is untouched
     exact = {"x": float(torch.linalg.matrix_norm(A, 2)), "y": float(torch.linalg.matrix_norm(B, 2)),
@@ -151,16 +151,16 @@ def test_secants_and_lanczos_on_a_block_quadratic():
     assert np.allclose(sec.ratio, sec.secant_x / sec.secant_y)
 
 
-def test_secant_run_rejects_other_methods():
+def test_fig1_run_rejects_other_methods():
     obj = ModuleObjective(BlockQuadratic(torch.eye(2, dtype=torch.float64), torch.eye(1, dtype=torch.float64),
                                          torch.zeros(2, 1, dtype=torch.float64), torch.zeros(2, dtype=torch.float64)),
                           [torch.ones(1, dtype=torch.float64)], lambda call, s: call(s[0]),
                           is_x=lambda n: n == "base", is_y=lambda n: n == "adapter")
     with pytest.raises(UsageError, match="hybrid"):
-        pc.secant_run(obj, HybridSGDConfig(method="fo_peft", eta_y=0.1, epochs=0), steps=1, measure_every=1,
+        pc.fig1_curvature_run(obj, HybridSGDConfig(method="fo_peft", eta_y=0.1, epochs=0), steps=1, measure_every=1,
                       curvature_batch=0, lanczos_iter=2)
     with pytest.raises(UsageError, match="curvature_batch"):
-        pc.secant_run(obj, HybridSGDConfig(method="hybrid", eta_x=0.1, eta_y=0.1, epochs=0), steps=1,
+        pc.fig1_curvature_run(obj, HybridSGDConfig(method="hybrid", eta_x=0.1, eta_y=0.1, epochs=0), steps=1,
                       measure_every=1, curvature_batch=3, lanczos_iter=2)
 
 

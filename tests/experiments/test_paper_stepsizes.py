@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from hybridsmooth.errors import UsageError
-from hybridsmooth.experiments import model_runs
+from hybridsmooth.experiments import figure_runs as model_runs
 from hybridsmooth.experiments import paper_stepsizes as ps
 from hybridsmooth.experiments.registry import tables_exist, validate_config, write_config, write_table
 

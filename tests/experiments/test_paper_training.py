@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from hybridsmooth.errors import UsageError
-from hybridsmooth.experiments import model_runs as mr
+from hybridsmooth.experiments import figure_runs as mr
 from hybridsmooth.experiments import paper_training as pt
 from hybridsmooth.experiments.paper_setup import llm_problem
 

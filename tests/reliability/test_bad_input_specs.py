@@ -10,9 +10,8 @@ from hybridsmooth import validate
 from hybridsmooth.cli import main
 from hybridsmooth.errors import SpecError, UsageError
 from hybridsmooth.objectives import FiniteSum
-from hybridsmooth.problems import REGISTRY, _ensure_registered, make_problem, parse_spec
+from hybridsmooth.objectives.registry import REGISTRY, make_problem, parse_spec
 
-_ensure_registered()
 SYNTHETIC = sorted(name for name in REGISTRY if name != "llm")
 
 

@@ -20,9 +20,8 @@ from hypothesis import strategies as st
 
 from hybridsmooth import cli
 from hybridsmooth.errors import UsageError
-from hybridsmooth.problems import REGISTRY, _ensure_registered, make_problem, parse_spec
+from hybridsmooth.problems import REGISTRY, make_problem, parse_spec
 
-_ensure_registered()
 NAMES = sorted(REGISTRY)
 KEYS = sorted({key for entry in REGISTRY.values() for key in entry.defaults})
 STATUSES = {0, 1, 2, 130}

@@ -7,13 +7,15 @@ import torch
 from hybridsmooth.objectives.quadratic import make_block_quadratic
 from hybridsmooth.objectives.synthetic import make_coupled2, make_quartic
 from hybridsmooth.theory import assumptions as A
+from hybridsmooth.theory.claims import check05_block_descent as c5
+from hybridsmooth.theory.claims import check06_generalized_smoothness as c6
 
 pytestmark = pytest.mark.theory
 
 
 @pytest.fixture(scope="module", params=[0.0, 0.3, 0.9])
 def check5(request):
-    return request.param, {r.check: r for r in A.check5_block_descent(request.param)}
+    return request.param, {r.check: r for r in c5.check5_block_descent(request.param)}
 
 
 def test_check5_exact_values_and_sampling(check5):
@@ -48,14 +50,14 @@ def test_check5_shows_the_seed_lemma_failure(check5):
 
 
 def test_bilinear_counterexample():
-    bad = A.check5_bilinear(b=1.0, dx=1.0, dy=1.0)
+    bad = c5.check5_bilinear(b=1.0, dx=1.0, dy=1.0)
     assert bad.verdict == "fail" and bad.computed == pytest.approx(1.0, rel=1e-15)
-    assert A.check5_bilinear(b=2.0, dx=0.5, dy=3.0).computed == pytest.approx(3.0, rel=1e-15)
-    assert A.check5_bilinear(b=1.0, dx=-1.0, dy=1.0).verdict == "pass"       # b dx dy < 0: this pair is fine
+    assert c5.check5_bilinear(b=2.0, dx=0.5, dy=3.0).computed == pytest.approx(3.0, rel=1e-15)
+    assert c5.check5_bilinear(b=1.0, dx=-1.0, dy=1.0).verdict == "pass"       # b dx dy < 0: this pair is fine
 
 
 def test_check6_generalized_smoothness():
-    res = A.check6_generalized_smoothness(n_points=10_000)
+    res = c6.check6_generalized_smoothness(n_points=10_000)
     for r in res:
         assert r.verdict == "pass", r
     exp = [r for r in res if r.check.startswith("6: envelope exponent")][0]

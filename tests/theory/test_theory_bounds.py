@@ -142,3 +142,34 @@ def test_predicted_slopes_table():
     assert by[("ZO-variance dominated (sigma_x > 0)", "Phi(T)")] == -0.5
     assert by[("sigma_x = 0 or FO only", "Phi(T)")] == pytest.approx(-2 / 3)
     assert by[("FO block, with-replacement SGD", "noise floor E||grad f||^2")] == 1.0
+
+
+def test_ref_constants_from_problem_read_the_joint_constants():
+    from hybridsmooth.objectives.synthetic import make_cauchy
+
+    obj = make_cauchy(dx=4, dy=2, n=4, seed=0)
+    c = obj.constants
+    rc = B.RefConstants.from_problem(obj)
+    x0, y0 = obj.initial_point()
+    assert (rc.Lambda_x, rc.Lambda_y) == (c.joint_L_x, c.joint_L_y)
+    assert (rc.sigma2_x, rc.sigma2_y, rc.n, rc.d_x) == (c.sigma2_x, c.sigma2_y, 4, 4)
+    assert rc.gap0 == pytest.approx(float(obj.loss(x0, y0)) - c.f_star, rel=1e-15)
+    caps = rc.caps()
+    assert caps == B.admissible_step_sizes(c.joint_L_x, c.joint_L_y, 4, 4)
+    assert rc.bound_terms(caps.eta_x, caps.eta_y, 1e-3, 10).total == B.B_ref(
+        caps.eta_x, caps.eta_y, 1e-3, 10, n=4, d_x=4, L_x=c.joint_L_x, L_y=c.joint_L_y, sx2=c.sigma2_x,
+        sy2=c.sigma2_y, gap0=rc.gap0)
+    assert B.RefConstants.from_problem(obj, gap0=1.0, Lambda=(2.0, 3.0)).Lambda_y == 3.0
+
+
+def test_divergence_caps_and_check_caps_agree():
+    """optim.limits names the caps theory.bounds computes, from the (R1) constants of the problem."""
+    from hybridsmooth.objectives.synthetic import make_cauchy
+    from hybridsmooth.optim.limits import step_limits
+
+    obj = make_cauchy(dx=4, dy=2, n=4, seed=0)
+    caps = B.RefConstants.from_problem(obj).caps()
+    lims = {(l.block, l.name): l.value for l in step_limits(obj.constants, modes=("zo", "fo"), eta_x=1.0, eta_y=1.0,
+                                                           d_x=obj.d_x, d_y=obj.d_y, n=obj.n)}
+    assert min(lims[("x", "Theorem R cap (C1)")], lims[("x", "Theorem R cap (C2)")]) == caps.eta_x
+    assert lims[("y", "Theorem R cap (C1)")] == caps.eta_y

@@ -42,8 +42,17 @@ def test_results_table():
     rows = [C.one_sided("a", "i", 1.0, 2.0, seeds=3, samples=10), C.two_sided("b", "j", 1.0, 2.0, atol=0.1)]
     df = C.results_table(rows)
     assert list(df.columns) == ["check", "instance", "computed", "theoretical", "tolerance", "verdict", "seeds",
-                                "samples", "slack", "details"]
+                                "samples", "slack", "details", "expected"]
     assert list(df.verdict) == ["pass", "fail"] and df.seeds.iloc[0] == 3
+    assert list(df.expected) == ["pass", "pass"]
+
+
+def test_expected_verdict_is_stored_on_the_result():
+    assert C.one_sided("a", "i", 2.0, 1.0, expected="fail").expected == "fail"
+    assert C.two_sided("b", "j", 1.0, 1.0, expected="report").expected == "report"
+    assert C.rate_check("c", "k", 0, 10, 0.5, expected="report").expected == "report"
+    with pytest.raises(ValueError, match="expected must be one of"):
+        C.CheckResult("c", "i", 1.0, 1.0, 0.0, "pass", expected="maybe")
 
 
 @pytest.mark.parametrize("k,n", [(0, 1), (0, 10), (1, 10), (5, 10), (9, 10), (0, 500), (3, 500), (50, 500),

@@ -5,7 +5,10 @@ import numpy as np
 import pytest
 
 from hybridsmooth.theory import bounds
-from hybridsmooth.theory import exact_checks as C
+from hybridsmooth.theory import suite
+from hybridsmooth.theory.claims import check08_region_inclusion as c8
+from hybridsmooth.theory.claims import check13_two_step_speedup as c13
+from hybridsmooth.theory.sublevel_fixed_point import check14_F_fixed_point
 
 pytestmark = pytest.mark.theory
 
@@ -27,7 +30,7 @@ def test_kron_operator_matches_the_recursion():
     from hybridsmooth.theory.recursions import hybrid_second_moment_operator, hybrid_second_moment_step
 
     rng = np.random.default_rng(3)
-    H = C.random_psd_hessian(4, 3, seed=3)
+    H = c8.random_psd_hessian(4, 3, seed=3)
     W = rng.standard_normal((7, 7))
     P = W @ W.T
     for ex, ey in ((0.01, 0.3), (0.2, 0.05)):
@@ -37,30 +40,30 @@ def test_kron_operator_matches_the_recursion():
         assert np.allclose(hybrid_second_moment_operator(H, 4, ex, ey), _kron_operator(H, 4, ex, ey),
                            rtol=1e-12, atol=1e-14)
         rho = np.max(np.abs(np.linalg.eigvals(_kron_operator(H, 4, ex, ey))))
-        assert C.second_moment_radius(H, 4, ex, ey) == pytest.approx(rho, rel=1e-12)
+        assert c8.second_moment_radius(H, 4, ex, ey) == pytest.approx(rho, rel=1e-12)
 
 
 def test_check8_theorem_region_strictly_inside():
-    res = C.check8_region_inclusion(seeds=range(5))
+    res = c8.check8_region_inclusion(seeds=range(5))
     assert len(res) == 5
     for r in res:
         assert r.verdict == "pass" and r.computed < 1.0
         d = r.details
         assert d["joint_scale_to_edge"] > 1.0 and d["x_scale_to_edge"] > 1.0 and d["y_scale_to_edge"] > 1.0
         # negative control: just beyond the measured edge the second moment diverges
-        H = C.random_psd_hessian(4, 3, seed=int(r.instance.split("seed=")[1]))
+        H = c8.random_psd_hessian(4, 3, seed=int(r.instance.split("seed=")[1]))
         t = 1.01 * d["joint_scale_to_edge"]
-        assert C.second_moment_radius(H, 4, t * d["cap_x"], t * d["cap_y"]) > 1.0
+        assert c8.second_moment_radius(H, 4, t * d["cap_x"], t * d["cap_y"]) > 1.0
 
 
 def test_check13_s_exact():
-    for r in C.check13_s_exact():
+    for r in c13.check13_s_exact():
         assert r.verdict == "pass", r
 
 
 @pytest.mark.parametrize("T,mu", [(10, 0.0), (1000, 1e-3), (10**5, 0.0)])
 def test_check14_fixed_point(T, mu):
-    fp = C.check14_F_fixed_point(T=T, mu=mu, delta=0.1)
+    fp = check14_F_fixed_point(T=T, mu=mu, delta=0.1)
     assert fp.converged and fp.F is not None
     from hybridsmooth.objectives.synthetic import make_quartic
 
@@ -78,15 +81,15 @@ def test_check14_fixed_point(T, mu):
 def test_check14_iteration_is_not_monotone_without_smoothing():
     # THEORY check 14 says the iteration is monotone. With mu = 0, N_epoch(eta(F)) decreases in F
     # (eta_x ~ 1/L_x(F)), so the map is decreasing and the iterates oscillate around the fixed point.
-    fp = C.check14_F_fixed_point(T=1000, mu=0.0)
+    fp = check14_F_fixed_point(T=1000, mu=0.0)
     assert fp.converged and not fp.monotone
     d = np.diff(fp.history)
     assert d[0] > 0 and d[1] < 0
-    assert C.check14_F_fixed_point(T=1000, mu=1e-3).monotone
+    assert check14_F_fixed_point(T=1000, mu=1e-3).monotone
 
 
 def test_run_exact_checks_table_fails_only_the_seed_lemmas():
-    df = C.run_exact_checks(n_points=2000, seeds=range(2))
+    df = suite.run_exact_checks(n_points=2000, seeds=range(2))
     failed = set(df.check[df.verdict == "fail"])
     assert failed == {"5: seed lemma (BD) with Lambda holds", "5: seed lemma (G3) holds",
                       "5: seed lemma (BD) on b x y with L_x = L_y = 0"}

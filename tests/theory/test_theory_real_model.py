@@ -49,7 +49,9 @@ def test_secants_equal_the_hessian_along_the_move():
     _, Hxx, Hyy, _ = _blocks(obj)
     s = rm.RealModelSettings(steps=3, eta_x=1e-2, eta_y=1e-1, idx=2, seed=5)
     x0, y0 = obj.initial_point()
-    steps, (xe, ye) = rm.secant_run(obj, x0, y0, s)
+    run = rm.fixed_sample_secant_run(obj, x0, y0, steps=s.steps, idx=s.idx, eta_x=s.eta_x, eta_y=s.eta_y, mu=s.mu,
+                                     seed=s.seed)
+    steps, xe, ye = run.steps, run.x, run.y
     assert len(steps) == 3 and not torch.equal(xe, x0) and not torch.equal(ye, y0)
     u = torch.randn(x0.shape, generator=zo_generator(5, 0, 0), dtype=x0.dtype).numpy()
     assert steps[0].secant_x == pytest.approx(np.linalg.norm(Hxx @ u) / np.linalg.norm(u), rel=1e-8)

@@ -3,7 +3,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hybridsmooth.theory import simulated_checks as sc
+from hybridsmooth.theory.claims import check11_reference_bound as c11
+from hybridsmooth.theory.run_statistics import phi_per_seed, step_weighted_average
 
 pytestmark = pytest.mark.theory
 
@@ -14,12 +15,12 @@ def test_step_weighted_average_and_phi_by_hand():
                       "grad_x_norm": [1.0, 2.0, 9.0, 3.0, 0.0, 9.0], "grad_y_norm": [0.0, 1.0, 9.0, 1.0, 1.0, 9.0],
                       "grad_norm": [1.0, 5**0.5, 9.0, 10**0.5, 1.0, 9.0]})
     # T = 2: the epoch-2 rows (z_T) are excluded
-    np.testing.assert_allclose(sc.step_weighted_average(m, 2, 0.5, 2.0), [(0.5 + 0.5 * 4 + 2) / 2, (4.5 + 2 + 2) / 2])
-    np.testing.assert_allclose(sc.phi_per_seed(m, 2), [(1 + 5) / 2, (10 + 1) / 2])
+    np.testing.assert_allclose(step_weighted_average(m, 2, 0.5, 2.0), [(0.5 + 0.5 * 4 + 2) / 2, (4.5 + 2 + 2) / 2])
+    np.testing.assert_allclose(phi_per_seed(m, 2), [(1 + 5) / 2, (10 + 1) / 2])
 
 
 def test_check11_bound_holds_with_reported_ratio():
-    rows = sc.check11_reference_bound(size="fast")
+    rows = c11.check11_reference_bound(size="fast")
     assert len(rows) == 10
     for r in rows:
         assert r.verdict in ("pass", "vacuous pass"), r
@@ -38,6 +39,6 @@ def test_check11_bound_holds_with_reported_ratio():
 
 def test_check11_rejects_unknown_size_and_too_few_seeds():
     with pytest.raises(ValueError, match="accepted: fast, full"):
-        sc.check11_reference_bound(size="huge")
+        c11.check11_reference_bound(size="huge")
     with pytest.raises(ValueError, match="seeds must be an integer >= 2"):
-        sc.check11_reference_bound(seeds=1)
+        c11.check11_reference_bound(seeds=1)

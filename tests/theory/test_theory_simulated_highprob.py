@@ -5,7 +5,8 @@ import torch
 
 from hybridsmooth.objectives.synthetic import make_quartic
 from hybridsmooth.optim import HybridSGDConfig, run_hybrid_sgd
-from hybridsmooth.theory import simulated_checks as sc
+from hybridsmooth.theory.claims import check14_high_probability as c14
+from hybridsmooth.theory.epoch_points import epoch_start_points
 
 pytestmark = pytest.mark.theory
 
@@ -14,7 +15,7 @@ pytestmark = pytest.mark.theory
 def test_epoch_start_points_follow_the_optimizer():
     obj = make_quartic(dx=6, dy=3, n=4)
     cfg = HybridSGDConfig(eta_x=0.01, eta_y=0.05, epochs=5, seed=3)
-    xs, ys = sc.epoch_start_points(obj, cfg, seeds=4)
+    xs, ys = epoch_start_points(obj, cfg, seeds=4)
     res = run_hybrid_sgd(obj, cfg, seeds=4)
     gx, gy = obj.grad(xs, ys)
     norms = torch.sqrt((gx**2).sum(-1) + (gy**2).sum(-1)).numpy()     # (T+1, S)
@@ -23,7 +24,7 @@ def test_epoch_start_points_follow_the_optimizer():
 
 
 def test_check14_claims_hold_and_falsifier_is_reported():
-    rows = sc.check14_high_probability(size="fast")
+    rows = c14.check14_high_probability(size="fast")
     assert len(rows) == 5
     for r in rows[:4]:
         assert r.verdict in ("pass", "vacuous pass"), r
@@ -39,5 +40,5 @@ def test_check14_claims_hold_and_falsifier_is_reported():
 
 def test_check14_too_few_seeds_cannot_certify_delta_over_4():
     # 0 events in 50 runs: the Clopper-Pearson upper bound 0.058 exceeds delta/4 = 0.025, so the rate rows fail
-    rows = sc.check14_high_probability(size="fast", seeds=50)
+    rows = c14.check14_high_probability(size="fast", seeds=50)
     assert rows[0].details["rate"] == 0.0 and rows[0].verdict == "fail"

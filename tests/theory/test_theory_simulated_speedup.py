@@ -3,23 +3,23 @@ import numpy as np
 import pytest
 
 from hybridsmooth.optim import HybridSGDConfig, run_hybrid_sgd
-from hybridsmooth.theory import simulated_checks as sc
+from hybridsmooth.theory.claims import check13_two_step_speedup as c13
 
 pytestmark = pytest.mark.theory
 
 
 
 def test_exact_curves_match_a_deterministic_run_of_the_y_block():
-    obj, lam = sc.separable_quadratic(2.0, 4, 5, 10.0, seed=1)
+    obj, lam = c13.separable_quadratic(2.0, 4, 5, 10.0, seed=1)
     ex, ey = 1 / (2.0 * 6), 0.5
-    _, gy = sc.exact_gradient_curves(obj, lam, 2.0, ex, ey, 30)
+    _, gy = c13.exact_gradient_curves(obj, lam, 2.0, ex, ey, 30)
     res = run_hybrid_sgd(obj, HybridSGDConfig(eta_x=ex, eta_y=ey, epochs=30), seeds=3)
     sim = res.metrics[res.metrics.seed == 0].grad_y_norm.to_numpy() ** 2
     np.testing.assert_allclose(sim, gy, rtol=1e-10)
 
 
 def test_check13_ratios_match_exact_and_two_steps_help():
-    rows = sc.check13_two_step_speedup(size="fast")
+    rows = c13.check13_two_step_speedup(size="fast")
     assert len(rows) == 4
     for r in rows:
         assert r.verdict == "pass", r

@@ -3,7 +3,8 @@ import pandas as pd
 import pytest
 
 from hybridsmooth.objectives.synthetic import make_bilinear, make_cauchy, make_coupled2
-from hybridsmooth.theory import simulated_checks as sc
+from hybridsmooth.theory.claims import check09_jacobi_gauss_seidel as c9
+from hybridsmooth.theory.claims import check15_individual_smoothness as c15
 from hybridsmooth.theory import suite
 from hybridsmooth.theory.report import markdown_report
 
@@ -12,7 +13,7 @@ pytestmark = pytest.mark.theory
 
 
 def test_check9_jacobi_diverges_gauss_seidel_converges():
-    rows = {r.check: r for r in sc.check9_jacobi_vs_gauss_seidel()}
+    rows = {r.check: r for r in c9.check9_jacobi_vs_gauss_seidel()}
     assert rows["9: jacobi spectral radius (exact)"].computed == pytest.approx(1.4, rel=1e-12)
     assert rows["9: gauss_seidel spectral radius (exact)"].computed == pytest.approx(0.5, rel=1e-12)
     assert rows["9: seed lemma (BD) certifies descent: Jacobi radius <= 1"].verdict == "fail"
@@ -20,7 +21,7 @@ def test_check9_jacobi_diverges_gauss_seidel_converges():
 
 
 def test_check15_multipliers():
-    rows = sc.check15_individual_smoothness()
+    rows = c15.check15_individual_smoothness()
     assert rows[0].computed == pytest.approx(37.40625, rel=1e-12) and rows[0].verdict == "pass"
     assert rows[1].computed == pytest.approx(0.994921875, rel=1e-12) and rows[1].verdict == "pass"
     assert rows[2].verdict == "fail" and rows[3].verdict == "pass"

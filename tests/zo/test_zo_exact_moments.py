@@ -41,7 +41,8 @@ def _assert_vector_close(measured, se, exact, what):
 
 
 def _assert_check(check, what):
-    assert check.passed, f"{what}: measured {check.measured:.6g} vs exact {check.exact:.6g}, z = {check.z:.2f}"
+    assert check.passed, (f"{what}: measured {check.computed:.6g} vs exact {check.theoretical:.6g}, "
+                          f"z = {check.details['z']:.2f}")
 
 
 @pytest.mark.parametrize("d,mu,kind", CASES)

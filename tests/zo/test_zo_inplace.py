@@ -11,7 +11,7 @@ import torch
 
 from hybridsmooth.zo.estimators import FORMS, zo_generator, zo_gradient
 from hybridsmooth.zo.inplace import (InplaceStep, forward, noise, perturb, projected_gradient, reference_step,
-                                     regenerate_directions, update, zo_step_inplace)
+                                     regenerate_directions, update, zo_step_inplace, zo_step_inplace_from)
 
 SHAPES = [(7,), (3, 5), (2, 2, 2)]
 
@@ -264,3 +264,20 @@ def test_bad_params_and_losses_raise():
     # restored to rounding: 0 + mu u - mu u is within 4 ulp (2 mu |u|) of 0, not necessarily 0 itself
     u = regenerate_directions([p], run_seed=0, epoch=0, step=0)[0][0]
     assert bool((p.abs() <= 4 * torch.finfo(p.dtype).eps * 2e-3 * u.abs()).all()), "a failed step must restore"
+
+
+@pytest.mark.parametrize("mode", ["regenerate", "buffer"])
+def test_a_given_generator_is_the_same_step_as_its_keys(mode):
+    """A training loop hands the step its schedule's generator: the step of zo_generator(keys) is the keyed step."""
+    keyed, given = _params(4), _params(4)
+    a = zo_step_inplace(keyed, _closure(keyed), mu=1e-2, eta=0.1, run_seed=6, epoch=2, step=5, q=2, noise_mode=mode)
+    b = zo_step_inplace_from(zo_generator(6, 2, 5), given, _closure(given), mu=1e-2, eta=0.1, q=2, noise_mode=mode)
+    assert a.phi == b.phi and a.noise_draws == b.noise_draws
+    assert all(torch.equal(p, r) for p, r in zip(keyed, given))
+
+
+def test_projected_gradient_is_the_estimator_formula_on_floats_and_tensors():
+    lp, lm = torch.tensor([1.5, -0.25], dtype=torch.float64), torch.tensor([0.5, 0.75], dtype=torch.float64)
+    for form, denominator in (("central", 0.2), ("spsa", 0.2), ("forward", 0.1)):
+        assert torch.equal(projected_gradient(lp, lm, mu=0.1, form=form), (lp - lm) / denominator)
+        assert projected_gradient(1.5, 0.5, mu=0.1, form=form) == (1.5 - 0.5) / denominator

@@ -68,4 +68,4 @@ def test_bound_check_has_power():
     c = checks["D-2"]
     assert 1.0 < c.slack < 10.0      # (d+1)||g||^2 measured against 2(d+1)||g||^2 + tiny: slack ~ 2
     from hybridsmooth.zo.moments import one_sided_check
-    assert not one_sided_check(c.measured, c.se, c.bound / c.slack * 0.95).passed
+    assert not one_sided_check(c.computed, c.details["se"], c.theoretical / c.slack * 0.95).passed

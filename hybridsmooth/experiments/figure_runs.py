@@ -1,5 +1,8 @@
 """Model training runs shared by the paper figures: one ``TrainSpec`` -> one stored run folder.
 
+(The training loop itself is ``engine.model_run.train_model``; this module decides which runs a figure
+needs, stores each once and reads it back.)
+
 A figure asks for runs by spec (problem string, method, step sizes, steps, seed, ...). Each run lives in
 ``<cache>/<method>-<key>/`` (``key`` = hash of the spec): the training core's ``config.json``, per-step
 ``metrics.csv``, ``evals.csv``, its ``complete.json`` and a ``done.json`` written last. A run whose
@@ -24,7 +27,7 @@ from typing import Iterable
 
 import pandas as pd
 
-from ..engine.model_run import EVALS_FILE, ModelRunConfig, train_model
+from ..engine.model_run import EVALS_FILE, ModelRunConfig, is_model_objective, train_model
 from ..engine.rundir import COMPLETE_FILE, METRICS_FILE, json_safe, write_atomic
 from ..errors import UsageError
 from ..optim.hybrid_sgd import METHODS, HybridSGDConfig
@@ -131,14 +134,12 @@ def objective_at_start(problem: str):
         while len(_POOL) >= POOL_SIZE:
             _POOL.popitem(last=False)
         obj = make_problem(problem)
-        if not hasattr(obj, "x_layout"):
+        if not is_model_objective(obj):
             raise UsageError(f"{problem!r} is not a model objective; paper figures train llm:... problems")
         x0, y0 = obj.initial_point()
         _POOL[problem] = (obj, x0, y0)
     obj.set_point(x0, y0)
     return obj
-
-
 
 
 # --- runs ---------------------------------------------------------------------------------------------------

@@ -1,10 +1,10 @@
-"""The seed's theorem as reconstructed (THEORY 5.4): renderings, H and F, and the M1 eps^-4 mechanism."""
+"""The paper's theorem as stated and reconstructed (THEORY 5.4): renderings, H and F, and the M1 eps^-4 mechanism."""
 import itertools
 
 import pytest
 
 from hybridsmooth.theory import bounds
-from hybridsmooth.theory import seed_theorem as S
+from hybridsmooth.theory import stated_theorem as S
 
 pytestmark = pytest.mark.theory
 
@@ -13,20 +13,20 @@ pytestmark = pytest.mark.theory
     (0.05, 0.3, 0.9), (0.01, 0.2, 0.9), (0.0, 1.0, 30.0), (1e-4, 0.1), (1e-3, 0.5))))
 def test_Bprime_implies_A_and_dominates_B(eps, delta, G, eta_x, eta_y):
     kw = dict(G=G, gap0=10.0, eta_x=eta_x, eta_y=eta_y, n=8)
-    T = {r: S.T_required_seed_value(eps, delta, rendering=r, **kw) for r in S.RENDERINGS}
+    T = {r: S.T_required_stated_value(eps, delta, rendering=r, **kw) for r in S.RENDERINGS}
     assert T["A"] <= T["Bprime"]
     assert T["B"] <= T["Bprime"]             # B' - B = G^2/8 (eps^-2 - 1) >= 0 for eps <= 1
 
 
 def test_results_carry_uncertain_factors():
     kw = dict(G=1.0, gap0=1.0, eta_x=0.01, eta_y=0.1, n=4)
-    r = S.T_required_seed(0.1, 0.1, rendering="A", **kw)
+    r = S.T_required_stated(0.1, 0.1, rendering="A", **kw)
     assert r.uncertain == ("u1", "u2", "u3", "u4") and r.rendering == "A" and isinstance(r.value, int)
     assert "u5" in S.H_const(100, 0.1, G=1.0, sigma2=1.0, n=4, d_x=10).uncertain
     with pytest.raises(ValueError, match="rendering"):
-        S.T_required_seed_value(0.1, 0.1, rendering="C", **kw)
+        S.T_required_stated_value(0.1, 0.1, rendering="C", **kw)
     with pytest.raises(ValueError, match="delta"):
-        S.T_required_seed_value(0.1, 1.0, **kw)
+        S.T_required_stated_value(0.1, 1.0, **kw)
 
 
 def test_H_and_F_definitions():
@@ -45,7 +45,7 @@ def test_recon_is_minimal_and_scales_eps_minus_4():
     T = Ts[0]
     for t, ok in ((T, True), (T - 1, False)):
         ex, ey = S.recon_step_sizes(t, 0.1, **{k: kw[k] for k in kw if k != "gap0"})
-        need = S.T_required_seed_value(0.1, 0.1, G=2.0, gap0=10.0, eta_x=ex, eta_y=ey, n=8)
+        need = S.T_required_stated_value(0.1, 0.1, G=2.0, gap0=10.0, eta_x=ex, eta_y=ey, n=8)
         assert (t >= need) is ok
     assert Ts[1] / Ts[0] == pytest.approx(16.0, rel=0.01) and Ts[2] / Ts[1] == pytest.approx(16.0, rel=0.01)
     lead = S.T_recon_leading_order(0.025, 0.1, **{k: kw[k] for k in kw if not k.endswith("cap")})

@@ -1,7 +1,8 @@
-"""The seed's main theorem as far as it can be reconstructed (THEORY 5): the constants H and F, the condition
-on T in its printed renderings A and B and our reading B', and the eps^-4 mechanism M1.
+"""The paper's main theorem as stated (THEORY 5, where the paper is called "the seed"), as far as it can be
+reconstructed: the constants H and F, the condition on T in its printed renderings A and B and our reading B',
+and the eps^-4 mechanism M1.
 
-Every quantity here inherits uncertainty from a garbled source. The public functions return ``SeedResult``
+Every quantity here inherits uncertainty from a garbled source. The public functions return ``StatedResult``
 (value, rendering, the uncertain factors (u1)-(u5) of THEORY 5.2 it depends on, and a note); the ``*_value``
 functions return the bare number for internal use.
 
@@ -41,7 +42,7 @@ _NOTES = {
 
 
 @dataclass(frozen=True)
-class SeedResult:
+class StatedResult:
     """A reconstructed quantity with the uncertain factors (u1)-(u5) it rests on (THEORY 5.2)."""
 
     value: float | int | None
@@ -93,8 +94,8 @@ def H_const_value(T: float, delta: float, *, G: float, sigma2: float, n: int, d_
     return 2.0 * math.sqrt(noise_variance_bracket(G=G, sigma2=sigma2, n=n, d_x=d_x) * T / _delta(delta))
 
 
-def H_const(T: float, delta: float, *, G: float, sigma2: float, n: int, d_x: int) -> SeedResult:
-    return SeedResult(H_const_value(T, delta, G=G, sigma2=sigma2, n=n, d_x=d_x), "S14", UNCERTAIN["H"],
+def H_const(T: float, delta: float, *, G: float, sigma2: float, n: int, d_x: int) -> StatedResult:
+    return StatedResult(H_const_value(T, delta, G=G, sigma2=sigma2, n=n, d_x=d_x), "S14", UNCERTAIN["H"],
                       "bracket 200 G^2 d_x/n + G^2 + sigma^2/n read from a garbled rendering")
 
 
@@ -103,14 +104,14 @@ def F_const_value(delta: float, *, gap0: float, sigma_prime: float) -> float:
     return 8.0 / _delta(delta) * (_nonneg("gap0", gap0) + _nonneg("sigma_prime", sigma_prime))
 
 
-def F_const(delta: float, *, gap0: float, sigma_prime: float) -> SeedResult:
-    return SeedResult(F_const_value(delta, gap0=gap0, sigma_prime=sigma_prime), "S15", UNCERTAIN["F"],
-                      "sigma' is not defined in the seed; THEORY 5.1 reads sigma' = T N_epoch")
+def F_const(delta: float, *, gap0: float, sigma_prime: float) -> StatedResult:
+    return StatedResult(F_const_value(delta, gap0=gap0, sigma_prime=sigma_prime), "S15", UNCERTAIN["F"],
+                      "sigma' is not defined in the paper; THEORY 5.1 reads sigma' = T N_epoch")
 
 
 # --- the condition on T -----------------------------------------------------------------------------------
 
-def T_required_seed_value(eps: float, delta: float, *, G: float, gap0: float, eta_x: float, eta_y: float, n: int,
+def T_required_stated_value(eps: float, delta: float, *, G: float, gap0: float, eta_x: float, eta_y: float, n: int,
                           rendering: Rendering = "Bprime") -> int:
     """[SEED S13] the smallest integer T meeting rendering A, B or B' (THEORY 5.2) at user-given step sizes."""
     eps, delta = _pos("eps", eps), _delta(delta)
@@ -128,10 +129,10 @@ def T_required_seed_value(eps: float, delta: float, *, G: float, gap0: float, et
     return max(1, math.ceil(T))
 
 
-def T_required_seed(eps: float, delta: float, *, G: float, gap0: float, eta_x: float, eta_y: float, n: int,
-                    rendering: Rendering = "Bprime") -> SeedResult:
-    value = T_required_seed_value(eps, delta, G=G, gap0=gap0, eta_x=eta_x, eta_y=eta_y, n=n, rendering=rendering)
-    return SeedResult(value, rendering, UNCERTAIN[rendering], _NOTES[rendering])
+def T_required_stated(eps: float, delta: float, *, G: float, gap0: float, eta_x: float, eta_y: float, n: int,
+                    rendering: Rendering = "Bprime") -> StatedResult:
+    value = T_required_stated_value(eps, delta, G=G, gap0=gap0, eta_x=eta_x, eta_y=eta_y, n=n, rendering=rendering)
+    return StatedResult(value, rendering, UNCERTAIN[rendering], _NOTES[rendering])
 
 
 def recon_step_sizes(T: int, delta: float, *, G: float, sigma2: float, n: int, d_x: int, L_x: float, L_y: float,
@@ -156,7 +157,7 @@ def T_required_recon_value(eps: float, delta: float, *, G: float, sigma2: float,
     def ok(T: int) -> bool:
         ex, ey = recon_step_sizes(T, delta, G=G, sigma2=sigma2, n=n, d_x=d_x, L_x=L_x, L_y=L_y,
                                   eta_x_cap=eta_x_cap, eta_y_cap=eta_y_cap, kappa=kappa)
-        return T >= T_required_seed_value(eps, delta, G=G, gap0=gap0, eta_x=ex, eta_y=ey, n=n, rendering="Bprime")
+        return T >= T_required_stated_value(eps, delta, G=G, gap0=gap0, eta_x=ex, eta_y=ey, n=n, rendering="Bprime")
 
     lo, hi = 1, 1
     while not ok(hi):
@@ -171,10 +172,10 @@ def T_required_recon_value(eps: float, delta: float, *, G: float, sigma2: float,
 
 def T_required_recon(eps: float, delta: float, *, G: float, sigma2: float, gap0: float, n: int, d_x: int,
                      L_x: float, L_y: float, eta_x_cap: float, eta_y_cap: float, kappa: float = 0.125,
-                     T_max: int = 10**18) -> SeedResult:
+                     T_max: int = 10**18) -> StatedResult:
     value = T_required_recon_value(eps, delta, G=G, sigma2=sigma2, gap0=gap0, n=n, d_x=d_x, L_x=L_x, L_y=L_y,
                                    eta_x_cap=eta_x_cap, eta_y_cap=eta_y_cap, kappa=kappa, T_max=T_max)
-    return SeedResult(value, "recon", UNCERTAIN["recon"], _NOTES["recon"])
+    return StatedResult(value, "recon", UNCERTAIN["recon"], _NOTES["recon"])
 
 
 def T_recon_leading_order(eps: float, delta: float, *, G: float, sigma2: float, gap0: float, n: int, d_x: int,

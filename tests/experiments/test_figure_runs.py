@@ -2,7 +2,7 @@
 import pytest
 
 from hybridsmooth.errors import UsageError
-from hybridsmooth.experiments import model_runs as mr
+from hybridsmooth.experiments import figure_runs as mr
 from hybridsmooth.experiments.paper_setup import llm_problem
 
 TINY = llm_problem("tiny-llama", "lora", n_train=4, batch_size=2, max_length=16, n_dev=4, n_test=0)

@@ -1,0 +1,198 @@
+"""The Python entry points: what the command line does, as functions that return the same results.
+
+In a notebook::
+
+    import hybridsmooth as hs
+    f = hs.problem("quadratic:dx=20,dy=5,Lx=10,Ly=1,n=8")
+    hs.block_constants(f).to_frame()          # L_x, L_y, L_xy at the starting point, with residuals
+    run = hs.train(f, eta_x=1e-3, eta_y=0.1, epochs=20, seeds=4)
+    run.to_frame()                            # per-epoch loss and gradient norms, one row per (seed, epoch)
+    hs.check(only="8,13").to_frame()          # THEORY 7 checks with their verdicts
+
+Every function takes an objective or a problem spec string; what it returns is frozen and turns into a tidy
+pandas table with ``to_frame()``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+import pandas as pd
+from torch import Tensor
+
+from .objectives.base import Objective
+from .optim.hybrid_sgd import HybridSGDConfig, RunResult
+
+
+def problem(spec: str) -> Objective:
+    """The objective a spec string names (``hybridsmooth problems`` lists the names and keys).
+
+    Args:
+        spec: ``name:key=value,...``; keys left out take the builder's defaults.
+
+    Returns:
+        The objective (an :class:`~hybridsmooth.objectives.base.Objective`).
+
+    Example:
+        >>> import hybridsmooth as hs
+        >>> f = hs.problem("quadratic:dx=4,dy=2,Lx=3,Ly=1,n=2,seed=0")
+        >>> (f.d_x, f.d_y, f.n, round(f.constants.L_x, 9))
+        (4, 2, 2, 3.0)
+    """
+    from .problems import make_problem
+
+    return make_problem(spec)
+
+
+def list_problems() -> pd.DataFrame:
+    """One row per registered problem: its name, its keys with their defaults, and what it is.
+
+    Returns:
+        A table with columns ``problem``, ``keys``, ``summary``.
+
+    Example:
+        >>> import hybridsmooth as hs
+        >>> "quadratic" in set(hs.list_problems().problem)
+        True
+    """
+    from .objectives.registry import REGISTRY
+
+    rows = [{"problem": e.name, "keys": ",".join(f"{k}={v}" for k, v in e.defaults.items()), "summary": e.summary}
+            for e in sorted(REGISTRY.values(), key=lambda e: e.name)]
+    return pd.DataFrame(rows)
+
+
+def _objective(objective: Objective | str) -> Objective:
+    return problem(objective) if isinstance(objective, str) else objective
+
+
+def block_constants(objective: Objective | str, x: Tensor | None = None, y: Tensor | None = None, **options):
+    """Block smoothness constants at a point (the starting point by default), by Hessian-vector products.
+
+    Args:
+        objective: an objective or a spec string.
+        x, y: the point; both None for the objective's starting point.
+        **options: passed to :func:`hybridsmooth.curvature.block_constants` (``blocks``, ``idx``, ``solver``,
+            ``max_iter``, ``tol``, ``backend``, ``seed``, ``k``).
+
+    Returns:
+        The frozen result of :func:`hybridsmooth.curvature.block_constants` (``to_frame()`` gives the table
+        ``hybridsmooth estimate`` prints).
+
+    Example:
+        >>> import hybridsmooth as hs
+        >>> c = hs.block_constants("quadratic:dx=6,dy=3,Lx=4,Ly=2,n=2,seed=0", blocks=("xx", "yy"))
+        >>> [round(v, 6) for v in c.to_frame().estimate]
+        [4.0, 2.0]
+    """
+    from .curvature import block_constants as _block_constants
+
+    f = _objective(objective)
+    if (x is None) != (y is None):
+        raise ValueError("give both x and y, or neither (for the starting point)")
+    if x is None:
+        x, y = f.initial_point()
+    return _block_constants(f, x, y, **options)
+
+
+def train(objective: Objective | str, *, eta_x: float = 0.0, eta_y: float = 0.0, epochs: int = 10,
+          seeds: int | Iterable[int] = 1, method: str = "hybrid", out: str | Path | None = None,
+          resume: bool = False, overwrite: bool = False, progress: bool = False, **config) -> RunResult:
+    """Reshuffling hybrid SGD (or a baseline) on a synthetic problem, many seeds as one batched run.
+
+    Args:
+        objective: a batched objective or its spec string (models train with ``hybridsmooth train``).
+        eta_x, eta_y: the step sizes of the ZO block x and the FO block y (0 for a frozen block).
+        epochs: the number of epochs T.
+        seeds: how many seeds (indices 0..seeds-1), or the seed indices themselves.
+        method: ``hybrid``, ``fo-full``, ``fo-peft``, ``zo-full`` or ``zo-peft``.
+        out: a run folder to write config, metrics, summary and checkpoints to (None: nothing is written).
+        resume, overwrite: what to do with an existing ``out`` (as ``hybridsmooth train``).
+        progress: show a progress bar.
+        **config: further fields of :class:`~hybridsmooth.optim.hybrid_sgd.HybridSGDConfig` (``order``,
+            ``form``, ``mu``, ``q``, ``seed``, ``update``, ``fo_point``, ``divergence_factor``).
+
+    Returns:
+        The :class:`~hybridsmooth.optim.hybrid_sgd.RunResult`; ``to_frame()`` gives the per-epoch metrics.
+
+    Example:
+        >>> import hybridsmooth as hs
+        >>> run = hs.train("quadratic:dx=4,dy=2,Lx=2,Ly=1,n=4,seed=0", eta_x=0.02, eta_y=0.2, epochs=30, seeds=2)
+        >>> table = run.to_frame()
+        >>> sorted(set(table.seed)), int(table.epoch.max())
+        ([0, 1], 30)
+        >>> first, last = table[table.epoch == 0].loss.values, table[table.epoch == 30].loss.values
+        >>> bool((last < first).all())
+        True
+    """
+    f = _objective(objective)
+    if not f.batched:
+        raise ValueError(f"{f.spec or f.name} is a model: train it with `hybridsmooth train` (one run, step by step)")
+    cfg = HybridSGDConfig(method=method, eta_x=eta_x, eta_y=eta_y, epochs=epochs, **config)
+    seed_arg = seeds if isinstance(seeds, int) else list(seeds)
+    if out is None:
+        from .optim.hybrid_sgd import run_hybrid_sgd
+
+        return run_hybrid_sgd(f, cfg, seeds=seed_arg, progress=progress)
+    from .engine.rundir import open_run_folder
+    from .engine.synthetic_run import train_synthetic
+
+    with open_run_folder(out, resume=resume, overwrite=overwrite) as folder:
+        result, _ = train_synthetic(f, cfg, seeds=seed_arg, folder=folder, problem=f.spec, progress=progress)
+    return result
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """Rows of THEORY 7 checks with their verdicts and expected verdicts (what ``hybridsmooth check`` prints).
+
+    ``ok`` is False when a row expected to pass failed; ``failures()`` lists those rows."""
+
+    rows: pd.DataFrame
+
+    def to_frame(self) -> pd.DataFrame:
+        return self.rows.copy()
+
+    @property
+    def ok(self) -> bool:
+        return self.failures().empty
+
+    def failures(self) -> pd.DataFrame:
+        from .theory.suite import gating_failures
+
+        return gating_failures(self.rows)
+
+    def markdown(self, *, size: str = "fast") -> str:
+        from .theory.report import markdown_report
+
+        return markdown_report(self.rows, size=size)
+
+
+def check(only: str | Iterable[str] | None = None, *, size: str = "fast", seeds: int | None = None,
+          problems: Iterable[Objective | str] | None = None) -> CheckReport:
+    """Run the numbered THEORY 7 checks (all, or ``only`` some) and, for each given problem, its assumption
+    checks.
+
+    Args:
+        only: check numbers, e.g. ``"8,13"`` or ``["8", "13"]``; None for every check.
+        size: ``fast`` (seconds each) or ``full``.
+        seeds: the number of seeds of the simulated checks (their default when None).
+        problems: objectives or spec strings whose assumptions (H1)/(H2)/(V)/... are checked on sampled points.
+
+    Returns:
+        A :class:`CheckReport`.
+
+    Example:
+        >>> import hybridsmooth as hs
+        >>> report = hs.check(only="13")
+        >>> report.ok, sorted(set(report.to_frame().verdict))
+        (True, ['pass'])
+    """
+    from .theory.suite import run_suite
+
+    units = None if problems is None else [_objective(p) for p in problems]
+    return CheckReport(run_suite(only=only, size=size, seeds=seeds, problems=units))
+
+
+__all__ = ["CheckReport", "block_constants", "check", "list_problems", "problem", "train"]
