@@ -100,8 +100,8 @@ def _random_llama(shape: str, *, dtype: torch.dtype, device: str, seed: int):
 def build_objective(args):
     """(objective, description) for the arguments: a named model / checkpoint with real tweets (padded to
     exactly batch x length tokens), or a random LLaMA shape / any checkpoint with synthetic token ids."""
-    from hybridsmooth.objectives.llm import (DTYPES, LoadedModel, add_adapter, causal_scores, cross_entropy_loss,
-                                             is_adapter_name, is_base_name, load_model, make_llm_objective)
+    from hybridsmooth.objectives.llm import DTYPES, add_adapter, causal_scores, cross_entropy_loss, is_adapter_name, is_base_name, make_llm_objective
+    from hybridsmooth.objectives.llm_models import LoadedModel, load_model
     from hybridsmooth.objectives.module import ModuleObjective
 
     dtype = DTYPES[args.dtype]

@@ -309,7 +309,8 @@ def _secant_report(objective, args, blocks: list[str]) -> tuple[dict, list[dict]
     block estimates again at its last point."""
     from dataclasses import asdict
 
-    from ..theory.real_model import RealModelSettings, fixed_sample_secant_run
+    from ..theory.real_model import RealModelSettings
+    from ..theory.real_model_measure import fixed_sample_secant_run
 
     if args.secant_steps < 0:
         raise UsageError(f"--secant-steps must be >= 0, got {args.secant_steps}")

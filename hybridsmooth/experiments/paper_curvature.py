@@ -11,8 +11,8 @@ eigenvalue lies within the residual of theta).
 """
 from __future__ import annotations
 
-from .paper_fig1 import FIG1_FULL, FIG1_QUICK, fig1_curvature_run, plot_fig1, run_fig1, validate_fig1
-from .paper_fig5 import FIG5_FULL, FIG5_QUICK, plot_fig5, run_fig5, summarize_fig5, validate_fig5
+from .paper_fig1 import FIG1_FULL, FIG1_QUICK, plot_fig1, run_fig1, validate_fig1
+from .paper_fig5 import FIG5_FULL, FIG5_QUICK, plot_fig5, run_fig5, validate_fig5
 from .registry import Experiment
 
 EXPERIMENTS: list[Experiment] = [
@@ -47,6 +47,3 @@ EXPERIMENTS: list[Experiment] = [
         required_keys=("models", "adapters", "tasks", "n_batches", "lanczos_iter", "kappa_y", "seed"),
         validate=validate_fig5),
 ]
-
-__all__ = ["EXPERIMENTS", "fig1_curvature_run", "plot_fig1", "plot_fig5", "run_fig1", "run_fig5", "summarize_fig5",
-           "validate_fig1", "validate_fig5"]

@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 
 from ..errors import UsageError
-from ..theory import bounds
+from ..theory import predictions
 from . import curvature_setup as cs, paper_setup, style
 from .figure_runs import objective_at_start
 from .registry import config_int, config_positive, read_config, read_table, write_config, write_table
@@ -75,8 +75,8 @@ def run_fig5(config: Mapping, out_dir: Path) -> None:
     for (model, d_x, n), _ in summary.groupby(["model", "d_x", "n"], sort=False):
         for rho in _rho_grid(summary.rho_mean):
             curves.append({"model": model, "d_x": d_x, "n": n, "rho": rho,
-                           "s_exact": bounds.s_exact(rho, d_x=int(d_x), kappa_y=kappa_y),
-                           "s_theory": bounds.s_theory(rho, n=int(n), d_x=int(d_x))})
+                           "s_exact": predictions.s_exact(rho, d_x=int(d_x), kappa_y=kappa_y),
+                           "s_theory": predictions.s_theory(rho, n=int(n), d_x=int(d_x))})
     write_table(out_dir, "fig5_batches.csv", per_batch)
     write_table(out_dir, "fig5.csv", summary)
     write_table(out_dir, "fig5_speedup.csv", pd.DataFrame(curves))
@@ -99,8 +99,8 @@ def summarize_fig5(per_batch: pd.DataFrame, *, kappa_y: float) -> pd.DataFrame:
             row |= {f"{q}_mean": float(g[q].mean()), f"{q}_min": float(g[q].min()), f"{q}_max": float(g[q].max())}
         d_x = row["d_x"]
         for end in ("mean", "min", "max"):
-            row[f"s_exact_{end}"] = bounds.s_exact(row[f"rho_{end}"], d_x=d_x, kappa_y=kappa_y)
-        row["s_theory"] = bounds.s_theory(row["rho_mean"], n=row["n"], d_x=d_x)
+            row[f"s_exact_{end}"] = predictions.s_exact(row[f"rho_{end}"], d_x=d_x, kappa_y=kappa_y)
+        row["s_theory"] = predictions.s_theory(row["rho_mean"], n=row["n"], d_x=d_x)
         row["kappa_y_assumed"] = kappa_y
         rows.append(row)
     return pd.DataFrame(rows)

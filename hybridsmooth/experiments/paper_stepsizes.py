@@ -31,7 +31,8 @@ from matplotlib.ticker import MaxNLocator
 
 from ..errors import UsageError
 from ..objectives.base import Constants
-from ..objectives.llm import ADAPTERS, MODELS
+from ..objectives.llm import ADAPTERS
+from ..objectives.llm_models import MODELS
 from ..optim.limits import step_limits
 from . import figure_runs as model_runs, paper_setup, style
 from .registry import (Experiment, config_int, config_positive, config_rates, read_config, read_table, write_config,
@@ -132,7 +133,7 @@ def validate_fig2(config: Mapping) -> None:
 def measure_constants(problem: str, *, lanczos_iter: int, factor: float) -> dict:
     """L_x, L_y at the start point (minibatch 0, Lanczos) and the theory pair ``factor`` x the stability limits
     of ``step_limits``. A few Lanczos iterations give Ritz values BELOW ||H_bb||, so the pair errs large."""
-    from ..theory.real_model import point_curvature
+    from ..theory.real_model_measure import point_curvature
 
     obj = model_runs.objective_at_start(problem)
     pc = point_curvature(obj, obj.x.detach(), obj.y.detach(), idx=0, max_iter=lanczos_iter, tol=1e-3, cross=False)

@@ -26,7 +26,7 @@ from matplotlib.patches import Rectangle
 
 from ..errors import UsageError
 from ..optim.hybrid_sgd import HybridSGDConfig, run_hybrid_sgd
-from ..theory import bounds
+from ..theory import bounds, predictions
 from ..theory.assumptions import joint_lambda_on_ray
 from ..theory.claims.check08_region_inclusion import random_psd_hessian, stability_grid
 from ..theory.claims.check11_reference_bound import check11_instances
@@ -311,8 +311,8 @@ def run_speedup(config: Mapping, out_dir: Path) -> None:
         for j, tgt in enumerate(("y", "full")):
             rows.append({"rho": rho, "source": "exact", "target": tgt, "ratio": ep["one"][j] / ep["two"][j],
                          "low": math.nan, "high": math.nan, "epochs_one": ep["one"][j], "epochs_two": ep["two"][j]})
-        theory.append({"rho": rho, "s_exact": bounds.s_exact(rho, d_x=d_x, kappa_y=kappa_y),
-                       "s_theory": bounds.s_theory(rho, n=1, d_x=d_x)})
+        theory.append({"rho": rho, "s_exact": predictions.s_exact(rho, d_x=d_x, kappa_y=kappa_y),
+                       "s_theory": predictions.s_theory(rho, n=1, d_x=d_x)})
     for rho in config["rhos_simulated"]:
         obj, lam = separable_quadratic(rho, d_x, d_y, kappa_y, seed=13)
         curves = {}

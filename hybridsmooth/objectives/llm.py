@@ -34,11 +34,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import SpecError
-# the models and adapters are loaded in llm_models; their names are part of this module's interface too
-from .llm_models import (ADAPTERS, DTYPES, LORA_TARGETS, MINILM_PACKAGE, MODELS, SMOLLM2_GGUF,  # noqa: F401
-                         SMOLLM2_PACKAGE, TEMPLATES, Adapter, LoadedModel, ModelName, add_adapter, cache_root,
-                         is_adapter_name, is_base_name, load_model, minilm_dir, package_dir, smollm2_dir,
-                         smollm2_tokenizer)
+from .llm_models import (ADAPTERS, DTYPES, TEMPLATES, Adapter, LoadedModel, add_adapter, is_adapter_name, is_base_name, load_model)
 
 Dtype = Literal["float32", "float64", "bfloat16"]
 

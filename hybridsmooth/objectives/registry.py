@@ -29,7 +29,7 @@ from typing import Any
 from .. import validate
 from ..errors import SpecError
 from ..validate import Rule
-from . import counterexamples, llm, quadratic, quartic, synthetic, zo_bias
+from . import counterexamples, llm, llm_models, quadratic, quartic, synthetic, zo_bias
 from .base import Objective
 
 # the types a spec value is read as; a keyword default of any other type is not a spec key
@@ -71,10 +71,10 @@ _SEED, _FINITE, _POSITIVE, _DISTANCE = (validate.non_negative_int, validate.fini
 # Every key of a model problem is checked before a model loads: a bad value must not cost a model load, nor
 # load a wrong model.
 _LLM_RULES = dict(
-    adapter=validate.choice(*llm.ADAPTERS), task=validate.choice("sentiment", "topic"),
+    adapter=validate.choice(*llm_models.ADAPTERS), task=validate.choice("sentiment", "topic"),
     n_train=validate.at_least(1), n_dev=validate.at_least(-1), n_test=validate.at_least(-1),
     batch_size=validate.at_least(1), max_length=validate.at_least(1), seed=validate.at_least(0),
-    dtype=validate.choice(*llm.DTYPES), lora_r=validate.at_least(1), lora_alpha=validate.positive,
+    dtype=validate.choice(*llm_models.DTYPES), lora_r=validate.at_least(1), lora_alpha=validate.positive,
     virtual_tokens=validate.at_least(1), attn=validate.choice("eager", "sdpa"))
 
 REGISTRY: dict[str, ProblemEntry] = {e.name: e for e in (

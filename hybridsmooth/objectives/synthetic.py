@@ -32,12 +32,6 @@ from torch import Tensor
 
 from .base import Constants, FiniteSum, broadcast_blocks, check_finite_float
 from .checks import check_memory, check_sizes, expand_index, start_point
-# the other families are built in their own modules; callers import them from here too
-from .counterexamples import (Bilinear, Falsifier, coupled2_hessian, falsifier_epoch_multiplier,  # noqa: F401
-                              make_bilinear, make_coupled2, make_falsifier)
-from .quartic import (QuarticSublevelConstants, QuarticSum, gradient_bound_l0l1,  # noqa: F401
-                      gradient_bound_on_sublevel_set, gradient_bound_power_ell, make_quartic, quartic_ell_x)
-from .zo_bias import CosSum, SignedQuadratic, make_cossum, make_signedquad  # noqa: F401
 
 # Cauchy loss rho(r) = log(1 + r^2): rho'(r) = 2r/(1 + r^2) has |rho'| <= 1, and
 # rho''(r) = 2(1 - r^2)/(1 + r^2)^2 ranges over [-1/4, 2] (minimum at r^2 = 3, maximum at r = 0).

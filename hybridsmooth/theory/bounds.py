@@ -1,5 +1,5 @@
 """The reference theorem (Theorem R, THEORY 6): step-size conditions, the bound B_R and the epoch complexity
-(the predictions of 6.4 and 6.5 are in ``predictions`` and re-exported here).
+(the predictions of 6.4 and 6.5 are in ``predictions``).
 
 Setting (THEORY 6.1): hybrid RR, Jacobi updates, fo_point = clean, Gaussian ZO with q directions, under
 (R1) -Lambda <= grad^2 f_i <= Lambda and (R2) block sample variances sigma_x^2, sigma_y^2. Below and in the
@@ -22,14 +22,11 @@ from dataclasses import dataclass
 from typing import Literal
 
 from .caps import C1_FACTOR, C2_FACTOR, CAP_RTOL, theorem_r_caps, theorem_r_lhs
-# 6.4 and 6.5 live in ``predictions``; re-exported because callers reach them as bounds.s_exact etc.
-from .predictions import PREDICTED_SLOPES, SlopePrediction, s_exact, s_theory
 
 __all__ = ["C1_FACTOR", "C2_FACTOR", "RefConstants", "initial_gap", "StepSizeConditions", "StepSizeCaps",
            "step_size_conditions", "require_step_sizes", "admissible_step_sizes", "BoundTerms", "B_ref_terms",
            "B_ref", "B_ref_bounded_gradient", "N_epoch", "StationarityBounds", "stationarity_bounds",
-           "T_required_ref", "default_mu", "TunedComplexity", "T_required_ref_tuned", "T_tuned_closed_form",
-           "s_theory", "s_exact", "SlopePrediction", "PREDICTED_SLOPES"]
+           "T_required_ref", "default_mu", "TunedComplexity", "T_required_ref_tuned", "T_tuned_closed_form"]
 
 
 # --- input validation ------------------------------------------------------------------------------------

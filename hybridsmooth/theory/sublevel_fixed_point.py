@@ -66,7 +66,7 @@ def check14_F_fixed_point(*, T: int, delta: float = 0.1, mu: float = 1e-3, theta
     ``sublevel_constants(F)``, Lambda_y = the exact L_y, sigma_x^2, sigma_y^2 of the instance, and
     Delta0 = f(z_0) - f*. Default instance: ``quartic`` with d_x = 20, n = 8 (THEORY check 14).
     """
-    from ..objectives.synthetic import make_quartic
+    from ..objectives.quartic import make_quartic
 
     obj = make_quartic(dx=20, dy=5, n=8) if objective is None else objective
     L_y = obj.constants.L_y

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..rng import SeedStreams, derive_seed, zo_generator  # noqa: F401  (re-exported: callers draw noise here)
+from ..rng import SeedStreams
 
 Form = Literal["central", "forward", "spsa"]
 FORMS: tuple[str, ...] = ("central", "forward", "spsa")
@@ -100,6 +100,14 @@ def zo_gradient(loss_fn: Callable[[Tensor], Tensor], x: Tensor, *, mu: float, fo
     return zo_gradient_along(loss_fn, x, u, mu=mu, form=form, loss_at_x=loss_at_x)
 
 
+def projected_gradient(loss_plus, loss_minus, *, mu: float, form: Form):
+    """phi = (L+ - L-)/(2 mu) for central/spsa, (L+ - L0)/mu for forward (L- holds L0), THEORY 2.2: the one
+    difference quotient of every ZO path (batched, flat and in place), on floats and tensors alike."""
+    if form == "forward":
+        return (loss_plus - loss_minus) / mu
+    return (loss_plus - loss_minus) / (2 * mu)
+
+
 def zo_gradient_along(loss_fn: Callable[[Tensor], Tensor], x: Tensor, u: Tensor, *, mu: float,
                       form: Form = "central", loss_at_x: Tensor | None = None) -> ZOEstimate:
     """The estimator of ``zo_gradient`` along given directions ``u`` of shape (q, *x.shape) (THEORY 2.2):
@@ -111,10 +119,10 @@ def zo_gradient_along(loss_fn: Callable[[Tensor], Tensor], x: Tensor, u: Tensor,
                          f"got {tuple(u.shape)}")
     if form == "forward":
         f0 = loss_fn(x) if loss_at_x is None else loss_at_x
-        phi = (loss_fn(x + mu * u) - f0) / mu
+        phi = projected_gradient(loss_fn(x + mu * u), f0, mu=mu, form=form)
     else:
         f0 = loss_at_x
-        phi = (loss_fn(x + mu * u) - loss_fn(x - mu * u)) / (2 * mu)
+        phi = projected_gradient(loss_fn(x + mu * u), loss_fn(x - mu * u), mu=mu, form=form)
     grad = (phi.unsqueeze(-1) * u).mean(0)
     return ZOEstimate(grad=grad, phi=phi, u=u, loss_at_x=f0)
 
@@ -131,11 +139,8 @@ def zo_flat_directions(loss_fn: Callable[[Tensor], Tensor], x: Tensor, *, mu: fl
         f0 = float(loss_fn(x)) if form == "forward" else None
         for _ in range(q):
             u = draw_directions(tuple(x.shape), form=form, generator=generator, dtype=x.dtype, device=x.device)
-            if f0 is None:
-                phi = (float(loss_fn(x + mu * u)) - float(loss_fn(x - mu * u))) / (2 * mu)
-            else:
-                phi = (float(loss_fn(x + mu * u)) - f0) / mu
-            yield u, phi
+            minus = f0 if f0 is not None else float(loss_fn(x - mu * u))
+            yield u, projected_gradient(float(loss_fn(x + mu * u)), minus, mu=mu, form=form)
 
 
 def zo_gradient_flat(loss_fn: Callable[[Tensor], Tensor], x: Tensor, *, mu: float, q: int = 1,

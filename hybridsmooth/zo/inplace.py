@@ -41,7 +41,8 @@ from typing import Callable, Iterator, Literal, Sequence
 import torch
 from torch import Tensor
 
-from .estimators import Form, check_form, check_mu, check_q, draw_directions, zo_gradient_along, zo_generator
+from .estimators import Form, check_form, check_mu, check_q, draw_directions, projected_gradient, zo_gradient_along
+from ..rng import zo_generator
 
 NoiseMode = Literal["regenerate", "buffer"]
 NOISE_MODES: tuple[str, ...] = ("regenerate", "buffer")
@@ -91,14 +92,6 @@ def forward(loss: LossClosure) -> float:
             raise ValueError(f"the loss closure must return a scalar, got shape {tuple(value.shape)}")
         value = value.item()
     return float(value)
-
-
-def projected_gradient(loss_plus, loss_minus, *, mu: float, form: Form):
-    """phi = (L+ - L-)/(2 mu) for central/spsa, (L+ - L0)/mu for forward (L- holds L0): THEORY 2.2, the
-    formula of ``estimators.zo_gradient_along`` written once for both floats and tensors."""
-    if form == "forward":
-        return (loss_plus - loss_minus) / mu
-    return (loss_plus - loss_minus) / (2 * mu)
 
 
 def update(params: Sequence[Tensor], directions: Iterator[Tensor] | Sequence[Tensor], coefficient: float) -> None:

@@ -23,7 +23,8 @@ import torch
 from torch import Tensor
 
 from ..theory.checks import CheckResult, one_sided, two_sided
-from .estimators import Form, check_form, check_mu, derive_seed, draw_directions, zo_gradient_along
+from .estimators import Form, check_form, check_mu, draw_directions, zo_gradient_along
+from ..rng import derive_seed
 
 # ---------------------------------------------------------------------------------------------------
 # Moments of the direction

@@ -11,7 +11,8 @@ from hybridsmooth.objectives.quadratic import make_block_quadratic
 from hybridsmooth.optim.hybrid_sgd import HybridSGDConfig
 from hybridsmooth.optim.orders import sample_orders
 from hybridsmooth.optim.schedule import step_schedule
-from hybridsmooth.zo.estimators import zo_flat_directions, zo_generator, zo_gradient_along, zo_gradient_flat
+from hybridsmooth.zo.estimators import zo_flat_directions, zo_gradient_along, zo_gradient_flat
+from hybridsmooth.rng import zo_generator
 
 DT = torch.float64
 

@@ -12,6 +12,7 @@ from torch import nn
 
 from hybridsmooth.errors import UsageError
 from hybridsmooth.experiments import paper_curvature as pc
+from hybridsmooth.experiments import paper_fig1, paper_fig5
 from hybridsmooth.experiments.registry import read_table, validate_config, write_config, write_table
 from hybridsmooth.objectives.module import ModuleObjective
 from hybridsmooth.optim.hybrid_sgd import HybridSGDConfig
@@ -81,7 +82,7 @@ def test_plot_fig5_from_tiny_tables(tmp_path):
                                  "converged": False, "d_x": d_x, "d_y": 100, "n": 8, "random_init": init})
     per_batch = pd.DataFrame(rows)
     per_batch["rho"] = per_batch.L_x / per_batch.L_y
-    summary = pc.summarize_fig5(per_batch, kappa_y=100.0)
+    summary = paper_fig5.summarize_fig5(per_batch, kappa_y=100.0)
     # a bar's interval is min..max over minibatches, and s_exact grows with rho
     assert (summary.L_x_min <= summary.L_x_mean).all() and (summary.L_x_mean <= summary.L_x_max).all()
     assert (summary.s_exact_min < summary.s_exact_max).all()
@@ -135,7 +136,7 @@ def test_secants_and_lanczos_on_a_block_quadratic():
                           is_x=lambda n: n == "base", is_y=lambda n: n == "adapter")
     x0 = obj.x.clone()
     cfg = HybridSGDConfig(method="hybrid", eta_x=0.01, eta_y=0.3, epochs=0, mu=1e-4, seed=0)
-    pts, sec = pc.fig1_curvature_run(obj, cfg, steps=5, measure_every=5, curvature_batch=0, lanczos_iter=d_x + d_y,
+    pts, sec = paper_fig1.fig1_curvature_run(obj, cfg, steps=5, measure_every=5, curvature_batch=0, lanczos_iter=d_x + d_y,
                              say=lambda msg: None)
     assert torch.equal(obj.x, x0)   # the run is out of place: the live point is untouched
     exact = {"x": float(torch.linalg.matrix_norm(A, 2)), "y": float(torch.linalg.matrix_norm(B, 2)),
@@ -157,10 +158,10 @@ def test_fig1_run_rejects_other_methods():
                           [torch.ones(1, dtype=torch.float64)], lambda call, s: call(s[0]),
                           is_x=lambda n: n == "base", is_y=lambda n: n == "adapter")
     with pytest.raises(UsageError, match="hybrid"):
-        pc.fig1_curvature_run(obj, HybridSGDConfig(method="fo_peft", eta_y=0.1, epochs=0), steps=1, measure_every=1,
+        paper_fig1.fig1_curvature_run(obj, HybridSGDConfig(method="fo_peft", eta_y=0.1, epochs=0), steps=1, measure_every=1,
                       curvature_batch=0, lanczos_iter=2)
     with pytest.raises(UsageError, match="curvature_batch"):
-        pc.fig1_curvature_run(obj, HybridSGDConfig(method="hybrid", eta_x=0.1, eta_y=0.1, epochs=0), steps=1,
+        paper_fig1.fig1_curvature_run(obj, HybridSGDConfig(method="hybrid", eta_x=0.1, eta_y=0.1, epochs=0), steps=1,
                       measure_every=1, curvature_batch=3, lanczos_iter=2)
 
 

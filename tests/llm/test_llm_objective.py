@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from hybridsmooth.errors import SpecError
-from hybridsmooth.objectives import llm
+from hybridsmooth.objectives import llm, llm_models
 from hybridsmooth.objectives.llm import accuracy, make_llm_objective, prompt_batch
 from hybridsmooth.problems import make_problem
 
@@ -27,7 +27,7 @@ def _base_numel_from_state_dict(obj):
     """Sum over the state dict (tied tensors listed under both names) minus the duplicates, found by storage."""
     seen, total = set(), 0
     for name, t in obj.model.state_dict().items():
-        if llm.is_adapter_name(name) or "original_module" in name or t.dtype not in (torch.float32, torch.bfloat16):
+        if llm_models.is_adapter_name(name) or "original_module" in name or t.dtype not in (torch.float32, torch.bfloat16):
             continue
         key = (t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape))
         if key not in seen:
@@ -145,7 +145,7 @@ def test_left_padding_with_positions_matches_unpadded_rows(lora_llama):
 
 def test_long_texts_keep_the_prompt_tail(lora_llama):
     tok = lora_llama.tokenizer
-    b = prompt_batch(tok, ["word " * 200, "short"], [0, 1], template=llm.TEMPLATES["sentiment"], max_length=16,
+    b = prompt_batch(tok, ["word " * 200, "short"], [0, 1], template=llm_models.TEMPLATES["sentiment"], max_length=16,
                      pad_id=tok.pad_token_id)
     tail = tok.encode("\nSentiment:", add_special_tokens=False)
     assert b["input_ids"].shape == (2, 16)
@@ -190,7 +190,7 @@ def test_spec_builds_and_bad_specs_raise_spec_error(tmp_path):
 
 
 def test_user_checkpoint_folder_and_multi_token_label_words(tmp_path, lora_llama):
-    from hybridsmooth.objectives.llm import load_model
+    from hybridsmooth.objectives.llm_models import load_model
 
     loaded = load_model("tiny-bert", num_labels=2)
     loaded.model.save_pretrained(tmp_path / "ckpt")

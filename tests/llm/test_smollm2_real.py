@@ -3,7 +3,8 @@ first run, which dequantizes the packaged GGUF file: about a minute on 2 cores).
 import pytest
 import torch
 
-from hybridsmooth.objectives.llm import causal_scores, label_token_ids, load_model, make_llm_objective
+from hybridsmooth.objectives.llm import causal_scores, label_token_ids, make_llm_objective
+from hybridsmooth.objectives.llm_models import load_model
 
 pytestmark = pytest.mark.llm
 

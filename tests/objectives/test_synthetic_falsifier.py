@@ -4,7 +4,7 @@ from fractions import Fraction
 import pytest
 import torch
 
-from hybridsmooth.objectives.synthetic import falsifier_epoch_multiplier
+from hybridsmooth.objectives.counterexamples import falsifier_epoch_multiplier
 from hybridsmooth.problems import make_problem
 
 

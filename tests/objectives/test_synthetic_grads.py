@@ -5,6 +5,7 @@ import torch
 from hybridsmooth.errors import SpecError
 from hybridsmooth.objectives import FiniteSum, Objective
 from hybridsmooth.objectives import synthetic as syn
+from hybridsmooth.objectives import counterexamples, quartic, zo_bias
 from hybridsmooth.problems import REGISTRY, make_problem, parse_spec
 
 SPECS = [
@@ -128,12 +129,12 @@ def test_quartic_rejects_uncentred_data():
     a = torch.ones(3, 2, dtype=torch.float64)
     c = torch.zeros(3, 2, dtype=torch.float64)
     with pytest.raises(ValueError, match="sum to zero"):
-        syn.QuarticSum(a, c, Ly=1.0)
+        quartic.QuarticSum(a, c, Ly=1.0)
 
 
-@pytest.mark.parametrize("builder", [syn.make_cauchy, syn.make_quartic, syn.make_cossum, syn.make_signedquad,
-                                     syn.make_falsifier, syn.make_interpolating, syn.make_bilinear,
-                                     syn.make_coupled2])
+@pytest.mark.parametrize("builder", [syn.make_cauchy, quartic.make_quartic, zo_bias.make_cossum, zo_bias.make_signedquad,
+                                     counterexamples.make_falsifier, syn.make_interpolating, counterexamples.make_bilinear,
+                                     counterexamples.make_coupled2])
 def test_float32_builds_keep_their_dtype(builder):
     p = builder(dtype=torch.float32)
     x, y = p.initial_point(2)

@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from hybridsmooth.objectives import synthetic as syn
+from hybridsmooth.objectives import quartic
 from hybridsmooth.problems import make_problem
 
 
@@ -83,10 +83,10 @@ def test_sublevel_gradient_bound_dominates_brute_force(F, Ly):
     brute = brute_force_gradient_max(p, F)
     exact = p.sublevel_constants(F).G
     assert brute == pytest.approx(exact, rel=1e-12)               # the end points of the grid attain it
-    ell_sum = lambda u: syn.quartic_ell_x(u) + Ly                    # noqa: E731  (G1)+(G2): G_safe
-    ell_max = lambda u: max(syn.quartic_ell_x(u), Ly)                # noqa: E731  valid with (G3)
-    G_safe = syn.gradient_bound_on_sublevel_set(ell_sum, F)
-    G_max = syn.gradient_bound_on_sublevel_set(ell_max, F)
+    ell_sum = lambda u: quartic.quartic_ell_x(u) + Ly                    # noqa: E731  (G1)+(G2): G_safe
+    ell_max = lambda u: max(quartic.quartic_ell_x(u), Ly)                # noqa: E731  valid with (G3)
+    G_safe = quartic.gradient_bound_on_sublevel_set(ell_sum, F)
+    G_max = quartic.gradient_bound_on_sublevel_set(ell_max, F)
     assert G_max <= G_safe
     assert G_max >= brute * (1 - 1e-12)
     # each G solves its defining equation u^2 = 2 ell(2u) F
@@ -96,19 +96,19 @@ def test_sublevel_gradient_bound_dominates_brute_force(F, Ly):
 
 def test_gradient_bound_closed_forms_agree_with_bisection():
     for F in (1e-3, 0.7, 25.0):
-        G_pow = syn.gradient_bound_power_ell(3.0, 2 / 3, F)
-        assert syn.gradient_bound_on_sublevel_set(syn.quartic_ell_x, F) == pytest.approx(G_pow, rel=1e-12)
+        G_pow = quartic.gradient_bound_power_ell(3.0, 2 / 3, F)
+        assert quartic.gradient_bound_on_sublevel_set(quartic.quartic_ell_x, F) == pytest.approx(G_pow, rel=1e-12)
         L0x, L1x, L0y, L1y = 1.5, 0.3, 0.5, 2.0
-        G_l = syn.gradient_bound_l0l1(F, L0_x=L0x, L1_x=L1x, L0_y=L0y, L1_y=L1y)
-        generic = syn.gradient_bound_on_sublevel_set(lambda u: L0x + L0y + (L1x + L1y) * u, F)
+        G_l = quartic.gradient_bound_l0l1(F, L0_x=L0x, L1_x=L1x, L0_y=L0y, L1_y=L1y)
+        generic = quartic.gradient_bound_on_sublevel_set(lambda u: L0x + L0y + (L1x + L1y) * u, F)
         assert generic == pytest.approx(G_l, rel=1e-12)
-    assert syn.gradient_bound_on_sublevel_set(syn.quartic_ell_x, 0.0) == 0.0
+    assert quartic.gradient_bound_on_sublevel_set(quartic.quartic_ell_x, 0.0) == 0.0
     with pytest.raises(ValueError, match="sub-quadratic"):
-        syn.gradient_bound_on_sublevel_set(lambda u: u * u, 1.0)
+        quartic.gradient_bound_on_sublevel_set(lambda u: u * u, 1.0)
     with pytest.raises(ValueError, match="below 2"):
-        syn.gradient_bound_power_ell(1.0, 2.0, 1.0)
+        quartic.gradient_bound_power_ell(1.0, 2.0, 1.0)
     with pytest.raises(ValueError, match="non-negative"):
-        syn.gradient_bound_on_sublevel_set(syn.quartic_ell_x, -1.0)
+        quartic.gradient_bound_on_sublevel_set(quartic.quartic_ell_x, -1.0)
 
 
 @pytest.mark.theory

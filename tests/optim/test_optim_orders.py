@@ -3,7 +3,7 @@ import torch
 
 from hybridsmooth.optim.orders import sample_orders
 from hybridsmooth.rng import ORDER_STREAM_STEP, order_generator
-from hybridsmooth.zo.estimators import zo_generator
+from hybridsmooth.rng import zo_generator
 
 
 def _is_perm(rows, n):

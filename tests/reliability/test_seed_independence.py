@@ -12,7 +12,7 @@ from hybridsmooth.optim import HybridSGDConfig, hybrid_step, run_hybrid_sgd, sam
 from hybridsmooth.rng import (DIRECTION_STREAM, ORDER_STREAM, SeedStreams, as_seed_indices, key_prefix, mix64,
                                     random_words, row_keys)
 from hybridsmooth.problems import make_problem
-from hybridsmooth.zo.estimators import zo_generator
+from hybridsmooth.rng import zo_generator
 
 QUADRATIC = "quadratic:dx=20,dy=5,n=8,coupling=0.3"
 PROBLEMS = (QUADRATIC, "cauchy")

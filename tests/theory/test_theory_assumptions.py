@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from hybridsmooth.objectives.quadratic import make_block_quadratic
-from hybridsmooth.objectives.synthetic import make_coupled2, make_quartic
+from hybridsmooth.objectives.counterexamples import make_coupled2
+from hybridsmooth.objectives.quartic import make_quartic
 from hybridsmooth.theory import assumptions as A
 from hybridsmooth.theory.claims import check05_block_descent as c5
 from hybridsmooth.theory.claims import check06_generalized_smoothness as c6

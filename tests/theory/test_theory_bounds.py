@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from hybridsmooth.theory import bounds as B
+from hybridsmooth.theory import predictions as P
 
 pytestmark = pytest.mark.theory
 
@@ -128,17 +129,17 @@ def test_stationarity_consequences():
 
 
 def test_speedup_formulas():
-    assert B.s_exact(10, d_x=64, kappa_y=100) == pytest.approx(1320.0, abs=0.05)
-    assert B.s_exact(10, d_x=64, kappa_y=100, one_step="edge") == pytest.approx(660.0, rel=1e-3)
-    assert B.s_exact(0.001, d_x=1, kappa_y=100) == pytest.approx(1.0, rel=1e-12)   # one step = eta_y0
-    assert B.s_theory(10, n=1, d_x=64) == pytest.approx(7800.0)
-    assert B.s_theory(0.01, n=1000, d_x=1) == 1.0
+    assert P.s_exact(10, d_x=64, kappa_y=100) == pytest.approx(1320.0, abs=0.05)
+    assert P.s_exact(10, d_x=64, kappa_y=100, one_step="edge") == pytest.approx(660.0, rel=1e-3)
+    assert P.s_exact(0.001, d_x=1, kappa_y=100) == pytest.approx(1.0, rel=1e-12)   # one step = eta_y0
+    assert P.s_theory(10, n=1, d_x=64) == pytest.approx(7800.0)
+    assert P.s_theory(0.01, n=1000, d_x=1) == 1.0
     with pytest.raises(ValueError, match="kappa_y"):
-        B.s_exact(10, d_x=64, kappa_y=1.0)
+        P.s_exact(10, d_x=64, kappa_y=1.0)
 
 
 def test_predicted_slopes_table():
-    by = {(p.regime, p.quantity): p.slope for p in B.PREDICTED_SLOPES}
+    by = {(p.regime, p.quantity): p.slope for p in P.PREDICTED_SLOPES}
     assert by[("ZO-variance dominated (sigma_x > 0)", "Phi(T)")] == -0.5
     assert by[("sigma_x = 0 or FO only", "Phi(T)")] == pytest.approx(-2 / 3)
     assert by[("FO block, with-replacement SGD", "noise floor E||grad f||^2")] == 1.0

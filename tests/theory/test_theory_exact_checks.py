@@ -65,7 +65,7 @@ def test_check13_s_exact():
 def test_check14_fixed_point(T, mu):
     fp = check14_F_fixed_point(T=T, mu=mu, delta=0.1)
     assert fp.converged and fp.F is not None
-    from hybridsmooth.objectives.synthetic import make_quartic
+    from hybridsmooth.objectives.quartic import make_quartic
 
     q = make_quartic(dx=20, dy=5, n=8)
     x0, y0 = q.initial_point()

@@ -10,8 +10,9 @@ from hybridsmooth import cli
 from hybridsmooth.errors import UsageError
 from hybridsmooth.objectives.quadratic import make_block_quadratic
 from hybridsmooth.theory import real_model as rm
+from hybridsmooth.theory import real_model_measure as rmm
 from hybridsmooth.theory.suite import SUITE_COLUMNS
-from hybridsmooth.zo.estimators import zo_generator
+from hybridsmooth.rng import zo_generator
 
 pytestmark = pytest.mark.theory
 
@@ -34,7 +35,7 @@ def test_point_curvature_reproduces_exact_block_norms():
     obj = _quad(0.6)
     H, Hxx, Hyy, Hxy = _blocks(obj)
     x, y = obj.initial_point()
-    pc = rm.point_curvature(obj, x, y, idx=1, max_iter=40, tol=1e-10)
+    pc = rmm.point_curvature(obj, x, y, idx=1, max_iter=40, tol=1e-10)
     assert pc.L_x == pytest.approx(np.linalg.norm(Hxx, 2), rel=1e-8)
     assert pc.L_y == pytest.approx(np.linalg.norm(Hyy, 2), rel=1e-8)
     assert pc.L_xy == pytest.approx(np.linalg.norm(Hxy, 2), rel=1e-8)
@@ -49,7 +50,7 @@ def test_secants_equal_the_hessian_along_the_move():
     _, Hxx, Hyy, _ = _blocks(obj)
     s = rm.RealModelSettings(steps=3, eta_x=1e-2, eta_y=1e-1, idx=2, seed=5)
     x0, y0 = obj.initial_point()
-    run = rm.fixed_sample_secant_run(obj, x0, y0, steps=s.steps, idx=s.idx, eta_x=s.eta_x, eta_y=s.eta_y, mu=s.mu,
+    run = rmm.fixed_sample_secant_run(obj, x0, y0, steps=s.steps, idx=s.idx, eta_x=s.eta_x, eta_y=s.eta_y, mu=s.mu,
                                      seed=s.seed)
     steps, xe, ye = run.steps, run.x, run.y
     assert len(steps) == 3 and not torch.equal(xe, x0) and not torch.equal(ye, y0)
@@ -69,7 +70,7 @@ def test_joint_condition_matches_dense_eigenvalues(coupling):
     H, Hxx, Hyy, _ = _blocks(obj)
     Lx, Ly = np.linalg.norm(Hxx, 2), np.linalg.norm(Hyy, 2)
     x, y = obj.initial_point()
-    jr = rm.joint_at(obj, x, y, idx=0, L_x=Lx, L_y=Ly, max_iter=40, tol=1e-10)
+    jr = rmm.joint_at(obj, x, y, idx=0, L_x=Lx, L_y=Ly, max_iter=40, tol=1e-10)
     s = np.r_[np.full(obj.d_x, Lx ** -0.5), np.full(obj.d_y, Ly ** -0.5)]
     ev = np.linalg.eigvalsh(s[:, None] * H * s[None, :])
     assert jr.lambda_max == pytest.approx(ev[-1], rel=1e-8)
@@ -81,7 +82,7 @@ def test_zo_error_moment_matches_quadratic_value():
     """Central form on a quadratic: E||g - grad||^2 = (d + 1)||grad||^2 exactly (THEORY 4.3)."""
     obj = _quad(0.5)
     x, y = obj.initial_point()
-    zo = rm.zo_error_moment(obj, x, y, idx=0, mu=1e-3, n_directions=3000, L=10.0, seed=1)
+    zo = rmm.zo_error_moment(obj, x, y, idx=0, mu=1e-3, n_directions=3000, L=10.0, seed=1)
     assert zo.quadratic_value == pytest.approx((obj.d_x + 1) * zo.grad_norm2, rel=1e-12)
     assert abs(zo.error_mean - zo.quadratic_value) <= 5 * zo.error_se
     assert zo.d2_bound >= 2 * (obj.d_x + 1) * zo.grad_norm2 and zo.z_seed_2_bound >= zo.d2_bound

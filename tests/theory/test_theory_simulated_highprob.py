@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from hybridsmooth.objectives.synthetic import make_quartic
+from hybridsmooth.objectives.quartic import make_quartic
 from hybridsmooth.optim import HybridSGDConfig, run_hybrid_sgd
 from hybridsmooth.theory.claims import check14_high_probability as c14
 from hybridsmooth.theory.epoch_points import epoch_start_points

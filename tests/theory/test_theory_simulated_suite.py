@@ -2,7 +2,8 @@
 import pandas as pd
 import pytest
 
-from hybridsmooth.objectives.synthetic import make_bilinear, make_cauchy, make_coupled2
+from hybridsmooth.objectives.synthetic import make_cauchy
+from hybridsmooth.objectives.counterexamples import make_bilinear, make_coupled2
 from hybridsmooth.theory.claims import check09_jacobi_gauss_seidel as c9
 from hybridsmooth.theory.claims import check15_individual_smoothness as c15
 from hybridsmooth.theory import suite

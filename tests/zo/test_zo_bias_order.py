@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 import torch
 
-from hybridsmooth.zo.estimators import draw_directions, zo_generator, zo_gradient_along
+from hybridsmooth.zo.estimators import draw_directions, zo_gradient_along
+from hybridsmooth.rng import zo_generator
 from hybridsmooth.zo.instances import cos_sum_instance, signed_quadratic_instance
 from hybridsmooth.zo.moments import monte_carlo_moments, ns2_bias_bound, one_sided_check, z_seed_1_rhs
 

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from hybridsmooth.rng import SeedStreams
-from hybridsmooth.zo.estimators import (FORMS, derive_seed, draw_directions, zo_generator, zo_gradient,
-                                        zo_gradient_along)
+from hybridsmooth.zo.estimators import FORMS, draw_directions, zo_gradient, zo_gradient_along
+from hybridsmooth.rng import derive_seed, zo_generator
 
 
 def _quadratic(z):

@@ -4,7 +4,8 @@ import math
 import pytest
 import torch
 
-from hybridsmooth.zo.estimators import zo_generator, zo_gradient_along, draw_directions
+from hybridsmooth.zo.estimators import zo_gradient_along, draw_directions
+from hybridsmooth.rng import zo_generator
 from hybridsmooth.zo.instances import quadratic_instance
 from hybridsmooth.zo.moments import (monte_carlo_moments, quadratic_central_covariance, quadratic_central_error,
                                      quadratic_central_second_moment, quadratic_central_sq_norm_variance,

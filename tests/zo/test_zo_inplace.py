@@ -9,9 +9,11 @@
 import pytest
 import torch
 
-from hybridsmooth.zo.estimators import FORMS, zo_generator, zo_gradient
-from hybridsmooth.zo.inplace import (InplaceStep, forward, noise, perturb, projected_gradient, reference_step,
-                                     regenerate_directions, update, zo_step_inplace, zo_step_inplace_from)
+from hybridsmooth.zo.estimators import FORMS, zo_gradient
+from hybridsmooth.rng import zo_generator
+from hybridsmooth.zo.estimators import projected_gradient
+from hybridsmooth.zo.inplace import (InplaceStep, forward, noise, perturb, reference_step, regenerate_directions, update,
+                                     zo_step_inplace, zo_step_inplace_from)
 
 SHAPES = [(7,), (3, 5), (2, 2, 2)]
 

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ...objectives.synthetic import make_bilinear, make_coupled2
+from ...objectives.counterexamples import make_bilinear, make_coupled2
 from ..assumptions import generalized_smooth
 from ..assumptions.block_descent import bd_residual
 from ..assumptions.block_smooth import secant_ratio_x, secant_ratio_y

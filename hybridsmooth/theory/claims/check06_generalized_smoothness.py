@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ...objectives.synthetic import gradient_bound_on_sublevel_set, make_quartic
+from ...objectives.quartic import gradient_bound_on_sublevel_set, make_quartic
 from ..assumptions.generalized_smooth import fit_power_envelope, generalized_smoothness_sides
 from ..checks import CheckResult, one_sided, two_sided
 from ..sampling import random_unit_directions

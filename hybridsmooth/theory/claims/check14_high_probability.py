@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ...objectives.synthetic import make_quartic
+from ...objectives.quartic import make_quartic
 from ...optim.hybrid_sgd import HybridSGDConfig
 from .. import stated_theorem
 from ..bounds import RefConstants, initial_gap

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ...objectives.synthetic import make_falsifier
+from ...objectives.counterexamples import make_falsifier
 from ...optim.hybrid_sgd import HybridSGDConfig, run_hybrid_sgd
 from ..checks import CheckResult, one_sided, two_sided
 
