@@ -58,7 +58,7 @@ def _work_units(suite, only, problems, real_objectives, args) -> list:
             units.append((f"check {key}", lambda key=key: suite.run_suite(only=[key], size=args.size,
                                                                           seeds=args.seeds)))
         for obj in problems:
-            units.append((getattr(obj, "spec", "") or type(obj).__name__,
+            units.append((obj.spec or type(obj).__name__,
                           lambda obj=obj: suite.run_suite(size=args.size, seeds=args.seeds, problems=[obj])))
     for spec, objective in real_objectives:
         def measure(spec=spec, objective=objective):

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from .. import experiments as ex
-from ..experiments import figure_runs as model_runs
+from ..experiments import figure_runs
 from ..experiments.registry import CONFIG_FILE, read_config, tables_exist, validate_config
 from ..engine.rundir import write_atomic, json_safe
 from ..paths import ensure_output_dir
@@ -89,7 +89,7 @@ def run(args) -> int:
     start = time.perf_counter()
     mode = getattr(args, "mode", None) or "quick"
     # --rerun: model runs stored by earlier processes no longer count (figures of one call still share theirs)
-    model_runs.fresh_runs(bool(args.rerun))
+    figure_runs.fresh_runs(bool(args.rerun))
     selected = ex.select(args.only, ex.EXPERIMENTS)
     if not args.only:
         selected = [e for e in selected if e.implemented]

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from ..objectives.base import is_model_objective
+
 
 # How many times faster than its weights a network's derivatives vary along its most curved directions:
 # such a direction adds up coherently over a row that the weights themselves sum incoherently, a factor up
@@ -57,11 +59,10 @@ UNSET_TENSOR = 1e-3
 
 def _tensor_sizes(objective, block: str, d: int) -> list[int]:
     """Numbers of entries of the tensors that make up a flat block, in order; [d] without a layout."""
-    layout = getattr(objective, f"{block}_layout", None)
-    shapes = getattr(layout, "shapes", None)
-    if shapes is None:
+    if not is_model_objective(objective):
         return [d] if d else []
-    sizes = [math.prod(tuple(s)) for s in shapes]
+    layout = objective.x_layout if block == "x" else objective.y_layout
+    sizes = [math.prod(tuple(s)) for s in layout.shapes]
     return sizes if sum(sizes) == d else ([d] if d else [])
 
 

@@ -67,10 +67,7 @@ def _sample_plan(objective, idx: int | None, reduce: Reduce) -> list[tuple[int |
         return [(None, 1.0)]
     if reduce != "per_sample":
         raise ValueError(f"unknown reduce {reduce!r}; accepted: per_sample, direct")
-    weights = getattr(objective, "weights", None)
-    if weights is None:
-        return [(i, 1.0 / objective.n) for i in range(objective.n)]
-    w = [float(v) for v in torch.as_tensor(weights).reshape(-1)]
+    w = [float(v) for v in torch.as_tensor(objective.weights).reshape(-1)]
     if len(w) != objective.n:
         raise ValueError(f"objective.weights has {len(w)} entries, expected n = {objective.n}")
     return [(i, wi) for i, wi in enumerate(w) if wi != 0.0]
@@ -96,7 +93,7 @@ def check_determinism(objective, x: Tensor, y: Tensor, idx: int | None = None) -
     bad = {k: v for k, v in gaps.items() if v > 0}
     if bad:
         raise NondeterministicObjectiveError(
-            f"objective {getattr(objective, 'name', '?')} is not deterministic at this point (sample {idx}): "
+            f"objective {objective.name} is not deterministic at this point (sample {idx}): "
             + ", ".join(f"{k} differs by {v:.2e} relative" for k, v in bad.items())
             + " between two passes; put the model in eval() mode (no dropout) and use a fixed batch order")
 

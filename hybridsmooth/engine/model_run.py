@@ -18,13 +18,13 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol, runtime_checkable
+from typing import Callable
 
 import pandas as pd
 import torch
 
 from ..errors import UsageError
-from ..objectives.base import LiveWeights
+from ..objectives.base import HeldOutSplits, is_model_objective
 from ..optim.hybrid_sgd import HybridSGDConfig
 from ..optim.limits import step_limits
 from ..optim.schedule import ScheduledStep, step_schedule
@@ -68,19 +68,6 @@ class ModelRunResult:
     diagnosis: str
     completed_steps: int
     out_dir: Path | None
-
-
-@runtime_checkable
-class HeldOutSplits(Protocol):
-    """An objective with held-out data to evaluate on: the LLM objectives (``objectives.llm``) carry their
-    train/dev/test ``splits``; the finite-sum protocol itself has no held-out data."""
-
-    splits: Any
-
-
-def is_model_objective(objective) -> bool:
-    """A torch model trained in place: no batch dimension, its weights in live flat buffers."""
-    return not objective.batched and isinstance(objective, LiveWeights)
 
 
 @dataclass(eq=False)

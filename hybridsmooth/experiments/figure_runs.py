@@ -27,7 +27,8 @@ from typing import Iterable
 
 import pandas as pd
 
-from ..engine.model_run import EVALS_FILE, ModelRunConfig, is_model_objective, train_model
+from ..engine.model_run import EVALS_FILE, ModelRunConfig, train_model
+from ..objectives.base import is_model_objective
 from ..engine.rundir import COMPLETE_FILE, METRICS_FILE, json_safe, write_atomic
 from ..errors import UsageError
 from ..optim.hybrid_sgd import METHODS, HybridSGDConfig

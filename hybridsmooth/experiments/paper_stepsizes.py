@@ -2,7 +2,7 @@
 diagonal, the theory pair and a heat map of final loss) and Figure 4 (the soft-prompt ablation over mu and
 eta_x/eta_y).
 
-Both train the hybrid method (ZO on all base weights x, FO on the adapter y) through ``model_runs.train_all``,
+Both train the hybrid method (ZO on all base weights x, FO on the adapter y) through ``figure_runs.train_all``,
 so runs are stored once under ``<runs>/model_runs`` and shared; the run functions write tidy CSV tables and
 the plot functions read only those tables.
 
@@ -34,7 +34,7 @@ from ..objectives.base import Constants
 from ..objectives.llm import ADAPTERS
 from ..objectives.llm_models import MODELS
 from ..optim.limits import step_limits
-from . import figure_runs as model_runs, paper_setup, style
+from . import figure_runs, paper_setup, style
 from .registry import (Experiment, config_int, config_positive, config_rates, read_config, read_table, write_config,
                        write_table)
 
@@ -75,7 +75,7 @@ def _problem(config: Mapping) -> str:
 
 
 def _cache(out_dir: Path) -> Path:
-    return Path(out_dir).parent / model_runs.MODEL_RUNS_DIR
+    return Path(out_dir).parent / figure_runs.MODEL_RUNS_DIR
 
 
 def _three_digits(v: float) -> float:
@@ -86,8 +86,8 @@ def _three_digits(v: float) -> float:
 # --- tables shared by both figures -------------------------------------------------------------------------
 
 def _steps_with_smoothing(runs, window: int) -> pd.DataFrame:
-    t = model_runs.steps_table(runs)
-    t["loss_smoothed"] = t.groupby(RUN_KEYS, sort=False)["loss"].transform(lambda s: model_runs.smoothed(s, window))
+    t = figure_runs.steps_table(runs)
+    t["loss_smoothed"] = t.groupby(RUN_KEYS, sort=False)["loss"].transform(lambda s: figure_runs.smoothed(s, window))
     return t
 
 
@@ -95,7 +95,7 @@ def _run_summary(runs, window: int) -> pd.DataFrame:
     """One row per run: start and final running-mean loss (nan when diverged), steps done, diagnosis."""
     rows = []
     for r in runs:
-        loss = model_runs.smoothed(r.steps.sort_values("step")["loss"].reset_index(drop=True), window)
+        loss = figure_runs.smoothed(r.steps.sort_values("step")["loss"].reset_index(drop=True), window)
         rows.append({**{k: getattr(r.spec, k) for k in RUN_KEYS}, "steps": r.spec.steps,
                      "completed_steps": len(r.steps), "initial_loss": float(r.steps["loss"].iloc[0]),
                      "final_loss": math.nan if r.diverged or not len(loss) else float(loss.iloc[-1]),
@@ -135,7 +135,7 @@ def measure_constants(problem: str, *, lanczos_iter: int, factor: float) -> dict
     of ``step_limits``. A few Lanczos iterations give Ritz values BELOW ||H_bb||, so the pair errs large."""
     from ..theory.real_model_measure import point_curvature
 
-    obj = model_runs.objective_at_start(problem)
+    obj = figure_runs.objective_at_start(problem)
     pc = point_curvature(obj, obj.x.detach(), obj.y.detach(), idx=0, max_iter=lanczos_iter, tol=1e-3, cross=False)
     limits = step_limits(Constants(L_x=pc.L_x, L_y=pc.L_y), modes=("zo", "fo"), eta_x=0.0, eta_y=0.0,
                          d_x=obj.d_x, d_y=obj.d_y, n=obj.n)
@@ -185,11 +185,11 @@ def run_fig2(config: Mapping, out_dir: Path) -> None:
     constants = measure_constants(problem, lanczos_iter=int(config["lanczos_iter"]),
                                   factor=float(config["theory_factor"]))
     pairs = fig2_pairs(config, (constants["eta_x_theory"], constants["eta_y_theory"]))
-    specs = [model_runs.TrainSpec(problem=problem, method=METHOD, eta_x=p.eta_x, eta_y=p.eta_y,
+    specs = [figure_runs.TrainSpec(problem=problem, method=METHOD, eta_x=p.eta_x, eta_y=p.eta_y,
                                   steps=int(config["steps"]), seed=seed, mu=float(config["mu"]),
                                   eval_limit=config.get("eval_limit"))
              for p in pairs.itertuples() for seed in _seeds(config)]
-    runs = model_runs.train_all(_cache(out_dir), specs)
+    runs = figure_runs.train_all(_cache(out_dir), specs)
     for name, table in fig2_tables(runs, pairs, {**constants, "problem": problem}, int(config["window"])).items():
         write_table(out_dir, name, table)
     write_config(out_dir, config)
@@ -415,10 +415,10 @@ def run_fig4(config: Mapping, out_dir: Path) -> None:
     problem = _problem(config)
     pairs = fig4_pairs(config)
     unique = pairs.drop_duplicates(PAIR_KEYS)
-    specs = [model_runs.TrainSpec(problem=problem, method=METHOD, eta_x=p.eta_x, eta_y=p.eta_y, mu=p.mu,
+    specs = [figure_runs.TrainSpec(problem=problem, method=METHOD, eta_x=p.eta_x, eta_y=p.eta_y, mu=p.mu,
                                   steps=int(config["steps"]), seed=seed, eval_limit=config.get("eval_limit"))
              for p in unique.itertuples() for seed in _seeds(config)]
-    runs = model_runs.train_all(_cache(out_dir), specs)
+    runs = figure_runs.train_all(_cache(out_dir), specs)
     for name, table in fig4_tables(runs, pairs, int(config["window"])).items():
         write_table(out_dir, name, table)
     write_config(out_dir, config)

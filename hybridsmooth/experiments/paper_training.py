@@ -2,7 +2,7 @@
 model/data pairs) and Figure 7 (Figure 3 against measured wall-clock, with a per-step cost table).
 
 One experiment shape serves all three: a list of *panels*, each a problem, the methods with their step sizes,
-the seeds and the number of steps. Runs go through ``model_runs`` (stored once, shared: Figure 7's quick
+the seeds and the number of steps. Runs go through ``figure_runs`` (stored once, shared: Figure 7's quick
 config is Figure 3's, so it re-plots Figure 3's runs against time instead of retraining).
 
 Tables written (all tidy, one row per record):

@@ -128,6 +128,19 @@ class LiveWeights(Protocol):
         """Copy (x, y) into the live buffers."""
 
 
+@runtime_checkable
+class HeldOutSplits(Protocol):
+    """An objective with held-out data to evaluate on: the LLM objectives (``objectives.llm``) carry their
+    train/dev/test ``splits``; the finite-sum protocol itself has no held-out data."""
+
+    splits: Any
+
+
+def is_model_objective(objective) -> bool:
+    """A torch model trained in place: no batch dimension, its weights in live flat buffers."""
+    return not objective.batched and isinstance(objective, LiveWeights)
+
+
 def check_blocks(blocks: str) -> Blocks:
     """``blocks`` as given, or a one-line error naming the accepted values."""
     if blocks not in ("xy", "x", "y"):

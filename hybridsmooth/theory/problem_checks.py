@@ -19,7 +19,7 @@ import math
 import torch
 
 from .assumptions import block_descent, block_smooth, joint, variance
-from .checks import CheckResult, Expected
+from .checks import CheckResult
 from .sizes import check_size
 
 
@@ -76,15 +76,15 @@ def _dense_rows(objective, pts: _Sampler, n_dense: int, name: str) -> list[Check
 
 
 def problem_assumption_checks(objective, *, spec: str = "", size: str = "fast", seed: int = 0,
-                              dense_limit: int = 400) -> list[tuple[CheckResult, Expected]]:
-    """The rows of the module docstring as (result, expected verdict) pairs (``result.expected`` holds the same)."""
+                              dense_limit: int = 400) -> list[CheckResult]:
+    """The rows of the module docstring; each result carries its expected verdict."""
     check_size(size)
     N, n_dense = (64, 4) if size == "fast" else (1024, 16)
-    name = spec or getattr(objective, "name", type(objective).__name__)
+    name = spec or objective.spec or objective.name
     pts = _Sampler(objective, seed)
     rows = _sampled_rows(objective, pts, N, name)
     batched_ok = not (rows and rows[0].check == "assumptions: batched evaluation")
     d = objective.d_x + objective.d_y
     if batched_ok and d <= dense_limit and objective.d_x and objective.d_y:
         rows += _dense_rows(objective, pts, n_dense, name)
-    return [(r, r.expected) for r in rows]
+    return rows

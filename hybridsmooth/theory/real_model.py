@@ -44,7 +44,7 @@ import pandas as pd
 from ..curvature import SecantStep
 from ..errors import UsageError
 from .checks import CheckResult, results_table
-from .real_model_checks import Expected, assumption_checks
+from .real_model_checks import assumption_checks
 from .real_model_measure import (JointResult, PointCurvature, ZOMoment, fixed_sample_secant_run, joint_at,
                                  point_curvature, zo_error_moment)
 
@@ -92,7 +92,7 @@ class RealModelSettings:
 
 @dataclass(frozen=True, eq=False)
 class RealModelReport:
-    """Everything one measurement produced; ``checks`` pairs each CheckResult with its expected verdict."""
+    """Everything one measurement produced; each of ``checks`` carries its expected verdict."""
 
     spec: str
     settings: RealModelSettings
@@ -103,7 +103,7 @@ class RealModelReport:
     steps: tuple[SecantStep, ...]
     joint: JointResult | None
     zo: ZOMoment
-    checks: tuple[tuple[CheckResult, Expected], ...]
+    checks: tuple[CheckResult, ...]
     seconds: float
     timings: dict = field(default_factory=dict)
 
@@ -117,7 +117,7 @@ def measure_real_model(objective, settings: RealModelSettings | None = None, *, 
     if not 0 <= s.idx < objective.n:
         raise UsageError(f"idx must lie in [0, {objective.n}) for this objective, got {s.idx}")
     say = progress or (lambda msg: None)
-    spec = spec or getattr(objective, "spec", "") or type(objective).__name__
+    spec = spec or objective.spec or type(objective).__name__
     t0 = time.perf_counter()
     timings = {}
     x0, y0 = objective.initial_point()
@@ -181,9 +181,7 @@ def secant_table(report: RealModelReport) -> pd.DataFrame:
 
 
 def checks_table(report: RealModelReport) -> pd.DataFrame:
-    df = results_table([c for c, _ in report.checks])
-    df["expected"] = [e for _, e in report.checks]
-    return df
+    return results_table(report.checks)
 
 
 def report_dict(report: RealModelReport) -> dict:
@@ -210,7 +208,5 @@ def is_real_model_spec(spec: str) -> bool:
     return isinstance(spec, str) and spec.split(":", 1)[0].strip() == "llm"
 
 
-__all__ = ["JointResult", "PointCurvature", "RealModelReport", "RealModelSettings", "SecantStep", "ZOMoment",
-           "assumption_checks", "checks_table", "curvature_table", "fixed_sample_secant_run", "is_real_model_spec",
-           "joint_at", "measure_real_model", "point_curvature", "report_dict", "secant_table", "suite_rows",
-           "zo_error_moment"]
+__all__ = ["RealModelReport", "RealModelSettings", "checks_table", "curvature_table", "is_real_model_spec",
+           "measure_real_model", "report_dict", "secant_table", "suite_rows"]

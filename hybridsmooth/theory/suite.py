@@ -59,9 +59,9 @@ def _problem_frame(problem, size: str) -> pd.DataFrame:
 
         spec, obj = problem, make_problem(problem)
     else:
-        spec, obj = getattr(problem, "spec", "") or type(problem).__name__, problem
+        spec, obj = problem.spec or type(problem).__name__, problem
     start = time.perf_counter()
-    results = [r for r, _ in problem_assumption_checks(obj, spec=spec, size=size)]
+    results = problem_assumption_checks(obj, spec=spec, size=size)
     return _rows("problem", results, time.perf_counter() - start)
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from hybridsmooth.errors import UsageError
-from hybridsmooth.experiments import figure_runs as model_runs
+from hybridsmooth.experiments import figure_runs
 from hybridsmooth.experiments import paper_stepsizes as ps
 from hybridsmooth.experiments.registry import tables_exist, validate_config, write_config, write_table
 
@@ -60,18 +60,18 @@ def test_missing_key_is_rejected():
 def test_run_refuses_a_bad_config_before_training(tmp_path):
     with pytest.raises(UsageError, match="unknown adapter"):
         ps.run_fig2({**ps.FIG2_QUICK, "adapter": "nope"}, tmp_path / "fig2")
-    assert not (tmp_path / model_runs.MODEL_RUNS_DIR).exists()
+    assert not (tmp_path / figure_runs.MODEL_RUNS_DIR).exists()
 
 
 # --- tables from hand-made runs (no training) ------------------------------------------------------------------
 
 def _fake_run(eta_x: float, eta_y: float, losses, *, mu: float = 1e-3, seed: int = 0, diverged: bool = False):
-    spec = model_runs.TrainSpec(problem=PROBLEM, method="hybrid", eta_x=eta_x, eta_y=eta_y, steps=6, seed=seed,
+    spec = figure_runs.TrainSpec(problem=PROBLEM, method="hybrid", eta_x=eta_x, eta_y=eta_y, steps=6, seed=seed,
                                 mu=mu)
     n = len(losses)
     steps = pd.DataFrame({"step": range(n), "epoch": 0, "k": range(n), "sample": range(n), "loss": losses,
                           "zo_phi": 0.1, "grad_y_norm": 1.0, "eta_x": eta_x, "eta_y": eta_y, "seconds": 0.5})
-    return model_runs.StoredRun(spec, steps, pd.DataFrame(), diverged, "diverged at step" if diverged else "ok",
+    return figure_runs.StoredRun(spec, steps, pd.DataFrame(), diverged, "diverged at step" if diverged else "ok",
                                 0.5 * n, Path("."))
 
 
@@ -127,7 +127,7 @@ def test_fig2_plot_reads_only_stored_tables(tmp_path):
     png = tmp_path / "fig2.png"
     ps.plot_fig2(out, png)
     assert png.is_file() and png.stat().st_size > 20_000
-    assert not (tmp_path / model_runs.MODEL_RUNS_DIR).exists()
+    assert not (tmp_path / figure_runs.MODEL_RUNS_DIR).exists()
 
 
 def test_fig2_plot_without_tables_says_run_first(tmp_path):
@@ -187,7 +187,7 @@ def test_fig2_and_fig4_tiny_runs_end_to_end(tmp_path):
     assert c.eta_y_theory == pytest.approx(0.5 * 2 / c.L_y, rel=5e-3)
     runs = pd.read_csv(tmp_path / "fig2" / ps.FIG2_RUNS)
     assert runs.drop_duplicates(["eta_x", "eta_y"]).shape[0] == 5 and (runs.completed_steps <= 2).all()
-    cache = tmp_path / model_runs.MODEL_RUNS_DIR
+    cache = tmp_path / figure_runs.MODEL_RUNS_DIR
     assert len(list(cache.iterdir())) == 5
     ps.plot_fig2(tmp_path / "fig2", tmp_path / "fig2.png")
     assert (tmp_path / "fig2.png").is_file()

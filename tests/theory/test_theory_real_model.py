@@ -92,7 +92,7 @@ def test_measure_on_quadratic_gives_consistent_verdicts():
     obj = _quad(0.8)
     rep = rm.measure_real_model(obj, rm.RealModelSettings(steps=3, lanczos_iter=40, tol=1e-10, zo_directions=50,
                                                           eta_x=1e-2, eta_y=1e-1), spec="quad")
-    by = {c.check: c for c, _ in rep.checks}
+    by = {c.check: c for c in rep.checks}
     assert by["real: (H1) max secant_x <= Lanczos L_x(z0)"].verdict in ("pass", "vacuous pass")
     assert by["real: (H2) max secant_y <= Lanczos L_y(z0)"].verdict in ("pass", "vacuous pass")
     assert by["real: (BD) lambda_max(Lambda^-1/2 H Lambda^-1/2) <= 1, measured Lambda at z0"].verdict == "fail"
@@ -148,9 +148,9 @@ def test_tiny_llama_report_is_finite_and_complete(tiny_report):
     # M's diagonal blocks are H_bb / L_b, whose extreme eigenvalue has magnitude ~1: ||M|| cannot be far below 1
     assert max(r.joint.lambda_max, -r.joint.lambda_min) >= 0.9
     assert r.zo.d == r.d_x and math.isfinite(r.zo.error_mean) and r.zo.error_se >= 0
-    names = [c.check for c, _ in r.checks]
+    names = [c.check for c in r.checks]
     assert len(names) == 9 and len(set(names)) == 9   # H1, H2, BD, G1-G3, three ZO rows
-    assert all(e == "report" for _, e in r.checks)
+    assert all(c.expected == "report" for c in r.checks)
     df = rm.checks_table(r)
     assert all(_verdict_consistent(row) for _, row in df.iterrows())
     json.dumps(rm.report_dict(r), default=float)   # JSON-ready

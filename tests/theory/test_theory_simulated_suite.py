@@ -56,15 +56,15 @@ def test_gating_counts_only_rows_expected_to_pass():
 
 
 def test_problem_assumption_checks():
-    rows = dict((r.check, (r, e)) for r, e in suite.problem_assumption_checks(make_cauchy(dx=4, dy=2, n=4)))
+    rows = dict((r.check, (r, r.expected)) for r in suite.problem_assumption_checks(make_cauchy(dx=4, dy=2, n=4)))
     for name, (r, e) in rows.items():
         assert r.verdict != "fail" and e in ("pass", "report"), name
     assert any("(R1)" in k for k in rows)
-    bd = [(r, e) for r, e in suite.problem_assumption_checks(make_coupled2(s=0.3)) if "(BD)" in r.check]
+    bd = [(r, r.expected) for r in suite.problem_assumption_checks(make_coupled2(s=0.3)) if "(BD)" in r.check]
     assert bd[0][0].verdict == "fail" and bd[0][1] == "report"
     # grad^2 f - Lambda = [[0, B], [B^T, 0]] has top eigenvalue ||B|| = s sqrt(ac) = 0.3 (THEORY 3.2)
     assert bd[0][0].computed == pytest.approx(0.3, rel=1e-9)
-    bil = [(r, e) for r, e in suite.problem_assumption_checks(make_bilinear()) if "(BD)" in r.check]
+    bil = [(r, r.expected) for r in suite.problem_assumption_checks(make_bilinear()) if "(BD)" in r.check]
     assert bil[0][0].computed == pytest.approx(1.0) and bil[0][0].verdict == "fail"
 
 

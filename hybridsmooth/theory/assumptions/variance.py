@@ -13,10 +13,9 @@ def sample_variance(objective, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
     gx, gy = objective.grad(x, y)
     vx = torch.zeros(gx.shape[:-1], dtype=gx.dtype, device=gx.device)
     vy = torch.zeros_like(vx)
-    w = getattr(objective, "weights", None)
     for i in range(objective.n):
         gxi, gyi = objective.grad(x, y, i)
-        wi = float(w[i]) if w is not None else 1.0 / objective.n
+        wi = float(objective.weights[i])
         dx, dy = gxi - gx, gyi - gy
         vx = vx + wi * (dx * dx).sum(-1)
         vy = vy + wi * (dy * dy).sum(-1)
