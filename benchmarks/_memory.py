@@ -7,6 +7,7 @@ right before the operation makes the baseline the current RSS, so a larger trans
 model cannot hide the operation's growth. Where the reset is not allowed, ``resource.getrusage`` ru_maxrss
 (never reset) is the fallback, and its growth is a lower bound.
 """
+
 from __future__ import annotations
 
 import resource
@@ -46,7 +47,7 @@ def reset_peak_rss() -> bool:
     except OSError:
         return False
     hwm, rss = _status_kib("VmHWM"), _status_kib("VmRSS")
-    return hwm is not None and rss is not None and hwm <= rss + 64   # a few pages of slack
+    return hwm is not None and rss is not None and hwm <= rss + 64  # a few pages of slack
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ noisy; trust the ratios measured side by side, not the seconds.
     .venv/bin/python benchmarks/batched_seeds.py --dims 1000 --epochs 100
     .venv/bin/python benchmarks/batched_seeds.py --quick          # d = 200, 50 seeds, 10 epochs
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,22 +43,39 @@ def measure(d: int, *, n: int, seeds: int, epochs: int, hessian: str = "dense") 
     c = objective.constants
     # half the ZO mean-square limit for x, a quarter of the FO limit for y: stable, and not trivially slow
     eta_x, eta_y = 1.0 / (c.L_x * (dx + 2)), 0.5 / c.L_y
-    run_hybrid_sgd(objective, HybridSGDConfig(eta_x=eta_x, eta_y=eta_y, epochs=1), seeds=2)   # warm-up
+    run_hybrid_sgd(objective, HybridSGDConfig(eta_x=eta_x, eta_y=eta_y, epochs=1), seeds=2)  # warm-up
     t0 = time.perf_counter()
-    batched = final_losses(run_hybrid_sgd(objective, HybridSGDConfig(eta_x=eta_x, eta_y=eta_y, epochs=epochs,
-                                                                      seed=0), seeds=seeds).metrics)
+    batched = final_losses(
+        run_hybrid_sgd(objective, HybridSGDConfig(eta_x=eta_x, eta_y=eta_y, epochs=epochs, seed=0), seeds=seeds).metrics
+    )
     t_batched = time.perf_counter() - t0
     t0 = time.perf_counter()
-    looped = np.array([final_losses(run_hybrid_sgd(
-        objective, HybridSGDConfig(eta_x=eta_x, eta_y=eta_y, epochs=epochs, seed=1 + s), seeds=None).metrics)[0]
-        for s in range(seeds)])
+    looped = np.array(
+        [
+            final_losses(
+                run_hybrid_sgd(
+                    objective, HybridSGDConfig(eta_x=eta_x, eta_y=eta_y, epochs=epochs, seed=1 + s), seeds=None
+                ).metrics
+            )[0]
+            for s in range(seeds)
+        ]
+    )
     t_loop = time.perf_counter() - t0
     se_b, se_l = batched.std(ddof=1) / math.sqrt(seeds), looped.std(ddof=1) / math.sqrt(seeds)
     z = (batched.mean() - looped.mean()) / math.hypot(se_b, se_l)
-    return {"hessian": hessian, "d": d, "seeds": seeds, "epochs": epochs, "steps": epochs * n, "batched_s": t_batched,
-            "loop_s": t_loop, "speedup": t_loop / t_batched,
-            "final_loss_batched": f"{batched.mean():.5g} +- {se_b:.2g}",
-            "final_loss_loop": f"{looped.mean():.5g} +- {se_l:.2g}", "welch_z": z}
+    return {
+        "hessian": hessian,
+        "d": d,
+        "seeds": seeds,
+        "epochs": epochs,
+        "steps": epochs * n,
+        "batched_s": t_batched,
+        "loop_s": t_loop,
+        "speedup": t_loop / t_batched,
+        "final_loss_batched": f"{batched.mean():.5g} +- {se_b:.2g}",
+        "final_loss_loop": f"{looped.mean():.5g} +- {se_l:.2g}",
+        "welch_z": z,
+    }
 
 
 def main(argv=None) -> int:
@@ -68,30 +86,43 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", type=int, default=None, help="seeds (default 200)")
     p.add_argument("--epochs", type=int, default=None, help="epochs (default 20)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads for both variants (default 1)")
-    p.add_argument("--hessian", default="dense,diagonal",
-                   help="dense (rotated spectra + cross block: three (S x d) @ (d x d) products per step) and/or "
-                        "diagonal (O(d) per evaluation); default both")
+    p.add_argument(
+        "--hessian",
+        default="dense,diagonal",
+        help="dense (rotated spectra + cross block: three (S x d) @ (d x d) products per step) and/or "
+        "diagonal (O(d) per evaluation); default both",
+    )
     args = p.parse_args(argv)
     dims = [int(v) for v in (args.dims or ("200" if args.quick else "200,500,1000")).split(",")]
     seeds = args.seeds or (50 if args.quick else 200)
     epochs = args.epochs or (10 if args.quick else 20)
     torch.set_num_threads(max(1, args.threads))
-    print(f"hybrid SGD on quadratic:dx=0.9d,dy=0.1d,Lx=10,Ly=1,n={args.n} ({args.hessian} Hessian); {seeds} seeds, "
-          f"{epochs} epochs, {torch.get_num_threads()} thread(s), torch {torch.__version__}", flush=True)
+    print(
+        f"hybrid SGD on quadratic:dx=0.9d,dy=0.1d,Lx=10,Ly=1,n={args.n} ({args.hessian} Hessian); {seeds} seeds, "
+        f"{epochs} epochs, {torch.get_num_threads()} thread(s), torch {torch.__version__}",
+        flush=True,
+    )
     rows = []
     for hessian in args.hessian.split(","):
         for d in dims:
             rows.append(measure(d, n=args.n, seeds=seeds, epochs=epochs, hessian=hessian))
-            print(f"  {hessian} d={d}: batched {rows[-1]['batched_s']:.2f} s, loop {rows[-1]['loop_s']:.2f} s, "
-                  f"{rows[-1]['speedup']:.1f}x", flush=True)
+            print(
+                f"  {hessian} d={d}: batched {rows[-1]['batched_s']:.2f} s, loop {rows[-1]['loop_s']:.2f} s, "
+                f"{rows[-1]['speedup']:.1f}x",
+                flush=True,
+            )
     table = pd.DataFrame(rows).set_index(["hessian", "d"])
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(table.to_string(float_format=lambda v: f"{v:.3g}"))
-    print("goal: speed-up >= 20x; " + ", ".join(
-        f"{h} d={d}: {'met' if r['speedup'] >= 20 else 'NOT met'}" for (h, d), r in table.iterrows()))
+    print(
+        "goal: speed-up >= 20x; "
+        + ", ".join(f"{h} d={d}: {'met' if r['speedup'] >= 20 else 'NOT met'}" for (h, d), r in table.iterrows())
+    )
     consistent = bool((table["welch_z"].abs() <= 5).all())
-    print("final losses batched vs loop: " + ("statistically consistent (|z| <= 5)" if consistent
-                                              else "INCONSISTENT (|z| > 5)"))
+    print(
+        "final losses batched vs loop: "
+        + ("statistically consistent (|z| <= 5)" if consistent else "INCONSISTENT (|z| > 5)")
+    )
     return 0 if consistent else 1
 
 

@@ -14,6 +14,7 @@ Exit status 1 when a row expected to pass fails (as ``hybridsmooth check``).
     .venv/bin/python benchmarks/bound_checks.py --only 11,12a     # a subset
     .venv/bin/python benchmarks/bound_checks.py --size fast       # the test sizes (seconds)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,17 +51,23 @@ def _print_rates(df: pd.DataFrame) -> None:
     for _, r in rows.iterrows():
         d = r.details
         if "rate" in d:
-            print(f"  {r.check[4:]:70s} rate {d['rate']:.4g} ({d['successes']}/{r.samples}), CP upper "
-                  f"{r.computed:.4g} vs {r.theoretical:.4g} -> {r.verdict}")
+            print(
+                f"  {r.check[4:]:70s} rate {d['rate']:.4g} ({d['successes']}/{r.samples}), CP upper "
+                f"{r.computed:.4g} vs {r.theoretical:.4g} -> {r.verdict}"
+            )
         elif "misuse" in r.check:
-            print(f"  {r.check[4:]:70s} rate {r.computed:.4g} ({d['exits']}/{r.samples}), CP upper "
-                  f"{d['clopper_pearson_upper']:.4g}; steps {d['step_ratio_vs_theory']:.3g}x theory -> {r.verdict} "
-                  f"(reported, not gating)")
+            print(
+                f"  {r.check[4:]:70s} rate {r.computed:.4g} ({d['exits']}/{r.samples}), CP upper "
+                f"{d['clopper_pearson_upper']:.4g}; steps {d['step_ratio_vs_theory']:.3g}x theory -> {r.verdict} "
+                f"(reported, not gating)"
+            )
         else:
             print(f"  {r.check[4:]:70s} measured {r.computed:.4g} vs {r.theoretical:.4g} (slack {r.slack:.3g})")
     d = rows.iloc[0].details
-    print(f"  constants: F = {d['F']:.4g} ({d['F_iterations']} iterations, monotone={d['F_monotone']}), "
-          f"L_x(F) = {d['L_x(F)']:.4g}, G = {d['G']:.4g}, eta_x = {d['eta_x']:.3g}, eta_y = {d['eta_y']:.3g}")
+    print(
+        f"  constants: F = {d['F']:.4g} ({d['F_iterations']} iterations, monotone={d['F_monotone']}), "
+        f"L_x(F) = {d['L_x(F)']:.4g}, G = {d['G']:.4g}, eta_x = {d['eta_x']:.3g}, eta_y = {d['eta_y']:.3g}"
+    )
 
 
 def _print_slopes(df: pd.DataFrame) -> None:
@@ -71,14 +78,18 @@ def _print_slopes(df: pd.DataFrame) -> None:
     for _, r in rows.iterrows():
         d = r.details
         if "asymptotic slope" in r.check:
-            print(f"  {r.key:4s} exact recursion (quadratic, with replacement): slope {r.computed:+.4f} "
-                  "vs -0.5 +- 0.05 "
-                  f"-> {r.verdict}")
+            print(
+                f"  {r.key:4s} exact recursion (quadratic, with replacement): slope {r.computed:+.4f} "
+                "vs -0.5 +- 0.05 "
+                f"-> {r.verdict}"
+            )
         if "interval" not in d:
             continue
         lo, hi = d["interval"]
-        print(f"  {r.key:4s} slope {d['slope']:+.4f}  [{lo:+.4f}, {hi:+.4f}]  bound {r.theoretical:+.4f} -> {r.verdict}"
-              f"  T = {list(d['Ts'])}")
+        print(
+            f"  {r.key:4s} slope {d['slope']:+.4f}  [{lo:+.4f}, {hi:+.4f}]  bound {r.theoretical:+.4f} -> {r.verdict}"
+            f"  T = {list(d['Ts'])}"
+        )
         if "supports" in d:
             print(f"       supports: {d['supports']}")
 
@@ -103,8 +114,10 @@ def main(argv: list[str] | None = None) -> int:
     for key, secs in df.groupby("key", sort=False).seconds.first().items():
         print(f"  check {key:4s} {secs:8.1f} s")
     bad = suite.gating_failures(df)
-    print(f"\n{len(df)} rows; {len(bad)} unexpected failure(s); {int((df.expected == 'fail').sum())} expected "
-          f"failure(s) (the seed's false statements); total {total:.1f} s")
+    print(
+        f"\n{len(df)} rows; {len(bad)} unexpected failure(s); {int((df.expected == 'fail').sum())} expected "
+        f"failure(s) (the seed's false statements); total {total:.1f} s"
+    )
     return 1 if len(bad) else 0
 
 

@@ -15,6 +15,7 @@ best (minimum) and the median are reported, because the host CPU is shared (trus
     .venv/bin/python benchmarks/hvp_cost.py                         # MiniLM + LoRA, batch 8 x 32 tokens
     .venv/bin/python benchmarks/hvp_cost.py --model tiny-bert --reps 5
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,9 +34,16 @@ SHORT = {"reverse_over_reverse": "rev-rev", "forward_over_reverse": "fwd-rev", "
 def build(args):
     from hybridsmooth.objectives.llm import make_llm_objective
 
-    return make_llm_objective(model=args.model, adapter=args.adapter, n_train=args.batch_size,
-                              batch_size=args.batch_size, max_length=args.max_length, n_dev=0, n_test=0,
-                              seed=args.seed)
+    return make_llm_objective(
+        model=args.model,
+        adapter=args.adapter,
+        n_train=args.batch_size,
+        batch_size=args.batch_size,
+        max_length=args.max_length,
+        n_dev=0,
+        n_test=0,
+        seed=args.seed,
+    )
 
 
 def timed(fn):
@@ -66,10 +74,16 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     t_load, obj = timed(lambda: build(args))
     x, y = obj.initial_point()
-    print(f"# {obj.spec}: d_x={obj.d_x:,} d_y={obj.d_y:,}, batch {args.batch_size} x {args.max_length} tokens, "
-          f"{obj.dtype}, {args.threads} threads, load {t_load:.1f}s", flush=True)
+    print(
+        f"# {obj.spec}: d_x={obj.d_x:,} d_y={obj.d_y:,}, batch {args.batch_size} x {args.max_length} tokens, "
+        f"{obj.dtype}, {args.threads} threads, load {t_load:.1f}s",
+        flush=True,
+    )
     gen = torch.Generator().manual_seed(args.seed)
-    vec = {"xx": torch.randn(obj.d_x, generator=gen).to(obj.dtype), "yy": torch.randn(obj.d_y, generator=gen).to(obj.dtype)}
+    vec = {
+        "xx": torch.randn(obj.d_x, generator=gen).to(obj.dtype),
+        "yy": torch.randn(obj.d_y, generator=gen).to(obj.dtype),
+    }
     samples: dict[tuple, list[float]] = {}
 
     def record(key, seconds):
@@ -97,8 +111,10 @@ def main(argv=None) -> int:
     for label, agg in (("best of", min), ("median of", statistics.median)):
         m = {k: agg(v) for k, v in samples.items()}
         print(f"[{label} {args.reps}] gradient of both blocks: {m[('grad', 'xy')]:.3f}s")
-        print(f"{'block':>5} {'backend':>9} {'grad_b s':>9} {'standalone':>11} {'1st in solver':>14} "
-              f"{'per solver iter':>16}   (ratios to the gradient of the same block)")
+        print(
+            f"{'block':>5} {'backend':>9} {'grad_b s':>9} {'standalone':>11} {'1st in solver':>14} "
+            f"{'per solver iter':>16}   (ratios to the gradient of the same block)"
+        )
         for b in blocks:
             g = m[("grad", b)]
             for be in backends:

@@ -20,19 +20,23 @@ The block is chosen the way PyHessian expects it: it differentiates with respect
 switched on, for H_xx only the base weights; the other block is a constant, exactly as in
 :class:`hybridsmooth.curvature.HessianAtPoint`. The flags and ``.grad`` fields are restored afterwards.
 """
+
 from __future__ import annotations
 
 import importlib.util
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator, Literal
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
-INSTALL_HINT = ("PyHessian is not installed (optional): `.venv/bin/pip install --no-deps PyHessian==0.1` "
-                "(or the PyHessian-0.1 wheel); it is not part of the project's dependencies")
+INSTALL_HINT = (
+    "PyHessian is not installed (optional): `.venv/bin/pip install --no-deps PyHessian==0.1` "
+    "(or the PyHessian-0.1 wheel); it is not part of the project's dependencies"
+)
 Block = Literal["xx", "yy"]
 
 
@@ -49,7 +53,7 @@ class ScoresModel(nn.Module):
 
     def __init__(self, objective):
         super().__init__()
-        self.net = objective.model      # registered as a submodule: .eval() and .parameters() reach it
+        self.net = objective.model  # registered as a submodule: .eval() and .parameters() reach it
         self.scores_fn = objective.scores_fn
 
     def forward(self, batch: dict) -> Tensor:
@@ -125,8 +129,9 @@ def _logged_hvp(log: list) -> Iterator[None]:
         ph.hessian_vector_product = original
 
 
-def pyhessian_power(objective, block: Block, *, batch_index: int = 0, max_iter: int = 60, tol: float = 0.0,
-                    seed: int = 0) -> PyHessianRun:
+def pyhessian_power(
+    objective, block: Block, *, batch_index: int = 0, max_iter: int = 60, tol: float = 0.0, seed: int = 0
+) -> PyHessianRun:
     """Run ``pyhessian.hessian(...).eigenvalues(maxIter=max_iter, tol=tol, top_n=1)`` on H_block of
     minibatch ``batch_index`` of ``objective`` at its current point (its live parameters).
 
@@ -150,19 +155,21 @@ def pyhessian_power(objective, block: Block, *, batch_index: int = 0, max_iter: 
         engine = hessian(wrapper, cross_entropy_criterion, data=(batch, batch["labels"]), cuda=False)
         setup = time.perf_counter() - t_setup
         if [id(p) for p in engine.params] != [id(p) for p in params]:
-            raise RuntimeError("PyHessian differentiates other parameters than the block's; "
-                               "the requires_grad selection failed")
+            raise RuntimeError(
+                "PyHessian differentiates other parameters than the block's; the requires_grad selection failed"
+            )
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             t0 = time.perf_counter()
             values, _ = engine.eigenvalues(maxIter=max_iter, tol=tol, top_n=1)
             t_end = time.perf_counter()
-        del engine   # frees the kept first-order graph before the flags are restored
+        del engine  # frees the kept first-order graph before the flags are restored
     starts = [entry[0] for entry in log]
     elapsed = tuple(s - t0 for s in starts[1:]) + (t_end - t0,)
     v0 = torch.cat([t.reshape(-1) for t in log[0][2]])
-    return PyHessianRun(tuple(entry[1] for entry in log), elapsed, float(values[0]), t_end - t0, setup,
-                        len(log), v0, v0.numel())
+    return PyHessianRun(
+        tuple(entry[1] for entry in log), elapsed, float(values[0]), t_end - t0, setup, len(log), v0, v0.numel()
+    )
 
 
 def pyhessian_rule_stop(history, tol: float = 1e-3) -> tuple[int, float] | None:

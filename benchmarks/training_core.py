@@ -26,6 +26,7 @@ heap cannot hide growth.
     .venv/bin/python benchmarks/training_core.py --quick               # tiny-llama, < 1 minute
     .venv/bin/python -m benchmarks.training_core --llama 1.3b --device cuda --dtype bfloat16   # see gpu_check.sh
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,12 +37,12 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:   # run as a script (benchmarks/ on sys.path) or with -m from the repo root
+if str(REPO) not in sys.path:  # run as a script (benchmarks/ on sys.path) or with -m from the repo root
     sys.path.insert(0, str(REPO))
 
 import torch  # noqa: E402
@@ -52,13 +53,27 @@ OPERATIONS = ("forward", "2 forwards", "zo regen", "zo buffer", "fo-peft", "hybr
 # random LLaMA shapes for --llama (weights drawn by transformers' own init; no checkpoint needed)
 LLAMA_SHAPES = {
     # 1.3B LLaMA-shaped (OpenLLaMA/ TinyLlama-like widths, untied embeddings): 1,345,423,360 base weights
-    "1.3b": dict(hidden_size=2048, num_hidden_layers=24, num_attention_heads=16, num_key_value_heads=16,
-                 intermediate_size=5504, vocab_size=32000, tie_word_embeddings=False),
+    "1.3b": dict(
+        hidden_size=2048,
+        num_hidden_layers=24,
+        num_attention_heads=16,
+        num_key_value_heads=16,
+        intermediate_size=5504,
+        vocab_size=32000,
+        tie_word_embeddings=False,
+    ),
     # a tiny one to prove the code path on the CPU
-    "tiny": dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4,
-                 intermediate_size=128, vocab_size=1000, tie_word_embeddings=False),
+    "tiny": dict(
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        intermediate_size=128,
+        vocab_size=1000,
+        tie_word_embeddings=False,
+    ),
 }
-MIB = 2 ** 20
+MIB = 2**20
 
 
 # --- the objective ----------------------------------------------------------------------------------------
@@ -69,15 +84,16 @@ def _pad_to_width(batch: dict, width: int, pad_id: int) -> dict:
     if extra <= 0:
         return batch
     pad = torch.full((ids.shape[0], extra), pad_id, dtype=ids.dtype, device=ids.device)
-    return dict(batch, input_ids=torch.cat([pad, ids], 1),
-                attention_mask=torch.cat([torch.zeros_like(pad), mask], 1))
+    return dict(batch, input_ids=torch.cat([pad, ids], 1), attention_mask=torch.cat([torch.zeros_like(pad), mask], 1))
 
 
 def _synthetic_batch(vocab: int, batch_size: int, length: int, seed: int) -> dict:
     g = torch.Generator().manual_seed(seed)
-    return {"input_ids": torch.randint(0, vocab, (batch_size, length), generator=g),
-            "attention_mask": torch.ones(batch_size, length, dtype=torch.long),
-            "labels": torch.randint(0, 2, (batch_size,), generator=g)}
+    return {
+        "input_ids": torch.randint(0, vocab, (batch_size, length), generator=g),
+        "attention_mask": torch.ones(batch_size, length, dtype=torch.long),
+        "labels": torch.randint(0, 2, (batch_size,), generator=g),
+    }
 
 
 def _random_llama(shape: str, *, dtype: torch.dtype, device: str, seed: int):
@@ -86,7 +102,7 @@ def _random_llama(shape: str, *, dtype: torch.dtype, device: str, seed: int):
 
     cfg = LlamaConfig(max_position_embeddings=2048, **LLAMA_SHAPES[shape])
     cfg._attn_implementation = "eager"
-    torch.manual_seed(seed)   # transformers' init draws from the global generator; fixed for reproducibility
+    torch.manual_seed(seed)  # transformers' init draws from the global generator; fixed for reproducibility
     previous = torch.get_default_dtype()
     torch.set_default_dtype(dtype)
     try:
@@ -100,15 +116,33 @@ def _random_llama(shape: str, *, dtype: torch.dtype, device: str, seed: int):
 def build_objective(args):
     """(objective, description) for the arguments: a named model / checkpoint with real tweets (padded to
     exactly batch x length tokens), or a random LLaMA shape / any checkpoint with synthetic token ids."""
-    from hybridsmooth.objectives.llm import DTYPES, add_adapter, causal_scores, cross_entropy_loss, is_adapter_name, is_base_name, make_llm_objective
+    from hybridsmooth.objectives.llm import (
+        DTYPES,
+        add_adapter,
+        causal_scores,
+        cross_entropy_loss,
+        is_adapter_name,
+        is_base_name,
+        make_llm_objective,
+    )
     from hybridsmooth.objectives.llm_models import LoadedModel, load_model
     from hybridsmooth.objectives.module import ModuleObjective
 
     dtype = DTYPES[args.dtype]
     if args.llama is None and args.tokens == "real":
-        obj = make_llm_objective(model=args.model, adapter="lora", n_train=args.batch_size, n_dev=0, n_test=0,
-                                 batch_size=args.batch_size, max_length=args.max_length, lora_r=args.lora_r,
-                                 seed=args.seed, dtype=args.dtype, device=args.device)
+        obj = make_llm_objective(
+            model=args.model,
+            adapter="lora",
+            n_train=args.batch_size,
+            n_dev=0,
+            n_test=0,
+            batch_size=args.batch_size,
+            max_length=args.max_length,
+            lora_r=args.lora_r,
+            seed=args.seed,
+            dtype=args.dtype,
+            device=args.device,
+        )
         pad = obj.tokenizer.pad_token_id if obj.tokenizer.pad_token_id is not None else obj.tokenizer.eos_token_id
         obj.batches[0] = _pad_to_width(obj.batches[0], args.max_length, pad)
         return obj, obj.description + "; real tweets"
@@ -121,20 +155,30 @@ def build_objective(args):
             raise SystemExit("error: --tokens synthetic needs a causal LM (prompt scores at the last position)")
     vocab = int(loaded.model.config.vocab_size)
     net = add_adapter(loaded, "lora", lora_r=args.lora_r, seed=args.seed)
-    net = net.to(device=args.device, dtype=dtype)   # peft may keep the adapter in float32: one dtype for both blocks
-    label_ids = [vocab // 3, 2 * vocab // 3]        # any two tokens: the loss shape is what is measured
+    net = net.to(device=args.device, dtype=dtype)  # peft may keep the adapter in float32: one dtype for both blocks
+    label_ids = [vocab // 3, 2 * vocab // 3]  # any two tokens: the loss shape is what is measured
     loss = cross_entropy_loss(causal_scores(label_ids, use_positions=True, keep_last=True))
     batch = _synthetic_batch(vocab, args.batch_size, args.max_length, args.seed)
-    obj = ModuleObjective(net, [batch], loss, is_x=is_base_name, is_y=is_adapter_name, allow_frozen=True,
-                          name="llm", spec=f"llm:model={args.llama or args.model},adapter=lora")
+    obj = ModuleObjective(
+        net,
+        [batch],
+        loss,
+        is_x=is_base_name,
+        is_y=is_adapter_name,
+        allow_frozen=True,
+        name="llm",
+        spec=f"llm:model={args.llama or args.model},adapter=lora",
+    )
     return obj, loaded.description + "; synthetic token ids"
 
 
 def _shape_text(shape: str) -> str:
     s = LLAMA_SHAPES[shape]
-    return (f"hidden {s['hidden_size']}, {s['num_hidden_layers']} layers, {s['num_attention_heads']} heads, "
-            f"intermediate {s['intermediate_size']}, vocab {s['vocab_size']}, "
-            f"{'tied' if s['tie_word_embeddings'] else 'untied'} embeddings")
+    return (
+        f"hidden {s['hidden_size']}, {s['num_hidden_layers']} layers, {s['num_attention_heads']} heads, "
+        f"intermediate {s['intermediate_size']}, vocab {s['vocab_size']}, "
+        f"{'tied' if s['tie_word_embeddings'] else 'untied'} embeddings"
+    )
 
 
 # --- the operations ---------------------------------------------------------------------------------------
@@ -146,7 +190,7 @@ def make_operations(obj, *, mu: float, eta_x: float, eta_y: float, seed: int) ->
     from hybridsmooth.zo.inplace import zo_step_inplace
 
     x_views = list(obj.x_layout.views(obj.x).values())
-    counter = iter(range(10 ** 9))   # a fresh (epoch 0, step k) for every call: new noise each time
+    counter = iter(range(10**9))  # a fresh (epoch 0, step k) for every call: new noise each time
 
     def forward() -> None:
         with torch.no_grad():
@@ -158,29 +202,47 @@ def make_operations(obj, *, mu: float, eta_x: float, eta_y: float, seed: int) ->
 
     def zo(mode: str) -> Callable[[], None]:
         def run() -> None:
-            zo_step_inplace(x_views, lambda: obj.loss(obj.x, obj.y, 0), mu=mu, eta=eta_x, run_seed=seed,
-                            epoch=0, step=next(counter), noise_mode=mode)
+            zo_step_inplace(
+                x_views,
+                lambda: obj.loss(obj.x, obj.y, 0),
+                mu=mu,
+                eta=eta_x,
+                run_seed=seed,
+                epoch=0,
+                step=next(counter),
+                noise_mode=mode,
+            )
+
         return run
 
     def step(method: str) -> Callable[[], None]:
-        config = HybridSGDConfig(method=method, eta_x=0.0 if method == "fo_peft" else eta_x, eta_y=eta_y,
-                                 mu=mu, seed=seed)
+        config = HybridSGDConfig(
+            method=method, eta_x=0.0 if method == "fo_peft" else eta_x, eta_y=eta_y, mu=mu, seed=seed
+        )
 
         def run() -> None:
             k = next(counter)
             zo_fn = inplace_zo_block_step(obj, noise_mode="regenerate")
-            x_new, y_new = hybrid_step(obj, obj.x, obj.y, 0, config, zo_generator(seed, 0, k, obj.device),
-                                       zo_block_step=zo_fn)
-            with torch.no_grad():   # as train_model does: FO updates come back out of place
+            x_new, y_new = hybrid_step(
+                obj, obj.x, obj.y, 0, config, zo_generator(seed, 0, k, obj.device), zo_block_step=zo_fn
+            )
+            with torch.no_grad():  # as train_model does: FO updates come back out of place
                 if x_new is not obj.x:
                     obj.x.copy_(x_new)
                 if y_new is not obj.y:
                     obj.y.copy_(y_new)
+
         return run
 
-    return {"forward": forward, "2 forwards": two_forwards, "zo regen": zo("regenerate"),
-            "zo buffer": zo("buffer"), "fo-peft": step("fo_peft"), "hybrid": step("hybrid"),
-            "fo-full": step("fo_full")}
+    return {
+        "forward": forward,
+        "2 forwards": two_forwards,
+        "zo regen": zo("regenerate"),
+        "zo buffer": zo("buffer"),
+        "fo-peft": step("fo_peft"),
+        "hybrid": step("hybrid"),
+        "fo-full": step("fo_full"),
+    }
 
 
 def _sync(device: str) -> None:
@@ -195,8 +257,10 @@ def time_operations(ops: dict, names: list[str], *, reps: int, device: str) -> d
     of the steps users run."""
     if "fo-full" in names and len(names) > 1:
         rest = [n for n in names if n != "fo-full"]
-        return {**time_operations(ops, rest, reps=reps, device=device),
-                **time_operations(ops, ["fo-full"], reps=reps, device=device)}
+        return {
+            **time_operations(ops, rest, reps=reps, device=device),
+            **time_operations(ops, ["fo-full"], reps=reps, device=device),
+        }
     samples: dict[str, list[float]] = {n: [] for n in names}
     for rnd in range(reps + 1):
         for n in names:
@@ -253,8 +317,13 @@ def _probe(args) -> int:
     window = start_rss_window()
     op()
     growth = window.growth_bytes()
-    print("PROBE " + json.dumps({"op": args.probe, "growth": growth, "model": model_tensor_bytes(obj),
-                                 "resettable": window.resettable}), flush=True)
+    print(
+        "PROBE "
+        + json.dumps(
+            {"op": args.probe, "growth": growth, "model": model_tensor_bytes(obj), "resettable": window.resettable}
+        ),
+        flush=True,
+    )
     return 0
 
 
@@ -269,7 +338,7 @@ def cpu_peaks(names: list[str], argv: list[str]) -> tuple[dict[str, int], dict[s
         if out.returncode != 0 or not lines:
             tail = (out.stderr or out.stdout).strip().splitlines()[-3:]
             raise SystemExit(f"error: memory probe for {n!r} failed (exit {out.returncode}): {' | '.join(tail)}")
-        rec = json.loads(lines[-1][len("PROBE "):])
+        rec = json.loads(lines[-1][len("PROBE ") :])
         growth[n] = rec["growth"]
         peaks[n] = rec["model"] + rec["growth"]
         resettable &= rec["resettable"]
@@ -312,7 +381,7 @@ def print_report(*, times, peaks, growth, names, device, cpu_note) -> None:
     for n in names:
         v = times.get(n)
         row = f"{n:<12} "
-        row += (f"{med[n]:9.4f} {min(v):9.4f} {max(v):9.4f} " if v else f"{'-':>9} {'-':>9} {'-':>9} ")
+        row += f"{med[n]:9.4f} {min(v):9.4f} {max(v):9.4f} " if v else f"{'-':>9} {'-':>9} {'-':>9} "
         row += f"{peaks[n] / MIB:10.1f} " if n in peaks else f"{'-':>10} "
         row += f"{growth[n] / MIB:11.1f}" if n in growth else f"{'-':>11}"
         print(row)
@@ -337,11 +406,19 @@ def print_report(*, times, peaks, growth, names, device, cpu_note) -> None:
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default="smollm2", help="smollm2 (default), tiny-llama, or a checkpoint folder")
-    p.add_argument("--llama", choices=tuple(LLAMA_SHAPES), default=None,
-                   help="a random LLaMA of this shape instead of --model (synthetic token ids)")
+    p.add_argument(
+        "--llama",
+        choices=tuple(LLAMA_SHAPES),
+        default=None,
+        help="a random LLaMA of this shape instead of --model (synthetic token ids)",
+    )
     p.add_argument("--tiny", action="store_true", help="same as --llama tiny")
-    p.add_argument("--tokens", choices=("real", "synthetic"), default="real",
-                   help="real tweets (named models) or random token ids (any causal LM; --llama forces it)")
+    p.add_argument(
+        "--tokens",
+        choices=("real", "synthetic"),
+        default="real",
+        help="real tweets (named models) or random token ids (any causal LM; --llama forces it)",
+    )
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--max-length", type=int, default=64)
     p.add_argument("--lora-r", type=int, default=8)
@@ -350,8 +427,12 @@ def parse_args(argv):
     p.add_argument("--reps", type=int, default=3, help="timed rounds after one warm-up (median reported)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--ops", default=",".join(OPERATIONS), help=f"comma-separated among: {', '.join(OPERATIONS)}")
-    p.add_argument("--memory", choices=("on", "off"), default=None,
-                   help="peak-memory probes (default on; off with --quick, where the CPU probes' imports dominate)")
+    p.add_argument(
+        "--memory",
+        choices=("on", "off"),
+        default=None,
+        help="peak-memory probes (default on; off with --quick, where the CPU probes' imports dominate)",
+    )
     p.add_argument("--quick", action="store_true", help="tiny-llama, 2 rounds, no memory probes: under a minute")
     p.add_argument("--mu", type=float, default=1e-3)
     p.add_argument("--eta-x", type=float, default=1e-6)
@@ -374,9 +455,12 @@ def parse_args(argv):
     if args.reps < 1 or args.batch_size < 1 or args.max_length < 8 or args.threads < 1:
         p.error("need --reps >= 1, --batch-size >= 1, --max-length >= 8, --threads >= 1")
     if args.device.startswith("cuda") and not torch.cuda.is_available():
-        p.exit(2, f"error: --device {args.device} needs a CUDA GPU, but torch.cuda.is_available() is False "
-                  f"(torch {torch.__version__}, built for CUDA {torch.version.cuda}); run on a GPU machine or pass "
-                  "--device cpu\n")
+        p.exit(
+            2,
+            f"error: --device {args.device} needs a CUDA GPU, but torch.cuda.is_available() is False "
+            f"(torch {torch.__version__}, built for CUDA {torch.version.cuda}); run on a GPU machine or pass "
+            "--device cpu\n",
+        )
     args.names = names
     return args
 
@@ -392,14 +476,21 @@ def main(argv=None) -> int:
     load_s = time.perf_counter() - t0
     batch = obj.batches[0]["input_ids"]
     print("# command:", " ".join([Path(sys.argv[0]).name if sys.argv[0] else "training_core", *argv]))
-    print(f"# model: {description}; LoRA r={args.lora_r} (q,k,v,o), d_x={obj.d_x:,} base weights, "
-          f"d_y={obj.d_y:,} adapter weights")
-    print(f"# batch: {batch.shape[0]} x {batch.shape[1]} tokens; dtype {obj.dtype}; device {obj.device}; "
-          f"torch {torch.__version__}; {torch.get_num_threads()} threads; load {load_s:.1f}s")
+    print(
+        f"# model: {description}; LoRA r={args.lora_r} (q,k,v,o), d_x={obj.d_x:,} base weights, "
+        f"d_y={obj.d_y:,} adapter weights"
+    )
+    print(
+        f"# batch: {batch.shape[0]} x {batch.shape[1]} tokens; dtype {obj.dtype}; device {obj.device}; "
+        f"torch {torch.__version__}; {torch.get_num_threads()} threads; load {load_s:.1f}s"
+    )
     if obj.device.type == "cuda":
         print(f"# gpu: {torch.cuda.get_device_name(obj.device)}")
-    print(f"# timing: 1 warm-up + {args.reps} interleaved rounds; mu={args.mu:g}, eta_x={args.eta_x:g}, "
-          f"eta_y={args.eta_y:g}", flush=True)
+    print(
+        f"# timing: 1 warm-up + {args.reps} interleaved rounds; mu={args.mu:g}, eta_x={args.eta_x:g}, "
+        f"eta_y={args.eta_y:g}",
+        flush=True,
+    )
     ops = make_operations(obj, mu=args.mu, eta_x=args.eta_x, eta_y=args.eta_y, seed=args.seed)
     times = time_operations(ops, args.names, reps=args.reps, device=args.device)
     peaks, growth, note = {}, {}, ""
@@ -414,8 +505,9 @@ def main(argv=None) -> int:
         del ops, obj
         gc.collect()
         peaks, growth, resettable = cpu_peaks(mem_names, argv)
-        note = ("model tensors + peak RSS growth, one fresh subprocess per operation; RSS high-water mark "
-                + ("reset before the operation" if resettable else "NOT resettable: growth is a lower bound"))
+        note = "model tensors + peak RSS growth, one fresh subprocess per operation; RSS high-water mark " + (
+            "reset before the operation" if resettable else "NOT resettable: growth is a lower bound"
+        )
     print_report(times=times, peaks=peaks, growth=growth, names=args.names, device=args.device, cpu_note=note)
     return 0
 

@@ -1,4 +1,5 @@
 """Sphinx configuration of the API reference (``make docs``; builds offline from the docstrings)."""
+
 import os
 import sys
 
@@ -32,8 +33,8 @@ def _escape_formulas(app, what, name, obj, options, lines):
         if line.lstrip().startswith(".."):
             continue
         indent = len(line) - len(line.lstrip())
-        bullet = line[indent:indent + 2] == "* "
-        body = line[indent + 2:] if bullet else line[indent:]
+        bullet = line[indent : indent + 2] == "* "
+        body = line[indent + 2 :] if bullet else line[indent:]
         parts = _LITERAL.split(body)
         body = "".join(p if j % 2 else _MARKUP.sub(r"\\\1", p) for j, p in enumerate(parts))
         lines[i] = line[:indent] + ("* " if bullet else "") + body

@@ -6,6 +6,7 @@ theorem, plot. Runs in well under a minute on a laptop CPU:
 It writes ``constants.csv``, ``metrics.csv``, ``checks.csv`` and ``walkthrough.png`` to the folder (default
 ``runs/walkthrough``) and prints what it finds.
 """
+
 from __future__ import annotations
 
 import sys

@@ -4,6 +4,7 @@ The functions a notebook needs are importable from here (``hs.problem``, ``hs.bl
 ``hs.train``, ``hs.check``, ``hs.list_problems``); see :mod:`hybridsmooth.api`. They load on first use, so that
 ``import hybridsmooth`` and the command line stay quick.
 """
+
 __version__ = "0.1.0"
 
 _API = ("CheckReport", "block_constants", "check", "list_problems", "problem", "train")

@@ -12,11 +12,12 @@ In a notebook::
 Every function takes an objective or a problem spec string; what it returns is frozen and turns into a tidy
 pandas table with ``to_frame()``.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 import pandas as pd
 from torch import Tensor
@@ -58,8 +59,10 @@ def list_problems() -> pd.DataFrame:
     """
     from .objectives.registry import REGISTRY
 
-    rows = [{"problem": e.name, "keys": ",".join(f"{k}={v}" for k, v in e.defaults.items()), "summary": e.summary}
-            for e in sorted(REGISTRY.values(), key=lambda e: e.name)]
+    rows = [
+        {"problem": e.name, "keys": ",".join(f"{k}={v}" for k, v in e.defaults.items()), "summary": e.summary}
+        for e in sorted(REGISTRY.values(), key=lambda e: e.name)
+    ]
     return pd.DataFrame(rows)
 
 
@@ -96,9 +99,20 @@ def block_constants(objective: Objective | str, x: Tensor | None = None, y: Tens
     return _block_constants(f, x, y, **options)
 
 
-def train(objective: Objective | str, *, eta_x: float = 0.0, eta_y: float = 0.0, epochs: int = 10,
-          seeds: int | Iterable[int] = 1, method: str = "hybrid", out: str | Path | None = None,
-          resume: bool = False, overwrite: bool = False, progress: bool = False, **config) -> RunResult:
+def train(
+    objective: Objective | str,
+    *,
+    eta_x: float = 0.0,
+    eta_y: float = 0.0,
+    epochs: int = 10,
+    seeds: int | Iterable[int] = 1,
+    method: str = "hybrid",
+    out: str | Path | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: bool = False,
+    **config,
+) -> RunResult:
     """Reshuffling hybrid SGD (or a baseline) on a synthetic problem, many seeds as one batched run.
 
     Args:
@@ -169,8 +183,13 @@ class CheckReport:
         return markdown_report(self.rows, size=size)
 
 
-def check(only: str | Iterable[str] | None = None, *, size: str = "fast", seeds: int | None = None,
-          problems: Iterable[Objective | str] | None = None) -> CheckReport:
+def check(
+    only: str | Iterable[str] | None = None,
+    *,
+    size: str = "fast",
+    seeds: int | None = None,
+    problems: Iterable[Objective | str] | None = None,
+) -> CheckReport:
     """Run the numbered THEORY 7 checks (all, or ``only`` some) and, for each given problem, its assumption
     checks.
 

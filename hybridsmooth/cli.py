@@ -2,6 +2,7 @@
 
 Thin by design: parse, call one function of a command module, print, map user errors to exit status 2.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,7 +19,9 @@ COMMANDS = {
     "train": "train a problem with reshuffling hybrid SGD or a baseline; writes config.json + metrics.csv",
     "estimate": "estimate block smoothness constants (L_x, L_y, L_xy, traces, spectra) by Hessian-vector products",
     "check": "check the theorem's assumptions and bounds; prints a verdict table, exits 1 if an expected pass fails",
-    "figures": "build the figures (theory figures now; paper figures listed) from stored run tables; --rerun redoes the runs",
+    "figures": (
+        "build the figures (theory figures now; paper figures listed) from stored run tables; --rerun redoes the runs"
+    ),
     "demo": "the main job on embedded defaults; prints where its outputs went",
     "problems": "list the problem specs and their keys",
 }
@@ -63,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         status = int(args._module.run(args) or 0)
-        sys.stdout.flush()   # a closed pipe shows up here, not at exit where it could not be handled
+        sys.stdout.flush()  # a closed pipe shows up here, not at exit where it could not be handled
         return status
     except UsageError as err:
         print(f"hybridsmooth {args.command}: error: {_one_line(err)}", file=sys.stderr)
@@ -86,7 +89,7 @@ def _silence_stdout() -> None:
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError, AttributeError):   # stdout replaced by an object without a file descriptor
+    except (OSError, ValueError, AttributeError):  # stdout replaced by an object without a file descriptor
         pass
 
 

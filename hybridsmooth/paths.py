@@ -4,6 +4,7 @@ results must refuse at once, with one line naming the option and the path.
 Writability is probed by creating (and removing) a file, not with ``os.access``: a process running as root
 passes ``os.access`` on a read-only folder, and a read-only file system fails only at the write.
 """
+
 from __future__ import annotations
 
 import os
@@ -17,8 +18,9 @@ def _probe_writable(folder: Path, option: str, shown: Path) -> None:
     try:
         fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-probe.")
     except OSError as err:
-        raise UsageError(f"{option} {str(shown)!r}: cannot write into {str(folder)!r} "
-                         f"({err.strerror or err})") from None
+        raise UsageError(
+            f"{option} {str(shown)!r}: cannot write into {str(folder)!r} ({err.strerror or err})"
+        ) from None
     os.close(fd)
     os.unlink(probe)
 

@@ -29,20 +29,21 @@ with-replacement draws as floor(n u).
 int64 tensors hold the words as two's-complement bit patterns: products wrap modulo 2^64 like uint64,
 but ``>>`` is arithmetic, so every logical shift is an arithmetic shift and a mask.
 """
+
 from __future__ import annotations
 
 import math
 import numbers
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 from torch import Tensor
 
 MASK64 = (1 << 64) - 1
-GAMMA = 0x9E3779B97F4A7C15          # SplitMix64's increment (odd, 2^64 / golden ratio)
+GAMMA = 0x9E3779B97F4A7C15  # SplitMix64's increment (odd, 2^64 / golden ratio)
 MIX1, MIX2 = 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
-KEY_INIT = 0x6A09E667F3BCC909       # fractional bits of sqrt(2): any fixed constant works
+KEY_INIT = 0x6A09E667F3BCC909  # fractional bits of sqrt(2): any fixed constant works
 
 ORDER_STREAM = 1
 DIRECTION_STREAM = 2
@@ -71,7 +72,7 @@ def _mix64_(z: Tensor) -> Tensor:
     t = torch.empty_like(z)
     for shift, mult in ((30, _MIX1_64), (27, _MIX2_64), (31, None)):
         torch.bitwise_right_shift(z, shift, out=t)
-        t.bitwise_and_((1 << (64 - shift)) - 1)       # arithmetic shift + mask = logical shift
+        t.bitwise_and_((1 << (64 - shift)) - 1)  # arithmetic shift + mask = logical shift
         z.bitwise_xor_(t)
         if mult is not None:
             z.mul_(mult)
@@ -125,7 +126,7 @@ def uniform_from_words(words: Tensor, dtype: torch.dtype = torch.float64, *, ope
     top = _top_bits(words, bits)
     if open_at_zero:
         top.add_(1)
-    return top.to(work).mul_(2.0 ** -bits).to(dtype)
+    return top.to(work).mul_(2.0**-bits).to(dtype)
 
 
 def normal_from_words(words: Tensor, dtype: torch.dtype = torch.float64) -> Tensor:
@@ -136,7 +137,7 @@ def normal_from_words(words: Tensor, dtype: torch.dtype = torch.float64) -> Tens
         raise ValueError(f"Box-Muller needs an even number of words per row, got {words.shape[-1]}")
     work, bits = _float_kind(dtype)
     radius = uniform_from_words(words[..., :half], work, open_at_zero=True).log_().mul_(-2.0).sqrt_()
-    angle = _top_bits(words[..., half:], bits).to(work).mul_(2.0 * math.pi * 2.0 ** -bits)
+    angle = _top_bits(words[..., half:], bits).to(work).mul_(2.0 * math.pi * 2.0**-bits)
     first = radius * angle.cos()
     second = radius.mul_(angle.sin_())
     return torch.cat((first, second), dim=-1).to(dtype)
@@ -175,8 +176,9 @@ class SeedStreams:
     arrays with a seed dimension put it second, after the direction index: shape (q, S, *event).
     """
 
-    def __init__(self, run_seed: int, seeds: Tensor | Sequence[int], epoch: int, step: int, *,
-                 stream: int = DIRECTION_STREAM):
+    def __init__(
+        self, run_seed: int, seeds: Tensor | Sequence[int], epoch: int, step: int, *, stream: int = DIRECTION_STREAM
+    ):
         seeds = torch.as_tensor(seeds, dtype=torch.int64)
         if seeds.dim() != 1 or seeds.numel() == 0 or bool((seeds < 0).any()):
             raise ValueError(f"seeds must be a non-empty 1-d tensor of non-negative indices, got {seeds!r}")
@@ -225,10 +227,11 @@ class SeedStreams:
     def indices(self, n: int, count: int) -> Tensor:
         """``count`` uniform draws from 0..n-1 with replacement per seed, (S, count): floor(n u)."""
         u = uniform_from_words(self.words(count), torch.float64)
-        return u.mul_(n).floor_().to(torch.int64).clamp_(max=n - 1)   # n u rounds up to n only for huge n
+        return u.mul_(n).floor_().to(torch.int64).clamp_(max=n - 1)  # n u rounds up to n only for huge n
 
 
 # --- torch.Generator streams of unbatched runs (keys hashed by numpy's SeedSequence) ----------------------
+
 
 def derive_seed(*keys: int) -> int:
     """A 63-bit seed from integer keys, e.g. (run_seed, epoch, step); distinct keys give unrelated streams."""

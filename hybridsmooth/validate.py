@@ -9,11 +9,13 @@ A *rule* binds a check to a spec key in the problem table (``hybridsmooth.object
 is called as ``rule(what, value)``. The plain checks are rules as they stand (``finite``, ``positive``, ...);
 ``at_least``, ``between``, ``choice`` and ``optional`` make rules with parameters.
 """
+
 from __future__ import annotations
 
 import math
 import os
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from .errors import SpecError, UsageError
 
@@ -58,15 +60,21 @@ def in_range(what: str, value: Any, lo: float, hi: float, *, error: type[Excepti
     return value
 
 
-def integer(what: str, value: Any, *, minimum: int | None = None, maximum: int | None = None,
-            error: type[Exception] = SpecError, why: str = "") -> int:
+def integer(
+    what: str,
+    value: Any,
+    *,
+    minimum: int | None = None,
+    maximum: int | None = None,
+    error: type[Exception] = SpecError,
+    why: str = "",
+) -> int:
     """An int (bools and floats refused: ``dx=2.5`` must not become 2) within [minimum, maximum]; ``why``
     explains a bound that is not obvious."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise error(f"{what} must be an integer, got {value!r}")
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-        raise error(f"{what} must be an integer {_bounds(minimum, maximum)}{f' ({why})' if why else ''}, "
-                    f"got {value}")
+        raise error(f"{what} must be an integer {_bounds(minimum, maximum)}{f' ({why})' if why else ''}, got {value}")
     return value
 
 
@@ -122,13 +130,14 @@ def format_bytes(n: int) -> str:
     units = ("KB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
     digits = len(str(int(n)))
     exponent = (digits - 1) // 3
-    if exponent > len(units):   # sizes from absurd specs: a float would overflow
+    if exponent > len(units):  # sizes from absurd specs: a float would overflow
         return f"about 10^{digits - 1} B"
-    return f"{n / 1000 ** exponent:.3g} {units[exponent - 1]}"
+    return f"{n / 1000**exponent:.3g} {units[exponent - 1]}"
 
 
-def check_allocation(n_elements: int, bytes_per_element: int, what: str, *,
-                     error: type[Exception] = UsageError) -> None:
+def check_allocation(
+    n_elements: int, bytes_per_element: int, what: str, *, error: type[Exception] = UsageError
+) -> None:
     """Refuse an array that could not fit in this machine's physical memory, before trying to allocate it:
     numpy and torch would fail with a multi-line error, or the system would start swapping."""
     need = int(n_elements) * int(bytes_per_element)
@@ -143,25 +152,31 @@ def check_allocation(n_elements: int, bytes_per_element: int, what: str, *,
 
 def at_least(minimum: int) -> Rule:
     """An integer key with a lower bound (sizes: 0 for a block that may be empty, 1 for a count)."""
+
     def rule(what: str, value: Any) -> int:
         return integer(what, value, minimum=minimum)
+
     return rule
 
 
 def between(lo: float, hi: float) -> Rule:
     def rule(what: str, value: Any) -> float:
         return in_range(what, value, lo, hi)
+
     return rule
 
 
 def choice(*choices: str) -> Rule:
     def rule(what: str, value: Any) -> str:
         return one_of(what, value, choices)
+
     return rule
 
 
 def optional(inner: Rule) -> Rule:
     """A key whose default ``None`` means "derived from other keys"; a given value must pass ``inner``."""
+
     def rule(what: str, value: Any) -> Any:
         return None if value is None else inner(what, value)
+
     return rule

@@ -1,4 +1,5 @@
 """Settings shared by the whole suite."""
+
 import pytest
 import torch
 

@@ -8,6 +8,7 @@ seed are expected to fail and do not count), 2 on bad arguments (refused before 
 included). A progress bar over the checks goes to stderr unless ``--quiet`` is given or ``--json`` writes to a
 pipe (where a script, not a person, is waiting).
 """
+
 from __future__ import annotations
 
 import json
@@ -19,6 +20,7 @@ import torch
 from .. import validate
 from ..engine import json_safe
 from ..errors import UsageError
+from ..objectives.base import Objective
 from ..paths import ensure_output_file
 
 # Each seed is one run of a batched simulation; far beyond the full size's 500 the arrays of a check no
@@ -27,21 +29,40 @@ MAX_SEEDS = 10_000
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("problems", nargs="*", metavar="PROBLEM",
-                        help="problem specs whose stated constants to check, e.g. cauchy:dx=10,dy=4 "
-                             "(see `hybridsmooth problems`); none: the standard suite")
-    parser.add_argument("--only", default=None,
-                        help="comma-separated check numbers of the suite, e.g. 8,11 "
-                             "(default: all; with PROBLEMs: none)")
-    parser.add_argument("--seeds", type=int, default=None,
-                        help="seeds of the simulated checks (default: the size's own, 10-500)")
-    parser.add_argument("--size", default="fast", choices=["fast", "full"],
-                        help="fast (seconds, the test sizes) or full (THEORY's sizes, minutes); default fast")
+    parser.add_argument(
+        "problems",
+        nargs="*",
+        metavar="PROBLEM",
+        help="problem specs whose stated constants to check, e.g. cauchy:dx=10,dy=4 "
+        "(see `hybridsmooth problems`); none: the standard suite",
+    )
+    parser.add_argument(
+        "--only",
+        default=None,
+        help="comma-separated check numbers of the suite, e.g. 8,11 (default: all; with PROBLEMs: none)",
+    )
+    parser.add_argument(
+        "--seeds", type=int, default=None, help="seeds of the simulated checks (default: the size's own, 10-500)"
+    )
+    parser.add_argument(
+        "--size",
+        default="fast",
+        choices=["fast", "full"],
+        help="fast (seconds, the test sizes) or full (THEORY's sizes, minutes); default fast",
+    )
     parser.add_argument("--json", action="store_true", help="print the rows as a JSON list on stdout")
-    parser.add_argument("--report", default=None, metavar="FILE",
-                        help="also write a markdown report (verdict table and one paragraph per check)")
-    parser.add_argument("--figures", default="figures", metavar="DIR",
-                        help="folder of the PNGs of `hybridsmooth figures` the report links (default figures)")
+    parser.add_argument(
+        "--report",
+        default=None,
+        metavar="FILE",
+        help="also write a markdown report (verdict table and one paragraph per check)",
+    )
+    parser.add_argument(
+        "--figures",
+        default="figures",
+        metavar="DIR",
+        help="folder of the PNGs of `hybridsmooth figures` the report links (default figures)",
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
 
@@ -55,17 +76,27 @@ def _work_units(suite, only, problems, real_objectives, args) -> list:
     if problems or only is not None or not real_objectives:
         keys = only if only is not None else ([] if problems else suite.parse_only(None))
         for key in keys:
-            units.append((f"check {key}", lambda key=key: suite.run_suite(only=[key], size=args.size,
-                                                                          seeds=args.seeds)))
+            units.append(
+                (f"check {key}", lambda key=key: suite.run_suite(only=[key], size=args.size, seeds=args.seeds))
+            )
         for obj in problems:
-            units.append((obj.spec or type(obj).__name__,
-                          lambda obj=obj: suite.run_suite(size=args.size, seeds=args.seeds, problems=[obj])))
+            units.append(
+                (
+                    obj.spec or type(obj).__name__,
+                    lambda obj=obj: suite.run_suite(size=args.size, seeds=args.seeds, problems=[obj]),
+                )
+            )
     for spec, objective in real_objectives:
-        def measure(spec=spec, objective=objective):
+
+        def measure(spec=spec, objective: Objective = objective):
             report = real_model.measure_real_model(
-                objective, real_model.RealModelSettings.for_size(args.size), spec=spec,
-                progress=lambda msg: print(f"# {spec}: {msg}", file=sys.stderr, flush=True))
+                objective,
+                real_model.RealModelSettings.for_size(args.size),
+                spec=spec,
+                progress=lambda msg: print(f"# {spec}: {msg}", file=sys.stderr, flush=True),
+            )
             return real_model.suite_rows(report)
+
         units.append((spec, measure))
     return units
 
@@ -94,8 +125,14 @@ def _table(df: pd.DataFrame) -> str:
 
 def _check_options(args) -> None:
     if args.seeds is not None:
-        validate.integer("--seeds", args.seeds, minimum=2, maximum=MAX_SEEDS, error=UsageError,
-                         why="a standard error needs two; more do not fit in memory")
+        validate.integer(
+            "--seeds",
+            args.seeds,
+            minimum=2,
+            maximum=MAX_SEEDS,
+            error=UsageError,
+            why="a standard error needs two; more do not fit in memory",
+        )
     if args.threads is not None:
         validate.threads("--threads", args.threads)
 
@@ -126,7 +163,7 @@ def run(args) -> int:
     if problems or real_specs:
         from ..problems import make_problem
 
-        problems = [make_problem(spec) for spec in problems]       # SpecError -> exit 2
+        problems = [make_problem(spec) for spec in problems]  # SpecError -> exit 2
         real_objectives = [(spec, make_problem(spec)) for spec in real_specs]
     units = _work_units(suite, only, problems, real_objectives if real_specs else [], args)
     before = torch.get_num_threads()
@@ -148,8 +185,10 @@ def run(args) -> int:
     else:
         print(_table(df))
         n_exp_fail = int((df.expected == "fail").sum())
-        print(f"\n{len(df)} rows; {len(failures)} unexpected failure(s); {n_exp_fail} row(s) expected to fail "
-              f"(the seed's false statements); size={args.size}")
+        print(
+            f"\n{len(df)} rows; {len(failures)} unexpected failure(s); {n_exp_fail} row(s) expected to fail "
+            f"(the seed's false statements); size={args.size}"
+        )
         for _, row in failures.iterrows():
             print(f"UNEXPECTED FAIL: {row['check']} | {row['instance']}")
         if args.report:

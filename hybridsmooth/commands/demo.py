@@ -13,6 +13,7 @@ its own constant: eta_x = 1/(L_x (d_x + 2)), the optimum of the ZO mean-square r
 eta_y = 1/(2 L_y), safely inside the FO limit 2/L_y even with the cross block (H <= (1 + s) Lambda,
 THEORY 3.2). "One step" must respect both blocks, so it uses min(eta_x, eta_y) for both.
 """
+
 from __future__ import annotations
 
 import math
@@ -29,20 +30,27 @@ from ..paths import ensure_output_dir
 from ..problems import make_problem
 
 DEMO_PROBLEM = "quadratic:dx=50,dy=10,Lx=10,Ly=1,coupling=0.5,n=16,spread=0.1"
-TARGET = 1e-3          # targets: the seed-mean squared gradient norm falls below TARGET x its start value
+TARGET = 1e-3  # targets: the seed-mean squared gradient norm falls below TARGET x its start value
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--out", default="runs/demo",
-                        help="folder for everything the demo writes (default runs/demo)")
-    parser.add_argument("--synthetic-only", dest="synthetic_only", action="store_true",
-                        help="only step 1, the synthetic two-step comparison (seconds)")
+    parser.add_argument("--out", default="runs/demo", help="folder for everything the demo writes (default runs/demo)")
+    parser.add_argument(
+        "--synthetic-only",
+        dest="synthetic_only",
+        action="store_true",
+        help="only step 1, the synthetic two-step comparison (seconds)",
+    )
     parser.add_argument("--rerun", action="store_true", help="redo the figures' runs even when stored")
     parser.add_argument("--epochs", type=int, default=400, help="epochs per run (default 400)")
     parser.add_argument("--seeds", type=int, default=20, help="seeds per run (default 20)")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch CPU threads (default 1: these batches are small, and extra threads "
-                             "only contend on a shared machine)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (default 1: these batches are small, and extra threads "
+        "only contend on a shared machine)",
+    )
 
 
 def epochs_to_target(metrics: pd.DataFrame, column: str, target: float) -> float:
@@ -82,12 +90,23 @@ def run(args) -> int:
     out = Path(args.out)
     fig_dir, fig_runs, report = out / "figures", out / "figure_runs", out / "check_report.md"
     print("\n== 2/3 figures (quick mode) ==", flush=True)
-    status |= figures.run(argparse.Namespace(mode="quick", only=None, rerun=args.rerun, out=str(fig_dir),
-                                             runs_dir=str(fig_runs)))
+    status |= figures.run(
+        argparse.Namespace(mode="quick", only=None, rerun=args.rerun, out=str(fig_dir), runs_dir=str(fig_runs))
+    )
     print("\n== 3/3 theorem checks (standard suite, fast size) ==", flush=True)
-    status |= check.run(argparse.Namespace(problems=[], only=None, seeds=None, size="fast", json=False,
-                                           report=str(report), figures=str(fig_dir), threads=args.threads or 1,
-                                           quiet=False))
+    status |= check.run(
+        argparse.Namespace(
+            problems=[],
+            only=None,
+            seeds=None,
+            size="fast",
+            json=False,
+            report=str(report),
+            figures=str(fig_dir),
+            threads=args.threads or 1,
+            quiet=False,
+        )
+    )
     print(f"\ndemo finished in {time.perf_counter() - t0:.0f} s; wrote:")
     print(f"  {out / 'two_steps'}/, {out / 'one_step'}/  synthetic runs (config.json, metrics.csv, summary.json)")
     print(f"  {fig_dir}/  figures: PNG + CSV per figure, index {fig_dir / 'README.md'}")
@@ -109,22 +128,34 @@ def synthetic_demo(args) -> int:
         config = HybridSGDConfig(method="hybrid", eta_x=ex, eta_y=ey, epochs=args.epochs, seed=0)
         result = run_hybrid_sgd(objective, config, seeds=args.seeds)
         summary = summarize_run(result)
-        out = write_run(f"{args.out}/{name}", run_config_record(problem=DEMO_PROBLEM, config=config,
-                                                                 seeds=args.seeds, objective=objective),
-                        result.metrics, summary)
+        out = write_run(
+            f"{args.out}/{name}",
+            run_config_record(problem=DEMO_PROBLEM, config=config, seeds=args.seeds, objective=objective),
+            result.metrics,
+            summary,
+        )
         m = result.metrics
         last = m[m["epoch"] == m["epoch"].max()]
-        rows.append({"config": name, "eta_x": ex, "eta_y": ey,
-                     "epochs_to_gy2_target": epochs_to_target(m, "grad_y_norm", TARGET),
-                     "epochs_to_g2_target": epochs_to_target(m, "grad_norm", TARGET),
-                     "final_gy2": f"{(last.grad_y_norm ** 2).mean():.3g} +- {(last.grad_y_norm ** 2).std():.2g}",
-                     "final_g2": f"{(last.grad_norm ** 2).mean():.3g} +- {(last.grad_norm ** 2).std():.2g}",
-                     "seconds": round(result.seconds, 2), "out": str(out)})
+        rows.append(
+            {
+                "config": name,
+                "eta_x": ex,
+                "eta_y": ey,
+                "epochs_to_gy2_target": epochs_to_target(m, "grad_y_norm", TARGET),
+                "epochs_to_g2_target": epochs_to_target(m, "grad_norm", TARGET),
+                "final_gy2": f"{(last.grad_y_norm**2).mean():.3g} +- {(last.grad_y_norm**2).std():.2g}",
+                "final_g2": f"{(last.grad_norm**2).mean():.3g} +- {(last.grad_norm**2).std():.2g}",
+                "seconds": round(result.seconds, 2),
+                "out": str(out),
+            }
+        )
         status |= int(result.diverged)
     table = pd.DataFrame(rows).set_index("config")
     print(f"demo: hybrid ZO/FO SGD on {DEMO_PROBLEM}, {args.seeds} seeds, {args.epochs} epochs, RR order")
-    print(f"constants: L_x={c.L_x:.3g}, L_y={c.L_y:.3g}, L_xy={c.L_xy:.3g}, d_x={objective.d_x}, "
-          f"d_y={objective.d_y}, n={objective.n}")
+    print(
+        f"constants: L_x={c.L_x:.3g}, L_y={c.L_y:.3g}, L_xy={c.L_xy:.3g}, d_x={objective.d_x}, "
+        f"d_y={objective.d_y}, n={objective.n}"
+    )
     print(f"targets: seed-mean ||grad_y f||^2 and ||grad f||^2 below {TARGET:g} x their start values\n")
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(table.drop(columns="out").to_string(float_format=lambda v: f"{v:.4g}"))

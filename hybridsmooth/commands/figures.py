@@ -6,6 +6,7 @@ given, only re-plot (no training); otherwise run, then plot. Writes OUT/<name>.p
 table) and rewrites OUT/README.md with one caption line per figure. Bad names, configs and output folders are
 refused before any run (a figure run can take minutes; its result must not be lost to an unwritable folder).
 """
+
 from __future__ import annotations
 
 import shutil
@@ -13,25 +14,34 @@ import time
 from pathlib import Path
 
 from .. import experiments as ex
+from ..engine.rundir import json_safe, write_atomic
 from ..experiments import figure_runs
 from ..experiments.registry import CONFIG_FILE, read_config, tables_exist, validate_config
-from ..engine.rundir import write_atomic, json_safe
 from ..paths import ensure_output_dir
 
 
 def add_arguments(parser) -> None:
     mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--quick", dest="mode", action="store_const", const="quick",
-                      help="small configs that run on CPU in minutes (default)")
-    mode.add_argument("--full", dest="mode", action="store_const", const="full",
-                      help="THEORY's sizes (longer)")
+    mode.add_argument(
+        "--quick",
+        dest="mode",
+        action="store_const",
+        const="quick",
+        help="small configs that run on CPU in minutes (default)",
+    )
+    mode.add_argument("--full", dest="mode", action="store_const", const="full", help="THEORY's sizes (longer)")
     parser.set_defaults(mode="quick")
-    parser.add_argument("--only", default=None, metavar="NAMES",
-                        help="comma-separated figure names (default: every implemented figure)")
+    parser.add_argument(
+        "--only", default=None, metavar="NAMES", help="comma-separated figure names (default: every implemented figure)"
+    )
     parser.add_argument("--rerun", action="store_true", help="redo the runs even when stored tables exist")
     parser.add_argument("--out", default="figures", help="folder of the PNGs, CSVs and README.md (default figures)")
-    parser.add_argument("--runs-dir", dest="runs_dir", default="runs/figures",
-                        help="folder of the stored runs, one sub-folder per figure (default runs/figures)")
+    parser.add_argument(
+        "--runs-dir",
+        dest="runs_dir",
+        default="runs/figures",
+        help="folder of the stored runs, one sub-folder per figure (default runs/figures)",
+    )
 
 
 def _summary(config: dict) -> str:
@@ -41,8 +51,11 @@ def _summary(config: dict) -> str:
         if k == "mode":
             continue
         if isinstance(v, (list, tuple)):
-            v = "[" + ", ".join(f"{t:g}" if isinstance(t, float) else str(t) for t in v[:4]) + \
-                (", ...]" if len(v) > 4 else "]")
+            v = (
+                "["
+                + ", ".join(f"{t:g}" if isinstance(t, float) else str(t) for t in v[:4])
+                + (", ...]" if len(v) > 4 else "]")
+            )
         elif isinstance(v, float):
             v = f"{v:g}"
         parts.append(f"{k}={v}")
@@ -62,8 +75,13 @@ def _has_stored_run(e, tables_dir: Path, config: dict) -> bool:
 
 def write_readme(out: Path, runs_dir: Path) -> Path:
     """One line per registered figure: caption, and how it was made (or 'not implemented yet')."""
-    lines = ["# Figures", "", "Made by `hybridsmooth figures` from stored run tables (`--rerun` redoes the runs). "
-             "Each figure's data is the CSV of the same name. Theory figures are synthetic and run on CPU.", ""]
+    lines = [
+        "# Figures",
+        "",
+        "Made by `hybridsmooth figures` from stored run tables (`--rerun` redoes the runs). "
+        "Each figure's data is the CSV of the same name. Theory figures are synthetic and run on CPU.",
+        "",
+    ]
     shown = []
     for e in ex.EXPERIMENTS.values():
         png = out / f"{e.name}.png"
@@ -75,8 +93,10 @@ def write_readme(out: Path, runs_dir: Path) -> Path:
             continue
         cfg = _stored_config(runs_dir / e.name) or {}
         mode = cfg.get("mode", "unknown")
-        lines.append(f"- **{e.name}** ({e.kind}, [png]({e.name}.png), [csv]({e.name}.csv)): {e.caption} "
-                     f"Made with `hybridsmooth figures --{mode} --only {e.name}` ({mode} mode: {_summary(cfg)}).")
+        lines.append(
+            f"- **{e.name}** ({e.kind}, [png]({e.name}.png), [csv]({e.name}.csv)): {e.caption} "
+            f"Made with `hybridsmooth figures --{mode} --only {e.name}` ({mode} mode: {_summary(cfg)})."
+        )
         shown.append(e)
     for e in shown:
         lines += ["", f"## {e.title}", "", f"![{e.name}]({e.name}.png)"]
@@ -95,13 +115,13 @@ def run(args) -> int:
         selected = [e for e in selected if e.implemented]
     out, runs_dir = Path(args.out), Path(args.runs_dir)
     configs = {}
-    for e in selected:   # validate every config before any run, so a bad one fails fast
+    for e in selected:  # validate every config before any run, so a bad one fails fast
         configs[e.name] = e.config(mode)
         if e.implemented:
             validate_config(e, configs[e.name])
     stored = {e.name: _has_stored_run(e, runs_dir / e.name, configs[e.name]) and not args.rerun for e in selected}
     ensure_output_dir(out, "--out")
-    if not all(stored.values()):   # re-plotting only reads the runs folder, which may then be read-only
+    if not all(stored.values()):  # re-plotting only reads the runs folder, which may then be read-only
         ensure_output_dir(runs_dir, "--runs-dir")
     for i, e in enumerate(selected, 1):
         tables_dir = runs_dir / e.name
@@ -120,6 +140,8 @@ def run(args) -> int:
         shutil.copyfile(tables_dir / e.main_table, out / f"{e.name}.csv")
         print(f"[{i}/{len(selected)}] {e.name}: {action} in {time.perf_counter() - t0:.1f} s -> {png}", flush=True)
     readme = write_readme(out, runs_dir)
-    print(f"figures: {len(selected)} built in {time.perf_counter() - start:.1f} s; index {readme}; "
-          f"tables under {runs_dir}")
+    print(
+        f"figures: {len(selected)} built in {time.perf_counter() - start:.1f} s; index {readme}; "
+        f"tables under {runs_dir}"
+    )
     return 0

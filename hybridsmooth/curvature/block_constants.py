@@ -13,16 +13,19 @@ every caller:
 * noise key: the start vector of block b comes from ``seed + BLOCK_SEED_OFFSET[b]`` (xx 0, yy 1, xy 2), so
   the blocks of one point never share a start vector; a mapping {block: seed} sets each seed instead.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Literal, Mapping, Sequence
+from typing import Literal
 
 import pandas as pd
 import torch
 from torch import Tensor
 
+from ..objectives.base import Objective
 from .defects import OperatorDefects, operator_defects
 from .eigen import EigResult, eigsh_top, lanczos_top_eigs, power_iteration
 from .hvp import Backend, HessianAtPoint
@@ -101,22 +104,46 @@ class BlockConstants:
         seconds, seed, top_k (and asymmetry, nonlinearity when the defects were measured)."""
         rows = []
         for e in self.estimates:
-            row = dict(block=e.block, quantity=e.quantity, estimate=e.estimate, exact=e.exact, residual=e.residual,
-                       converged=e.converged, iterations=e.iterations, hvps=e.hvps, seconds=e.seconds, seed=e.seed,
-                       top_k=list(e.top_k))
+            row = dict(
+                block=e.block,
+                quantity=e.quantity,
+                estimate=e.estimate,
+                exact=e.exact,
+                residual=e.residual,
+                converged=e.converged,
+                iterations=e.iterations,
+                hvps=e.hvps,
+                seconds=e.seconds,
+                seed=e.seed,
+                top_k=list(e.top_k),
+            )
             if e.defects is not None:
                 row.update(asymmetry=e.defects.asymmetry, nonlinearity=e.defects.nonlinearity)
             rows.append(row)
         return pd.DataFrame(rows)
 
 
-def block_constants(objective, x: Tensor, y: Tensor, *, blocks: Sequence[str] = BLOCKS, idx: int | None = None,
-                    solver: str = "lanczos", max_iter: int = 300, tol: float | None = None,
-                    backend: Backend = "reverse_over_reverse", seed: int | Mapping[str, int] = 0, k: int = 1,
-                    residuals: ResidualKind | Mapping[str, ResidualKind] = "explicit", defects: bool = False,
-                    check: bool = True, reuse_graph: bool = True, on_product: Callable[[], None] | None = None,
-                    on_block_start: Callable[[str], None] | None = None,
-                    on_block_done: Callable[[str], None] | None = None) -> BlockConstants:
+def block_constants(
+    objective: Objective,
+    x: Tensor,
+    y: Tensor,
+    *,
+    blocks: Sequence[str] = BLOCKS,
+    idx: int | None = None,
+    solver: str = "lanczos",
+    max_iter: int = 300,
+    tol: float | None = None,
+    backend: Backend = "reverse_over_reverse",
+    seed: int | Mapping[str, int] = 0,
+    k: int = 1,
+    residuals: ResidualKind | Mapping[str, ResidualKind] = "explicit",
+    defects: bool = False,
+    check: bool = True,
+    reuse_graph: bool = True,
+    on_product: Callable[[], None] | None = None,
+    on_block_start: Callable[[str], None] | None = None,
+    on_block_done: Callable[[str], None] | None = None,
+) -> BlockConstants:
     """Block norms of the Hessian of f_idx (``idx=None``: the full f) at (x, y), one eigen-solve per block.
 
     Args:
@@ -155,8 +182,9 @@ def block_constants(objective, x: Tensor, y: Tensor, *, blocks: Sequence[str] = 
     blocks = _checked_blocks(blocks, solver, k)
     tol = default_tol(objective.dtype, backend) if tol is None else tol
     exact = _exact_block_norms(objective, blocks)
-    engine = HessianAtPoint(objective, x, y, idx=idx, backend=backend, reuse_graph=reuse_graph, check=check,
-                            on_product=on_product)
+    engine = HessianAtPoint(
+        objective, x, y, idx=idx, backend=backend, reuse_graph=reuse_graph, check=check, on_product=on_product
+    )
     out = []
     try:
         for b in blocks:
@@ -166,8 +194,22 @@ def block_constants(objective, x: Tensor, y: Tensor, *, blocks: Sequence[str] = 
             kind = residuals[b] if isinstance(residuals, Mapping) else residuals
             value, top_k, residual, res = _solve(engine, b, solver, k, tol, max_iter, block_seed, kind == "explicit")
             measured = operator_defects(engine, b, block_seed, norm=value) if defects else None
-            out.append(BlockEstimate(b, value, top_k, residual, res.converged, res.iterations, res.n_hvp, res.seconds,
-                                     block_seed, exact[b], measured, res))
+            out.append(
+                BlockEstimate(
+                    b,
+                    value,
+                    top_k,
+                    residual,
+                    res.converged,
+                    res.iterations,
+                    res.n_hvp,
+                    res.seconds,
+                    block_seed,
+                    exact[b],
+                    measured,
+                    res,
+                )
+            )
             if on_block_done is not None:
                 on_block_done(b)
     finally:
@@ -186,7 +228,7 @@ def _checked_blocks(blocks: Sequence[str], solver: str, k: int) -> tuple[str, ..
     return blocks
 
 
-def _exact_block_norms(objective, blocks: tuple[str, ...]) -> dict[str, float | None]:
+def _exact_block_norms(objective: Objective, blocks: tuple[str, ...]) -> dict[str, float | None]:
     """Spectral norms of the blocks of the problem's constant Hessian; None for every block without one."""
     H = objective.constant_hessian()
     if H is None:
@@ -196,8 +238,9 @@ def _exact_block_norms(objective, blocks: tuple[str, ...]) -> dict[str, float | 
     return {b: float(torch.linalg.matrix_norm(subs[b], 2)) if subs[b].numel() else 0.0 for b in blocks}
 
 
-def _solve(engine: HessianAtPoint, block: str, solver: str, k: int, tol: float, max_iter: int, seed: int,
-           explicit: bool) -> tuple[float, tuple[float, ...], float, EigResult]:
+def _solve(
+    engine: HessianAtPoint, block: str, solver: str, k: int, tol: float, max_iter: int, seed: int, explicit: bool
+) -> tuple[float, tuple[float, ...], float, EigResult]:
     """(estimate, the k values, residual in the estimate's units, solver result) for one block."""
     if block == "xy":
         return _solve_cross(engine, solver, k, tol, max_iter, seed, explicit)
@@ -211,19 +254,22 @@ def _solve(engine: HessianAtPoint, block: str, solver: str, k: int, tol: float, 
     return abs(res.top), tuple(res.estimates), max(res.residuals), res
 
 
-def _solve_cross(engine: HessianAtPoint, solver: str, k: int, tol: float, max_iter: int, seed: int,
-                 explicit: bool) -> tuple[float, tuple[float, ...], float, EigResult]:
+def _solve_cross(
+    engine: HessianAtPoint, solver: str, k: int, tol: float, max_iter: int, seed: int, explicit: bool
+) -> tuple[float, tuple[float, ...], float, EigResult]:
     if solver == "lanczos" and k == 1:
         cn = cross_norm(engine, tol=tol, max_iter=max_iter, seed=seed, explicit_residuals=explicit)
         return cn.estimate, (cn.estimate,), max(cn.solver.residuals), cn.solver
     if solver == "power":
-        res = power_iteration(gram(engine.operator("xy"), engine.operator("yx")), tol=tol, max_iter=max_iter,
-                              seed=seed)
+        res = power_iteration(gram(engine.operator("xy"), engine.operator("yx")), tol=tol, max_iter=max_iter, seed=seed)
         s = math.sqrt(max(res.top, 0.0))
         return s, (s,), res.residuals[0] / max(s, 1e-300), res
     # k >= 2: the k largest of +-sigma_i are the k largest singular values
     op = dilation(engine.operator("xy"), engine.operator("yx"))
-    res = (lanczos_top_eigs(op, k, which="LA", tol=tol, max_iter=max_iter, seed=seed, explicit_residuals=explicit)
-           if solver == "lanczos" else eigsh_top(op, k, which="LA", tol=tol, seed=seed))
+    res = (
+        lanczos_top_eigs(op, k, which="LA", tol=tol, max_iter=max_iter, seed=seed, explicit_residuals=explicit)
+        if solver == "lanczos"
+        else eigsh_top(op, k, which="LA", tol=tol, seed=seed)
+    )
     values = tuple(max(v, 0.0) for v in res.estimates)
     return values[0], values, max(res.residuals), res

@@ -5,6 +5,7 @@ block of b = k + 1 vectors sees up to b copies. Full re-orthogonalisation (two p
 Gram-Schmidt), rank-revealing deflation of dependent columns, and restarts orthogonal to the basis when
 the Krylov space closes before the wanted pairs pass the explicit residual test.
 """
+
 from __future__ import annotations
 
 import time
@@ -15,7 +16,7 @@ import torch
 from torch import Tensor
 
 from .operators import Operator
-from .ritz import EigResult, _all_within, _apply_rows, _ExplicitSchedule, _explicit_residuals, _order
+from .ritz import EigResult, _all_within, _apply_rows, _explicit_residuals, _ExplicitSchedule, _order
 
 
 def _project_out(W: Tensor, Q: Tensor) -> Tensor:
@@ -95,8 +96,17 @@ def _ritz(T: np.ndarray, which: str, k: int) -> tuple[np.ndarray, np.ndarray, np
     return theta, S, _order(theta, which)[:k], max(float(np.abs(theta).max()), np.finfo(float).tiny)
 
 
-def _block_lanczos(op: Operator, k: int, which: str, n_max: int, tol: float, seed: int, v0: Tensor | None,
-                   explicit: bool, return_vectors: bool) -> EigResult:
+def _block_lanczos(
+    op: Operator,
+    k: int,
+    which: str,
+    n_max: int,
+    tol: float,
+    seed: int,
+    v0: Tensor | None,
+    explicit: bool,
+    return_vectors: bool,
+) -> EigResult:
     """Block Lanczos with full re-orthogonalisation, rank-revealing deflation and restarts.
 
     Block j holds the orthonormal rows Q_j (b_j <= b of them). One step forms A Q_j (b_j products), the
@@ -119,7 +129,7 @@ def _block_lanczos(op: Operator, k: int, which: str, n_max: int, tol: float, see
     b = min(k + 1, n_max)
     gen = torch.Generator(device="cpu").manual_seed(int(seed))
     Q = torch.zeros(n_max, d, dtype=op.dtype, device=op.device)
-    first = _start_block(op, b, gen, v0)[: n_max]
+    first = _start_block(op, b, gen, v0)[:n_max]
     n, s = first.shape[0], 0
     Q[:n] = first
     T = np.zeros((n_max, n_max))
@@ -151,8 +161,8 @@ def _block_lanczos(op: Operator, k: int, which: str, n_max: int, tol: float, see
         if r == 0:  # no direction left outside the basis at working precision
             break
         if not closed:
-            T[n:n + r, s:n], T[s:n, n:n + r] = B[:r], B[:r].T
-        Q[n:n + r] = P
+            T[n : n + r, s:n], T[s:n, n : n + r] = B[:r], B[:r].T
+        Q[n : n + r] = P
         s, n = n, n + r
     if len(idx) < k:
         raise ValueError(f"{op.name}: only {len(idx)} independent directions were found, fewer than k = {k}")
@@ -163,10 +173,22 @@ def _block_lanczos(op: Operator, k: int, which: str, n_max: int, tol: float, see
     else:
         residuals = tuple(float(r) for r in rec)
     seeded = v0 is None or v0.dim() == 1 or v0.shape[1] < b  # random rows completed the start block
-    return EigResult(tuple(float(v) for v in values), residuals, n, op.counter.hvps - start_hvp,
-                     time.perf_counter() - t0, converged, seed if seeded else None, "lanczos", which,
-                     "explicit" if explicit else "lanczos", vectors if return_vectors else None, tuple(history),
-                     block_size=b, restarts=restarts)
+    return EigResult(
+        tuple(float(v) for v in values),
+        residuals,
+        n,
+        op.counter.hvps - start_hvp,
+        time.perf_counter() - t0,
+        converged,
+        seed if seeded else None,
+        "lanczos",
+        which,
+        "explicit" if explicit else "lanczos",
+        vectors if return_vectors else None,
+        tuple(history),
+        block_size=b,
+        restarts=restarts,
+    )
 
 
 def _block_step(op: Operator, Q: Tensor, T: np.ndarray, s: int, n: int, norm_scale: float) -> tuple[Tensor, float]:

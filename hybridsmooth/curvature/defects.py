@@ -1,4 +1,5 @@
 """How far a computed block operator is from a symmetric linear map (finite-difference products are neither)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -34,8 +35,9 @@ def _probe(n: int, g: torch.Generator, like: Tensor) -> Tensor:
     return (v / torch.linalg.vector_norm(v)).to(dtype=like.dtype, device=like.device)
 
 
-def operator_defects(engine: HessianAtPoint, block: BlockName = "xx", seed: int = 0, *,
-                     norm: float | None = None) -> OperatorDefects:
+def operator_defects(
+    engine: HessianAtPoint, block: BlockName = "xx", seed: int = 0, *, norm: float | None = None
+) -> OperatorDefects:
     """Measured asymmetry and nonlinearity of the engine's ``block`` operator (4 products, see OperatorDefects).
 
     Exact Hessian-vector products are symmetric and linear; finite differences are neither: each product
@@ -56,4 +58,6 @@ def operator_defects(engine: HessianAtPoint, block: BlockName = "xx", seed: int 
     return OperatorDefects(
         asymmetry=gap / scale if scale > 0 else 0.0,
         nonlinearity=float((bvw - bv - bw).norm()) / added if added > 0 else 0.0,
-        norm=scale, hvps=engine.counter.hvps - start)
+        norm=scale,
+        hvps=engine.counter.hvps - start,
+    )

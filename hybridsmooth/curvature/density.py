@@ -7,6 +7,7 @@ For a unit probe v and m Lanczos steps from v, T_m = S diag(theta) S^T gives the
 exact for polynomials g of degree <= 2m - 1. Averaging over probes with E[v v^T] = I/d estimates
 (1/d) tr g(A); with g = t^k these are the spectral moments tr(A^k)/d.
 """
+
 from __future__ import annotations
 
 import math
@@ -39,7 +40,7 @@ class SpectralDensity:
 
     def moment(self, k: int) -> tuple[float, float]:
         """(estimate of tr(A^k)/d, its standard error over probes)."""
-        per_probe = (self.weights * self.nodes ** k).sum(axis=1)
+        per_probe = (self.weights * self.nodes**k).sum(axis=1)
         se = per_probe.std(ddof=1) / math.sqrt(len(per_probe)) if len(per_probe) > 1 else float("nan")
         return float(per_probe.mean()), float(se)
 
@@ -49,7 +50,7 @@ class SpectralDensity:
             raise ValueError(f"sigma must be positive, got {sigma}")
         grid = np.asarray(grid, dtype=float)
         diff = (grid[:, None, None] - self.nodes[None]) / sigma
-        kern = np.exp(-0.5 * diff ** 2) / (sigma * math.sqrt(2 * math.pi))
+        kern = np.exp(-0.5 * diff**2) / (sigma * math.sqrt(2 * math.pi))
         return (kern * self.weights[None]).sum(axis=2).mean(axis=1)
 
 
@@ -71,8 +72,9 @@ def _lanczos_tridiagonal(op: Operator, v: Tensor, m: int) -> tuple[np.ndarray, n
     return np.array(alpha), np.array(beta)
 
 
-def spectral_density(op: Operator, *, n_probes: int = 8, n_steps: int = 30, seed: int = 0,
-                     probe: Probe = "rademacher") -> SpectralDensity:
+def spectral_density(
+    op: Operator, *, n_probes: int = 8, n_steps: int = 30, seed: int = 0, probe: Probe = "rademacher"
+) -> SpectralDensity:
     """SLQ: ``n_probes`` Lanczos runs of ``n_steps`` products each (normalised probes)."""
     if op.shape[0] != op.shape[1] or not op.symmetric:
         raise ValueError(f"{op.name}: SLQ needs a symmetric square operator")

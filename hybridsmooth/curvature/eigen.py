@@ -5,6 +5,7 @@ L_b(z) = ||grad^2_bb f(z)|| (THEORY 3.1); extreme algebraic eigenvalues of the s
 the joint condition (THEORY 3.5). Every solver returns an :class:`EigResult` carrying its error bars:
 residual norms ||A v - lambda v||, iterations, HVPs spent, wall time, convergence flag and seed.
 """
+
 from __future__ import annotations
 
 import time
@@ -18,15 +19,34 @@ from torch import Tensor
 
 from .block_lanczos import _block_lanczos
 from .operators import Operator
-from .ritz import (WHICH, EigResult, Which, _all_within, _check_symmetric, _ExplicitSchedule, _explicit_residuals,
-                   _order, _start_vector, lanczos_step)
+from .ritz import (
+    WHICH,
+    EigResult,
+    Which,
+    _all_within,
+    _check_symmetric,
+    _explicit_residuals,
+    _ExplicitSchedule,
+    _order,
+    _start_vector,
+    lanczos_step,
+)
 
 __all__ = ["EigResult", "WHICH", "Which", "eigsh_top", "lanczos_top_eigs", "power_iteration"]
 
 
-def lanczos_top_eigs(op: Operator, k: int = 1, *, which: Which = "LM", max_iter: int = 100, tol: float = 1e-6,
-                     seed: int = 0, v0: Tensor | None = None, explicit_residuals: bool = True,
-                     return_vectors: bool = False) -> EigResult:
+def lanczos_top_eigs(
+    op: Operator,
+    k: int = 1,
+    *,
+    which: Which = "LM",
+    max_iter: int = 100,
+    tol: float = 1e-6,
+    seed: int = 0,
+    v0: Tensor | None = None,
+    explicit_residuals: bool = True,
+    return_vectors: bool = False,
+) -> EigResult:
     """The k wanted eigenvalues of a symmetric operator by Lanczos with full re-orthogonalisation.
 
     k = 1 runs single-vector Lanczos; k >= 2 runs block Lanczos with a block of b = k + 1 vectors (see
@@ -70,8 +90,9 @@ def _random_unit_orthogonal(Q: Tensor, gen: torch.Generator) -> Tensor:
     return v / torch.linalg.vector_norm(v)
 
 
-def _single_lanczos(op: Operator, which: str, m_max: int, tol: float, seed: int, v0: Tensor | None,
-                    explicit: bool, return_vectors: bool) -> EigResult:
+def _single_lanczos(
+    op: Operator, which: str, m_max: int, tol: float, seed: int, v0: Tensor | None, explicit: bool, return_vectors: bool
+) -> EigResult:
     """Single-vector Lanczos: T_m = tridiag(beta, alpha, beta), recurrence residual beta_m |s_m|."""
     d = op.shape[0]
     t0, start_hvp = time.perf_counter(), op.counter.hvps
@@ -117,14 +138,32 @@ def _single_lanczos(op: Operator, which: str, m_max: int, tol: float, seed: int,
         kind = "explicit"
     else:
         residuals, kind = tuple(float(r) for r in beta[m - 1] * np.abs(S[-1, idx])), "lanczos"
-    return EigResult(tuple(float(v) for v in values), residuals, m, op.counter.hvps - start_hvp,
-                     time.perf_counter() - t0, converged, None if v0 is not None else seed, "lanczos", which,
-                     kind, vectors if return_vectors else None, tuple(history))
+    return EigResult(
+        tuple(float(v) for v in values),
+        residuals,
+        m,
+        op.counter.hvps - start_hvp,
+        time.perf_counter() - t0,
+        converged,
+        None if v0 is not None else seed,
+        "lanczos",
+        which,
+        kind,
+        vectors if return_vectors else None,
+        tuple(history),
+    )
 
 
-def power_iteration(op: Operator, *, max_iter: int = 1000, tol: float = 1e-6, seed: int = 0,
-                    v0: Tensor | None = None, criterion: Literal["residual", "eigenvalue_change"] = "residual",
-                    return_vectors: bool = False) -> EigResult:
+def power_iteration(
+    op: Operator,
+    *,
+    max_iter: int = 1000,
+    tol: float = 1e-6,
+    seed: int = 0,
+    v0: Tensor | None = None,
+    criterion: Literal["residual", "eigenvalue_change"] = "residual",
+    return_vectors: bool = False,
+) -> EigResult:
     """Power iteration for the largest-magnitude eigenvalue (Rayleigh quotient of A^j v0).
 
     Each iteration costs one product and gives, for the current unit v, lambda = v^T A v and the residual
@@ -140,7 +179,7 @@ def power_iteration(op: Operator, *, max_iter: int = 1000, tol: float = 1e-6, se
     t0, start_hvp = time.perf_counter(), op.counter.hvps
     v = _start_vector(op, seed, v0)
     lam, res, prev, converged, it, history = 0.0, float("inf"), None, False, 0, []
-    for it in range(1, int(max_iter) + 1):
+    for it in range(1, int(max_iter) + 1):  # noqa: B007  (it is the count returned after the loop)
         w = op.matvec(v)
         lam = float(v @ w)
         res = float(torch.linalg.vector_norm(w - lam * v))
@@ -155,13 +194,32 @@ def power_iteration(op: Operator, *, max_iter: int = 1000, tol: float = 1e-6, se
             converged = bool(done) or res == 0.0
             break
         v = w / wn
-    return EigResult((lam,), (res,), it, op.counter.hvps - start_hvp, time.perf_counter() - t0, converged,
-                     None if v0 is not None else seed, "power", "LM", "explicit",
-                     v.unsqueeze(1) if return_vectors else None, tuple(history))
+    return EigResult(
+        (lam,),
+        (res,),
+        it,
+        op.counter.hvps - start_hvp,
+        time.perf_counter() - t0,
+        converged,
+        None if v0 is not None else seed,
+        "power",
+        "LM",
+        "explicit",
+        v.unsqueeze(1) if return_vectors else None,
+        tuple(history),
+    )
 
 
-def eigsh_top(op: Operator, k: int = 1, *, which: Which = "LM", tol: float = 1e-10, seed: int = 0,
-              max_iter: int | None = None, return_vectors: bool = False) -> EigResult:
+def eigsh_top(
+    op: Operator,
+    k: int = 1,
+    *,
+    which: Which = "LM",
+    tol: float = 1e-10,
+    seed: int = 0,
+    max_iter: int | None = None,
+    return_vectors: bool = False,
+) -> EigResult:
     """scipy.sparse.linalg.eigsh (implicitly restarted Lanczos, ARPACK) through ``op.to_scipy()``.
 
     In float64 numpy; for small problems and as an oracle. ``iterations`` counts products.
@@ -185,15 +243,33 @@ def eigsh_top(op: Operator, k: int = 1, *, which: Which = "LM", tol: float = 1e-
     except ArpackError:
         # ARPACK gives up when the Krylov space closes at once (a zero block maps every start vector to 0);
         # our Lanczos treats a closed space as exact, so it answers, and says it did
-        res = lanczos_top_eigs(op, k, which=which, tol=max(tol, 1e-14), seed=seed, return_vectors=return_vectors,
-                               max_iter=d if max_iter is None else max_iter)
-        return replace(res, method="eigsh->lanczos", seconds=time.perf_counter() - t0,
-                       n_hvp=op.counter.hvps - start_hvp)
+        res = lanczos_top_eigs(
+            op,
+            k,
+            which=which,
+            tol=max(tol, 1e-14),
+            seed=seed,
+            return_vectors=return_vectors,
+            max_iter=d if max_iter is None else max_iter,
+        )
+        return replace(
+            res, method="eigsh->lanczos", seconds=time.perf_counter() - t0, n_hvp=op.counter.hvps - start_hvp
+        )
     order = _order(vals, which)
     vals, vecs = vals[order], vecs[:, order]
     products = (op.counter.hvps - start_hvp) // max(op.hvps_per_matvec, 1) if op.hvps_per_matvec else 0
     vectors = torch.as_tensor(vecs, dtype=op.dtype, device=op.device)
     residuals = _explicit_residuals(op, vals, vectors)
-    return EigResult(tuple(float(v) for v in vals), residuals, int(products), op.counter.hvps - start_hvp,
-                     time.perf_counter() - t0, converged, seed, "eigsh", which, "explicit",
-                     vectors if return_vectors else None)
+    return EigResult(
+        tuple(float(v) for v in vals),
+        residuals,
+        int(products),
+        op.counter.hvps - start_hvp,
+        time.perf_counter() - t0,
+        converged,
+        seed,
+        "eigsh",
+        which,
+        "explicit",
+        vectors if return_vectors else None,
+    )

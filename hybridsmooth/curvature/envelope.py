@@ -15,11 +15,13 @@ From pairs (u_i, L_i) = (||grad f(z_i)||, local ||grad^2_bb f(z_i)||) fit ell_b(
 A maximum over N sampled points is only a lower bound on a supremum (THEORY 3.4); ``supremum_bound``
 reports it with N and a Robson-Whitlock upper confidence value.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Literal
+from typing import Literal
 
 import numpy as np
 from scipy.optimize import linprog
@@ -53,8 +55,13 @@ def _pairs(u, L) -> tuple[np.ndarray, np.ndarray]:
 def fit_affine_envelope(u, L) -> AffineFit:
     """Smallest-area affine upper envelope with non-negative coefficients (an LP, solved by HiGHS)."""
     u, L = _pairs(u, L)
-    res = linprog(c=[len(u), u.sum()], A_ub=np.column_stack([-np.ones_like(u), -u]), b_ub=-L,
-                  bounds=[(0, None), (0, None)], method="highs")
+    res = linprog(
+        c=[len(u), u.sum()],
+        A_ub=np.column_stack([-np.ones_like(u), -u]),
+        b_ub=-L,
+        bounds=[(0, None), (0, None)],
+        method="highs",
+    )
     if res.status != 0:
         raise ValueError(f"envelope LP failed: {res.message}")
     L0, L1 = (float(v) for v in res.x)
@@ -78,8 +85,16 @@ def fit_affine_quantile(u, L, *, q: float = 0.9) -> AffineFit:
     return AffineFit(float(res.x[0]), float(res.x[1]), f"quantile-{q:g}", n)
 
 
-def bootstrap_affine_fit(u, L, *, fit: Literal["envelope", "quantile"] = "envelope", q: float = 0.9,
-                         n_boot: int = 200, level: float = 0.9, seed: int = 0) -> AffineFit:
+def bootstrap_affine_fit(
+    u,
+    L,
+    *,
+    fit: Literal["envelope", "quantile"] = "envelope",
+    q: float = 0.9,
+    n_boot: int = 200,
+    level: float = 0.9,
+    seed: int = 0,
+) -> AffineFit:
     """The point fit on all pairs, with percentile bootstrap intervals at ``level`` for L0 and L1."""
     u, L = _pairs(u, L)
     if not 0.0 < level < 1.0 or n_boot < 10:
@@ -89,12 +104,14 @@ def bootstrap_affine_fit(u, L, *, fit: Literal["envelope", "quantile"] = "envelo
         raise ValueError(f"unknown fit {fit!r}; accepted: envelope, quantile")
     point = fitter(u, L)
     rng = np.random.default_rng(seed)
-    draws = np.array([[f.L0, f.L1] for f in
-                      (fitter(u[i], L[i]) for i in (rng.integers(0, len(u), len(u)) for _ in range(n_boot)))])
+    draws = np.array(
+        [[f.L0, f.L1] for f in (fitter(u[i], L[i]) for i in (rng.integers(0, len(u), len(u)) for _ in range(n_boot)))]
+    )
     a = (1.0 - level) / 2
     lo, hi = np.quantile(draws, [a, 1 - a], axis=0)
-    return AffineFit(point.L0, point.L1, point.method, point.n, (float(lo[0]), float(hi[0])),
-                     (float(lo[1]), float(hi[1])), level)
+    return AffineFit(
+        point.L0, point.L1, point.method, point.n, (float(lo[0]), float(hi[0])), (float(lo[1]), float(hi[1])), level
+    )
 
 
 def g_safe(F: float, fit_x: AffineFit, fit_y: AffineFit) -> float:
@@ -102,7 +119,7 @@ def g_safe(F: float, fit_x: AffineFit, fit_y: AffineFit) -> float:
     if not (F > 0 and math.isfinite(F)):
         raise ValueError(f"F must be a finite positive number, got {F}")
     L1, L0 = fit_x.L1 + fit_y.L1, fit_x.L0 + fit_y.L0
-    return 2 * F * L1 + math.sqrt(4 * F ** 2 * L1 ** 2 + 2 * F * L0)
+    return 2 * F * L1 + math.sqrt(4 * F**2 * L1**2 + 2 * F * L0)
 
 
 @dataclass(frozen=True)
@@ -131,5 +148,4 @@ def supremum_bound(values, *, level: float = 0.95) -> SupremumEstimate:
     if not 0.0 < level < 1.0:
         raise ValueError(f"level must lie in (0, 1), got {level}")
     gap = v[-1] - v[-2]
-    return SupremumEstimate(float(v[-1]), len(v), float(v[-1] + level / (1 - level) * gap), level,
-                            "robson-whitlock")
+    return SupremumEstimate(float(v[-1]), len(v), float(v[-1] + level / (1 - level) * gap), level, "robson-whitlock")

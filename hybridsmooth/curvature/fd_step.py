@@ -3,6 +3,7 @@
 A step relative to the whole point is far too large for the small weights where a network's most curved
 directions live; :class:`StepScales` scales it to the weights a direction touches, per tensor.
 """
+
 from __future__ import annotations
 
 import math
@@ -11,8 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ..objectives.base import is_model_objective
-
+from ..objectives.base import Objective, is_model_objective
 
 # How many times faster than its weights a network's derivatives vary along its most curved directions:
 # such a direction adds up coherently over a row that the weights themselves sum incoherently, a factor up
@@ -57,7 +57,7 @@ def fd_relative_step(dtype: torch.dtype) -> float:
 UNSET_TENSOR = 1e-3
 
 
-def _tensor_sizes(objective, block: str, d: int) -> list[int]:
+def _tensor_sizes(objective: Objective, block: str, d: int) -> list[int]:
     """Numbers of entries of the tensors that make up a flat block, in order; [d] without a layout."""
     if not is_model_objective(objective):
         return [d] if d else []
@@ -94,11 +94,11 @@ class StepScales:
 
     sizes_x: tuple[int, ...]
     sizes_y: tuple[int, ...]
-    sigma: Tensor       # float64, one per tensor, x tensors first
+    sigma: Tensor  # float64, one per tensor, x tensors first
     delta: float
 
     @classmethod
-    def at(cls, objective, x: Tensor, y: Tensor) -> "StepScales":
+    def at(cls, objective: Objective, x: Tensor, y: Tensor) -> StepScales:
         sizes_x = _tensor_sizes(objective, "x", x.numel())
         sizes_y = _tensor_sizes(objective, "y", y.numel())
         numel = torch.tensor(sizes_x + sizes_y, dtype=torch.float64)

@@ -23,21 +23,38 @@ Back-ends (all three agree to rounding on smooth objectives; see tests/curvature
   to ~1e-4 relative in float32 (:func:`fd_relative_step`) but only approximately linear and symmetric,
   which :func:`operator_defects` measures.
 """
+
 from __future__ import annotations
 
-from typing import Callable, Literal, Sequence
+from collections.abc import Callable, Sequence
+from typing import Literal
 
 import torch
 from torch import Tensor
+
+from ..objectives.base import Objective
 
 # the finite-difference step and the operator defects live in their own modules; hvp is where callers look
 from .defects import OperatorDefects, operator_defects
 from .fd_step import StepScales, fd_relative_step
 from .operators import HVPCounter, Operator
 
-__all__ = ["BACKENDS", "Backend", "BlockName", "HessianAtPoint", "NondeterministicObjectiveError", "OperatorDefects",
-           "OutBlock", "Reduce", "StepScales", "check_determinism", "fd_relative_step", "hessian_operator", "hvp",
-           "operator_defects"]
+__all__ = [
+    "BACKENDS",
+    "Backend",
+    "BlockName",
+    "HessianAtPoint",
+    "NondeterministicObjectiveError",
+    "OperatorDefects",
+    "OutBlock",
+    "Reduce",
+    "StepScales",
+    "check_determinism",
+    "fd_relative_step",
+    "hessian_operator",
+    "hvp",
+    "operator_defects",
+]
 
 Backend = Literal["reverse_over_reverse", "forward_over_reverse", "finite_difference"]
 BACKENDS: tuple[str, ...] = ("reverse_over_reverse", "forward_over_reverse", "finite_difference")
@@ -51,13 +68,15 @@ class NondeterministicObjectiveError(ValueError):
     """Two evaluations of the same loss or gradient at the same point differ."""
 
 
-def _check_point(objective, x: Tensor, y: Tensor) -> None:
+def _check_point(objective: Objective, x: Tensor, y: Tensor) -> None:
     if x.shape != (objective.d_x,) or y.shape != (objective.d_y,):
-        raise ValueError(f"curvature queries take one point: x of shape ({objective.d_x},) and y of shape "
-                         f"({objective.d_y},), got {tuple(x.shape)} and {tuple(y.shape)} (no batch dimension)")
+        raise ValueError(
+            f"curvature queries take one point: x of shape ({objective.d_x},) and y of shape "
+            f"({objective.d_y},), got {tuple(x.shape)} and {tuple(y.shape)} (no batch dimension)"
+        )
 
 
-def _sample_plan(objective, idx: int | None, reduce: Reduce) -> list[tuple[int | None, float]]:
+def _sample_plan(objective: Objective, idx: int | None, reduce: Reduce) -> list[tuple[int | None, float]]:
     """[(sample index or None for the whole f, weight)] whose weighted sum of Hessians is grad^2 f_idx."""
     if idx is not None:
         if isinstance(idx, bool) or not isinstance(idx, int) or not 0 <= idx < objective.n:
@@ -73,7 +92,7 @@ def _sample_plan(objective, idx: int | None, reduce: Reduce) -> list[tuple[int |
     return [(i, wi) for i, wi in enumerate(w) if wi != 0.0]
 
 
-def check_determinism(objective, x: Tensor, y: Tensor, idx: int | None = None) -> None:
+def check_determinism(objective: Objective, x: Tensor, y: Tensor, idx: int | None = None) -> None:
     """Evaluate loss and gradient twice at the same point and raise if they differ beyond rounding.
 
     A curvature estimate is meaningless if f changes between products: dropout left on, a data loader
@@ -95,7 +114,8 @@ def check_determinism(objective, x: Tensor, y: Tensor, idx: int | None = None) -
         raise NondeterministicObjectiveError(
             f"objective {objective.name} is not deterministic at this point (sample {idx}): "
             + ", ".join(f"{k} differs by {v:.2e} relative" for k, v in bad.items())
-            + " between two passes; put the model in eval() mode (no dropout) and use a fixed batch order")
+            + " between two passes; put the model in eval() mode (no dropout) and use a fixed batch order"
+        )
 
 
 class HessianAtPoint:
@@ -108,9 +128,19 @@ class HessianAtPoint:
     losses and gradients). ``on_product``, if given, is called after every product (progress reporting).
     """
 
-    def __init__(self, objective, x: Tensor, y: Tensor, *, idx: int | None = None,
-                 backend: Backend = "reverse_over_reverse", reduce: Reduce = "per_sample",
-                 reuse_graph: bool = True, check: bool = True, on_product: Callable[[], None] | None = None):
+    def __init__(
+        self,
+        objective: Objective,
+        x: Tensor,
+        y: Tensor,
+        *,
+        idx: int | None = None,
+        backend: Backend = "reverse_over_reverse",
+        reduce: Reduce = "per_sample",
+        reuse_graph: bool = True,
+        check: bool = True,
+        on_product: Callable[[], None] | None = None,
+    ):
         if backend not in BACKENDS:
             raise ValueError(f"unknown HVP backend {backend!r}; accepted: {', '.join(BACKENDS)}")
         _check_point(objective, x, y)
@@ -164,8 +194,7 @@ class HessianAtPoint:
 
     def _reverse(self, s, vx, vy, out: OutBlock) -> tuple[Tensor | None, Tensor | None]:
         xr, yr, gx, gy = self._graph(s, self._need(vx, vy, out))
-        terms = [(g * v).sum() for g, v in ((gx, vx), (gy, vy))
-                 if v is not None and g is not None and g.requires_grad]
+        terms = [(g * v).sum() for g, v in ((gx, vx), (gy, vy)) if v is not None and g is not None and g.requires_grad]
         leaves = [leaf for leaf, b in ((xr, "x"), (yr, "y")) if out in (b, "both")]
         if not terms:  # the gradient does not depend on z: the Hessian block is zero
             res = [None] * len(leaves)
@@ -199,10 +228,10 @@ class HessianAtPoint:
             zeros = [torch.zeros_like(b) for b, n in ((self.x, "x"), (self.y, "y")) if out in (n, "both")]
             return self._split(zeros, out)
 
-        def spread(a: float) -> list[Tensor]:   # g(z + a v) - g(z - a v)
+        def spread(a: float) -> list[Tensor]:  # g(z + a v) - g(z - a v)
             gp = self._grad(torch.add(self.x, tx, alpha=a), torch.add(self.y, ty, alpha=a), s, out)
             gm = self._grad(torch.add(self.x, tx, alpha=-a), torch.add(self.y, ty, alpha=-a), s, out)
-            return [p - m for p, m in zip(gp, gm)]   # out of place: grad may hand back its own buffers
+            return [p - m for p, m in zip(gp, gm)]  # out of place: grad may hand back its own buffers
 
         near, far = spread(h), spread(2 * h)
         diff = [n.mul_(8).sub_(f).div_(12 * h) for n, f in zip(near, far)]
@@ -223,8 +252,9 @@ class HessianAtPoint:
         return res[0], res[1]
 
     # --- public ---------------------------------------------------------------------------------
-    def product(self, vx: Tensor | None, vy: Tensor | None, *, out: OutBlock = "both"
-                ) -> tuple[Tensor | None, Tensor | None]:
+    def product(
+        self, vx: Tensor | None, vy: Tensor | None, *, out: OutBlock = "both"
+    ) -> tuple[Tensor | None, Tensor | None]:
         """The requested output block(s) of grad^2 f_idx(z) (v_x, v_y); a missing input block is zero."""
         if out not in ("x", "y", "both"):
             raise ValueError(f"out must be 'x', 'y' or 'both', got {out!r}")
@@ -233,8 +263,11 @@ class HessianAtPoint:
                 raise ValueError(f"{name} must have shape ({d},), got {tuple(v.shape)}")
         vx = None if vx is None else vx.to(dtype=self.dtype, device=self.device)
         vy = None if vy is None else vy.to(dtype=self.dtype, device=self.device)
-        fn = {"reverse_over_reverse": self._reverse, "forward_over_reverse": self._forward,
-              "finite_difference": self._finite_difference}[self.backend]
+        fn = {
+            "reverse_over_reverse": self._reverse,
+            "forward_over_reverse": self._forward,
+            "finite_difference": self._finite_difference,
+        }[self.backend]
         acc_x = acc_y = None
         for s, w in self.plan:
             hx, hy = fn(s, vx, vy, out)
@@ -261,26 +294,52 @@ class HessianAtPoint:
             "full": lambda v: torch.cat(self.product(v[:dx], v[dx:], out="both")),
         }[block]
         shape = {"xx": (dx, dx), "yy": (dy, dy), "xy": (dx, dy), "yx": (dy, dx), "full": (dx + dy, dx + dy)}[block]
-        return Operator(shape, self.dtype, self.device, apply, hvps_per_matvec=1, counter=self.counter,
-                        name=f"H_{block}", symmetric=block in ("xx", "yy", "full"))
+        return Operator(
+            shape,
+            self.dtype,
+            self.device,
+            apply,
+            hvps_per_matvec=1,
+            counter=self.counter,
+            name=f"H_{block}",
+            symmetric=block in ("xx", "yy", "full"),
+        )
 
     def release(self) -> None:
         """Drop the cached graphs (frees their memory)."""
         self._graphs.clear()
 
 
-def hessian_operator(objective, x: Tensor, y: Tensor, *, block: BlockName = "xx", idx: int | None = None,
-                     backend: Backend = "reverse_over_reverse", reduce: Reduce = "per_sample",
-                     reuse_graph: bool = True, check: bool = True) -> Operator:
+def hessian_operator(
+    objective: Objective,
+    x: Tensor,
+    y: Tensor,
+    *,
+    block: BlockName = "xx",
+    idx: int | None = None,
+    backend: Backend = "reverse_over_reverse",
+    reduce: Reduce = "per_sample",
+    reuse_graph: bool = True,
+    check: bool = True,
+) -> Operator:
     """One block operator of grad^2 f_idx at (x, y) (see :class:`HessianAtPoint`)."""
-    return HessianAtPoint(objective, x, y, idx=idx, backend=backend, reduce=reduce, reuse_graph=reuse_graph,
-                          check=check).operator(block)
+    return HessianAtPoint(
+        objective, x, y, idx=idx, backend=backend, reduce=reduce, reuse_graph=reuse_graph, check=check
+    ).operator(block)
 
 
-def hvp(objective, x: Tensor, y: Tensor, vx: Tensor | None, vy: Tensor | None, *, idx: int | None = None,
-        backend: Backend = "reverse_over_reverse", reduce: Reduce = "per_sample", out: OutBlock = "both"
-        ) -> tuple[Tensor | None, Tensor | None]:
+def hvp(
+    objective: Objective,
+    x: Tensor,
+    y: Tensor,
+    vx: Tensor | None,
+    vy: Tensor | None,
+    *,
+    idx: int | None = None,
+    backend: Backend = "reverse_over_reverse",
+    reduce: Reduce = "per_sample",
+    out: OutBlock = "both",
+) -> tuple[Tensor | None, Tensor | None]:
     """Standalone grad^2 f_idx(x, y) (v_x, v_y): builds and frees its graphs, no determinism check."""
-    engine = HessianAtPoint(objective, x, y, idx=idx, backend=backend, reduce=reduce, reuse_graph=False,
-                            check=False)
+    engine = HessianAtPoint(objective, x, y, idx=idx, backend=backend, reduce=reduce, reuse_graph=False, check=False)
     return engine.product(vx, vy, out=out)

@@ -10,12 +10,14 @@
   the per-point values. :func:`bisect_scale` solves the same problem for a general monotone predicate and
   must agree with this closed form (tests/curvature).
 """
+
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterable, Literal, Sequence
+from typing import Literal
 
 import torch
 
@@ -35,8 +37,15 @@ class CrossNormResult:
     method: str
 
 
-def cross_norm(engine: HessianAtPoint, *, method: Literal["lanczos", "power"] = "lanczos", tol: float = 1e-8,
-               max_iter: int = 200, seed: int = 0, explicit_residuals: bool = True) -> CrossNormResult:
+def cross_norm(
+    engine: HessianAtPoint,
+    *,
+    method: Literal["lanczos", "power"] = "lanczos",
+    tol: float = 1e-8,
+    max_iter: int = 200,
+    seed: int = 0,
+    explicit_residuals: bool = True,
+) -> CrossNormResult:
     """||grad^2_xy f_idx(z)|| from the engine's H_xy and H_yx operators.
 
     Lanczos runs on the dilation [[0, B], [B^T, 0]] for its largest-MAGNITUDE eigenvalue: the spectrum is
@@ -47,8 +56,9 @@ def cross_norm(engine: HessianAtPoint, *, method: Literal["lanczos", "power"] = 
     """
     B, Bt = engine.operator("xy"), engine.operator("yx")
     if method == "lanczos":
-        res = lanczos_top_eigs(dilation(B, Bt), 1, which="LM", tol=tol, max_iter=max_iter, seed=seed,
-                               explicit_residuals=explicit_residuals)
+        res = lanczos_top_eigs(
+            dilation(B, Bt), 1, which="LM", tol=tol, max_iter=max_iter, seed=seed, explicit_residuals=explicit_residuals
+        )
         return CrossNormResult(abs(res.top), res, "lanczos-dilation")
     if method == "power":
         res = power_iteration(gram(B, Bt), tol=tol, max_iter=max_iter, seed=seed)
@@ -61,7 +71,7 @@ def _lambda_scaling(engine: HessianAtPoint, L_x: float, L_y: float) -> torch.Ten
         raise ValueError(f"L_x and L_y must be finite positive numbers, got {L_x}, {L_y}")
     dx, dy = engine.objective.d_x, engine.objective.d_y
     kw = dict(dtype=engine.dtype, device=engine.device)
-    return torch.cat([torch.full((dx,), L_x ** -0.5, **kw), torch.full((dy,), L_y ** -0.5, **kw)])
+    return torch.cat([torch.full((dx,), L_x**-0.5, **kw), torch.full((dy,), L_y**-0.5, **kw)])
 
 
 def scaled_hessian(engine: HessianAtPoint, L_x: float, L_y: float) -> Operator:
@@ -94,8 +104,9 @@ class JointCondition:
         return self.lambda_max <= 1.0
 
 
-def joint_condition(engine: HessianAtPoint, L_x: float, L_y: float, *, tol: float = 1e-8, max_iter: int = 200,
-                    seed: int = 0) -> JointCondition:
+def joint_condition(
+    engine: HessianAtPoint, L_x: float, L_y: float, *, tol: float = 1e-8, max_iter: int = 200, seed: int = 0
+) -> JointCondition:
     """lambda_max and lambda_min of Lambda^-1/2 grad^2 f_idx(z) Lambda^-1/2 by two Lanczos runs (LA, SA)."""
     op = scaled_hessian(engine, L_x, L_y)
     hi = lanczos_top_eigs(op, 1, which="LA", tol=tol, max_iter=max_iter, seed=seed)
@@ -116,8 +127,15 @@ class RayScale:
     seconds: float
 
 
-def smallest_valid_lambda(engines: Sequence[HessianAtPoint], ratios: Iterable[float], *, side: Side = "two_sided",
-                          tol: float = 1e-8, max_iter: int = 200, seed: int = 0) -> list[RayScale]:
+def smallest_valid_lambda(
+    engines: Sequence[HessianAtPoint],
+    ratios: Iterable[float],
+    *,
+    side: Side = "two_sided",
+    tol: float = 1e-8,
+    max_iter: int = 200,
+    seed: int = 0,
+) -> list[RayScale]:
     """The curve of smallest valid (L_x, L_y) along rays L_x/L_y = r (THEORY 3.5), one entry per ratio.
 
     Exact up to the eigen-solver's tolerance (the scale enters as 1/t; no search is needed).
@@ -137,13 +155,23 @@ def smallest_valid_lambda(engines: Sequence[HessianAtPoint], ratios: Iterable[fl
             jc = joint_condition(e, float(r), 1.0, tol=tol, max_iter=max_iter, seed=seed)
             per_point.append(jc.norm if side == "two_sided" else max(jc.lambda_max, 0.0))
         t = max(per_point)
-        out.append(RayScale(float(r), t * r, t, side, tuple(per_point),
-                            sum(e.counter.hvps for e in engines) - h0, time.perf_counter() - t0))
+        out.append(
+            RayScale(
+                float(r),
+                t * r,
+                t,
+                side,
+                tuple(per_point),
+                sum(e.counter.hvps for e in engines) - h0,
+                time.perf_counter() - t0,
+            )
+        )
     return out
 
 
-def bisect_scale(valid: Callable[[float], bool], *, lo: float, hi: float, rtol: float = 1e-6,
-                 max_steps: int = 200) -> float:
+def bisect_scale(
+    valid: Callable[[float], bool], *, lo: float, hi: float, rtol: float = 1e-6, max_steps: int = 200
+) -> float:
     """Smallest t in [lo, hi] with valid(t) True, for a predicate monotone in t (False below, True above).
 
     Returns the upper end of the final bracket (always a valid scale).

@@ -5,10 +5,12 @@ Hessian-vector products (HVPs) its products cost, so that every eigenvalue or tr
 its price. Sums of blocks, diagonal scalings and the dilation [[0, B], [B^T, 0]] (THEORY 3.1, cross-block
 norm) are built from this contract alone, and ``to_scipy`` bridges to ``scipy.sparse.linalg``.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -54,7 +56,7 @@ class Operator:
     def __matmul__(self, v: Tensor) -> Tensor:
         return self.matvec(v)
 
-    def to_scipy(self) -> "scipy.sparse.linalg.LinearOperator":
+    def to_scipy(self) -> scipy.sparse.linalg.LinearOperator:
         """A scipy LinearOperator (float64 numpy in and out) that calls ``matvec``."""
         from scipy.sparse.linalg import LinearOperator
 
@@ -70,8 +72,9 @@ def matrix_operator(M: Tensor, *, name: str = "matrix") -> Operator:
     if M.dim() != 2:
         raise ValueError(f"need a 2-D matrix, got shape {tuple(M.shape)}")
     sym = M.shape[0] == M.shape[1] and bool(torch.allclose(M, M.T))
-    return Operator((M.shape[0], M.shape[1]), M.dtype, M.device, lambda v: M @ v, hvps_per_matvec=1,
-                    name=name, symmetric=sym)
+    return Operator(
+        (M.shape[0], M.shape[1]), M.dtype, M.device, lambda v: M @ v, hvps_per_matvec=1, name=name, symmetric=sym
+    )
 
 
 def to_dense(op: Operator) -> Tensor:
@@ -88,8 +91,16 @@ def diagonal_scaled(op: Operator, left: Tensor, right: Tensor, *, name: str | No
     right = right.to(dtype=op.dtype, device=op.device)
     sym = op.symmetric and bool(torch.equal(left, right))
     # the wrapped operator counts its own HVPs; this wrapper adds none
-    return Operator(op.shape, op.dtype, op.device, lambda v: left * op.matvec(right * v), hvps_per_matvec=0,
-                    counter=op.counter, name=name or f"scaled({op.name})", symmetric=sym)
+    return Operator(
+        op.shape,
+        op.dtype,
+        op.device,
+        lambda v: left * op.matvec(right * v),
+        hvps_per_matvec=0,
+        counter=op.counter,
+        name=name or f"scaled({op.name})",
+        symmetric=sym,
+    )
 
 
 def dilation(B: Operator, Bt: Operator, *, name: str = "dilation") -> Operator:
@@ -109,5 +120,12 @@ def dilation(B: Operator, Bt: Operator, *, name: str = "dilation") -> Operator:
 
 def gram(B: Operator, Bt: Operator, *, name: str = "gram") -> Operator:
     """B^T B (shape n x n): its top eigenvalue is ||B||^2 (power iteration route of THEORY 3.1)."""
-    return Operator((B.shape[1], B.shape[1]), B.dtype, B.device, lambda v: Bt.matvec(B.matvec(v)),
-                    hvps_per_matvec=0, counter=B.counter, name=name)
+    return Operator(
+        (B.shape[1], B.shape[1]),
+        B.dtype,
+        B.device,
+        lambda v: Bt.matvec(B.matvec(v)),
+        hvps_per_matvec=0,
+        counter=B.counter,
+        name=name,
+    )

@@ -6,6 +6,7 @@ The explicit residual ||A v - theta v|| is the only certificate a solver may cal
 Lanczos recurrence residual assumes an exactly linear, symmetric operator, which finite-difference
 products are not (``_ExplicitSchedule`` says when to pay for it).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -133,8 +134,18 @@ class _ExplicitSchedule:
     def fail(self, n: int) -> None:
         self.failed_at = n
 
-    def check(self, op: Operator, Q: Tensor, S: np.ndarray, idx: np.ndarray, theta: np.ndarray, n: int,
-              final: bool, tol: float, scale: float) -> tuple[bool, tuple | None]:
+    def check(
+        self,
+        op: Operator,
+        Q: Tensor,
+        S: np.ndarray,
+        idx: np.ndarray,
+        theta: np.ndarray,
+        n: int,
+        final: bool,
+        tol: float,
+        scale: float,
+    ) -> tuple[bool, tuple | None]:
         """(converged, (n, explicit residuals) or None): the explicit test of the wanted Ritz pairs of the
         basis Q (n rows) when one is due."""
         if not self.due(n, final):

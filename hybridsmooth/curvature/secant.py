@@ -13,17 +13,20 @@ the abscissa u of the generalized-smoothness pairs (u, local L_b) of THEORY 3.3.
 along steps of ``hybridsmooth.optim.schedule``, out of place, with the secants of each step on the step's
 own sample. It serves the Fig 1 run (random reshuffling) and the real-model checks (one fixed sample).
 """
+
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterable, Literal, Sequence
+from typing import Literal
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from ..objectives.base import Objective
 from ..optim.hybrid_sgd import HybridSGDConfig, hybrid_step
 from ..optim.schedule import ScheduledStep
 from ..zo.estimators import ZOEstimate, zo_gradient_flat
@@ -48,8 +51,14 @@ class SecantEstimates:
         return len(self.ratios)
 
 
-def secant_ratio(objective, z: tuple[Tensor, Tensor], z_prime: tuple[Tensor, Tensor], *, block: Block,
-                 idx: int | None = None) -> float:
+def secant_ratio(
+    objective: Objective,
+    z: tuple[Tensor, Tensor],
+    z_prime: tuple[Tensor, Tensor],
+    *,
+    block: Block,
+    idx: int | None = None,
+) -> float:
     """||grad_b f(z') - grad_b f(z)|| / ||z'_b - z_b|| for a pair that differs in block b only."""
     if block not in ("x", "y"):
         raise ValueError(f"block must be 'x' or 'y', got {block!r}")
@@ -63,8 +72,9 @@ def secant_ratio(objective, z: tuple[Tensor, Tensor], z_prime: tuple[Tensor, Ten
     return float(torch.linalg.vector_norm(g1 - g0)) / step
 
 
-def secant_along_trajectory(objective, xs: Sequence[Tensor], ys: Sequence[Tensor], *, block: Block,
-                            idx: int | None = None) -> SecantEstimates:
+def secant_along_trajectory(
+    objective: Objective, xs: Sequence[Tensor], ys: Sequence[Tensor], *, block: Block, idx: int | None = None
+) -> SecantEstimates:
     """Secant ratios for the one-block moves (x_t, y_t) -> (x_{t+1}, y_t) (block x) or -> (x_t, y_{t+1})."""
     if len(xs) != len(ys) or len(xs) < 2:
         raise ValueError(f"need matching trajectories of at least 2 points, got {len(xs)} and {len(ys)}")
@@ -85,9 +95,17 @@ def secant_along_trajectory(objective, xs: Sequence[Tensor], ys: Sequence[Tensor
     return SecantEstimates(block, np.array(ratios), np.array(norms), np.array(steps), idx)
 
 
-def local_smoothness_pairs(objective, points: Sequence[tuple[Tensor, Tensor]], *, block: Block,
-                           idx: int | None = None, backend: Backend = "reverse_over_reverse", tol: float = 1e-6,
-                           max_iter: int = 100, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def local_smoothness_pairs(
+    objective: Objective,
+    points: Sequence[tuple[Tensor, Tensor]],
+    *,
+    block: Block,
+    idx: int | None = None,
+    backend: Backend = "reverse_over_reverse",
+    tol: float = 1e-6,
+    max_iter: int = 100,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
     """(u_j, L_j) = (||grad f_idx(z_j)||, ||grad^2_bb f_idx(z_j)||) at each point, by Lanczos (THEORY 3.3)."""
     if block not in ("x", "y"):
         raise ValueError(f"block must be 'x' or 'y', got {block!r}")
@@ -102,6 +120,7 @@ def local_smoothness_pairs(objective, points: Sequence[tuple[Tensor, Tensor]], *
 
 
 # --- secants along a hybrid run ---------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class SecantStep:
@@ -139,17 +158,23 @@ def _norm(v: Tensor) -> float:
     return float(torch.linalg.vector_norm(v.double()))
 
 
-def _flat_zo_step(loss_fn, v: Tensor, *, eta: float, mu: float, form, q: int, generator
-                  ) -> tuple[Tensor, ZOEstimate]:
+def _flat_zo_step(loss_fn, v: Tensor, *, eta: float, mu: float, form, q: int, generator) -> tuple[Tensor, ZOEstimate]:
     """v - eta g with the unbatched estimator, out of place: a model loss takes one flat point, and the
     secant needs x_t after the step."""
     est = zo_gradient_flat(loss_fn, v, mu=mu, q=q, generator=generator, form=form)
     return v - eta * est.grad, est
 
 
-def secant_run(objective, x0: Tensor, y0: Tensor, schedule: Iterable[ScheduledStep], config: HybridSGDConfig, *,
-               at_point: Callable[[int, Tensor, Tensor], None] | None = None,
-               on_step: Callable[[SecantStep], None] | None = None) -> SecantRun:
+def secant_run(
+    objective: Objective,
+    x0: Tensor,
+    y0: Tensor,
+    schedule: Iterable[ScheduledStep],
+    config: HybridSGDConfig,
+    *,
+    at_point: Callable[[int, Tensor, Tensor], None] | None = None,
+    on_step: Callable[[SecantStep], None] | None = None,
+) -> SecantRun:
     """A hybrid run from (x0, y0) along ``schedule`` (unbatched steps of ``optim.schedule``: each gives the
     sample and the ZO noise) with ``optim.hybrid_sgd.hybrid_step``, leaving x0, y0 untouched. Per step t on
     the step's sample i_t,
@@ -164,8 +189,10 @@ def secant_run(objective, x0: Tensor, y0: Tensor, schedule: Iterable[ScheduledSt
     Memory: about five copies of x.
     """
     if config.method != "hybrid" or config.update != "jacobi" or config.fo_point != "clean":
-        raise ValueError("a secant run is the hybrid method, Jacobi update, FO gradient at the clean point: both "
-                         "one-block moves must start from the same base point")
+        raise ValueError(
+            "a secant run is the hybrid method, Jacobi update, FO gradient at the clean point: both "
+            "one-block moves must start from the same base point"
+        )
     x, y, t = x0.detach(), y0.detach(), 0
     records: list[SecantStep] = []
     for st in schedule:
@@ -179,10 +206,22 @@ def secant_run(objective, x0: Tensor, y0: Tensor, schedule: Iterable[ScheduledSt
         dx, dy = _norm(x_new - x), _norm(y_new - y)
         gx_moved = objective.grad(x_new, y, st.idx, blocks="x")[0]
         gy_moved = objective.grad(x, y_new, st.idx, blocks="y")[1]
-        records.append(SecantStep(
-            st.step, float(loss), _norm(gx), _norm(gy), dx, dy,
-            _norm(gx_moved - gx) / dx if dx > 0 else math.nan, _norm(gy_moved - gy) / dy if dy > 0 else math.nan,
-            float(info["zo_x"].phi.mean()), time.perf_counter() - t0, st.epoch, int(st.idx)))
+        records.append(
+            SecantStep(
+                st.step,
+                float(loss),
+                _norm(gx),
+                _norm(gy),
+                dx,
+                dy,
+                _norm(gx_moved - gx) / dx if dx > 0 else math.nan,
+                _norm(gy_moved - gy) / dy if dy > 0 else math.nan,
+                float(info["zo_x"].phi.mean()),
+                time.perf_counter() - t0,
+                st.epoch,
+                int(st.idx),
+            )
+        )
         del gx, gy, gx_moved, gy_moved
         x, y, t = x_new.detach(), y_new.detach(), st.step + 1
         if on_step is not None:

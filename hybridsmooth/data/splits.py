@@ -6,12 +6,13 @@ balanced per class where the pool allows: each split asks for n // C examples of
 shortfall is filled at random from the other classes. The three splits are disjoint, and the same
 (pool, sizes, seed) always gives the same splits (private numpy Generator, never a global seed).
 """
+
 from __future__ import annotations
 
 import operator
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -52,12 +53,19 @@ class DataSplits:
     source: str = ""
 
 
-def sample_splits(texts: Sequence[str], labels: Sequence[int], label_names: Sequence[str], *,
-                  sizes: tuple[int, int, int] = (1000, 500, 1000), seed: int = 0, name: str = "",
-                  source: str = "") -> DataSplits:
+def sample_splits(
+    texts: Sequence[str],
+    labels: Sequence[int],
+    label_names: Sequence[str],
+    *,
+    sizes: tuple[int, int, int] = (1000, 500, 1000),
+    seed: int = 0,
+    name: str = "",
+    source: str = "",
+) -> DataSplits:
     """Disjoint (train, dev, test) splits of the given sizes, class-balanced where possible (module docstring)."""
     try:
-        sizes = tuple(operator.index(s) for s in sizes)   # 2.5 examples is an error, not 2
+        sizes = tuple(operator.index(s) for s in sizes)  # 2.5 examples is an error, not 2
     except TypeError:
         raise UsageError(f"sizes must be three integers (n_train, n_dev, n_test), got {tuple(sizes)}") from None
     if len(sizes) != 3 or min(sizes) < 0 or sizes[0] < 1:
@@ -66,11 +74,13 @@ def sample_splits(texts: Sequence[str], labels: Sequence[int], label_names: Sequ
         raise UsageError(f"{len(texts)} texts but {len(labels)} labels")
     n_names = len(label_names)
     bad = next((y for y in labels if not (isinstance(y, (int, np.integer)) and 0 <= y < n_names)), None)
-    if bad is not None:   # such a label would silently fall out of every per-class queue
+    if bad is not None:  # such a label would silently fall out of every per-class queue
         raise UsageError(f"label {bad!r} is not a class index 0..{n_names - 1} of {tuple(label_names)}")
     if sum(sizes) > len(texts):
-        raise UsageError(f"asked for {sum(sizes)} examples (train/dev/test = {sizes}) but the data set has "
-                         f"{len(texts)}; lower n_train/n_dev/n_test")
+        raise UsageError(
+            f"asked for {sum(sizes)} examples (train/dev/test = {sizes}) but the data set has "
+            f"{len(texts)}; lower n_train/n_dev/n_test"
+        )
     n_classes = len(label_names)
     rng = np.random.default_rng(seed)
     labels_arr = np.asarray(labels, dtype=np.int64)
@@ -93,6 +103,12 @@ def sample_splits(texts: Sequence[str], labels: Sequence[int], label_names: Sequ
             queues = [[i for i in q if i not in taken] for q in queues]
         order = rng.permutation(len(chosen))
         chosen = [int(chosen[j]) for j in order]
-        splits.append(Split(tuple(texts[i] for i in chosen), tuple(int(labels_arr[i]) for i in chosen),
-                            tuple(label_names), f"{name}/{split_name}" if name else split_name))
+        splits.append(
+            Split(
+                tuple(texts[i] for i in chosen),
+                tuple(int(labels_arr[i]) for i in chosen),
+                tuple(label_names),
+                f"{name}/{split_name}" if name else split_name,
+            )
+        )
     return DataSplits(*splits, source=source)

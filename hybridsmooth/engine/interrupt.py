@@ -6,6 +6,7 @@ SIGTERM only asks the loop to stop at its next step boundary (where it saves and
 ``RunInterrupted``); a second one interrupts at once. ``kill -9`` cannot be caught: what survives it is
 the last checkpoint.
 """
+
 from __future__ import annotations
 
 import signal
@@ -32,7 +33,7 @@ def deferred_interrupt():
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
 
     def handler(signum, frame):
-        if flag.requested:   # asked twice: stop now
+        if flag.requested:  # asked twice: stop now
             raise KeyboardInterrupt
         flag.requested = True
 

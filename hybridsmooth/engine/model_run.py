@@ -12,27 +12,35 @@ run seed and the position, so no generator state needs restoring). The output fo
 SIGTERM) stops the run at the next step boundary and keeps everything recorded, with a checkpoint to
 resume from.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import pandas as pd
 import torch
 
 from ..errors import UsageError
-from ..objectives.base import HeldOutSplits, is_model_objective
+from ..objectives.base import HeldOutSplits, Objective, is_model_objective
 from ..optim.hybrid_sgd import HybridSGDConfig
 from ..optim.limits import step_limits
 from ..optim.schedule import ScheduledStep, step_schedule
 from ..zo.inplace import NOISE_MODES, NoiseMode
 from .interrupt import RunInterrupted, deferred_interrupt
 from .model_step import model_step
-from .rundir import (CHECKPOINT_FILE, EVALS_FILE, METRICS_FILE, RunFolder, open_run_folder, run_config_record,
-                     write_atomic)
+from .rundir import (
+    CHECKPOINT_FILE,
+    EVALS_FILE,
+    METRICS_FILE,
+    RunFolder,
+    open_run_folder,
+    run_config_record,
+    write_atomic,
+)
 
 STEP_COLUMNS = ("step", "epoch", "k", "sample", "loss", "zo_phi", "grad_y_norm", "eta_x", "eta_y", "seconds")
 EVAL_COLUMNS = ("step", "dev_loss", "dev_accuracy", "seconds")
@@ -43,11 +51,11 @@ class ModelRunConfig:
     """What a model run adds to the optimizer's config: its length, evaluation, checkpoints, noise mode."""
 
     steps: int
-    eval_every: int = 0                  # 0: evaluate at the start and the end only
-    eval_limit: int | None = None        # dev examples per evaluation (None: the whole dev split)
-    checkpoint_every: int = 0            # 0: no intermediate checkpoints
+    eval_every: int = 0  # 0: evaluate at the start and the end only
+    eval_limit: int | None = None  # dev examples per evaluation (None: the whole dev split)
+    checkpoint_every: int = 0  # 0: no intermediate checkpoints
     noise_mode: NoiseMode = "regenerate"
-    divergence_factor: float = 1e3       # loss above this times the first step's loss = diverged
+    divergence_factor: float = 1e3  # loss above this times the first step's loss = diverged
 
     def __post_init__(self):
         for name in ("steps", "eval_every", "checkpoint_every"):
@@ -86,22 +94,28 @@ class RunLog:
         return sum(r[-1] for r in self.steps)
 
 
-def _check_objective(objective, config: HybridSGDConfig) -> None:
+def _check_objective(objective: Objective, config: HybridSGDConfig) -> None:
     if not is_model_objective(objective):
-        raise UsageError("train_model needs a torch-model objective (ModuleObjective); synthetic problems "
-                         "run batched with optim.run_hybrid_sgd")
+        raise UsageError(
+            "train_model needs a torch-model objective (ModuleObjective); synthetic problems "
+            "run batched with optim.run_hybrid_sgd"
+        )
     # the in-place step adds mu * u to the weights in their own dtype; |u_i| reaches ~6 for a Gaussian draw
     # of a few million coordinates, so mu must leave that representable
     top = torch.finfo(objective.dtype).max
     if "zo" in config.modes and config.mu * 100 > top:
-        raise UsageError(f"--mu {config.mu:g} overflows {str(objective.dtype).replace('torch.', '')} (max "
-                         f"{top:.3g}): the perturbation mu * u of the weights cannot be represented")
+        raise UsageError(
+            f"--mu {config.mu:g} overflows {str(objective.dtype).replace('torch.', '')} (max "
+            f"{top:.3g}): the perturbation mu * u of the weights cannot be represented"
+        )
     if config.fo_point != "clean" and (config.update != "jacobi" or config.form == "forward"):
-        raise UsageError(f"fo_point {config.fo_point!r} on a torch model takes the adapter gradient inside the "
-                         "in-place ZO step: it needs the Jacobi update and a two-sided ZO form (central or spsa)")
+        raise UsageError(
+            f"fo_point {config.fo_point!r} on a torch model takes the adapter gradient inside the "
+            "in-place ZO step: it needs the Jacobi update and a two-sided ZO form (central or spsa)"
+        )
 
 
-def _default_evaluate(objective, limit: int | None):
+def _default_evaluate(objective: Objective, limit: int | None):
     if not isinstance(objective, HeldOutSplits):
         return None
     from ..objectives.llm import evaluate
@@ -115,13 +129,16 @@ def _changed_blocks(config: HybridSGDConfig) -> tuple[str, ...]:
 
 # --- checkpoints -------------------------------------------------------------------------------------------
 
-def _save_checkpoint(folder: RunFolder, objective, config: HybridSGDConfig, log: RunLog) -> None:
+
+def _save_checkpoint(folder: RunFolder, objective: Objective, config: HybridSGDConfig, log: RunLog) -> None:
     state = {
         "next_step": log.next_step,
         "run_hash": folder.config["run_hash"],
         "optimizer": dataclasses.asdict(config),
         "blocks": {b: getattr(objective, b).detach().clone() for b in _changed_blocks(config)},
-        "steps": log.steps, "evals": log.evals, "first_loss": log.first_loss,
+        "steps": log.steps,
+        "evals": log.evals,
+        "first_loss": log.first_loss,
         # nothing in the loop draws from the global generator; kept so that user code around it can resume too
         "torch_rng": torch.get_rng_state(),
         "spec": objective.spec,
@@ -135,15 +152,18 @@ def _write_tables(folder: RunFolder, log: RunLog) -> None:
     folder.write_table(EVALS_FILE, pd.DataFrame(log.evals, columns=list(EVAL_COLUMNS)))
 
 
-def _load_checkpoint(folder: RunFolder, expected_hash: str, objective) -> RunLog:
+def _load_checkpoint(folder: RunFolder, expected_hash: str, objective: Objective) -> RunLog:
     path = folder.path / CHECKPOINT_FILE
     if not path.is_file():
-        raise UsageError(f"nothing to resume: {path} does not exist (the run was written without checkpoints; "
-                         "give --checkpoint-every to make resumable runs)")
+        raise UsageError(
+            f"nothing to resume: {path} does not exist (the run was written without checkpoints; "
+            "give --checkpoint-every to make resumable runs)"
+        )
     state = torch.load(path, map_location=objective.device, weights_only=False)
     if state.get("run_hash") != expected_hash:
-        raise UsageError(f"{path} belongs to another run than {folder.path / 'config.json'}; "
-                         "start again with --overwrite")
+        raise UsageError(
+            f"{path} belongs to another run than {folder.path / 'config.json'}; start again with --overwrite"
+        )
     # the run hash covers the problem spec and the optimizer config: nothing else needs comparing
     with torch.no_grad():
         for b, value in state["blocks"].items():
@@ -151,28 +171,40 @@ def _load_checkpoint(folder: RunFolder, expected_hash: str, objective) -> RunLog
     return RunLog(list(state["steps"]), list(state["evals"]), state["first_loss"], state["next_step"])
 
 
-def _open_log(objective, config: HybridSGDConfig, run: ModelRunConfig, folder: RunFolder | None,
-              resume: bool) -> RunLog:
+def _open_log(
+    objective: Objective, config: HybridSGDConfig, run: ModelRunConfig, folder: RunFolder | None, resume: bool
+) -> RunLog:
     """Start the run's records: empty, or from the folder's checkpoint (``resume``); marks the folder started."""
     if folder is None:
         return RunLog()
     record = run_config_record(problem=objective.spec, config=config, seeds=None, objective=objective)
     record["model_run"] = dataclasses.asdict(run)
     log = RunLog()
-    if resume:   # check everything before the stored config is touched
+    if resume:  # check everything before the stored config is touched
         log = _load_checkpoint(folder, folder.check_resume(record), objective)
         if run.steps < log.next_step:
-            raise UsageError(f"--steps {run.steps} is below the {log.next_step} steps the run in "
-                             f"{folder.path} already holds: give --steps >= {log.next_step}")
+            raise UsageError(
+                f"--steps {run.steps} is below the {log.next_step} steps the run in "
+                f"{folder.path} already holds: give --steps >= {log.next_step}"
+            )
     folder.start(record)
     return log
 
 
 # --- the run -----------------------------------------------------------------------------------------------
 
-def train_model(objective, config: HybridSGDConfig, run: ModelRunConfig, *, out_dir=None, resume: bool = False,
-                overwrite: bool = False, evaluate: Callable[[object], dict] | None = None,
-                progress: bool = False) -> ModelRunResult:
+
+def train_model(
+    objective: Objective,
+    config: HybridSGDConfig,
+    run: ModelRunConfig,
+    *,
+    out_dir=None,
+    resume: bool = False,
+    overwrite: bool = False,
+    evaluate: Callable[[object], dict] | None = None,
+    progress: bool = False,
+) -> ModelRunResult:
     """Train ``objective`` (a model objective) for ``run.steps`` steps of THEORY 2.1 (see the module docstring).
 
     ``evaluate(objective) -> {"loss", "accuracy"}`` is called at the start, every ``run.eval_every`` steps and
@@ -184,7 +216,7 @@ def train_model(objective, config: HybridSGDConfig, run: ModelRunConfig, *, out_
     _check_objective(objective, config)
     if (resume or run.checkpoint_every) and out_dir is None:
         raise UsageError("checkpoints and --resume need an output folder")
-    if isinstance(out_dir, RunFolder):   # opened (and locked) by the caller, which releases it
+    if isinstance(out_dir, RunFolder):  # opened (and locked) by the caller, which releases it
         return _train_in_folder(objective, config, run, out_dir, out_dir.resume, evaluate, progress)
     folder = None
     if out_dir is not None:
@@ -196,16 +228,25 @@ def train_model(objective, config: HybridSGDConfig, run: ModelRunConfig, *, out_
             folder.release()
 
 
-def _train_in_folder(objective, config: HybridSGDConfig, run: ModelRunConfig, folder: RunFolder | None,
-                     resume: bool, evaluate, progress: bool) -> ModelRunResult:
+def _train_in_folder(
+    objective: Objective,
+    config: HybridSGDConfig,
+    run: ModelRunConfig,
+    folder: RunFolder | None,
+    resume: bool,
+    evaluate,
+    progress: bool,
+) -> ModelRunResult:
     evaluate = evaluate or _default_evaluate(objective, run.eval_limit)
     log = _open_log(objective, config, run, folder, resume)
     stopped, reason = _run_steps(objective, config, run, log, folder, evaluate, progress)
     if stopped:
         if folder is not None:
             _save_checkpoint(folder, objective, config, log)
-            raise RunInterrupted(f"interrupted after step {log.next_step} of {run.steps}: the records and a "
-                                 f"checkpoint are in {folder.path}; add --resume to the same command to continue")
+            raise RunInterrupted(
+                f"interrupted after step {log.next_step} of {run.steps}: the records and a "
+                f"checkpoint are in {folder.path}; add --resume to the same command to continue"
+            )
         raise RunInterrupted(f"interrupted after step {log.next_step} of {run.steps}")
     diverged = bool(reason)
     if not diverged and log.next_step == run.steps and (not log.evals or log.evals[-1][0] != log.next_step):
@@ -213,8 +254,15 @@ def _train_in_folder(objective, config: HybridSGDConfig, run: ModelRunConfig, fo
     return _finish(objective, config, run, folder, log, diverged, reason)
 
 
-def _run_steps(objective, config: HybridSGDConfig, run: ModelRunConfig, log: RunLog, folder: RunFolder | None,
-               evaluate, progress: bool) -> tuple[bool, str]:
+def _run_steps(
+    objective: Objective,
+    config: HybridSGDConfig,
+    run: ModelRunConfig,
+    log: RunLog,
+    folder: RunFolder | None,
+    evaluate,
+    progress: bool,
+) -> tuple[bool, str]:
     """The steps from ``log.next_step`` to ``run.steps``: (stopped by the user, why the run diverged or "").
 
     A crash or a second Ctrl-C inside a step may leave the weights at a perturbed point: then no checkpoint
@@ -224,8 +272,14 @@ def _run_steps(objective, config: HybridSGDConfig, run: ModelRunConfig, log: Run
         with deferred_interrupt() as stop:
             if log.next_step == 0 and not log.evals:
                 _evaluate_into(log, objective, evaluate)
-            for step in step_schedule(config.order, n=objective.n, run_seed=config.seed, start=log.next_step,
-                                      stop=run.steps, device=objective.device):
+            for step in step_schedule(
+                config.order,
+                n=objective.n,
+                run_seed=config.seed,
+                start=log.next_step,
+                stop=run.steps,
+                device=objective.device,
+            ):
                 if stop.requested:
                     return True, ""
                 reason = _take_step(objective, config, run, log, step)
@@ -251,24 +305,41 @@ def _progress_bar(config: HybridSGDConfig, run: ModelRunConfig, start: int):
     return tqdm(desc=config.method, unit="step", initial=start, total=run.steps, leave=False)
 
 
-def _take_step(objective, config: HybridSGDConfig, run: ModelRunConfig, log: RunLog, step: ScheduledStep) -> str:
+def _take_step(
+    objective: Objective, config: HybridSGDConfig, run: ModelRunConfig, log: RunLog, step: ScheduledStep
+) -> str:
     """Run and record one step; returns why the run diverged at it, or ""."""
     out = model_step(objective, config, run.noise_mode, step)
-    log.steps.append((step.step, step.epoch, step.k, step.idx, out.loss, out.zo_phi, out.grad_y_norm,
-                      config.eta_x, config.eta_y, out.seconds))
+    log.steps.append(
+        (
+            step.step,
+            step.epoch,
+            step.k,
+            step.idx,
+            out.loss,
+            out.zo_phi,
+            out.grad_y_norm,
+            config.eta_x,
+            config.eta_y,
+            out.seconds,
+        )
+    )
     log.next_step = step.step + 1
     if log.first_loss is None:
         log.first_loss = abs(out.loss) if out.loss != 0 else 1.0
     if not math.isfinite(out.loss):
         return f"diverged at step {step.step}: loss {out.loss:.4g} is not finite"
     if out.loss > run.divergence_factor * log.first_loss:
-        return (f"diverged at step {step.step}: loss {out.loss:.4g} is above {run.divergence_factor:g} x the "
-                f"first step loss {log.first_loss:.4g}")
+        return (
+            f"diverged at step {step.step}: loss {out.loss:.4g} is above {run.divergence_factor:g} x the "
+            f"first step loss {log.first_loss:.4g}"
+        )
     return ""
 
 
-def _after_step(objective, config: HybridSGDConfig, run: ModelRunConfig, log: RunLog, folder: RunFolder | None,
-                evaluate) -> None:
+def _after_step(
+    objective: Objective, config: HybridSGDConfig, run: ModelRunConfig, log: RunLog, folder: RunFolder | None, evaluate
+) -> None:
     """The evaluation and the checkpoint due after a step (the last step's are the run's final ones)."""
     done = log.next_step
     if run.eval_every and done % run.eval_every == 0 and done < run.steps:
@@ -277,14 +348,21 @@ def _after_step(objective, config: HybridSGDConfig, run: ModelRunConfig, log: Ru
         _save_checkpoint(folder, objective, config, log)
 
 
-def _evaluate_into(log: RunLog, objective, evaluate) -> None:
+def _evaluate_into(log: RunLog, objective: Objective, evaluate) -> None:
     if evaluate is not None:
         res = evaluate(objective)
         log.evals.append((log.next_step, float(res["loss"]), float(res["accuracy"]), float(log.elapsed)))
 
 
-def _finish(objective, config: HybridSGDConfig, run: ModelRunConfig, folder: RunFolder | None, log: RunLog,
-            diverged: bool, reason: str) -> ModelRunResult:
+def _finish(
+    objective: Objective,
+    config: HybridSGDConfig,
+    run: ModelRunConfig,
+    folder: RunFolder | None,
+    log: RunLog,
+    diverged: bool,
+    reason: str,
+) -> ModelRunResult:
     """The result; with a folder, also its final checkpoint, tables and summary."""
     diagnosis = _diagnosis(objective, config, objective.n, diverged, reason, log.next_step)
     step_frame = pd.DataFrame(log.steps, columns=list(STEP_COLUMNS))
@@ -293,26 +371,50 @@ def _finish(objective, config: HybridSGDConfig, run: ModelRunConfig, folder: Run
         if run.checkpoint_every or diverged:
             _save_checkpoint(folder, objective, config, log)
         folder.finish(step_frame, _summary(config, log, diverged, diagnosis), {EVALS_FILE: eval_frame})
-    return ModelRunResult(steps=step_frame, evals=eval_frame, diverged=diverged, diagnosis=diagnosis,
-                          completed_steps=log.next_step, out_dir=None if folder is None else folder.path)
+    return ModelRunResult(
+        steps=step_frame,
+        evals=eval_frame,
+        diverged=diverged,
+        diagnosis=diagnosis,
+        completed_steps=log.next_step,
+        out_dir=None if folder is None else folder.path,
+    )
 
 
 def _summary(config: HybridSGDConfig, log: RunLog, diverged: bool, diagnosis: str) -> dict:
     # a diverged run's last evaluation is from before it diverged: it is not the run's final dev loss
     last_eval = log.evals[-1] if log.evals and log.evals[-1][0] == log.next_step else None
-    return {"method": config.method, "steps": log.next_step, "diverged": diverged, "diagnosis": diagnosis,
-            "seconds": log.elapsed, "final_train_loss": log.steps[-1][4] if log.steps else None,
-            "final_dev_loss": last_eval[1] if last_eval else None,
-            "final_dev_accuracy": last_eval[2] if last_eval else None,
-            "last_eval_step": log.evals[-1][0] if log.evals else None}
+    return {
+        "method": config.method,
+        "steps": log.next_step,
+        "diverged": diverged,
+        "diagnosis": diagnosis,
+        "seconds": log.elapsed,
+        "final_train_loss": log.steps[-1][4] if log.steps else None,
+        "final_dev_loss": last_eval[1] if last_eval else None,
+        "final_dev_accuracy": last_eval[2] if last_eval else None,
+        "last_eval_step": log.evals[-1][0] if log.evals else None,
+    }
 
 
-def _diagnosis(objective, config: HybridSGDConfig, n: int, diverged: bool, reason: str, completed: int) -> str:
-    limits = step_limits(objective.constants, modes=config.modes, eta_x=config.eta_x, eta_y=config.eta_y,
-                         d_x=objective.d_x, d_y=objective.d_y, n=n, q=config.q)
+def _diagnosis(
+    objective: Objective, config: HybridSGDConfig, n: int, diverged: bool, reason: str, completed: int
+) -> str:
+    limits = step_limits(
+        objective.constants,
+        modes=config.modes,
+        eta_x=config.eta_x,
+        eta_y=config.eta_y,
+        d_x=objective.d_x,
+        d_y=objective.d_y,
+        n=n,
+        q=config.q,
+    )
     if not diverged:
         return f"no divergence in {completed} steps"
     if limits:
         return reason + "; " + "; ".join(lim.describe() for lim in limits if lim.exceeded)
-    return (reason + "; the smoothness constants of this model are unknown: estimate L_x and L_y "
-            "(hybridsmooth estimate) and compare eta_x with 2/(L_x (d_x + 2)) and eta_y with 2/L_y")
+    return (
+        reason + "; the smoothness constants of this model are unknown: estimate L_x and L_y "
+        "(hybridsmooth estimate) and compare eta_x with 2/(L_x (d_x + 2)) and eta_y with 2/L_y"
+    )

@@ -7,22 +7,24 @@ restore fused with the update, its noise drawn from the generator of the step sc
 gradient is taken with the base weights out of autograd, so a hybrid step builds no graph over x and
 leaves base-weight gradients empty.
 """
+
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import Tensor
 
+from ..objectives.base import Objective
 from ..optim.hybrid_sgd import HybridSGDConfig, ZOStep, hybrid_step
 from ..optim.schedule import ScheduledStep
 from ..zo.estimators import ZOEstimate
 from ..zo.inplace import NoiseMode, zo_step_inplace_from
 
 
-def _block_views(objective, v: Tensor) -> list[Tensor]:
+def _block_views(objective: Objective, v: Tensor) -> list[Tensor]:
     """The model's parameter tensors that view the live block buffer ``v`` (x or y of ``objective``)."""
     if v is objective.x:
         return list(objective.x_layout.views(v).values())
@@ -31,7 +33,7 @@ def _block_views(objective, v: Tensor) -> list[Tensor]:
     raise ValueError("the in-place ZO step needs the objective's live block buffer")
 
 
-def _adapter_gradient_hook(objective, idx: int | None, grads: list[Tensor]) -> Callable[[], Tensor]:
+def _adapter_gradient_hook(objective: Objective, idx: int | None, grads: list[Tensor]) -> Callable[[], Tensor]:
     """A loss evaluation that also takes grad_y f_idx at the weights' current (perturbed) point into
     ``grads``: the forward pass of the ZO loss then serves the adapter gradient too."""
 
@@ -44,8 +46,9 @@ def _adapter_gradient_hook(objective, idx: int | None, grads: list[Tensor]) -> C
     return hook
 
 
-def inplace_zo_block_step(objective, *, noise_mode: NoiseMode, fo_point: str = "clean",
-                          idx: int | None = None) -> ZOStep:
+def inplace_zo_block_step(
+    objective: Objective, *, noise_mode: NoiseMode, fo_point: str = "clean", idx: int | None = None
+) -> ZOStep:
     """A ZO block step for ``hybrid_step`` that perturbs and updates the live weights of ``objective``
     tensor by tensor (MeZO's seed trick), its directions drawn from the generator ``hybrid_step`` passes
     (a fresh one per step: the trick saves its state to regenerate the directions).
@@ -54,13 +57,31 @@ def inplace_zo_block_step(objective, *, noise_mode: NoiseMode, fo_point: str = "
     x + mu u_1 (plus) or averaged over x +- mu u_1 (sym) while the weights sit there, in the same forward
     pass that gives the ZO loss, and handed to ``hybrid_step`` as the estimate's ``fo_grad``."""
 
-    def step_fn(loss_fn: Callable[[Tensor], Tensor], v: Tensor, *, eta: float, mu: float, form, q: int,
-                generator: torch.Generator) -> tuple[Tensor, ZOEstimate]:
+    def step_fn(
+        loss_fn: Callable[[Tensor], Tensor],
+        v: Tensor,
+        *,
+        eta: float,
+        mu: float,
+        form,
+        q: int,
+        generator: torch.Generator,
+    ) -> tuple[Tensor, ZOEstimate]:
         params = _block_views(objective, v)
         grads: list[Tensor] = []
         hook = _adapter_gradient_hook(objective, idx, grads) if fo_point != "clean" and v is objective.x else None
-        res = zo_step_inplace_from(generator, params, lambda: loss_fn(v), mu=mu, eta=eta, form=form, q=q,
-                                   noise_mode=noise_mode, at_plus=hook, at_minus=hook if fo_point == "sym" else None)
+        res = zo_step_inplace_from(
+            generator,
+            params,
+            lambda: loss_fn(v),
+            mu=mu,
+            eta=eta,
+            form=form,
+            q=q,
+            noise_mode=noise_mode,
+            at_plus=hook,
+            at_minus=hook if fo_point == "sym" else None,
+        )
         phi = torch.tensor(res.phi, dtype=torch.float64)
         mid = [0.5 * (a + b) for a, b in zip(res.loss_plus, res.loss_minus)]
         at_x = res.loss_at_x if res.loss_at_x is not None else sum(mid) / len(mid)
@@ -81,31 +102,34 @@ class StepOutcome:
     grad_y_norm: float
 
 
-def model_step(objective, config: HybridSGDConfig, noise_mode: NoiseMode, step: ScheduledStep) -> StepOutcome:
+def model_step(
+    objective: Objective, config: HybridSGDConfig, noise_mode: NoiseMode, step: ScheduledStep
+) -> StepOutcome:
     """One optimizer step of the schedule on the live weights of ``objective``, in place."""
     info: dict = {}
     zo_fn = inplace_zo_block_step(objective, noise_mode=noise_mode, fo_point=config.fo_point, idx=step.idx)
     has_zo = "zo" in config.modes
-    if not has_zo:   # a logging forward at the step's start point, outside the timed step
+    if not has_zo:  # a logging forward at the step's start point, outside the timed step
         with torch.no_grad():
             loss = float(objective.loss(objective.x, objective.y, step.idx))
     t0 = time.perf_counter()
     try:
-        x_new, y_new = hybrid_step(objective, objective.x, objective.y, step.idx, config, step.noise,
-                                   zo_block_step=zo_fn, info=info)
+        x_new, y_new = hybrid_step(
+            objective, objective.x, objective.y, step.idx, config, step.noise, zo_block_step=zo_fn, info=info
+        )
     except RuntimeError as err:
         if "overflow" not in str(err):
             raise
         # an update too large for the weights' dtype: the run has diverged
         return StepOutcome(float("inf"), time.perf_counter() - t0, float("nan"), float("nan"))
-    with torch.no_grad():   # FO updates come back out of place: write them into the live weights
+    with torch.no_grad():  # FO updates come back out of place: write them into the live weights
         if x_new is not objective.x:
             objective.x.copy_(x_new)
         if y_new is not objective.y:
             objective.y.copy_(y_new)
     seconds = time.perf_counter() - t0
     est = info.get("zo_x") or info.get("zo_y")
-    if has_zo:   # f_i at the start point: (L+ + L-)/2 = f_i + O(mu^2) for the two-sided forms
+    if has_zo:  # f_i at the start point: (L+ + L-)/2 = f_i + O(mu^2) for the two-sided forms
         loss = float(est.loss_at_x)
     phi = float(est.phi.mean()) if est is not None else float("nan")
     gy = info.get("grad_y")

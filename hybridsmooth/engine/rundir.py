@@ -16,6 +16,7 @@ last. The rules:
 
 Non-finite floats (a diverged loss) are written as JSON ``null`` so that every file is strict JSON.
 """
+
 from __future__ import annotations
 
 import errno
@@ -31,14 +32,22 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import UsageError
+from ..objectives.base import Objective
 
 CONFIG_FILE, METRICS_FILE, SUMMARY_FILE = "config.json", "metrics.csv", "summary.json"
 EVALS_FILE, CHECKPOINT_FILE, COMPLETE_FILE = "evals.csv", "checkpoint.pt", "complete.json"
 RUN_FILES = (CONFIG_FILE, METRICS_FILE, SUMMARY_FILE, EVALS_FILE, CHECKPOINT_FILE, COMPLETE_FILE)
 # config keys that say how long a run is, how often it saved or what wrote it, not which run it is: a
 # resumed run may extend its length, and a run written by another version of the code is still the same run
-_VOLATILE_KEYS = {("optimizer", "epochs"), ("model_run", "steps"), ("model_run", "checkpoint_every"),
-                  ("checkpoint_every",), ("torch_version",), ("hybridsmooth_version",), ("run_hash",)}
+_VOLATILE_KEYS = {
+    ("optimizer", "epochs"),
+    ("model_run", "steps"),
+    ("model_run", "checkpoint_every"),
+    ("checkpoint_every",),
+    ("torch_version",),
+    ("hybridsmooth_version",),
+    ("run_hash",),
+}
 
 
 @dataclass(frozen=True, eq=False)
@@ -60,7 +69,7 @@ def json_safe(value):
         return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [json_safe(v) for v in value]
-    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:   # numpy / torch scalars
+    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:  # numpy / torch scalars
         return json_safe(value.item())
     return value
 
@@ -83,7 +92,7 @@ def _fsync_folder(folder: Path) -> None:
         return
     try:
         os.fsync(fd)
-    except OSError:   # some file systems cannot sync a directory; the rename is still atomic
+    except OSError:  # some file systems cannot sync a directory; the rename is still atomic
         pass
     finally:
         os.close(fd)
@@ -117,17 +126,20 @@ def write_atomic(path: str | os.PathLike, data: str | bytes | None = None, *, sa
 def run_hash(config: dict) -> str:
     """The identity of a run: a hash of its config without the keys that only say how long it ran or which
     versions wrote it (a resumed run keeps its hash when it is extended)."""
+
     def strip(value, prefix=()):
         if isinstance(value, dict):
             return {k: strip(v, prefix + (k,)) for k, v in value.items() if prefix + (k,) not in _VOLATILE_KEYS}
         return value
+
     text = json.dumps(json_safe(strip(config)), sort_keys=True, allow_nan=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
 def _run_files_present(folder: Path) -> list[str]:
-    return [p.name for p in folder.iterdir() if p.name in RUN_FILES or (p.name.startswith(".")
-                                                                          and p.name.endswith(".tmp"))]
+    return [
+        p.name for p in folder.iterdir() if p.name in RUN_FILES or (p.name.startswith(".") and p.name.endswith(".tmp"))
+    ]
 
 
 def _read_json(path: Path, what: str) -> dict:
@@ -146,7 +158,7 @@ class RunFolder:
         self.config: dict | None = None
 
     # --- lifecycle ------------------------------------------------------------------------------------
-    def __enter__(self) -> "RunFolder":
+    def __enter__(self) -> RunFolder:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -177,8 +189,10 @@ class RunFolder:
             raise UsageError(f"nothing to resume: {self.path} holds no run (no {CONFIG_FILE})")
         new_hash = run_hash(config)
         if stored.get("run_hash") != new_hash:
-            raise UsageError(f"--resume: {self.path} holds a different run ({_config_diff(stored, config)}); "
-                             "give the same problem and options, or --overwrite to replace it")
+            raise UsageError(
+                f"--resume: {self.path} holds a different run ({_config_diff(stored, config)}); "
+                "give the same problem and options, or --overwrite to replace it"
+            )
         return new_hash
 
     def stored_config(self) -> dict | None:
@@ -215,8 +229,14 @@ class RunFolder:
             self.write_table(name, frame)
         self.write_table(METRICS_FILE, metrics)
         self.write_json(SUMMARY_FILE, summary)
-        self.write_json(COMPLETE_FILE, {"complete": True, "run_hash": self.config["run_hash"],
-                                        "files": sorted([METRICS_FILE, SUMMARY_FILE, *(tables or {})])})
+        self.write_json(
+            COMPLETE_FILE,
+            {
+                "complete": True,
+                "run_hash": self.config["run_hash"],
+                "files": sorted([METRICS_FILE, SUMMARY_FILE, *(tables or {})]),
+            },
+        )
         return self.path
 
 
@@ -228,8 +248,11 @@ def _config_diff(stored: dict, new: dict) -> str:
             continue
         a, b = stored.get(key), json_safe(new.get(key))
         if isinstance(a, dict) and isinstance(b, dict):
-            parts += [f"{key}.{k}: {a.get(k)!r} there, {b.get(k)!r} here" for k in sorted(set(a) | set(b))
-                      if a.get(k) != b.get(k) and (key, k) not in _VOLATILE_KEYS]
+            parts += [
+                f"{key}.{k}: {a.get(k)!r} there, {b.get(k)!r} here"
+                for k in sorted(set(a) | set(b))
+                if a.get(k) != b.get(k) and (key, k) not in _VOLATILE_KEYS
+            ]
         elif a != b:
             parts.append(f"{key}: {a!r} there, {b!r} here")
     return "; ".join(parts[:4]) + (" ..." if len(parts) > 4 else "") if parts else "its hash differs"
@@ -247,8 +270,9 @@ def _lock(folder: Path) -> int:
     return fd
 
 
-def check_run_folder(path: str | os.PathLike, *, resume: bool = False, overwrite: bool = False,
-                     option: str = "--out") -> Path:
+def check_run_folder(
+    path: str | os.PathLike, *, resume: bool = False, overwrite: bool = False, option: str = "--out"
+) -> Path:
     """The refusals of ``open_run_folder`` that need no lock, without creating anything: call it before
     expensive work (loading a model) so that a bad ``--out`` costs nothing; ``open_run_folder`` checks again."""
     from ..paths import check_output_dir
@@ -267,12 +291,15 @@ def _refuse_conflict(folder: Path, present: list[str], *, resume: bool, overwrit
             raise UsageError(f"nothing to resume: {folder} holds no run (no {CONFIG_FILE})")
     elif present and not overwrite:
         state = "a finished run" if COMPLETE_FILE in present else "an unfinished run"
-        raise UsageError(f"{option} {folder} already holds {state}; give --resume to continue it, "
-                         "--overwrite to replace it, or another folder")
+        raise UsageError(
+            f"{option} {folder} already holds {state}; give --resume to continue it, "
+            "--overwrite to replace it, or another folder"
+        )
 
 
-def open_run_folder(path: str | os.PathLike, *, resume: bool = False, overwrite: bool = False,
-                    option: str = "--out") -> RunFolder:
+def open_run_folder(
+    path: str | os.PathLike, *, resume: bool = False, overwrite: bool = False, option: str = "--out"
+) -> RunFolder:
     """Create (if needed), check and lock a run folder for writing; see the module docstring.
 
     Refused with a one-line ``UsageError`` (before any work): a path that is not a writable folder, a
@@ -286,10 +313,10 @@ def open_run_folder(path: str | os.PathLike, *, resume: bool = False, overwrite:
     folder = ensure_output_dir(path, option)
     fd = _lock(folder)
     try:
-        present = _run_files_present(folder)   # again under the lock: another writer may have come and gone
+        present = _run_files_present(folder)  # again under the lock: another writer may have come and gone
         _refuse_conflict(folder, present, resume=resume, overwrite=overwrite, option=option)
         if present and not resume:
-            (folder / COMPLETE_FILE).unlink(missing_ok=True)   # first: never a marker beside half-removed files
+            (folder / COMPLETE_FILE).unlink(missing_ok=True)  # first: never a marker beside half-removed files
             for name in present:
                 (folder / name).unlink(missing_ok=True)
     except BaseException:
@@ -299,8 +326,9 @@ def open_run_folder(path: str | os.PathLike, *, resume: bool = False, overwrite:
     return RunFolder(folder, fd, resume=resume)
 
 
-def write_run(out_dir: str | os.PathLike, config: dict, metrics: pd.DataFrame, summary: dict, *,
-              tables: dict | None = None) -> Path:
+def write_run(
+    out_dir: str | os.PathLike, config: dict, metrics: pd.DataFrame, summary: dict, *, tables: dict | None = None
+) -> Path:
     """Write a finished run into ``out_dir`` in one go, replacing any run that was there (the folder then
     holds this run only); returns the folder."""
     with open_run_folder(out_dir, overwrite=True) as folder:
@@ -316,9 +344,14 @@ def load_run(out_dir: str | os.PathLike) -> RunRecord:
     marker = out / COMPLETE_FILE
     if not marker.is_file():
         have = CONFIG_FILE in _run_files_present(out)
-        raise FileNotFoundError(f"{out} is not a finished run: no {COMPLETE_FILE} "
-                                + ("(interrupted, crashed or still running; --resume continues it)" if have
-                                   else "(no run was written there)"))
+        raise FileNotFoundError(
+            f"{out} is not a finished run: no {COMPLETE_FILE} "
+            + (
+                "(interrupted, crashed or still running; --resume continues it)"
+                if have
+                else "(no run was written there)"
+            )
+        )
     info = _read_json(marker, "completion marker")
     missing = [f for f in (CONFIG_FILE, METRICS_FILE, SUMMARY_FILE, *info.get("files", ())) if not (out / f).is_file()]
     if missing:
@@ -328,21 +361,23 @@ def load_run(out_dir: str | os.PathLike) -> RunRecord:
         raise FileNotFoundError(f"{out}: config.json does not belong to the run the completion marker names")
     summary = _read_json(out / SUMMARY_FILE, "summary")
     tables = {f: pd.read_csv(out / f) for f in info.get("files", ()) if f not in (METRICS_FILE, SUMMARY_FILE)}
-    return RunRecord(path=out, config=config, metrics=pd.read_csv(out / METRICS_FILE), summary=summary,
-                     tables=tables)
+    return RunRecord(path=out, config=config, metrics=pd.read_csv(out / METRICS_FILE), summary=summary, tables=tables)
 
 
-def run_config_record(*, problem: str, config, seeds, objective) -> dict:
+def run_config_record(*, problem: str, config, seeds, objective: Objective) -> dict:
     """The config.json contents: problem spec, full optimizer config, seeds, versions, device, dtype."""
     import dataclasses
 
     import torch
 
     from .. import __version__
+
     return {
         "problem": problem,
         "objective": repr(objective),
-        "n": objective.n, "d_x": objective.d_x, "d_y": objective.d_y,
+        "n": objective.n,
+        "d_x": objective.d_x,
+        "d_y": objective.d_y,
         "constants": objective.constants.as_dict(),
         "optimizer": dataclasses.asdict(config),
         "seeds": list(seeds) if isinstance(seeds, (list, tuple)) else seeds,

@@ -6,11 +6,13 @@ seeds are still alive, the records so far). Here that callback writes a checkpoi
 Because all randomness derives from (run seed, seed index, epoch, step), a resumed run continues to the
 same numbers an uninterrupted run gives on the same device.
 """
+
 from __future__ import annotations
 
 import torch
 
 from ..errors import UsageError
+from ..objectives.base import Objective
 from ..optim.hybrid_sgd import EpochState, HybridSGDConfig, RunResult, run_hybrid_sgd, summarize_run
 from .interrupt import RunInterrupted, deferred_interrupt
 from .rundir import CHECKPOINT_FILE, METRICS_FILE, RunFolder, run_config_record, write_atomic
@@ -28,17 +30,28 @@ def _load(folder: RunFolder, expected_hash: str, epochs: int) -> EpochState:
         raise UsageError(f"nothing to resume: {path} does not exist")
     payload = torch.load(path, weights_only=False)
     if payload.get("run_hash") != expected_hash:
-        raise UsageError(f"{path} belongs to another run than {folder.path / 'config.json'}; "
-                         "start again with --overwrite")
+        raise UsageError(
+            f"{path} belongs to another run than {folder.path / 'config.json'}; start again with --overwrite"
+        )
     state: EpochState = payload["state"]
     if epochs < state.epoch:
-        raise UsageError(f"--epochs {epochs} is below the {state.epoch} epochs the run in {folder.path} already "
-                         f"holds: give --epochs >= {state.epoch}")
+        raise UsageError(
+            f"--epochs {epochs} is below the {state.epoch} epochs the run in {folder.path} already "
+            f"holds: give --epochs >= {state.epoch}"
+        )
     return state
 
 
-def train_synthetic(objective, config: HybridSGDConfig, *, seeds, folder: RunFolder, problem: str,
-                    checkpoint_every: int = 0, progress: bool = False) -> tuple[RunResult, dict]:
+def train_synthetic(
+    objective: Objective,
+    config: HybridSGDConfig,
+    *,
+    seeds,
+    folder: RunFolder,
+    problem: str,
+    checkpoint_every: int = 0,
+    progress: bool = False,
+) -> tuple[RunResult, dict]:
     """Run ``config`` on ``objective`` for ``seeds`` (a count or a list of seed indices) into ``folder``
     (opened by the caller; ``folder.resume`` continues its run). Returns the result and the summary.
 
@@ -56,15 +69,16 @@ def train_synthetic(objective, config: HybridSGDConfig, *, seeds, folder: RunFol
         last[:] = [state]
         final = state.epoch == config.epochs or state.finished
         if stop.requested and not final:
-            raise RunInterrupted(f"interrupted at epoch {state.epoch} of {config.epochs}: the records and a "
-                                 f"checkpoint are in {folder.path}; add --resume to the same command to continue")
+            raise RunInterrupted(
+                f"interrupted at epoch {state.epoch} of {config.epochs}: the records and a "
+                f"checkpoint are in {folder.path}; add --resume to the same command to continue"
+            )
         if final or (checkpoint_every and state.epoch % checkpoint_every == 0):
             _save(folder, state, config)
 
     try:
         with deferred_interrupt() as stop:
-            result = run_hybrid_sgd(objective, config, seeds=seeds, progress=progress, start=start,
-                                    on_epoch=on_epoch)
+            result = run_hybrid_sgd(objective, config, seeds=seeds, progress=progress, start=start, on_epoch=on_epoch)
     except BaseException:
         # the last epoch boundary is a consistent state of every seed: keep it, whatever stopped the run
         if last:

@@ -1,20 +1,25 @@
 """What the two curvature figures (Fig 1, Fig 5) share: their config checks, problem strings, labels, and the
 Lanczos block norms of one minibatch loss in the row form their tables use."""
+
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from torch import Tensor
 
 from ..curvature import block_constants
 from ..errors import UsageError
+from ..objectives.base import Objective
 from . import paper_setup, style
 
 ADAPTERS = ("lora", "prompt")
 TASKS = ("sentiment", "topic")
 ADAPTER_LABELS = {"lora": "LoRA (r=8, q,k,v,o)", "prompt": "soft prompt (10 tokens)"}
-BLOCK_LABELS = {"x": r"$L_x = \|H_{xx}\|$ (full model, ZO)", "y": r"$L_y = \|H_{yy}\|$ (adapter, FO)",
-                "xy": r"$L_{xy} = \sigma_{max}(H_{xy})$ (cross block)"}
+BLOCK_LABELS = {
+    "x": r"$L_x = \|H_{xx}\|$ (full model, ZO)",
+    "y": r"$L_y = \|H_{yy}\|$ (adapter, FO)",
+    "xy": r"$L_{xy} = \sigma_{max}(H_{xy})$ (cross block)",
+}
 # x and y keep the colours they have in every figure (measured = red, second series = blue); the cross block is
 # the third series and takes the neutral colour
 BLOCK_COLORS = style.BLOCK_COLORS
@@ -30,8 +35,9 @@ FIGURE_BLOCK_NAMES = {"xx": "x", "yy": "y", "xy": "xy"}
 def choices(config: Mapping, key: str, accepted: tuple[str, ...]) -> list[str]:
     v = config.get(key)
     if not isinstance(v, (list, tuple)) or not v or any(a not in accepted for a in v) or len(set(v)) != len(v):
-        raise UsageError(f"config {key!r} must be a non-empty list of distinct names from {', '.join(accepted)}, "
-                         f"got {v!r}")
+        raise UsageError(
+            f"config {key!r} must be a non-empty list of distinct names from {', '.join(accepted)}, got {v!r}"
+        )
     return list(v)
 
 
@@ -39,10 +45,15 @@ def model_names(config: Mapping, key: str) -> list[str]:
     """Model names of ``llm_problem`` (minilm, smollm2, tiny-llama, tiny-bert) or checkpoint paths."""
     v = config.get(key)
     names = [v] if key == "model" else v
-    if not isinstance(names, (list, tuple)) or not names or any(
-            not isinstance(m, str) or not m or "," in m or "=" in m for m in names):
-        raise UsageError(f"config {key!r} must name {'a model' if key == 'model' else 'a non-empty list of models'} "
-                         f"(minilm, smollm2, tiny-llama, tiny-bert or a checkpoint path without ',' or '='), got {v!r}")
+    if (
+        not isinstance(names, (list, tuple))
+        or not names
+        or any(not isinstance(m, str) or not m or "," in m or "=" in m for m in names)
+    ):
+        raise UsageError(
+            f"config {key!r} must name {'a model' if key == 'model' else 'a non-empty list of models'} "
+            f"(minilm, smollm2, tiny-llama, tiny-bert or a checkpoint path without ',' or '='), got {v!r}"
+        )
     return list(names)
 
 
@@ -52,8 +63,9 @@ def data_keys(config: Mapping) -> dict:
     if d is None:
         return {}
     if not isinstance(d, Mapping) or any(not isinstance(k, str) for k in d):
-        raise UsageError(f"config 'data' must be a mapping of llm problem keys (n_train, batch_size, ...) or null, "
-                         f"got {d!r}")
+        raise UsageError(
+            f"config 'data' must be a mapping of llm problem keys (n_train, batch_size, ...) or null, got {d!r}"
+        )
     return dict(d)
 
 
@@ -63,14 +75,33 @@ def problem(model: str, adapter: str, task: str, data: dict) -> str:
     return paper_setup.llm_problem(model, adapter, task)
 
 
-
-def figure_block_constants(objective, x: Tensor, y: Tensor, *, idx: int, iterations: int, seed: int = 0,
-                           cross: bool = True) -> list[dict]:
+def figure_block_constants(
+    objective: Objective, x: Tensor, y: Tensor, *, idx: int, iterations: int, seed: int = 0, cross: bool = True
+) -> list[dict]:
     """One row per block (x, y and, with ``cross``, xy): ``curvature.block_constants`` of f_idx at (x, y) with
     at most ``iterations`` Lanczos steps, relative tolerance LANCZOS_TOL and FIGURE_RESIDUALS, as
     {block, L, residual, iterations, hvps, converged, seconds}. Ritz values are lower bounds on the norms."""
-    result = block_constants(objective, x, y, blocks=("xx", "yy", "xy") if cross else ("xx", "yy"), idx=idx,
-                             max_iter=iterations, tol=LANCZOS_TOL, seed=seed, residuals=FIGURE_RESIDUALS, check=False)
-    return [{"block": FIGURE_BLOCK_NAMES[e.block], "L": e.estimate, "residual": e.residual,
-             "iterations": e.iterations, "hvps": e.hvps, "converged": e.converged, "seconds": e.seconds}
-            for e in result.estimates]
+    result = block_constants(
+        objective,
+        x,
+        y,
+        blocks=("xx", "yy", "xy") if cross else ("xx", "yy"),
+        idx=idx,
+        max_iter=iterations,
+        tol=LANCZOS_TOL,
+        seed=seed,
+        residuals=FIGURE_RESIDUALS,
+        check=False,
+    )
+    return [
+        {
+            "block": FIGURE_BLOCK_NAMES[e.block],
+            "L": e.estimate,
+            "residual": e.residual,
+            "iterations": e.iterations,
+            "hvps": e.hvps,
+            "converged": e.converged,
+            "seconds": e.seconds,
+        }
+        for e in result.estimates
+    ]

@@ -13,6 +13,7 @@ and a re-plot never trains;
 Objectives are loaded once per problem string (a few at a time) and reset to their initial weights before
 every run, so every run of a figure starts from the same point.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -21,20 +22,20 @@ import json
 import sys
 import time
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 import pandas as pd
 
 from ..engine.model_run import EVALS_FILE, ModelRunConfig, train_model
-from ..objectives.base import is_model_objective
 from ..engine.rundir import COMPLETE_FILE, METRICS_FILE, json_safe, write_atomic
 from ..errors import UsageError
+from ..objectives.base import is_model_objective
 from ..optim.hybrid_sgd import METHODS, HybridSGDConfig
 
 DONE_FILE = "done.json"
-MODEL_RUNS_DIR = "model_runs"   # under the figures' runs folder, shared by every paper figure
+MODEL_RUNS_DIR = "model_runs"  # under the figures' runs folder, shared by every paper figure
 
 
 @dataclass(frozen=True)
@@ -64,24 +65,37 @@ class TrainSpec:
         for block, mode in zip("xy", METHODS[self.method]):
             if mode == "frozen":
                 object.__setattr__(self, f"eta_{block}", 0.0)
-        self.optimizer_config()   # validates step sizes, mu, q, seed with the optimizer's own messages
+        self.optimizer_config()  # validates step sizes, mu, q, seed with the optimizer's own messages
         self.model_run_config()
 
     def optimizer_config(self) -> HybridSGDConfig:
         try:
-            return HybridSGDConfig(method=self.method, eta_x=float(self.eta_x), eta_y=float(self.eta_y),
-                                   epochs=0, mu=float(self.mu), q=int(self.q), form=self.form, seed=int(self.seed),
-                                   fo_point=self.fo_point)
+            return HybridSGDConfig(
+                method=self.method,
+                eta_x=float(self.eta_x),
+                eta_y=float(self.eta_y),
+                epochs=0,
+                mu=float(self.mu),
+                q=int(self.q),
+                form=self.form,
+                seed=int(self.seed),
+                fo_point=self.fo_point,
+            )
         except ValueError as err:
             raise UsageError(f"run {self.label()}: {err}") from None
 
     def model_run_config(self) -> ModelRunConfig:
-        return ModelRunConfig(steps=int(self.steps), eval_every=int(self.eval_every), eval_limit=self.eval_limit,
-                              noise_mode=self.noise_mode, divergence_factor=float(self.divergence_factor))
+        return ModelRunConfig(
+            steps=int(self.steps),
+            eval_every=int(self.eval_every),
+            eval_limit=self.eval_limit,
+            noise_mode=self.noise_mode,
+            divergence_factor=float(self.divergence_factor),
+        )
 
     def record(self) -> dict:
         rec = json_safe(dataclasses.asdict(self))
-        if rec["fo_point"] == "clean":   # the default leaves the keys of runs stored before it existed valid
+        if rec["fo_point"] == "clean":  # the default leaves the keys of runs stored before it existed valid
             del rec["fo_point"]
         return rec
 
@@ -120,8 +134,8 @@ def fresh_runs(enabled: bool = True) -> None:
 
 
 # --- objectives, loaded once per problem string ------------------------------------------------------------
-_POOL: "OrderedDict[str, tuple]" = OrderedDict()
-POOL_SIZE = 2   # a SmolLM2 objective and its start point take ~1 GB; keep at most this many alive
+_POOL: OrderedDict[str, tuple] = OrderedDict()
+POOL_SIZE = 2  # a SmolLM2 objective and its start point take ~1 GB; keep at most this many alive
 
 
 def objective_at_start(problem: str):
@@ -160,8 +174,15 @@ def load_run(cache: Path, spec: TrainSpec) -> StoredRun | None:
         return None
     if info.get("spec") != spec.record() or (_FRESH_ONLY and spec.key() not in _MADE_HERE):
         return None
-    return StoredRun(spec, pd.read_csv(folder / METRICS_FILE), pd.read_csv(folder / EVALS_FILE),
-                     bool(info["diverged"]), str(info["diagnosis"]), float(info["seconds"]), folder)
+    return StoredRun(
+        spec,
+        pd.read_csv(folder / METRICS_FILE),
+        pd.read_csv(folder / EVALS_FILE),
+        bool(info["diverged"]),
+        str(info["diagnosis"]),
+        float(info["seconds"]),
+        folder,
+    )
 
 
 def train(cache: Path, spec: TrainSpec, *, progress: bool = False) -> StoredRun:
@@ -174,11 +195,17 @@ def train(cache: Path, spec: TrainSpec, *, progress: bool = False) -> StoredRun:
     obj = objective_at_start(spec.problem)
     t0 = time.perf_counter()
     # a folder without done.json holds an unfinished or stale run of this spec: replace it
-    res = train_model(obj, spec.optimizer_config(), spec.model_run_config(), out_dir=folder, overwrite=True,
-                      progress=progress)
+    res = train_model(
+        obj, spec.optimizer_config(), spec.model_run_config(), out_dir=folder, overwrite=True, progress=progress
+    )
     seconds = time.perf_counter() - t0
-    info = {"spec": spec.record(), "diverged": res.diverged, "diagnosis": res.diagnosis, "seconds": seconds,
-            "completed_steps": res.completed_steps}
+    info = {
+        "spec": spec.record(),
+        "diverged": res.diverged,
+        "diagnosis": res.diagnosis,
+        "seconds": seconds,
+        "completed_steps": res.completed_steps,
+    }
     write_atomic(folder / DONE_FILE, json.dumps(json_safe(info), indent=2) + "\n")
     _MADE_HERE.add(spec.key())
     return StoredRun(spec, res.steps, res.evals, res.diverged, res.diagnosis, seconds, folder)
@@ -187,8 +214,7 @@ def train(cache: Path, spec: TrainSpec, *, progress: bool = False) -> StoredRun:
 SPEC_COLUMNS = ("problem", "method", "fo_point", "variant", "eta_x", "eta_y", "mu", "q", "seed")
 
 
-def train_all(cache: Path, specs: Iterable[TrainSpec], *, progress: bool | None = None,
-              say=print) -> list[StoredRun]:
+def train_all(cache: Path, specs: Iterable[TrainSpec], *, progress: bool | None = None, say=print) -> list[StoredRun]:
     """Every run of ``specs`` (stored ones read back), in order, with one line per run and, on a terminal,
     a progress bar per run (``progress=None``: only when stderr is a terminal, so logs stay readable)."""
     specs = list(specs)

@@ -7,12 +7,13 @@ both ends of each one-block move, (x_t, y_t) -> (x_{t+1}, y_t) and (x_t, y_t) ->
 in-place trainer overwrites x_t; stopping it at every step through checkpoints would write the weights to
 disk once per step. At a few steps the Lanczos block norms of one fixed minibatch loss are measured too.
 """
+
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 import pandas as pd
@@ -20,15 +21,25 @@ import torch
 
 from ..curvature import SecantStep, secant_run
 from ..errors import UsageError
+from ..objectives.base import Objective
 from ..optim.hybrid_sgd import HybridSGDConfig
 from ..optim.schedule import step_schedule
-from . import curvature_setup as cs, paper_setup, style
+from . import curvature_setup as cs
+from . import paper_setup, style
 from .figure_runs import objective_at_start
 from .registry import config_int, config_positive, read_config, read_table, write_config, write_table
 
 
-def fig1_curvature_run(objective, config: HybridSGDConfig, *, steps: int, measure_every: int, curvature_batch: int,
-                       lanczos_iter: int, say=print) -> tuple[pd.DataFrame, pd.DataFrame]:
+def fig1_curvature_run(
+    objective: Objective,
+    config: HybridSGDConfig,
+    *,
+    steps: int,
+    measure_every: int,
+    curvature_batch: int,
+    lanczos_iter: int,
+    say=print,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The Fig 1 run: ``steps`` hybrid steps from the objective's live point (left unchanged).
 
     Returns (points, secants). ``points``: ``figure_block_constants`` on minibatch ``curvature_batch`` at
@@ -55,29 +66,49 @@ def fig1_curvature_run(objective, config: HybridSGDConfig, *, steps: int, measur
             raise UsageError(f"the Fig 1 run diverged at step {st.step} (loss {st.loss}); lower eta_x or eta_y")
 
     x, y = objective.initial_point()
-    run = secant_run(objective, x, y, step_schedule(config.order, n=n, run_seed=config.seed, stop=steps,
-                                                    device=x.device),
-                     config, at_point=at_point, on_step=stop_if_diverged)
+    run = secant_run(
+        objective,
+        x,
+        y,
+        step_schedule(config.order, n=n, run_seed=config.seed, stop=steps, device=x.device),
+        config,
+        at_point=at_point,
+        on_step=stop_if_diverged,
+    )
     sec = pd.DataFrame([_secant_row(st) for st in run.steps])
     if not sec.empty:
         sec["ratio"] = sec.secant_x / sec.secant_y
     return pd.DataFrame(points), sec
 
 
-def _measure(objective, x, y, step: int, batch: int, lanczos_iter: int, say) -> list[dict]:
+def _measure(objective: Objective, x, y, step: int, batch: int, lanczos_iter: int, say) -> list[dict]:
     t0 = time.perf_counter()
     with torch.no_grad():
         loss = float(objective.loss(x, y, batch))
     rows = cs.figure_block_constants(objective, x, y, idx=batch, iterations=lanczos_iter, seed=1000 + step)
-    say(f"    step {step}: " + ", ".join(f"L_{r['block']}={r['L']:.4g} (res {r['residual']:.2g})" for r in rows)
-        + f" in {time.perf_counter() - t0:.1f} s")
+    say(
+        f"    step {step}: "
+        + ", ".join(f"L_{r['block']}={r['L']:.4g} (res {r['residual']:.2g})" for r in rows)
+        + f" in {time.perf_counter() - t0:.1f} s"
+    )
     return [{"step": step, "batch": batch, "loss": loss, **r} for r in rows]
 
 
 def _secant_row(st: SecantStep) -> dict:
-    return {"step": st.step, "epoch": st.epoch, "sample": st.sample, "loss": st.loss, "grad_x_norm": st.grad_x_norm,
-            "grad_y_norm": st.grad_y_norm, "zo_phi": st.phi, "step_x": st.step_x, "step_y": st.step_y,
-            "secant_x": st.secant_x, "secant_y": st.secant_y, "seconds": st.seconds}
+    return {
+        "step": st.step,
+        "epoch": st.epoch,
+        "sample": st.sample,
+        "loss": st.loss,
+        "grad_x_norm": st.grad_x_norm,
+        "grad_y_norm": st.grad_y_norm,
+        "zo_phi": st.phi,
+        "step_x": st.step_x,
+        "step_y": st.step_y,
+        "secant_x": st.secant_x,
+        "secant_y": st.secant_y,
+        "seconds": st.seconds,
+    }
 
 
 def validate_fig1(config: Mapping) -> None:
@@ -89,8 +120,10 @@ def validate_fig1(config: Mapping) -> None:
     steps = config_int(config, "steps", minimum=1)
     every = config_int(config, "measure_every", minimum=1)
     if every > steps:
-        raise UsageError(f"config 'measure_every' ({every}) must not exceed 'steps' ({steps}): the run would be "
-                         "measured at its two ends only; lower it or set it equal to steps")
+        raise UsageError(
+            f"config 'measure_every' ({every}) must not exceed 'steps' ({steps}): the run would be "
+            "measured at its two ends only; lower it or set it equal to steps"
+        )
     config_int(config, "lanczos_iter", minimum=2)
     config_int(config, "curvature_batch", minimum=0)
     config_int(config, "seed", minimum=0)
@@ -103,15 +136,28 @@ def run_fig1(config: Mapping, out_dir: Path) -> None:
     """For each adapter: the hybrid run of ``fig1_curvature_run`` with Lanczos block norms at a few points and secants
     at every step; tables fig1.csv (points, one row per block) and fig1_secants.csv (one row per step)."""
     validate_fig1(config)
-    opt = HybridSGDConfig(method="hybrid", eta_x=float(config["eta_x"]), eta_y=float(config["eta_y"]), epochs=0,
-                          mu=float(config["mu"]), q=int(config["q"]), seed=int(config["seed"]))
+    opt = HybridSGDConfig(
+        method="hybrid",
+        eta_x=float(config["eta_x"]),
+        eta_y=float(config["eta_y"]),
+        epochs=0,
+        mu=float(config["mu"]),
+        q=int(config["q"]),
+        seed=int(config["seed"]),
+    )
     points, secants = [], []
     for adapter in config["adapters"]:
         problem = cs.problem(config["model"], adapter, config["task"], cs.data_keys(config))
         print(f"  Fig 1 run, {adapter}: {config['steps']} hybrid steps on {problem}", flush=True)
         obj = objective_at_start(problem)
-        p, s = fig1_curvature_run(obj, opt, steps=int(config["steps"]), measure_every=int(config["measure_every"]),
-                          curvature_batch=int(config["curvature_batch"]), lanczos_iter=int(config["lanczos_iter"]))
+        p, s = fig1_curvature_run(
+            obj,
+            opt,
+            steps=int(config["steps"]),
+            measure_every=int(config["measure_every"]),
+            curvature_batch=int(config["curvature_batch"]),
+            lanczos_iter=int(config["lanczos_iter"]),
+        )
         tags = {"model": config["model"], "adapter": adapter, "task": config["task"], "d_x": obj.d_x, "d_y": obj.d_y}
         points.append(p.assign(**tags))
         secants.append(s.assign(**tags))
@@ -124,19 +170,40 @@ def _fig1_panel(ax, pts: pd.DataFrame, sec: pd.DataFrame) -> None:
     for block in ("x", "y"):
         col = f"secant_{block}"
         ok = sec[np.isfinite(sec[col]) & (sec[col] > 0)]
-        ax.plot(ok.step + 0.5, ok[col], "-", color=cs.BLOCK_COLORS[block], lw=1.0, alpha=0.8,
-                label=f"secant$_{block}$ per step (step's minibatch)")
+        ax.plot(
+            ok.step + 0.5,
+            ok[col],
+            "-",
+            color=cs.BLOCK_COLORS[block],
+            lw=1.0,
+            alpha=0.8,
+            label=f"secant$_{block}$ per step (step's minibatch)",
+        )
     for block in ("x", "y", "xy"):
         g = pts[pts.block == block].sort_values("step")
         if g.empty:
             continue
         conv = g.converged.astype(bool)
-        ax.errorbar(g.step, g.L, yerr=[np.zeros(len(g)), g.residual], fmt="none", ecolor=cs.BLOCK_COLORS[block],
-                    capsize=3, lw=1.0)
+        ax.errorbar(
+            g.step,
+            g.L,
+            yerr=[np.zeros(len(g)), g.residual],
+            fmt="none",
+            ecolor=cs.BLOCK_COLORS[block],
+            capsize=3,
+            lw=1.0,
+        )
         ax.plot(g.step, g.L, "--", color=cs.BLOCK_COLORS[block], lw=0.8)
         ax.plot(g.step[conv], g.L[conv], "o", color=cs.BLOCK_COLORS[block], ms=7)
-        ax.plot(g.step[~conv], g.L[~conv], "o", color=cs.BLOCK_COLORS[block], mfc="white", ms=7,
-                label=f"{cs.BLOCK_LABELS[block]}, Lanczos")
+        ax.plot(
+            g.step[~conv],
+            g.L[~conv],
+            "o",
+            color=cs.BLOCK_COLORS[block],
+            mfc="white",
+            ms=7,
+            label=f"{cs.BLOCK_LABELS[block]}, Lanczos",
+        )
     ax.set_yscale("log")
     ax.set_xlabel("training step t (hybrid run)")
 
@@ -150,49 +217,108 @@ def plot_fig1(tables_dir: Path, png_path: Path) -> None:
     for ax, adapter in zip(axes, adapters):
         p, s = pts[pts.adapter == adapter], sec[sec.adapter == adapter]
         _fig1_panel(ax, p, s)
-        ax.set_title(f"{p.model.iloc[0]}, {cs.ADAPTER_LABELS.get(adapter, adapter)}, {p.task.iloc[0]}\n"
-                     f"d_x={int(p.d_x.iloc[0]):,}, d_y={int(p.d_y.iloc[0]):,}")
+        ax.set_title(
+            f"{p.model.iloc[0]}, {cs.ADAPTER_LABELS.get(adapter, adapter)}, {p.task.iloc[0]}\n"
+            f"d_x={int(p.d_x.iloc[0]):,}, d_y={int(p.d_y.iloc[0]):,}"
+        )
         if ax is axes[0]:
             ax.set_ylabel("block smoothness estimate (log scale)")
     from matplotlib.lines import Line2D
+
     handles, _ = axes[0].get_legend_handles_labels()
-    handles.append(Line2D([], [], color="grey", marker="o", ls="", ms=7,
-                          label=f"filled marker: Lanczos converged (rel. residual <= {cs.LANCZOS_TOL:g})"))
-    axes[0].legend(handles=handles, loc="upper left", bbox_to_anchor=(0.0, -0.13), ncol=2, fontsize=7.5,
-                   framealpha=0.9, title_fontsize=7.5,
-                   title=f"Lanczos ({cfg['lanczos_iter']} steps, minibatch {cfg['curvature_batch']}): open marker = "
-                         "unconverged Ritz value (a lower bound), bar = +residual")
+    handles.append(
+        Line2D(
+            [],
+            [],
+            color="grey",
+            marker="o",
+            ls="",
+            ms=7,
+            label=f"filled marker: Lanczos converged (rel. residual <= {cs.LANCZOS_TOL:g})",
+        )
+    )
+    axes[0].legend(
+        handles=handles,
+        loc="upper left",
+        bbox_to_anchor=(0.0, -0.13),
+        ncol=2,
+        fontsize=7.5,
+        framealpha=0.9,
+        title_fontsize=7.5,
+        title=f"Lanczos ({cfg['lanczos_iter']} steps, minibatch {cfg['curvature_batch']}): open marker = "
+        "unconverged Ritz value (a lower bound), bar = +residual",
+    )
     ax = axes[-1]
     ratios = sec.ratio[np.isfinite(sec.ratio) & (sec.ratio > 0)]
     if len(ratios):
         bins = np.geomspace(ratios.min() / 1.5, ratios.max() * 1.5, 16)
         for adapter, hatch in zip(adapters, ("", "//")):
             r = sec.ratio[(sec.adapter == adapter) & np.isfinite(sec.ratio) & (sec.ratio > 0)]
-            ax.hist(r, bins=bins, histtype="stepfilled" if not hatch else "step", hatch=hatch or None,
-                    color=style.METHOD_COLORS["hybrid"], alpha=0.35 if not hatch else 1.0, lw=1.5,
-                    label=f"secant$_x$/secant$_y$, {adapter} (median {r.median():.3g})")
+            ax.hist(
+                r,
+                bins=bins,
+                histtype="stepfilled" if not hatch else "step",
+                hatch=hatch or None,
+                color=style.METHOD_COLORS["hybrid"],
+                alpha=0.35 if not hatch else 1.0,
+                lw=1.5,
+                label=f"secant$_x$/secant$_y$, {adapter} (median {r.median():.3g})",
+            )
     for adapter, ls in zip(adapters, ("-", ":")):
         g = pts[pts.adapter == adapter].pivot_table(index="step", columns="block", values="L")
-        for k, (step, row) in enumerate(g.iterrows()):
-            ax.axvline(row.x / row.y, color=style.THEORY_COLOR, ls=ls, lw=1.0,
-                       label=f"Lanczos $L_x/L_y$, {adapter} (steps {', '.join(str(i) for i in g.index)})"
-                       if k == 0 else None)
+        for k, (_step, row) in enumerate(g.iterrows()):
+            ax.axvline(
+                row.x / row.y,
+                color=style.THEORY_COLOR,
+                ls=ls,
+                lw=1.0,
+                label=f"Lanczos $L_x/L_y$, {adapter} (steps {', '.join(str(i) for i in g.index)})" if k == 0 else None,
+            )
     ax.set_xscale("log")
     ax.set_xlabel(r"local ratio $L_x / L_y$ (log scale)")
     ax.set_ylabel("number of steps")
     ax.set_title("Local ratio L_x/L_y: secants (per step) vs Lanczos (points)")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), fontsize=7.5, framealpha=0.9)
-    fig.suptitle(f"Smoothness structures along a hybrid run (eta_x={cfg['eta_x']:g}, eta_y={cfg['eta_y']:g}, "
-                 f"mu={cfg['mu']:g}, {cfg['steps']} steps)", y=1.01)
+    fig.suptitle(
+        f"Smoothness structures along a hybrid run (eta_x={cfg['eta_x']:g}, eta_y={cfg['eta_y']:g}, "
+        f"mu={cfg['mu']:g}, {cfg['steps']} steps)",
+        y=1.01,
+    )
     style.save_figure(fig, png_path)
 
 
-FIG1_QUICK = {"mode": "quick", "model": "minilm", "adapters": ["lora", "prompt"], "task": "sentiment", "data": None,
-              "steps": 16, "measure_every": 8, "lanczos_iter": 4, "curvature_batch": 0,
-              "eta_x": 1e-4, "eta_y": 1.0, "mu": 1e-3, "q": 1, "seed": 0}
+FIG1_QUICK = {
+    "mode": "quick",
+    "model": "minilm",
+    "adapters": ["lora", "prompt"],
+    "task": "sentiment",
+    "data": None,
+    "steps": 16,
+    "measure_every": 8,
+    "lanczos_iter": 4,
+    "curvature_batch": 0,
+    "eta_x": 1e-4,
+    "eta_y": 1.0,
+    "mu": 1e-3,
+    "q": 1,
+    "seed": 0,
+}
 # full: SmolLM2-135M at the paper's data scale on a GPU; 200 steps with Lanczos (30 steps, ~120 products) at 9
 # points per adapter -- about 20-40 minutes on one large GPU (CPU: many hours). A checkpoint path may replace
 # "smollm2".
-FIG1_FULL = {"mode": "full", "model": "smollm2", "adapters": ["lora", "prompt"], "task": "sentiment",
-             "data": dict(paper_setup.FULL_DATA), "steps": 200, "measure_every": 25,
-             "lanczos_iter": 30, "curvature_batch": 0, "eta_x": 1e-6, "eta_y": 1e-2, "mu": 1e-3, "q": 1, "seed": 0}
+FIG1_FULL = {
+    "mode": "full",
+    "model": "smollm2",
+    "adapters": ["lora", "prompt"],
+    "task": "sentiment",
+    "data": dict(paper_setup.FULL_DATA),
+    "steps": 200,
+    "measure_every": 25,
+    "lanczos_iter": 30,
+    "curvature_batch": 0,
+    "eta_x": 1e-6,
+    "eta_y": 1e-2,
+    "mu": 1e-3,
+    "q": 1,
+    "seed": 0,
+}

@@ -5,6 +5,7 @@ and SmolLM2-135M for the one causal-LM panel; full mode: the same code at the pa
 the user gives by path (``model=PATH``) on a GPU. Problem strings are built here so that every figure names
 its data the same way.
 """
+
 from __future__ import annotations
 
 # x = all base weights, y = LoRA (rank 8 on q,k,v,o) or a 10-token soft prompt (+ the encoder's new head)

@@ -17,11 +17,12 @@ D0 - f (D0 - D_best), with D0 the dev loss at the start and D_best the lowest fi
 any method (f = ``target_fraction``); when no method improved on D0 by at least ``MIN_IMPROVEMENT`` (relative)
 there is no target (nan): a smaller change is within the noise of a few dozen dev examples.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 import pandas as pd
@@ -39,18 +40,19 @@ METHOD_ORDER = ("hybrid", "fo_peft", "fo_full", "zo_full", "zo_peft")
 # (forwards, backwards over y, backwards over x) per step, fo_point = clean, central ZO, q = 1; a logging
 # forward of the FO-only methods is outside the timed step and not counted
 PASSES = {
-    "hybrid": (3, 1, 0),     # ZO on x: 2 forwards; FO on y: forward + backward through y only
+    "hybrid": (3, 1, 0),  # ZO on x: 2 forwards; FO on y: forward + backward through y only
     "hybrid+plus": (2, 1, 0),  # the adapter gradient rides on the ZO forward at x + mu u
-    "hybrid+sym": (2, 2, 0),   # ... and on the one at x - mu u
+    "hybrid+sym": (2, 2, 0),  # ... and on the one at x - mu u
     "fo_peft": (1, 1, 0),
-    "fo_full": (1, 1, 1),    # one backward that reaches both blocks
+    "fo_full": (1, 1, 1),  # one backward that reaches both blocks
     "zo_full": (2, 0, 0),
     "zo_peft": (2, 0, 0),
 }
 
 # Plain SGD step sizes, set by hand per model and kept inside the FO limit 2/L_y of the measured adapter
 # curvature: MiniLM LoRA on tweets L_y ~ 1.1 (eta_y = 0.5; 1.0 makes the dev loss jump), on BBC topics
-# L_y ~ 0.2 at the start (eta_y = 0.3: 1.0 oscillates within 16 steps), SmolLM2 LoRA L_y ~ 7 (eta_y = 0.1; 1.0 diverges). The ZO x-steps sit far above the
+# L_y ~ 0.2 at the start (eta_y = 0.3: 1.0 oscillates within 16 steps), SmolLM2 LoRA L_y ~ 7 (eta_y = 0.1;
+# 1.0 diverges). The ZO x-steps sit far above the
 # ZO mean-square limit 2/(L_x (d_x + 2)) ~ 1e-8 of a 2.3e7-dimensional block, as MeZO's do (1e-6 on SmolLM2).
 QUICK_STEPS = {
     "hybrid": [1e-5, 0.5],
@@ -64,38 +66,114 @@ QUICK_STEPS_SMOLLM2 = {"hybrid": [1e-6, 0.1], "fo_peft": [0.0, 0.1], "zo_full": 
 FULL_STEPS_SMOLLM2 = {**QUICK_STEPS_SMOLLM2, "fo_full": [1e-5, 0.1], "zo_peft": [0.0, 1e-3]}
 
 
-def _panel(problem: str, label: str, *, methods=None, seeds=(0, 1), steps: int = 24, eval_every: int = 4,
-           eval_limit: int | None = 32, mu: float = 1e-3) -> dict:
-    return {"label": label, "problem": problem, "methods": dict(methods or QUICK_STEPS), "seeds": list(seeds),
-            "steps": steps, "eval_every": eval_every, "eval_limit": eval_limit, "mu": mu}
+def _panel(
+    problem: str,
+    label: str,
+    *,
+    methods=None,
+    seeds=(0, 1),
+    steps: int = 24,
+    eval_every: int = 4,
+    eval_limit: int | None = 32,
+    mu: float = 1e-3,
+) -> dict:
+    return {
+        "label": label,
+        "problem": problem,
+        "methods": dict(methods or QUICK_STEPS),
+        "seeds": list(seeds),
+        "steps": steps,
+        "eval_every": eval_every,
+        "eval_limit": eval_limit,
+        "mu": mu,
+    }
 
 
 # window = one epoch of the quick data (64 examples / batch 8): the running mean then averages every minibatch once
-FIG3_QUICK = {"mode": "quick", "window": 8, "target_fraction": 0.5,
-              "panels": [_panel(llm_problem("minilm", "lora"), "MiniLM + LoRA, tweet sentiment")]}
-FIG3_FULL = {"mode": "full", "window": 63, "target_fraction": 0.5,
-             "panels": [_panel(llm_problem("smollm2", "lora", **FULL_DATA), "SmolLM2-135M + LoRA, tweet sentiment",
-                               seeds=range(5), steps=1000, eval_every=100, eval_limit=500,
-                               methods=FULL_STEPS_SMOLLM2)]}
+FIG3_QUICK = {
+    "mode": "quick",
+    "window": 8,
+    "target_fraction": 0.5,
+    "panels": [_panel(llm_problem("minilm", "lora"), "MiniLM + LoRA, tweet sentiment")],
+}
+FIG3_FULL = {
+    "mode": "full",
+    "window": 63,
+    "target_fraction": 0.5,
+    "panels": [
+        _panel(
+            llm_problem("smollm2", "lora", **FULL_DATA),
+            "SmolLM2-135M + LoRA, tweet sentiment",
+            seeds=range(5),
+            steps=1000,
+            eval_every=100,
+            eval_limit=500,
+            methods=FULL_STEPS_SMOLLM2,
+        )
+    ],
+}
 # Figure 7: Figure 3's runs (shared) plus the hybrid with its FO gradient at the perturbed points (THEORY 2.3)
 FIG7_QUICK = {**FIG3_QUICK, "panels": [{**FIG3_QUICK["panels"][0], "fo_points": ["plus", "sym"]}]}
 FIG7_FULL = {**FIG3_FULL, "panels": [{**FIG3_FULL["panels"][0], "fo_points": ["plus", "sym"]}]}
-FIG6_QUICK = {"mode": "quick", "window": 8, "target_fraction": 0.5, "panels": [
-    FIG3_QUICK["panels"][0],
-    _panel(llm_problem("minilm", "lora", "topic"), "MiniLM + LoRA, BBC topics (5 classes)", seeds=(0,), steps=16,
-           eval_every=4, methods=QUICK_STEPS_TOPIC),
-    _panel(llm_problem("smollm2", "lora"), "SmolLM2-135M + LoRA, tweet sentiment", seeds=(0,), steps=8,
-           eval_every=4, eval_limit=32, methods=QUICK_STEPS_SMOLLM2),
-]}
-FIG6_FULL = {"mode": "full", "window": 63, "target_fraction": 0.5, "panels": [
-    FIG3_FULL["panels"][0],
-    _panel(llm_problem("smollm2", "lora", "topic", **FULL_DATA), "SmolLM2-135M + LoRA, BBC topics",
-           seeds=range(5), steps=1000, eval_every=100, eval_limit=500, methods=FULL_STEPS_SMOLLM2),
-    _panel(llm_problem("smollm2", "prompt", **FULL_DATA), "SmolLM2-135M + prompt tuning, tweet sentiment",
-           seeds=range(5), steps=1000, eval_every=100, eval_limit=500, methods=FULL_STEPS_SMOLLM2),
-    _panel(llm_problem("minilm", "lora", **FULL_DATA), "MiniLM + LoRA, tweet sentiment", seeds=range(5),
-           steps=1000, eval_every=100, eval_limit=500),
-]}
+FIG6_QUICK = {
+    "mode": "quick",
+    "window": 8,
+    "target_fraction": 0.5,
+    "panels": [
+        FIG3_QUICK["panels"][0],
+        _panel(
+            llm_problem("minilm", "lora", "topic"),
+            "MiniLM + LoRA, BBC topics (5 classes)",
+            seeds=(0,),
+            steps=16,
+            eval_every=4,
+            methods=QUICK_STEPS_TOPIC,
+        ),
+        _panel(
+            llm_problem("smollm2", "lora"),
+            "SmolLM2-135M + LoRA, tweet sentiment",
+            seeds=(0,),
+            steps=8,
+            eval_every=4,
+            eval_limit=32,
+            methods=QUICK_STEPS_SMOLLM2,
+        ),
+    ],
+}
+FIG6_FULL = {
+    "mode": "full",
+    "window": 63,
+    "target_fraction": 0.5,
+    "panels": [
+        FIG3_FULL["panels"][0],
+        _panel(
+            llm_problem("smollm2", "lora", "topic", **FULL_DATA),
+            "SmolLM2-135M + LoRA, BBC topics",
+            seeds=range(5),
+            steps=1000,
+            eval_every=100,
+            eval_limit=500,
+            methods=FULL_STEPS_SMOLLM2,
+        ),
+        _panel(
+            llm_problem("smollm2", "prompt", **FULL_DATA),
+            "SmolLM2-135M + prompt tuning, tweet sentiment",
+            seeds=range(5),
+            steps=1000,
+            eval_every=100,
+            eval_limit=500,
+            methods=FULL_STEPS_SMOLLM2,
+        ),
+        _panel(
+            llm_problem("minilm", "lora", **FULL_DATA),
+            "MiniLM + LoRA, tweet sentiment",
+            seeds=range(5),
+            steps=1000,
+            eval_every=100,
+            eval_limit=500,
+        ),
+    ],
+}
 
 
 # --- validation ---------------------------------------------------------------------------------------------
@@ -135,12 +213,17 @@ def validate_panels(config: Mapping) -> None:
             _int(s, f"{where} seed", 0)
         _int(p["steps"], f"{where} steps", 2)
         fo_points = p.get("fo_points", [])
-        if (not isinstance(fo_points, (list, tuple)) or any(f not in FO_POINT_STYLES for f in fo_points)
-                or (fo_points and "hybrid" not in methods)):
-            raise UsageError(f"{where}: fo_points must list FO points of the hybrid from "
-                             f"{', '.join(FO_POINT_STYLES)} (and the panel must run hybrid), got {fo_points!r}")
+        if (
+            not isinstance(fo_points, (list, tuple))
+            or any(f not in FO_POINT_STYLES for f in fo_points)
+            or (fo_points and "hybrid" not in methods)
+        ):
+            raise UsageError(
+                f"{where}: fo_points must list FO points of the hybrid from "
+                f"{', '.join(FO_POINT_STYLES)} (and the panel must run hybrid), got {fo_points!r}"
+            )
         _int(p.get("eval_every", 0), f"{where} eval_every", 0)
-        panel_specs(p)   # step sizes, mu: the optimizer's own checks, as one-line errors
+        panel_specs(p)  # step sizes, mu: the optimizer's own checks, as one-line errors
 
 
 def panel_specs(panel: Mapping) -> list[mr.TrainSpec]:
@@ -152,10 +235,20 @@ def panel_specs(panel: Mapping) -> list[mr.TrainSpec]:
         fo_points = ["clean", *panel.get("fo_points", [])] if method == "hybrid" else ["clean"]
         for fo_point in fo_points:
             for seed in panel["seeds"]:
-                specs.append(mr.TrainSpec(panel["problem"], method, float(pair[0]), float(pair[1]),
-                                          int(panel["steps"]), seed=int(seed), mu=float(panel.get("mu", 1e-3)),
-                                          fo_point=fo_point, eval_every=int(panel.get("eval_every", 0)),
-                                          eval_limit=panel.get("eval_limit")))
+                specs.append(
+                    mr.TrainSpec(
+                        panel["problem"],
+                        method,
+                        float(pair[0]),
+                        float(pair[1]),
+                        int(panel["steps"]),
+                        seed=int(seed),
+                        mu=float(panel.get("mu", 1e-3)),
+                        fo_point=fo_point,
+                        eval_every=int(panel.get("eval_every", 0)),
+                        eval_limit=panel.get("eval_limit"),
+                    )
+                )
     return specs
 
 
@@ -187,15 +280,24 @@ def targets_table(evals: pd.DataFrame, *, fraction: float) -> pd.DataFrame:
                 if len(reached):
                     hits.append(int(reached["step"].iloc[0]))
                     secs.append(float(reached["seconds"].iloc[0]))
-            rows.append({"panel": panel, "method": method, "target_dev_loss": target, "start_dev_loss": start,
-                         "best_final_dev_loss": best, "final_dev_loss": float(final[method]),
-                         "final_dev_accuracy": float(dm[dm["step"] == dm["step"].max()]["dev_accuracy"].mean()),
-                         "seeds": dm["seed"].nunique(), "reached": len(hits),
-                         "steps_to_target": float(np.mean(hits)) if hits else math.nan,
-                         "seconds_to_target": float(np.mean(secs)) if secs else math.nan})
+            rows.append(
+                {
+                    "panel": panel,
+                    "method": method,
+                    "target_dev_loss": target,
+                    "start_dev_loss": start,
+                    "best_final_dev_loss": best,
+                    "final_dev_loss": float(final[method]),
+                    "final_dev_accuracy": float(dm[dm["step"] == dm["step"].max()]["dev_accuracy"].mean()),
+                    "seeds": dm["seed"].nunique(),
+                    "reached": len(hits),
+                    "steps_to_target": float(np.mean(hits)) if hits else math.nan,
+                    "seconds_to_target": float(np.mean(secs)) if secs else math.nan,
+                }
+            )
     out = pd.DataFrame(rows)
     out["steps_ratio_to_fo_peft"] = math.nan
-    for panel, idx in out.groupby("panel").groups.items():
+    for _panel, idx in out.groupby("panel").groups.items():
         ref = out.loc[idx][out.loc[idx, "method"] == "fo_peft"]["steps_to_target"]
         if len(ref):
             out.loc[idx, "steps_ratio_to_fo_peft"] = out.loc[idx, "steps_to_target"] / float(ref.iloc[0])
@@ -211,14 +313,28 @@ def _run_panels(name: str, config: Mapping, out_dir: Path) -> None:
     for p in config["panels"]:
         runs = mr.train_all(cache, panel_specs(p))
         st = mr.steps_table(runs, panel=p["label"])
-        st["smoothed"] = st.groupby(["variant", "seed"], sort=False)["loss"].transform(
-            lambda s: mr.smoothed(s, window))
+        st["smoothed"] = st.groupby(["variant", "seed"], sort=False)["loss"].transform(lambda s: mr.smoothed(s, window))
         steps_parts.append(st)
         eval_parts.append(mr.evals_table(runs, panel=p["label"]))
     steps = pd.concat(steps_parts, ignore_index=True)
     evals = pd.concat(eval_parts, ignore_index=True)
-    cols = ["panel", "problem", "method", "fo_point", "variant", "seed", "step", "loss", "smoothed", "seconds", "elapsed", "eta_x", "eta_y",
-            "mu", "diverged"]
+    cols = [
+        "panel",
+        "problem",
+        "method",
+        "fo_point",
+        "variant",
+        "seed",
+        "step",
+        "loss",
+        "smoothed",
+        "seconds",
+        "elapsed",
+        "eta_x",
+        "eta_y",
+        "mu",
+        "diverged",
+    ]
     write_table(out_dir, f"{name}.csv", steps[cols])
     write_table(out_dir, f"{name}_evals.csv", evals)
     write_table(out_dir, f"{name}_targets.csv", targets_table(evals, fraction=float(config["target_fraction"])))
@@ -250,11 +366,20 @@ def cost_table(steps: pd.DataFrame) -> pd.DataFrame:
         two_fwd = per["mean"].get("zo_peft", math.nan)
         for method in _ordered(per.index):
             f, by, bx = PASSES.get(method, (math.nan, math.nan, math.nan))
-            rows.append({"panel": panel, "method": method, "forwards": f, "backward_y": by, "backward_x": bx,
-                         "seconds_per_step": per.loc[method, "mean"], "seconds_std": per.loc[method, "std"],
-                         "steps_timed": int(per.loc[method, "count"]),
-                         "ratio_to_fo_peft": per.loc[method, "mean"] / ref,
-                         "ratio_to_zo_peft_step": per.loc[method, "mean"] / two_fwd})
+            rows.append(
+                {
+                    "panel": panel,
+                    "method": method,
+                    "forwards": f,
+                    "backward_y": by,
+                    "backward_x": bx,
+                    "seconds_per_step": per.loc[method, "mean"],
+                    "seconds_std": per.loc[method, "std"],
+                    "steps_timed": int(per.loc[method, "count"]),
+                    "ratio_to_fo_peft": per.loc[method, "mean"] / ref,
+                    "ratio_to_zo_peft_step": per.loc[method, "mean"] / two_fwd,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -285,10 +410,23 @@ def _band(ax, df: pd.DataFrame, x: str, y: str, variant: str) -> None:
     # the hybrid often overlaps FO-PEFT (a tiny ZO step adds little in few steps): draw it on top, dashed
     top = method == "hybrid"
     ls = FO_POINT_STYLES.get(fo_point, "--" if top else "-")
-    ax.plot(mean.index, mean.values, color=color, label=variant_label(variant), lw=2.0 if top else 1.6,
-            ls=ls, zorder=4 if top else 2)
-    ax.fill_between(mean.index, (mean - std).values, (mean + std).values, color=color,
-                    alpha=style.SPREAD_ALPHA / (2 if fo_point else 1), lw=0)
+    ax.plot(
+        mean.index,
+        mean.values,
+        color=color,
+        label=variant_label(variant),
+        lw=2.0 if top else 1.6,
+        ls=ls,
+        zorder=4 if top else 2,
+    )
+    ax.fill_between(
+        mean.index,
+        (mean - std).values,
+        (mean + std).values,
+        color=color,
+        alpha=style.SPREAD_ALPHA / (2 if fo_point else 1),
+        lw=0,
+    )
 
 
 def _time_axis(df: pd.DataFrame) -> pd.DataFrame:
@@ -324,14 +462,15 @@ def _plot_panels(name: str, tables_dir: Path, png_path: Path, *, against: str = 
                 _band(ax_dev, em, x_eval, "dev_loss", method)
                 _band(ax_acc, em, x_eval, "dev_accuracy", method)
             if sp[sp["variant"] == method]["diverged"].any():
-                ax_loss.plot([], [], "x", color=style.METHOD_COLORS[_base(method)],
-                             label=f"{method} diverged (stopped)")
+                ax_loss.plot(
+                    [], [], "x", color=style.METHOD_COLORS[_base(method)], label=f"{method} diverged (stopped)"
+                )
         tg = targets[targets["panel"] == panel]
         if len(tg) and np.isfinite(tg["target_dev_loss"].iloc[0]):
-            ax_dev.axhline(float(tg["target_dev_loss"].iloc[0]), color=style.THEORY_COLOR, ls=":", lw=1,
-                           label="target dev loss")
-        ax_loss.set(xlabel=xlabel, ylabel=f"train loss (running mean over {cfg.get('window')} steps)",
-                    title=panel)
+            ax_dev.axhline(
+                float(tg["target_dev_loss"].iloc[0]), color=style.THEORY_COLOR, ls=":", lw=1, label="target dev loss"
+            )
+        ax_loss.set(xlabel=xlabel, ylabel=f"train loss (running mean over {cfg.get('window')} steps)", title=panel)
         ax_dev.set(xlabel=xlabel, ylabel="dev loss (cross-entropy)", title="dev loss (same examples for all)")
         ax_acc.set(xlabel=xlabel, ylabel="dev accuracy", title="dev accuracy")
         for ax in (ax_loss, ax_dev, ax_acc):
@@ -340,8 +479,10 @@ def _plot_panels(name: str, tables_dir: Path, png_path: Path, *, against: str = 
         ax_loss.legend(loc="best", fontsize=7.5)
         ax_dev.legend(loc="best", fontsize=7.5)
         _targets_note(ax_acc, tg, against)
-    fig.suptitle("mean over seeds, band = +- one std" + (" (one seed: no band)" if steps["seed"].nunique() < 2
-                                                          else ""), fontsize=9)
+    fig.suptitle(
+        "mean over seeds, band = +- one std" + (" (one seed: no band)" if steps["seed"].nunique() < 2 else ""),
+        fontsize=9,
+    )
     fig.tight_layout()
     if footer:
         fig.text(0.5, -0.02, footer, ha="center", va="top", fontsize=8)
@@ -356,10 +497,21 @@ def _targets_note(ax, tg: pd.DataFrame, against: str) -> None:
     lines = ["to target dev loss:"]
     for _, r in tg.iterrows():
         v = r[col]
-        lines.append(f"{r['method']}: " + (f"{v:.3g} {unit}" if np.isfinite(v) else "not reached") +
-                     f" ({int(r['reached'])}/{int(r['seeds'])})")
-    ax.text(0.98, 0.02, "\n".join(lines), transform=ax.transAxes, ha="right", va="bottom", fontsize=7,
-            bbox=dict(boxstyle="round", fc="white", alpha=0.8))
+        lines.append(
+            f"{r['method']}: "
+            + (f"{v:.3g} {unit}" if np.isfinite(v) else "not reached")
+            + f" ({int(r['reached'])}/{int(r['seeds'])})"
+        )
+    ax.text(
+        0.98,
+        0.02,
+        "\n".join(lines),
+        transform=ax.transAxes,
+        ha="right",
+        va="bottom",
+        fontsize=7,
+        bbox=dict(boxstyle="round", fc="white", alpha=0.8),
+    )
 
 
 def plot_fig3(tables_dir, png_path):
@@ -374,43 +526,76 @@ def plot_fig7(tables_dir, png_path):
     tables_dir = Path(tables_dir)
     costs = read_table(tables_dir, "fig7_costs.csv")
     note = "seconds per step (x FO-PEFT): " + "; ".join(
-        f"{r['method']} {r['seconds_per_step']:.3g} ({r['ratio_to_fo_peft']:.2g}x)" for _, r in costs.iterrows())
+        f"{r['method']} {r['seconds_per_step']:.3g} ({r['ratio_to_fo_peft']:.2g}x)" for _, r in costs.iterrows()
+    )
     _plot_panels("fig7", tables_dir, Path(png_path), against="time", footer=note)
 
 
 # --- experiments ----------------------------------------------------------------------------------------------
-_RECON = ("Reconstruction at small scale (THEORY 8): the paper used OPT-1.3B/LLaMA-7B on SST-2 and SuperGLUE tasks; "
-          "quick mode uses MiniLM/SmolLM2-135M on small slices of real tweets and BBC News, plain SGD, few steps. "
-          "Full mode (SmolLM2-135M, 1000 examples, 1000 steps x 5 seeds per method, on CUDA) has not been run.")
+_RECON = (
+    "Reconstruction at small scale (THEORY 8): the paper used OPT-1.3B/LLaMA-7B on SST-2 and SuperGLUE tasks; "
+    "quick mode uses MiniLM/SmolLM2-135M on small slices of real tweets and BBC News, plain SGD, few steps. "
+    "Full mode (SmolLM2-135M, 1000 examples, 1000 steps x 5 seeds per method, on CUDA) has not been run."
+)
 
 EXPERIMENTS = [
     Experiment(
-        name="fig3", kind="paper", title="Hybrid vs baselines (Fig 3)",
-        caption=("Training loss (running mean of the minibatch loss over one epoch), dev loss and dev accuracy vs "
-                 "step (mean +- std over seeds) for Hybrid (ZO x + FO y), FO-PEFT, FO-Full, ZO-Full (MeZO) and "
-                 "ZO-PEFT from one start point, with steps to a target dev loss halfway from the start to the best "
-                 "final dev loss (fig3_targets.csv, with the ratio to FO-PEFT). " + _RECON),
-        quick=FIG3_QUICK, full=FIG3_FULL, run=run_fig3, plot=plot_fig3, main_table="fig3.csv",
-        tables=("fig3_evals.csv", "fig3_targets.csv"), required_keys=("panels", "window", "target_fraction"),
-        validate=validate_panels),
+        name="fig3",
+        kind="paper",
+        title="Hybrid vs baselines (Fig 3)",
+        caption=(
+            "Training loss (running mean of the minibatch loss over one epoch), dev loss and dev accuracy vs "
+            "step (mean +- std over seeds) for Hybrid (ZO x + FO y), FO-PEFT, FO-Full, ZO-Full (MeZO) and "
+            "ZO-PEFT from one start point, with steps to a target dev loss halfway from the start to the best "
+            "final dev loss (fig3_targets.csv, with the ratio to FO-PEFT). " + _RECON
+        ),
+        quick=FIG3_QUICK,
+        full=FIG3_FULL,
+        run=run_fig3,
+        plot=plot_fig3,
+        main_table="fig3.csv",
+        tables=("fig3_evals.csv", "fig3_targets.csv"),
+        required_keys=("panels", "window", "target_fraction"),
+        validate=validate_panels,
+    ),
     Experiment(
-        name="fig6", kind="paper", title="Curves for more models and data sets (Fig 6)",
-        caption=("Figure 3's panels over more model/data pairs: MiniLM on tweet sentiment and on 5-class BBC "
-                 "News topics, SmolLM2-135M (causal LM, prompt-based classification) on tweet sentiment with the "
-                 "three main methods. The paper's Vicuna/LLaMA-7B on WSC/WinoGrande are replaced by the models and "
-                 "data that install offline here. " + _RECON),
-        quick=FIG6_QUICK, full=FIG6_FULL, run=run_fig6, plot=plot_fig6, main_table="fig6.csv",
-        tables=("fig6_evals.csv", "fig6_targets.csv"), required_keys=("panels", "window", "target_fraction"),
-        validate=validate_panels),
+        name="fig6",
+        kind="paper",
+        title="Curves for more models and data sets (Fig 6)",
+        caption=(
+            "Figure 3's panels over more model/data pairs: MiniLM on tweet sentiment and on 5-class BBC "
+            "News topics, SmolLM2-135M (causal LM, prompt-based classification) on tweet sentiment with the "
+            "three main methods. The paper's Vicuna/LLaMA-7B on WSC/WinoGrande are replaced by the models and "
+            "data that install offline here. " + _RECON
+        ),
+        quick=FIG6_QUICK,
+        full=FIG6_FULL,
+        run=run_fig6,
+        plot=plot_fig6,
+        main_table="fig6.csv",
+        tables=("fig6_evals.csv", "fig6_targets.csv"),
+        required_keys=("panels", "window", "target_fraction"),
+        validate=validate_panels,
+    ),
     Experiment(
-        name="fig7", kind="paper", title="Performance vs wall-clock (Fig 7)",
-        caption=("Figure 3's runs (the same stored runs) against the measured wall-clock of their training steps "
-                 "(evaluations excluded), with a per-step cost table fig7_costs.csv: forward/backward passes per "
-                 "step and measured seconds per step as ratios to FO-PEFT and to a ZO-PEFT step (two forwards), "
-                 "with the hybrid's FO gradient at the clean point and at the perturbed points (plus: x + mu u, "
-                 "sym: the mean over x +- mu u, THEORY 2.3), which the in-place ZO step takes from its own "
-                 "forward passes. " + _RECON),
-        quick=FIG7_QUICK, full=FIG7_FULL, run=run_fig7, plot=plot_fig7, main_table="fig7_costs.csv",
+        name="fig7",
+        kind="paper",
+        title="Performance vs wall-clock (Fig 7)",
+        caption=(
+            "Figure 3's runs (the same stored runs) against the measured wall-clock of their training steps "
+            "(evaluations excluded), with a per-step cost table fig7_costs.csv: forward/backward passes per "
+            "step and measured seconds per step as ratios to FO-PEFT and to a ZO-PEFT step (two forwards), "
+            "with the hybrid's FO gradient at the clean point and at the perturbed points (plus: x + mu u, "
+            "sym: the mean over x +- mu u, THEORY 2.3), which the in-place ZO step takes from its own "
+            "forward passes. " + _RECON
+        ),
+        quick=FIG7_QUICK,
+        full=FIG7_FULL,
+        run=run_fig7,
+        plot=plot_fig7,
+        main_table="fig7_costs.csv",
         tables=("fig7.csv", "fig7_evals.csv", "fig7_targets.csv"),
-        required_keys=("panels", "window", "target_fraction"), validate=validate_panels),
+        required_keys=("panels", "window", "target_fraction"),
+        validate=validate_panels,
+    ),
 ]

@@ -3,17 +3,19 @@ config.json) -> one plotting function that reads only the stored tables (the fig
 
 Rebuilding a plot never retrains: ``plot(tables_dir, png_path)`` sees the folder ``run`` wrote and nothing else.
 """
+
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Literal, Mapping
+from typing import Literal
 
 import pandas as pd
 
-from ..engine.rundir import write_atomic, json_safe
+from ..engine.rundir import json_safe, write_atomic
 from ..errors import UsageError
 
 Kind = Literal["paper", "theory"]
@@ -67,9 +69,11 @@ def config_positive(config: Mapping[str, object], key: str) -> float:
 def config_rates(config: Mapping[str, object], key: str) -> list[float]:
     """``config[key]`` as a non-empty list of finite positive numbers, sorted and without repeats."""
     v = config.get(key)
-    if (not isinstance(v, (list, tuple)) or not v
-            or not all(not isinstance(t, bool) and isinstance(t, (int, float)) and math.isfinite(t) and t > 0
-                       for t in v)):
+    if (
+        not isinstance(v, (list, tuple))
+        or not v
+        or not all(not isinstance(t, bool) and isinstance(t, (int, float)) and math.isfinite(t) and t > 0 for t in v)
+    ):
         raise UsageError(f"config {key!r} must be a non-empty list of positive numbers, got {v!r}")
     return sorted({float(t) for t in v})
 
@@ -128,6 +132,7 @@ def select(names: str | None, experiments: Mapping[str, Experiment]) -> list[Exp
     wanted = [n.strip() for n in names.split(",") if n.strip()]
     unknown = [n for n in wanted if n not in experiments]
     if unknown or not wanted:
-        raise UsageError(f"unknown figure name(s) {', '.join(unknown) or repr(names)}; accepted: "
-                         f"{', '.join(experiments)}")
+        raise UsageError(
+            f"unknown figure name(s) {', '.join(unknown) or repr(names)}; accepted: {', '.join(experiments)}"
+        )
     return [experiments[n] for n in dict.fromkeys(wanted)]

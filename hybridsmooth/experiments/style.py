@@ -3,6 +3,7 @@
 Figures are for reading: labelled axes with units, log scales where the data spans decades, a shaded band for
 the spread over seeds. Plotting functions take their names from here, never from literals of their own.
 """
+
 from __future__ import annotations
 
 import matplotlib

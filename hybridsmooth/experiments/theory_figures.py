@@ -13,11 +13,12 @@ functions read only those tables.
 The problem instances, step-size rules and statistics are those of ``hybridsmooth.theory`` (no copies); this
 module only sweeps them wider and stores per-seed values so that the plots can show spread.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 import pandas as pd
@@ -25,6 +26,7 @@ from matplotlib.colors import TwoSlopeNorm
 from matplotlib.patches import Rectangle
 
 from ..errors import UsageError
+from ..objectives.base import Objective
 from ..optim.hybrid_sgd import HybridSGDConfig, run_hybrid_sgd
 from ..theory import bounds, predictions
 from ..theory.assumptions import joint_lambda_on_ray
@@ -50,14 +52,16 @@ def _spread(values: np.ndarray, lo: float = 10, hi: float = 90) -> tuple[float, 
 
 # --- check 8: stability region -----------------------------------------------------------------------------
 
+
 def validate_stability(config: Mapping) -> None:
     config_int(config, "d_x")
     config_int(config, "d_y")
     config_int(config, "grid", minimum=4)
     lo, hi = _positive_list(config, "span")
     if not lo < 1 < hi:
-        raise UsageError(f"config 'span' must be [low, high] multiples of the caps with low < 1 < high, got "
-                         f"{config['span']!r}")
+        raise UsageError(
+            f"config 'span' must be [low, high] multiples of the caps with low < 1 < high, got {config['span']!r}"
+        )
 
 
 def run_stability(config: Mapping, out_dir: Path) -> None:
@@ -73,12 +77,29 @@ def run_stability(config: Mapping, out_dir: Path) -> None:
     ey = caps.eta_y * np.geomspace(lo, hi, grid)
     rho = stability_grid(H, d_x, ex, ey)
     gx, gy = np.meshgrid(ex, ey, indexing="ij")
-    write_table(out_dir, "stability_region.csv",
-                pd.DataFrame({"eta_x": gx.ravel(), "eta_y": gy.ravel(), "rho": rho.ravel()}))
+    write_table(
+        out_dir, "stability_region.csv", pd.DataFrame({"eta_x": gx.ravel(), "eta_y": gy.ravel(), "rho": rho.ravel()})
+    )
     box = stability_grid(H, d_x, caps.eta_x * np.linspace(0.05, 1, 8), caps.eta_y * np.linspace(0.05, 1, 8))
-    write_table(out_dir, "box.csv", pd.DataFrame([{
-        "L_x": L_x, "L_y": L_y, "cap_x": caps.eta_x, "cap_y": caps.eta_y, "binding_x": caps.binding_x,
-        "max_rho_in_box": float(box.max()), "d_x": d_x, "d_y": d_y, "seed": int(config["seed"])}]))
+    write_table(
+        out_dir,
+        "box.csv",
+        pd.DataFrame(
+            [
+                {
+                    "L_x": L_x,
+                    "L_y": L_y,
+                    "cap_x": caps.eta_x,
+                    "cap_y": caps.eta_y,
+                    "binding_x": caps.binding_x,
+                    "max_rho_in_box": float(box.max()),
+                    "d_x": d_x,
+                    "d_y": d_y,
+                    "seed": int(config["seed"]),
+                }
+            ]
+        ),
+    )
     write_config(out_dir, config)
 
 
@@ -92,23 +113,49 @@ def plot_stability(tables_dir: Path, png_path: Path) -> None:
     # clipped at 10 shows both the contraction inside and the edge
     finite = np.where(np.isfinite(rho), rho, np.nan)
     vmin = min(max(float(np.nanmin(finite)), 1e-3), 0.999)
-    mesh = ax.pcolormesh(ex, ey, np.clip(finite, vmin, 10.0), norm=TwoSlopeNorm(vmin=vmin, vcenter=1.0, vmax=10.0),
-                         cmap="RdBu_r", shading="nearest")
+    mesh = ax.pcolormesh(
+        ex,
+        ey,
+        np.clip(finite, vmin, 10.0),
+        norm=TwoSlopeNorm(vmin=vmin, vcenter=1.0, vmax=10.0),
+        cmap="RdBu_r",
+        shading="nearest",
+    )
     bar = fig.colorbar(mesh, ax=ax, label=r"spectral radius $\rho$ of the second-moment map (white = 1, clipped at 10)")
     ticks = [vmin, 0.5 * (vmin + 1), 1.0, 2.0, 5.0, 10.0]
     bar.set_ticks(ticks, labels=[f"{t:.4g}" for t in ticks])
     ax.contour(ex, ey, finite, levels=[1.0], colors="black", linewidths=2.0)
-    ax.add_patch(Rectangle((ex[0], ey[0]), box.cap_x - ex[0], box.cap_y - ey[0], fill=False, hatch="//",
-                           edgecolor="gold", linewidth=2.0))
+    ax.add_patch(
+        Rectangle(
+            (ex[0], ey[0]),
+            box.cap_x - ex[0],
+            box.cap_y - ey[0],
+            fill=False,
+            hatch="//",
+            edgecolor="gold",
+            linewidth=2.0,
+        )
+    )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel(r"ZO step size $\eta_x$ (full-model block)")
     ax.set_ylabel(r"FO step size $\eta_y$ (adapter block)")
     ax.set_title(f"Exact stability region, random PD H (d_x={int(box.d_x)}, d_y={int(box.d_y)}, n=1)")
     from matplotlib.lines import Line2D
-    handles = [Line2D([], [], color="black", lw=2, label=r"$\rho = 1$ (exact stability edge)"),
-               Rectangle((0, 0), 1, 1, fill=False, hatch="//", edgecolor="gold", lw=2,
-                         label=f"Theorem R box (C1)-(C2), from 0\nmax rho inside = {box.max_rho_in_box:.5f}")]
+
+    handles = [
+        Line2D([], [], color="black", lw=2, label=r"$\rho = 1$ (exact stability edge)"),
+        Rectangle(
+            (0, 0),
+            1,
+            1,
+            fill=False,
+            hatch="//",
+            edgecolor="gold",
+            lw=2,
+            label=f"Theorem R box (C1)-(C2), from 0\nmax rho inside = {box.max_rho_in_box:.5f}",
+        ),
+    ]
     ax.legend(handles=handles, loc="upper right", framealpha=0.9)
     style.save_figure(fig, png_path)
 
@@ -143,14 +190,32 @@ def run_bound(config: Mapping, out_dir: Path) -> None:
             for form in config["forms"]:
                 for mu in config["mus"]:
                     ex, ey = frac * caps.eta_x, frac * caps.eta_y
-                    res = run_hybrid_sgd(obj, HybridSGDConfig(eta_x=ex, eta_y=ey, epochs=T, form=form, mu=mu,
-                                                              seed=int(config.get("run_seed", 11))), seeds=S)
-                    B = bounds.B_ref(ex, ey, mu, T, n=obj.n, d_x=obj.d_x, L_x=L_x, L_y=L_y, sx2=c.sigma2_x,
-                                     sy2=c.sigma2_y, gap0=gap0)
+                    res = run_hybrid_sgd(
+                        obj,
+                        HybridSGDConfig(
+                            eta_x=ex, eta_y=ey, epochs=T, form=form, mu=mu, seed=int(config.get("run_seed", 11))
+                        ),
+                        seeds=S,
+                    )
+                    B = bounds.B_ref(
+                        ex, ey, mu, T, n=obj.n, d_x=obj.d_x, L_x=L_x, L_y=L_y, sx2=c.sigma2_x, sy2=c.sigma2_y, gap0=gap0
+                    )
                     for seed, lhs in enumerate(step_weighted_average(res.metrics, T, ex, ey)):
-                        rows.append({"instance": inst, "fraction": frac, "form": form, "mu": mu, "T": T,
-                                     "eta_x": ex, "eta_y": ey, "seed": seed, "lhs": float(lhs), "B_R": B,
-                                     "diverged": res.diverged})
+                        rows.append(
+                            {
+                                "instance": inst,
+                                "fraction": frac,
+                                "form": form,
+                                "mu": mu,
+                                "T": T,
+                                "eta_x": ex,
+                                "eta_y": ey,
+                                "seed": seed,
+                                "lhs": float(lhs),
+                                "B_R": B,
+                                "diverged": res.diverged,
+                            }
+                        )
     write_table(out_dir, "bound_vs_measured.csv", pd.DataFrame(rows))
     write_config(out_dir, config)
 
@@ -161,13 +226,21 @@ def plot_bound(tables_dir: Path, png_path: Path) -> None:
     colours = dict(zip(t.instance.unique(), [style.MEASURED_COLOR, style.SECOND_COLOR, "#2ca02c", "#9467bd"]))
     markers = {("central", m): mk for m, mk in zip(sorted(t.mu.unique()), "os^")}
     markers.update({("forward", m): mk for m, mk in zip(sorted(t.mu.unique()), "DvP")})
-    for (inst, frac, form, mu), g in t.groupby(["instance", "fraction", "form", "mu"], sort=False):
+    for (inst, _frac, form, mu), g in t.groupby(["instance", "fraction", "form", "mu"], sort=False):
         mean = g.lhs.mean()
         lo, hi = g.lhs.min(), g.lhs.max()
         # forward-form markers are hollow: B_R does not depend on the form, so the two often overlap
-        ax.errorbar(g.B_R.iloc[0], mean, yerr=[[mean - lo], [hi - mean]], fmt=markers[(form, mu)],
-                    color=colours[inst], mfc="none" if form == "forward" else colours[inst],
-                    ms=9 if form == "forward" else 6, capsize=3, alpha=0.85)
+        ax.errorbar(
+            g.B_R.iloc[0],
+            mean,
+            yerr=[[mean - lo], [hi - mean]],
+            fmt=markers[(form, mu)],
+            color=colours[inst],
+            mfc="none" if form == "forward" else colours[inst],
+            ms=9 if form == "forward" else 6,
+            capsize=3,
+            alpha=0.85,
+        )
     lim = [min(t.lhs.min(), t.B_R.min()) / 2, max(t.lhs.max(), t.B_R.max()) * 2]
     ax.plot(lim, lim, style.THEORY_LINESTYLE, color=style.THEORY_COLOR, label=r"LHS = $B_R$ (bound is tight)")
     ax.set_xscale("log")
@@ -176,18 +249,39 @@ def plot_bound(tables_dir: Path, png_path: Path) -> None:
     ax.set_ylim(lim)
     ax.set_xlabel(r"Theorem R bound $B_R$ (THEORY 6.1)")
     ax.set_ylabel(r"measured LHS $\frac{1}{T}\sum_t \eta_x\|\nabla_x f\|^2 + \eta_y\|\nabla_y f\|^2$")
-    ratio = (t.groupby(["instance", "fraction", "form", "mu"]).lhs.mean()
-             / t.groupby(["instance", "fraction", "form", "mu"]).B_R.first())
-    ax.set_title(f"Theorem R bound vs measured, T={int(t['T'].iloc[0])}, {t.seed.nunique()} seeds "
-                 f"(LHS/B_R in [{ratio.min():.3g}, {ratio.max():.3g}])")
+    ratio = (
+        t.groupby(["instance", "fraction", "form", "mu"]).lhs.mean()
+        / t.groupby(["instance", "fraction", "form", "mu"]).B_R.first()
+    )
+    ax.set_title(
+        f"Theorem R bound vs measured, T={int(t['T'].iloc[0])}, {t.seed.nunique()} seeds "
+        f"(LHS/B_R in [{ratio.min():.3g}, {ratio.max():.3g}])"
+    )
     from matplotlib.lines import Line2D
+
     handles = [Line2D([], [], color=c, marker="o", ls="", label=i) for i, c in colours.items()]
-    handles += [Line2D([], [], color="grey", marker=mk, ls="", mfc="none" if form == "forward" else "grey",
-                       label=f"{form} ZO, mu={mu:g}")
-                for (form, mu), mk in markers.items() if ((t.form == form) & (t.mu == mu)).any()]
+    handles += [
+        Line2D(
+            [],
+            [],
+            color="grey",
+            marker=mk,
+            ls="",
+            mfc="none" if form == "forward" else "grey",
+            label=f"{form} ZO, mu={mu:g}",
+        )
+        for (form, mu), mk in markers.items()
+        if ((t.form == form) & (t.mu == mu)).any()
+    ]
     handles.append(Line2D([], [], color=style.THEORY_COLOR, ls=style.THEORY_LINESTYLE, label="LHS = B_R"))
-    ax.legend(handles=handles, loc="upper left", fontsize=7.5, framealpha=0.9,
-              title="seed mean, bars = min..max over seeds; larger B_R = larger step fraction", title_fontsize=7.5)
+    ax.legend(
+        handles=handles,
+        loc="upper left",
+        fontsize=7.5,
+        framealpha=0.9,
+        title="seed mean, bars = min..max over seeds; larger B_R = larger step fraction",
+        title_fontsize=7.5,
+    )
     style.save_figure(fig, png_path)
 
 
@@ -203,8 +297,11 @@ def validate_slopes(config: Mapping) -> None:
     config_int(config, "seeds", minimum=2)
     config_int(config, "T_ref")
     Ts = config.get("Ts")
-    if not isinstance(Ts, (list, tuple)) or len(Ts) < 3 or any(isinstance(t, bool) or not isinstance(t, int)
-                                                               or t < 1 for t in Ts):
+    if (
+        not isinstance(Ts, (list, tuple))
+        or len(Ts) < 3
+        or any(isinstance(t, bool) or not isinstance(t, int) or t < 1 for t in Ts)
+    ):
         raise UsageError(f"config 'Ts' must list at least 3 positive integers (a slope needs points), got {Ts!r}")
     cases = config.get("cases")
     if not isinstance(cases, (list, tuple)) or not cases or any(c not in SLOPE_CASES for c in cases):
@@ -221,11 +318,22 @@ def run_slopes(config: Mapping, out_dir: Path) -> None:
         predicted = sc.predicted
         obj = sc.build()
         cap_x, cap_y = practical_caps(obj)
-        per_seed = slope_runs(obj, Ts=config["Ts"], cap_x=cap_x, cap_y=cap_y, power=sc.power,
-                              T_ref=int(config["T_ref"]), mu=sc.mu, S=int(config["seeds"]), seed=sc.seed)
+        per_seed = slope_runs(
+            obj,
+            Ts=config["Ts"],
+            cap_x=cap_x,
+            cap_y=cap_y,
+            power=sc.power,
+            T_ref=int(config["T_ref"]),
+            mu=sc.mu,
+            S=int(config["seeds"]),
+            seed=sc.seed,
+        )
         for T, phis in zip(config["Ts"], per_seed):
-            rows += [{"case": case, "label": label, "T": T, "seed": s, "phi": float(p), "predicted_slope": predicted}
-                     for s, p in enumerate(phis)]
+            rows += [
+                {"case": case, "label": label, "T": T, "seed": s, "phi": float(p), "predicted_slope": predicted}
+                for s, p in enumerate(phis)
+            ]
     write_table(out_dir, "rate_slopes.csv", pd.DataFrame(rows))
     write_config(out_dir, config)
 
@@ -241,19 +349,41 @@ def plot_slopes(tables_dir: Path, png_path: Path) -> None:
         means = np.array([v.mean() for v in per_seed])
         lo, hi = np.array([_spread(v) for v in per_seed]).T
         fit = fit_loglog_slope(Ts, per_seed, n_boot=1000, seed=0)
-        ax.fill_between(Ts, lo, hi, color=style.METHOD_COLORS["hybrid"], alpha=style.SPREAD_ALPHA,
-                        label="10-90% over seeds")
-        ax.plot(Ts, means, "o-", color=style.METHOD_COLORS["hybrid"],
-                label=f"{style.METHOD_LABELS['hybrid']}: mean over {len(per_seed[0])} seeds")
+        ax.fill_between(
+            Ts, lo, hi, color=style.METHOD_COLORS["hybrid"], alpha=style.SPREAD_ALPHA, label="10-90% over seeds"
+        )
+        ax.plot(
+            Ts,
+            means,
+            "o-",
+            color=style.METHOD_COLORS["hybrid"],
+            label=f"{style.METHOD_LABELS['hybrid']}: mean over {len(per_seed[0])} seeds",
+        )
         intercept = np.mean(np.log(means) - fit.slope * np.log(Ts))
-        ax.plot(Ts, np.exp(intercept) * Ts ** fit.slope, "-", color="grey", lw=1.5,
-                label=f"fit: slope {fit.slope:.2f} (95% CI [{fit.low:.2f}, {fit.high:.2f}])")
+        ax.plot(
+            Ts,
+            np.exp(intercept) * Ts**fit.slope,
+            "-",
+            color="grey",
+            lw=1.5,
+            label=f"fit: slope {fit.slope:.2f} (95% CI [{fit.low:.2f}, {fit.high:.2f}])",
+        )
         pred = float(g.predicted_slope.iloc[0])
-        ax.plot(Ts, means[0] * (Ts / Ts[0]) ** pred, style.THEORY_LINESTYLE, color=style.THEORY_COLOR,
-                label=f"Theorem R predicted slope {pred:.2f}")
+        ax.plot(
+            Ts,
+            means[0] * (Ts / Ts[0]) ** pred,
+            style.THEORY_LINESTYLE,
+            color=style.THEORY_COLOR,
+            label=f"Theorem R predicted slope {pred:.2f}",
+        )
         if case == "12b":
-            ax.plot(Ts, means[0] * (Ts / Ts[0]) ** (-1 / 3), ":", color=style.THEORY_COLOR,
-                    label="bounded-gradient analysis: slope -0.33")
+            ax.plot(
+                Ts,
+                means[0] * (Ts / Ts[0]) ** (-1 / 3),
+                ":",
+                color=style.THEORY_COLOR,
+                label="bounded-gradient analysis: slope -0.33",
+            )
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_xlabel("epochs T (log scale)")
@@ -265,6 +395,7 @@ def plot_slopes(tables_dir: Path, png_path: Path) -> None:
 
 
 # --- check 13: two-step speed-up vs rho --------------------------------------------------------------------
+
 
 def validate_speedup(config: Mapping) -> None:
     config_int(config, "d_x")
@@ -279,7 +410,7 @@ def validate_speedup(config: Mapping) -> None:
         raise UsageError(f"config 'target' must be a float in (0, 1), got {config.get('target')!r}")
 
 
-def _exact_epochs(obj, lam, rho: float, ex: float, ey: float, target: float) -> tuple[int, int]:
+def _exact_epochs(obj: Objective, lam, rho: float, ex: float, ey: float, target: float) -> tuple[int, int]:
     """Exact (y-target, full-target) epochs, doubling the horizon until both are reached (as check 13)."""
     horizon = 64
     while True:
@@ -291,7 +422,7 @@ def _exact_epochs(obj, lam, rho: float, ex: float, ey: float, target: float) -> 
 
 
 def _steps(rho: float, d_x: int, kappa_y: float) -> dict[str, tuple[float, float]]:
-    eta_x0, eta_y0 = 1.0 / (rho * (d_x + 2)), 2.0 / (1.0 + 1.0 / kappa_y)   # THEORY 6.4's steps
+    eta_x0, eta_y0 = 1.0 / (rho * (d_x + 2)), 2.0 / (1.0 + 1.0 / kappa_y)  # THEORY 6.4's steps
     return {"two": (eta_x0, eta_y0), "one": (min(eta_x0, eta_y0),) * 2}
 
 
@@ -309,20 +440,38 @@ def run_speedup(config: Mapping, out_dir: Path) -> None:
         obj, lam = separable_quadratic(rho, d_x, d_y, kappa_y, seed=13)
         ep = {k: _exact_epochs(obj, lam, rho, *v, target) for k, v in _steps(rho, d_x, kappa_y).items()}
         for j, tgt in enumerate(("y", "full")):
-            rows.append({"rho": rho, "source": "exact", "target": tgt, "ratio": ep["one"][j] / ep["two"][j],
-                         "low": math.nan, "high": math.nan, "epochs_one": ep["one"][j], "epochs_two": ep["two"][j]})
-        theory.append({"rho": rho, "s_exact": predictions.s_exact(rho, d_x=d_x, kappa_y=kappa_y),
-                       "s_theory": predictions.s_theory(rho, n=1, d_x=d_x)})
+            rows.append(
+                {
+                    "rho": rho,
+                    "source": "exact",
+                    "target": tgt,
+                    "ratio": ep["one"][j] / ep["two"][j],
+                    "low": math.nan,
+                    "high": math.nan,
+                    "epochs_one": ep["one"][j],
+                    "epochs_two": ep["two"][j],
+                }
+            )
+        theory.append(
+            {
+                "rho": rho,
+                "s_exact": predictions.s_exact(rho, d_x=d_x, kappa_y=kappa_y),
+                "s_theory": predictions.s_theory(rho, n=1, d_x=d_x),
+            }
+        )
     for rho in config["rhos_simulated"]:
         obj, lam = separable_quadratic(rho, d_x, d_y, kappa_y, seed=13)
         curves = {}
         for name, (ex, ey) in _steps(rho, d_x, kappa_y).items():
             T = int(1.1 * max(_exact_epochs(obj, lam, rho, ex, ey, target))) + 2
-            res = run_hybrid_sgd(obj, HybridSGDConfig(eta_x=ex, eta_y=ey, epochs=T, form="central", mu=1e-3,
-                                                      seed=13), seeds=S)
+            res = run_hybrid_sgd(
+                obj, HybridSGDConfig(eta_x=ex, eta_y=ey, epochs=T, form="central", mu=1e-3, seed=13), seeds=S
+            )
             m = res.metrics.assign(y2=res.metrics.grad_y_norm**2, z2=res.metrics.grad_norm**2)
-            curves[name] = {tgt: m.pivot(index="seed", columns="epoch", values=col).to_numpy()
-                            for tgt, col in (("y", "y2"), ("full", "z2"))}
+            curves[name] = {
+                tgt: m.pivot(index="seed", columns="epoch", values=col).to_numpy()
+                for tgt, col in (("y", "y2"), ("full", "z2"))
+            }
 
         def ratio(idx_one, idx_two, tgt):
             k1 = first_below(curves["one"][tgt][idx_one].mean(0), target)
@@ -333,8 +482,18 @@ def run_speedup(config: Mapping, out_dir: Path) -> None:
             point = ratio(slice(None), slice(None), tgt)
             boots = [ratio(rng.integers(0, S, S), rng.integers(0, S, S), tgt) for _ in range(n_boot)]
             lo, hi = np.nanpercentile(boots, [5, 95])
-            rows.append({"rho": rho, "source": "simulated", "target": tgt, "ratio": point, "low": float(lo),
-                         "high": float(hi), "epochs_one": math.nan, "epochs_two": math.nan})
+            rows.append(
+                {
+                    "rho": rho,
+                    "source": "simulated",
+                    "target": tgt,
+                    "ratio": point,
+                    "low": float(lo),
+                    "high": float(hi),
+                    "epochs_one": math.nan,
+                    "epochs_two": math.nan,
+                }
+            )
     write_table(out_dir, "speedup_vs_rho.csv", pd.DataFrame(rows))
     write_table(out_dir, "speedup_theory.csv", pd.DataFrame(theory))
     write_config(out_dir, config)
@@ -351,16 +510,31 @@ def plot_speedup(tables_dir: Path, png_path: Path) -> None:
         e = t[(t.source == "exact") & (t.target == tgt)].sort_values("rho")
         ax.plot(e.rho, e.ratio, "-", color=colours[tgt], lw=1.5, label=f"exact recursion, {names[tgt]}")
         s = t[(t.source == "simulated") & (t.target == tgt)].sort_values("rho")
-        ax.errorbar(s.rho, s.ratio, yerr=[s.ratio - s.low, s.high - s.ratio], fmt="o", color=colours[tgt],
-                    capsize=3, ms=6, label=f"simulated ({cfg['seeds']} seeds, 5-95% bootstrap), {names[tgt]}")
-    ax.plot(th.rho, th.s_exact, style.THEORY_LINESTYLE, color=style.THEORY_COLOR,
-            label=r"$s_{exact}$ (THEORY 6.4, y-rate ratio)")
+        ax.errorbar(
+            s.rho,
+            s.ratio,
+            yerr=[s.ratio - s.low, s.high - s.ratio],
+            fmt="o",
+            color=colours[tgt],
+            capsize=3,
+            ms=6,
+            label=f"simulated ({cfg['seeds']} seeds, 5-95% bootstrap), {names[tgt]}",
+        )
+    ax.plot(
+        th.rho,
+        th.s_exact,
+        style.THEORY_LINESTYLE,
+        color=style.THEORY_COLOR,
+        label=r"$s_{exact}$ (THEORY 6.4, y-rate ratio)",
+    )
     ax.plot(th.rho, th.s_theory, ":", color="grey", lw=2, label=r"$s_{theory}$ (ratio of the (C1)-(C2) caps)")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel(r"smoothness ratio $\rho = L_x / L_y$ (log scale)")
     ax.set_ylabel("speed-up: epochs with one step / with two steps (log scale)")
-    ax.set_title(f"Two step sizes vs one: separable quadratic\n"
-                 f"d_x={cfg['d_x']}, d_y={cfg['d_y']}, kappa_y={cfg['kappa_y']:g}, n=1, target {cfg['target']:g} x initial")
+    ax.set_title(
+        f"Two step sizes vs one: separable quadratic\n"
+        f"d_x={cfg['d_x']}, d_y={cfg['d_y']}, kappa_y={cfg['kappa_y']:g}, n=1, target {cfg['target']:g} x initial"
+    )
     ax.legend(loc="upper left", framealpha=0.9, fontsize=8)
     style.save_figure(fig, png_path)

@@ -21,6 +21,7 @@ Sample selection ``idx``:
 * an ``int``: the same sample for every batch entry;
 * a ``LongTensor`` broadcastable to the batch shape: one sample per batch entry (per seed).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -99,12 +100,14 @@ class Objective(Protocol):
     def loss(self, x: Tensor, y: Tensor, idx: int | Tensor | None = None) -> Tensor:
         """f_idx(x, y) with the batch shape of ``x``/``y`` (f itself when ``idx`` is None)."""
 
-    def grad(self, x: Tensor, y: Tensor, idx: int | Tensor | None = None, *,
-             blocks: Blocks = "xy") -> tuple[Tensor | None, Tensor | None]:
+    def grad(
+        self, x: Tensor, y: Tensor, idx: int | Tensor | None = None, *, blocks: Blocks = "xy"
+    ) -> tuple[Tensor | None, Tensor | None]:
         """(grad_x f_idx, grad_y f_idx), each with the shape of its block; None for a block not asked for."""
 
-    def value_and_grad(self, x: Tensor, y: Tensor, idx: int | Tensor | None = None, *,
-                       blocks: Blocks = "xy") -> tuple[Tensor, Tensor | None, Tensor | None]:
+    def value_and_grad(
+        self, x: Tensor, y: Tensor, idx: int | Tensor | None = None, *, blocks: Blocks = "xy"
+    ) -> tuple[Tensor, Tensor | None, Tensor | None]:
         """(f_idx, grad_x f_idx, grad_y f_idx); None for a block not asked for."""
 
     def initial_point(self, batch: int | None = None) -> tuple[Tensor, Tensor]:
@@ -136,7 +139,7 @@ class HeldOutSplits(Protocol):
     splits: Any
 
 
-def is_model_objective(objective) -> bool:
+def is_model_objective(objective: Objective) -> bool:
     """A torch model trained in place: no batch dimension, its weights in live flat buffers."""
     return not objective.batched and isinstance(objective, LiveWeights)
 
@@ -172,14 +175,16 @@ class GradientsFromLoss:
         gy = torch.zeros_like(y) if gy is None else gy
         return gx.detach(), gy.detach()
 
-    def grad(self, x: Tensor, y: Tensor, idx: int | Tensor | None = None, *,
-             blocks: Blocks = "xy") -> tuple[Tensor | None, Tensor | None]:
+    def grad(
+        self, x: Tensor, y: Tensor, idx: int | Tensor | None = None, *, blocks: Blocks = "xy"
+    ) -> tuple[Tensor | None, Tensor | None]:
         gx, gy = self._grad(x, y, idx)
         blocks = check_blocks(blocks)
         return (gx if "x" in blocks else None), (gy if "y" in blocks else None)
 
-    def value_and_grad(self, x: Tensor, y: Tensor, idx: int | Tensor | None = None, *,
-                       blocks: Blocks = "xy") -> tuple[Tensor, Tensor | None, Tensor | None]:
+    def value_and_grad(
+        self, x: Tensor, y: Tensor, idx: int | Tensor | None = None, *, blocks: Blocks = "xy"
+    ) -> tuple[Tensor, Tensor | None, Tensor | None]:
         gx, gy = self.grad(x, y, idx, blocks=blocks)
         return self.loss(x, y, idx), gx, gy
 
@@ -197,10 +202,20 @@ class FiniteSum(GradientsFromLoss):
     name: str = "finite-sum"
     batched: bool = True
 
-    def __init__(self, *, n: int, d_x: int, d_y: int, dtype: torch.dtype = torch.float64,
-                 device: str | torch.device = "cpu", weights: Tensor | None = None,
-                 constants: Constants | None = None, x0: Tensor | None = None, y0: Tensor | None = None,
-                 spec: str = ""):
+    def __init__(
+        self,
+        *,
+        n: int,
+        d_x: int,
+        d_y: int,
+        dtype: torch.dtype = torch.float64,
+        device: str | torch.device = "cpu",
+        weights: Tensor | None = None,
+        constants: Constants | None = None,
+        x0: Tensor | None = None,
+        y0: Tensor | None = None,
+        spec: str = "",
+    ):
         if n < 1 or d_x < 0 or d_y < 0:
             raise ValueError(f"need n >= 1 and non-negative block sizes, got n={n}, d_x={d_x}, d_y={d_y}")
         self.n, self.d_x, self.d_y = int(n), int(d_x), int(d_y)
@@ -209,8 +224,12 @@ class FiniteSum(GradientsFromLoss):
             weights = torch.full((n,), 1.0 / n, dtype=dtype, device=self.device)
         self.weights = weights.to(dtype=dtype, device=self.device)
         self.constants = constants or Constants()
-        self._x0 = torch.zeros(d_x, dtype=dtype, device=self.device) if x0 is None else x0.to(dtype=dtype, device=self.device)
-        self._y0 = torch.zeros(d_y, dtype=dtype, device=self.device) if y0 is None else y0.to(dtype=dtype, device=self.device)
+        self._x0 = (
+            torch.zeros(d_x, dtype=dtype, device=self.device) if x0 is None else x0.to(dtype=dtype, device=self.device)
+        )
+        self._y0 = (
+            torch.zeros(d_y, dtype=dtype, device=self.device) if y0 is None else y0.to(dtype=dtype, device=self.device)
+        )
         for block, z in (("x", self._x0), ("y", self._y0)):
             if not bool(torch.isfinite(z).all()):
                 raise ValueError(f"the starting point's {block}-block is not finite (start too large for {dtype}?)")

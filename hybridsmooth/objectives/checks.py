@@ -1,4 +1,5 @@
 """Small helpers every synthetic problem builder shares: size checks, a memory check, start points, indices."""
+
 from __future__ import annotations
 
 import math

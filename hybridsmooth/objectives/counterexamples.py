@@ -5,6 +5,7 @@
 * ``coupled2`` -- H = [[a I, B], [B^T, c I]] with ||B|| = s sqrt(ac): the rescaled H has eigenvalues 1 +- s
   (THEORY 3.2, checks 5 and 9).
 """
+
 from __future__ import annotations
 
 import math
@@ -16,7 +17,6 @@ from torch import Tensor
 from .base import Constants, FiniteSum, broadcast_blocks, check_finite_float
 from .checks import check_memory, check_sizes, expand_index, start_point
 from .quadratic import BlockQuadratic, random_orthogonal
-
 
 # --- 5. individual vs average smoothness (check 15) ---------------------------------------------------------
 
@@ -37,18 +37,29 @@ class Falsifier(FiniteSum):
 
     name = "falsifier"
 
-    def __init__(self, *, K: float, d_x: int, d_y: int, x0=None, y0=None, dtype=torch.float64, device="cpu",
-                 spec: str = ""):
+    def __init__(
+        self, *, K: float, d_x: int, d_y: int, x0=None, y0=None, dtype=torch.float64, device="cpu", spec: str = ""
+    ):
         self.K = check_finite_float("K", K)
         self.curvatures = torch.tensor([self.K, 2 - self.K], dtype=dtype, device=device)
         L_y_max = max(abs(self.K), abs(2 - self.K))
-        consts = Constants(L_x=1.0 if d_x else 0.0, L_y=1.0, L_xy=0.0, L_x_max=1.0 if d_x else 0.0, L_y_max=L_y_max,
-                           sigma2_x=0.0, sigma2_y=None, f_star=0.0, joint_L_x=1.0 if d_x else 0.0,
-                           joint_L_y=L_y_max,
-                           notes=("exact; sigma2_y = (K - 1)^2 ||y||^2 is unbounded (None); the x-block "
-                                  "1/2||x||^2 is a shared filler for the hybrid optimizer"))
-        super().__init__(n=2, d_x=d_x, d_y=d_y, dtype=dtype, device=device, constants=consts, x0=x0, y0=y0,
-                         spec=spec)
+        consts = Constants(
+            L_x=1.0 if d_x else 0.0,
+            L_y=1.0,
+            L_xy=0.0,
+            L_x_max=1.0 if d_x else 0.0,
+            L_y_max=L_y_max,
+            sigma2_x=0.0,
+            sigma2_y=None,
+            f_star=0.0,
+            joint_L_x=1.0 if d_x else 0.0,
+            joint_L_y=L_y_max,
+            notes=(
+                "exact; sigma2_y = (K - 1)^2 ||y||^2 is unbounded (None); the x-block "
+                "1/2||x||^2 is a shared filler for the hybrid optimizer"
+            ),
+        )
+        super().__init__(n=2, d_x=d_x, d_y=d_y, dtype=dtype, device=device, constants=consts, x0=x0, y0=y0, spec=spec)
 
     def _sample_losses(self, x: Tensor, y: Tensor) -> Tensor:
         x, y = broadcast_blocks(x, y)
@@ -69,16 +80,24 @@ class Falsifier(FiniteSum):
         return falsifier_epoch_multiplier(eta, self.K)
 
 
-def make_falsifier(*, K: float = 100.0, dx: int = 1, dy: int = 1, start: float = 1.0, spec: str = "",
-                   dtype=torch.float64) -> Falsifier:
+def make_falsifier(
+    *, K: float = 100.0, dx: int = 1, dy: int = 1, start: float = 1.0, spec: str = "", dtype=torch.float64
+) -> Falsifier:
     """Falsifier with x0 = y0 = start * 1 (a deterministic start: the instance has no randomness)."""
     check_sizes(dx=dx, dy=dy)
     if dy < 1:
         raise ValueError(f"the falsifier acts on the y-block, need dy >= 1, got {dy}")
     start = check_finite_float("start", start)
     check_memory("falsifier", 4 * (dx + dy), dx=dx, dy=dy)
-    return Falsifier(K=K, d_x=dx, d_y=dy, x0=torch.full((dx,), start, dtype=dtype),
-                     y0=torch.full((dy,), start, dtype=dtype), dtype=dtype, spec=spec)
+    return Falsifier(
+        K=K,
+        d_x=dx,
+        d_y=dy,
+        x0=torch.full((dx,), start, dtype=dtype),
+        y0=torch.full((dy,), start, dtype=dtype),
+        dtype=dtype,
+        spec=spec,
+    )
 
 
 # --- 7. the two counterexamples of THEORY 3.2 -------------------------------------------------------------
@@ -97,11 +116,20 @@ class Bilinear(FiniteSum):
     def __init__(self, *, b: float, m: int, x0=None, y0=None, dtype=torch.float64, device="cpu", spec: str = ""):
         self.b = check_finite_float("b", b)
         ab = abs(self.b)
-        consts = Constants(L_x=0.0, L_y=0.0, L_xy=ab, L_x_max=0.0, L_y_max=0.0, sigma2_x=0.0, sigma2_y=0.0,
-                           f_star=-math.inf if self.b != 0 else 0.0, joint_L_x=ab, joint_L_y=ab,
-                           notes="exact; joint_L: any Lambda_x Lambda_y >= b^2 is valid, |b| each is one choice")
-        super().__init__(n=1, d_x=m, d_y=m, dtype=dtype, device=device, constants=consts, x0=x0, y0=y0,
-                         spec=spec)
+        consts = Constants(
+            L_x=0.0,
+            L_y=0.0,
+            L_xy=ab,
+            L_x_max=0.0,
+            L_y_max=0.0,
+            sigma2_x=0.0,
+            sigma2_y=0.0,
+            f_star=-math.inf if self.b != 0 else 0.0,
+            joint_L_x=ab,
+            joint_L_y=ab,
+            notes="exact; joint_L: any Lambda_x Lambda_y >= b^2 is valid, |b| each is one choice",
+        )
+        super().__init__(n=1, d_x=m, d_y=m, dtype=dtype, device=device, constants=consts, x0=x0, y0=y0, spec=spec)
 
     def _sample_losses(self, x: Tensor, y: Tensor) -> Tensor:
         x, y = broadcast_blocks(x, y)
@@ -112,14 +140,19 @@ class Bilinear(FiniteSum):
         return self.b * y, self.b * x
 
 
-def make_bilinear(*, b: float = 1.0, m: int = 1, start: float = 1.0, spec: str = "",
-                  dtype=torch.float64) -> Bilinear:
+def make_bilinear(*, b: float = 1.0, m: int = 1, start: float = 1.0, spec: str = "", dtype=torch.float64) -> Bilinear:
     if m < 1:
         raise ValueError(f"need m >= 1, got {m}")
     start = check_finite_float("start", start)
     check_memory("bilinear", 8 * m, m=m)
-    return Bilinear(b=b, m=m, x0=torch.full((m,), start, dtype=dtype), y0=torch.full((m,), start, dtype=dtype),
-                    dtype=dtype, spec=spec)
+    return Bilinear(
+        b=b,
+        m=m,
+        x0=torch.full((m,), start, dtype=dtype),
+        y0=torch.full((m,), start, dtype=dtype),
+        dtype=dtype,
+        spec=spec,
+    )
 
 
 def coupled2_hessian(*, m: int, a: float, c: float, s: float, seed: int = 0) -> np.ndarray:
@@ -141,8 +174,19 @@ def coupled2_hessian(*, m: int, a: float, c: float, s: float, seed: int = 0) -> 
     return H
 
 
-def make_coupled2(*, m: int = 5, a: float = 2.0, c: float = 0.5, s: float = 0.3, n: int = 1, spread: float = 0.0,
-                  seed: int = 0, start: float = 1.0, spec: str = "", dtype=torch.float64) -> BlockQuadratic:
+def make_coupled2(
+    *,
+    m: int = 5,
+    a: float = 2.0,
+    c: float = 0.5,
+    s: float = 0.3,
+    n: int = 1,
+    spread: float = 0.0,
+    seed: int = 0,
+    start: float = 1.0,
+    spec: str = "",
+    dtype=torch.float64,
+) -> BlockQuadratic:
     """Block quadratic with H from ``coupled2_hessian`` (checks 5, 9) and centres c_i ~ spread N(0, I/d),
     centred (the minimiser is 0 when s < 1). s >= 1 makes H indefinite or singular (f_star None)."""
     if n < 1:
@@ -154,6 +198,16 @@ def make_coupled2(*, m: int = 5, a: float = 2.0, c: float = 0.5, s: float = 0.3,
     centres = check_finite_float("spread", spread) * rng.standard_normal((n, 2 * m)) / math.sqrt(2 * m)
     centres -= centres.mean(0)
     z0 = start_point(rng, 2 * m, check_finite_float("start", start))
-    return BlockQuadratic(H, centres, m, x0=torch.as_tensor(z0[:m]), y0=torch.as_tensor(z0[m:]), dtype=dtype,
-                          spec=spec, notes=(f"exact: L_x = a, L_y = c, L_xy = s sqrt(ac) = {s * math.sqrt(a * c):g}; "
-                                            "eig(Lambda^-1/2 H Lambda^-1/2) = 1 -+ s; sigma^2 exact"))
+    return BlockQuadratic(
+        H,
+        centres,
+        m,
+        x0=torch.as_tensor(z0[:m]),
+        y0=torch.as_tensor(z0[m:]),
+        dtype=dtype,
+        spec=spec,
+        notes=(
+            f"exact: L_x = a, L_y = c, L_xy = s sqrt(ac) = {s * math.sqrt(a * c):g}; "
+            "eig(Lambda^-1/2 H Lambda^-1/2) = 1 -+ s; sigma^2 exact"
+        ),
+    )

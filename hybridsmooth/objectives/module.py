@@ -38,11 +38,13 @@ which also covers a tied weight (one Parameter held by two modules: both slots a
 The model is put in eval mode (no dropout) for every evaluation. Modules have no leading batch
 dimensions: x and y must be 1-D (many seeds = many objectives).
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -69,7 +71,7 @@ class FlatLayout:
     numel: int
 
     @classmethod
-    def of(cls, named: Sequence[tuple[str, Tensor]]) -> "FlatLayout":
+    def of(cls, named: Sequence[tuple[str, Tensor]]) -> FlatLayout:
         offsets, total = [], 0
         for _, p in named:
             offsets.append(total)
@@ -98,8 +100,9 @@ def batch_size_of(batch: Any) -> int:
     for item in items:
         if isinstance(item, Tensor) and item.dim() > 0:
             return int(item.shape[0])
-    raise UsageError("cannot infer a batch size (no tensor with a leading dimension in the batch); "
-                     "pass batch_sizes= explicitly")
+    raise UsageError(
+        "cannot infer a batch size (no tensor with a leading dimension in the batch); pass batch_sizes= explicitly"
+    )
 
 
 def move_batch(batch: Any, device: torch.device) -> Any:
@@ -118,7 +121,7 @@ def swapped_parameters(model: nn.Module, replacement: dict[int, Tensor]) -> Iter
     replacement tensor instead (each unique module once; tied Parameters in every module that holds them)."""
     swapped = []
     try:
-        for module in model.modules():   # de-duplicated modules
+        for module in model.modules():  # de-duplicated modules
             for key, p in module._parameters.items():
                 if p is not None and id(p) in replacement:
                     swapped.append((module, key, p))
@@ -152,15 +155,25 @@ class ModuleObjective:
     # weights live in the model's flat buffers: no leading batch dimension
     batched = False
 
-    def __init__(self, model: nn.Module, batches: Sequence[Any], loss_fn: LossFn, *,
-                 is_x: NamePredicate, is_y: NamePredicate, allow_frozen: bool = False,
-                 batch_sizes: Sequence[int] | None = None, name: str = "module", spec: str = ""):
+    def __init__(
+        self,
+        model: nn.Module,
+        batches: Sequence[Any],
+        loss_fn: LossFn,
+        *,
+        is_x: NamePredicate,
+        is_y: NamePredicate,
+        allow_frozen: bool = False,
+        batch_sizes: Sequence[int] | None = None,
+        name: str = "module",
+        spec: str = "",
+    ):
         if not isinstance(model, nn.Module):
             raise UsageError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         batches = list(batches)
         if not batches:
             raise UsageError("need at least one minibatch")
-        named = list(model.named_parameters())   # de-duplicated: tied weights appear once
+        named = list(model.named_parameters())  # de-duplicated: tied weights appear once
         if not named:
             raise UsageError("the model has no parameters")
         both = [n for n, _ in named if is_x(n) and is_y(n)]
@@ -170,8 +183,10 @@ class ModuleObjective:
         ys = [(n, p) for n, p in named if is_y(n)]
         frozen = tuple(n for n, _ in named if not is_x(n) and not is_y(n))
         if frozen and not allow_frozen:
-            raise UsageError(f"{len(frozen)} parameter(s) match neither the x nor the y predicate, e.g. "
-                             f"{frozen[0]!r}; fix the predicates or pass allow_frozen=True")
+            raise UsageError(
+                f"{len(frozen)} parameter(s) match neither the x nor the y predicate, e.g. "
+                f"{frozen[0]!r}; fix the predicates or pass allow_frozen=True"
+            )
         if not xs or not ys:
             raise UsageError(f"both blocks need parameters; x has {len(xs)}, y has {len(ys)}")
         dtypes = {p.dtype for _, p in xs + ys}
@@ -204,16 +219,20 @@ class ModuleObjective:
     # --- evaluation -------------------------------------------------------------------------------
     def _check(self, x: Tensor, y: Tensor) -> None:
         if x.dim() != 1 or y.dim() != 1:
-            raise UsageError(f"module objectives take flat 1-D blocks (no leading batch dims); got x "
-                             f"{tuple(x.shape)}, y {tuple(y.shape)}")
+            raise UsageError(
+                f"module objectives take flat 1-D blocks (no leading batch dims); got x "
+                f"{tuple(x.shape)}, y {tuple(y.shape)}"
+            )
         if x.numel() != self.d_x or y.numel() != self.d_y:
             raise UsageError(f"block sizes must be d_x={self.d_x}, d_y={self.d_y}; got {x.numel()}, {y.numel()}")
 
     def _index(self, idx: int | Tensor) -> int:
         if isinstance(idx, Tensor):
             if idx.numel() != 1:
-                raise UsageError("module objectives take one sample index (an int or a one-element tensor), "
-                                 f"got a tensor of shape {tuple(idx.shape)}")
+                raise UsageError(
+                    "module objectives take one sample index (an int or a one-element tensor), "
+                    f"got a tensor of shape {tuple(idx.shape)}"
+                )
             idx = int(idx.item())
         if not isinstance(idx, int) or not -self.n <= idx < self.n:
             raise UsageError(f"sample index must be an int in [0, {self.n}), got {idx!r}")
@@ -246,8 +265,9 @@ class ModuleObjective:
             total = term if total is None else total + term
         return total
 
-    def value_and_grad(self, x: Tensor, y: Tensor, idx: int | Tensor | None = None, *,
-                       blocks: Blocks = "xy") -> tuple[Tensor, Tensor | None, Tensor | None]:
+    def value_and_grad(
+        self, x: Tensor, y: Tensor, idx: int | Tensor | None = None, *, blocks: Blocks = "xy"
+    ) -> tuple[Tensor, Tensor | None, Tensor | None]:
         """(f_idx, grad_x f_idx, grad_y f_idx) by reverse-mode autograd; a block left out of ``blocks``
         is detached (no graph over it) and returned as None. ``idx=None`` accumulates w_i grad f_i one
         minibatch at a time (memory of one minibatch)."""
@@ -276,8 +296,9 @@ class ModuleObjective:
                     gy = gyi * w if gy is None else gy.add_(gyi, alpha=w)
         return value, gx, gy
 
-    def grad(self, x: Tensor, y: Tensor, idx: int | Tensor | None = None, *,
-             blocks: Blocks = "xy") -> tuple[Tensor | None, Tensor | None]:
+    def grad(
+        self, x: Tensor, y: Tensor, idx: int | Tensor | None = None, *, blocks: Blocks = "xy"
+    ) -> tuple[Tensor | None, Tensor | None]:
         """(grad_x f_idx, grad_y f_idx); see :meth:`value_and_grad` for ``blocks``."""
         _, gx, gy = self.value_and_grad(x, y, idx, blocks=blocks)
         return gx, gy
@@ -300,5 +321,7 @@ class ModuleObjective:
             self.y.copy_(y)
 
     def __repr__(self) -> str:
-        return (f"ModuleObjective({self.spec or self.name}, n={self.n}, d_x={self.d_x}, d_y={self.d_y}, "
-                f"dtype={self.dtype}, frozen={len(self.frozen_names)})")
+        return (
+            f"ModuleObjective({self.spec or self.name}, n={self.n}, d_x={self.d_x}, d_y={self.d_y}, "
+            f"dtype={self.dtype}, frozen={len(self.frozen_names)})"
+        )

@@ -10,6 +10,7 @@ controlled by s (THEORY 3.2, counterexample 2). Every constant is exact:
 * grad f_i(z) - grad f(z) = H (c_bar - c_i) does not depend on z, so sigma_x^2 and sigma_y^2 are exact;
 * f* = 1/2 (1/n) sum_i (c_i - c_bar)^T H (c_i - c_bar), attained at z = c_bar (for H positive definite).
 """
+
 from __future__ import annotations
 
 import math
@@ -58,8 +59,19 @@ class BlockQuadratic(FiniteSum):
 
     name = "quadratic"
 
-    def __init__(self, H: np.ndarray | Tensor, centres: np.ndarray | Tensor, d_x: int, *,
-                 x0=None, y0=None, dtype=torch.float64, device="cpu", spec: str = "", notes: str = ""):
+    def __init__(
+        self,
+        H: np.ndarray | Tensor,
+        centres: np.ndarray | Tensor,
+        d_x: int,
+        *,
+        x0=None,
+        y0=None,
+        dtype=torch.float64,
+        device="cpu",
+        spec: str = "",
+        notes: str = "",
+    ):
         H = torch.as_tensor(np.asarray(H), dtype=dtype, device=device)
         C = torch.as_tensor(np.asarray(centres), dtype=dtype, device=device)
         if H.dim() != 2 or H.shape[0] != H.shape[1]:
@@ -82,8 +94,9 @@ class BlockQuadratic(FiniteSum):
         offdiag = H - torch.diag(torch.diagonal(H))
         self._diag = torch.diagonal(H).clone() if not bool(offdiag.any()) else None
         consts = self._exact_constants(H.cpu().numpy(), C.cpu().numpy(), d_x, notes)
-        super().__init__(n=n, d_x=d_x, d_y=d - d_x, dtype=dtype, device=device, constants=consts,
-                         x0=x0, y0=y0, spec=spec)
+        super().__init__(
+            n=n, d_x=d_x, d_y=d - d_x, dtype=dtype, device=device, constants=consts, x0=x0, y0=y0, spec=spec
+        )
         # f(z) = 1/2 (z - c_w)^T H (z - c_w) + 1/2 sum_i w_i (c_i - c_w)^T H (c_i - c_w) with c_w = sum_i w_i c_i:
         # one product per evaluation instead of n, and no cancellation in f - f* near the minimiser.
         self._c_w = self.weights @ C
@@ -95,24 +108,29 @@ class BlockQuadratic(FiniteSum):
         A, B, Cy = H[:d_x, :d_x], H[:d_x, d_x:], H[d_x:, d_x:]
         norm = lambda M: float(np.linalg.norm(M, 2)) if M.size else 0.0  # noqa: E731
         cbar = C.mean(0)
-        dev = (cbar - C) @ H                      # rows: grad f_i - grad f (z-independent)
+        dev = (cbar - C) @ H  # rows: grad f_i - grad f (z-independent)
         evals = np.linalg.eigvalsh(H)
         f_star = None
         if evals.min() > 1e-12 * max(1.0, evals.max()):
             f_star = float(0.5 * np.mean(np.einsum("id,de,ie->i", C - cbar, H, C - cbar)))
         L_x, L_y = norm(A), norm(Cy)
         return Constants(
-            L_x=L_x, L_y=L_y, L_xy=norm(B), L_x_max=L_x, L_y_max=L_y,
+            L_x=L_x,
+            L_y=L_y,
+            L_xy=norm(B),
+            L_x_max=L_x,
+            L_y_max=L_y,
             sigma2_x=float(np.mean(np.sum(dev[:, :d_x] ** 2, 1))),
             sigma2_y=float(np.mean(np.sum(dev[:, d_x:] ** 2, 1))),
-            f_star=f_star, notes=notes or "closed forms: block spectral norms of H; sigma^2 exact (z-independent)",
+            f_star=f_star,
+            notes=notes or "closed forms: block spectral norms of H; sigma^2 exact (z-independent)",
         )
 
     # H is shared, so one sample's value costs one matrix-vector product.
     def _residual(self, x: Tensor, y: Tensor, idx) -> Tensor:
         z = torch.cat(broadcast_blocks(x, y), dim=-1)
         if idx is None:
-            return z.unsqueeze(-2) - self.centres          # (..., n, d)
+            return z.unsqueeze(-2) - self.centres  # (..., n, d)
         if isinstance(idx, int):
             return z - self.centres[idx]
         idx = torch.as_tensor(idx, device=z.device).long().expand(z.shape[:-1])
@@ -137,18 +155,32 @@ class BlockQuadratic(FiniteSum):
             g = self._apply_H(torch.cat(broadcast_blocks(x, y), dim=-1) - self._c_w)
         else:
             g = self._apply_H(self._residual(x, y, idx))
-        return g[..., : self.d_x], g[..., self.d_x:]
+        return g[..., : self.d_x], g[..., self.d_x :]
 
     def constant_hessian(self) -> Tensor:
         """The exact (shared) Hessian, (d, d)."""
         return self.H
 
 
-def make_block_quadratic(*, dx: int = 50, dy: int = 10, Lx: float = 10.0, Ly: float = 1.0,
-                         mx: float | None = None, my: float | None = None, spectrum_x: str = "loguniform",
-                         spectrum_y: str = "loguniform", coupling: float = 0.0, n: int = 16,
-                         spread: float = 1.0, start: float = 3.0, rotate: bool = True, seed: int = 0,
-                         spec: str = "", dtype=torch.float64) -> BlockQuadratic:
+def make_block_quadratic(
+    *,
+    dx: int = 50,
+    dy: int = 10,
+    Lx: float = 10.0,
+    Ly: float = 1.0,
+    mx: float | None = None,
+    my: float | None = None,
+    spectrum_x: str = "loguniform",
+    spectrum_y: str = "loguniform",
+    coupling: float = 0.0,
+    n: int = 16,
+    spread: float = 1.0,
+    start: float = 3.0,
+    rotate: bool = True,
+    seed: int = 0,
+    spec: str = "",
+    dtype=torch.float64,
+) -> BlockQuadratic:
     """Coupled block quadratic (see the module docstring). ``coupling`` is s = ||A^-1/2 B C^-1/2|| in [0, 1];
     ``spread`` scales the per-sample centres (0 gives sigma = 0); ``start`` the distance of z_0 from c_bar;
     ``rotate=False`` keeps the eigenvectors on the coordinate axes (with no coupling H is then diagonal and
@@ -162,18 +194,21 @@ def make_block_quadratic(*, dx: int = 50, dy: int = 10, Lx: float = 10.0, Ly: fl
     mx = Lx / 10 if mx is None else mx
     my = Ly / 10 if my is None else my
     for block, lo, hi, kind, size in (("x", mx, Lx, spectrum_x, dx), ("y", my, Ly, spectrum_y, dy)):
-        if not 0 <= lo <= hi:   # the spectrum runs from L down to m
+        if not 0 <= lo <= hi:  # the spectrum runs from L down to m
             raise ValueError(f"m{block} must lie in [0, L{block}={hi:g}], got {lo:g}")
         if kind == "loguniform" and size > 1 and lo <= 0:
             raise ValueError(f"spectrum_{block}=loguniform needs m{block} > 0 (and L{block} > 0), got m{block}={lo:g}")
     d = dx + dy
-    validate.check_allocation(_DENSE_COPIES * d * d + 2 * n * d, 8,
-                              f"quadratic: dx={dx}, dy={dy}, n={n} (a dense {d} x {d} float64 Hessian)",
-                              error=SpecError)
+    validate.check_allocation(
+        _DENSE_COPIES * d * d + 2 * n * d,
+        8,
+        f"quadratic: dx={dx}, dy={dy}, n={n} (a dense {d} x {d} float64 Hessian)",
+        error=SpecError,
+    )
     rng = np.random.default_rng(seed)
     ea, Ua = spectrum(dx, mx, Lx, spectrum_x), random_orthogonal(dx, rng)
     ec, Uc = spectrum(dy, my, Ly, spectrum_y), random_orthogonal(dy, rng)
-    if not rotate:   # draw the rotations anyway so that the centres and z_0 do not depend on `rotate`
+    if not rotate:  # draw the rotations anyway so that the centres and z_0 do not depend on `rotate`
         Ua, Uc = np.eye(dx), np.eye(dy)
     A = (Ua * ea) @ Ua.T
     Cy = (Uc * ec) @ Uc.T
@@ -186,7 +221,8 @@ def make_block_quadratic(*, dx: int = 50, dy: int = 10, Lx: float = 10.0, Ly: fl
         H[:dx, dx:], H[dx:, :dx] = B, B.T
     H = 0.5 * (H + H.T)
     centres = spread * rng.standard_normal((n, dx + dy)) / math.sqrt(dx + dy)
-    centres -= centres.mean(0)   # c_bar = 0: the minimiser is the origin
+    centres -= centres.mean(0)  # c_bar = 0: the minimiser is the origin
     z0 = start * rng.standard_normal(dx + dy) / math.sqrt(dx + dy)
-    return BlockQuadratic(H, centres, dx, x0=torch.as_tensor(z0[:dx]), y0=torch.as_tensor(z0[dx:]),
-                          dtype=dtype, spec=spec)
+    return BlockQuadratic(
+        H, centres, dx, x0=torch.as_tensor(z0[:dx]), y0=torch.as_tensor(z0[dx:]), dtype=dtype, spec=spec
+    )

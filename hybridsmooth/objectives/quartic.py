@@ -1,11 +1,12 @@
 """The quartic instance of generalized smoothness (THEORY 3.3, checks 6 and 14) and the sublevel-set gradient
 bounds G = sup{u >= 0 : u^2 <= 2 ell(2u) F} as plain functions (generic, power-law ell, (L0, L1) closed form).
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
@@ -93,34 +94,54 @@ class QuarticSum(FiniteSum):
 
     name = "quartic"
 
-    def __init__(self, a: Tensor, c: Tensor, *, Ly: float, x0=None, y0=None, dtype=torch.float64,
-                 device="cpu", spec: str = ""):
+    def __init__(
+        self, a: Tensor, c: Tensor, *, Ly: float, x0=None, y0=None, dtype=torch.float64, device="cpu", spec: str = ""
+    ):
         a = torch.as_tensor(a, dtype=dtype, device=device)
         c = torch.as_tensor(c, dtype=dtype, device=device)
         if a.dim() != 2 or c.dim() != 2 or a.shape[0] != c.shape[0]:
-            raise ValueError(f"need a of shape (n, d_x) and c of shape (n, d_y), got {tuple(a.shape)}, {tuple(c.shape)}")
+            raise ValueError(
+                f"need a of shape (n, d_x) and c of shape (n, d_y), got {tuple(a.shape)}, {tuple(c.shape)}"
+            )
         self.Ly = check_finite_float("Ly", Ly, positive=True)
         an, cn = a.cpu().numpy(), c.cpu().numpy()
-        tol = 16 * torch.finfo(dtype).eps * a.shape[0]         # rounding of a centred sum in this dtype
+        tol = 16 * torch.finfo(dtype).eps * a.shape[0]  # rounding of a centred sum in this dtype
         for name, m in (("a", an), ("c", cn)):
             if np.abs(m.sum(0)).max(initial=0.0) > tol * max(1.0, np.abs(m).max(initial=0.0)):
                 raise ValueError(f"the rows of {name} must sum to zero (so that f has the stated minimiser)")
         self.a, self.c = a, c
         sq_c = float((cn**2).sum(1).mean())
         consts = Constants(
-            L_x=None, L_y=self.Ly, L_xy=0.0, L_x_max=None, L_y_max=self.Ly,
-            sigma2_x=float((an**2).sum(1).mean()), sigma2_y=self.Ly**2 * sq_c, f_star=0.5 * self.Ly * sq_c,
-            notes=("exact: L_y, L_xy = 0, sigma2 (z-independent), f_star; L_x unbounded globally "
-                   "(use sublevel_constants(F): L_x = 3 R_x^2 on G_F), ell_x(u) = 3 u^(2/3), ell_y = L_y"),
+            L_x=None,
+            L_y=self.Ly,
+            L_xy=0.0,
+            L_x_max=None,
+            L_y_max=self.Ly,
+            sigma2_x=float((an**2).sum(1).mean()),
+            sigma2_y=self.Ly**2 * sq_c,
+            f_star=0.5 * self.Ly * sq_c,
+            notes=(
+                "exact: L_y, L_xy = 0, sigma2 (z-independent), f_star; L_x unbounded globally "
+                "(use sublevel_constants(F): L_x = 3 R_x^2 on G_F), ell_x(u) = 3 u^(2/3), ell_y = L_y"
+            ),
         )
-        super().__init__(n=a.shape[0], d_x=a.shape[1], d_y=c.shape[1], dtype=dtype, device=device,
-                         constants=consts, x0=x0, y0=y0, spec=spec)
+        super().__init__(
+            n=a.shape[0],
+            d_x=a.shape[1],
+            d_y=c.shape[1],
+            dtype=dtype,
+            device=device,
+            constants=consts,
+            x0=x0,
+            y0=y0,
+            spec=spec,
+        )
 
     def _sample_losses(self, x: Tensor, y: Tensor) -> Tensor:
         x, y = broadcast_blocks(x, y)
         quart = 0.25 * (x * x).sum(-1) ** 2
-        lin = x @ self.a.T                                            # (..., n)
-        dev = y.unsqueeze(-2) - self.c                                # (..., n, d_y)
+        lin = x @ self.a.T  # (..., n)
+        dev = y.unsqueeze(-2) - self.c  # (..., n, d_y)
         return quart.unsqueeze(-1) + lin + 0.5 * self.Ly * (dev * dev).sum(-1)
 
     def _grad(self, x: Tensor, y: Tensor, idx=None) -> tuple[Tensor, Tensor]:
@@ -148,12 +169,29 @@ class QuarticSum(FiniteSum):
         max_a = float(np.linalg.norm(self.a.cpu().numpy(), axis=1).max(initial=0.0))
         max_c = float(np.linalg.norm(self.c.cpu().numpy(), axis=1).max(initial=0.0))
         return QuarticSublevelConstants(
-            F=F, R_x=R_x, R_y=R_y, G=math.sqrt(max((4 * F) ** 1.5, 2 * self.Ly * F)), L_x=3 * R_x**2,
-            L_y=self.Ly, G_x_max=R_x**3 + max_a, G_y_max=self.Ly * (R_y + max_c))
+            F=F,
+            R_x=R_x,
+            R_y=R_y,
+            G=math.sqrt(max((4 * F) ** 1.5, 2 * self.Ly * F)),
+            L_x=3 * R_x**2,
+            L_y=self.Ly,
+            G_x_max=R_x**3 + max_a,
+            G_y_max=self.Ly * (R_y + max_c),
+        )
 
 
-def make_quartic(*, dx: int = 20, dy: int = 5, n: int = 8, Ly: float = 1.0, hetero: float = 1.0,
-                 seed: int = 0, start: float = 1.0, spec: str = "", dtype=torch.float64) -> QuarticSum:
+def make_quartic(
+    *,
+    dx: int = 20,
+    dy: int = 5,
+    n: int = 8,
+    Ly: float = 1.0,
+    hetero: float = 1.0,
+    seed: int = 0,
+    start: float = 1.0,
+    spec: str = "",
+    dtype=torch.float64,
+) -> QuarticSum:
     """Quartic-plus-quadratic sum; ``hetero`` scales the centred a_i, c_i (hetero = 0: check 6's instance,
     f = 1/4||x||^4 + 1/2 L_y||y||^2, f* = 0)."""
     check_sizes(dx=dx, dy=dy)
@@ -166,5 +204,12 @@ def make_quartic(*, dx: int = 20, dy: int = 5, n: int = 8, Ly: float = 1.0, hete
     c = rng.standard_normal((n, dy)) / math.sqrt(max(dy, 1))
     a, c = hetero * (a - a.mean(0)), hetero * (c - c.mean(0))
     z0 = start_point(rng, dx + dy, check_finite_float("start", start))
-    return QuarticSum(torch.as_tensor(a), torch.as_tensor(c), Ly=Ly, x0=torch.as_tensor(z0[:dx]),
-                      y0=torch.as_tensor(z0[dx:]), dtype=dtype, spec=spec)
+    return QuarticSum(
+        torch.as_tensor(a),
+        torch.as_tensor(c),
+        Ly=Ly,
+        x0=torch.as_tensor(z0[:dx]),
+        y0=torch.as_tensor(z0[dx:]),
+        dtype=dtype,
+        spec=spec,
+    )

@@ -18,6 +18,7 @@ involve several keys (mx <= Lx, the memory a size needs) belong to the builder, 
 The problem modules never import this one: adding a problem is a builder in its module and a row here.
 ``llm`` imports no transformers until a spec names it.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -48,15 +49,19 @@ class ProblemEntry:
 
 def spec_defaults(build: Callable[..., Any]) -> dict[str, Any]:
     """The spec keys of a builder and their defaults, in signature order."""
-    return {p.name: p.default for p in inspect.signature(build).parameters.values()
-            if p.kind is p.KEYWORD_ONLY and p.name != "spec" and isinstance(p.default, _SPEC_VALUE_TYPES)}
+    return {
+        p.name: p.default
+        for p in inspect.signature(build).parameters.values()
+        if p.kind is p.KEYWORD_ONLY and p.name != "spec" and isinstance(p.default, _SPEC_VALUE_TYPES)
+    }
 
 
-def _entry(name: str, build: Callable[..., Objective], summary: str, rules: dict[str, Rule],
-           example: str) -> ProblemEntry:
+def _entry(
+    name: str, build: Callable[..., Objective], summary: str, rules: dict[str, Rule], example: str
+) -> ProblemEntry:
     defaults = spec_defaults(build)
     stray = set(rules) - set(defaults)
-    if stray:   # a rule for a key the builder does not take: a renamed keyword
+    if stray:  # a rule for a key the builder does not take: a renamed keyword
         raise ValueError(f"{name}: rules for keys that are not keywords of {build.__name__}: {sorted(stray)}")
     return ProblemEntry(name, build, summary, dict(rules), example, defaults)
 
@@ -65,73 +70,146 @@ def _entry(name: str, build: Callable[..., Objective], summary: str, rules: dict
 # direction (so >= 0), a coordinate value where it is start * (1, ..., 1) (falsifier, bilinear: any finite
 # number).
 _SIZE, _COUNT = validate.at_least(0), validate.at_least(1)
-_SEED, _FINITE, _POSITIVE, _DISTANCE = (validate.non_negative_int, validate.finite, validate.positive,
-                                        validate.non_negative)
+_SEED, _FINITE, _POSITIVE, _DISTANCE = (
+    validate.non_negative_int,
+    validate.finite,
+    validate.positive,
+    validate.non_negative,
+)
 
 # Every key of a model problem is checked before a model loads: a bad value must not cost a model load, nor
 # load a wrong model.
 _LLM_RULES = dict(
-    adapter=validate.choice(*llm_models.ADAPTERS), task=validate.choice("sentiment", "topic"),
-    n_train=validate.at_least(1), n_dev=validate.at_least(-1), n_test=validate.at_least(-1),
-    batch_size=validate.at_least(1), max_length=validate.at_least(1), seed=validate.at_least(0),
-    dtype=validate.choice(*llm_models.DTYPES), lora_r=validate.at_least(1), lora_alpha=validate.positive,
-    virtual_tokens=validate.at_least(1), attn=validate.choice("eager", "sdpa"))
+    adapter=validate.choice(*llm_models.ADAPTERS),
+    task=validate.choice("sentiment", "topic"),
+    n_train=validate.at_least(1),
+    n_dev=validate.at_least(-1),
+    n_test=validate.at_least(-1),
+    batch_size=validate.at_least(1),
+    max_length=validate.at_least(1),
+    seed=validate.at_least(0),
+    dtype=validate.choice(*llm_models.DTYPES),
+    lora_r=validate.at_least(1),
+    lora_alpha=validate.positive,
+    virtual_tokens=validate.at_least(1),
+    attn=validate.choice("eager", "sdpa"),
+)
 
-REGISTRY: dict[str, ProblemEntry] = {e.name: e for e in (
-    _entry("bilinear", counterexamples.make_bilinear,
-           "b <x, y>: L_x = L_y = 0 yet the block descent lemma fails (THEORY 3.2)",
-           dict(b=_FINITE, m=_COUNT, start=_FINITE),
-           "bilinear:b=1.5,m=3,start=0.5"),
-    _entry("cauchy", synthetic.make_cauchy,
-           "nonconvex Cauchy-loss sum log(1 + (a_i^T z - t_i)^2); valid Lambda with Young s (THEORY 3.5, check 11)",
-           dict(dx=_SIZE, dy=_SIZE, n=_COUNT, seed=_SEED, scale=_FINITE, target=_FINITE, s=_POSITIVE,
-                start=_DISTANCE),
-           "cauchy:dx=3,dy=2,n=4,seed=1"),
-    _entry("cossum", zo_bias.make_cossum,
-           "sum_j cos(omega x_j) + L_y/2||y||^2, exact smoothing e^{-omega^2 mu^2/2} (THEORY 4.5)",
-           dict(dx=_SIZE, dy=_SIZE, omega=_POSITIVE, Ly=_FINITE, seed=_SEED, start=_DISTANCE),
-           "cossum:dx=4,dy=2,omega=1.5,seed=1"),
-    _entry("coupled2", counterexamples.make_coupled2,
-           "H = [[a I, B], [B^T, c I]], ||B|| = s sqrt(ac): (BD) ratio s, (G3) ratio 1+s (checks 5, 9)",
-           dict(m=_COUNT, a=_POSITIVE, c=_POSITIVE, s=validate.non_negative, n=_COUNT, spread=_DISTANCE,
-                seed=_SEED, start=_DISTANCE),
-           "coupled2:m=3,n=3,spread=0.5,seed=1"),
-    _entry("falsifier", counterexamples.make_falsifier,
-           "n=2, f_i = ||x||^2/2 + K_i ||y||^2/2, K = (K, 2-K): L_f = 1, L_max = K (check 15)",
-           dict(K=_FINITE, dx=_SIZE, dy=_COUNT, start=_FINITE),
-           "falsifier:K=5,dx=2,dy=2"),
-    _entry("interpolating", synthetic.make_interpolating,
-           "h(x,y) + g_i(y), Cauchy-type, grad_x f_i = grad_x f, sigma_x = 0 (check 12b)",
-           dict(dx=_SIZE, dy=_COUNT, n=_COUNT, m=_COUNT, seed=_SEED, scale=_FINITE, target=_FINITE,
-                s=_POSITIVE, start=_DISTANCE),
-           "interpolating:dx=3,dy=2,n=4,m=3,seed=1"),
-    _entry("llm", llm.make_llm_objective,
-           "real or tiny transformer + adapter (LoRA/prompt), prompt-based classification of tweets (sentiment) "
-           "or BBC News (topic); model=smollm2|minilm|tiny-llama|tiny-bert|PATH, data=PATH for a "
-           "sentence<TAB>label file; dtype=float32|float64|bfloat16; n_dev/n_test=-1 take the task default "
-           "(THEORY 8)",
-           _LLM_RULES,
-           # float64 so that finite differences of the loss can check its gradient
-           "llm:model=tiny-llama,dtype=float64,n_train=6,n_dev=2,n_test=2,batch_size=3,max_length=24,lora_r=2"),
-    _entry("quadratic", quadratic.make_block_quadratic,
-           "block quadratic, shared Hessian [[A,B],[B^T,C]], chosen spectra, coupling s=||A^-1/2 B C^-1/2||, "
-           "heterogeneous centres (THEORY checks 5, 8, 9, 10, 13)",
-           # start and spread are distances, so negative values are refused rather than read as a flip
-           dict(dx=_SIZE, dy=_SIZE, Lx=validate.non_negative, Ly=validate.non_negative,
-                mx=validate.optional(validate.non_negative), my=validate.optional(validate.non_negative),
-                spectrum_x=validate.choice(*quadratic.SPECTRA), spectrum_y=validate.choice(*quadratic.SPECTRA),
-                coupling=validate.between(0.0, 1.0), n=_COUNT, spread=_DISTANCE, start=_DISTANCE,
-                rotate=validate.boolean, seed=_SEED),
-           "quadratic:dx=4,dy=3,n=5,coupling=0.5,seed=1"),
-    _entry("quartic", quartic.make_quartic,
-           "1/4||x||^4 + <a_i,x> + L_y/2||y - c_i||^2, ell_x = 3u^(2/3); hetero=0 is check 6 (checks 6, 14)",
-           dict(dx=_SIZE, dy=_SIZE, n=_COUNT, Ly=_POSITIVE, hetero=_FINITE, seed=_SEED, start=_DISTANCE),
-           "quartic:dx=3,dy=2,n=4,seed=1"),
-    _entry("signedquad", zo_bias.make_signedquad,
-           "sum_j (L/2) x_j|x_j| + L_y/2||y||^2, C^1 not C^2, bias L mu sqrt(2d/pi) at 0 (THEORY 4.5)",
-           dict(dx=_SIZE, dy=_SIZE, L=_POSITIVE, Ly=_FINITE, seed=_SEED, start=_DISTANCE),
-           "signedquad:dx=4,dy=2,seed=1,start=1.0"),
-)}
+REGISTRY: dict[str, ProblemEntry] = {
+    e.name: e
+    for e in (
+        _entry(
+            "bilinear",
+            counterexamples.make_bilinear,
+            "b <x, y>: L_x = L_y = 0 yet the block descent lemma fails (THEORY 3.2)",
+            dict(b=_FINITE, m=_COUNT, start=_FINITE),
+            "bilinear:b=1.5,m=3,start=0.5",
+        ),
+        _entry(
+            "cauchy",
+            synthetic.make_cauchy,
+            "nonconvex Cauchy-loss sum log(1 + (a_i^T z - t_i)^2); valid Lambda with Young s (THEORY 3.5, check 11)",
+            dict(dx=_SIZE, dy=_SIZE, n=_COUNT, seed=_SEED, scale=_FINITE, target=_FINITE, s=_POSITIVE, start=_DISTANCE),
+            "cauchy:dx=3,dy=2,n=4,seed=1",
+        ),
+        _entry(
+            "cossum",
+            zo_bias.make_cossum,
+            "sum_j cos(omega x_j) + L_y/2||y||^2, exact smoothing e^{-omega^2 mu^2/2} (THEORY 4.5)",
+            dict(dx=_SIZE, dy=_SIZE, omega=_POSITIVE, Ly=_FINITE, seed=_SEED, start=_DISTANCE),
+            "cossum:dx=4,dy=2,omega=1.5,seed=1",
+        ),
+        _entry(
+            "coupled2",
+            counterexamples.make_coupled2,
+            "H = [[a I, B], [B^T, c I]], ||B|| = s sqrt(ac): (BD) ratio s, (G3) ratio 1+s (checks 5, 9)",
+            dict(
+                m=_COUNT,
+                a=_POSITIVE,
+                c=_POSITIVE,
+                s=validate.non_negative,
+                n=_COUNT,
+                spread=_DISTANCE,
+                seed=_SEED,
+                start=_DISTANCE,
+            ),
+            "coupled2:m=3,n=3,spread=0.5,seed=1",
+        ),
+        _entry(
+            "falsifier",
+            counterexamples.make_falsifier,
+            "n=2, f_i = ||x||^2/2 + K_i ||y||^2/2, K = (K, 2-K): L_f = 1, L_max = K (check 15)",
+            dict(K=_FINITE, dx=_SIZE, dy=_COUNT, start=_FINITE),
+            "falsifier:K=5,dx=2,dy=2",
+        ),
+        _entry(
+            "interpolating",
+            synthetic.make_interpolating,
+            "h(x,y) + g_i(y), Cauchy-type, grad_x f_i = grad_x f, sigma_x = 0 (check 12b)",
+            dict(
+                dx=_SIZE,
+                dy=_COUNT,
+                n=_COUNT,
+                m=_COUNT,
+                seed=_SEED,
+                scale=_FINITE,
+                target=_FINITE,
+                s=_POSITIVE,
+                start=_DISTANCE,
+            ),
+            "interpolating:dx=3,dy=2,n=4,m=3,seed=1",
+        ),
+        _entry(
+            "llm",
+            llm.make_llm_objective,
+            "real or tiny transformer + adapter (LoRA/prompt), prompt-based classification of tweets (sentiment) "
+            "or BBC News (topic); model=smollm2|minilm|tiny-llama|tiny-bert|PATH, data=PATH for a "
+            "sentence<TAB>label file; dtype=float32|float64|bfloat16; n_dev/n_test=-1 take the task default "
+            "(THEORY 8)",
+            _LLM_RULES,
+            # float64 so that finite differences of the loss can check its gradient
+            "llm:model=tiny-llama,dtype=float64,n_train=6,n_dev=2,n_test=2,batch_size=3,max_length=24,lora_r=2",
+        ),
+        _entry(
+            "quadratic",
+            quadratic.make_block_quadratic,
+            "block quadratic, shared Hessian [[A,B],[B^T,C]], chosen spectra, coupling s=||A^-1/2 B C^-1/2||, "
+            "heterogeneous centres (THEORY checks 5, 8, 9, 10, 13)",
+            # start and spread are distances, so negative values are refused rather than read as a flip
+            dict(
+                dx=_SIZE,
+                dy=_SIZE,
+                Lx=validate.non_negative,
+                Ly=validate.non_negative,
+                mx=validate.optional(validate.non_negative),
+                my=validate.optional(validate.non_negative),
+                spectrum_x=validate.choice(*quadratic.SPECTRA),
+                spectrum_y=validate.choice(*quadratic.SPECTRA),
+                coupling=validate.between(0.0, 1.0),
+                n=_COUNT,
+                spread=_DISTANCE,
+                start=_DISTANCE,
+                rotate=validate.boolean,
+                seed=_SEED,
+            ),
+            "quadratic:dx=4,dy=3,n=5,coupling=0.5,seed=1",
+        ),
+        _entry(
+            "quartic",
+            quartic.make_quartic,
+            "1/4||x||^4 + <a_i,x> + L_y/2||y - c_i||^2, ell_x = 3u^(2/3); hetero=0 is check 6 (checks 6, 14)",
+            dict(dx=_SIZE, dy=_SIZE, n=_COUNT, Ly=_POSITIVE, hetero=_FINITE, seed=_SEED, start=_DISTANCE),
+            "quartic:dx=3,dy=2,n=4,seed=1",
+        ),
+        _entry(
+            "signedquad",
+            zo_bias.make_signedquad,
+            "sum_j (L/2) x_j|x_j| + L_y/2||y||^2, C^1 not C^2, bias L mu sqrt(2d/pi) at 0 (THEORY 4.5)",
+            dict(dx=_SIZE, dy=_SIZE, L=_POSITIVE, Ly=_FINITE, seed=_SEED, start=_DISTANCE),
+            "signedquad:dx=4,dy=2,seed=1,start=1.0",
+        ),
+    )
+}
 
 
 # --- spec strings ---------------------------------------------------------------------------------------
@@ -190,11 +268,11 @@ def make_problem(spec: str) -> Objective:
         # would add lines of its own
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             objective = REGISTRY[name].build(**kwargs, spec=spec)
-    except SpecError:    # already one line naming the problem and its part
+    except SpecError:  # already one line naming the problem and its part
         raise
-    except (ValueError, TypeError) as err:   # UsageError is one too: a missing data file, say
+    except (ValueError, TypeError) as err:  # UsageError is one too: a missing data file, say
         raise SpecError(f"{name}: {_first_line(err)}") from None
-    except OverflowError as err:   # Python float arithmetic (x ** 2, math.exp) raises where numpy gives inf
+    except OverflowError as err:  # Python float arithmetic (x ** 2, math.exp) raises where numpy gives inf
         raise SpecError(f"{name}: the values overflow float64 ({_first_line(err)}); lower them") from None
     _check_finite_start(name, objective)
     return objective
@@ -203,13 +281,15 @@ def make_problem(spec: str) -> Objective:
 def _check_finite_start(name: str, objective: Objective) -> None:
     """Values that are each finite can still overflow together (Lx=1e300 with start=10): such a problem
     would only be reported, later, as a diverged run."""
-    if not objective.batched:   # a model's loss costs forward passes; its builder checks it
+    if not objective.batched:  # a model's loss costs forward passes; its builder checks it
         return
     x, y = objective.initial_point()
     value = float(objective.loss(x, y))
     if not math.isfinite(value):
-        raise SpecError(f"{name}: the loss at the starting point is {value} (values too large for "
-                        f"{str(objective.dtype).replace('torch.', '')}); lower the scales or the start")
+        raise SpecError(
+            f"{name}: the loss at the starting point is {value} (values too large for "
+            f"{str(objective.dtype).replace('torch.', '')}); lower the scales or the start"
+        )
 
 
 def _first_line(err: Exception) -> str:

@@ -22,6 +22,7 @@ modules: ``quartic.py`` (with the sublevel-set gradient bounds of THEORY 3.3), `
 ``signedquad``) and ``counterexamples.py`` (``falsifier``, ``bilinear``, ``coupled2``). Their names are
 importable from here as well. The spec names and keys of every family are listed in ``objectives.registry``.
 """
+
 from __future__ import annotations
 
 import math
@@ -59,13 +60,13 @@ def cauchy_rho_second(r: Tensor) -> Tensor:
 def _ridge_grad(z: Tensor, A: Tensor, t: Tensor, weights: Tensor, idx) -> Tensor:
     """Gradient in z of the Cauchy ridge sum sum_i w_i rho(a_i^T z - t_i) (idx None) or of one term."""
     if idx is None:
-        r = z @ A.T - t                                   # (..., n)
+        r = z @ A.T - t  # (..., n)
         return (weights * cauchy_rho_prime(r)) @ A
     if isinstance(idx, int):
         r = z @ A[idx] - t[idx]
         return cauchy_rho_prime(r).unsqueeze(-1) * A[idx]
     idx = expand_index(idx, z.shape[:-1], z.device)
-    a = A[idx]                                            # (..., d)
+    a = A[idx]  # (..., d)
     r = (z * a).sum(-1) - t[idx]
     return cauchy_rho_prime(r).unsqueeze(-1) * a
 
@@ -108,8 +109,19 @@ class CauchySum(FiniteSum):
 
     name = "cauchy"
 
-    def __init__(self, A: Tensor, t: Tensor, d_x: int, *, s: float = 1.0, x0=None, y0=None,
-                 dtype=torch.float64, device="cpu", spec: str = ""):
+    def __init__(
+        self,
+        A: Tensor,
+        t: Tensor,
+        d_x: int,
+        *,
+        s: float = 1.0,
+        x0=None,
+        y0=None,
+        dtype=torch.float64,
+        device="cpu",
+        spec: str = "",
+    ):
         A = torch.as_tensor(A, dtype=dtype, device=device)
         t = torch.as_tensor(t, dtype=dtype, device=device)
         if A.dim() != 2 or t.shape != (A.shape[0],):
@@ -119,9 +131,17 @@ class CauchySum(FiniteSum):
         s = check_finite_float("s (Young parameter)", s, positive=True)
         self.A, self.t, self.young_s = A, t, s
         n = A.shape[0]
-        super().__init__(n=n, d_x=d_x, d_y=A.shape[1] - d_x, dtype=dtype, device=device,
-                         constants=self._constants(A.cpu().numpy(), t.cpu().numpy(), d_x, s), x0=x0, y0=y0,
-                         spec=spec)
+        super().__init__(
+            n=n,
+            d_x=d_x,
+            d_y=A.shape[1] - d_x,
+            dtype=dtype,
+            device=device,
+            constants=self._constants(A.cpu().numpy(), t.cpu().numpy(), d_x, s),
+            x0=x0,
+            y0=y0,
+            spec=spec,
+        )
 
     @staticmethod
     def _constants(A: np.ndarray, t: np.ndarray, d_x: int, s: float) -> Constants:
@@ -137,17 +157,27 @@ class CauchySum(FiniteSum):
         sol = np.linalg.lstsq(A, t, rcond=None)[0]
         solvable = bool(np.max(np.abs(A @ sol - t)) <= 1e-10 * max(1.0, float(np.max(np.abs(t)))))
         return Constants(
-            L_x=beta * top_xx, L_y=beta * top_yy, L_xy=L_xy,
-            L_x_max=beta * float(sq_x.max(initial=0.0)), L_y_max=beta * float(sq_y.max(initial=0.0)),
-            sigma2_x=float(sq_x.mean()), sigma2_y=float(sq_y.mean()), f_star=0.0,
+            L_x=beta * top_xx,
+            L_y=beta * top_yy,
+            L_xy=L_xy,
+            L_x_max=beta * float(sq_x.max(initial=0.0)),
+            L_y_max=beta * float(sq_y.max(initial=0.0)),
+            sigma2_x=float(sq_x.mean()),
+            sigma2_y=float(sq_y.mean()),
+            f_star=0.0,
             joint_L_x=beta * (1 + s) * float(sq_x.max(initial=0.0)),
             joint_L_y=beta * (1 + 1 / s) * float(sq_y.max(initial=0.0)),
-            notes=("bounds, not exact values: L_x, L_y = 2||M_bb|| (M = mean a_i a_i^T); L_xy = min(2 mean "
-                   "||a_ix|| ||a_iy||, 2.25 sqrt(||M_xx|| ||M_yy||)); sigma2_b = mean_i ||a_ib||^2; joint_L (R1, "
-                   f"THEORY 3.5) with Young s={s:g}. L_b_max = 2 max_i ||a_ib||^2 is a bound that is also the exact "
-                   "sup (attained where r_i = 0). f_star = 0 is "
-                   + ("exact (a_i^T z = t_i is solvable)" if solvable else
-                      "a lower bound (a_i^T z = t_i has no solution, so inf f > 0)")),
+            notes=(
+                "bounds, not exact values: L_x, L_y = 2||M_bb|| (M = mean a_i a_i^T); L_xy = min(2 mean "
+                "||a_ix|| ||a_iy||, 2.25 sqrt(||M_xx|| ||M_yy||)); sigma2_b = mean_i ||a_ib||^2; joint_L (R1, "
+                f"THEORY 3.5) with Young s={s:g}. L_b_max = 2 max_i ||a_ib||^2 is a bound that is also the exact "
+                "sup (attained where r_i = 0). f_star = 0 is "
+                + (
+                    "exact (a_i^T z = t_i is solvable)"
+                    if solvable
+                    else "a lower bound (a_i^T z = t_i has no solution, so inf f > 0)"
+                )
+            ),
         )
 
     def _z(self, x: Tensor, y: Tensor) -> Tensor:
@@ -158,7 +188,7 @@ class CauchySum(FiniteSum):
 
     def _grad(self, x: Tensor, y: Tensor, idx=None) -> tuple[Tensor, Tensor]:
         g = _ridge_grad(self._z(x, y), self.A, self.t, self.weights, idx)
-        return g[..., : self.d_x], g[..., self.d_x:]
+        return g[..., : self.d_x], g[..., self.d_x :]
 
     def sample_hessians(self, x: Tensor, y: Tensor) -> Tensor:
         """Exact per-sample Hessians rho''(r_i) a_i a_i^T, shape ``batch + (n, d, d)``."""
@@ -166,9 +196,19 @@ class CauchySum(FiniteSum):
         return cauchy_rho_second(r)[..., None, None] * (self.A[:, :, None] * self.A[:, None, :])
 
 
-def make_cauchy(*, dx: int = 10, dy: int = 4, n: int = 16, seed: int = 0, scale: float = 1.0,
-                target: float = 1.0, s: float = 1.0, start: float = 3.0, spec: str = "",
-                dtype=torch.float64) -> CauchySum:
+def make_cauchy(
+    *,
+    dx: int = 10,
+    dy: int = 4,
+    n: int = 16,
+    seed: int = 0,
+    scale: float = 1.0,
+    target: float = 1.0,
+    s: float = 1.0,
+    start: float = 3.0,
+    spec: str = "",
+    dtype=torch.float64,
+) -> CauchySum:
     """Cauchy-loss sum with a_i ~ scale * N(0, I_d / d) (so ||a_i|| ~ scale), t_i ~ target * N(0, 1)."""
     check_sizes(dx=dx, dy=dy)
     if n < 1 or dx + dy < 1:
@@ -182,8 +222,16 @@ def make_cauchy(*, dx: int = 10, dy: int = 4, n: int = 16, seed: int = 0, scale:
     A = scale * rng.standard_normal((n, d)) / math.sqrt(d)
     t = target * rng.standard_normal(n)
     z0 = start_point(rng, d, check_finite_float("start", start))
-    return CauchySum(torch.as_tensor(A), torch.as_tensor(t), dx, s=s, x0=torch.as_tensor(z0[:dx]),
-                     y0=torch.as_tensor(z0[dx:]), dtype=dtype, spec=spec)
+    return CauchySum(
+        torch.as_tensor(A),
+        torch.as_tensor(t),
+        dx,
+        s=s,
+        x0=torch.as_tensor(z0[:dx]),
+        y0=torch.as_tensor(z0[dx:]),
+        dtype=dtype,
+        spec=spec,
+    )
 
 
 # --- 6. interpolating x-block (check 12b) -----------------------------------------------------------------
@@ -201,8 +249,21 @@ class InterpolatingSum(FiniteSum):
 
     name = "interpolating"
 
-    def __init__(self, B: Tensor, s_h: Tensor, C: Tensor, r: Tensor, d_x: int, *, s: float = 1.0, x0=None,
-                 y0=None, dtype=torch.float64, device="cpu", spec: str = ""):
+    def __init__(
+        self,
+        B: Tensor,
+        s_h: Tensor,
+        C: Tensor,
+        r: Tensor,
+        d_x: int,
+        *,
+        s: float = 1.0,
+        x0=None,
+        y0=None,
+        dtype=torch.float64,
+        device="cpu",
+        spec: str = "",
+    ):
         B, s_h, C, r = (torch.as_tensor(v, dtype=dtype, device=device) for v in (B, s_h, C, r))
         if B.dim() != 2 or s_h.shape != (B.shape[0],) or C.dim() != 2 or r.shape != (C.shape[0],):
             raise ValueError("need B (m, d), s_h (m,), C (n, d_y), r (n,)")
@@ -211,9 +272,17 @@ class InterpolatingSum(FiniteSum):
         s = check_finite_float("s (Young parameter)", s, positive=True)
         self.B, self.s_h, self.C, self.r, self.young_s = B, s_h, C, r, s
         self.h_weights = torch.full((B.shape[0],), 1.0 / B.shape[0], dtype=dtype, device=device)
-        super().__init__(n=C.shape[0], d_x=d_x, d_y=C.shape[1], dtype=dtype, device=device,
-                         constants=self._constants(B.cpu().numpy(), C.cpu().numpy(), d_x, s), x0=x0, y0=y0,
-                         spec=spec)
+        super().__init__(
+            n=C.shape[0],
+            d_x=d_x,
+            d_y=C.shape[1],
+            dtype=dtype,
+            device=device,
+            constants=self._constants(B.cpu().numpy(), C.cpu().numpy(), d_x, s),
+            x0=x0,
+            y0=y0,
+            spec=spec,
+        )
 
     @staticmethod
     def _constants(B: np.ndarray, C: np.ndarray, d_x: int, s: float) -> Constants:
@@ -226,19 +295,28 @@ class InterpolatingSum(FiniteSum):
         sq_bx, sq_by = (B[:, :d_x] ** 2).sum(1), (B[:, d_x:] ** 2).sum(1)
         L_xy = min(beta * float(np.mean(np.sqrt(sq_bx * sq_by))), (beta + alpha) * math.sqrt(top_hx * top_hy))
         return Constants(
-            L_x=beta * top_hx, L_y=beta * (top_hy + top_g), L_xy=L_xy, L_x_max=beta * top_hx,
-            L_y_max=beta * (top_hy + float(sq_c.max())), sigma2_x=0.0, sigma2_y=float(sq_c.mean()), f_star=0.0,
-            joint_L_x=beta * lam_x, joint_L_y=beta * lam_y + beta * float(sq_c.max()),
-            notes=(f"sigma2_x = 0 exact (grad_x f_i = grad_x h); all other values are bounds: L from "
-                   f"rho'' in [-1/4, 2], joint_L (R1) with Young s={s:g} in the M_h inner product, "
-                   "sigma2_y = mean ||c_i||^2 (|rho'| <= 1), f_star = 0 a lower bound"),
+            L_x=beta * top_hx,
+            L_y=beta * (top_hy + top_g),
+            L_xy=L_xy,
+            L_x_max=beta * top_hx,
+            L_y_max=beta * (top_hy + float(sq_c.max())),
+            sigma2_x=0.0,
+            sigma2_y=float(sq_c.mean()),
+            f_star=0.0,
+            joint_L_x=beta * lam_x,
+            joint_L_y=beta * lam_y + beta * float(sq_c.max()),
+            notes=(
+                f"sigma2_x = 0 exact (grad_x f_i = grad_x h); all other values are bounds: L from "
+                f"rho'' in [-1/4, 2], joint_L (R1) with Young s={s:g} in the M_h inner product, "
+                "sigma2_y = mean ||c_i||^2 (|rho'| <= 1), f_star = 0 a lower bound"
+            ),
         )
 
     def _h_and_g(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         x, y = broadcast_blocks(x, y)
         z = torch.cat((x, y), dim=-1)
-        h = cauchy_rho(z @ self.B.T - self.s_h) @ self.h_weights          # (...,)
-        g = cauchy_rho(y @ self.C.T - self.r)                              # (..., n)
+        h = cauchy_rho(z @ self.B.T - self.s_h) @ self.h_weights  # (...,)
+        g = cauchy_rho(y @ self.C.T - self.r)  # (..., n)
         return h, g
 
     def _sample_losses(self, x: Tensor, y: Tensor) -> Tensor:
@@ -249,12 +327,23 @@ class InterpolatingSum(FiniteSum):
         x, y = broadcast_blocks(x, y)
         gh = _ridge_grad(torch.cat((x, y), dim=-1), self.B, self.s_h, self.h_weights, None)
         gg = _ridge_grad(y, self.C, self.r, self.weights, idx)
-        return gh[..., : self.d_x], gh[..., self.d_x:] + gg
+        return gh[..., : self.d_x], gh[..., self.d_x :] + gg
 
 
-def make_interpolating(*, dx: int = 10, dy: int = 4, n: int = 16, m: int = 8, seed: int = 0, scale: float = 1.0,
-                       target: float = 1.0, s: float = 1.0, start: float = 3.0, spec: str = "",
-                       dtype=torch.float64) -> InterpolatingSum:
+def make_interpolating(
+    *,
+    dx: int = 10,
+    dy: int = 4,
+    n: int = 16,
+    m: int = 8,
+    seed: int = 0,
+    scale: float = 1.0,
+    target: float = 1.0,
+    s: float = 1.0,
+    start: float = 3.0,
+    spec: str = "",
+    dtype=torch.float64,
+) -> InterpolatingSum:
     """Interpolating x-block instance: m shared Cauchy terms h (b_j ~ scale N(0, I_d/d)), n sample terms g_i
     on y (c_i ~ scale N(0, I_dy/dy)); targets ~ target * N(0, 1)."""
     check_sizes(dx=dx)
@@ -271,5 +360,15 @@ def make_interpolating(*, dx: int = 10, dy: int = 4, n: int = 16, m: int = 8, se
     C = scale * rng.standard_normal((n, dy)) / math.sqrt(dy)
     r = target * rng.standard_normal(n)
     z0 = start_point(rng, d, check_finite_float("start", start))
-    return InterpolatingSum(torch.as_tensor(B), torch.as_tensor(s_h), torch.as_tensor(C), torch.as_tensor(r), dx,
-                            s=s, x0=torch.as_tensor(z0[:dx]), y0=torch.as_tensor(z0[dx:]), dtype=dtype, spec=spec)
+    return InterpolatingSum(
+        torch.as_tensor(B),
+        torch.as_tensor(s_h),
+        torch.as_tensor(C),
+        torch.as_tensor(r),
+        dx,
+        s=s,
+        x0=torch.as_tensor(z0[:dx]),
+        y0=torch.as_tensor(z0[dx:]),
+        dtype=dtype,
+        spec=spec,
+    )

@@ -1,5 +1,6 @@
 """ZO bias instances with closed-form smoothed values (THEORY 4.5): ``cossum`` (smooth, bias e^{-omega^2 mu^2/2})
 and ``signedquad`` (C^1 but not C^2, bias L mu sqrt(2d/pi) at 0)."""
+
 from __future__ import annotations
 
 import math
@@ -15,11 +16,23 @@ from .checks import check_memory, check_sizes, start_point
 class _SeparableXPlusQuadraticY(FiniteSum):
     """n = 1 objectives phi(x) + 1/2 L_y ||y||^2; subclasses give phi, its gradient and its smoothing."""
 
-    def __init__(self, *, d_x: int, d_y: int, Ly: float, constants: Constants, x0=None, y0=None,
-                 dtype=torch.float64, device="cpu", spec: str = ""):
+    def __init__(
+        self,
+        *,
+        d_x: int,
+        d_y: int,
+        Ly: float,
+        constants: Constants,
+        x0=None,
+        y0=None,
+        dtype=torch.float64,
+        device="cpu",
+        spec: str = "",
+    ):
         self.Ly = check_finite_float("Ly", Ly)
-        super().__init__(n=1, d_x=d_x, d_y=d_y, dtype=dtype, device=device, constants=constants,
-                         x0=x0, y0=y0, spec=spec)
+        super().__init__(
+            n=1, d_x=d_x, d_y=d_y, dtype=dtype, device=device, constants=constants, x0=x0, y0=y0, spec=spec
+        )
 
     def _phi(self, x: Tensor) -> Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -53,15 +66,35 @@ class CosSum(_SeparableXPlusQuadraticY):
 
     name = "cossum"
 
-    def __init__(self, *, d_x: int, d_y: int, omega: float, Ly: float, x0=None, y0=None, dtype=torch.float64,
-                 device="cpu", spec: str = ""):
+    def __init__(
+        self,
+        *,
+        d_x: int,
+        d_y: int,
+        omega: float,
+        Ly: float,
+        x0=None,
+        y0=None,
+        dtype=torch.float64,
+        device="cpu",
+        spec: str = "",
+    ):
         self.omega = check_finite_float("omega", omega, positive=True)
         w2 = self.omega**2
-        consts = Constants(L_x=w2, L_y=abs(Ly), L_xy=0.0, L_x_max=w2, L_y_max=abs(Ly), sigma2_x=0.0, sigma2_y=0.0,
-                           f_star=-float(d_x) if Ly >= 0 else -math.inf, joint_L_x=w2, joint_L_y=abs(Ly),
-                           notes="all exact (grad^2 f = diag(-omega^2 cos(omega x_j), L_y I)); n = 1")
-        super().__init__(d_x=d_x, d_y=d_y, Ly=Ly, constants=consts, x0=x0, y0=y0, dtype=dtype, device=device,
-                         spec=spec)
+        consts = Constants(
+            L_x=w2,
+            L_y=abs(Ly),
+            L_xy=0.0,
+            L_x_max=w2,
+            L_y_max=abs(Ly),
+            sigma2_x=0.0,
+            sigma2_y=0.0,
+            f_star=-float(d_x) if Ly >= 0 else -math.inf,
+            joint_L_x=w2,
+            joint_L_y=abs(Ly),
+            notes="all exact (grad^2 f = diag(-omega^2 cos(omega x_j), L_y I)); n = 1",
+        )
+        super().__init__(d_x=d_x, d_y=d_y, Ly=Ly, constants=consts, x0=x0, y0=y0, dtype=dtype, device=device, spec=spec)
 
     def smoothing_factor(self, mu: float) -> float:
         """e^{-omega^2 mu^2 / 2}: f_mu's x-part over f's x-part."""
@@ -83,14 +116,31 @@ class CosSum(_SeparableXPlusQuadraticY):
         return self.smoothing_factor(mu) * self._phi_grad(x)
 
 
-def make_cossum(*, dx: int = 20, dy: int = 1, omega: float = 2.0, Ly: float = 1.0, seed: int = 0,
-                start: float = 1.0, spec: str = "", dtype=torch.float64) -> CosSum:
+def make_cossum(
+    *,
+    dx: int = 20,
+    dy: int = 1,
+    omega: float = 2.0,
+    Ly: float = 1.0,
+    seed: int = 0,
+    start: float = 1.0,
+    spec: str = "",
+    dtype=torch.float64,
+) -> CosSum:
     check_sizes(dx=dx, dy=dy)
     check_memory("cossum", 4 * (dx + dy), dx=dx, dy=dy)
     rng = np.random.default_rng(seed)
     z0 = start_point(rng, dx + dy, check_finite_float("start", start))
-    return CosSum(d_x=dx, d_y=dy, omega=omega, Ly=Ly, x0=torch.as_tensor(z0[:dx]), y0=torch.as_tensor(z0[dx:]),
-                  dtype=dtype, spec=spec)
+    return CosSum(
+        d_x=dx,
+        d_y=dy,
+        omega=omega,
+        Ly=Ly,
+        x0=torch.as_tensor(z0[:dx]),
+        y0=torch.as_tensor(z0[dx:]),
+        dtype=dtype,
+        spec=spec,
+    )
 
 
 class SignedQuadratic(_SeparableXPlusQuadraticY):
@@ -105,15 +155,37 @@ class SignedQuadratic(_SeparableXPlusQuadraticY):
 
     name = "signedquad"
 
-    def __init__(self, *, d_x: int, d_y: int, L: float, Ly: float, x0=None, y0=None, dtype=torch.float64,
-                 device="cpu", spec: str = ""):
+    def __init__(
+        self,
+        *,
+        d_x: int,
+        d_y: int,
+        L: float,
+        Ly: float,
+        x0=None,
+        y0=None,
+        dtype=torch.float64,
+        device="cpu",
+        spec: str = "",
+    ):
         self.L = check_finite_float("L", L, positive=True)
-        consts = Constants(L_x=self.L, L_y=abs(Ly), L_xy=0.0, L_x_max=self.L, L_y_max=abs(Ly), sigma2_x=0.0,
-                           sigma2_y=0.0, f_star=-math.inf, joint_L_x=self.L, joint_L_y=abs(Ly),
-                           notes=("exact: L_x = L is the Lipschitz constant of grad_x f (the Hessian L sign(x_j) "
-                                  "exists off the axes only); f is unbounded below (f_star = -inf); n = 1"))
-        super().__init__(d_x=d_x, d_y=d_y, Ly=Ly, constants=consts, x0=x0, y0=y0, dtype=dtype, device=device,
-                         spec=spec)
+        consts = Constants(
+            L_x=self.L,
+            L_y=abs(Ly),
+            L_xy=0.0,
+            L_x_max=self.L,
+            L_y_max=abs(Ly),
+            sigma2_x=0.0,
+            sigma2_y=0.0,
+            f_star=-math.inf,
+            joint_L_x=self.L,
+            joint_L_y=abs(Ly),
+            notes=(
+                "exact: L_x = L is the Lipschitz constant of grad_x f (the Hessian L sign(x_j) "
+                "exists off the axes only); f is unbounded below (f_star = -inf); n = 1"
+            ),
+        )
+        super().__init__(d_x=d_x, d_y=d_y, Ly=Ly, constants=consts, x0=x0, y0=y0, dtype=dtype, device=device, spec=spec)
 
     def _phi(self, x: Tensor) -> Tensor:
         return (0.5 * self.L * x * x.abs()).sum(-1)
@@ -140,12 +212,22 @@ class SignedQuadratic(_SeparableXPlusQuadraticY):
         return self.L * mu * math.sqrt(2 * self.d_x / math.pi)
 
 
-def make_signedquad(*, dx: int = 20, dy: int = 1, L: float = 1.0, Ly: float = 1.0, seed: int = 0,
-                    start: float = 0.0, spec: str = "", dtype=torch.float64) -> SignedQuadratic:
+def make_signedquad(
+    *,
+    dx: int = 20,
+    dy: int = 1,
+    L: float = 1.0,
+    Ly: float = 1.0,
+    seed: int = 0,
+    start: float = 0.0,
+    spec: str = "",
+    dtype=torch.float64,
+) -> SignedQuadratic:
     """Signed quadratic; the default start is x = 0, where the bias is known in closed form."""
     check_sizes(dx=dx, dy=dy)
     check_memory("signedquad", 4 * (dx + dy), dx=dx, dy=dy)
     rng = np.random.default_rng(seed)
     z0 = start_point(rng, dx + dy, check_finite_float("start", start))
-    return SignedQuadratic(d_x=dx, d_y=dy, L=L, Ly=Ly, x0=torch.as_tensor(z0[:dx]), y0=torch.as_tensor(z0[dx:]),
-                           dtype=dtype, spec=spec)
+    return SignedQuadratic(
+        d_x=dx, d_y=dy, L=L, Ly=Ly, x0=torch.as_tensor(z0[:dx]), y0=torch.as_tensor(z0[dx:]), dtype=dtype, spec=spec
+    )

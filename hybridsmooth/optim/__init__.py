@@ -1,12 +1,38 @@
 """Reshuffling hybrid SGD, its baselines, sample orders, the step schedule, per-seed random streams and step-size
 limits."""
-from .hybrid_sgd import (METHODS, HybridSGDConfig, RunResult, fo_block_gradient, hybrid_step, run_hybrid_sgd,
-                         summarize_run, zo_step)
+
+from ..rng import SeedStreams, as_seed_indices
+from .hybrid_sgd import (
+    METHODS,
+    HybridSGDConfig,
+    RunResult,
+    fo_block_gradient,
+    hybrid_step,
+    run_hybrid_sgd,
+    summarize_run,
+    zo_step,
+)
 from .limits import StepLimit, diagnose, step_limits
 from .orders import ORDERS, sample_orders
 from .schedule import ScheduledStep, epoch_schedule, step_schedule
-from ..rng import SeedStreams, as_seed_indices
 
-__all__ = ["METHODS", "ORDERS", "HybridSGDConfig", "RunResult", "ScheduledStep", "SeedStreams", "StepLimit",
-           "as_seed_indices", "diagnose", "epoch_schedule", "fo_block_gradient", "hybrid_step", "run_hybrid_sgd",
-           "sample_orders", "step_limits", "step_schedule", "summarize_run", "zo_step"]
+__all__ = [
+    "METHODS",
+    "ORDERS",
+    "HybridSGDConfig",
+    "RunResult",
+    "ScheduledStep",
+    "SeedStreams",
+    "StepLimit",
+    "as_seed_indices",
+    "diagnose",
+    "epoch_schedule",
+    "fo_block_gradient",
+    "hybrid_step",
+    "run_hybrid_sgd",
+    "sample_orders",
+    "step_limits",
+    "step_schedule",
+    "summarize_run",
+    "zo_step",
+]

@@ -17,20 +17,22 @@ loop takes every step's sample and noise from ``optim.schedule.epoch_schedule``.
 With ``seeds=None`` the blocks have no batch dimension (one run; this is also the path of torch models,
 whose parameters carry no batch dimension).
 """
+
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
-import dataclasses
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Literal, Protocol, Sequence
+from typing import Literal, Protocol
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor
 
-from ..objectives.base import block_norms
+from ..objectives.base import Objective, block_norms
 from ..rng import as_seed_indices
 from ..zo.estimators import FORMS, Form, ZOEstimate, zo_gradient
 from .limits import BlockMode, StepLimit, diagnose, step_limits
@@ -51,8 +53,17 @@ METHODS: dict[str, tuple[BlockMode, BlockMode]] = {
 }
 UPDATES: tuple[str, ...] = ("jacobi", "gauss_seidel")
 FO_POINTS: tuple[str, ...] = ("clean", "plus", "sym")
-METRIC_COLUMNS: tuple[str, ...] = ("seed", "epoch", "loss", "grad_x_norm", "grad_y_norm", "grad_norm",
-                                   "eta_x", "eta_y", "seconds")
+METRIC_COLUMNS: tuple[str, ...] = (
+    "seed",
+    "epoch",
+    "loss",
+    "grad_x_norm",
+    "grad_y_norm",
+    "grad_norm",
+    "eta_x",
+    "eta_y",
+    "seconds",
+)
 
 
 def _choice(name: str, value: str, accepted) -> None:
@@ -92,8 +103,10 @@ class HybridSGDConfig:
             if mode != "frozen" and not eta > 0:
                 raise ValueError(f"method {self.method} updates {block}: eta_{block} must be positive, got {eta}")
         if self.fo_point != "clean" and METHODS[self.method] != ("zo", "fo"):
-            raise ValueError(f"fo_point {self.fo_point!r} needs a ZO x block and an FO y block "
-                             f"(method hybrid), got method {self.method}")
+            raise ValueError(
+                f"fo_point {self.fo_point!r} needs a ZO x block and an FO y block "
+                f"(method hybrid), got method {self.method}"
+            )
         if not isinstance(self.epochs, int) or self.epochs < 0:
             raise ValueError(f"epochs must be a non-negative integer, got {self.epochs!r}")
         if not (isinstance(self.mu, (int, float)) and math.isfinite(self.mu) and self.mu > 0):
@@ -114,24 +127,49 @@ class ZOStep(Protocol):
     """Replaceable ZO block step: returns the new block and the estimate (an in-place variant for torch
     models may perturb and update the parameters it is given and return them)."""
 
-    def __call__(self, loss_fn: Callable[[Tensor], Tensor], v: Tensor, *, eta: float, mu: float, form: Form,
-                 q: int, generator: torch.Generator) -> tuple[Tensor, ZOEstimate]: ...
+    def __call__(
+        self,
+        loss_fn: Callable[[Tensor], Tensor],
+        v: Tensor,
+        *,
+        eta: float,
+        mu: float,
+        form: Form,
+        q: int,
+        generator: torch.Generator,
+    ) -> tuple[Tensor, ZOEstimate]: ...
 
 
-def zo_step(loss_fn: Callable[[Tensor], Tensor], v: Tensor, *, eta: float, mu: float, form: Form, q: int,
-            generator: torch.Generator) -> tuple[Tensor, ZOEstimate]:
+def zo_step(
+    loss_fn: Callable[[Tensor], Tensor],
+    v: Tensor,
+    *,
+    eta: float,
+    mu: float,
+    form: Form,
+    q: int,
+    generator: torch.Generator,
+) -> tuple[Tensor, ZOEstimate]:
     """v <- v - eta g_v with the two-point estimate g_v of THEORY 2.2 (out of place, batched)."""
     est = zo_gradient(loss_fn, v, mu=mu, form=form, q=q, generator=generator)
     return v - eta * est.grad, est
 
 
-def grad_y_only(objective, x: Tensor, y: Tensor, idx) -> Tensor:
+def grad_y_only(objective: Objective, x: Tensor, y: Tensor, idx) -> Tensor:
     """grad_y f_idx(x, y); a torch model leaves the x block out of autograd (no graph over the base weights)."""
     return objective.grad(x, y, idx, blocks="y")[1]
 
 
-def fo_block_gradient(objective, x: Tensor, y: Tensor, idx, *, fo_point: FOPoint = "clean", mu: float = 0.0,
-                      u1: Tensor | None = None) -> Tensor:
+def fo_block_gradient(
+    objective: Objective,
+    x: Tensor,
+    y: Tensor,
+    idx,
+    *,
+    fo_point: FOPoint = "clean",
+    mu: float = 0.0,
+    u1: Tensor | None = None,
+) -> Tensor:
     """The adapter gradient of THEORY 2.3 at x (the FO read point): clean grad_y f_i(x, y); plus
     grad_y f_i(x + mu u_1, y); sym the average of grad_y f_i(x +- mu u_1, y)."""
     if fo_point == "clean":
@@ -145,8 +183,17 @@ def fo_block_gradient(objective, x: Tensor, y: Tensor, idx, *, fo_point: FOPoint
     raise ValueError(f"unknown fo_point {fo_point!r}; accepted: {', '.join(FO_POINTS)}")
 
 
-def hybrid_step(objective, x: Tensor, y: Tensor, idx, config: HybridSGDConfig, generator: torch.Generator, *,
-                zo_block_step: ZOStep = zo_step, info: dict | None = None) -> tuple[Tensor, Tensor]:
+def hybrid_step(
+    objective: Objective,
+    x: Tensor,
+    y: Tensor,
+    idx,
+    config: HybridSGDConfig,
+    generator: torch.Generator,
+    *,
+    zo_block_step: ZOStep = zo_step,
+    info: dict | None = None,
+) -> tuple[Tensor, Tensor]:
     """One inner step of THEORY 2.1 on sample(s) ``idx``: returns the new (x, y).
 
     ``info``, when given, receives what the step measured: ``zo_x`` / ``zo_y`` (the ZO estimates) and
@@ -162,14 +209,15 @@ def hybrid_step(objective, x: Tensor, y: Tensor, idx, config: HybridSGDConfig, g
     gy = None
     if x_mode == "fo":
         gx, gy_joint = objective.grad(x, y, idx)
-        gy = gy_joint if c.update == "jacobi" else None   # one gradient call serves both blocks
+        gy = gy_joint if c.update == "jacobi" else None  # one gradient call serves both blocks
         x_new = x - c.eta_x * gx
     else:
         if y_mode == "fo" and c.update == "jacobi" and c.fo_point == "clean":
             gy = grad_y_only(objective, x, y, idx)
         if x_mode == "zo":
-            x_new, est = zo_block_step(lambda xx: objective.loss(xx, y, idx), x, eta=c.eta_x, mu=c.mu,
-                                       form=c.form, q=c.q, generator=generator)
+            x_new, est = zo_block_step(
+                lambda xx: objective.loss(xx, y, idx), x, eta=c.eta_x, mu=c.mu, form=c.form, q=c.q, generator=generator
+            )
             u1 = est.u[0] if est.u is not None else None
             if info is not None:
                 info["zo_x"] = est
@@ -178,13 +226,14 @@ def hybrid_step(objective, x: Tensor, y: Tensor, idx, config: HybridSGDConfig, g
     x_read = x_new if c.update == "gauss_seidel" else x
     if y_mode == "fo":
         if gy is None and x_mode == "zo" and getattr(est, "fo_grad", None) is not None:
-            gy = est.fo_grad   # taken by an in-place ZO step at its perturbed point(s): fo_point plus / sym
+            gy = est.fo_grad  # taken by an in-place ZO step at its perturbed point(s): fo_point plus / sym
         if gy is None:
             gy = fo_block_gradient(objective, x_read, y, idx, fo_point=c.fo_point, mu=c.mu, u1=u1)
         y_new = y - c.eta_y * gy
     elif y_mode == "zo":
-        y_new, est_y = zo_block_step(lambda yy: objective.loss(x_read, yy, idx), y, eta=c.eta_y, mu=c.mu,
-                                     form=c.form, q=c.q, generator=generator)
+        y_new, est_y = zo_block_step(
+            lambda yy: objective.loss(x_read, yy, idx), y, eta=c.eta_y, mu=c.mu, form=c.form, q=c.q, generator=generator
+        )
         if info is not None:
             info["zo_y"] = est_y
     else:
@@ -222,7 +271,7 @@ class RunResult:
         return table
 
 
-def _full_metrics(objective, x: Tensor, y: Tensor) -> tuple[Tensor, ...]:
+def _full_metrics(objective: Objective, x: Tensor, y: Tensor) -> tuple[Tensor, ...]:
     """f(z) and the exact full-gradient block norms, flattened to one value per seed."""
     loss = objective.loss(x, y, None)
     gx, gy = objective.grad(x, y, None)
@@ -254,7 +303,7 @@ class EpochState:
     seed_ids: tuple | None
     finished: bool
 
-    def metrics(self, config: "HybridSGDConfig") -> pd.DataFrame:
+    def metrics(self, config: HybridSGDConfig) -> pd.DataFrame:
         return _metrics_frame(self.records, config, self.seed_ids or (0,))
 
 
@@ -270,11 +319,23 @@ class _RunProgress:
     records: list
 
     def snapshot(self, epoch: int, seconds: float, seed_ids, finished: bool) -> EpochState:
-        return EpochState(epoch, self.x, self.y, self.alive.clone(), tuple(self.diverged_at), self.threshold,
-                          tuple(self.records), seconds, tuple(seed_ids) if seed_ids is not None else None, finished)
+        return EpochState(
+            epoch,
+            self.x,
+            self.y,
+            self.alive.clone(),
+            tuple(self.diverged_at),
+            self.threshold,
+            tuple(self.records),
+            seconds,
+            tuple(seed_ids) if seed_ids is not None else None,
+            finished,
+        )
 
 
-def _starting_progress(objective, config: HybridSGDConfig, seed_ids, start: EpochState | None) -> _RunProgress:
+def _starting_progress(
+    objective: Objective, config: HybridSGDConfig, seed_ids, start: EpochState | None
+) -> _RunProgress:
     """A new run at z_0, or the continuation of ``start`` (checked against the seeds and the config)."""
     if start is None:
         S = len(seed_ids) if seed_ids is not None else 1
@@ -284,11 +345,12 @@ def _starting_progress(objective, config: HybridSGDConfig, seed_ids, start: Epoc
         raise ValueError(f"the state to continue holds seeds {start.seed_ids}, not {seed_ids}")
     if config.epochs < start.epoch:
         raise ValueError(f"the state to continue is at epoch {start.epoch}, beyond epochs = {config.epochs}")
-    return _RunProgress(start.x, start.y, start.alive.clone(), list(start.diverged_at), start.threshold,
-                        list(start.records))
+    return _RunProgress(
+        start.x, start.y, start.alive.clone(), list(start.diverged_at), start.threshold, list(start.records)
+    )
 
 
-def _record_epoch(objective, config: HybridSGDConfig, run: _RunProgress, epoch: int, clock: float) -> None:
+def _record_epoch(objective: Objective, config: HybridSGDConfig, run: _RunProgress, epoch: int, clock: float) -> None:
     """Record f and the gradient norms at the start of ``epoch`` for the live seeds, with the seconds since
     ``clock``; freeze the seeds whose loss is not finite or above the divergence threshold (fixed by the first
     recorded epoch)."""
@@ -297,23 +359,29 @@ def _record_epoch(objective, config: HybridSGDConfig, run: _RunProgress, epoch: 
         run.threshold = _divergence_threshold(loss, config.divergence_factor)
     bad = run.alive & (~torch.isfinite(loss) | ~torch.isfinite(nz) | (loss > run.threshold))
     rows = run.alive.numpy().copy()
-    run.records.append((epoch, rows, tuple(v.numpy()[rows] for v in (loss, nx, ny, nz)),
-                        time.perf_counter() - clock))
+    run.records.append((epoch, rows, tuple(v.numpy()[rows] for v in (loss, nx, ny, nz)), time.perf_counter() - clock))
     for b in torch.nonzero(bad).flatten().tolist():
         run.diverged_at[b] = epoch
     run.alive &= ~bad
 
 
-def _run_epoch(objective, config: HybridSGDConfig, run: _RunProgress, epoch: int, seed_index: Tensor | None,
-               zo_block_step: ZOStep) -> None:
+def _run_epoch(
+    objective: Objective,
+    config: HybridSGDConfig,
+    run: _RunProgress,
+    epoch: int,
+    seed_index: Tensor | None,
+    zo_block_step: ZOStep,
+) -> None:
     """The n steps of ``epoch``, samples and noise from the step schedule; diverged seeds stay frozen."""
     device = run.x.device
     mask = None if seed_index is None or bool(run.alive.all()) else run.alive.to(device).unsqueeze(-1)
     x, y = run.x, run.y
-    for step in epoch_schedule(config.order, n=objective.n, epoch=epoch, run_seed=config.seed,
-                               seed_index=seed_index, device=device):
+    for step in epoch_schedule(
+        config.order, n=objective.n, epoch=epoch, run_seed=config.seed, seed_index=seed_index, device=device
+    ):
         x_new, y_new = hybrid_step(objective, x, y, step.idx, config, step.noise, zo_block_step=zo_block_step)
-        if mask is not None:      # diverged seeds stay frozen where they blew up
+        if mask is not None:  # diverged seeds stay frozen where they blew up
             x_new, y_new = torch.where(mask, x_new, x), torch.where(mask, y_new, y)
         x, y = x_new, y_new
     run.x, run.y = x, y
@@ -324,12 +392,20 @@ def _epoch_range(config: HybridSGDConfig, first: int, progress: bool):
     if not progress:
         return epochs
     from tqdm import tqdm
+
     return tqdm(epochs, desc=f"{config.method}", unit="epoch", leave=False, initial=first, total=config.epochs + 1)
 
 
-def run_hybrid_sgd(objective, config: HybridSGDConfig, *, seeds: int | Sequence[int] | None = 1,
-                   progress: bool = False, zo_block_step: ZOStep = zo_step, start: EpochState | None = None,
-                   on_epoch: Callable[[EpochState], None] | None = None) -> RunResult:
+def run_hybrid_sgd(
+    objective: Objective,
+    config: HybridSGDConfig,
+    *,
+    seeds: int | Sequence[int] | None = 1,
+    progress: bool = False,
+    zo_block_step: ZOStep = zo_step,
+    start: EpochState | None = None,
+    on_epoch: Callable[[EpochState], None] | None = None,
+) -> RunResult:
     """Run ``config`` on ``objective`` for several seeds at once: ``seeds`` = S means seed indices 0..S-1,
     a list/tuple the given seed indices, ``None`` one run with unbatched blocks.
 
@@ -353,7 +429,7 @@ def run_hybrid_sgd(objective, config: HybridSGDConfig, *, seeds: int | Sequence[
     first = 0 if start is None else start.epoch
     clock = time.perf_counter() - (0.0 if start is None else start.seconds)
     for t in _epoch_range(config, first, progress):
-        if start is None or t > start.epoch:   # a continued run has its first epoch's metrics recorded
+        if start is None or t > start.epoch:  # a continued run has its first epoch's metrics recorded
             _record_epoch(objective, config, run, t, clock)
         finished = t == config.epochs or not bool(run.alive.any())
         if on_epoch is not None:
@@ -362,12 +438,27 @@ def run_hybrid_sgd(objective, config: HybridSGDConfig, *, seeds: int | Sequence[
             break
         _run_epoch(objective, config, run, t, seed_index, zo_block_step)
     seconds = time.perf_counter() - clock
-    limits = step_limits(objective.constants, modes=config.modes, eta_x=config.eta_x, eta_y=config.eta_y,
-                         d_x=objective.d_x, d_y=objective.d_y, n=objective.n, q=config.q)
-    return RunResult(config=config, metrics=_metrics_frame(run.records, config, seed_ids or (0,)), x=run.x,
-                     y=run.y, diverged_epoch=tuple(run.diverged_at), limits=limits,
-                     diagnosis=diagnose(limits, run.diverged_at),
-                     seeds=seeds if seeds is None or isinstance(seeds, int) else seed_ids, seconds=seconds)
+    limits = step_limits(
+        objective.constants,
+        modes=config.modes,
+        eta_x=config.eta_x,
+        eta_y=config.eta_y,
+        d_x=objective.d_x,
+        d_y=objective.d_y,
+        n=objective.n,
+        q=config.q,
+    )
+    return RunResult(
+        config=config,
+        metrics=_metrics_frame(run.records, config, seed_ids or (0,)),
+        x=run.x,
+        y=run.y,
+        diverged_epoch=tuple(run.diverged_at),
+        limits=limits,
+        diagnosis=diagnose(limits, run.diverged_at),
+        seeds=seeds if seeds is None or isinstance(seeds, int) else seed_ids,
+        seconds=seconds,
+    )
 
 
 def _metrics_frame(records, config: HybridSGDConfig, seed_ids) -> pd.DataFrame:
@@ -376,10 +467,21 @@ def _metrics_frame(records, config: HybridSGDConfig, seed_ids) -> pd.DataFrame:
     parts = []
     for t, rows, (loss, nx, ny, nz), secs in records:
         m = len(loss)
-        parts.append(pd.DataFrame({
-            "seed": seed_ids[rows], "epoch": np.full(m, t), "loss": loss, "grad_x_norm": nx,
-            "grad_y_norm": ny, "grad_norm": nz, "eta_x": np.full(m, float(config.eta_x)),
-            "eta_y": np.full(m, float(config.eta_y)), "seconds": np.full(m, secs)}))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "seed": seed_ids[rows],
+                    "epoch": np.full(m, t),
+                    "loss": loss,
+                    "grad_x_norm": nx,
+                    "grad_y_norm": ny,
+                    "grad_norm": nz,
+                    "eta_x": np.full(m, float(config.eta_x)),
+                    "eta_y": np.full(m, float(config.eta_y)),
+                    "seconds": np.full(m, secs),
+                }
+            )
+        )
     frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=list(METRIC_COLUMNS))
     return frame.sort_values(["seed", "epoch"], kind="stable").reset_index(drop=True)
 
@@ -388,15 +490,21 @@ def summarize_run(result: RunResult) -> dict:
     """Final values per seed (the last recorded epoch of each) as mean and standard deviation over seeds."""
     m = result.metrics
     last = m.loc[m.groupby("seed")["epoch"].idxmax()]
-    summary: dict = {"method": result.config.method, "seeds": int(len(last)),
-                     "epochs": int(result.config.epochs),
-                     "diverged_seeds": sum(e is not None for e in result.diverged_epoch),
-                     "diverged_epochs": list(result.diverged_epoch), "diagnosis": result.diagnosis,
-                     "seconds": float(result.seconds)}
+    summary: dict = {
+        "method": result.config.method,
+        "seeds": int(len(last)),
+        "epochs": int(result.config.epochs),
+        "diverged_seeds": sum(e is not None for e in result.diverged_epoch),
+        "diverged_epochs": list(result.diverged_epoch),
+        "diagnosis": result.diagnosis,
+        "seconds": float(result.seconds),
+    }
     for col in ("loss", "grad_norm", "grad_x_norm", "grad_y_norm"):
         vals = last[col].to_numpy(dtype=float)
         summary[f"final_{col}_mean"] = float(np.mean(vals))
         summary[f"final_{col}_std"] = float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0
-    summary["limits"] = [dict(block=l.block, kind=l.kind, name=l.name, formula=l.formula, value=l.value,
-                              eta=l.eta, exceeded=l.exceeded) for l in result.limits]
+    summary["limits"] = [
+        dict(block=l.block, kind=l.kind, name=l.name, formula=l.formula, value=l.value, eta=l.eta, exceeded=l.exceeded)
+        for l in result.limits
+    ]
     return summary

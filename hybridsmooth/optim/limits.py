@@ -14,10 +14,12 @@ For a block b updated with step eta_b (L_b, d_b from the objective's exact ``Con
   of L_b,max: the stated joint constant where known, else L_b_max, else L_b (``theorem_constant``), the same for
   (C1) and (C2). Exceeding a cap voids the guarantee; it does not by itself cause divergence.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Literal
 
 from ..objectives.base import Constants
 from ..theory.caps import theorem_r_caps
@@ -43,8 +45,9 @@ class StepLimit:
         return self.eta > self.value
 
     def describe(self) -> str:
-        return (f"eta_{self.block}={self.eta:.4g} exceeds the {self.name} {self.formula} = {self.value:.4g} "
-                f"({self.detail})")
+        return (
+            f"eta_{self.block}={self.eta:.4g} exceeds the {self.name} {self.formula} = {self.value:.4g} ({self.detail})"
+        )
 
 
 def theorem_constant(constants: Constants, block: str) -> float | None:
@@ -57,24 +60,52 @@ def theorem_constant(constants: Constants, block: str) -> float | None:
     return None
 
 
-def _stability_limits(block: str, mode: BlockMode, eta: float, d: int, L: float | None, L_max: float | None,
-                      q: int) -> list[StepLimit]:
+def _stability_limits(
+    block: str, mode: BlockMode, eta: float, d: int, L: float | None, L_max: float | None, q: int
+) -> list[StepLimit]:
     out: list[StepLimit] = []
     if L is not None and L > 0:
         if mode == "zo":
-            formula = (f"2/(L_{block}(d_{block}+2))" if q == 1 else f"2q/(L_{block}(d_{block}+1+q))")
-            out.append(StepLimit(block, "stability", "ZO mean-square limit", formula, 2.0 * q / (L * (d + 1 + q)),
-                                 eta, f"L_{block}={L:.4g}, d_{block}={d}" + (f", q={q}" if q > 1 else "")))
+            formula = f"2/(L_{block}(d_{block}+2))" if q == 1 else f"2q/(L_{block}(d_{block}+1+q))"
+            out.append(
+                StepLimit(
+                    block,
+                    "stability",
+                    "ZO mean-square limit",
+                    formula,
+                    2.0 * q / (L * (d + 1 + q)),
+                    eta,
+                    f"L_{block}={L:.4g}, d_{block}={d}" + (f", q={q}" if q > 1 else ""),
+                )
+            )
         else:
             out.append(StepLimit(block, "stability", "FO limit", f"2/L_{block}", 2.0 / L, eta, f"L_{block}={L:.4g}"))
     if mode == "fo" and L_max is not None and L_max > 0 and (L is None or L_max > L * (1 + 1e-9)):
-        out.append(StepLimit(block, "stability", "per-sample FO limit", f"2/L_{block}_max", 2.0 / L_max, eta,
-                             f"L_{block}_max={L_max:.4g}"))
+        out.append(
+            StepLimit(
+                block,
+                "stability",
+                "per-sample FO limit",
+                f"2/L_{block}_max",
+                2.0 / L_max,
+                eta,
+                f"L_{block}_max={L_max:.4g}",
+            )
+        )
     return out
 
 
-def step_limits(constants: Constants, *, modes: tuple[BlockMode, BlockMode], eta_x: float, eta_y: float,
-                d_x: int, d_y: int, n: int, q: int = 1) -> tuple[StepLimit, ...]:
+def step_limits(
+    constants: Constants,
+    *,
+    modes: tuple[BlockMode, BlockMode],
+    eta_x: float,
+    eta_y: float,
+    d_x: int,
+    d_y: int,
+    n: int,
+    q: int = 1,
+) -> tuple[StepLimit, ...]:
     """All limits that the known constants allow for the updated blocks (unknown constants are skipped)."""
     lam = {b: theorem_constant(constants, b) for b in ("x", "y")}
     caps = theorem_r_caps(n=n, d_x=d_x, Lambda_x=lam["x"], Lambda_y=lam["y"], q=q)
@@ -82,16 +113,34 @@ def step_limits(constants: Constants, *, modes: tuple[BlockMode, BlockMode], eta
     for block, mode, eta, d in (("x", modes[0], eta_x, d_x), ("y", modes[1], eta_y, d_y)):
         if mode == "frozen":
             continue
-        out += _stability_limits(block, mode, eta, d, getattr(constants, f"L_{block}"),
-                                 getattr(constants, f"L_{block}_max"), q)
+        out += _stability_limits(
+            block, mode, eta, d, getattr(constants, f"L_{block}"), getattr(constants, f"L_{block}_max"), q
+        )
         c1 = caps.c1_x if block == "x" else caps.c1_y
         if c1 is not None:
-            out.append(StepLimit(block, "theorem cap", "Theorem R cap (C1)", f"1/(8 n L_{block})", c1, eta,
-                                 f"n={n}, L_{block}={lam[block]:.4g}"))
+            out.append(
+                StepLimit(
+                    block,
+                    "theorem cap",
+                    "Theorem R cap (C1)",
+                    f"1/(8 n L_{block})",
+                    c1,
+                    eta,
+                    f"n={n}, L_{block}={lam[block]:.4g}",
+                )
+            )
         if block == "x" and mode == "zo" and caps.c2_x is not None:
-            out.append(StepLimit(block, "theorem cap", "Theorem R cap (C2)",
-                                 "1/(96(d_x+1)L_x)" if q == 1 else "q/(96(d_x+1)L_x)", caps.c2_x, eta,
-                                 f"d_x={d}, L_x={lam['x']:.4g}"))
+            out.append(
+                StepLimit(
+                    block,
+                    "theorem cap",
+                    "Theorem R cap (C2)",
+                    "1/(96(d_x+1)L_x)" if q == 1 else "q/(96(d_x+1)L_x)",
+                    caps.c2_x,
+                    eta,
+                    f"d_x={d}, L_x={lam['x']:.4g}",
+                )
+            )
     return tuple(out)
 
 
@@ -102,8 +151,14 @@ def diagnose(limits: Sequence[StepLimit], diverged_epochs: Sequence[int | None])
     unstable = [lim for lim in limits if lim.kind == "stability" and lim.exceeded]
     caps = [lim for lim in limits if lim.kind == "theorem cap" and lim.exceeded]
     # The caps void Theorem R's guarantee but do not predict divergence: name them briefly.
-    cap_text = ("; beyond the Theorem R caps " + ", ".join(
-        f"{c.name[-4:]} for {c.block} ({c.formula} = {c.value:.3g})" for c in caps)) if caps else ""
+    cap_text = (
+        (
+            "; beyond the Theorem R caps "
+            + ", ".join(f"{c.name[-4:]} for {c.block} ({c.formula} = {c.value:.3g})" for c in caps)
+        )
+        if caps
+        else ""
+    )
     if hit:
         lo, hi = min(hit), max(hit)
         when = f"epoch {lo}" if lo == hi else f"epochs {lo}-{hi}"
@@ -114,6 +169,9 @@ def diagnose(limits: Sequence[StepLimit], diverged_epochs: Sequence[int | None])
             return head + "no constants are known for this problem, so no step-size limit can be named"
         return head + "no known stability limit is exceeded" + cap_text
     if unstable:
-        return (f"no divergence in {seeds} seeds within the run, although "
-                + "; ".join(lim.describe() for lim in unstable) + cap_text)
+        return (
+            f"no divergence in {seeds} seeds within the run, although "
+            + "; ".join(lim.describe() for lim in unstable)
+            + cap_text
+        )
     return f"no divergence in {seeds} seeds" + cap_text

@@ -13,9 +13,11 @@ Two sources: given ``seeds`` (seed indices), row b comes from the counter-based 
 alone or in any batch (the batched runs of ``run_hybrid_sgd``). Without ``seeds``, all ``batch`` rows come
 from one private ``torch.Generator`` per (run_seed, epoch) (the unbatched runs, batch = 1).
 """
+
 from __future__ import annotations
 
-from typing import Literal, Sequence
+from collections.abc import Sequence
+from typing import Literal
 
 import torch
 from torch import Tensor
@@ -26,8 +28,16 @@ Order = Literal["rr", "so", "ig", "sgd"]
 ORDERS: tuple[str, ...] = ("rr", "so", "ig", "sgd")
 
 
-def sample_orders(order: Order, *, n: int, epoch: int, run_seed: int, batch: int = 1,
-                  seeds: Tensor | Sequence[int] | None = None, device: str | torch.device = "cpu") -> Tensor:
+def sample_orders(
+    order: Order,
+    *,
+    n: int,
+    epoch: int,
+    run_seed: int,
+    batch: int = 1,
+    seeds: Tensor | Sequence[int] | None = None,
+    device: str | torch.device = "cpu",
+) -> Tensor:
     """The sample indices of epoch ``epoch``: a LongTensor of shape ``(batch, n)``, or ``(len(seeds), n)``.
 
     With ``seeds``, row b depends only on (order, n, epoch, run_seed, seeds[b]) and lies on the device of

@@ -12,10 +12,11 @@ property of this module alone:
 A model run counts global steps s = t n + k instead of epochs: ``step_schedule`` walks the same schedule from
 any step on, which is how a resumed run continues exactly where it stopped.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import torch
 from torch import Tensor
@@ -36,8 +37,15 @@ class ScheduledStep:
     noise: torch.Generator | SeedStreams
 
 
-def epoch_schedule(order: Order, *, n: int, epoch: int, run_seed: int, seed_index: Tensor | None = None,
-                   device: str | torch.device = "cpu") -> Iterator[ScheduledStep]:
+def epoch_schedule(
+    order: Order,
+    *,
+    n: int,
+    epoch: int,
+    run_seed: int,
+    seed_index: Tensor | None = None,
+    device: str | torch.device = "cpu",
+) -> Iterator[ScheduledStep]:
     """The n steps of one epoch. With ``seed_index`` (a 1-d LongTensor of seed indices) every step carries one
     sample per seed and per-seed noise streams; without, one sample and a ``torch.Generator`` on ``device``."""
     device = torch.device(device)
@@ -51,8 +59,9 @@ def epoch_schedule(order: Order, *, n: int, epoch: int, run_seed: int, seed_inde
         yield ScheduledStep(epoch, k, epoch * n + k, orders[:, k], SeedStreams(run_seed, seed_index, epoch, k))
 
 
-def step_schedule(order: Order, *, n: int, run_seed: int, start: int = 0, stop: int | None = None,
-                  device: str | torch.device = "cpu") -> Iterator[ScheduledStep]:
+def step_schedule(
+    order: Order, *, n: int, run_seed: int, start: int = 0, stop: int | None = None, device: str | torch.device = "cpu"
+) -> Iterator[ScheduledStep]:
     """Unbatched steps ``start, start + 1, ...`` (up to ``stop``, exclusive; forever when None), epoch after
     epoch: the schedule of ``epoch_schedule`` addressed by global step."""
     if start < 0 or (stop is not None and stop < start):

@@ -15,21 +15,43 @@ them from a problem. The caps themselves are computed in ``theory.caps``. With L
 bounds (1/T) sum_t E[eta_x ||grad_x f(z_t)||^2 + eta_y ||grad_y f(z_t)||^2]. Every function takes the
 constants keyword-only and raises ValueError (one line, naming the condition and the numbers) on bad input.
 """
+
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 from typing import Literal
 
+from ..objectives.base import Objective
 from .caps import C1_FACTOR, C2_FACTOR, CAP_RTOL, theorem_r_caps, theorem_r_lhs
 
-__all__ = ["C1_FACTOR", "C2_FACTOR", "RefConstants", "initial_gap", "StepSizeConditions", "StepSizeCaps",
-           "step_size_conditions", "require_step_sizes", "admissible_step_sizes", "BoundTerms", "B_ref_terms",
-           "B_ref", "B_ref_bounded_gradient", "N_epoch", "StationarityBounds", "stationarity_bounds",
-           "T_required_ref", "default_mu", "TunedComplexity", "T_required_ref_tuned", "T_tuned_closed_form"]
+__all__ = [
+    "C1_FACTOR",
+    "C2_FACTOR",
+    "RefConstants",
+    "initial_gap",
+    "StepSizeConditions",
+    "StepSizeCaps",
+    "step_size_conditions",
+    "require_step_sizes",
+    "admissible_step_sizes",
+    "BoundTerms",
+    "B_ref_terms",
+    "B_ref",
+    "B_ref_bounded_gradient",
+    "N_epoch",
+    "StationarityBounds",
+    "stationarity_bounds",
+    "T_required_ref",
+    "default_mu",
+    "TunedComplexity",
+    "T_required_ref_tuned",
+    "T_tuned_closed_form",
+]
 
 
 # --- input validation ------------------------------------------------------------------------------------
+
 
 def _nonneg(name: str, value: float) -> float:
     value = float(value)
@@ -83,21 +105,30 @@ class RefConstants:
         _count("q", self.q)
 
     @classmethod
-    def from_problem(cls, objective, *, gap0: float | None = None, Lambda: tuple[float, float] | None = None,
-                     q: int = 1) -> "RefConstants":
+    def from_problem(
+        cls, objective: Objective, *, gap0: float | None = None, Lambda: tuple[float, float] | None = None, q: int = 1
+    ) -> RefConstants:
         """Read an objective's stated ``Constants``: (R1) from ``joint_L_x``, ``joint_L_y`` (or ``Lambda`` when
         the caller found a smaller valid pair, e.g. on the ray of the block norms), (R2) from ``sigma2_x``,
         ``sigma2_y``, and Delta0 = f(z_0) - f_star unless ``gap0`` is given."""
         c = objective.constants
         lam_x, lam_y = Lambda if Lambda is not None else (c.joint_L_x, c.joint_L_y)
         gap0 = initial_gap(objective) if gap0 is None else gap0
-        return cls(n=objective.n, d_x=objective.d_x, Lambda_x=lam_x, Lambda_y=lam_y, sigma2_x=c.sigma2_x,
-                   sigma2_y=c.sigma2_y, gap0=gap0, q=q)
+        return cls(
+            n=objective.n,
+            d_x=objective.d_x,
+            Lambda_x=lam_x,
+            Lambda_y=lam_y,
+            sigma2_x=c.sigma2_x,
+            sigma2_y=c.sigma2_y,
+            gap0=gap0,
+            q=q,
+        )
 
-    def caps(self) -> "StepSizeCaps":
+    def caps(self) -> StepSizeCaps:
         return admissible_step_sizes(self.Lambda_x, self.Lambda_y, self.n, self.d_x, self.q)
 
-    def bound_terms(self, eta_x: float, eta_y: float, mu: float, T: float) -> "BoundTerms":
+    def bound_terms(self, eta_x: float, eta_y: float, mu: float, T: float) -> BoundTerms:
         return B_ref_terms(eta_x, eta_y, mu, T, **self._keywords())
 
     def N_epoch(self, eta_x: float, eta_y: float, mu: float) -> float:
@@ -106,11 +137,19 @@ class RefConstants:
         return N_epoch(eta_x, eta_y, mu, **kw)
 
     def _keywords(self) -> dict:
-        return dict(n=self.n, d_x=self.d_x, L_x=self.Lambda_x, L_y=self.Lambda_y, sx2=self.sigma2_x,
-                    sy2=self.sigma2_y, gap0=self.gap0, q=self.q)
+        return dict(
+            n=self.n,
+            d_x=self.d_x,
+            L_x=self.Lambda_x,
+            L_y=self.Lambda_y,
+            sx2=self.sigma2_x,
+            sy2=self.sigma2_y,
+            gap0=self.gap0,
+            q=self.q,
+        )
 
 
-def initial_gap(objective) -> float:
+def initial_gap(objective: Objective) -> float:
     """Delta0 = f(z_0) - f_star from the objective's start point and stated f_star (an over-estimate when f_star
     is only a lower bound, which keeps B_R valid)."""
     x0, y0 = objective.initial_point()
@@ -122,6 +161,7 @@ def _consts(n, d_x, L_x, L_y, sx2, sy2, gap0, q) -> RefConstants:
 
 
 # --- (C1)-(C2), computed by theory.caps ---------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class StepSizeConditions:
@@ -142,14 +182,18 @@ class StepSizeConditions:
     holds: bool
 
     def explanation(self) -> str:
-        parts = [f"(C1) x: 8 n eta_x L_x = {self.c1x_lhs:.4g}", f"(C1) y: 8 n eta_y L_y = {self.c1y_lhs:.4g}",
-                 f"(C2): 96 (d_x+1)/q eta_x L_x = {self.c2_lhs:.4g}"]
+        parts = [
+            f"(C1) x: 8 n eta_x L_x = {self.c1x_lhs:.4g}",
+            f"(C1) y: 8 n eta_y L_y = {self.c1y_lhs:.4g}",
+            f"(C2): 96 (d_x+1)/q eta_x L_x = {self.c2_lhs:.4g}",
+        ]
         state = "hold" if self.holds else "are violated"
         return f"conditions {state}; binding {self.binding} (margin {self.margin:.4g}); " + ", ".join(parts)
 
 
-def step_size_conditions(eta_x: float, eta_y: float, *, n: int, d_x: int, L_x: float, L_y: float,
-                         q: int = 1) -> StepSizeConditions:
+def step_size_conditions(
+    eta_x: float, eta_y: float, *, n: int, d_x: int, L_x: float, L_y: float, q: int = 1
+) -> StepSizeConditions:
     """Evaluate (C1)-(C2) (THEORY 6.1; q directions divide (d_x + 1) by q) and say which binds, by how much.
     ``L_x``, ``L_y`` here and in every function of this module are the (R1) constants Lambda_x, Lambda_y."""
     eta_x, eta_y = _pos("eta_x", eta_x), _pos("eta_y", eta_y)
@@ -158,12 +202,14 @@ def step_size_conditions(eta_x: float, eta_y: float, *, n: int, d_x: int, L_x: f
     lhs = theorem_r_lhs(eta_x, eta_y, n=n, d_x=d_x, Lambda_x=L_x, Lambda_y=L_y, q=q)
     binding = max(lhs, key=lhs.get)
     worst = lhs[binding]
-    return StepSizeConditions(eta_x, eta_y, lhs["C1x"], lhs["C1y"], lhs["C2"], binding, 1.0 / worst,
-                              worst <= 1.0 + CAP_RTOL)
+    return StepSizeConditions(
+        eta_x, eta_y, lhs["C1x"], lhs["C1y"], lhs["C2"], binding, 1.0 / worst, worst <= 1.0 + CAP_RTOL
+    )
 
 
-def require_step_sizes(eta_x: float, eta_y: float, *, n: int, d_x: int, L_x: float, L_y: float,
-                       q: int = 1) -> StepSizeConditions:
+def require_step_sizes(
+    eta_x: float, eta_y: float, *, n: int, d_x: int, L_x: float, L_y: float, q: int = 1
+) -> StepSizeConditions:
     """Like ``step_size_conditions`` but raise ValueError naming every violated condition and its numbers."""
     cond = step_size_conditions(eta_x, eta_y, n=n, d_x=d_x, L_x=L_x, L_y=L_y, q=q)
     if not cond.holds:
@@ -200,26 +246,31 @@ def admissible_step_sizes(L_x: float, L_y: float, n: int, d_x: int, q: int = 1) 
     c1x, c2x = caps.c1_factor, caps.c2_factor
     eta_x, eta_y = caps.eta_x, caps.eta_y
     if caps.binding_x == "C2":
-        why_x = (f"eta_x <= {eta_x:.4g}: (C2) binds, 96 (d_x+1)/q = {c2x:.4g} > 8 n = {c1x:.4g} "
-                 "(the ZO variance, not the reshuffling drift, limits the x step)")
+        why_x = (
+            f"eta_x <= {eta_x:.4g}: (C2) binds, 96 (d_x+1)/q = {c2x:.4g} > 8 n = {c1x:.4g} "
+            "(the ZO variance, not the reshuffling drift, limits the x step)"
+        )
     else:
-        why_x = (f"eta_x <= {eta_x:.4g}: (C1) binds, 8 n = {c1x:.4g} >= 96 (d_x+1)/q = {c2x:.4g} "
-                 "(the reshuffling drift limits the x step)")
+        why_x = (
+            f"eta_x <= {eta_x:.4g}: (C1) binds, 8 n = {c1x:.4g} >= 96 (d_x+1)/q = {c2x:.4g} "
+            "(the reshuffling drift limits the x step)"
+        )
     why_y = f"eta_y <= {eta_y:.4g}: (C1) binds, 8 n L_y = {c1x * L_y:.4g} (the y block has no ZO condition)"
     return StepSizeCaps(eta_x, eta_y, caps.binding_x, "C1", why_x + "; " + why_y)
 
 
 # --- the bound and its pieces ---------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class BoundTerms:
     """The five terms of B_R (THEORY 6.1); ``total`` is their sum, ``floor`` the sum without the 1/T term."""
 
-    optimisation: float      # 3 Delta0 / (n T)
-    reshuffling: float       # 5 n Lt^2 (eta_x sx2 + eta_y sy2)
-    zo_variance: float       # 26 (d_x + 1)/q L_x eta_x^2 sx2
-    zo_remainder: float      # (5/2)/q L_x^3 mu^2 eta_x^2 d_x (d_x + 2)(d_x + 4)
-    smoothing_bias: float    # (3/4) L_x^2 mu^2 eta_x (d_x + 3)^3
+    optimisation: float  # 3 Delta0 / (n T)
+    reshuffling: float  # 5 n Lt^2 (eta_x sx2 + eta_y sy2)
+    zo_variance: float  # 26 (d_x + 1)/q L_x eta_x^2 sx2
+    zo_remainder: float  # (5/2)/q L_x^3 mu^2 eta_x^2 d_x (d_x + 2)(d_x + 4)
+    smoothing_bias: float  # (3/4) L_x^2 mu^2 eta_x (d_x + 3)^3
 
     @property
     def floor(self) -> float:
@@ -230,8 +281,21 @@ class BoundTerms:
         return self.optimisation + self.floor
 
 
-def B_ref_terms(eta_x: float, eta_y: float, mu: float, T: float, *, n: int, d_x: int, L_x: float, L_y: float,
-                sx2: float, sy2: float, gap0: float, q: int = 1) -> BoundTerms:
+def B_ref_terms(
+    eta_x: float,
+    eta_y: float,
+    mu: float,
+    T: float,
+    *,
+    n: int,
+    d_x: int,
+    L_x: float,
+    L_y: float,
+    sx2: float,
+    sy2: float,
+    gap0: float,
+    q: int = 1,
+) -> BoundTerms:
     """The terms of B_R; raises ValueError if (C1)-(C2) fail (the bound is only proved under them).
     T = inf gives the noise floor (optimisation term 0)."""
     c = _consts(n, d_x, L_x, L_y, sx2, sy2, gap0, q)
@@ -248,15 +312,40 @@ def B_ref_terms(eta_x: float, eta_y: float, mu: float, T: float, *, n: int, d_x:
     )
 
 
-def B_ref(eta_x: float, eta_y: float, mu: float, T: float, *, n: int, d_x: int, L_x: float, L_y: float,
-          sx2: float, sy2: float, gap0: float, q: int = 1) -> float:
+def B_ref(
+    eta_x: float,
+    eta_y: float,
+    mu: float,
+    T: float,
+    *,
+    n: int,
+    d_x: int,
+    L_x: float,
+    L_y: float,
+    sx2: float,
+    sy2: float,
+    gap0: float,
+    q: int = 1,
+) -> float:
     """B_R of THEORY 6.1 (bound on the step-weighted average squared gradient); see ``B_ref_terms``."""
-    return B_ref_terms(eta_x, eta_y, mu, T, n=n, d_x=d_x, L_x=L_x, L_y=L_y, sx2=sx2, sy2=sy2, gap0=gap0,
-                       q=q).total
+    return B_ref_terms(eta_x, eta_y, mu, T, n=n, d_x=d_x, L_x=L_x, L_y=L_y, sx2=sx2, sy2=sy2, gap0=gap0, q=q).total
 
 
-def B_ref_bounded_gradient(eta_x: float, eta_y: float, mu: float, T: float, *, n: int, d_x: int, L_x: float,
-                           L_y: float, sx2: float, sy2: float, gap0: float, G_x_max: float) -> float:
+def B_ref_bounded_gradient(
+    eta_x: float,
+    eta_y: float,
+    mu: float,
+    T: float,
+    *,
+    n: int,
+    d_x: int,
+    L_x: float,
+    L_y: float,
+    sx2: float,
+    sy2: float,
+    gap0: float,
+    G_x_max: float,
+) -> float:
     """The bounded-gradient variant (THEORY 6.1, the paper's style): (C1) only, ZO variance via G_x,max (S9):
 
         3 Delta0/(nT) + 3 n Lt^2 (eta_x sx2 + eta_y sy2)
@@ -272,14 +361,30 @@ def B_ref_bounded_gradient(eta_x: float, eta_y: float, mu: float, T: float, *, n
     if C1_FACTOR * c.n * Lt > 1 + CAP_RTOL:
         raise ValueError(f"step sizes violate (C1): 8 n Lt = 8*{c.n}*{Lt:.4g} = {8 * c.n * Lt:.4g} > 1")
     dx = c.d_x
-    return (3.0 * c.gap0 / (c.n * T) + 3.0 * c.n * Lt**2 * (eta_x * c.sigma2_x + eta_y * c.sigma2_y)
-            + 4.0 * c.Lambda_x * eta_x**2 * (2.0 * (dx + 1) * G_x_max**2
-                                        + 0.5 * mu**2 * c.Lambda_x**2 * dx * (dx + 2) * (dx + 4))
-            + 0.75 * c.Lambda_x**2 * mu**2 * eta_x * (dx + 3) ** 3)
+    return (
+        3.0 * c.gap0 / (c.n * T)
+        + 3.0 * c.n * Lt**2 * (eta_x * c.sigma2_x + eta_y * c.sigma2_y)
+        + 4.0
+        * c.Lambda_x
+        * eta_x**2
+        * (2.0 * (dx + 1) * G_x_max**2 + 0.5 * mu**2 * c.Lambda_x**2 * dx * (dx + 2) * (dx + 4))
+        + 0.75 * c.Lambda_x**2 * mu**2 * eta_x * (dx + 3) ** 3
+    )
 
 
-def N_epoch(eta_x: float, eta_y: float, mu: float, *, n: int, d_x: int, L_x: float, L_y: float, sx2: float,
-            sy2: float, q: int = 1) -> float:
+def N_epoch(
+    eta_x: float,
+    eta_y: float,
+    mu: float,
+    *,
+    n: int,
+    d_x: int,
+    L_x: float,
+    L_y: float,
+    sx2: float,
+    sy2: float,
+    q: int = 1,
+) -> float:
     """Per-epoch additive error of the descent inequality (THEORY 6.2 step 5); sigma' = T * N_epoch (5.1):
 
         N_epoch = 1.6 n^2 Lt^2 st2 + 4.8 a (eta_x L_x) n eta_x sx2 + 1.6 (eta_x L_x) n eta_x s_mu + 1.03 n beta^2,
@@ -293,8 +398,12 @@ def N_epoch(eta_x: float, eta_y: float, mu: float, *, n: int, d_x: int, L_x: flo
     a = 2.0 * (c.d_x + 1) / c.q
     s_mu = mu**2 * c.Lambda_x**2 / 2.0 * c.d_x * (c.d_x + 2) * (c.d_x + 4) / c.q
     beta2 = eta_x * mu**2 / 4.0 * c.Lambda_x**2 * (c.d_x + 3) ** 3
-    return (1.6 * c.n**2 * Lt**2 * (eta_x * c.sigma2_x + eta_y * c.sigma2_y) + 4.8 * a * eta_x * c.Lambda_x * c.n * eta_x * c.sigma2_x
-            + 1.6 * eta_x * c.Lambda_x * c.n * eta_x * s_mu + 1.03 * c.n * beta2)
+    return (
+        1.6 * c.n**2 * Lt**2 * (eta_x * c.sigma2_x + eta_y * c.sigma2_y)
+        + 4.8 * a * eta_x * c.Lambda_x * c.n * eta_x * c.sigma2_x
+        + 1.6 * eta_x * c.Lambda_x * c.n * eta_x * s_mu
+        + 1.03 * c.n * beta2
+    )
 
 
 @dataclass(frozen=True)
@@ -324,14 +433,30 @@ def stationarity_bounds(B: float, eta_x: float, eta_y: float, *, delta: float | 
 
 # --- epoch complexity -------------------------------------------------------------------------------------
 
-def T_required_ref(eps: float, delta: float, eta_x: float, eta_y: float, mu: float, *, n: int, d_x: int,
-                   L_x: float, L_y: float, sx2: float, sy2: float, gap0: float, q: int = 1) -> int | None:
+
+def T_required_ref(
+    eps: float,
+    delta: float,
+    eta_x: float,
+    eta_y: float,
+    mu: float,
+    *,
+    n: int,
+    d_x: int,
+    L_x: float,
+    L_y: float,
+    sx2: float,
+    sy2: float,
+    gap0: float,
+    q: int = 1,
+) -> int | None:
     """Smallest T with B_R/(delta eta_min) <= eps^2 (Markov; THEORY 6.3); None if the noise floor is above it."""
     eps, delta = _pos("eps", eps), _pos("delta", delta)
     if delta > 1:
         raise ValueError(f"delta must lie in (0, 1], got {delta}")
-    floor = B_ref_terms(eta_x, eta_y, mu, math.inf, n=n, d_x=d_x, L_x=L_x, L_y=L_y, sx2=sx2, sy2=sy2,
-                        gap0=gap0, q=q).floor
+    floor = B_ref_terms(
+        eta_x, eta_y, mu, math.inf, n=n, d_x=d_x, L_x=L_x, L_y=L_y, sx2=sx2, sy2=sy2, gap0=gap0, q=q
+    ).floor
     budget = delta * min(eta_x, eta_y) * eps**2 - floor
     if budget <= 0:
         return None
@@ -354,9 +479,21 @@ class TunedComplexity:
     eta_y: float
 
 
-def T_required_ref_tuned(eps: float, delta: float, *, n: int, d_x: int, L_x: float, L_y: float, sx2: float,
-                         sy2: float, gap0: float, mu: float | None = None, q: int = 1,
-                         n_grid: int = 97) -> TunedComplexity | None:
+def T_required_ref_tuned(
+    eps: float,
+    delta: float,
+    *,
+    n: int,
+    d_x: int,
+    L_x: float,
+    L_y: float,
+    sx2: float,
+    sy2: float,
+    gap0: float,
+    mu: float | None = None,
+    q: int = 1,
+    n_grid: int = 97,
+) -> TunedComplexity | None:
     """Scale both caps by theta = 10^(-k/8), k = 0..n_grid-1, and keep the least T_required_ref (THEORY 6.3).
 
     Default mu: ``default_mu``. None if no grid point reaches eps (floor above eps^2 everywhere).
@@ -369,15 +506,15 @@ def T_required_ref_tuned(eps: float, delta: float, *, n: int, d_x: int, L_x: flo
     for k in range(_count("n_grid", n_grid)):
         theta = 10.0 ** (-k / 8)
         ex, ey = theta * caps.eta_x, theta * caps.eta_y
-        T = T_required_ref(eps, delta, ex, ey, mu, n=n, d_x=d_x, L_x=L_x, L_y=L_y, sx2=sx2, sy2=sy2, gap0=gap0,
-                           q=q)
+        T = T_required_ref(eps, delta, ex, ey, mu, n=n, d_x=d_x, L_x=L_x, L_y=L_y, sx2=sx2, sy2=sy2, gap0=gap0, q=q)
         if T is not None and (best is None or T < best.T):
             best = TunedComplexity(T, theta, mu, ex, ey)
     return best
 
 
-def T_tuned_closed_form(eps: float, delta: float, *, n: int, d_x: int, L_x: float, sx2: float, gap0: float,
-                        q: int = 1) -> float:
+def T_tuned_closed_form(
+    eps: float, delta: float, *, n: int, d_x: int, L_x: float, sx2: float, gap0: float, q: int = 1
+) -> float:
     """ZO-variance-dominated leading order T = 312 (d_x+1)/q L_x sx2 Delta0 / (n delta^2 eps^4) (THEORY 6.3),
     ignoring the caps and the other floor terms (a lower bound on what the grid search can reach is not implied)."""
     eps, delta = _pos("eps", eps), _pos("delta", delta)

@@ -10,12 +10,13 @@ constants L_x, L_y of (H1)-(H2)):
 ``theory.bounds`` (check 8, 11, 14 and the bound B_R) and ``optim.limits`` (the divergence diagnosis) both call
 ``theorem_r_caps`` / ``theorem_r_lhs``, so a divergence message and check 11 name the same caps.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-C1_FACTOR = 8.0      # (C1): 8 n Lt <= 1
-C2_FACTOR = 96.0     # (C2): 96 (d_x + 1)/q eta_x Lambda_x <= 1
+C1_FACTOR = 8.0  # (C1): 8 n Lt <= 1
+C2_FACTOR = 96.0  # (C2): 96 (d_x + 1)/q eta_x Lambda_x <= 1
 # Step sizes at the caps are computed as 1/(...) and may land one ulp above; the conditions allow that much.
 CAP_RTOL = 1e-12
 
@@ -46,8 +47,7 @@ class TheoremRCaps:
         return "C2" if self.c2_factor > self.c1_factor else "C1"
 
 
-def theorem_r_caps(*, n: int, d_x: int, Lambda_x: float | None, Lambda_y: float | None,
-                   q: int = 1) -> TheoremRCaps:
+def theorem_r_caps(*, n: int, d_x: int, Lambda_x: float | None, Lambda_y: float | None, q: int = 1) -> TheoremRCaps:
     """The caps of (C1)-(C2) for the (R1) constants that are known (positive); the others are None."""
     c1f, c2f = C1_FACTOR * n, C2_FACTOR * (d_x + 1) / q
 
@@ -57,8 +57,12 @@ def theorem_r_caps(*, n: int, d_x: int, Lambda_x: float | None, Lambda_y: float 
     return TheoremRCaps(cap(c1f, Lambda_x), cap(c1f, Lambda_y), cap(c2f, Lambda_x), c1f, c2f)
 
 
-def theorem_r_lhs(eta_x: float, eta_y: float, *, n: int, d_x: int, Lambda_x: float, Lambda_y: float,
-                  q: int = 1) -> dict[str, float]:
+def theorem_r_lhs(
+    eta_x: float, eta_y: float, *, n: int, d_x: int, Lambda_x: float, Lambda_y: float, q: int = 1
+) -> dict[str, float]:
     """Left-hand sides of (C1) per block and of (C2), each of which must be <= 1: keys 'C1x', 'C1y', 'C2'."""
-    return {"C1x": C1_FACTOR * n * eta_x * Lambda_x, "C1y": C1_FACTOR * n * eta_y * Lambda_y,
-            "C2": C2_FACTOR * (d_x + 1) / q * eta_x * Lambda_x}
+    return {
+        "C1x": C1_FACTOR * n * eta_x * Lambda_x,
+        "C1y": C1_FACTOR * n * eta_y * Lambda_y,
+        "C2": C2_FACTOR * (d_x + 1) / q * eta_x * Lambda_x,
+    }

@@ -17,14 +17,15 @@ Each result also carries the verdict it is *expected* to have, decided where the
   its failure is the demonstration;
 * ``report`` -- measured and shown, never gating.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable, Literal
+from typing import Any, Literal
 
 import pandas as pd
-
 
 Verdict = Literal["pass", "fail", "vacuous pass"]
 VERDICTS: tuple[str, ...] = ("pass", "fail", "vacuous pass")
@@ -74,21 +75,59 @@ def _finite_nonneg(name: str, value: float) -> float:
     return value
 
 
-def two_sided(check: str, instance: str, computed: float, theoretical: float, *, atol: float = 0.0,
-              rtol: float = 0.0, se: float = 0.0, k: float = 5.0, seeds: int = 0, samples: int = 0,
-              details: dict | None = None, expected: Expected = "pass") -> CheckResult:
+def two_sided(
+    check: str,
+    instance: str,
+    computed: float,
+    theoretical: float,
+    *,
+    atol: float = 0.0,
+    rtol: float = 0.0,
+    se: float = 0.0,
+    k: float = 5.0,
+    seeds: int = 0,
+    samples: int = 0,
+    details: dict | None = None,
+    expected: Expected = "pass",
+) -> CheckResult:
     """Two-sided check with tolerance atol + rtol |theoretical| + k se (each part defaults to 0)."""
-    tol = _finite_nonneg("atol", atol) + _finite_nonneg("rtol", rtol) * abs(theoretical) \
+    tol = (
+        _finite_nonneg("atol", atol)
+        + _finite_nonneg("rtol", rtol) * abs(theoretical)
         + _finite_nonneg("k", k) * _finite_nonneg("se", se)
+    )
     computed, theoretical = float(computed), float(theoretical)
     ok = math.isfinite(computed) and abs(computed - theoretical) <= tol
-    return CheckResult(check, instance, computed, theoretical, tol, "pass" if ok else "fail", seeds, samples,
-                       None, dict(details or {}), expected)
+    return CheckResult(
+        check,
+        instance,
+        computed,
+        theoretical,
+        tol,
+        "pass" if ok else "fail",
+        seeds,
+        samples,
+        None,
+        dict(details or {}),
+        expected,
+    )
 
 
-def one_sided(check: str, instance: str, computed: float, bound: float, *, se: float = 0.0, k: float = 4.0,
-              atol: float = 0.0, sense: Literal["upper", "lower"] = "upper", seeds: int = 0, samples: int = 0,
-              details: dict | None = None, expected: Expected = "pass") -> CheckResult:
+def one_sided(
+    check: str,
+    instance: str,
+    computed: float,
+    bound: float,
+    *,
+    se: float = 0.0,
+    k: float = 4.0,
+    atol: float = 0.0,
+    sense: Literal["upper", "lower"] = "upper",
+    seeds: int = 0,
+    samples: int = 0,
+    details: dict | None = None,
+    expected: Expected = "pass",
+) -> CheckResult:
     """One-sided check: upper, computed + k se <= bound + atol; lower, computed - k se >= bound - atol.
 
     ``atol`` is a stated absolute tolerance (e.g. float rounding for exact suprema); the slack
@@ -108,8 +147,19 @@ def one_sided(check: str, instance: str, computed: float, bound: float, *, se: f
     verdict: Verdict = "fail"
     if ok:
         verdict = "vacuous pass" if slack is not None and slack > VACUOUS_SLACK else "pass"
-    return CheckResult(check, instance, computed, bound, tol, verdict, seeds, samples, slack,
-                       dict(details or {}, sense=sense), expected)
+    return CheckResult(
+        check,
+        instance,
+        computed,
+        bound,
+        tol,
+        verdict,
+        seeds,
+        samples,
+        slack,
+        dict(details or {}, sense=sense),
+        expected,
+    )
 
 
 def results_table(results: Iterable[CheckResult]) -> pd.DataFrame:
@@ -121,6 +171,7 @@ def results_table(results: Iterable[CheckResult]) -> pd.DataFrame:
 
 # --- Clopper-Pearson ------------------------------------------------------------------------------------
 
+
 def _binom_cdf(k: int, n: int, p: float) -> float:
     """P(X <= k) for X ~ Binomial(n, p), summed in log space (exact up to rounding; no scipy)."""
     if p <= 0:
@@ -128,8 +179,9 @@ def _binom_cdf(k: int, n: int, p: float) -> float:
     if p >= 1:
         return 1.0 if k >= n else 0.0
     lp, lq = math.log(p), math.log1p(-p)
-    logs = [math.lgamma(n + 1) - math.lgamma(j + 1) - math.lgamma(n - j + 1) + j * lp + (n - j) * lq
-            for j in range(k + 1)]
+    logs = [
+        math.lgamma(n + 1) - math.lgamma(j + 1) - math.lgamma(n - j + 1) + j * lp + (n - j) * lq for j in range(k + 1)
+    ]
     m = max(logs)
     return min(1.0, math.exp(m) * math.fsum(math.exp(v - m) for v in logs))
 
@@ -172,11 +224,29 @@ def clopper_pearson_interval(successes: int, trials: int, *, level: float = 0.95
     return lower, upper
 
 
-def rate_check(check: str, instance: str, successes: int, trials: int, bound: float, *, level: float = 0.95,
-               details: dict | None = None, seeds: int = 0, expected: Expected = "pass") -> CheckResult:
+def rate_check(
+    check: str,
+    instance: str,
+    successes: int,
+    trials: int,
+    bound: float,
+    *,
+    level: float = 0.95,
+    details: dict | None = None,
+    seeds: int = 0,
+    expected: Expected = "pass",
+) -> CheckResult:
     """One-sided rate check: the empirical rate's Clopper-Pearson upper bound must not exceed ``bound``
     (THEORY check 14 reports every empirical rate this way)."""
     k, n = _check_counts(successes, trials)
     upper = clopper_pearson_upper(k, n, level=level)
-    return one_sided(check, instance, upper, bound, seeds=seeds, samples=n,
-                     details=dict(details or {}, rate=k / n, successes=k, level=level), expected=expected)
+    return one_sided(
+        check,
+        instance,
+        upper,
+        bound,
+        seeds=seeds,
+        samples=n,
+        details=dict(details or {}, rate=k / n, successes=k, level=level),
+        expected=expected,
+    )

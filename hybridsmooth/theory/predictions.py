@@ -1,5 +1,6 @@
 """Predictions of Theorem R beyond the bound (THEORY 6.4, 6.5): the speed-up of two step sizes over one on the
 separable quadratic, and the predicted log-log slopes."""
+
 from __future__ import annotations
 
 import math
@@ -27,6 +28,7 @@ def _dim(name: str, value: int) -> int:
 
 
 # --- 6.4: two step sizes vs one ---------------------------------------------------------------------------
+
 
 def s_theory(rho: float, *, n: int, d_x: int, q: int = 1) -> float:
     """s_theory(rho) = max(1, rho max(1, 12 (d_x+1)/(q n))): ratio of the (C1)-(C2) adapter caps with two step
@@ -60,6 +62,7 @@ def s_exact(rho: float, *, d_x: int, kappa_y: float, one_step: Literal["optimal"
 
 # --- 6.5: predicted slopes --------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class SlopePrediction:
     """A log-log slope predicted by THEORY 6.5: ``quantity`` against ``against`` in ``regime`` under ``schedule``."""
@@ -73,21 +76,55 @@ class SlopePrediction:
 
 
 PREDICTED_SLOPES: tuple[SlopePrediction, ...] = (
-    SlopePrediction("constant steps, before the floor", "eta fixed", "Phi(T)", "T", -1.0,
-                    "optimisation term 3 Delta0/(eta n T); -1/2 for the RMS gradient"),
-    SlopePrediction("ZO-variance dominated (sigma_x > 0)", "eta ~ T^(-1/2)", "Phi(T)", "T", -0.5,
-                    "the eps^-4 rate"),
-    SlopePrediction("ZO-variance dominated (sigma_x > 0)", "eta ~ T^(-1/2)", "RMS gradient, min_t ||grad f||", "T",
-                    -0.25, "the eps^-4 rate"),
+    SlopePrediction(
+        "constant steps, before the floor",
+        "eta fixed",
+        "Phi(T)",
+        "T",
+        -1.0,
+        "optimisation term 3 Delta0/(eta n T); -1/2 for the RMS gradient",
+    ),
+    SlopePrediction("ZO-variance dominated (sigma_x > 0)", "eta ~ T^(-1/2)", "Phi(T)", "T", -0.5, "the eps^-4 rate"),
+    SlopePrediction(
+        "ZO-variance dominated (sigma_x > 0)",
+        "eta ~ T^(-1/2)",
+        "RMS gradient, min_t ||grad f||",
+        "T",
+        -0.25,
+        "the eps^-4 rate",
+    ),
     SlopePrediction("sigma_x = 0 or FO only", "eta ~ T^(-1/3)", "Phi(T)", "T", -2.0 / 3.0, "the eps^-3 RR rate"),
-    SlopePrediction("sigma_x = 0 or FO only", "eta ~ T^(-1/3)", "RMS gradient", "T", -1.0 / 3.0,
-                    "the eps^-3 RR rate"),
-    SlopePrediction("FO block, RR", "fixed large T", "noise floor E||grad f||^2", "eta", 2.0,
-                    "at most O(eta^2); exactly O(eta^3) at epoch starts for equal-Hessian quadratics (check 10)"),
-    SlopePrediction("FO block, RR, equal Hessians, epoch starts", "fixed large T", "noise floor E||grad f||^2",
-                    "eta", 3.0, "exact (check 10)"),
-    SlopePrediction("FO block, with-replacement SGD", "fixed large T", "noise floor E||grad f||^2", "eta", 1.0,
-                    "no without-replacement cancellation"),
-    SlopePrediction("ZO block, sigma_x > 0 (or forward ZO, mu > 0, on a quadratic)", "fixed large T",
-                    "noise floor E||grad f||^2", "eta", 1.0, "ZO variance term is linear in eta after dividing by eta"),
+    SlopePrediction("sigma_x = 0 or FO only", "eta ~ T^(-1/3)", "RMS gradient", "T", -1.0 / 3.0, "the eps^-3 RR rate"),
+    SlopePrediction(
+        "FO block, RR",
+        "fixed large T",
+        "noise floor E||grad f||^2",
+        "eta",
+        2.0,
+        "at most O(eta^2); exactly O(eta^3) at epoch starts for equal-Hessian quadratics (check 10)",
+    ),
+    SlopePrediction(
+        "FO block, RR, equal Hessians, epoch starts",
+        "fixed large T",
+        "noise floor E||grad f||^2",
+        "eta",
+        3.0,
+        "exact (check 10)",
+    ),
+    SlopePrediction(
+        "FO block, with-replacement SGD",
+        "fixed large T",
+        "noise floor E||grad f||^2",
+        "eta",
+        1.0,
+        "no without-replacement cancellation",
+    ),
+    SlopePrediction(
+        "ZO block, sigma_x > 0 (or forward ZO, mu > 0, on a quadratic)",
+        "fixed large T",
+        "noise floor E||grad f||^2",
+        "eta",
+        1.0,
+        "ZO variance term is linear in eta after dividing by eta",
+    ),
 )

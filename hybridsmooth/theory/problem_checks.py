@@ -12,12 +12,14 @@ A maximum over sampled points is a lower bound on the supremum (THEORY 3.4): a p
 proof; a fail is a counterexample. Problems whose calls do not accept a batch dimension are skipped with
 a ``report`` row saying so.
 """
+
 from __future__ import annotations
 
 import math
 
 import torch
 
+from ..objectives.base import Objective
 from .assumptions import block_descent, block_smooth, joint, variance
 from .checks import CheckResult
 from .sizes import check_size
@@ -26,7 +28,7 @@ from .sizes import check_size
 class _Sampler:
     """Points z_0 + r N(0, I), r = 1 + ||z_0||, from one seeded generator (the draw order fixes the numbers)."""
 
-    def __init__(self, objective, seed: int):
+    def __init__(self, objective: Objective, seed: int):
         x0, y0 = objective.initial_point()
         self.x0, self.y0 = x0.detach().to(torch.float64), y0.detach().to(torch.float64)
         self.gen = torch.Generator().manual_seed(seed)
@@ -36,7 +38,7 @@ class _Sampler:
         return v + self.r * torch.randn((k,) + tuple(v.shape), generator=self.gen, dtype=v.dtype)
 
 
-def _sampled_rows(objective, pts: _Sampler, N: int, name: str) -> list[CheckResult]:
+def _sampled_rows(objective: Objective, pts: _Sampler, N: int, name: str) -> list[CheckResult]:
     c = objective.constants
     try:
         xs, ys, xs2, ys2 = pts.around(pts.x0, N), pts.around(pts.y0, N), pts.around(pts.x0, N), pts.around(pts.y0, N)
@@ -45,16 +47,32 @@ def _sampled_rows(objective, pts: _Sampler, N: int, name: str) -> list[CheckResu
             hy = block_smooth.secant_ratio_y(objective, xs, ys, ys2) if objective.d_y else None
             vx, vy = variance.sample_variance(objective, xs, ys)
     except (RuntimeError, TypeError, ValueError, IndexError) as err:
-        return [CheckResult("assumptions: batched evaluation", name, math.nan, math.nan, 0.0, "fail",
-                            details={"error": f"{type(err).__name__}: {err}"}, expected="report")]
-    out = [block_smooth.check(ratio, L, block=b, instance=name)
-           for b, ratio, L in (("x", hx, c.L_x), ("y", hy, c.L_y)) if ratio is not None and L is not None]
-    out += [variance.check(v, s2, block=b, instance=name)
-            for b, v, s2 in (("x", vx, c.sigma2_x), ("y", vy, c.sigma2_y)) if s2 is not None]
+        return [
+            CheckResult(
+                "assumptions: batched evaluation",
+                name,
+                math.nan,
+                math.nan,
+                0.0,
+                "fail",
+                details={"error": f"{type(err).__name__}: {err}"},
+                expected="report",
+            )
+        ]
+    out = [
+        block_smooth.check(ratio, L, block=b, instance=name)
+        for b, ratio, L in (("x", hx, c.L_x), ("y", hy, c.L_y))
+        if ratio is not None and L is not None
+    ]
+    out += [
+        variance.check(v, s2, block=b, instance=name)
+        for b, v, s2 in (("x", vx, c.sigma2_x), ("y", vy, c.sigma2_y))
+        if s2 is not None
+    ]
     return out
 
 
-def _dense_rows(objective, pts: _Sampler, n_dense: int, name: str) -> list[CheckResult]:
+def _dense_rows(objective: Objective, pts: _Sampler, n_dense: int, name: str) -> list[CheckResult]:
     c = objective.constants
     has_joint = bool(c.joint_L_x and c.joint_L_y and c.joint_L_x > 0 and c.joint_L_y > 0)
     n_samples = min(objective.n, 16)
@@ -63,8 +81,9 @@ def _dense_rows(objective, pts: _Sampler, n_dense: int, name: str) -> list[Check
         xj, yj = (pts.x0, pts.y0) if j == 0 else (pts.around(pts.x0, 1)[0], pts.around(pts.y0, 1)[0])
         hessians.append(joint.dense_hessian(objective, xj, yj).numpy())
         for i in range(n_samples if has_joint else 0):
-            lo_i, hi_i = joint.joint_condition_range(joint.dense_hessian(objective, xj, yj, i).numpy(),
-                                                     L_x=c.joint_L_x, L_y=c.joint_L_y, d_x=objective.d_x)
+            lo_i, hi_i = joint.joint_condition_range(
+                joint.dense_hessian(objective, xj, yj, i).numpy(), L_x=c.joint_L_x, L_y=c.joint_L_y, d_x=objective.d_x
+            )
             lo, hi = min(lo, lo_i), max(hi, hi_i)
     out = []
     if math.isfinite(hi):
@@ -75,8 +94,9 @@ def _dense_rows(objective, pts: _Sampler, n_dense: int, name: str) -> list[Check
     return out
 
 
-def problem_assumption_checks(objective, *, spec: str = "", size: str = "fast", seed: int = 0,
-                              dense_limit: int = 400) -> list[CheckResult]:
+def problem_assumption_checks(
+    objective: Objective, *, spec: str = "", size: str = "fast", seed: int = 0, dense_limit: int = 400
+) -> list[CheckResult]:
     """The rows of the module docstring; each result carries its expected verdict."""
     check_size(size)
     N, n_dense = (64, 4) if size == "fast" else (1024, 16)

@@ -32,6 +32,7 @@ objective (one model, one minibatch ``idx``, one run seed), and every supremum i
 The measurements live in ``real_model_measure`` and the checks built from them in ``real_model_checks``; this
 module holds the settings, runs them in order and makes the report's tables.
 """
+
 from __future__ import annotations
 
 import math
@@ -43,10 +44,18 @@ import pandas as pd
 
 from ..curvature import SecantStep
 from ..errors import UsageError
+from ..objectives.base import Objective
 from .checks import CheckResult, results_table
 from .real_model_checks import assumption_checks
-from .real_model_measure import (JointResult, PointCurvature, ZOMoment, fixed_sample_secant_run, joint_at,
-                                 point_curvature, zo_error_moment)
+from .real_model_measure import (
+    JointResult,
+    PointCurvature,
+    ZOMoment,
+    fixed_sample_secant_run,
+    joint_at,
+    point_curvature,
+    zo_error_moment,
+)
 
 Size = Literal["fast", "full"]
 
@@ -82,13 +91,16 @@ class RealModelSettings:
             raise UsageError(f"idx must be a non-negative integer sample index, got {self.idx!r}")
 
     @classmethod
-    def for_size(cls, size: Size, **overrides) -> "RealModelSettings":
+    def for_size(cls, size: Size, **overrides) -> RealModelSettings:
         """``fast``: 3 steps, 10 Lanczos products, 4 directions (minutes on SmolLM2); ``full``: 8, 30, 16."""
-        base = {"fast": dict(steps=3, lanczos_iter=10, zo_directions=4),
-                "full": dict(steps=8, lanczos_iter=30, zo_directions=16)}
+        base = {
+            "fast": dict(steps=3, lanczos_iter=10, zo_directions=4),
+            "full": dict(steps=8, lanczos_iter=30, zo_directions=16),
+        }
         if size not in base:
             raise UsageError(f"size must be fast or full, got {size!r}")
         return cls(**{**base[size], **overrides})
+
 
 @dataclass(frozen=True, eq=False)
 class RealModelReport:
@@ -107,8 +119,10 @@ class RealModelReport:
     seconds: float
     timings: dict = field(default_factory=dict)
 
-def measure_real_model(objective, settings: RealModelSettings | None = None, *, spec: str = "",
-                       progress=None) -> RealModelReport:
+
+def measure_real_model(
+    objective: Objective, settings: RealModelSettings | None = None, *, spec: str = "", progress=None
+) -> RealModelReport:
     """Run every measurement of the module docstring on ``objective`` at its live point and return the report.
 
     ``progress``: an optional callable taking a one-line message (e.g. print to stderr).
@@ -123,52 +137,96 @@ def measure_real_model(objective, settings: RealModelSettings | None = None, *, 
     x0, y0 = objective.initial_point()
     # cheapest and least memory first: the joint condition (a graph over both blocks) runs last
     say("Lanczos at the start point")
-    start = point_curvature(objective, x0, y0, idx=s.idx, label="start", max_iter=s.lanczos_iter, tol=s.tol,
-                            seed=s.seed)
+    start = point_curvature(
+        objective, x0, y0, idx=s.idx, label="start", max_iter=s.lanczos_iter, tol=s.tol, seed=s.seed
+    )
     timings["start_lanczos"] = start.seconds
-    say(f"start: loss={start.loss:.6g} |grad_x|={start.grad_x_norm:.4g} |grad_y|={start.grad_y_norm:.4g} "
+    say(
+        f"start: loss={start.loss:.6g} |grad_x|={start.grad_x_norm:.4g} |grad_y|={start.grad_y_norm:.4g} "
         f"L_x={start.L_x:.5g} (res {start.residual_x:.2g}) L_y={start.L_y:.5g} (res {start.residual_y:.2g}) "
-        f"L_xy={start.L_xy:.5g} (res {start.residual_xy:.2g}) in {start.seconds:.0f} s")
+        f"L_xy={start.L_xy:.5g} (res {start.residual_xy:.2g}) in {start.seconds:.0f} s"
+    )
     say("ZO second moment at the start point")
-    zo = zo_error_moment(objective, x0, y0, idx=s.idx, mu=s.mu, n_directions=max(s.zo_directions, 2), L=start.L_x,
-                         seed=s.seed + 20)
+    zo = zo_error_moment(
+        objective, x0, y0, idx=s.idx, mu=s.mu, n_directions=max(s.zo_directions, 2), L=start.L_x, seed=s.seed + 20
+    )
     timings["zo"] = zo.seconds
-    say(f"ZO: E|g-grad|^2={zo.error_mean:.5g} se={zo.error_se:.2g} (d+1)|grad|^2={zo.quadratic_value:.5g} "
-        f"in {zo.seconds:.0f} s")
+    say(
+        f"ZO: E|g-grad|^2={zo.error_mean:.5g} se={zo.error_se:.2g} (d+1)|grad|^2={zo.quadratic_value:.5g} "
+        f"in {zo.seconds:.0f} s"
+    )
     say(f"hybrid run of {s.steps} steps with secants")
     t1 = time.perf_counter()
-    run = fixed_sample_secant_run(objective, x0, y0, steps=s.steps, idx=s.idx, eta_x=s.eta_x, eta_y=s.eta_y,
-                                  mu=s.mu, seed=s.seed)
+    run = fixed_sample_secant_run(
+        objective, x0, y0, steps=s.steps, idx=s.idx, eta_x=s.eta_x, eta_y=s.eta_y, mu=s.mu, seed=s.seed
+    )
     steps, x_end, y_end = list(run.steps), run.x, run.y
     del run
     timings["secant_run"] = time.perf_counter() - t1
     for st in steps:
-        say(f"step {st.step}: loss={st.loss:.6g} |dx|={st.step_x:.3g} secant_x={st.secant_x:.4g} "
-            f"|dy|={st.step_y:.3g} secant_y={st.secant_y:.4g}")
+        say(
+            f"step {st.step}: loss={st.loss:.6g} |dx|={st.step_x:.3g} secant_x={st.secant_x:.4g} "
+            f"|dy|={st.step_y:.3g} secant_y={st.secant_y:.4g}"
+        )
     end = None
     if s.end_point:
         say("Lanczos at the end point")
-        end = point_curvature(objective, x_end, y_end, idx=s.idx, label=f"after {s.steps} steps",
-                              max_iter=s.lanczos_iter, tol=s.tol, seed=s.seed + 30, cross=False)
+        end = point_curvature(
+            objective,
+            x_end,
+            y_end,
+            idx=s.idx,
+            label=f"after {s.steps} steps",
+            max_iter=s.lanczos_iter,
+            tol=s.tol,
+            seed=s.seed + 30,
+            cross=False,
+        )
         timings["end_lanczos"] = end.seconds
-        say(f"end: loss={end.loss:.6g} L_x={end.L_x:.5g} (res {end.residual_x:.2g}) L_y={end.L_y:.5g} "
-            f"(res {end.residual_y:.2g}) |grad_y|={end.grad_y_norm:.4g} in {end.seconds:.0f} s")
+        say(
+            f"end: loss={end.loss:.6g} L_x={end.L_x:.5g} (res {end.residual_x:.2g}) L_y={end.L_y:.5g} "
+            f"(res {end.residual_y:.2g}) |grad_y|={end.grad_y_norm:.4g} in {end.seconds:.0f} s"
+        )
     del x_end, y_end
     joint = None
     if s.joint and start.L_x > 0 and start.L_y > 0:
         say("joint condition at the start point")
-        joint = joint_at(objective, x0, y0, idx=s.idx, L_x=start.L_x, L_y=start.L_y, max_iter=s.lanczos_iter,
-                         tol=s.tol, seed=s.seed + 10)
+        joint = joint_at(
+            objective,
+            x0,
+            y0,
+            idx=s.idx,
+            L_x=start.L_x,
+            L_y=start.L_y,
+            max_iter=s.lanczos_iter,
+            tol=s.tol,
+            seed=s.seed + 10,
+        )
         timings["joint"] = joint.seconds
-        say(f"joint: lambda_max={joint.lambda_max:.5g} (res {joint.residual_max:.2g}) "
-            f"lambda_min={joint.lambda_min:.5g} in {joint.seconds:.0f} s")
+        say(
+            f"joint: lambda_max={joint.lambda_max:.5g} (res {joint.residual_max:.2g}) "
+            f"lambda_min={joint.lambda_min:.5g} in {joint.seconds:.0f} s"
+        )
     parts = dict(start=start, end=end, steps=steps, joint=joint, zo=zo)
     checks = assumption_checks(parts, spec=spec)
-    return RealModelReport(spec, s, objective.d_x, objective.d_y, start, end, tuple(steps), joint, zo,
-                           tuple(checks), time.perf_counter() - t0, timings)
+    return RealModelReport(
+        spec,
+        s,
+        objective.d_x,
+        objective.d_y,
+        start,
+        end,
+        tuple(steps),
+        joint,
+        zo,
+        tuple(checks),
+        time.perf_counter() - t0,
+        timings,
+    )
 
 
 # --- tables -----------------------------------------------------------------------------------------------
+
 
 def curvature_table(report: RealModelReport) -> pd.DataFrame:
     """One row per Lanczos point: loss, gradient norms, L_x, L_y, L_xy with residuals."""
@@ -186,11 +244,20 @@ def checks_table(report: RealModelReport) -> pd.DataFrame:
 
 def report_dict(report: RealModelReport) -> dict:
     """A JSON-ready summary (plain floats, lists and dicts)."""
-    return dict(spec=report.spec, settings=asdict(report.settings), d_x=report.d_x, d_y=report.d_y,
-                start=asdict(report.start), end=None if report.end is None else asdict(report.end),
-                steps=[asdict(s) for s in report.steps], joint=None if report.joint is None else asdict(report.joint),
-                zo=asdict(report.zo), checks=checks_table(report).drop(columns=["details"]).to_dict(orient="records"),
-                seconds=report.seconds, timings=report.timings)
+    return dict(
+        spec=report.spec,
+        settings=asdict(report.settings),
+        d_x=report.d_x,
+        d_y=report.d_y,
+        start=asdict(report.start),
+        end=None if report.end is None else asdict(report.end),
+        steps=[asdict(s) for s in report.steps],
+        joint=None if report.joint is None else asdict(report.joint),
+        zo=asdict(report.zo),
+        checks=checks_table(report).drop(columns=["details"]).to_dict(orient="records"),
+        seconds=report.seconds,
+        timings=report.timings,
+    )
 
 
 def suite_rows(report: RealModelReport) -> pd.DataFrame:
@@ -208,5 +275,14 @@ def is_real_model_spec(spec: str) -> bool:
     return isinstance(spec, str) and spec.split(":", 1)[0].strip() == "llm"
 
 
-__all__ = ["RealModelReport", "RealModelSettings", "checks_table", "curvature_table", "is_real_model_spec",
-           "measure_real_model", "report_dict", "secant_table", "suite_rows"]
+__all__ = [
+    "RealModelReport",
+    "RealModelSettings",
+    "checks_table",
+    "curvature_table",
+    "is_real_model_spec",
+    "measure_real_model",
+    "report_dict",
+    "secant_table",
+    "suite_rows",
+]

@@ -3,6 +3,7 @@
 All functions are plain numpy; they are the ground truth that simulations of
 ``hybridsmooth.optim.run_hybrid_sgd`` are tested against.
 """
+
 from __future__ import annotations
 
 import math
@@ -10,8 +11,8 @@ import math
 import numpy as np
 from scipy.linalg import solve_discrete_lyapunov
 
-
 # --- check 7: the ZO block alone ------------------------------------------------------------------------------
+
 
 def zo_mean_square_matrix(a: np.ndarray, eta: float, *, q: int = 1) -> np.ndarray:
     """The map p -> p' of ZO-GD (central Gaussian form) on phi(x) = 1/2 x^T A x, A = U diag(a) U^T.
@@ -46,7 +47,7 @@ def zo_threshold(a: np.ndarray, *, q: int = 1, rtol: float = 1e-12) -> float:
     if not np.all(a > 0):
         raise ValueError("zo_threshold needs a positive definite spectrum (all a_i > 0)")
     lo = zo_threshold_isotropic(float(a.max()), a.size, q=q) * 0.5  # stable: isotropic bound at a_max, halved
-    hi = 2.0 / float(a.max())                                      # unstable: the top mode alone diverges
+    hi = 2.0 / float(a.max())  # unstable: the top mode alone diverges
     if zo_mean_square_radius(a, lo, q=q) >= 1 or zo_mean_square_radius(a, hi, q=q) <= 1:
         raise ValueError("could not bracket the ZO mean-square threshold")
     while hi - lo > rtol * hi:
@@ -66,6 +67,7 @@ def zo_mean_square_trajectory(a: np.ndarray, p0: np.ndarray, eta: float, steps: 
 
 
 # --- check 8: the hybrid on a coupled quadratic (n = 1, central ZO on x, FO on y, Jacobi) ------------------
+
 
 def hybrid_second_moment_step(P: np.ndarray, H: np.ndarray, d_x: int, eta_x: float, eta_y: float) -> np.ndarray:
     """P' = (I - DH) P (I - DH)^T + blockdiag(eta_x^2 [tr(Q_xx) I + Q_xx], 0),  Q = H P H (THEORY check 8).
@@ -99,8 +101,9 @@ def hybrid_second_moment_radius(H: np.ndarray, d_x: int, eta_x: float, eta_y: fl
     return float(np.max(np.abs(np.linalg.eigvals(hybrid_second_moment_operator(H, d_x, eta_x, eta_y)))))
 
 
-def hybrid_second_moment_trajectory(H: np.ndarray, d_x: int, eta_x: float, eta_y: float, z0: np.ndarray,
-                                    steps: int) -> np.ndarray:
+def hybrid_second_moment_trajectory(
+    H: np.ndarray, d_x: int, eta_x: float, eta_y: float, z0: np.ndarray, steps: int
+) -> np.ndarray:
     """P_k for k = 0..steps, shape (steps + 1, d, d), from the deterministic start P_0 = z0 z0^T."""
     P = np.outer(z0, z0)
     out = [P]
@@ -112,6 +115,7 @@ def hybrid_second_moment_trajectory(H: np.ndarray, d_x: int, eta_x: float, eta_y
 
 # --- check 10: RR vs SGD noise floors of the FO block (f_i = 1/2 (y - c_i)^T C (y - c_i)) ---------------------
 
+
 def _deviations(centres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     c = np.asarray(centres, dtype=float)
     delta = c - c.mean(0)
@@ -121,8 +125,8 @@ def _deviations(centres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def rr_epoch_noise_covariance(C: np.ndarray, centres: np.ndarray, eta: float) -> np.ndarray:
     """E[v v^T] for one RR epoch (THEORY check 10), v = sum_k M_k C delta_{pi_k}, M_k = (I - eta C)^{n-1-k}:
 
-        E[v v^T] = n/(n-1) sum_k M_k C S C M_k^T - 1/(n-1) (sum_k M_k) C S C (sum_k M_k)^T,
-        S = (1/n) sum_i delta_i delta_i^T   (without-replacement pair covariance -S/(n-1)).
+    E[v v^T] = n/(n-1) sum_k M_k C S C M_k^T - 1/(n-1) (sum_k M_k) C S C (sum_k M_k)^T,
+    S = (1/n) sum_i delta_i delta_i^T   (without-replacement pair covariance -S/(n-1)).
     """
     _, S = _deviations(centres)
     n, d = len(centres), C.shape[0]
@@ -135,8 +139,9 @@ def rr_epoch_noise_covariance(C: np.ndarray, centres: np.ndarray, eta: float) ->
     return (n / (n - 1)) * sum(M @ CSC @ M.T for M in Ms) - (1.0 / (n - 1)) * Msum @ CSC @ Msum.T
 
 
-def rr_epoch_covariance(C: np.ndarray, centres: np.ndarray, eta: float, *, epochs: int | None = None,
-                        e0: np.ndarray | None = None) -> np.ndarray:
+def rr_epoch_covariance(
+    C: np.ndarray, centres: np.ndarray, eta: float, *, epochs: int | None = None, e0: np.ndarray | None = None
+) -> np.ndarray:
     """Cov of e_t = y_t - c_bar at epoch starts under RR: Sigma_{t+1} = A Sigma_t A^T + eta^2 E[v v^T] (check 10),
     A = (I - eta C)^n. ``epochs=None``: the stationary Sigma_inf. Otherwise the second moment E[e_t e_t^T]
     after ``epochs`` epochs from the deterministic start e_0 (default 0)."""
@@ -151,8 +156,9 @@ def rr_epoch_covariance(C: np.ndarray, centres: np.ndarray, eta: float, *, epoch
     return P
 
 
-def sgd_covariance(C: np.ndarray, centres: np.ndarray, eta: float, *, steps: int | None = None,
-                   e0: np.ndarray | None = None) -> np.ndarray:
+def sgd_covariance(
+    C: np.ndarray, centres: np.ndarray, eta: float, *, steps: int | None = None, e0: np.ndarray | None = None
+) -> np.ndarray:
     """With-replacement SGD: Sigma' = (I - eta C) Sigma (I - eta C) + eta^2 C S C (check 10); ``steps=None``
     gives the stationary solution, else the second moment after ``steps`` steps from e_0 (default 0)."""
     _, S = _deviations(centres)

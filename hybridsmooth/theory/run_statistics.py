@@ -6,6 +6,7 @@
   against log T, with a bootstrap interval over seeds (resampling seeds within each T);
 * a seed-mean is compared with its standard error over seeds ("k se").
 """
+
 from __future__ import annotations
 
 import math
@@ -46,8 +47,9 @@ class SlopeFit:
     phi: tuple[float, ...]
 
 
-def fit_loglog_slope(Ts, per_seed: list[np.ndarray], *, n_boot: int = 2000, level: float = 0.95,
-                     seed: int = 0) -> SlopeFit:
+def fit_loglog_slope(
+    Ts, per_seed: list[np.ndarray], *, n_boot: int = 2000, level: float = 0.95, seed: int = 0
+) -> SlopeFit:
     """Slope of log(mean Phi) vs log T; the bootstrap resamples the seeds of each T independently (the runs at
     different T are different runs) and refits."""
     Ts = np.asarray(Ts, dtype=float)
@@ -61,5 +63,6 @@ def fit_loglog_slope(Ts, per_seed: list[np.ndarray], *, n_boot: int = 2000, leve
         boots[b] = np.polyfit(lx, np.log(res), 1)[0]
     tail = (1 - level) / 2
     lo, hi = np.quantile(boots, [tail, 1 - tail])
-    return SlopeFit(slope, float(lo), float(hi), level, n_boot, tuple(int(t) for t in Ts),
-                    tuple(float(m) for m in means))
+    return SlopeFit(
+        slope, float(lo), float(hi), level, n_boot, tuple(int(t) for t in Ts), tuple(float(m) for m in means)
+    )

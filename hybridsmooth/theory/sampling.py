@@ -1,4 +1,5 @@
 """Random directions shared by the sampled assumption checks (5, 6)."""
+
 from __future__ import annotations
 
 import torch

@@ -1,5 +1,6 @@
 """The two sizes of every numbered check (``fast``: seconds, what the tests run; ``full``: THEORY's sizes) and
 the validation of a seed count."""
+
 from __future__ import annotations
 
 from typing import Literal

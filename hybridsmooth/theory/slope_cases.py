@@ -1,13 +1,15 @@
 """The rate-slope instances of checks 12a and 12b (THEORY 6.5): their schedules, the runs that measure Phi(T)
 per seed, and the report sentence both checks share."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 
+from ..objectives.base import Objective
 from ..objectives.synthetic import make_cauchy, make_interpolating
 from ..optim.hybrid_sgd import HybridSGDConfig, run_hybrid_sgd
 from .run_statistics import SlopeFit, fit_loglog_slope, phi_per_seed
@@ -32,21 +34,23 @@ SLOPE_CASES: dict[str, SlopeCase] = {
 }
 
 
-def slope_runs(obj, *, Ts, cap_x: float, cap_y: float, power: float, T_ref: int, mu: float, S: int,
-               seed: int) -> list[np.ndarray]:
+def slope_runs(
+    obj: Objective, *, Ts, cap_x: float, cap_y: float, power: float, T_ref: int, mu: float, S: int, seed: int
+) -> list[np.ndarray]:
     """Phi per seed for each T with the schedule eta_b(T) = min(cap_b, c_b T^-power), c_b = cap_b T_ref^power."""
     per_seed = []
     for T in Ts:
         scale = min(1.0, (T_ref / T) ** power)
-        res = run_hybrid_sgd(obj, HybridSGDConfig(eta_x=cap_x * scale, eta_y=cap_y * scale, epochs=T, mu=mu,
-                                                  seed=seed), seeds=S)
+        res = run_hybrid_sgd(
+            obj, HybridSGDConfig(eta_x=cap_x * scale, eta_y=cap_y * scale, epochs=T, mu=mu, seed=seed), seeds=S
+        )
         if res.diverged:
             raise RuntimeError(f"a run diverged at T={T}: the schedule of the slope check is unstable")
         per_seed.append(phi_per_seed(res.metrics, T))
     return per_seed
 
 
-def practical_caps(obj) -> tuple[float, float]:
+def practical_caps(obj: Objective) -> tuple[float, float]:
     """eta_x = 1/(L_x (d_x + 2)) (the optimal ZO mean-square step, half the exact threshold, THEORY 6.4) and
     eta_y = 1/(n L_y), with the (R1) Lambda of the instance.
 
@@ -80,8 +84,11 @@ def measure_slope(key: str, size: str, seeds: int | None) -> SlopeMeasurement:
     case = SLOPE_CASES[key]
     obj = case.build()
     cap_x, cap_y = practical_caps(obj)
-    fit = fit_loglog_slope(Ts, slope_runs(obj, Ts=Ts, cap_x=cap_x, cap_y=cap_y, power=case.power, T_ref=32,
-                                          mu=case.mu, S=S, seed=case.seed), seed=case.seed)
+    fit = fit_loglog_slope(
+        Ts,
+        slope_runs(obj, Ts=Ts, cap_x=cap_x, cap_y=cap_y, power=case.power, T_ref=32, mu=case.mu, S=S, seed=case.seed),
+        seed=case.seed,
+    )
     return SlopeMeasurement(fit, Ts, S, cap_x, cap_y)
 
 
@@ -95,6 +102,8 @@ def slope_sentence(rows: pd.DataFrame) -> str:
     s = f" Fitted slope {d['slope']:.3f}, 95% bootstrap interval [{lo:.3f}, {hi:.3f}] over T = {list(d['Ts'])}."
     if "supports" in d:
         s += f" The measurement supports {d['supports']}."
-    s += (" The steps are eta_x = 1/(L_x (d_x + 2)), eta_y = 1/(n L_y) before the schedule, larger than the "
-          "(C1)-(C2) caps, at which Phi does not leave its pre-asymptotic plateau within these T.")
+    s += (
+        " The steps are eta_x = 1/(L_x (d_x + 2)), eta_y = 1/(n L_y) before the schedule, larger than the "
+        "(C1)-(C2) caps, at which Phi does not leave its pre-asymptotic plateau within these T."
+    )
     return s

@@ -12,6 +12,7 @@ functions return the bare number for internal use.
     (B)  T >= eps^-2 (2/delta) + G^2/8 + eps^-2 (Delta0 + 2 eta_x + eta_y)/(eta_min n)
     (B') T >= eps^-2 [2/delta + G^2/8 + (Delta0 + 2 eta_x + eta_y)/(eta_min n)]   (our reading; B' => A)
 """
+
 from __future__ import annotations
 
 import math
@@ -80,6 +81,7 @@ def _int_pos(name: str, value: int) -> int:
 
 # --- H and F ----------------------------------------------------------------------------------------------
 
+
 def noise_variance_bracket(*, G: float, sigma2: float, n: int, d_x: int) -> float:
     """v = 200 G^2 d_x/n + G^2 + sigma^2/n: the reconstructed bound on E||eps_t||^2 (THEORY 5.1)."""
     G, sigma2, n = _nonneg("G", G), _nonneg("sigma2", sigma2), _int_pos("n", n)
@@ -95,8 +97,12 @@ def H_const_value(T: float, delta: float, *, G: float, sigma2: float, n: int, d_
 
 
 def H_const(T: float, delta: float, *, G: float, sigma2: float, n: int, d_x: int) -> StatedResult:
-    return StatedResult(H_const_value(T, delta, G=G, sigma2=sigma2, n=n, d_x=d_x), "S14", UNCERTAIN["H"],
-                      "bracket 200 G^2 d_x/n + G^2 + sigma^2/n read from a garbled rendering")
+    return StatedResult(
+        H_const_value(T, delta, G=G, sigma2=sigma2, n=n, d_x=d_x),
+        "S14",
+        UNCERTAIN["H"],
+        "bracket 200 G^2 d_x/n + G^2 + sigma^2/n read from a garbled rendering",
+    )
 
 
 def F_const_value(delta: float, *, gap0: float, sigma_prime: float) -> float:
@@ -105,14 +111,28 @@ def F_const_value(delta: float, *, gap0: float, sigma_prime: float) -> float:
 
 
 def F_const(delta: float, *, gap0: float, sigma_prime: float) -> StatedResult:
-    return StatedResult(F_const_value(delta, gap0=gap0, sigma_prime=sigma_prime), "S15", UNCERTAIN["F"],
-                      "sigma' is not defined in the paper; THEORY 5.1 reads sigma' = T N_epoch")
+    return StatedResult(
+        F_const_value(delta, gap0=gap0, sigma_prime=sigma_prime),
+        "S15",
+        UNCERTAIN["F"],
+        "sigma' is not defined in the paper; THEORY 5.1 reads sigma' = T N_epoch",
+    )
 
 
 # --- the condition on T -----------------------------------------------------------------------------------
 
-def T_required_stated_value(eps: float, delta: float, *, G: float, gap0: float, eta_x: float, eta_y: float, n: int,
-                          rendering: Rendering = "Bprime") -> int:
+
+def T_required_stated_value(
+    eps: float,
+    delta: float,
+    *,
+    G: float,
+    gap0: float,
+    eta_x: float,
+    eta_y: float,
+    n: int,
+    rendering: Rendering = "Bprime",
+) -> int:
     """[SEED S13] the smallest integer T meeting rendering A, B or B' (THEORY 5.2) at user-given step sizes."""
     eps, delta = _pos("eps", eps), _delta(delta)
     G, gap0 = _nonneg("G", G), _nonneg("gap0", gap0)
@@ -129,14 +149,35 @@ def T_required_stated_value(eps: float, delta: float, *, G: float, gap0: float, 
     return max(1, math.ceil(T))
 
 
-def T_required_stated(eps: float, delta: float, *, G: float, gap0: float, eta_x: float, eta_y: float, n: int,
-                    rendering: Rendering = "Bprime") -> StatedResult:
+def T_required_stated(
+    eps: float,
+    delta: float,
+    *,
+    G: float,
+    gap0: float,
+    eta_x: float,
+    eta_y: float,
+    n: int,
+    rendering: Rendering = "Bprime",
+) -> StatedResult:
     value = T_required_stated_value(eps, delta, G=G, gap0=gap0, eta_x=eta_x, eta_y=eta_y, n=n, rendering=rendering)
     return StatedResult(value, rendering, UNCERTAIN[rendering], _NOTES[rendering])
 
 
-def recon_step_sizes(T: int, delta: float, *, G: float, sigma2: float, n: int, d_x: int, L_x: float, L_y: float,
-                     eta_x_cap: float, eta_y_cap: float, kappa: float = 0.125) -> tuple[float, float]:
+def recon_step_sizes(
+    T: int,
+    delta: float,
+    *,
+    G: float,
+    sigma2: float,
+    n: int,
+    d_x: int,
+    L_x: float,
+    L_y: float,
+    eta_x_cap: float,
+    eta_y_cap: float,
+    kappa: float = 0.125,
+) -> tuple[float, float]:
     """Mechanism M1 (THEORY 5.3): eta_b(T) = min(cap_b, kappa G / (n L_b (G + H(T))))."""
     H = H_const_value(T, delta, G=G, sigma2=sigma2, n=n, d_x=d_x)
     L_x, L_y, kappa = _pos("L_x", L_x), _pos("L_y", L_y), _pos("kappa", kappa)
@@ -145,9 +186,22 @@ def recon_step_sizes(T: int, delta: float, *, G: float, sigma2: float, n: int, d
     return ex, ey
 
 
-def T_required_recon_value(eps: float, delta: float, *, G: float, sigma2: float, gap0: float, n: int, d_x: int,
-                           L_x: float, L_y: float, eta_x_cap: float, eta_y_cap: float, kappa: float = 0.125,
-                           T_max: int = 10**18) -> int | None:
+def T_required_recon_value(
+    eps: float,
+    delta: float,
+    *,
+    G: float,
+    sigma2: float,
+    gap0: float,
+    n: int,
+    d_x: int,
+    L_x: float,
+    L_y: float,
+    eta_x_cap: float,
+    eta_y_cap: float,
+    kappa: float = 0.125,
+    T_max: int = 10**18,
+) -> int | None:
     """[RECON, M1] the smallest T with T >= T_B'(eta(T)); None if T_max is exceeded (THEORY 5.4).
 
     ok(T) is monotone: T_B'(eta(T)) grows like sqrt(T) through H(T) once the caps stop binding, slower than T.
@@ -155,8 +209,19 @@ def T_required_recon_value(eps: float, delta: float, *, G: float, sigma2: float,
     _pos("G", G)
 
     def ok(T: int) -> bool:
-        ex, ey = recon_step_sizes(T, delta, G=G, sigma2=sigma2, n=n, d_x=d_x, L_x=L_x, L_y=L_y,
-                                  eta_x_cap=eta_x_cap, eta_y_cap=eta_y_cap, kappa=kappa)
+        ex, ey = recon_step_sizes(
+            T,
+            delta,
+            G=G,
+            sigma2=sigma2,
+            n=n,
+            d_x=d_x,
+            L_x=L_x,
+            L_y=L_y,
+            eta_x_cap=eta_x_cap,
+            eta_y_cap=eta_y_cap,
+            kappa=kappa,
+        )
         return T >= T_required_stated_value(eps, delta, G=G, gap0=gap0, eta_x=ex, eta_y=ey, n=n, rendering="Bprime")
 
     lo, hi = 1, 1
@@ -170,16 +235,53 @@ def T_required_recon_value(eps: float, delta: float, *, G: float, sigma2: float,
     return hi
 
 
-def T_required_recon(eps: float, delta: float, *, G: float, sigma2: float, gap0: float, n: int, d_x: int,
-                     L_x: float, L_y: float, eta_x_cap: float, eta_y_cap: float, kappa: float = 0.125,
-                     T_max: int = 10**18) -> StatedResult:
-    value = T_required_recon_value(eps, delta, G=G, sigma2=sigma2, gap0=gap0, n=n, d_x=d_x, L_x=L_x, L_y=L_y,
-                                   eta_x_cap=eta_x_cap, eta_y_cap=eta_y_cap, kappa=kappa, T_max=T_max)
+def T_required_recon(
+    eps: float,
+    delta: float,
+    *,
+    G: float,
+    sigma2: float,
+    gap0: float,
+    n: int,
+    d_x: int,
+    L_x: float,
+    L_y: float,
+    eta_x_cap: float,
+    eta_y_cap: float,
+    kappa: float = 0.125,
+    T_max: int = 10**18,
+) -> StatedResult:
+    value = T_required_recon_value(
+        eps,
+        delta,
+        G=G,
+        sigma2=sigma2,
+        gap0=gap0,
+        n=n,
+        d_x=d_x,
+        L_x=L_x,
+        L_y=L_y,
+        eta_x_cap=eta_x_cap,
+        eta_y_cap=eta_y_cap,
+        kappa=kappa,
+        T_max=T_max,
+    )
     return StatedResult(value, "recon", UNCERTAIN["recon"], _NOTES["recon"])
 
 
-def T_recon_leading_order(eps: float, delta: float, *, G: float, sigma2: float, gap0: float, n: int, d_x: int,
-                          L_x: float, L_y: float, kappa: float = 0.125) -> float:
+def T_recon_leading_order(
+    eps: float,
+    delta: float,
+    *,
+    G: float,
+    sigma2: float,
+    gap0: float,
+    n: int,
+    d_x: int,
+    L_x: float,
+    L_y: float,
+    kappa: float = 0.125,
+) -> float:
     """T ~ 4 Delta0^2 max(L_x, L_y)^2 v / (kappa^2 G^2 delta eps^4) (THEORY 5.3), the small-eps limit of M1."""
     v = noise_variance_bracket(G=G, sigma2=sigma2, n=n, d_x=d_x)
     return 4.0 * gap0**2 * max(L_x, L_y) ** 2 * v / (kappa**2 * _pos("G", G) ** 2 * _delta(delta) * eps**4)

@@ -1,14 +1,16 @@
 """The sublevel level F of THEORY 5.1 on the quartic instance of check 14, as the fixed point
 F = (8/delta)(Delta0 + T N_epoch(eta(F))): the step sizes depend on F through L_x = 3 R_x^2 on G_F, and
 F depends on the step sizes through sigma' = T N_epoch."""
+
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
+from ..objectives.base import Objective
 from .bounds import RefConstants, initial_gap
 
 
@@ -58,8 +60,16 @@ def _bisect(phi: Callable[[float], float], lo: float, hi: float, *, rtol: float)
     return 0.5 * (lo + hi)
 
 
-def check14_F_fixed_point(*, T: int, delta: float = 0.1, mu: float = 1e-3, theta: float = 1.0, objective=None,
-                          rtol: float = 1e-12, max_iter: int = 200) -> FixedPointF:
+def check14_F_fixed_point(
+    *,
+    T: int,
+    delta: float = 0.1,
+    mu: float = 1e-3,
+    theta: float = 1.0,
+    objective: Objective = None,
+    rtol: float = 1e-12,
+    max_iter: int = 200,
+) -> FixedPointF:
     """Solve F <- (8/delta)(Delta0 + T N_epoch(eta(F))) on the quartic instance (check 14).
 
     eta(F) = theta x the (C1)-(C2) caps with Lambda_x = L_x(F) = 3 R_x^2 = 3 sqrt(4F) from
@@ -93,9 +103,22 @@ def check14_F_fixed_point(*, T: int, delta: float = 0.1, mu: float = 1e-3, theta
         if root is not None:
             F, converged, method = root, True, "bisection"
     if not converged:
-        return FixedPointF(None, len(hist) - 1, tuple(hist), monotone, False, method, None, None, None, None, None,
-                           None)
+        return FixedPointF(
+            None, len(hist) - 1, tuple(hist), monotone, False, method, None, None, None, None, None, None
+        )
     rc, ex, ey = constants(F)
     sub = obj.sublevel_constants(F)
-    return FixedPointF(F, len(hist) - 1, tuple(hist), monotone, True, method, rc.Lambda_x, sub.G, sub.G_x_max, ex,
-                       ey, rc.N_epoch(ex, ey, mu))
+    return FixedPointF(
+        F,
+        len(hist) - 1,
+        tuple(hist),
+        monotone,
+        True,
+        method,
+        rc.Lambda_x,
+        sub.G,
+        sub.G_x_max,
+        ex,
+        ey,
+        rc.N_epoch(ex, ey, mu),
+    )

@@ -5,30 +5,72 @@ Every row carries the verdict it is expected to have (``CheckResult.expected``: 
 the claim module that made it; ``run_suite`` returns one row per result, and the command line exits non-zero
 only when a row expected to pass fails (``gating_failures``).
 """
+
 from __future__ import annotations
 
 import time
-from typing import Iterable
+from collections.abc import Iterable
 
 import pandas as pd
 
 from .checks import EXPECTED, CheckResult, Expected, results_table
-from .claims import (check04_second_moments, check05_block_descent, check06_generalized_smoothness,
-                     check08_region_inclusion, check09_jacobi_gauss_seidel, check11_reference_bound,
-                     check12a_rate_slope, check12b_interpolating_slope, check13_two_step_speedup,
-                     check14_high_probability, check15_individual_smoothness)
+from .claims import (
+    check04_second_moments,
+    check05_block_descent,
+    check06_generalized_smoothness,
+    check08_region_inclusion,
+    check09_jacobi_gauss_seidel,
+    check11_reference_bound,
+    check12a_rate_slope,
+    check12b_interpolating_slope,
+    check13_two_step_speedup,
+    check14_high_probability,
+    check15_individual_smoothness,
+)
 from .problem_checks import problem_assumption_checks
 from .sizes import check_size
 
-__all__ = ["CLAIMS", "EXPECTED", "Expected", "REGISTRY", "SUITE_COLUMNS", "as_expected", "gating_failures",
-           "parse_only", "problem_assumption_checks", "run_exact_checks", "run_suite"]
+__all__ = [
+    "CLAIMS",
+    "EXPECTED",
+    "Expected",
+    "REGISTRY",
+    "SUITE_COLUMNS",
+    "as_expected",
+    "gating_failures",
+    "parse_only",
+    "problem_assumption_checks",
+    "run_exact_checks",
+    "run_suite",
+]
 
-SUITE_COLUMNS: tuple[str, ...] = ("check", "instance", "computed", "theoretical", "tolerance", "verdict", "expected",
-                                  "slack", "seeds", "samples", "seconds")
+SUITE_COLUMNS: tuple[str, ...] = (
+    "check",
+    "instance",
+    "computed",
+    "theoretical",
+    "tolerance",
+    "verdict",
+    "expected",
+    "slack",
+    "seeds",
+    "samples",
+    "seconds",
+)
 
-CLAIMS = (check04_second_moments, check05_block_descent, check06_generalized_smoothness, check08_region_inclusion,
-          check09_jacobi_gauss_seidel, check11_reference_bound, check12a_rate_slope, check12b_interpolating_slope,
-          check13_two_step_speedup, check14_high_probability, check15_individual_smoothness)
+CLAIMS = (
+    check04_second_moments,
+    check05_block_descent,
+    check06_generalized_smoothness,
+    check08_region_inclusion,
+    check09_jacobi_gauss_seidel,
+    check11_reference_bound,
+    check12a_rate_slope,
+    check12b_interpolating_slope,
+    check13_two_step_speedup,
+    check14_high_probability,
+    check15_individual_smoothness,
+)
 
 # claim modules by the key ``--only`` takes
 REGISTRY: dict = {claim.KEY: claim for claim in CLAIMS}

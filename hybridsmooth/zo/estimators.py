@@ -17,11 +17,13 @@ Noise comes from a private ``torch.Generator`` seeded from (run seed, epoch, ste
 from the per-seed counter-based streams of ``hybridsmooth.rng.SeedStreams`` (row b of the
 (q, S, d) directions depends on seed index b only, not on the batch); the global RNG is never touched.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator, Literal, Union
+from typing import Literal, Union
 
 import numpy as np
 import torch
@@ -59,8 +61,14 @@ def check_q(q: object) -> int:
     return int(q)
 
 
-def draw_directions(shape: tuple[int, ...], *, form: Form, generator: NoiseSource,
-                    dtype: torch.dtype = torch.float64, device: str | torch.device = "cpu") -> Tensor:
+def draw_directions(
+    shape: tuple[int, ...],
+    *,
+    form: Form,
+    generator: NoiseSource,
+    dtype: torch.dtype = torch.float64,
+    device: str | torch.device = "cpu",
+) -> Tensor:
     """Gaussian N(0, I) directions for 'central'/'forward', Rademacher +-1 for 'spsa'.
 
     ``generator`` is a ``torch.Generator`` (any shape), or per-seed ``SeedStreams`` (shape (q, S, ...)
@@ -88,8 +96,16 @@ class ZOEstimate:
     fo_grad: Tensor | None = None
 
 
-def zo_gradient(loss_fn: Callable[[Tensor], Tensor], x: Tensor, *, mu: float, form: Form = "central",
-                q: int = 1, generator: NoiseSource, loss_at_x: Tensor | None = None) -> ZOEstimate:
+def zo_gradient(
+    loss_fn: Callable[[Tensor], Tensor],
+    x: Tensor,
+    *,
+    mu: float,
+    form: Form = "central",
+    q: int = 1,
+    generator: NoiseSource,
+    loss_at_x: Tensor | None = None,
+) -> ZOEstimate:
     """Two-point ZO estimate of grad loss_fn at ``x`` (shape (*batch, d)); ``loss_fn`` maps (..., *batch, d)
     to (..., *batch) and must evaluate every point on the same sample (the caller fixes it).
 
@@ -108,15 +124,23 @@ def projected_gradient(loss_plus, loss_minus, *, mu: float, form: Form):
     return (loss_plus - loss_minus) / (2 * mu)
 
 
-def zo_gradient_along(loss_fn: Callable[[Tensor], Tensor], x: Tensor, u: Tensor, *, mu: float,
-                      form: Form = "central", loss_at_x: Tensor | None = None) -> ZOEstimate:
+def zo_gradient_along(
+    loss_fn: Callable[[Tensor], Tensor],
+    x: Tensor,
+    u: Tensor,
+    *,
+    mu: float,
+    form: Form = "central",
+    loss_at_x: Tensor | None = None,
+) -> ZOEstimate:
     """The estimator of ``zo_gradient`` along given directions ``u`` of shape (q, *x.shape) (THEORY 2.2):
     phi_j = [f(x + mu u_j) - f(x - mu u_j)] / (2 mu) (central, spsa) or [f(x + mu u_j) - f(x)] / mu
     (forward), and grad = (1/q) sum_j phi_j u_j."""
     mu, form = check_mu(mu), check_form(form)
     if u.dim() != x.dim() + 1 or u.shape[1:] != x.shape:
-        raise ValueError(f"directions must have shape (q, *x.shape) = (q, {', '.join(map(str, x.shape))}), "
-                         f"got {tuple(u.shape)}")
+        raise ValueError(
+            f"directions must have shape (q, *x.shape) = (q, {', '.join(map(str, x.shape))}), got {tuple(u.shape)}"
+        )
     if form == "forward":
         f0 = loss_fn(x) if loss_at_x is None else loss_at_x
         phi = projected_gradient(loss_fn(x + mu * u), f0, mu=mu, form=form)
@@ -127,8 +151,15 @@ def zo_gradient_along(loss_fn: Callable[[Tensor], Tensor], x: Tensor, u: Tensor,
     return ZOEstimate(grad=grad, phi=phi, u=u, loss_at_x=f0)
 
 
-def zo_flat_directions(loss_fn: Callable[[Tensor], Tensor], x: Tensor, *, mu: float, q: int = 1,
-                       generator: torch.Generator, form: Form = "central") -> Iterator[tuple[Tensor, float]]:
+def zo_flat_directions(
+    loss_fn: Callable[[Tensor], Tensor],
+    x: Tensor,
+    *,
+    mu: float,
+    q: int = 1,
+    generator: torch.Generator,
+    form: Form = "central",
+) -> Iterator[tuple[Tensor, float]]:
     """The unbatched estimator one direction at a time: yields (u_j, phi_j) for j = 1..q, with phi_j of
     ``zo_gradient_along`` as a Python float (the losses are read as floats before they are subtracted).
 
@@ -143,8 +174,15 @@ def zo_flat_directions(loss_fn: Callable[[Tensor], Tensor], x: Tensor, *, mu: fl
             yield u, projected_gradient(float(loss_fn(x + mu * u)), minus, mu=mu, form=form)
 
 
-def zo_gradient_flat(loss_fn: Callable[[Tensor], Tensor], x: Tensor, *, mu: float, q: int = 1,
-                     generator: torch.Generator, form: Form = "central") -> ZOEstimate:
+def zo_gradient_flat(
+    loss_fn: Callable[[Tensor], Tensor],
+    x: Tensor,
+    *,
+    mu: float,
+    q: int = 1,
+    generator: torch.Generator,
+    form: Form = "central",
+) -> ZOEstimate:
     """(1/q) sum_j phi_j u_j over the directions of ``zo_flat_directions``; ``u`` is not kept (None) and
     ``phi`` is a float64 tensor of shape (q,)."""
     grad, phis = torch.zeros_like(x), []

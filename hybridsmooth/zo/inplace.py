@@ -31,18 +31,20 @@ as (x + mu u) - 2 mu u in place, not computed fresh (see ``reference_step``).
 An exception inside ``loss`` (or anywhere in the step) restores x before it propagates (try/finally),
 to rounding: x + mu u - mu u is x up to a few ulp of |x| + mu |u| (check 16).
 """
+
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterator, Literal, Sequence
+from typing import Literal
 
 import torch
 from torch import Tensor
 
-from .estimators import Form, check_form, check_mu, check_q, draw_directions, projected_gradient, zo_gradient_along
 from ..rng import zo_generator
+from .estimators import Form, check_form, check_mu, check_q, draw_directions, projected_gradient, zo_gradient_along
 
 NoiseMode = Literal["regenerate", "buffer"]
 NOISE_MODES: tuple[str, ...] = ("regenerate", "buffer")
@@ -66,8 +68,9 @@ class InplaceStep:
 # --- the four verbs ---------------------------------------------------------------------------------
 
 
-def noise(params: Sequence[Tensor], *, form: Form, generator: torch.Generator,
-          state: Tensor | None = None) -> Iterator[Tensor]:
+def noise(
+    params: Sequence[Tensor], *, form: Form, generator: torch.Generator, state: Tensor | None = None
+) -> Iterator[Tensor]:
     """u tensor by tensor in the order of ``params`` (same shape/dtype/device as each), drawn from
     ``generator`` after setting it to ``state`` (the regeneration point) when given."""
     if state is not None:
@@ -157,8 +160,16 @@ class _PerturbedBlock:
             self.offset = 0.0
 
 
-def _measure(block: _PerturbedBlock, loss: LossClosure, *, mu: float, form: Form, f0: float | None,
-             at_plus: LossClosure | None, at_minus: LossClosure | None) -> tuple[float, float]:
+def _measure(
+    block: _PerturbedBlock,
+    loss: LossClosure,
+    *,
+    mu: float,
+    form: Form,
+    f0: float | None,
+    at_plus: LossClosure | None,
+    at_minus: LossClosure | None,
+) -> tuple[float, float]:
     """L+ = f(x + mu u_j) and L- = f(x - mu u_j) (forward form: f0) along a new direction u_j; leaves the
     block at x + mu u_j (forward) or x - mu u_j."""
     block.new_direction()
@@ -182,24 +193,56 @@ def _check_step_options(*, mu, eta, form, q, noise_mode, at_minus) -> tuple[floa
     return mu, eta, form, q
 
 
-def zo_step_inplace(params: Sequence[Tensor], loss: LossClosure, *, mu: float, eta: float, run_seed: int,
-                    epoch: int, step: int, form: Form = "central", q: int = 1, noise_mode: NoiseMode = "regenerate",
-                    loss_at_x: float | None = None, at_plus: LossClosure | None = None,
-                    at_minus: LossClosure | None = None) -> InplaceStep:
+def zo_step_inplace(
+    params: Sequence[Tensor],
+    loss: LossClosure,
+    *,
+    mu: float,
+    eta: float,
+    run_seed: int,
+    epoch: int,
+    step: int,
+    form: Form = "central",
+    q: int = 1,
+    noise_mode: NoiseMode = "regenerate",
+    loss_at_x: float | None = None,
+    at_plus: LossClosure | None = None,
+    at_minus: LossClosure | None = None,
+) -> InplaceStep:
     """One in-place ZO step x <- x - (eta/q) sum_j phi_j u_j on ``params`` (see the module docstring), its
     noise from ``zo_generator(run_seed, epoch, step)`` on the device of ``params``: ``zo_step_inplace_from``
     with that generator."""
     _check_step_options(mu=mu, eta=eta, form=form, q=q, noise_mode=noise_mode, at_minus=at_minus)
-    params = _check_params(params)   # after the options, whose errors come first
-    return zo_step_inplace_from(zo_generator(run_seed, epoch, step, device=params[0].device), params, loss,
-                                mu=mu, eta=eta, form=form, q=q, noise_mode=noise_mode, loss_at_x=loss_at_x,
-                                at_plus=at_plus, at_minus=at_minus)
+    params = _check_params(params)  # after the options, whose errors come first
+    return zo_step_inplace_from(
+        zo_generator(run_seed, epoch, step, device=params[0].device),
+        params,
+        loss,
+        mu=mu,
+        eta=eta,
+        form=form,
+        q=q,
+        noise_mode=noise_mode,
+        loss_at_x=loss_at_x,
+        at_plus=at_plus,
+        at_minus=at_minus,
+    )
 
 
-def zo_step_inplace_from(generator: torch.Generator, params: Sequence[Tensor], loss: LossClosure, *, mu: float,
-                         eta: float, form: Form = "central", q: int = 1, noise_mode: NoiseMode = "regenerate",
-                         loss_at_x: float | None = None, at_plus: LossClosure | None = None,
-                         at_minus: LossClosure | None = None) -> InplaceStep:
+def zo_step_inplace_from(
+    generator: torch.Generator,
+    params: Sequence[Tensor],
+    loss: LossClosure,
+    *,
+    mu: float,
+    eta: float,
+    form: Form = "central",
+    q: int = 1,
+    noise_mode: NoiseMode = "regenerate",
+    loss_at_x: float | None = None,
+    at_plus: LossClosure | None = None,
+    at_minus: LossClosure | None = None,
+) -> InplaceStep:
     """One in-place ZO step x <- x - (eta/q) sum_j phi_j u_j on ``params``, u_1..u_q drawn from ``generator``
     (on the device of ``params``) from its current state on; the step advances it.
 
@@ -212,8 +255,7 @@ def zo_step_inplace_from(generator: torch.Generator, params: Sequence[Tensor], l
     block's first-order gradient at the perturbed point from the same forward pass (fo_point plus / sym,
     THEORY 2.3), which saves the separate forward a clean-point gradient costs.
     """
-    mu, eta, form, q = _check_step_options(mu=mu, eta=eta, form=form, q=q, noise_mode=noise_mode,
-                                           at_minus=at_minus)
+    mu, eta, form, q = _check_step_options(mu=mu, eta=eta, form=form, q=q, noise_mode=noise_mode, at_minus=at_minus)
     params = _check_params(params)
     t0 = time.perf_counter()
     block = _PerturbedBlock(params, form=form, generator=generator, buffered=noise_mode == "buffer")
@@ -223,8 +265,15 @@ def zo_step_inplace_from(generator: torch.Generator, params: Sequence[Tensor], l
     phis, plus, minus = [], [], []
     try:
         for j in range(q):
-            lp, lm = _measure(block, loss, mu=mu, form=form, f0=f0, at_plus=at_plus if j == 0 else None,
-                              at_minus=at_minus if j == 0 else None)
+            lp, lm = _measure(
+                block,
+                loss,
+                mu=mu,
+                form=form,
+                f0=f0,
+                at_plus=at_plus if j == 0 else None,
+                at_minus=at_minus if j == 0 else None,
+            )
             phis.append(projected_gradient(lp, lm, mu=mu, form=form))
             plus.append(lp)
             minus.append(lm)
@@ -236,24 +285,40 @@ def zo_step_inplace_from(generator: torch.Generator, params: Sequence[Tensor], l
             update(params, block.directions(j), -eta * phis[j] / q)
     finally:
         block.restore()
-    return InplaceStep(phi=tuple(phis), loss_plus=tuple(plus), loss_minus=tuple(minus), loss_at_x=f0,
-                       noise_draws=block.draws, seconds=time.perf_counter() - t0)
+    return InplaceStep(
+        phi=tuple(phis),
+        loss_plus=tuple(plus),
+        loss_minus=tuple(minus),
+        loss_at_x=f0,
+        noise_draws=block.draws,
+        seconds=time.perf_counter() - t0,
+    )
 
 
 # --- helpers to check the trick against the out-of-place estimator -----------------------------------
 
 
-def regenerate_directions(params: Sequence[Tensor], *, run_seed: int, epoch: int, step: int,
-                          form: Form = "central", q: int = 1) -> list[list[Tensor]]:
+def regenerate_directions(
+    params: Sequence[Tensor], *, run_seed: int, epoch: int, step: int, form: Form = "central", q: int = 1
+) -> list[list[Tensor]]:
     """The directions u_j (per tensor) that ``zo_step_inplace`` uses for (run_seed, epoch, step)."""
     params = _check_params(params)
     gen = zo_generator(run_seed, epoch, step, device=params[0].device)
     return [list(noise(params, form=check_form(form), generator=gen)) for _ in range(check_q(q))]
 
 
-def reference_step(params: Sequence[Tensor], loss_fn: Callable[[Sequence[Tensor]], Tensor], *, mu: float,
-                   eta: float, run_seed: int, epoch: int, step: int, form: Form = "central",
-                   q: int = 1) -> tuple[list[Tensor], Tensor]:
+def reference_step(
+    params: Sequence[Tensor],
+    loss_fn: Callable[[Sequence[Tensor]], Tensor],
+    *,
+    mu: float,
+    eta: float,
+    run_seed: int,
+    epoch: int,
+    step: int,
+    form: Form = "central",
+    q: int = 1,
+) -> tuple[list[Tensor], Tensor]:
     """Out-of-place twin of ``zo_step_inplace``: the same directions, the estimator of
     ``zo_gradient_along`` on the flattened block, returns (new params, phi of shape (q,)).
 
@@ -263,9 +328,12 @@ def reference_step(params: Sequence[Tensor], loss_fn: Callable[[Sequence[Tensor]
     params = _check_params(params)
     shapes = [p.shape for p in params]
     sizes = [p.numel() for p in params]
-    u = torch.stack([torch.cat([t.reshape(-1) for t in u_j])
-                     for u_j in regenerate_directions(params, run_seed=run_seed, epoch=epoch, step=step,
-                                                      form=form, q=q)])
+    u = torch.stack(
+        [
+            torch.cat([t.reshape(-1) for t in u_j])
+            for u_j in regenerate_directions(params, run_seed=run_seed, epoch=epoch, step=step, form=form, q=q)
+        ]
+    )
     x = torch.cat([p.detach().reshape(-1) for p in params])
 
     def flat_loss(z: Tensor) -> Tensor:

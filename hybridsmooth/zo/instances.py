@@ -13,11 +13,12 @@ requires) and, where known, the exact gradient of the Gaussian smoothing phi_mu(
 These are deliberately local to the ZO package (plain functions of x); the two-block finite-sum problems
 built on them live in ``hybridsmooth.objectives``.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import Tensor
@@ -54,10 +55,16 @@ def quadratic_instance(A: Tensor, b: Tensor | None = None) -> Instance:
     def grad(x: Tensor) -> Tensor:
         return x @ A + b
 
-    return Instance(name="quadratic", d=d, loss=loss, grad=grad, L=float(evals.abs().max()),
-                    convex=bool(evals.min() >= 0), smoothed_grad=lambda x, mu: grad(x),
-                    smoothing_gap=lambda x, mu: torch.full(x.shape[:-1], 0.5 * mu**2 * trace,
-                                                           dtype=x.dtype, device=x.device))
+    return Instance(
+        name="quadratic",
+        d=d,
+        loss=loss,
+        grad=grad,
+        L=float(evals.abs().max()),
+        convex=bool(evals.min() >= 0),
+        smoothed_grad=lambda x, mu: grad(x),
+        smoothing_gap=lambda x, mu: torch.full(x.shape[:-1], 0.5 * mu**2 * trace, dtype=x.dtype, device=x.device),
+    )
 
 
 def cos_sum_instance(d: int, omega: float = 2.0) -> Instance:
@@ -74,10 +81,17 @@ def cos_sum_instance(d: int, omega: float = 2.0) -> Instance:
     def damping(mu: float) -> float:
         return math.exp(-0.5 * w**2 * mu**2)
 
-    return Instance(name="cos-sum", d=d, loss=loss, grad=grad, L=w**2, convex=False,
-                    smoothed_grad=lambda x, mu: damping(mu) * grad(x),
-                    # expm1 keeps the O(mu^2) gap accurate at mu = 1e-3 (1 - e^{-t} loses digits)
-                    smoothing_gap=lambda x, mu: math.expm1(-0.5 * w**2 * mu**2) * loss(x))
+    return Instance(
+        name="cos-sum",
+        d=d,
+        loss=loss,
+        grad=grad,
+        L=w**2,
+        convex=False,
+        smoothed_grad=lambda x, mu: damping(mu) * grad(x),
+        # expm1 keeps the O(mu^2) gap accurate at mu = 1e-3 (1 - e^{-t} loses digits)
+        smoothing_gap=lambda x, mu: math.expm1(-0.5 * w**2 * mu**2) * loss(x),
+    )
 
 
 def signed_quadratic_instance(d: int, L: float = 1.0) -> Instance:
@@ -93,17 +107,27 @@ def signed_quadratic_instance(d: int, L: float = 1.0) -> Instance:
 
     def smoothed_grad(x: Tensor, mu: float) -> Tensor:
         # E|s| for s ~ N(x, mu^2): the folded-normal mean
-        return L * (x * torch.erf(x / (mu * math.sqrt(2.0)))
-                    + mu * math.sqrt(2.0 / math.pi) * torch.exp(-x**2 / (2 * mu**2)))
+        return L * (
+            x * torch.erf(x / (mu * math.sqrt(2.0))) + mu * math.sqrt(2.0 / math.pi) * torch.exp(-(x**2) / (2 * mu**2))
+        )
 
     def smoothing_gap(x: Tensor, mu: float) -> Tensor:
         # (L/2) E[s|s|] = (L/2)[(x^2 + mu^2) erf(x/(mu sqrt 2)) + x mu sqrt(2/pi) e^{-x^2/(2mu^2)}]
-        e = (x**2 + mu**2) * torch.erf(x / (mu * math.sqrt(2.0))) \
-            + x * mu * math.sqrt(2.0 / math.pi) * torch.exp(-x**2 / (2 * mu**2))
+        e = (x**2 + mu**2) * torch.erf(x / (mu * math.sqrt(2.0))) + x * mu * math.sqrt(2.0 / math.pi) * torch.exp(
+            -(x**2) / (2 * mu**2)
+        )
         return (0.5 * L * e).sum(-1) - loss(x)
 
-    return Instance(name="signed-quadratic", d=d, loss=loss, grad=grad, L=L, convex=False,
-                    smoothed_grad=smoothed_grad, smoothing_gap=smoothing_gap)
+    return Instance(
+        name="signed-quadratic",
+        d=d,
+        loss=loss,
+        grad=grad,
+        L=L,
+        convex=False,
+        smoothed_grad=smoothed_grad,
+        smoothing_gap=smoothing_gap,
+    )
 
 
 def log_cosh_instance(d: int) -> Instance:

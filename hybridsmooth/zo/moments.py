@@ -13,18 +13,19 @@ Three groups:
   errors, and ``two_sided_check`` / ``one_sided_check`` that turn (measured, se, theory) into a
   ``theory.checks.CheckResult`` with the slack reported (THEORY 4.6, section 7 conventions).
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import Tensor
 
+from ..rng import derive_seed
 from ..theory.checks import CheckResult, one_sided, two_sided
 from .estimators import Form, check_form, check_mu, draw_directions, zo_gradient_along
-from ..rng import derive_seed
 
 # ---------------------------------------------------------------------------------------------------
 # Moments of the direction
@@ -67,7 +68,8 @@ def quadratic_curvature_term(A: Tensor) -> float:
 
 
 def quadratic_forward_curvature_outer(a: Tensor) -> Tensor:
-    """E[(u^T A u)^2 u u^T] for diagonal A = diag(a): diag_k((tr A)^2 + 2 tr(A^2) + 4 a_k tr A + 8 a_k^2). THEORY 4.3."""
+    """E[(u^T A u)^2 u u^T] for diagonal A = diag(a): diag_k((tr A)^2 + 2 tr(A^2) + 4 a_k tr A + 8 a_k^2).
+    THEORY 4.3."""
     tr, tr2 = a.sum(), (a * a).sum()
     return torch.diag(tr**2 + 2 * tr2 + 4 * a * tr + 8 * a * a)
 
@@ -169,7 +171,8 @@ def ns4_second_moment_bound(grad_norm2: float, *, mu: float, L: float, d: int) -
 
 
 def ns5_central_second_moment_bound(grad_norm2: float, *, mu: float, L: float, d: int) -> float:
-    """(NS-5) E||g_C||^2 <= 2(d + 4)||grad phi||^2 + (mu^2/8) L^2 (d + 6)^3 (stated by NS for convex phi). THEORY 4.2."""
+    """(NS-5) E||g_C||^2 <= 2(d + 4)||grad phi||^2 + (mu^2/8) L^2 (d + 6)^3 (stated by NS for convex phi).
+    THEORY 4.2."""
     return 2 * (d + 4) * grad_norm2 + 0.125 * mu**2 * L**2 * (d + 6) ** 3
 
 
@@ -182,7 +185,8 @@ def d1_second_moment_bound(grad_norm2: float, *, mu: float, L: float, d: int) ->
 
 
 def d2_error_bound(grad_norm2: float, *, mu: float, L: float, d: int) -> float:
-    """(D-2) E||g_hat - grad phi||^2 <= 2(d + 1)||grad phi||^2 + (mu^2 L^2/2) d(d+2)(d+4); implies (Z-seed-2). THEORY 4.4."""
+    """(D-2) E||g_hat - grad phi||^2 <= 2(d + 1)||grad phi||^2 + (mu^2 L^2/2) d(d+2)(d+4); implies (Z-seed-2).
+    THEORY 4.4."""
     return 2 * (d + 1) * grad_norm2 + 0.5 * mu**2 * L**2 * d * (d + 2) * (d + 4)
 
 
@@ -195,19 +199,30 @@ def d2_error_bound(grad_norm2: float, *, mu: float, L: float, d: int) -> float:
 # and, for two-sided checks, the z-score ``z``.
 
 
-def two_sided_check(measured: float, se: float, exact: float, *, k: float = 5.0, rtol: float = 1e-10,
-                    atol: float = 0.0, check: str = "Monte Carlo = exact", instance: str = "") -> CheckResult:
+def two_sided_check(
+    measured: float,
+    se: float,
+    exact: float,
+    *,
+    k: float = 5.0,
+    rtol: float = 1e-10,
+    atol: float = 0.0,
+    check: str = "Monte Carlo = exact",
+    instance: str = "",
+) -> CheckResult:
     """Pass when |measured - exact| <= k se + rtol |exact| + atol; rtol and atol are float-rounding allowances for
     the cases where the estimator is deterministic (se = 0), e.g. Rademacher at d = 1."""
     measured, se, exact = float(measured), float(se), float(exact)
     gap = abs(measured - exact)
     z = gap / se if se > 0 else (0.0 if gap == 0 else math.inf)
-    return two_sided(check, instance, measured, exact, atol=atol, rtol=rtol, se=se, k=k,
-                     details={"se": se, "k": k, "z": z})
+    return two_sided(
+        check, instance, measured, exact, atol=atol, rtol=rtol, se=se, k=k, details={"se": se, "k": k, "z": z}
+    )
 
 
-def one_sided_check(measured: float, se: float, bound: float, *, k: float = 4.0, check: str = "Monte Carlo <= bound",
-                    instance: str = "") -> CheckResult:
+def one_sided_check(
+    measured: float, se: float, bound: float, *, k: float = 4.0, check: str = "Monte Carlo <= bound", instance: str = ""
+) -> CheckResult:
     """Pass when measured + k se <= bound; slack = bound / measured (None when measured <= 0), and a pass with
     slack > 1e3 is a ``vacuous pass``."""
     return one_sided(check, instance, measured, bound, se=se, k=k, details={"se": float(se), "k": k})
@@ -287,10 +302,20 @@ def _rows_per_chunk(chunk: int, columns: int) -> int:
     return max(2, min(chunk, (1 << 22) // max(columns, 1)))
 
 
-def monte_carlo_moments(loss_fn: Callable[[Tensor], Tensor], x: Tensor, *, mu: float, form: Form,
-                        n_samples: int, seed: int, grad: Tensor | None = None, chunk: int = 8192,
-                        antithetic: bool = False, control_variate: bool = False,
-                        second_moment: bool = False) -> MonteCarloMoments:
+def monte_carlo_moments(
+    loss_fn: Callable[[Tensor], Tensor],
+    x: Tensor,
+    *,
+    mu: float,
+    form: Form,
+    n_samples: int,
+    seed: int,
+    grad: Tensor | None = None,
+    chunk: int = 8192,
+    antithetic: bool = False,
+    control_variate: bool = False,
+    second_moment: bool = False,
+) -> MonteCarloMoments:
     """Moments of the single-direction estimator g_hat(u) at ``x`` (shape (d,)) over ``n_samples`` directions.
 
     ``loss_fn`` maps (..., d) -> (...). Directions are drawn in chunks from a private generator seeded
@@ -327,7 +352,7 @@ def monte_carlo_moments(loss_fn: Callable[[Tensor], Tensor], x: Tensor, *, mu: f
         parts = []
         for s in signs:
             us = u if s > 0 else -u
-            est = zo_gradient_along(loss_fn, xb, us, mu=mu, form=form, loss_at_x=f0).grad   # (m, d)
+            est = zo_gradient_along(loss_fn, xb, us, mu=mu, form=form, loss_at_x=f0).grad  # (m, d)
             cols = [est, (est * est).sum(-1, keepdim=True)]
             if grad is not None:
                 err = est - grad
@@ -340,12 +365,22 @@ def monte_carlo_moments(loss_fn: Callable[[Tensor], Tensor], x: Tensor, *, mu: f
         acc.add(sum(parts) / len(parts))
         done += m
     mean, se = acc.mean, acc.se()
-    out = dict(n_directions=n_units * (2 if antithetic else 1), n_units=n_units,
-               mean=mean[:d], mean_se=se[:d], sq_norm=float(mean[d]), sq_norm_se=float(se[d]))
+    out = dict(
+        n_directions=n_units * (2 if antithetic else 1),
+        n_units=n_units,
+        mean=mean[:d],
+        mean_se=se[:d],
+        sq_norm=float(mean[d]),
+        sq_norm_se=float(se[d]),
+    )
     pos = d + 1
     if grad is not None:
-        out.update(err_sq_norm=float(mean[pos]), err_sq_norm_se=float(se[pos]),
-                   bias=mean[pos + 1:pos + 1 + d], bias_se=se[pos + 1:pos + 1 + d])
+        out.update(
+            err_sq_norm=float(mean[pos]),
+            err_sq_norm_se=float(se[pos]),
+            bias=mean[pos + 1 : pos + 1 + d],
+            bias_se=se[pos + 1 : pos + 1 + d],
+        )
         pos += 1 + d
     if second_moment:
         out.update(second_moment=mean[pos:].reshape(d, d), second_moment_se=se[pos:].reshape(d, d))
@@ -361,8 +396,16 @@ class ScalarEstimate:
     n_units: int
 
 
-def monte_carlo_smoothing_gap(loss_fn: Callable[[Tensor], Tensor], x: Tensor, *, mu: float, n_samples: int,
-                              seed: int, chunk: int = 8192, antithetic: bool = True) -> ScalarEstimate:
+def monte_carlo_smoothing_gap(
+    loss_fn: Callable[[Tensor], Tensor],
+    x: Tensor,
+    *,
+    mu: float,
+    n_samples: int,
+    seed: int,
+    chunk: int = 8192,
+    antithetic: bool = True,
+) -> ScalarEstimate:
     """phi_mu(x) - phi(x) = E_u phi(x + mu u) - phi(x) by Monte Carlo (THEORY 4.2 NS-1, check 3).
 
     With ``antithetic`` (default) each unit is [phi(x+mu u) + phi(x-mu u)]/2 - phi(x), which cancels the
@@ -392,9 +435,18 @@ def monte_carlo_smoothing_gap(loss_fn: Callable[[Tensor], Tensor], x: Tensor, *,
     return ScalarEstimate(mean=float(acc.mean[0]), se=float(acc.se()[0]), n_units=n_units)
 
 
-def second_moment_bound_checks(loss_fn: Callable[[Tensor], Tensor], x: Tensor, *, grad: Tensor, L: float,
-                               mu: float, form: Form, n_samples: int, seed: int,
-                               k: float = 4.0) -> dict[str, CheckResult]:
+def second_moment_bound_checks(
+    loss_fn: Callable[[Tensor], Tensor],
+    x: Tensor,
+    *,
+    grad: Tensor,
+    L: float,
+    mu: float,
+    form: Form,
+    n_samples: int,
+    seed: int,
+    k: float = 4.0,
+) -> dict[str, CheckResult]:
     """Check 4 at one point: measure E||g_hat - grad||^2 and E||g_hat||^2, test them one-sidedly against
     (D-2), (Z-seed-2), (D-1), (NS-4) and (NS-5) (THEORY 4.1, 4.2, 4.4), each with its slack.
 
@@ -409,6 +461,5 @@ def second_moment_bound_checks(loss_fn: Callable[[Tensor], Tensor], x: Tensor, *
         "Z-seed-2": one_sided_check(err, err_se, z_seed_2_rhs(g2, mu=mu, L=L, d=d), k=k, check="(Z-seed-2)"),
         "D-1": one_sided_check(sq, sq_se, d1_second_moment_bound(g2, mu=mu, L=L, d=d), k=k, check="(D-1)"),
         "NS-4": one_sided_check(sq, sq_se, ns4_second_moment_bound(g2, mu=mu, L=L, d=d), k=k, check="(NS-4)"),
-        "NS-5": one_sided_check(sq, sq_se, ns5_central_second_moment_bound(g2, mu=mu, L=L, d=d), k=k,
-                                check="(NS-5)"),
+        "NS-5": one_sided_check(sq, sq_se, ns5_central_second_moment_bound(g2, mu=mu, L=L, d=d), k=k, check="(NS-5)"),
     }

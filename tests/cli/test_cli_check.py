@@ -4,6 +4,7 @@ The sub-command is driven through a parser built from its own ``add_arguments`` 
 ``hybridsmooth.cli.main`` (UsageError -> one line on stderr, status 2); the last test goes through ``cli.main``
 itself once the command is registered there.
 """
+
 import json
 import sys
 from types import SimpleNamespace
@@ -54,7 +55,7 @@ def test_problem_specs_run_assumption_checks(capsys):
     assert _main(["coupled2:s=0.5", "cauchy:dx=3,dy=2,n=4"]) == 0
     out = capsys.readouterr().out
     assert "assumptions: (H1) secant ratio <= stated L_x" in out and "cauchy:dx=3,dy=2,n=4" in out
-    assert "9: jacobi" not in out                   # no suite checks unless --only is given
+    assert "9: jacobi" not in out  # no suite checks unless --only is given
 
 
 def test_gating_failure_exits_1(monkeypatch, capsys):
@@ -62,19 +63,27 @@ def test_gating_failure_exits_1(monkeypatch, capsys):
     from hybridsmooth.theory.checks import one_sided
 
     # a claim module is anything with the claim attributes (theory.claims); this one's row is expected to pass
-    broken = SimpleNamespace(KEY="15", TITLE="t", SUMMARY="t", FIGURES=(),
-                             run=lambda size, seeds: [one_sided("15: x", "i", 2.0, 1.0)],
-                             report_sentence=lambda rows: "")
+    broken = SimpleNamespace(
+        KEY="15",
+        TITLE="t",
+        SUMMARY="t",
+        FIGURES=(),
+        run=lambda size, seeds: [one_sided("15: x", "i", 2.0, 1.0)],
+        report_sentence=lambda rows: "",
+    )
     monkeypatch.setitem(suite.REGISTRY, "15", broken)
     assert _main(["--only", "15"]) == 1
     assert "UNEXPECTED FAIL: 15: x" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--only", "7"], "--only: unknown check 7; accepted: 4, 5, 6, 8, 9, 11, 12a, 12b, 13, 14, 15"),
-    (["--only", "8", "--seeds", "1"], "--seeds must be an integer in 2..10000"),
-    (["nosuchproblem"], "unknown problem 'nosuchproblem'"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--only", "7"], "--only: unknown check 7; accepted: 4, 5, 6, 8, 9, 11, 12a, 12b, 13, 14, 15"),
+        (["--only", "8", "--seeds", "1"], "--seeds must be an integer in 2..10000"),
+        (["nosuchproblem"], "unknown problem 'nosuchproblem'"),
+    ],
+)
 def test_bad_arguments_exit_2_with_one_line(argv, message, capsys):
     assert _main(argv) == 2
     err = capsys.readouterr().err

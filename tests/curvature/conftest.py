@@ -1,6 +1,6 @@
 """Fixtures for the curvature tests (the objectives themselves live in curv_models.py)."""
-import pytest
 
+import pytest
 from curv_models import LogisticObjective, TinyAttentionObjective
 
 

@@ -5,6 +5,7 @@
   y (a low-rank adapter on the query map plus the head), on minibatches of unequal size.
 * ``LogisticObjective``: logistic regression whose Hessian is X^T D X / n in closed form.
 """
+
 from __future__ import annotations
 
 import math
@@ -70,10 +71,14 @@ class TinyAttentionObjective(GradientsFromLoss):
     def _params(self, x, y):
         out, off = {}, 0
         for n in self.x_names:
-            k = math.prod(self.shapes[n]); out[n] = x[off: off + k].view(self.shapes[n]); off += k
+            k = math.prod(self.shapes[n])
+            out[n] = x[off : off + k].view(self.shapes[n])
+            off += k
         off = 0
         for n in self.y_names:
-            k = math.prod(self.shapes[n]); out[n] = y[off: off + k].view(self.shapes[n]); off += k
+            k = math.prod(self.shapes[n])
+            out[n] = y[off : off + k].view(self.shapes[n])
+            off += k
         return out
 
     def loss(self, x, y, idx=None):
@@ -92,12 +97,14 @@ class TinyAttentionObjective(GradientsFromLoss):
 
     def dense_hessian(self, idx=None):
         z0 = torch.cat([self._x0, self._y0])
-        return torch.autograd.functional.hessian(lambda z: self.loss(z[: self.d_x], z[self.d_x:], idx), z0,
-                                                 vectorize=True)
+        return torch.autograd.functional.hessian(
+            lambda z: self.loss(z[: self.d_x], z[self.d_x :], idx), z0, vectorize=True
+        )
 
 
 class LogisticObjective(FiniteSum):
-    """f_i(z) = log(1 + exp(-t_i a_i^T z)); grad^2 f = (1/n) sum_i s_i (1 - s_i) a_i a_i^T, s_i = sigmoid(t_i a_i^T z)."""
+    """f_i(z) = log(1 + exp(-t_i a_i^T z)); grad^2 f = (1/n) sum_i s_i (1 - s_i) a_i a_i^T,
+    s_i = sigmoid(t_i a_i^T z)."""
 
     name = "logistic"
 

@@ -4,6 +4,7 @@ Regression: on SmolLM2 + LoRA at B = 0 the largest-ALGEBRAIC Lanczos on the dila
 on an interior Ritz value near 0 (the residual test passes relative to |-sigma_max|, already found), and
 reported L_xy = 1e-5 where sigma_max >= 49. A tall low-rank B reproduces it exactly.
 """
+
 import torch
 
 from hybridsmooth.curvature import cross_norm, lanczos_top_eigs
@@ -34,7 +35,7 @@ class _Engine:
 def test_largest_algebraic_on_the_dilation_can_stop_on_an_interior_value():
     B, Bt = _low_rank(100_000, 50, SIGMAS)
     tops = [lanczos_top_eigs(dilation(B, Bt), 1, which="LA", tol=1e-2, max_iter=5, seed=s).top for s in range(6)]
-    assert min(tops) < 1.0 < 49.0 < max(tops)   # the failure the fix avoids, shown on the same operator
+    assert min(tops) < 1.0 < 49.0 < max(tops)  # the failure the fix avoids, shown on the same operator
 
 
 def test_cross_norm_finds_sigma_max_from_every_start():

@@ -1,5 +1,6 @@
 """curvature.block_constants against closed forms: a block quadratic's constant Hessian gives L_x, L_y, L_xy
 exactly; the noise-key and residual conventions; the tidy table."""
+
 import math
 
 import numpy as np
@@ -106,8 +107,9 @@ def test_to_frame_is_one_row_per_block():
     obj = _quad()
     df = block_constants(obj, *obj.initial_point(), blocks=("yy", "xx")).to_frame()
     assert list(df.block) == ["yy", "xx"] and list(df.quantity) == ["L_y", "L_x"]
-    assert {"estimate", "exact", "residual", "converged", "iterations", "hvps", "seconds", "seed",
-            "top_k"} <= set(df.columns)
+    assert {"estimate", "exact", "residual", "converged", "iterations", "hvps", "seconds", "seed", "top_k"} <= set(
+        df.columns
+    )
     assert "asymmetry" not in df.columns
 
 
@@ -128,14 +130,26 @@ def test_default_tolerance_follows_dtype_and_backend():
 def test_callbacks_bracket_each_solve():
     obj = _quad()
     events = []
-    block_constants(obj, *obj.initial_point(), blocks=("xx", "xy"), on_block_start=lambda b: events.append(("s", b)),
-                    on_block_done=lambda b: events.append(("d", b)))
+    block_constants(
+        obj,
+        *obj.initial_point(),
+        blocks=("xx", "xy"),
+        on_block_start=lambda b: events.append(("s", b)),
+        on_block_done=lambda b: events.append(("d", b)),
+    )
     assert events == [("s", "xx"), ("d", "xx"), ("s", "xy"), ("d", "xy")]
 
 
-@pytest.mark.parametrize("kw,msg", [(dict(blocks=("xz",)), "blocks"), (dict(blocks=("xx", "xx")), "blocks"),
-                                    (dict(solver="arnoldi"), "solver"), (dict(solver="power", k=2), "k must"),
-                                    (dict(k=0), "k must")])
+@pytest.mark.parametrize(
+    "kw,msg",
+    [
+        (dict(blocks=("xz",)), "blocks"),
+        (dict(blocks=("xx", "xx")), "blocks"),
+        (dict(solver="arnoldi"), "solver"),
+        (dict(solver="power", k=2), "k must"),
+        (dict(k=0), "k must"),
+    ],
+)
 def test_bad_arguments_are_value_errors(kw, msg):
     obj = _quad()
     with pytest.raises(ValueError, match=msg):

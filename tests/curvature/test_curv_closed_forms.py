@@ -4,9 +4,19 @@ import numpy as np
 import pytest
 import torch
 
-from hybridsmooth.curvature import (HessianAtPoint, bisect_scale, cross_norm, hutchinson, hutchpp, joint_condition,
-                                    lanczos_top_eigs, matrix_operator, scaled_hessian,
-                                    smallest_valid_lambda, spectral_density)
+from hybridsmooth.curvature import (
+    HessianAtPoint,
+    bisect_scale,
+    cross_norm,
+    hutchinson,
+    hutchpp,
+    joint_condition,
+    lanczos_top_eigs,
+    matrix_operator,
+    scaled_hessian,
+    smallest_valid_lambda,
+    spectral_density,
+)
 from hybridsmooth.objectives.quadratic import make_block_quadratic
 
 DT = torch.float64
@@ -57,10 +67,12 @@ def test_logistic_block_norms_cross_norm_and_trace(logistic):
 @pytest.mark.theory
 @pytest.mark.parametrize("s", [0.0, 0.3, 0.9])
 def test_joint_condition_is_one_plus_s_on_coupled_quadratic(s):
-    """THEORY 3.2 counterexample 2: H = [[aI, B], [B^T, cI]], L_x = a, L_y = c: lambda_max(M) = 1 + s, lambda_min = 1 - s."""
+    """THEORY 3.2 counterexample 2: H = [[aI, B], [B^T, cI]], L_x = a, L_y = c:
+    lambda_max(M) = 1 + s, lambda_min = 1 - s."""
     a, c = 2.0, 0.5
-    q = make_block_quadratic(dx=5, dy=5, Lx=a, Ly=c, spectrum_x="isotropic", spectrum_y="isotropic",
-                             coupling=s, n=3, seed=1)
+    q = make_block_quadratic(
+        dx=5, dy=5, Lx=a, Ly=c, spectrum_x="isotropic", spectrum_y="isotropic", coupling=s, n=3, seed=1
+    )
     e = _engine(q)
     # the block constants are exactly (a, c) ...
     assert lanczos_top_eigs(e.operator("xx"), 1, tol=1e-12).top == pytest.approx(a, rel=1e-12)
@@ -92,6 +104,7 @@ def test_smallest_valid_lambda_along_rays_matches_dense_and_bisection():
 
         def valid(t):
             return bool(ev.abs().max() <= t)
+
         assert bisect_scale(valid, lo=0.0, hi=100.0, rtol=1e-10) == pytest.approx(t_exact, rel=1e-9)
     # more coupling forces a larger Lambda on the same ray than the block norms alone
     assert curve[1].L_x > q.constants.L_x or curve[1].L_y > q.constants.L_y

@@ -1,12 +1,14 @@
 """Optional oracle: curvlinops' HessianLinearOperator on the same tiny MLP (skipped when curvlinops is absent)."""
+
 import math
 
 import numpy as np
 import pytest
 import torch
-from hybridsmooth.objectives.base import GradientsFromLoss
 from torch import nn
 from torch.func import functional_call
+
+from hybridsmooth.objectives.base import GradientsFromLoss
 
 curvlinops = pytest.importorskip("curvlinops")
 
@@ -25,13 +27,21 @@ class _MLPObjective(GradientsFromLoss):
         self.x_names, self.y_names = self.names[:2], self.names[2:]
         self.d_x = sum(math.prod(self.shapes[n]) for n in self.x_names)
         self.d_y = sum(math.prod(self.shapes[n]) for n in self.y_names)
-        self.n, self.weights, self.dtype, self.device, self.name = 1, torch.ones(1, dtype=DT), DT, torch.device("cpu"), "mlp"
+        self.n, self.weights, self.dtype, self.device, self.name = (
+            1,
+            torch.ones(1, dtype=DT),
+            DT,
+            torch.device("cpu"),
+            "mlp",
+        )
 
     def _params(self, x, y):
         out, flat = {}, torch.cat([x, y])
         off = 0
         for n in self.names:
-            k = math.prod(self.shapes[n]); out[n] = flat[off: off + k].view(self.shapes[n]); off += k
+            k = math.prod(self.shapes[n])
+            out[n] = flat[off : off + k].view(self.shapes[n])
+            off += k
         return out
 
     def loss(self, x, y, idx=None):
@@ -52,7 +62,7 @@ def test_full_hessian_products_match_curvlinops():
     params = [p for p in model.parameters()]
     theirs = curvlinops.HessianLinearOperator(model, nn.MSELoss(), params, [(X, T)])
     flat = torch.cat([p.detach().reshape(-1) for p in params])
-    ours = hessian_operator(obj, flat[: obj.d_x], flat[obj.d_x:], block="full", idx=0)
+    ours = hessian_operator(obj, flat[: obj.d_x], flat[obj.d_x :], block="full", idx=0)
     v = np.random.default_rng(0).standard_normal(obj.d_x + obj.d_y)
     want = np.asarray(theirs @ v).reshape(-1)
     got = ours.matvec(torch.as_tensor(v, dtype=DT)).numpy()

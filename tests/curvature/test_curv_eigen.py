@@ -1,4 +1,5 @@
 """Eigen-solvers on random symmetric matrices with known spectra."""
+
 import dataclasses
 
 import numpy as np
@@ -26,13 +27,16 @@ def _true_residuals(A, res):
     return [float(torch.linalg.vector_norm(A @ v - lam * v)) for lam, v in zip(res.estimates, res.vectors.T)]
 
 
-@pytest.mark.parametrize("spec,which,want", [
-    (SEPARATED, "LM", [10.0, 7.0, 5.0]),
-    (CLUSTERED, "LM", [5.0, 4.999, 4.998]),
-    (NEGATIVE_END, "LM", [-8.0, -7.5, 4.0]),
-    (NEGATIVE_END, "SA", [-8.0, -7.5, -3.0]),
-    (NEGATIVE_END, "LA", [4.0, 4.0 - 7.0 / 147, 4.0 - 14.0 / 147]),
-])
+@pytest.mark.parametrize(
+    "spec,which,want",
+    [
+        (SEPARATED, "LM", [10.0, 7.0, 5.0]),
+        (CLUSTERED, "LM", [5.0, 4.999, 4.998]),
+        (NEGATIVE_END, "LM", [-8.0, -7.5, 4.0]),
+        (NEGATIVE_END, "SA", [-8.0, -7.5, -3.0]),
+        (NEGATIVE_END, "LA", [4.0, 4.0 - 7.0 / 147, 4.0 - 14.0 / 147]),
+    ],
+)
 def test_lanczos_recovers_known_spectrum(spec, which, want):
     A = with_spectrum(spec)
     res = lanczos_top_eigs(matrix_operator(A), 3, which=which, tol=1e-10, max_iter=150, seed=1, return_vectors=True)

@@ -1,12 +1,21 @@
 """Secant estimates, (L0, L1) fits, G_safe and reported suprema."""
+
 import math
 
 import numpy as np
 import pytest
 import torch
 
-from hybridsmooth.curvature import (bootstrap_affine_fit, fit_affine_envelope, fit_affine_quantile, g_safe,
-                                    local_smoothness_pairs, secant_along_trajectory, secant_ratio, supremum_bound)
+from hybridsmooth.curvature import (
+    bootstrap_affine_fit,
+    fit_affine_envelope,
+    fit_affine_quantile,
+    g_safe,
+    local_smoothness_pairs,
+    secant_along_trajectory,
+    secant_ratio,
+    supremum_bound,
+)
 from hybridsmooth.curvature.envelope import AffineFit
 from hybridsmooth.objectives.quadratic import make_block_quadratic
 
@@ -90,9 +99,9 @@ def test_g_safe_matches_the_largest_root():
     G = g_safe(F, fx, fy)
     # sup{u : u^2 <= 2 (ell_x + ell_y)(2u) F} by brute force on a fine grid
     grid = np.linspace(0, 100, 2_000_001)
-    ok = grid ** 2 <= 2 * ((3.0 + 0.7 * 2 * grid) + (1.0 + 0.2 * 2 * grid)) * F
+    ok = grid**2 <= 2 * ((3.0 + 0.7 * 2 * grid) + (1.0 + 0.2 * 2 * grid)) * F
     assert G == pytest.approx(grid[ok].max(), abs=1e-4)
-    assert G ** 2 == pytest.approx(2 * F * (4.0 + 0.9 * 2 * G), rel=1e-12)
+    assert G**2 == pytest.approx(2 * F * (4.0 + 0.9 * 2 * G), rel=1e-12)
     with pytest.raises(ValueError):
         g_safe(0.0, fx, fy)
 

@@ -1,4 +1,5 @@
 """`hybridsmooth estimate` on quadratics: exact constants printed beside the estimates, clear errors."""
+
 import csv
 import json
 
@@ -45,13 +46,16 @@ def test_estimate_table_prints_exact_beside_estimate_and_writes_csv(tmp_path, ca
     assert "lower bound on the sup" in text
 
 
-@pytest.mark.parametrize("argv,msg", [
-    (["--blocks", "xz"], "--blocks takes"),
-    (["--method", "power", "--k", "3"], "power iteration finds one"),
-    (["--points", "0"], "--points must be"),
-    (["--idx", "99"], "--idx must lie"),
-    (["--k", "99"], "exceeds the number of eigenvalues"),
-])
+@pytest.mark.parametrize(
+    "argv,msg",
+    [
+        (["--blocks", "xz"], "--blocks takes"),
+        (["--method", "power", "--k", "3"], "power iteration finds one"),
+        (["--points", "0"], "--points must be"),
+        (["--idx", "99"], "--idx must lie"),
+        (["--k", "99"], "exceeds the number of eigenvalues"),
+    ],
+)
 def test_estimate_bad_arguments_exit_2_with_one_line(argv, msg, capsys):
     rc = main(["estimate", SPEC] + argv)
     assert rc == 2
@@ -89,5 +93,5 @@ def test_finite_differences_report_their_measured_defects(tmp_path, capsys):
     header = capsys.readouterr().out.splitlines()[1].split()
     assert header[-2:] == ["asymmetry", "nonlinearity"]
     assert list(csv.DictReader(open(out_csv)))[0].keys() >= {"asymmetry", "nonlinearity"}
-    assert main(["estimate", SPEC, "--json", "--quiet"]) == 0   # exact products: nothing to report
+    assert main(["estimate", SPEC, "--json", "--quiet"]) == 0  # exact products: nothing to report
     assert all("asymmetry" not in r for r in json.loads(capsys.readouterr().out)["rows"])

@@ -1,10 +1,18 @@
 """Block Hessian-vector products against dense autograd Hessians, across back-ends and sample weightings."""
+
 import pytest
 import torch
-
 from curv_models import TinyAttentionObjective
-from hybridsmooth.curvature import (BACKENDS, HessianAtPoint, NondeterministicObjectiveError, fd_relative_step,
-                                    hessian_operator, hvp, to_dense)
+
+from hybridsmooth.curvature import (
+    BACKENDS,
+    HessianAtPoint,
+    NondeterministicObjectiveError,
+    fd_relative_step,
+    hessian_operator,
+    hvp,
+    to_dense,
+)
 
 BLOCK_SLICES = {"xx": ("x", "x"), "yy": ("y", "y"), "xy": ("x", "y"), "yx": ("y", "x")}
 
@@ -71,7 +79,10 @@ def test_graph_reuse_equals_standalone_and_is_symmetric(tiny):
     x, y = tiny.initial_point()
     engine = HessianAtPoint(tiny, x, y, reuse_graph=True)
     g = torch.Generator().manual_seed(3)
-    vx, vy = torch.randn(tiny.d_x, generator=g, dtype=torch.float64), torch.randn(tiny.d_y, generator=g, dtype=torch.float64)
+    vx, vy = (
+        torch.randn(tiny.d_x, generator=g, dtype=torch.float64),
+        torch.randn(tiny.d_y, generator=g, dtype=torch.float64),
+    )
     a = engine.product(vx, vy)
     b = engine.product(vx, vy)  # second pass through the cached graphs
     c = hvp(tiny, x, y, vx, vy)
@@ -122,6 +133,7 @@ def test_scipy_bridge(logistic):
     op = hessian_operator(logistic, x, y, block="xx")
     lin = op.to_scipy()
     import numpy as np
+
     v = np.arange(logistic.d_x, dtype=float)
     want = logistic.exact_hessian(x, y)[: logistic.d_x, : logistic.d_x].numpy() @ v
     assert np.allclose(lin.matvec(v), want, rtol=1e-12, atol=1e-14)
@@ -141,8 +153,12 @@ def test_module_objective_integration(backend, dense_full):
     module_mod = pytest.importorskip("hybridsmooth.objectives.module")
     ref = TinyAttentionObjective()
     obj = module_mod.ModuleObjective(
-        ref.module, ref.batches, lambda call, b: ((call(b[0]) - b[1]) ** 2).mean(),
-        is_x=lambda n: not n.startswith(("lora_", "head")), is_y=lambda n: n.startswith(("lora_", "head")))
+        ref.module,
+        ref.batches,
+        lambda call, b: ((call(b[0]) - b[1]) ** 2).mean(),
+        is_x=lambda n: not n.startswith(("lora_", "head")),
+        is_y=lambda n: n.startswith(("lora_", "head")),
+    )
     x, y = obj.initial_point()
     x0, y0 = ref.initial_point()
     assert torch.equal(x, x0) and torch.equal(y, y0)
@@ -152,8 +168,11 @@ def test_module_objective_integration(backend, dense_full):
     tol = 1e-6 if backend == "finite_difference" else 1e-10
     assert torch.linalg.vector_norm(op.matvec(v) - want) <= tol * torch.linalg.vector_norm(want)
     for blk in ("xx", "yy"):
-        w = torch.randn(hessian_operator(obj, x, y, block=blk, check=False).shape[0], dtype=torch.float64,
-                        generator=torch.Generator().manual_seed(6))
+        w = torch.randn(
+            hessian_operator(obj, x, y, block=blk, check=False).shape[0],
+            dtype=torch.float64,
+            generator=torch.Generator().manual_seed(6),
+        )
         got = hessian_operator(obj, x, y, block=blk, backend=backend, check=False).matvec(w)
         assert torch.linalg.vector_norm(got - _block(dense_full, ref, blk) @ w) <= tol * torch.linalg.vector_norm(got)
 
@@ -178,17 +197,21 @@ def test_fd_step_follows_the_weights_the_direction_touches():
     g = torch.Generator().manual_seed(1)
     batches = [(torch.randn(6, 16, generator=g), torch.randint(0, 2, (6,), generator=g))]
     obj = module_mod.ModuleObjective(
-        SmallWeightsBigBank(), batches, lambda call, b: torch.nn.functional.cross_entropy(call(b[0]), b[1]),
-        is_x=lambda n: n != "head", is_y=lambda n: n == "head")
+        SmallWeightsBigBank(),
+        batches,
+        lambda call, b: torch.nn.functional.cross_entropy(call(b[0]), b[1]),
+        is_x=lambda n: n != "head",
+        is_y=lambda n: n == "head",
+    )
     x, y = obj.initial_point()
     assert x.dtype == torch.float32 and float(torch.cat([x, y]).norm()) > 300
     exact = HessianAtPoint(obj, x, y).operator("xx")
     fd = HessianAtPoint(obj, x, y, backend="finite_difference").operator("xx")
     v = torch.zeros(obj.d_x)
-    v[: 8 * 16] = torch.randn(8 * 16, generator=g)          # on the small weights only
+    v[: 8 * 16] = torch.randn(8 * 16, generator=g)  # on the small weights only
     want = exact.matvec(v)
     assert torch.linalg.vector_norm(fd.matvec(v) - want) <= 1e-3 * torch.linalg.vector_norm(want)
-    u = torch.randn(obj.d_x, generator=g)                     # everywhere, mostly on the bank
+    u = torch.randn(obj.d_x, generator=g)  # everywhere, mostly on the bank
     want = exact.matvec(u)
     assert torch.linalg.vector_norm(fd.matvec(u) - want) <= 1e-3 * torch.linalg.vector_norm(want)
 

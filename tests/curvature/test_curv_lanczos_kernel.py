@@ -1,5 +1,6 @@
 """The one single-vector Lanczos step (curvature.ritz.lanczos_step) behind both the eigen-solver and the
 spectral density: same recurrence, same products, same Ritz values."""
+
 import numpy as np
 import pytest
 import scipy.linalg
@@ -22,7 +23,7 @@ def test_full_recurrence_reproduces_the_spectrum_with_one_product_per_step():
     A = _sym(15, 0)
     op = matrix_operator(A)
     Q = torch.zeros(16, 15, dtype=DT)
-    Q[0] = torch.ones(15, dtype=DT) / 15 ** 0.5
+    Q[0] = torch.ones(15, dtype=DT) / 15**0.5
     alpha, beta = [], []
     for j in range(15):
         a, w, b = lanczos_step(op, Q, j)
@@ -34,7 +35,7 @@ def test_full_recurrence_reproduces_the_spectrum_with_one_product_per_step():
     assert op.counter.hvps == 15
     theta = scipy.linalg.eigh_tridiagonal(np.array(alpha), np.array(beta[:-1]))[0]
     np.testing.assert_allclose(theta, np.linalg.eigvalsh(A.numpy()), atol=1e-10)
-    assert beta[-1] <= 1e-10   # the Krylov space is R^15: the last residual vanishes
+    assert beta[-1] <= 1e-10  # the Krylov space is R^15: the last residual vanishes
 
 
 @pytest.mark.parametrize("m", [1, 4, 9])
@@ -48,8 +49,7 @@ def test_density_tridiagonal_gives_the_eigen_solvers_ritz_values(m):
     a, b = _lanczos_tridiagonal(op, v, m)
     assert op.counter.hvps == m and len(a) == m and len(b) == m - 1
     nodes = a if m == 1 else scipy.linalg.eigh_tridiagonal(a, b)[0]
-    res = lanczos_top_eigs(matrix_operator(A), 1, which="LA", max_iter=m, tol=1e-300, v0=v,
-                           explicit_residuals=False)
+    res = lanczos_top_eigs(matrix_operator(A), 1, which="LA", max_iter=m, tol=1e-300, v0=v, explicit_residuals=False)
     assert res.iterations == m and res.n_hvp == m
     assert res.top == float(nodes.max())
 
@@ -57,6 +57,6 @@ def test_density_tridiagonal_gives_the_eigen_solvers_ritz_values(m):
 def test_density_stops_where_the_krylov_space_closes():
     op = matrix_operator(3.0 * torch.eye(6, dtype=DT))
     sd = spectral_density(op, n_probes=2, n_steps=5, seed=0)
-    assert sd.n_hvp == 2   # one product per probe: A v = 3 v closes the space at once
+    assert sd.n_hvp == 2  # one product per probe: A v = 3 v closes the space at once
     np.testing.assert_allclose(sd.nodes[:, 0], [3.0, 3.0], rtol=1e-14)
     np.testing.assert_allclose(sd.weights.sum(axis=1), [1.0, 1.0], rtol=1e-14)

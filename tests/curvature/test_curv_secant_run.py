@@ -1,5 +1,6 @@
 """curvature.secant_run: the one hybrid run with one-block secants (Fig 1 and the real-model checks), its
 steps from optim.schedule, and the unbatched ZO estimator it uses."""
+
 import math
 
 import numpy as np
@@ -11,8 +12,8 @@ from hybridsmooth.objectives.quadratic import make_block_quadratic
 from hybridsmooth.optim.hybrid_sgd import HybridSGDConfig
 from hybridsmooth.optim.orders import sample_orders
 from hybridsmooth.optim.schedule import step_schedule
-from hybridsmooth.zo.estimators import zo_flat_directions, zo_gradient_along, zo_gradient_flat
 from hybridsmooth.rng import zo_generator
+from hybridsmooth.zo.estimators import zo_flat_directions, zo_gradient_along, zo_gradient_flat
 
 DT = torch.float64
 
@@ -22,8 +23,9 @@ def _quad():
 
 
 def _config(**kw):
-    return HybridSGDConfig(**{"method": "hybrid", "eta_x": 0.02, "eta_y": 0.2, "mu": 1e-4, "epochs": 0, "seed": 3,
-                              **kw})
+    return HybridSGDConfig(
+        **{"method": "hybrid", "eta_x": 0.02, "eta_y": 0.2, "mu": 1e-4, "epochs": 0, "seed": 3, **kw}
+    )
 
 
 def test_steps_follow_the_schedule_and_secants_lie_in_the_block_spectra():
@@ -31,12 +33,17 @@ def test_steps_follow_the_schedule_and_secants_lie_in_the_block_spectra():
     x0, y0 = obj.initial_point()
     keep = (x0.clone(), y0.clone())
     seen = []
-    run = secant_run(obj, x0, y0, step_schedule(cfg.order, n=obj.n, run_seed=cfg.seed, stop=7), cfg,
-                     at_point=lambda t, x, y: seen.append(t))
-    assert torch.equal(x0, keep[0]) and torch.equal(y0, keep[1])   # out of place
+    run = secant_run(
+        obj,
+        x0,
+        y0,
+        step_schedule(cfg.order, n=obj.n, run_seed=cfg.seed, stop=7),
+        cfg,
+        at_point=lambda t, x, y: seen.append(t),
+    )
+    assert torch.equal(x0, keep[0]) and torch.equal(y0, keep[1])  # out of place
     assert seen == list(range(8)) and [s.step for s in run.steps] == list(range(7))
-    want = [int(sample_orders(cfg.order, n=obj.n, epoch=t // obj.n, run_seed=cfg.seed)[0, t % obj.n])
-            for t in range(7)]
+    want = [int(sample_orders(cfg.order, n=obj.n, epoch=t // obj.n, run_seed=cfg.seed)[0, t % obj.n]) for t in range(7)]
     assert [s.sample for s in run.steps] == want and [s.epoch for s in run.steps] == [t // 3 for t in range(7)]
     H = obj.constant_hessian().numpy()
     ex, ey = np.linalg.eigvalsh(H[:8, :8]), np.linalg.eigvalsh(H[8:, 8:])

@@ -1,4 +1,5 @@
 """THEORY 3.2-3.5 statements about block constants, checked with the curvature estimators (computed vs theoretical)."""
+
 import math
 
 import numpy as np

@@ -1,4 +1,5 @@
 """The API reference builds offline from the docstrings, and the walkthrough example runs end to end."""
+
 from __future__ import annotations
 
 import subprocess
@@ -13,8 +14,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_api_reference_builds_without_errors(tmp_path):
     pytest.importorskip("sphinx", reason="the docs build needs the test extra: pip install -e '.[test]'")
-    proc = subprocess.run([sys.executable, "-m", "sphinx", "-q", "-b", "html", str(ROOT / "docs"), str(tmp_path)],
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "sphinx", "-q", "-b", "html", str(ROOT / "docs"), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     problems = [line for line in proc.stderr.splitlines() if "WARNING" in line or "ERROR" in line]
     assert not problems, "\n".join(problems[:20])
@@ -24,8 +29,13 @@ def test_api_reference_builds_without_errors(tmp_path):
 
 
 def test_walkthrough_runs_and_writes_its_tables(tmp_path):
-    proc = subprocess.run([sys.executable, str(ROOT / "examples" / "walkthrough.py"), str(tmp_path)],
-                          capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "walkthrough.py"), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     constants = pd.read_csv(tmp_path / "constants.csv")
     # the problem's exact L_x = 10 and L_y = 1 (block norms of its Hessian), found by Lanczos

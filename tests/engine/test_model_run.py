@@ -1,4 +1,5 @@
 """The shared training core on torch models: in-place hybrid steps, records, resume, noise modes, bf16."""
+
 import pytest
 import torch
 
@@ -26,17 +27,18 @@ def test_hybrid_step_changes_y_by_backprop_and_leaves_base_gradients_empty():
     cfg = hybrid()
     # the first step runs on sample order[0] of epoch 0; its exact adapter gradient at the start point
     from hybridsmooth.optim.orders import sample_orders
+
     i0 = int(sample_orders("rr", n=obj.n, epoch=0, run_seed=cfg.seed, batch=1)[0, 0])
     gy = grad_y_only(obj, x0, y0, i0)
     res = train_model(obj, cfg, ModelRunConfig(steps=1))
     torch.testing.assert_close(obj.y, y0 - cfg.eta_y * gy, rtol=0, atol=1e-7)
-    assert not torch.equal(obj.x, x0)                        # the ZO step moved the base weights
+    assert not torch.equal(obj.x, x0)  # the ZO step moved the base weights
     assert all(p.grad is None for p in obj.model.parameters())
     row = res.steps.iloc[0]
     assert row["sample"] == i0 and row["grad_y_norm"] == pytest.approx(float(gy.double().norm()), rel=1e-6)
     # the ZO move is -eta_x * phi * u, so its size is eta_x |phi| ||u|| with ||u||^2 ~ d_x
     move = float((obj.x - x0).double().norm())
-    assert move == pytest.approx(cfg.eta_x * abs(row["zo_phi"]) * obj.d_x ** 0.5, rel=0.05)
+    assert move == pytest.approx(cfg.eta_x * abs(row["zo_phi"]) * obj.d_x**0.5, rel=0.05)
 
 
 def test_noise_modes_give_the_same_run():
@@ -55,21 +57,30 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path):
     a = train_model(full, cfg, ModelRunConfig(steps=6, eval_every=3), out_dir=tmp_path / "a")
     part = tiny()
     train_model(part, cfg, ModelRunConfig(steps=3, eval_every=3, checkpoint_every=3), out_dir=tmp_path / "b")
-    resumed = tiny()                                         # a fresh model, as after a restart
-    b = train_model(resumed, cfg, ModelRunConfig(steps=6, eval_every=3, checkpoint_every=3),
-                    out_dir=tmp_path / "b", resume=True)
+    resumed = tiny()  # a fresh model, as after a restart
+    b = train_model(
+        resumed, cfg, ModelRunConfig(steps=6, eval_every=3, checkpoint_every=3), out_dir=tmp_path / "b", resume=True
+    )
     cols = ["step", "epoch", "k", "sample", "loss", "zo_phi", "grad_y_norm"]
     assert (a.steps[cols].to_numpy() == b.steps[cols].to_numpy()).all()
     assert torch.equal(full.x, resumed.x) and torch.equal(full.y, resumed.y)
     assert a.evals[["step", "dev_loss", "dev_accuracy"]].equals(b.evals[["step", "dev_loss", "dev_accuracy"]])
     assert (tmp_path / "b" / "metrics.csv").is_file() and (tmp_path / "b" / "evals.csv").is_file()
     with pytest.raises(UsageError, match=r"holds a different run \(optimizer.eta_y: 0.01 there, 0.5 here\)"):
-        train_model(tiny(), hybrid(eta_y=0.5), ModelRunConfig(steps=6, eval_every=3), out_dir=tmp_path / "b",
-                    resume=True)
+        train_model(
+            tiny(), hybrid(eta_y=0.5), ModelRunConfig(steps=6, eval_every=3), out_dir=tmp_path / "b", resume=True
+        )
 
 
-@pytest.mark.parametrize("method,etas", [("fo_peft", dict(eta_x=0.0, eta_y=1e-2)), ("zo_full", dict(eta_y=0.0)),
-                                         ("fo_full", {}), ("zo_peft", dict(eta_x=0.0))])
+@pytest.mark.parametrize(
+    "method,etas",
+    [
+        ("fo_peft", dict(eta_x=0.0, eta_y=1e-2)),
+        ("zo_full", dict(eta_y=0.0)),
+        ("fo_full", {}),
+        ("zo_peft", dict(eta_x=0.0)),
+    ],
+)
 def test_baselines_touch_only_their_blocks(method, etas):
     obj = tiny()
     x0, y0 = obj.initial_point()
@@ -89,8 +100,12 @@ def test_bfloat16_prompt_tuning_runs_on_cpu():
 def test_divergence_stops_keeps_records_and_explains(tmp_path):
     obj = tiny()
     # one FO step of size 100 on all weights wrecks the tiny model (loss ~1e3 after it)
-    res = train_model(obj, HybridSGDConfig(method="fo_full", eta_x=100.0, eta_y=100.0, seed=0),
-                      ModelRunConfig(steps=30, divergence_factor=2.0), out_dir=tmp_path)
+    res = train_model(
+        obj,
+        HybridSGDConfig(method="fo_full", eta_x=100.0, eta_y=100.0, seed=0),
+        ModelRunConfig(steps=30, divergence_factor=2.0),
+        out_dir=tmp_path,
+    )
     assert res.diverged and res.completed_steps < 30
     assert "diverged at step" in res.diagnosis and "estimate L_x and L_y" in res.diagnosis
     assert len(res.steps) == res.completed_steps
@@ -111,8 +126,9 @@ def test_bad_inputs():
 
 def test_hybrid_steps_on_the_real_smollm2():
     """A handful of in-place hybrid steps on SmolLM2-135M (4 examples of <= 32 tokens per minibatch)."""
-    obj = make_llm_objective(model="smollm2", adapter="lora", n_train=8, n_dev=4, n_test=0, batch_size=4,
-                             max_length=32, seed=0)
+    obj = make_llm_objective(
+        model="smollm2", adapter="lora", n_train=8, n_dev=4, n_test=0, batch_size=4, max_length=32, seed=0
+    )
     x0, y0 = obj.initial_point()
     res = train_model(obj, hybrid(eta_x=1e-6, eta_y=1e-3, mu=1e-3), ModelRunConfig(steps=3))
     assert not res.diverged and len(res.steps) == 3
@@ -120,7 +136,7 @@ def test_hybrid_steps_on_the_real_smollm2():
     assert all(p.grad is None for p in obj.model.parameters())
     assert not torch.equal(obj.x, x0) and not torch.equal(obj.y, y0)
     # the ZO move stays tiny: eta_x |phi| sqrt(d_x) per step
-    assert float((obj.x - x0).norm()) < 3 * 1e-6 * res.steps["zo_phi"].abs().sum() * obj.d_x ** 0.5
+    assert float((obj.x - x0).norm()) < 3 * 1e-6 * res.steps["zo_phi"].abs().sum() * obj.d_x**0.5
     assert 0.0 <= res.evals["dev_accuracy"].iloc[-1] <= 1.0 and len(res.evals) == 2
 
 
@@ -136,8 +152,14 @@ def test_fo_point_plus_and_sym_take_the_adapter_gradient_at_the_perturbed_points
     x0, y0 = obj.initial_point()
     cfg = hybrid(fo_point=fo_point, mu=1e-2)
     i0 = int(sample_orders("rr", n=obj.n, epoch=0, run_seed=cfg.seed, batch=1)[0, 0])
-    u = torch.cat([t.reshape(-1) for t in regenerate_directions(
-        list(obj.x_layout.views(obj.x).values()), run_seed=cfg.seed, epoch=0, step=0)[0]])
+    u = torch.cat(
+        [
+            t.reshape(-1)
+            for t in regenerate_directions(
+                list(obj.x_layout.views(obj.x).values()), run_seed=cfg.seed, epoch=0, step=0
+            )[0]
+        ]
+    )
     plus = grad_y_only(obj, x0 + cfg.mu * u, y0, i0)
     minus = grad_y_only(obj, x0 - cfg.mu * u, y0, i0)
     expected = plus if fo_point == "plus" else 0.5 * (plus + minus)

@@ -1,4 +1,5 @@
 """Stored model runs: one folder per spec, read back instead of retrained, --rerun makes only fresh runs count."""
+
 import pytest
 
 from hybridsmooth.errors import UsageError
@@ -36,7 +37,7 @@ def test_runs_are_stored_reused_and_start_from_the_same_point(tmp_path):
 def test_fresh_runs_ignore_stored_runs_from_earlier(tmp_path):
     spec = mr.TrainSpec(TINY, "zo_full", 1e-3, 0.0, 2)
     mr.train(tmp_path, spec)
-    mr._MADE_HERE.discard(spec.key())   # as if another process had made it
+    mr._MADE_HERE.discard(spec.key())  # as if another process had made it
     try:
         mr.fresh_runs(True)
         assert mr.load_run(tmp_path, spec) is None

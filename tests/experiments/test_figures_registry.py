@@ -1,5 +1,6 @@
 """The figures registry and the ``figures`` command: listing, configs, plotting from tiny stored tables, and
 re-plotting without re-running."""
+
 from __future__ import annotations
 
 import argparse
@@ -45,11 +46,16 @@ def test_configs_validate(name, mode):
     validate_config(e, cfg)
 
 
-@pytest.mark.parametrize("name,key,bad", [("stability_region", "span", [2.0, 10.0]),
-                                          ("bound_vs_measured", "forms", ["spsa-ish"]),
-                                          ("rate_slopes", "Ts", [32, 64]),
-                                          ("speedup_vs_rho", "kappa_y", 1.0),
-                                          ("bound_vs_measured", "seeds", 1)])
+@pytest.mark.parametrize(
+    "name,key,bad",
+    [
+        ("stability_region", "span", [2.0, 10.0]),
+        ("bound_vs_measured", "forms", ["spsa-ish"]),
+        ("rate_slopes", "Ts", [32, 64]),
+        ("speedup_vs_rho", "kappa_y", 1.0),
+        ("bound_vs_measured", "seeds", 1),
+    ],
+)
 def test_bad_config_is_rejected(name, key, bad):
     e = ex.EXPERIMENTS[name]
     cfg = {**e.quick, key: bad}
@@ -74,34 +80,86 @@ def test_method_labels_are_shared():
 
 # --- tiny stored tables, written here (no training) ------------------------------------------------------------
 
+
 def _tiny_tables(name: str, d: Path) -> None:
     e = ex.EXPERIMENTS[name]
     rng = np.random.default_rng(0)
     if name == "stability_region":
         ex_, ey_ = np.geomspace(1e-3, 1.0, 5), np.geomspace(1e-2, 10.0, 6)
         gx, gy = np.meshgrid(ex_, ey_, indexing="ij")
-        write_table(d, "stability_region.csv", pd.DataFrame({"eta_x": gx.ravel(), "eta_y": gy.ravel(),
-                                                             "rho": (0.9 + gx + gy / 5).ravel()}))
-        write_table(d, "box.csv", pd.DataFrame([{"L_x": 2.0, "L_y": 1.0, "cap_x": 1e-2, "cap_y": 0.1,
-                                                 "binding_x": "C2", "max_rho_in_box": 0.95, "d_x": 2, "d_y": 1,
-                                                 "seed": 0}]))
+        write_table(
+            d,
+            "stability_region.csv",
+            pd.DataFrame({"eta_x": gx.ravel(), "eta_y": gy.ravel(), "rho": (0.9 + gx + gy / 5).ravel()}),
+        )
+        write_table(
+            d,
+            "box.csv",
+            pd.DataFrame(
+                [
+                    {
+                        "L_x": 2.0,
+                        "L_y": 1.0,
+                        "cap_x": 1e-2,
+                        "cap_y": 0.1,
+                        "binding_x": "C2",
+                        "max_rho_in_box": 0.95,
+                        "d_x": 2,
+                        "d_y": 1,
+                        "seed": 0,
+                    }
+                ]
+            ),
+        )
     elif name == "bound_vs_measured":
-        rows = [{"instance": inst, "fraction": fr, "form": form, "mu": 0.1, "T": 5, "eta_x": fr, "eta_y": fr,
-                 "seed": s, "lhs": fr * 0.1 * (1 + 0.1 * rng.random()), "B_R": fr, "diverged": False}
-                for inst in ("A", "B") for fr in (1.0, 0.1) for form in ("central", "forward") for s in range(3)]
+        rows = [
+            {
+                "instance": inst,
+                "fraction": fr,
+                "form": form,
+                "mu": 0.1,
+                "T": 5,
+                "eta_x": fr,
+                "eta_y": fr,
+                "seed": s,
+                "lhs": fr * 0.1 * (1 + 0.1 * rng.random()),
+                "B_R": fr,
+                "diverged": False,
+            }
+            for inst in ("A", "B")
+            for fr in (1.0, 0.1)
+            for form in ("central", "forward")
+            for s in range(3)
+        ]
         write_table(d, "bound_vs_measured.csv", pd.DataFrame(rows))
     elif name == "rate_slopes":
-        rows = [{"case": c, "label": c, "T": T, "seed": s, "phi": T ** p * (1 + 0.1 * rng.random()),
-                 "predicted_slope": p} for c, p in (("12a", -0.5), ("12b", -2 / 3)) for T in (4, 8, 16)
-                for s in range(3)]
+        rows = [
+            {"case": c, "label": c, "T": T, "seed": s, "phi": T**p * (1 + 0.1 * rng.random()), "predicted_slope": p}
+            for c, p in (("12a", -0.5), ("12b", -2 / 3))
+            for T in (4, 8, 16)
+            for s in range(3)
+        ]
         write_table(d, "rate_slopes.csv", pd.DataFrame(rows))
     elif name == "speedup_vs_rho":
-        rows = [{"rho": r, "source": src, "target": tgt, "ratio": 2 * r, "low": 1.9 * r, "high": 2.1 * r,
-                 "epochs_one": 1, "epochs_two": 1} for r in (1.0, 3.0) for src in ("exact", "simulated")
-                for tgt in ("y", "full")]
+        rows = [
+            {
+                "rho": r,
+                "source": src,
+                "target": tgt,
+                "ratio": 2 * r,
+                "low": 1.9 * r,
+                "high": 2.1 * r,
+                "epochs_one": 1,
+                "epochs_two": 1,
+            }
+            for r in (1.0, 3.0)
+            for src in ("exact", "simulated")
+            for tgt in ("y", "full")
+        ]
         write_table(d, "speedup_vs_rho.csv", pd.DataFrame(rows))
-        write_table(d, "speedup_theory.csv", pd.DataFrame({"rho": [1.0, 3.0], "s_exact": [2.0, 6.0],
-                                                           "s_theory": [10.0, 30.0]}))
+        write_table(
+            d, "speedup_theory.csv", pd.DataFrame({"rho": [1.0, 3.0], "s_exact": [2.0, 6.0], "s_theory": [10.0, 30.0]})
+        )
     write_config(d, e.quick)
 
 
@@ -124,12 +182,15 @@ def test_plot_without_tables_is_a_usage_error(tmp_path):
 
 # --- the command ---------------------------------------------------------------------------------------------
 
+
 def test_only_with_bad_name_exits_2(tmp_path, capsys):
     from hybridsmooth import cli
+
     # the CLI maps UsageError to exit 2; the command itself raises it with the accepted names
     with pytest.raises(UsageError, match="accepted: fig1, fig2"):
-        figures.run(_args("--only", "stability_region,nope", "--out", str(tmp_path / "f"),
-                          "--runs-dir", str(tmp_path / "r")))
+        figures.run(
+            _args("--only", "stability_region,nope", "--out", str(tmp_path / "f"), "--runs-dir", str(tmp_path / "r"))
+        )
     original = dict(cli.COMMANDS)
     cli.COMMANDS.setdefault("figures", "build the figures")
     try:
@@ -155,7 +216,9 @@ def test_replot_without_rerun_does_not_run(tmp_path, monkeypatch):
     assert figures.run(_args("--quick", "--only", ",".join(names), "--out", str(out), "--runs-dir", str(runs))) == 0
     for n in names:
         assert (out / f"{n}.png").stat().st_size > 5_000
-        pd.testing.assert_frame_equal(pd.read_csv(out / f"{n}.csv"), pd.read_csv(runs / n / ex.EXPERIMENTS[n].main_table))
+        pd.testing.assert_frame_equal(
+            pd.read_csv(out / f"{n}.csv"), pd.read_csv(runs / n / ex.EXPERIMENTS[n].main_table)
+        )
     readme = (out / "README.md").read_text()
     for n in THEORY + PAPER:
         assert f"**{n}**" in readme
@@ -175,6 +238,7 @@ def test_run_then_plot_writes_outputs(tmp_path):
     small = dataclasses.replace(e, quick={**e.quick, "grid": 6})
     runs, out = tmp_path / "runs", tmp_path / "figs"
     import hybridsmooth.experiments as pkg
+
     old = pkg.EXPERIMENTS
     pkg.EXPERIMENTS = {**old, "stability_region": small}
     try:

@@ -1,5 +1,6 @@
 """Figures 1 and 5 (curvature): plots from tiny hand-made tables, runs on tiny random models, the secants and
 Lanczos values on a quadratic with known blocks, and config validation."""
+
 from __future__ import annotations
 
 import math
@@ -27,11 +28,22 @@ def test_exports_two_paper_experiments():
         assert e.kind == "paper" and e.main_table == f"{name}.csv" and e.caption and e.title
 
 
-@pytest.mark.parametrize("name,key,bad", [
-    ("fig1", "adapters", ["lora", "ia3"]), ("fig1", "task", "news"), ("fig1", "eta_x", -1e-4),
-    ("fig1", "measure_every", 100), ("fig1", "lanczos_iter", 1), ("fig1", "model", "a,b"),
-    ("fig1", "data", [1, 2]), ("fig5", "models", []), ("fig5", "tasks", ["sentiment", "sentiment"]),
-    ("fig5", "n_batches", 1), ("fig5", "kappa_y", 1.0)])
+@pytest.mark.parametrize(
+    "name,key,bad",
+    [
+        ("fig1", "adapters", ["lora", "ia3"]),
+        ("fig1", "task", "news"),
+        ("fig1", "eta_x", -1e-4),
+        ("fig1", "measure_every", 100),
+        ("fig1", "lanczos_iter", 1),
+        ("fig1", "model", "a,b"),
+        ("fig1", "data", [1, 2]),
+        ("fig5", "models", []),
+        ("fig5", "tasks", ["sentiment", "sentiment"]),
+        ("fig5", "n_batches", 1),
+        ("fig5", "kappa_y", 1.0),
+    ],
+)
 def test_bad_config_is_rejected(name, key, bad):
     e = EXPS[name]
     with pytest.raises(UsageError, match=key):
@@ -43,21 +55,59 @@ def test_bad_config_is_rejected(name, key, bad):
 
 # --- plots from hand-made tables ------------------------------------------------------------------------
 
+
 def _fig1_tables(tmp_path):
     pts, sec = [], []
     for adapter, scale in (("lora", 1.0), ("prompt", 2.0)):
         for step in (0, 4, 8):
-            for block, L, res, conv in (("x", 30.0 * scale, 5.0, False), ("y", 2.0, 1e-4, True),
-                                        ("xy", 4.0, 0.5, False)):
-                pts.append({"step": step, "batch": 0, "loss": 0.7, "block": block, "L": L + step, "residual": res,
-                            "iterations": 4, "hvps": 4, "converged": conv, "seconds": 1.0, "model": "minilm",
-                            "adapter": adapter, "task": "sentiment", "d_x": 1000, "d_y": 10})
+            for block, L, res, conv in (
+                ("x", 30.0 * scale, 5.0, False),
+                ("y", 2.0, 1e-4, True),
+                ("xy", 4.0, 0.5, False),
+            ):
+                pts.append(
+                    {
+                        "step": step,
+                        "batch": 0,
+                        "loss": 0.7,
+                        "block": block,
+                        "L": L + step,
+                        "residual": res,
+                        "iterations": 4,
+                        "hvps": 4,
+                        "converged": conv,
+                        "seconds": 1.0,
+                        "model": "minilm",
+                        "adapter": adapter,
+                        "task": "sentiment",
+                        "d_x": 1000,
+                        "d_y": 10,
+                    }
+                )
         for step in range(8):
             sx, sy = 0.01 * (1 + step) * scale, 1.5 - 0.1 * step
-            sec.append({"step": step, "epoch": 0, "sample": step % 4, "loss": 0.7 - 0.01 * step,
-                        "grad_x_norm": 0.4, "grad_y_norm": 0.2, "zo_phi": 0.1, "step_x": 1e-3, "step_y": 0.2,
-                        "secant_x": sx, "secant_y": sy, "seconds": 0.5, "ratio": sx / sy, "model": "minilm",
-                        "adapter": adapter, "task": "sentiment", "d_x": 1000, "d_y": 10})
+            sec.append(
+                {
+                    "step": step,
+                    "epoch": 0,
+                    "sample": step % 4,
+                    "loss": 0.7 - 0.01 * step,
+                    "grad_x_norm": 0.4,
+                    "grad_y_norm": 0.2,
+                    "zo_phi": 0.1,
+                    "step_x": 1e-3,
+                    "step_y": 0.2,
+                    "secant_x": sx,
+                    "secant_y": sy,
+                    "seconds": 0.5,
+                    "ratio": sx / sy,
+                    "model": "minilm",
+                    "adapter": adapter,
+                    "task": "sentiment",
+                    "d_x": 1000,
+                    "d_y": 10,
+                }
+            )
     write_table(tmp_path, "fig1.csv", pd.DataFrame(pts))
     write_table(tmp_path, "fig1_secants.csv", pd.DataFrame(sec))
     write_config(tmp_path, EXPS["fig1"].quick)
@@ -76,20 +126,39 @@ def test_plot_fig5_from_tiny_tables(tmp_path):
         for adapter in ("lora", "prompt"):
             for task in ("sentiment", "topic"):
                 for b, jitter in enumerate((0.8, 1.0, 1.3)):
-                    rows.append({"model": model, "adapter": adapter, "task": task, "batch": b, "loss": 0.7,
-                                 "L_x": 5.0 * jitter * (2 if init else 1), "L_y": 0.5 / jitter,
-                                 "residual_x": 1.0, "residual_y": 0.01, "iterations_x": 3, "iterations_y": 3,
-                                 "converged": False, "d_x": d_x, "d_y": 100, "n": 8, "random_init": init})
+                    rows.append(
+                        {
+                            "model": model,
+                            "adapter": adapter,
+                            "task": task,
+                            "batch": b,
+                            "loss": 0.7,
+                            "L_x": 5.0 * jitter * (2 if init else 1),
+                            "L_y": 0.5 / jitter,
+                            "residual_x": 1.0,
+                            "residual_y": 0.01,
+                            "iterations_x": 3,
+                            "iterations_y": 3,
+                            "converged": False,
+                            "d_x": d_x,
+                            "d_y": 100,
+                            "n": 8,
+                            "random_init": init,
+                        }
+                    )
     per_batch = pd.DataFrame(rows)
     per_batch["rho"] = per_batch.L_x / per_batch.L_y
     summary = paper_fig5.summarize_fig5(per_batch, kappa_y=100.0)
     # a bar's interval is min..max over minibatches, and s_exact grows with rho
     assert (summary.L_x_min <= summary.L_x_mean).all() and (summary.L_x_mean <= summary.L_x_max).all()
     assert (summary.s_exact_min < summary.s_exact_max).all()
-    curves = pd.DataFrame([{"model": m, "d_x": d, "n": 8, "rho": r, "s_exact": 2 * r * (d + 2),
-                            "s_theory": 12 * r * (d + 1) / 8}
-                           for m, d in (("minilm", 22_713_216), ("tiny-llama", 1_591_456))
-                           for r in np.geomspace(0.5, 100, 5)])
+    curves = pd.DataFrame(
+        [
+            {"model": m, "d_x": d, "n": 8, "rho": r, "s_exact": 2 * r * (d + 2), "s_theory": 12 * r * (d + 1) / 8}
+            for m, d in (("minilm", 22_713_216), ("tiny-llama", 1_591_456))
+            for r in np.geomspace(0.5, 100, 5)
+        ]
+    )
     write_table(tmp_path, "fig5.csv", summary)
     write_table(tmp_path, "fig5_batches.csv", per_batch)
     write_table(tmp_path, "fig5_speedup.csv", curves)
@@ -105,6 +174,7 @@ def test_plot_without_tables_is_a_usage_error(tmp_path):
 
 
 # --- a quadratic with known blocks -----------------------------------------------------------------------
+
 
 class BlockQuadratic(nn.Module):
     """f(x, y) = 1/2 x^T A x + x^T C y + 1/2 y^T B y + b.x: constant Hessian [[A, C], [C^T, B]]."""
@@ -132,15 +202,24 @@ def test_secants_and_lanczos_on_a_block_quadratic():
     C = 0.3 * torch.randn(d_x, d_y, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
     b = torch.randn(d_x, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
     model = BlockQuadratic(A, B, C, b)
-    obj = ModuleObjective(model, [torch.ones(1, dtype=torch.float64)] * 2, lambda call, s: call(s[0]),
-                          is_x=lambda n: n == "base", is_y=lambda n: n == "adapter")
+    obj = ModuleObjective(
+        model,
+        [torch.ones(1, dtype=torch.float64)] * 2,
+        lambda call, s: call(s[0]),
+        is_x=lambda n: n == "base",
+        is_y=lambda n: n == "adapter",
+    )
     x0 = obj.x.clone()
     cfg = HybridSGDConfig(method="hybrid", eta_x=0.01, eta_y=0.3, epochs=0, mu=1e-4, seed=0)
-    pts, sec = paper_fig1.fig1_curvature_run(obj, cfg, steps=5, measure_every=5, curvature_batch=0, lanczos_iter=d_x + d_y,
-                             say=lambda msg: None)
-    assert torch.equal(obj.x, x0)   # the run is out of place: the live point is untouched
-    exact = {"x": float(torch.linalg.matrix_norm(A, 2)), "y": float(torch.linalg.matrix_norm(B, 2)),
-             "xy": float(torch.linalg.matrix_norm(C, 2))}
+    pts, sec = paper_fig1.fig1_curvature_run(
+        obj, cfg, steps=5, measure_every=5, curvature_batch=0, lanczos_iter=d_x + d_y, say=lambda msg: None
+    )
+    assert torch.equal(obj.x, x0)  # the run is out of place: the live point is untouched
+    exact = {
+        "x": float(torch.linalg.matrix_norm(A, 2)),
+        "y": float(torch.linalg.matrix_norm(B, 2)),
+        "xy": float(torch.linalg.matrix_norm(C, 2)),
+    }
     assert sorted(pts.step.unique()) == [0, 5]
     for r in pts.itertuples():
         assert r.L == pytest.approx(exact[r.block], rel=1e-6), r.block
@@ -153,23 +232,51 @@ def test_secants_and_lanczos_on_a_block_quadratic():
 
 
 def test_fig1_run_rejects_other_methods():
-    obj = ModuleObjective(BlockQuadratic(torch.eye(2, dtype=torch.float64), torch.eye(1, dtype=torch.float64),
-                                         torch.zeros(2, 1, dtype=torch.float64), torch.zeros(2, dtype=torch.float64)),
-                          [torch.ones(1, dtype=torch.float64)], lambda call, s: call(s[0]),
-                          is_x=lambda n: n == "base", is_y=lambda n: n == "adapter")
+    obj = ModuleObjective(
+        BlockQuadratic(
+            torch.eye(2, dtype=torch.float64),
+            torch.eye(1, dtype=torch.float64),
+            torch.zeros(2, 1, dtype=torch.float64),
+            torch.zeros(2, dtype=torch.float64),
+        ),
+        [torch.ones(1, dtype=torch.float64)],
+        lambda call, s: call(s[0]),
+        is_x=lambda n: n == "base",
+        is_y=lambda n: n == "adapter",
+    )
     with pytest.raises(UsageError, match="hybrid"):
-        paper_fig1.fig1_curvature_run(obj, HybridSGDConfig(method="fo_peft", eta_y=0.1, epochs=0), steps=1, measure_every=1,
-                      curvature_batch=0, lanczos_iter=2)
+        paper_fig1.fig1_curvature_run(
+            obj,
+            HybridSGDConfig(method="fo_peft", eta_y=0.1, epochs=0),
+            steps=1,
+            measure_every=1,
+            curvature_batch=0,
+            lanczos_iter=2,
+        )
     with pytest.raises(UsageError, match="curvature_batch"):
-        paper_fig1.fig1_curvature_run(obj, HybridSGDConfig(method="hybrid", eta_x=0.1, eta_y=0.1, epochs=0), steps=1,
-                      measure_every=1, curvature_batch=3, lanczos_iter=2)
+        paper_fig1.fig1_curvature_run(
+            obj,
+            HybridSGDConfig(method="hybrid", eta_x=0.1, eta_y=0.1, epochs=0),
+            steps=1,
+            measure_every=1,
+            curvature_batch=3,
+            lanczos_iter=2,
+        )
 
 
 # --- runs on tiny random models --------------------------------------------------------------------------
 
+
 def test_run_fig1_on_tiny_bert(tmp_path):
-    cfg = {**EXPS["fig1"].quick, "model": "tiny-bert", "adapters": ["lora"], "data": TINY_DATA, "steps": 2,
-           "measure_every": 2, "lanczos_iter": 2}
+    cfg = {
+        **EXPS["fig1"].quick,
+        "model": "tiny-bert",
+        "adapters": ["lora"],
+        "data": TINY_DATA,
+        "steps": 2,
+        "measure_every": 2,
+        "lanczos_iter": 2,
+    }
     EXPS["fig1"].run(cfg, tmp_path)
     pts, sec = read_table(tmp_path, "fig1.csv"), read_table(tmp_path, "fig1_secants.csv")
     assert {"step", "block", "L", "residual", "converged", "adapter", "d_x", "d_y"} <= set(pts.columns)
@@ -183,8 +290,15 @@ def test_run_fig1_on_tiny_bert(tmp_path):
 
 
 def test_run_fig5_on_tiny_llama(tmp_path):
-    cfg = {**EXPS["fig5"].quick, "models": ["tiny-llama"], "adapters": ["prompt"], "tasks": ["sentiment"],
-           "data": TINY_DATA, "n_batches": 2, "lanczos_iter": 2}
+    cfg = {
+        **EXPS["fig5"].quick,
+        "models": ["tiny-llama"],
+        "adapters": ["prompt"],
+        "tasks": ["sentiment"],
+        "data": TINY_DATA,
+        "n_batches": 2,
+        "lanczos_iter": 2,
+    }
     EXPS["fig5"].run(cfg, tmp_path)
     per_batch, summary = read_table(tmp_path, "fig5_batches.csv"), read_table(tmp_path, "fig5.csv")
     curves = read_table(tmp_path, "fig5_speedup.csv")

@@ -1,4 +1,5 @@
 """Figures 3, 6, 7: configs validate, runs on a tiny model write the tables, plots read only the tables."""
+
 import json
 
 import numpy as np
@@ -14,8 +15,15 @@ TINY = llm_problem("tiny-bert", "lora", n_train=8, batch_size=4, max_length=16, 
 
 
 def _config(fo_points=(), **over):
-    panel = pt._panel(TINY, "tiny", seeds=(0, 1), steps=3, eval_every=2, eval_limit=8,
-                      methods={"hybrid": [1e-4, 0.5], "fo_peft": [0.0, 0.5], "zo_full": [1e-4, 0.0]})
+    panel = pt._panel(
+        TINY,
+        "tiny",
+        seeds=(0, 1),
+        steps=3,
+        eval_every=2,
+        eval_limit=8,
+        methods={"hybrid": [1e-4, 0.5], "fo_peft": [0.0, 0.5], "zo_full": [1e-4, 0.0]},
+    )
     if fo_points:
         panel["fo_points"] = list(fo_points)
     return {"mode": "quick", "window": 2, "target_fraction": 0.5, "panels": [panel], **over}
@@ -37,11 +45,14 @@ def test_fig7_quick_reuses_fig3_runs():
     assert {s.variant for s in extra} == {"hybrid+plus", "hybrid+sym"}
 
 
-@pytest.mark.parametrize("bad, msg", [
-    ({"window": 0}, "window"),
-    ({"target_fraction": 1.5}, "target_fraction"),
-    ({"panels": []}, "panels"),
-])
+@pytest.mark.parametrize(
+    "bad, msg",
+    [
+        ({"window": 0}, "window"),
+        ({"target_fraction": 1.5}, "target_fraction"),
+        ({"panels": []}, "panels"),
+    ],
+)
 def test_bad_configs_are_refused(bad, msg):
     with pytest.raises(UsageError, match=msg):
         pt.validate_panels(_config(**bad))
@@ -70,10 +81,11 @@ def test_run_writes_tables_and_rerun_reads_them_back(tmp_path):
     pt.run_fig7(cfg, out)
     steps = pd.read_csv(out / "fig7.csv")
     assert set(steps["variant"]) == {"hybrid", "hybrid+plus", "fo_peft", "zo_full"}
-    assert len(steps) == 4 * 2 * 3   # variants x seeds x steps
+    assert len(steps) == 4 * 2 * 3  # variants x seeds x steps
     # the FO point changes the adapter's path: the plus runs are not copies of the clean ones
-    clean, plus = (steps[steps["variant"] == v].sort_values(["seed", "step"])["loss"].to_numpy()
-                   for v in ("hybrid", "hybrid+plus"))
+    clean, plus = (
+        steps[steps["variant"] == v].sort_values(["seed", "step"])["loss"].to_numpy() for v in ("hybrid", "hybrid+plus")
+    )
     assert clean[0] == plus[0] and not np.allclose(clean, plus, rtol=0, atol=1e-9)
     assert np.isfinite(steps["loss"]).all() and (steps["seconds"] > 0).all()
     evals = pd.read_csv(out / "fig7_evals.csv")
@@ -90,11 +102,11 @@ def test_run_writes_tables_and_rerun_reads_them_back(tmp_path):
     assert len(folders) == 8
     stamp = {p: (tmp_path / "runs" / mr.MODEL_RUNS_DIR / p / mr.DONE_FILE).stat().st_mtime_ns for p in folders}
     pt.run_fig3(_config(), tmp_path / "runs" / "fig3")
-    assert {p: (tmp_path / "runs" / mr.MODEL_RUNS_DIR / p / mr.DONE_FILE).stat().st_mtime_ns
-            for p in folders} == stamp
+    assert {p: (tmp_path / "runs" / mr.MODEL_RUNS_DIR / p / mr.DONE_FILE).stat().st_mtime_ns for p in folders} == stamp
     fig3 = pd.read_csv(tmp_path / "runs" / "fig3" / "fig3.csv")
-    pd.testing.assert_frame_equal(fig3, steps[steps["variant"] != "hybrid+plus"].reset_index(drop=True),
-                                  check_like=True)
+    pd.testing.assert_frame_equal(
+        fig3, steps[steps["variant"] != "hybrid+plus"].reset_index(drop=True), check_like=True
+    )
     pt.plot_fig7(out, tmp_path / "fig7.png")
     assert (tmp_path / "fig7.png").stat().st_size > 10_000
 
@@ -107,14 +119,36 @@ def _fake_tables(tmp_path, name):
             for seed in (0, 1):
                 loss = 0.7 - 0.01 * np.arange(10) * (method != "zo_full") + 0.01 * rng.standard_normal(10)
                 for step in range(10):
-                    rows.append(dict(panel=panel, problem="llm:x", method=method, seed=seed, step=step,
-                                     loss=loss[step], smoothed=loss[: step + 1][-3:].mean(), seconds=0.1,
-                                     elapsed=0.1 * (step + 1), eta_x=0.0, eta_y=1.0, mu=1e-3, diverged=False))
+                    rows.append(
+                        dict(
+                            panel=panel,
+                            problem="llm:x",
+                            method=method,
+                            seed=seed,
+                            step=step,
+                            loss=loss[step],
+                            smoothed=loss[: step + 1][-3:].mean(),
+                            seconds=0.1,
+                            elapsed=0.1 * (step + 1),
+                            eta_x=0.0,
+                            eta_y=1.0,
+                            mu=1e-3,
+                            diverged=False,
+                        )
+                    )
                 for step in (0, 5, 10):
                     improves = method != "zo_full"
-                    evals.append(dict(panel=panel, method=method, seed=seed, step=step,
-                                      dev_loss=0.7 - (0.02 * step if improves else 0.0) * (1 + 0.1 * seed),
-                                      dev_accuracy=0.5 + 0.01 * step, seconds=0.1 * step))
+                    evals.append(
+                        dict(
+                            panel=panel,
+                            method=method,
+                            seed=seed,
+                            step=step,
+                            dev_loss=0.7 - (0.02 * step if improves else 0.0) * (1 + 0.1 * seed),
+                            dev_accuracy=0.5 + 0.01 * step,
+                            seconds=0.1 * step,
+                        )
+                    )
     steps = pd.DataFrame(rows)
     steps.to_csv(tmp_path / f"{name}.csv", index=False)
     pd.DataFrame(evals).to_csv(tmp_path / f"{name}_evals.csv", index=False)
@@ -145,7 +179,12 @@ def test_targets_table_on_known_curves(tmp_path):
 
 
 def test_no_target_when_nothing_improves():
-    evals = pd.DataFrame([dict(panel="A", method=m, seed=0, step=s, dev_loss=0.7 + 0.01 * s, dev_accuracy=0.5,
-                               seconds=s) for m in ("hybrid", "fo_peft") for s in (0, 4, 8)])
+    evals = pd.DataFrame(
+        [
+            dict(panel="A", method=m, seed=0, step=s, dev_loss=0.7 + 0.01 * s, dev_accuracy=0.5, seconds=s)
+            for m in ("hybrid", "fo_peft")
+            for s in (0, 4, 8)
+        ]
+    )
     t = pt.targets_table(evals, fraction=0.5)
     assert t["target_dev_loss"].isna().all() and (t["reached"] == 0).all()

@@ -1,4 +1,5 @@
 """LLM + adapter objectives on tiny random copies of the real architectures (real tokenizers)."""
+
 import math
 
 import pytest
@@ -27,7 +28,11 @@ def _base_numel_from_state_dict(obj):
     """Sum over the state dict (tied tensors listed under both names) minus the duplicates, found by storage."""
     seen, total = set(), 0
     for name, t in obj.model.state_dict().items():
-        if llm_models.is_adapter_name(name) or "original_module" in name or t.dtype not in (torch.float32, torch.bfloat16):
+        if (
+            llm_models.is_adapter_name(name)
+            or "original_module" in name
+            or t.dtype not in (torch.float32, torch.bfloat16)
+        ):
             continue
         key = (t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape))
         if key not in seen:
@@ -47,7 +52,7 @@ def test_lora_block_split_matches_names_and_counts_tied_weights_once(lora_llama)
     sd = obj.model.state_dict()
     emb = [n for n in sd if n.endswith("embed_tokens.weight")]
     head = [n for n in sd if n.endswith("lm_head.weight")]
-    assert emb and head and sd[emb[0]].data_ptr() == sd[head[0]].data_ptr()      # tied in the model
+    assert emb and head and sd[emb[0]].data_ptr() == sd[head[0]].data_ptr()  # tied in the model
     assert sum(1 for n in obj.x_layout.names if n.endswith(("embed_tokens.weight", "lm_head.weight"))) == 1
     assert obj.d_x == _base_numel_from_state_dict(obj)
     assert obj.frozen_names == ()
@@ -62,8 +67,10 @@ def test_prompt_block_is_the_soft_prompt(prompt_llama):
 
 def test_encoder_head_belongs_to_the_adapter_block():
     lora = make_llm_objective(model="tiny-bert", adapter="lora", **SMALL)
-    assert {n for n in lora.y_layout.names if "lora" not in n} == {"base_model.model.classifier.weight",
-                                                                   "base_model.model.classifier.bias"}
+    assert {n for n in lora.y_layout.names if "lora" not in n} == {
+        "base_model.model.classifier.weight",
+        "base_model.model.classifier.bias",
+    }
     prompt = make_llm_objective(model="tiny-bert", adapter="prompt", virtual_tokens=4, **SMALL)
     assert any("modules_to_save" in n for n in prompt.y_layout.names)
     # peft keeps an unused original copy of the head it wraps: frozen, in neither block
@@ -82,8 +89,9 @@ def test_random_binary_head_loss_is_near_log2(fixture, request):
 
 
 def test_topic_task_has_five_single_token_label_words():
-    obj = make_llm_objective(model="tiny-llama", adapter="lora", task="topic", n_train=10, n_dev=5, n_test=5,
-                             batch_size=10, max_length=40)
+    obj = make_llm_objective(
+        model="tiny-llama", adapter="lora", task="topic", n_train=10, n_dev=5, n_test=5, batch_size=10, max_length=40
+    )
     assert obj.label_names == ("business", "entertainment", "politics", "sports", "tech")
     assert abs(obj.loss(obj.x, obj.y).item() - math.log(5)) < 0.05
     assert all(b["input_ids"].shape[1] <= 40 for b in obj.batches)
@@ -92,7 +100,7 @@ def test_topic_task_has_five_single_token_label_words():
 def test_y_gradient_matches_plain_backward_and_leaves_base_grads_none(lora_llama):
     obj = lora_llama
     y0 = obj.y.clone()
-    with torch.no_grad():   # make lora_B non-zero so that every factor has a gradient
+    with torch.no_grad():  # make lora_B non-zero so that every factor has a gradient
         obj.y.add_(0.05 * torch.randn(obj.d_y, generator=torch.Generator().manual_seed(0)))
     gx, gy = obj.grad(obj.x, obj.y, 1, blocks="y")
     assert gx is None and torch.isfinite(gy).all() and gy.norm() > 0
@@ -133,24 +141,33 @@ def test_in_place_perturbation_of_x_reaches_the_wrapped_model(prompt_llama):
 def test_left_padding_with_positions_matches_unpadded_rows(lora_llama):
     obj = lora_llama
     batch = obj.batches[0]
-    assert (batch["attention_mask"][:, -1] == 1).all()            # left padding: last position is real
+    assert (batch["attention_mask"][:, -1] == 1).all()  # left padding: last position is real
     with torch.no_grad():
         together = obj.scores_fn(lambda **kw: obj.model(**kw), batch)
         for i in range(batch["input_ids"].shape[0]):
             keep = batch["attention_mask"][i].bool()
-            alone = {"input_ids": batch["input_ids"][i:i + 1, keep], "attention_mask": batch["attention_mask"][i:i + 1, keep]}
+            alone = {
+                "input_ids": batch["input_ids"][i : i + 1, keep],
+                "attention_mask": batch["attention_mask"][i : i + 1, keep],
+            }
             single = obj.scores_fn(lambda **kw: obj.model(**kw), alone)
             assert torch.allclose(single[0], together[i], atol=1e-5)
 
 
 def test_long_texts_keep_the_prompt_tail(lora_llama):
     tok = lora_llama.tokenizer
-    b = prompt_batch(tok, ["word " * 200, "short"], [0, 1], template=llm_models.TEMPLATES["sentiment"], max_length=16,
-                     pad_id=tok.pad_token_id)
+    b = prompt_batch(
+        tok,
+        ["word " * 200, "short"],
+        [0, 1],
+        template=llm_models.TEMPLATES["sentiment"],
+        max_length=16,
+        pad_id=tok.pad_token_id,
+    )
     tail = tok.encode("\nSentiment:", add_special_tokens=False)
     assert b["input_ids"].shape == (2, 16)
     for row in b["input_ids"]:
-        assert row[-len(tail):].tolist() == tail
+        assert row[-len(tail) :].tolist() == tail
     assert b["attention_mask"][1].sum() < 16 and b["input_ids"][1, 0] == tok.pad_token_id
 
 
@@ -213,7 +230,7 @@ def test_double_backward_hvp_through_eager_attention(block, prompt_llama):
     v = torch.randn(wrt.numel(), generator=torch.Generator().manual_seed(2))
     v = v / v.norm()
     hv = torch.autograd.grad(g @ v, wrt)[0]
-    eps = 1e-2   # unit v: a step of 1e-2 keeps float32 rounding (~1e-7 / eps) far below ||H v||
+    eps = 1e-2  # unit v: a step of 1e-2 keeps float32 rounding (~1e-7 / eps) far below ||H v||
     shift = lambda s: (obj.x + s * v, obj.y) if block == "x" else (obj.x, obj.y + s * v)  # noqa: E731
     gp = obj.grad(*shift(eps), 0, blocks=block)["xy".index(block)]
     gm = obj.grad(*shift(-eps), 0, blocks=block)["xy".index(block)]
@@ -230,12 +247,16 @@ def test_full_gradient_matches_plain_backward_and_model_keeps_its_parameters(fix
     params = dict(obj.model.named_parameters())
     ids_before = {n: id(p) for n, p in params.items()}
     u = torch.randn(obj.d_x, generator=torch.Generator().manual_seed(3))
-    obj.loss(obj.x + u, obj.y, 0)          # an evaluation elsewhere must leave the module untouched
+    obj.loss(obj.x + u, obj.y, 0)  # an evaluation elsewhere must leave the module untouched
     assert {n: id(p) for n, p in obj.model.named_parameters()} == ids_before
     assert all(isinstance(p, torch.nn.Parameter) for p in obj.model.parameters())
     emb = obj.model.get_input_embeddings().weight
-    assert emb.data_ptr() == obj.x.data_ptr() + obj.x_layout.slices()[
-        next(n for n in obj.x_layout.names if n.endswith("embed_tokens.weight"))].start * obj.x.element_size()
+    assert (
+        emb.data_ptr()
+        == obj.x.data_ptr()
+        + obj.x_layout.slices()[next(n for n in obj.x_layout.names if n.endswith("embed_tokens.weight"))].start
+        * obj.x.element_size()
+    )
 
     gx, gy = obj.grad(obj.x, obj.y, 2)
     old = {n: p.requires_grad for n, p in params.items()}
@@ -243,7 +264,9 @@ def test_full_gradient_matches_plain_backward_and_model_keeps_its_parameters(fix
         for p in params.values():
             p.requires_grad_(True)
         batch = obj.batches[2]
-        torch.nn.functional.cross_entropy(obj.scores_fn(lambda **kw: obj.model(**kw), batch), batch["labels"]).backward()
+        torch.nn.functional.cross_entropy(
+            obj.scores_fn(lambda **kw: obj.model(**kw), batch), batch["labels"]
+        ).backward()
         for layout, g in ((obj.x_layout, gx), (obj.y_layout, gy)):
             for n, view in layout.views(g).items():
                 assert torch.allclose(view, params[n].grad, atol=1e-7, rtol=1e-4), n

@@ -1,4 +1,5 @@
 """ModuleObjective on a tiny random model with a tied embedding / head and a small adapter."""
+
 import copy
 
 import pytest
@@ -22,8 +23,8 @@ class TinyTied(nn.Module):
         self.adapter_a = nn.Linear(D, 2, bias=False)
         self.adapter_b = nn.Linear(2, D, bias=False)
         self.head = nn.Linear(D, V, bias=False)
-        self.head.weight = self.emb.weight           # tied: one tensor, two uses
-        self.drop = nn.Dropout(0.5)                  # must be inactive (eval mode) in every evaluation
+        self.head.weight = self.emb.weight  # tied: one tensor, two uses
+        self.drop = nn.Dropout(0.5)  # must be inactive (eval mode) in every evaluation
 
     def forward(self, ids):
         h = self.emb(ids).mean(1)
@@ -37,8 +38,10 @@ def ce_loss(call, batch):
 
 def make_batches(sizes, seed=0):
     g = torch.Generator().manual_seed(seed)
-    return [{"ids": torch.randint(0, V, (s, 3), generator=g), "labels": torch.randint(0, V, (s,), generator=g)}
-            for s in sizes]
+    return [
+        {"ids": torch.randint(0, V, (s, 3), generator=g), "labels": torch.randint(0, V, (s,), generator=g)}
+        for s in sizes
+    ]
 
 
 def is_y(name):
@@ -62,7 +65,7 @@ def test_block_split_by_names_counts_tied_weight_once():
     assert isinstance(obj, Objective)
     assert obj.x_layout.names == ("emb.weight", "body.weight", "body.bias")
     assert obj.y_layout.names == ("adapter_a.weight", "adapter_b.weight")
-    assert obj.d_x == V * D + D * D + D          # head.weight is the embedding: not counted again
+    assert obj.d_x == V * D + D * D + D  # head.weight is the embedding: not counted again
     assert obj.d_y == 2 * D + D * 2
     assert obj.frozen_names == ()
     assert obj.constants.L_x is None and obj.n == 3
@@ -77,14 +80,14 @@ def test_flat_buffers_alias_the_model_weights():
     ids = obj.batches[0]["ids"]
     out_before = obj.model(ids).detach().clone()
     with torch.no_grad():
-        obj.x.add_(0.3)                           # in place on the live buffer
-    assert not torch.equal(obj.model(ids), out_before)        # the module sees it directly
-    assert obj.loss(obj.x, obj.y, 0).item() != before         # and so does the functional evaluation
+        obj.x.add_(0.3)  # in place on the live buffer
+    assert not torch.equal(obj.model(ids), out_before)  # the module sees it directly
+    assert obj.loss(obj.x, obj.y, 0).item() != before  # and so does the functional evaluation
     assert torch.equal(obj.model.emb.weight[0, :3], x0[:3] + 0.3)
     with torch.no_grad():
-        obj.x.sub_(0.3)                           # perturb-restore: equal up to rounding
+        obj.x.sub_(0.3)  # perturb-restore: equal up to rounding
     assert obj.loss(obj.x, obj.y, 0).item() == pytest.approx(before, rel=1e-6, abs=1e-7)
-    obj.set_point(x0, y0)                         # exact restore: bit-identical loss
+    obj.set_point(x0, y0)  # exact restore: bit-identical loss
     assert obj.loss(obj.x, obj.y, 0).item() == before
     assert torch.equal(obj.model(ids), out_before)
     # the clone from initial_point is independent of the live buffer
@@ -112,7 +115,7 @@ def test_loss_and_grad_match_plain_autograd_with_unequal_batches():
     assert value.item() == pytest.approx(full.item(), rel=1e-6)
     ref_params = dict(ref.named_parameters())
     for name, view in obj.x_layout.views(gx).items():
-        assert torch.allclose(view, ref_params[name].grad, atol=1e-6), name   # tied: both uses summed
+        assert torch.allclose(view, ref_params[name].grad, atol=1e-6), name  # tied: both uses summed
     for name, view in obj.y_layout.views(gy).items():
         assert torch.allclose(view, ref_params[name].grad, atol=1e-6), name
 
@@ -130,7 +133,7 @@ def test_single_sample_grad_and_blocks_option():
     ref_params = dict(ref.named_parameters())
     for name, view in obj.y_layout.views(gy).items():
         assert torch.allclose(view, ref_params[name].grad, atol=1e-6)
-    assert all(p.grad is None for p in obj.model.parameters())   # the live model is never touched
+    assert all(p.grad is None for p in obj.model.parameters())  # the live model is never touched
 
 
 def test_double_backward_gives_hessian_vector_products():
@@ -142,7 +145,7 @@ def test_double_backward_gives_hessian_vector_products():
     g = torch.Generator().manual_seed(1)
     v = torch.randn(obj.d_y, generator=g)
     hv = torch.autograd.grad(gy @ v, y)[0]
-    eps = 1e-3   # central difference of the gradient, float32: error O(eps^2) + rounding/eps
+    eps = 1e-3  # central difference of the gradient, float32: error O(eps^2) + rounding/eps
     _, gp = obj.grad(obj.x, obj.y + eps * v, 0, blocks="y")
     _, gm = obj.grad(obj.x, obj.y - eps * v, 0, blocks="y")
     assert torch.allclose(hv, (gp - gm) / (2 * eps), atol=2e-3, rtol=1e-2)
@@ -166,8 +169,9 @@ def test_bad_inputs_raise_clear_errors():
 
 def test_frozen_set_keeps_unmatched_parameters_out_of_both_blocks():
     model = TinyTied()
-    obj = ModuleObjective(model, make_batches((2, 2)), ce_loss, is_x=lambda n: n.startswith("body"), is_y=is_y,
-                          allow_frozen=True)
+    obj = ModuleObjective(
+        model, make_batches((2, 2)), ce_loss, is_x=lambda n: n.startswith("body"), is_y=is_y, allow_frozen=True
+    )
     assert obj.frozen_names == ("emb.weight",)
     assert obj.d_x == D * D + D
     assert torch.isfinite(obj.loss(obj.x, obj.y))

@@ -1,5 +1,6 @@
 """One integration check on the real SmolLM2-135M-Instruct (a dequantized 4-bit copy; cached after the
 first run, which dequantizes the packaged GGUF file: about a minute on 2 cores)."""
+
 import pytest
 import torch
 
@@ -10,8 +11,9 @@ pytestmark = pytest.mark.llm
 
 
 def test_smollm2_zero_shot_prompt_loss_and_adapter_blocks():
-    obj = make_llm_objective(model="smollm2", adapter="lora", n_train=8, n_dev=0, n_test=0, batch_size=4,
-                             max_length=32, seed=0)
+    obj = make_llm_objective(
+        model="smollm2", adapter="lora", n_train=8, n_dev=0, n_test=0, batch_size=4, max_length=32, seed=0
+    )
     cfg = obj.model.config
     assert obj.n == 2 and all(b["input_ids"].shape[1] <= 32 for b in obj.batches)
     # every base tensor once: the tied embedding / LM head counted a single time
@@ -36,6 +38,8 @@ def test_smollm2_zero_shot_prompt_loss_and_adapter_blocks():
     bare = load_model("smollm2", num_labels=2).model.eval()
     scores = causal_scores(label_token_ids(obj.tokenizer, obj.label_names), use_positions=True, keep_last=True)
     with torch.no_grad():
-        plain = sum(float(w) * torch.nn.functional.cross_entropy(scores(lambda **kw: bare(**kw), b), b["labels"])
-                    for w, b in zip(obj.weights, obj.batches))
+        plain = sum(
+            float(w) * torch.nn.functional.cross_entropy(scores(lambda **kw: bare(**kw), b), b["labels"])
+            for w, b in zip(obj.weights, obj.batches)
+        )
     assert loss.item() == pytest.approx(plain.item(), abs=1e-5)

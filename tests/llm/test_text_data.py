@@ -1,8 +1,8 @@
 """Offline text data: seeded, disjoint, class-balanced splits; the packaged corpora; user files."""
+
 import pytest
 
-from hybridsmooth.data import (LABEL_NAMES, Split, load_bbc, load_labelled_file, load_task, load_tweets,
-                               sample_splits)
+from hybridsmooth.data import LABEL_NAMES, Split, load_bbc, load_labelled_file, load_task, load_tweets, sample_splits
 from hybridsmooth.errors import UsageError
 
 
@@ -29,14 +29,14 @@ def test_splits_are_seeded_disjoint_and_balanced():
     assert _disjoint(a)
     assert a.train.class_counts() == {"a": 10, "b": 10, "c": 10}
     assert a.dev.class_counts() == {"a": 5, "b": 5, "c": 5}
-    for s in (a.train, a.dev, a.test):   # each text keeps its own label
+    for s in (a.train, a.dev, a.test):  # each text keeps its own label
         assert all(t.startswith(f"class{y}-") for t, y in zip(s.texts, s.labels))
 
 
 def test_a_short_class_gives_all_it_has_and_others_fill_in():
     texts, labels = _pool([40, 3])
     s = sample_splits(texts, labels, ("big", "small"), sizes=(10, 4, 4), seed=0)
-    assert s.train.class_counts() == {"big": 7, "small": 3}     # 5 + 5 asked, small class has only 3
+    assert s.train.class_counts() == {"big": 7, "small": 3}  # 5 + 5 asked, small class has only 3
     assert s.dev.class_counts() == {"big": 4, "small": 0}
     assert _disjoint(s) and len(s.test) == 4
 
@@ -74,7 +74,7 @@ def test_bbc_topics_load_all_five_classes():
     texts, labels, names = load_bbc()
     assert names == LABEL_NAMES["topic"]
     assert set(labels) == set(range(5))
-    assert min(len(t) for t in texts) > 100        # title and body, whitespace collapsed
+    assert min(len(t) for t in texts) > 100  # title and body, whitespace collapsed
     s = load_task("topic", sizes=(50, 10, 10), seed=1)
     assert s.train.class_counts() == {n: 10 for n in names}
     assert _disjoint(s)
@@ -82,11 +82,11 @@ def test_bbc_topics_load_all_five_classes():
 
 def test_user_file_in_sst2_format(tmp_path):
     tsv = tmp_path / "train.tsv"
-    tsv.write_text("sentence\tlabel\n" + "".join(f"text {i} \"quoted\"\t{i % 2}\n" for i in range(20)))
+    tsv.write_text("sentence\tlabel\n" + "".join(f'text {i} "quoted"\t{i % 2}\n' for i in range(20)))
     texts, labels, names = load_labelled_file(tsv)
     assert names == ("negative", "positive") and labels[:4] == [0, 1, 0, 1]
     assert texts[0] == 'text 0 "quoted"'
-    texts, labels, names = load_labelled_file(tsv, task="topic")    # 2 != 5 classes: digit names
+    texts, labels, names = load_labelled_file(tsv, task="topic")  # 2 != 5 classes: digit names
     assert names == ("0", "1")
     csv = tmp_path / "words.csv"
     csv.write_text("label,sentence\ngood,fine film\nbad,dull film\ngood,great\n")

@@ -1,4 +1,5 @@
 """The finite-sum protocol on the block quadratic: index semantics, broadcasting, exact constants."""
+
 import numpy as np
 import pytest
 import torch
@@ -33,7 +34,7 @@ def test_full_loss_is_weighted_mean_of_samples(quad):
 def test_closed_form_grad_matches_autograd(quad):
     g = torch.Generator().manual_seed(0)
     x = torch.randn(2, 3, 6, generator=g, dtype=torch.float64)
-    y = torch.randn(3, 4, generator=g, dtype=torch.float64)   # broadcasts against x's batch
+    y = torch.randn(3, 4, generator=g, dtype=torch.float64)  # broadcasts against x's batch
     for idx in (None, 2, torch.tensor([0, 4, 1])):
         gx, gy = quad.grad(x, y, idx)
         ax, ay = FiniteSum.grad(quad, x, y.expand(2, 3, 4), idx)

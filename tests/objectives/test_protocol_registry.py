@@ -4,6 +4,7 @@ The cases are read from the registry, so a new problem is tested as soon as it h
 checked against central finite differences of the loss (the examples are float64), constant Hessians against
 finite differences of the gradient, and closed-form constants against the Hessian they describe.
 """
+
 import ast
 import inspect
 import subprocess
@@ -35,8 +36,10 @@ def _point(obj: Objective) -> tuple[torch.Tensor, torch.Tensor]:
     x, y = obj.initial_point()
     g = _generator(1)
     scale = 0.01 / max(1, obj.d_x + obj.d_y) ** 0.5
-    return (x + scale * torch.randn(x.shape, generator=g, dtype=x.dtype),
-            y + scale * torch.randn(y.shape, generator=g, dtype=y.dtype))
+    return (
+        x + scale * torch.randn(x.shape, generator=g, dtype=x.dtype),
+        y + scale * torch.randn(y.shape, generator=g, dtype=y.dtype),
+    )
 
 
 def _unit_directions(obj: Objective, count: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -45,7 +48,7 @@ def _unit_directions(obj: Objective, count: int) -> list[tuple[torch.Tensor, tor
     for _ in range(count):
         u = torch.randn(obj.d_x + obj.d_y, generator=g, dtype=obj.dtype)
         u = u / u.norm()
-        out.append((u[:obj.d_x], u[obj.d_x:]))
+        out.append((u[: obj.d_x], u[obj.d_x :]))
     return out
 
 
@@ -119,7 +122,7 @@ def _hessian_by_differences(obj: Objective, x: torch.Tensor, y: torch.Tensor, h:
     for j in range(z.numel()):
         e = torch.zeros_like(z)
         e[j] = h
-        plus, minus = obj.grad((z + e)[:obj.d_x], (z + e)[obj.d_x:]), obj.grad((z - e)[:obj.d_x], (z - e)[obj.d_x:])
+        plus, minus = obj.grad((z + e)[: obj.d_x], (z + e)[obj.d_x :]), obj.grad((z - e)[: obj.d_x], (z - e)[obj.d_x :])
         cols.append((torch.cat(plus) - torch.cat(minus)) / (2 * h))
     H = torch.stack(cols, dim=1)
     return (H + H.T) / 2
@@ -201,8 +204,10 @@ def test_rules_name_keys_and_the_example_parses(name):
 
 
 def test_importing_the_registry_loads_no_model_library():
-    code = ("import sys, hybridsmooth.objectives.registry; "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('transformers', 'peft', 'gguf')))")
+    code = (
+        "import sys, hybridsmooth.objectives.registry; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('transformers', 'peft', 'gguf')))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

@@ -4,6 +4,7 @@ A sampled maximum is only a lower bound on a supremum, so "bound" constants are 
 (never exceeded) and "exact" constants are also checked for attainment at a point where THEORY says the
 supremum is reached.
 """
+
 import math
 
 import pytest
@@ -13,18 +14,22 @@ from torch.func import jacfwd, jacrev, vmap
 from hybridsmooth.objectives.quadratic import make_block_quadratic
 from hybridsmooth.problems import make_problem
 
-TOL = 1e-12   # relative slack for rounding only
+TOL = 1e-12  # relative slack for rounding only
 
 
 def sample_hessians(p, Z):
     """Per-sample Hessians of f_i at points Z (N, d) by forward-over-reverse autograd: (N, n, d, d)."""
+
     def per_sample(z):
-        return p.sample_losses(z[: p.d_x], z[p.d_x:])
+        return p.sample_losses(z[: p.d_x], z[p.d_x :])
+
     return vmap(jacfwd(jacrev(per_sample)))(Z)
 
 
 def block_norms(H, d_x):
-    norm = lambda M: torch.linalg.matrix_norm(M, ord=2) if M.shape[-1] and M.shape[-2] else torch.zeros(M.shape[:-2], dtype=M.dtype)  # noqa: E731
+    norm = lambda M: (
+        torch.linalg.matrix_norm(M, ord=2) if M.shape[-1] and M.shape[-2] else torch.zeros(M.shape[:-2], dtype=M.dtype)
+    )  # noqa: E731
     return norm(H[..., :d_x, :d_x]), norm(H[..., d_x:, d_x:]), norm(H[..., :d_x, d_x:])
 
 
@@ -51,7 +56,7 @@ def ridge_points(A, t, N_per, seed):
         for r in (0.0, math.sqrt(3.0), -math.sqrt(3.0)):
             base = (t[i] + r) * a / (a @ a)
             noise = torch.randn(N_per, A.shape[1], generator=g, dtype=torch.float64)
-            noise -= (noise @ a)[:, None] * a / (a @ a)        # stay on the hyperplane a^T z = t_i + r
+            noise -= (noise @ a)[:, None] * a / (a @ a)  # stay on the hyperplane a^T z = t_i + r
             pts.append(base + noise)
     return torch.cat(pts)
 
@@ -59,7 +64,9 @@ def ridge_points(A, t, N_per, seed):
 def check_lambda_condition(H, lam_x, lam_y, d_x):
     """Eigenvalues of Lambda^-1/2 H Lambda^-1/2 lie in [-1, 1] (R1); returns the extreme eigenvalues."""
     d = H.shape[-1]
-    scale = torch.cat([torch.full((d_x,), lam_x ** -0.5, dtype=H.dtype), torch.full((d - d_x,), lam_y ** -0.5, dtype=H.dtype)])
+    scale = torch.cat(
+        [torch.full((d_x,), lam_x**-0.5, dtype=H.dtype), torch.full((d - d_x,), lam_y**-0.5, dtype=H.dtype)]
+    )
     ev = torch.linalg.eigvalsh(scale[:, None] * H * scale[None, :])
     return float(ev.min()), float(ev.max())
 
@@ -69,7 +76,7 @@ def test_cauchy_constants_hold_at_sampled_points():
     p = make_problem("cauchy:dx=5,dy=3,n=6,seed=4,scale=1.5")
     c = p.constants
     Z = torch.cat([random_points(8, 300, scale=3.0, seed=0), ridge_points(p.A, p.t, 10, seed=1)])
-    H_i = sample_hessians(p, Z)                                  # (N, n, d, d)
+    H_i = sample_hessians(p, Z)  # (N, n, d, d)
     torch.testing.assert_close(H_i, p.sample_hessians(Z[:, :5], Z[:, 5:]), rtol=1e-12, atol=1e-13)
     nx, ny, _ = block_norms(H_i, 5)
     assert float(nx.max()) <= c.L_x_max * (1 + TOL) and float(ny.max()) <= c.L_y_max * (1 + TOL)
@@ -83,7 +90,7 @@ def test_cauchy_constants_hold_at_sampled_points():
     assert float(fxy.max()) <= c.L_xy * (1 + TOL)
     lo, hi = check_lambda_condition(H_i, c.joint_L_x, c.joint_L_y, 5)
     assert -1 - TOL <= lo and hi <= 1 + TOL
-    assert lo < -1e-3                                           # the sample hits the nonconvex part
+    assert lo < -1e-3  # the sample hits the nonconvex part
     vx, vy = per_point_variances(p, Z[:, :5], Z[:, 5:])
     assert float(vx.max()) <= c.sigma2_x * (1 + TOL) and float(vy.max()) <= c.sigma2_y * (1 + TOL)
     assert float(p.loss(Z[:, :5], Z[:, 5:]).min()) >= c.f_star
@@ -102,11 +109,11 @@ def test_cauchy_joint_lambda_follows_young_formula(s):
 
 
 def test_cauchy_f_star_is_exact_when_the_residuals_can_vanish():
-    p = make_problem("cauchy:dx=6,dy=3,n=4,seed=0")                 # n < d: a_i^T z = t_i is solvable
+    p = make_problem("cauchy:dx=6,dy=3,n=4,seed=0")  # n < d: a_i^T z = t_i is solvable
     assert "exact" in p.constants.notes.split("f_star")[1]
     z = torch.linalg.lstsq(p.A, p.t.unsqueeze(-1)).solution.squeeze(-1)
     assert float(p.loss(z[:6], z[6:])) == pytest.approx(0.0, abs=1e-20)
-    q = make_problem("cauchy:dx=3,dy=2,n=12,seed=0")                # n > d: generically not solvable
+    q = make_problem("cauchy:dx=3,dy=2,n=12,seed=0")  # n > d: generically not solvable
     assert "lower bound" in q.constants.notes.split("f_star")[1]
 
 
@@ -128,7 +135,7 @@ def test_interpolating_constants_hold_at_sampled_points():
     lo, hi = check_lambda_condition(H_i, c.joint_L_x, c.joint_L_y, 4)
     assert -1 - TOL <= lo and hi <= 1 + TOL
     vx, vy = per_point_variances(p, Z[:, :4], Z[:, 4:])
-    assert float(vx.max()) <= 1e-28                                 # sigma_x = 0 exactly
+    assert float(vx.max()) <= 1e-28  # sigma_x = 0 exactly
     assert float(vy.max()) <= c.sigma2_y * (1 + TOL)
 
 
@@ -137,7 +144,7 @@ def test_cossum_constants_are_exact():
     p = make_problem("cossum:dx=5,dy=2,omega=1.7,Ly=0.8")
     c = p.constants
     Z = random_points(7, 200, scale=3.0, seed=5)
-    Z[0] = 0.0                                                       # cos = 1 everywhere: |H_xx| = omega^2
+    Z[0] = 0.0  # cos = 1 everywhere: |H_xx| = omega^2
     H = sample_hessians(p, Z)[:, 0]
     nx, ny, nxy = block_norms(H, 5)
     assert float(nx.max()) <= c.L_x * (1 + TOL)
@@ -176,7 +183,7 @@ def test_falsifier_constants():
     assert float(ny.max()) == pytest.approx(c.L_y_max, rel=1e-14) and c.L_y_max == 100.0
     H = (p.weights[:, None, None] * H_i).sum(1)
     fx, fy, _ = block_norms(H, 2)
-    torch.testing.assert_close(fy, torch.ones_like(fy), rtol=1e-14, atol=0)   # L of f is 1
+    torch.testing.assert_close(fy, torch.ones_like(fy), rtol=1e-14, atol=0)  # L of f is 1
     torch.testing.assert_close(fx, torch.ones_like(fx), rtol=1e-14, atol=0)
     vx, vy = per_point_variances(p, Z[:, :2], Z[:, 2:])
     assert float(vx.max()) == 0.0
@@ -224,7 +231,7 @@ def test_coupled2_spectrum_and_exact_constants(s):
 
 def _check_sigma2_exact(p, *, seed):
     Z = random_points(p.d_x + p.d_y, 5, scale=3.0, seed=seed)
-    vx, vy = per_point_variances(p, Z[:, : p.d_x], Z[:, p.d_x:])
+    vx, vy = per_point_variances(p, Z[:, : p.d_x], Z[:, p.d_x :])
     assert p.constants.sigma2_x > 0 and p.constants.sigma2_y > 0
     torch.testing.assert_close(vx, torch.full_like(vx, p.constants.sigma2_x), rtol=1e-10, atol=0)
     torch.testing.assert_close(vy, torch.full_like(vy, p.constants.sigma2_y), rtol=1e-10, atol=0)
@@ -234,7 +241,7 @@ def _check_sigma2_exact(p, *, seed):
 def test_block_quadratic_constants_are_exact():
     p = make_block_quadratic(dx=6, dy=4, Lx=10.0, Ly=1.0, coupling=0.7, n=5, spread=2.0, seed=11)
     H = sample_hessians(p, random_points(10, 4, scale=2.0, seed=12))
-    for i in range(p.n):                                          # every f_i has the same Hessian H
+    for i in range(p.n):  # every f_i has the same Hessian H
         torch.testing.assert_close(H[:, i], p.H.expand(4, 10, 10), rtol=0, atol=1e-13)
     nx, ny, nxy = block_norms(p.H, 6)
     assert p.constants.L_x == pytest.approx(float(nx), rel=1e-12)
@@ -248,7 +255,7 @@ def test_quartic_constants_and_ell_x_envelope():
     p = make_problem("quartic:dx=4,dy=3,n=5,Ly=2.0,hetero=1.5,seed=3")
     c = p.constants
     Z = random_points(7, 200, scale=2.0, seed=14)
-    Z[:20, 4:] = 0.0                                                 # y = 0: the envelope is attained
+    Z[:20, 4:] = 0.0  # y = 0: the envelope is attained
     H_i = sample_hessians(p, Z)
     nx, ny, nxy = block_norms(H_i, 4)
     torch.testing.assert_close(ny, torch.full_like(ny, 2.0), rtol=1e-14, atol=0)

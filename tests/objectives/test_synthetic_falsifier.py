@@ -1,4 +1,5 @@
 """Check 15: individual vs average smoothness, the exact RR epoch multiplier and a simulation of it."""
+
 from fractions import Fraction
 
 import pytest
@@ -25,12 +26,12 @@ def test_multiplier_at_the_average_smoothness_step_diverges():
     eta = Fraction(1, 8 * p.n * int(p.constants.L_y))
     assert eta == Fraction(1, 16)
     m = falsifier_epoch_multiplier(eta, K)
-    assert isinstance(m, Fraction)                                   # exact arithmetic
-    assert round(float(m), 1) == -37.4                               # THEORY check 15 (rounded there)
+    assert isinstance(m, Fraction)  # exact arithmetic
+    assert round(float(m), 1) == -37.4  # THEORY check 15 (rounded there)
     assert m == Fraction(1, 1) - eta * K - eta * (2 - K) + eta * eta * K * (2 - K)
     y0 = torch.tensor([1.0, -0.3], dtype=torch.float64)
     p2 = make_problem(f"falsifier:K={K},dy=2")
-    for order in ((0, 1), (1, 0)):                                   # either RR permutation
+    for order in ((0, 1), (1, 0)):  # either RR permutation
         ratio = simulate_epoch(p2, float(eta), order, y0)
         torch.testing.assert_close(ratio, torch.full_like(ratio, float(m)), rtol=1e-10, atol=0)
     assert p.epoch_multiplier(eta) == m
@@ -40,10 +41,10 @@ def test_multiplier_at_the_average_smoothness_step_diverges():
 def test_multiplier_at_the_per_sample_step_converges():
     K = 100
     p = make_problem(f"falsifier:K={K}")
-    eta = Fraction(1, 16 * int(p.constants.L_y_max))                 # 1/(16 K) from L_max = K
+    eta = Fraction(1, 16 * int(p.constants.L_y_max))  # 1/(16 K) from L_max = K
     m = falsifier_epoch_multiplier(eta, K)
     assert 0 < m < 1
-    assert round(float(m), 3) == 0.995                               # THEORY check 15
+    assert round(float(m), 3) == 0.995  # THEORY check 15
     y0 = torch.tensor([2.0], dtype=torch.float64)
     for order in ((0, 1), (1, 0)):
         ratio = simulate_epoch(p, float(eta), order, y0)

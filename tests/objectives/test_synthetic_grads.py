@@ -1,11 +1,11 @@
 """Closed-form gradients of every synthetic problem against autograd; spec strings; bad input."""
+
 import pytest
 import torch
 
 from hybridsmooth.errors import SpecError
-from hybridsmooth.objectives import FiniteSum, Objective
+from hybridsmooth.objectives import FiniteSum, Objective, counterexamples, quartic, zo_bias
 from hybridsmooth.objectives import synthetic as syn
-from hybridsmooth.objectives import counterexamples, quartic, zo_bias
 from hybridsmooth.problems import REGISTRY, make_problem, parse_spec
 
 SPECS = [
@@ -25,7 +25,7 @@ SYNTHETIC_NAMES = ["cauchy", "quartic", "cossum", "signedquad", "falsifier", "in
 def _points(p, seed=0):
     g = torch.Generator().manual_seed(seed)
     x = 1.5 * torch.randn(2, 3, p.d_x, generator=g, dtype=torch.float64)
-    y = 1.5 * torch.randn(3, p.d_y, generator=g, dtype=torch.float64)   # broadcasts against x's batch
+    y = 1.5 * torch.randn(3, p.d_y, generator=g, dtype=torch.float64)  # broadcasts against x's batch
     return x, y
 
 
@@ -74,8 +74,8 @@ def test_interpolating_x_gradient_identical_across_samples():
     y = 2 * torch.randn(50, 3, generator=g, dtype=torch.float64)
     full = p.grad(x, y)[0]
     for i in range(p.n):
-        assert torch.equal(p.grad(x, y, i)[0], full)                     # closed form: bitwise
-        auto = FiniteSum.grad(p, x, y, i)[0]                               # autograd: to rounding
+        assert torch.equal(p.grad(x, y, i)[0], full)  # closed form: bitwise
+        auto = FiniteSum.grad(p, x, y, i)[0]  # autograd: to rounding
         torch.testing.assert_close(auto, full, rtol=1e-12, atol=1e-14)
     # the y-gradients do differ, so sigma_y > 0 while sigma_x = 0
     gy = torch.stack([p.grad(x, y, i)[1] for i in range(p.n)])
@@ -100,7 +100,7 @@ def test_spec_values_reach_the_problem():
     p = make_problem("cauchy:dx=3,dy=2,n=4,seed=9")
     assert (p.d_x, p.d_y, p.n) == (3, 2, 4)
     q = make_problem("cauchy:dx=3,dy=2,n=4,seed=9")
-    assert torch.equal(p.A, q.A)                                            # seeded: reproducible
+    assert torch.equal(p.A, q.A)  # seeded: reproducible
     r = make_problem("cauchy:dx=3,dy=2,n=4,seed=10")
     assert not torch.equal(p.A, r.A)
     assert make_problem("cossum:omega=3").constants.L_x == pytest.approx(9.0, rel=1e-15)
@@ -108,17 +108,20 @@ def test_spec_values_reach_the_problem():
     assert make_problem("falsifier:dx=0").d_x == 0
 
 
-@pytest.mark.parametrize("spec, message", [
-    ("cossum:omega=-1", "cossum: omega must be a finite positive number, got -1.0"),
-    ("cauchy:s=0", "cauchy: s must be a finite positive number, got 0.0"),
-    ("cauchy:n=0", "cauchy: n must be an integer >= 1, got 0"),
-    ("falsifier:dy=0", "falsifier: dy must be an integer >= 1, got 0"),
-    ("interpolating:m=0", "interpolating: m must be an integer >= 1, got 0"),
-    ("coupled2:s=-0.1", "coupled2: s must be a finite number >= 0, got -0.1"),
-    ("quartic:Ly=0", "quartic: Ly must be a finite positive number"),
-    ("signedquad:L=nan", "signedquad: L must be a finite positive number, got nan"),
-    ("cauchy:dx=2.5", "not a valid int"),
-])
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("cossum:omega=-1", "cossum: omega must be a finite positive number, got -1.0"),
+        ("cauchy:s=0", "cauchy: s must be a finite positive number, got 0.0"),
+        ("cauchy:n=0", "cauchy: n must be an integer >= 1, got 0"),
+        ("falsifier:dy=0", "falsifier: dy must be an integer >= 1, got 0"),
+        ("interpolating:m=0", "interpolating: m must be an integer >= 1, got 0"),
+        ("coupled2:s=-0.1", "coupled2: s must be a finite number >= 0, got -0.1"),
+        ("quartic:Ly=0", "quartic: Ly must be a finite positive number"),
+        ("signedquad:L=nan", "signedquad: L must be a finite positive number, got nan"),
+        ("cauchy:dx=2.5", "not a valid int"),
+    ],
+)
 def test_bad_values_give_one_line_spec_errors(spec, message):
     with pytest.raises(SpecError, match=message) as err:
         make_problem(spec)
@@ -132,9 +135,19 @@ def test_quartic_rejects_uncentred_data():
         quartic.QuarticSum(a, c, Ly=1.0)
 
 
-@pytest.mark.parametrize("builder", [syn.make_cauchy, quartic.make_quartic, zo_bias.make_cossum, zo_bias.make_signedquad,
-                                     counterexamples.make_falsifier, syn.make_interpolating, counterexamples.make_bilinear,
-                                     counterexamples.make_coupled2])
+@pytest.mark.parametrize(
+    "builder",
+    [
+        syn.make_cauchy,
+        quartic.make_quartic,
+        zo_bias.make_cossum,
+        zo_bias.make_signedquad,
+        counterexamples.make_falsifier,
+        syn.make_interpolating,
+        counterexamples.make_bilinear,
+        counterexamples.make_coupled2,
+    ],
+)
 def test_float32_builds_keep_their_dtype(builder):
     p = builder(dtype=torch.float32)
     x, y = p.initial_point(2)

@@ -1,4 +1,5 @@
 """The quartic instance and the (ell_x, ell_y) lemma of THEORY 3.3 (checks 6 and 14)."""
+
 import math
 
 import pytest
@@ -82,9 +83,9 @@ def test_sublevel_gradient_bound_dominates_brute_force(F, Ly):
     p = make_problem(f"quartic:dx=3,dy=2,n=1,Ly={Ly},hetero=0")
     brute = brute_force_gradient_max(p, F)
     exact = p.sublevel_constants(F).G
-    assert brute == pytest.approx(exact, rel=1e-12)               # the end points of the grid attain it
-    ell_sum = lambda u: quartic.quartic_ell_x(u) + Ly                    # noqa: E731  (G1)+(G2): G_safe
-    ell_max = lambda u: max(quartic.quartic_ell_x(u), Ly)                # noqa: E731  valid with (G3)
+    assert brute == pytest.approx(exact, rel=1e-12)  # the end points of the grid attain it
+    ell_sum = lambda u: quartic.quartic_ell_x(u) + Ly  # noqa: E731  (G1)+(G2): G_safe
+    ell_max = lambda u: max(quartic.quartic_ell_x(u), Ly)  # noqa: E731  valid with (G3)
     G_safe = quartic.gradient_bound_on_sublevel_set(ell_sum, F)
     G_max = quartic.gradient_bound_on_sublevel_set(ell_max, F)
     assert G_max <= G_safe
@@ -130,9 +131,13 @@ def test_sublevel_constants_per_sample_bounds():
     # attained: x on the sphere ||x|| = R_x aligned with the largest a_i (y = 0), and y aligned against c_i
     i = int(p.a.norm(dim=1).argmax())
     x_star = k.R_x * p.a[i] / p.a[i].norm()
-    assert float(p.grad(x_star, torch.zeros(3, dtype=torch.float64), i)[0].norm()) == pytest.approx(k.G_x_max, rel=1e-12)
+    assert float(p.grad(x_star, torch.zeros(3, dtype=torch.float64), i)[0].norm()) == pytest.approx(
+        k.G_x_max, rel=1e-12
+    )
     j = int(p.c.norm(dim=1).argmax())
     y_star = -k.R_y * p.c[j] / p.c[j].norm()
-    assert float(p.grad(torch.zeros(5, dtype=torch.float64), y_star, j)[1].norm()) == pytest.approx(k.G_y_max, rel=1e-12)
+    assert float(p.grad(torch.zeros(5, dtype=torch.float64), y_star, j)[1].norm()) == pytest.approx(
+        k.G_y_max, rel=1e-12
+    )
     # the L_x on G_F bounds the x-Hessian norm 3||x||^2 there
     assert float(3 * (x**2).sum(-1).max()) <= k.L_x * (1 + 1e-12)

@@ -1,4 +1,5 @@
 """Exact Gaussian smoothing of the ZO bias instances (THEORY 4.5) against Monte Carlo (antithetic, 5 se)."""
+
 import math
 
 import pytest
@@ -53,7 +54,7 @@ def test_cossum_smoothed_value_and_bias_match_monte_carlo(mu):
     mean, se_g = mc_central_estimate(p, x, y, mu, seed=11)
     grad = p.grad(x, y)[0]
     assert_within_5se(mean - grad, se_g, exact_bias)
-    if mu >= 0.4:   # the check has power: the bias is many se away from zero
+    if mu >= 0.4:  # the check has power: the bias is many se away from zero
         assert float((exact_bias.abs() / se_g).max()) > 20
     # smoothing gap (NS-1): |f_mu - f| <= (mu^2/2) L d
     gap = abs(exact_value - float(p.loss(x, y)))
@@ -67,7 +68,7 @@ def test_cossum_gap_is_tight_at_zero_as_mu_shrinks():
     for mu in (1e-1, 1e-2, 1e-3):
         gap = float(p.loss(x, y) - p.smoothed_loss(x, y, mu))
         bound = 0.5 * mu**2 * 4.0 * 3
-        assert gap <= bound and gap / bound > 1 - mu**2 * 4.0   # 1 - e^{-a} >= a - a^2/2
+        assert gap <= bound and gap / bound > 1 - mu**2 * 4.0  # 1 - e^{-a} >= a - a^2/2
 
 
 @pytest.mark.theory
@@ -77,13 +78,14 @@ def test_signedquad_bias_at_zero_is_exact(mu):
     p = make_problem(f"signedquad:dx={d},dy=1,L={L}")
     x, y = torch.zeros(d, dtype=torch.float64), torch.zeros(1, dtype=torch.float64)
     expected = L * mu * math.sqrt(2 / math.pi)
-    torch.testing.assert_close(p.smoothed_grad_x(x, y, mu), torch.full((d,), expected, dtype=torch.float64),
-                               rtol=1e-15, atol=0)
+    torch.testing.assert_close(
+        p.smoothed_grad_x(x, y, mu), torch.full((d,), expected, dtype=torch.float64), rtol=1e-15, atol=0
+    )
     assert float(p.smoothing_bias(x, y, mu).norm()) == pytest.approx(L * mu * math.sqrt(2 * d / math.pi), rel=1e-14)
     assert p.bias_norm_at_zero(mu) == pytest.approx(L * mu * math.sqrt(2 * d / math.pi), rel=1e-15)
     mean, se = mc_central_estimate(p, x, y, mu, seed=20)
     assert_within_5se(mean, se, torch.full((d,), expected, dtype=torch.float64))
-    assert float((expected / se).min()) > 20                          # powered
+    assert float((expected / se).min()) > 20  # powered
     # bias norm is within the (NS-2) bound (mu/2) L (d + 3)^{3/2}
     assert p.bias_norm_at_zero(mu) <= 0.5 * mu * L * (d + 3) ** 1.5
 
@@ -112,7 +114,11 @@ def test_bias_order_in_mu():
     mus = torch.logspace(-3, -1, 7, dtype=torch.float64)
     b_cos = torch.stack([cos.smoothing_bias(x, y, float(m)).norm() for m in mus])
     b_sq = torch.stack([sq.smoothing_bias(torch.zeros(4, dtype=torch.float64), y, float(m)).norm() for m in mus])
-    slope = lambda b: float(torch.linalg.lstsq(torch.stack([mus.log(), torch.ones_like(mus)], 1),  # noqa: E731
-                                               b.log().unsqueeze(1)).solution[0])
+    slope = lambda b: float(
+        torch.linalg.lstsq(
+            torch.stack([mus.log(), torch.ones_like(mus)], 1),  # noqa: E731
+            b.log().unsqueeze(1),
+        ).solution[0]
+    )
     assert slope(b_cos) == pytest.approx(2.0, abs=0.05)
     assert slope(b_sq) == pytest.approx(1.0, abs=1e-10)

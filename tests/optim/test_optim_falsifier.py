@@ -1,4 +1,5 @@
 """THEORY check 15: individual vs average smoothness. f_1 = (K/2) y^2, f_2 = ((2-K)/2) y^2, f = y^2/2."""
+
 import pytest
 import torch
 
@@ -14,12 +15,11 @@ class TwoCurvatures(FiniteSum):
     name = "two-curvatures"
 
     def __init__(self):
-        super().__init__(n=2, d_x=0, d_y=1, constants=Constants(L_y=1.0, L_y_max=K, L_x=0.0),
-                         y0=torch.tensor([1.0]))
+        super().__init__(n=2, d_x=0, d_y=1, constants=Constants(L_y=1.0, L_y_max=K, L_x=0.0), y0=torch.tensor([1.0]))
         self.curv = torch.tensor([K, 2.0 - K], dtype=torch.float64)
 
     def _sample_losses(self, x, y):
-        return 0.5 * self.curv * y**2         # (..., 1) * (2,) -> (..., 2)
+        return 0.5 * self.curv * y**2  # (..., 1) * (2,) -> (..., 2)
 
 
 def _multiplier(eta):
@@ -35,10 +35,9 @@ def test_exact_multipliers():
 def test_rr_at_one_over_8nL_f_diverges_and_is_diagnosed():
     obj = TwoCurvatures()
     one = run_hybrid_sgd(obj, HybridSGDConfig(method="fo_peft", eta_y=1 / 16, epochs=1), seeds=4)
-    assert torch.allclose(one.y, torch.full((4, 1), _multiplier(1 / 16), dtype=torch.float64),
-                          rtol=1e-10, atol=0)
+    assert torch.allclose(one.y, torch.full((4, 1), _multiplier(1 / 16), dtype=torch.float64), rtol=1e-10, atol=0)
     res = run_hybrid_sgd(obj, HybridSGDConfig(method="fo_peft", eta_y=1 / 16, epochs=50), seeds=4)
-    assert res.diverged and res.diverged_epoch == (2, 2, 2, 2)      # loss x 1399 per epoch, threshold 1e6 x
+    assert res.diverged and res.diverged_epoch == (2, 2, 2, 2)  # loss x 1399 per epoch, threshold 1e6 x
     assert sorted(res.metrics.epoch.unique()) == [0, 1, 2]
     g = res.metrics.groupby("epoch")["grad_norm"].first().to_numpy()
     assert g[1] / g[0] == pytest.approx(abs(_multiplier(1 / 16)), rel=1e-10)
@@ -50,10 +49,10 @@ def test_rr_at_one_over_8nL_f_diverges_and_is_diagnosed():
 @pytest.mark.theory
 def test_rr_at_one_over_16K_converges_at_the_exact_rate():
     obj = TwoCurvatures()
-    res = run_hybrid_sgd(obj, HybridSGDConfig(method="fo_peft", eta_y=1 / (16 * K), epochs=40, order="rr"),
-                         seeds=3)
+    res = run_hybrid_sgd(obj, HybridSGDConfig(method="fo_peft", eta_y=1 / (16 * K), epochs=40, order="rr"), seeds=3)
     assert not res.diverged
     g = res.metrics.groupby("epoch")["grad_norm"].first().to_numpy()
     ratios = g[1:] / g[:-1]
-    assert torch.allclose(torch.tensor(ratios), torch.full((40,), _multiplier(1 / (16 * K)),
-                                                           dtype=torch.float64), rtol=1e-10, atol=0)
+    assert torch.allclose(
+        torch.tensor(ratios), torch.full((40,), _multiplier(1 / (16 * K)), dtype=torch.float64), rtol=1e-10, atol=0
+    )

@@ -1,12 +1,13 @@
 """THEORY check 16 and the loop's contracts: FO-point options, determinism, sample usage, RNG hygiene,
 divergence handling, config validation."""
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
 from hybridsmooth.objectives.quadratic import make_block_quadratic
-from hybridsmooth.optim import (METHODS, HybridSGDConfig, fo_block_gradient, run_hybrid_sgd, summarize_run)
+from hybridsmooth.optim import METHODS, HybridSGDConfig, fo_block_gradient, run_hybrid_sgd, summarize_run
 from hybridsmooth.optim.hybrid_sgd import METRIC_COLUMNS
 
 
@@ -28,7 +29,7 @@ def test_fo_point_plus_mean_and_variance_exact():
     plus = fo_block_gradient(obj, x.expand(N, -1), y.expand(N, -1), 2, fo_point="plus", mu=mu, u1=u)
     se = plus.std(0) / np.sqrt(N)
     assert bool(((plus.mean(0) - clean).abs() <= 5 * se).all())
-    B = obj.H[: obj.d_x, obj.d_x:]
+    B = obj.H[: obj.d_x, obj.d_x :]
     # on a quadratic the shift is exactly mu B^T u, hence mean 0 and variance mu^2 ||B||_F^2
     torch.testing.assert_close(plus - clean, mu * u @ B, rtol=1e-10, atol=1e-12)
     sq = ((plus - clean) ** 2).sum(-1)
@@ -40,8 +41,10 @@ def test_fo_point_plus_mean_and_variance_exact():
 
 def test_sym_run_equals_clean_run_and_plus_differs():
     obj = _quad()
-    runs = {fp: run_hybrid_sgd(obj, HybridSGDConfig(eta_x=0.01, eta_y=0.3, epochs=5, fo_point=fp, mu=0.1),
-                               seeds=4) for fp in ("clean", "sym", "plus")}
+    runs = {
+        fp: run_hybrid_sgd(obj, HybridSGDConfig(eta_x=0.01, eta_y=0.3, epochs=5, fo_point=fp, mu=0.1), seeds=4)
+        for fp in ("clean", "sym", "plus")
+    }
     for col in ("loss", "grad_norm"):
         np.testing.assert_allclose(runs["sym"].metrics[col], runs["clean"].metrics[col], rtol=1e-12)
     torch.testing.assert_close(runs["sym"].y, runs["clean"].y, rtol=1e-12, atol=1e-12)
@@ -52,8 +55,13 @@ def test_sym_run_equals_clean_run_and_plus_differs():
 def test_same_seed_bitwise_identical(method):
     obj = _quad()
     modes = METHODS[method]
-    cfg = HybridSGDConfig(method=method, eta_x=0.0 if modes[0] == "frozen" else 0.01,
-                          eta_y=0.0 if modes[1] == "frozen" else 0.2, epochs=4, seed=9)
+    cfg = HybridSGDConfig(
+        method=method,
+        eta_x=0.0 if modes[0] == "frozen" else 0.01,
+        eta_y=0.0 if modes[1] == "frozen" else 0.2,
+        epochs=4,
+        seed=9,
+    )
     a, b = run_hybrid_sgd(obj, cfg, seeds=3), run_hybrid_sgd(obj, cfg, seeds=3)
     assert list(a.metrics.columns) == list(METRIC_COLUMNS)
     pd.testing.assert_frame_equal(a.metrics.drop(columns="seconds"), b.metrics.drop(columns="seconds"))
@@ -85,8 +93,8 @@ def test_each_sample_once_per_epoch(order):
     obj = Recording(_quad())
     n, seeds, epochs = obj.n, 6, 4
     run_hybrid_sgd(obj, HybridSGDConfig(eta_x=0.01, eta_y=0.2, epochs=epochs, order=order), seeds=seeds)
-    idx = torch.stack(obj.calls).reshape(epochs, n, seeds)      # one FO call per step
-    perms = idx.permute(0, 2, 1)                                # (epoch, seed, n)
+    idx = torch.stack(obj.calls).reshape(epochs, n, seeds)  # one FO call per step
+    perms = idx.permute(0, 2, 1)  # (epoch, seed, n)
     assert bool((perms.sort(-1).values == torch.arange(n)).all())
     same = [torch.equal(perms[0], perms[t]) for t in range(1, epochs)]
     assert all(same) if order in ("so", "ig") else not any(same)
@@ -119,7 +127,7 @@ def test_divergence_stops_keeps_rows_and_names_eta_x_and_limit():
     assert max(res.diverged_epoch) < 200
     for s, e in enumerate(res.diverged_epoch):
         rows = res.metrics[res.metrics.seed == s]
-        assert list(rows.epoch) == list(range(e + 1))       # rows up to the detection, none after
+        assert list(rows.epoch) == list(range(e + 1))  # rows up to the detection, none after
         assert rows.loss.iloc[-1] > 1e6 * rows.loss.iloc[0] or not np.isfinite(rows.loss.iloc[-1])
         assert (rows.loss.iloc[:-1] <= 1e6 * rows.loss.iloc[0]).all()
     assert f"eta_x={20 * limit:.4g} exceeds the ZO mean-square limit 2/(L_x(d_x+2)) = {limit:.4g}" in res.diagnosis
@@ -133,20 +141,23 @@ def test_converging_run_no_divergence_message():
     assert not res.diverged and res.diagnosis.startswith("no divergence in 3 seeds")
 
 
-@pytest.mark.parametrize("kwargs, msg", [
-    (dict(eta_x=-0.1, eta_y=0.1), "eta_x must be positive"),
-    (dict(eta_x=0.1, eta_y=0.0), "eta_y must be positive"),
-    (dict(method="fo_peft", eta_x=0.1, eta_y=0.1), "keeps x frozen: eta_x must be 0"),
-    (dict(method="sgd", eta_x=0.1, eta_y=0.1), "accepted: hybrid, fo_full, fo_peft, zo_full, zo_peft"),
-    (dict(eta_x=0.1, eta_y=0.1, order="random"), "accepted: rr, so, ig, sgd"),
-    (dict(eta_x=0.1, eta_y=0.1, update="joint"), "accepted: jacobi, gauss_seidel"),
-    (dict(eta_x=0.1, eta_y=0.1, form="gauss"), "accepted: central, forward, spsa"),
-    (dict(method="fo_full", eta_x=0.1, eta_y=0.1, fo_point="plus"), "needs a ZO x block"),
-    (dict(eta_x=0.1, eta_y=0.1, mu=0.0), "mu must be"),
-    (dict(eta_x=0.1, eta_y=0.1, q=0), "q must be"),
-    (dict(eta_x=0.1, eta_y=0.1, divergence_factor=0.5), "divergence_factor"),
-    (dict(eta_x=float("nan"), eta_y=0.1), "finite"),
-])
+@pytest.mark.parametrize(
+    "kwargs, msg",
+    [
+        (dict(eta_x=-0.1, eta_y=0.1), "eta_x must be positive"),
+        (dict(eta_x=0.1, eta_y=0.0), "eta_y must be positive"),
+        (dict(method="fo_peft", eta_x=0.1, eta_y=0.1), "keeps x frozen: eta_x must be 0"),
+        (dict(method="sgd", eta_x=0.1, eta_y=0.1), "accepted: hybrid, fo_full, fo_peft, zo_full, zo_peft"),
+        (dict(eta_x=0.1, eta_y=0.1, order="random"), "accepted: rr, so, ig, sgd"),
+        (dict(eta_x=0.1, eta_y=0.1, update="joint"), "accepted: jacobi, gauss_seidel"),
+        (dict(eta_x=0.1, eta_y=0.1, form="gauss"), "accepted: central, forward, spsa"),
+        (dict(method="fo_full", eta_x=0.1, eta_y=0.1, fo_point="plus"), "needs a ZO x block"),
+        (dict(eta_x=0.1, eta_y=0.1, mu=0.0), "mu must be"),
+        (dict(eta_x=0.1, eta_y=0.1, q=0), "q must be"),
+        (dict(eta_x=0.1, eta_y=0.1, divergence_factor=0.5), "divergence_factor"),
+        (dict(eta_x=float("nan"), eta_y=0.1), "finite"),
+    ],
+)
 def test_config_validation(kwargs, msg):
     with pytest.raises(ValueError, match=msg):
         HybridSGDConfig(**kwargs)

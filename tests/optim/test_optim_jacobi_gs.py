@@ -1,4 +1,5 @@
 """THEORY check 9: Jacobi vs Gauss-Seidel at per-block steps 1.5/L_b with coupling b = 0.6."""
+
 import numpy as np
 import pytest
 import torch
@@ -19,8 +20,8 @@ def _coupled(m):
 def _iteration_matrix(H, m, update):
     if update == "jacobi":
         return np.eye(2 * m) - GAMMA * H
-    Mx = np.eye(2 * m) - GAMMA * np.vstack([H[:m], np.zeros((m, 2 * m))])      # x first
-    My = np.eye(2 * m) - GAMMA * np.vstack([np.zeros((m, 2 * m)), H[m:]])      # then y at (x_new, y)
+    Mx = np.eye(2 * m) - GAMMA * np.vstack([H[:m], np.zeros((m, 2 * m))])  # x first
+    My = np.eye(2 * m) - GAMMA * np.vstack([np.zeros((m, 2 * m)), H[m:]])  # then y at (x_new, y)
     return My @ Mx
 
 
@@ -32,8 +33,9 @@ def test_growth_rate_matches_spectral_radius(m, update, radius):
     M = _iteration_matrix(H, m, update)
     assert np.max(np.abs(np.linalg.eigvals(M))) == pytest.approx(radius, rel=1e-10)
     epochs = 120
-    cfg = HybridSGDConfig(method="fo_full", eta_x=GAMMA, eta_y=GAMMA, epochs=epochs, update=update,
-                          divergence_factor=1e300)
+    cfg = HybridSGDConfig(
+        method="fo_full", eta_x=GAMMA, eta_y=GAMMA, epochs=epochs, update=update, divergence_factor=1e300
+    )
     res = run_hybrid_sgd(obj, cfg, seeds=None)
     g = res.metrics["grad_norm"].to_numpy()
     assert len(g) == epochs + 1

@@ -17,7 +17,7 @@ def test_hybrid_limits_values():
     assert lims[("x", "Theorem R cap (C1)")].value == pytest.approx(1 / (8 * 16 * 10))
     assert lims[("y", "FO limit")].value == pytest.approx(2.0)
     assert lims[("y", "per-sample FO limit")].value == pytest.approx(0.5)
-    assert lims[("y", "Theorem R cap (C1)")].value == pytest.approx(1 / (8 * 16 * 4))   # uses L_y_max
+    assert lims[("y", "Theorem R cap (C1)")].value == pytest.approx(1 / (8 * 16 * 4))  # uses L_y_max
     assert lims[("x", "ZO mean-square limit")].exceeded and lims[("y", "per-sample FO limit")].exceeded
     assert not lims[("y", "FO limit")].exceeded
 
@@ -39,5 +39,7 @@ def test_unknown_constants_give_no_limits_and_say_so():
 def test_diagnosis_names_epochs_and_counts():
     lims = step_limits(C, modes=("zo", "fo"), eta_x=0.05, eta_y=0.1, d_x=50, d_y=5, n=16)
     text = diagnose(lims, [7, 7, None, 9])
-    assert text.startswith("diverged at epochs 7-9 in 3/4 seeds: eta_x=0.05 exceeds the ZO mean-square limit "
-                           "2/(L_x(d_x+2)) = 0.003846 (L_x=10, d_x=50)")
+    assert text.startswith(
+        "diverged at epochs 7-9 in 3/4 seeds: eta_x=0.05 exceeds the ZO mean-square limit "
+        "2/(L_x(d_x+2)) = 0.003846 (L_x=10, d_x=50)"
+    )

@@ -1,12 +1,19 @@
 """THEORY check 10: RR vs with-replacement noise floors of the FO block, exact formulas vs simulation."""
+
 import numpy as np
 import pytest
 import torch
 
 from hybridsmooth.objectives.quadratic import BlockQuadratic
 from hybridsmooth.optim import HybridSGDConfig, run_hybrid_sgd
-from hybridsmooth.theory.recursions import (gradient_floor, loglog_slope, rr_epoch_covariance, rr_gradient_floor,
-                                            sgd_covariance, sgd_gradient_floor)
+from hybridsmooth.theory.recursions import (
+    gradient_floor,
+    loglog_slope,
+    rr_epoch_covariance,
+    rr_gradient_floor,
+    sgd_covariance,
+    sgd_gradient_floor,
+)
 
 N, D, SEEDS = 6, 3, 2000
 ETAS = (0.05, 0.1, 0.2)
@@ -19,12 +26,13 @@ def _problem():
     C = 0.5 * (C + C.T)
     centres = rng.standard_normal((N, D))
     centres -= centres.mean(0)
-    obj = BlockQuadratic(C, centres, 0, x0=torch.zeros(0), y0=torch.zeros(D))   # y_0 = c_bar = 0
+    obj = BlockQuadratic(C, centres, 0, x0=torch.zeros(0), y0=torch.zeros(D))  # y_0 = c_bar = 0
     return C, centres, obj
 
 
 def test_rr_formula_matches_brute_force_average_over_permutations():
     from itertools import permutations
+
     C, centres, _ = _problem()
     eta = 0.1
     K = np.eye(D) - eta * C
@@ -34,6 +42,7 @@ def test_rr_formula_matches_brute_force_average_over_permutations():
         v = sum(np.linalg.matrix_power(K, N - 1 - k) @ C @ delta[i] for k, i in enumerate(perm))
         vs.append(np.outer(v, v))
     from hybridsmooth.theory.recursions import rr_epoch_noise_covariance
+
     np.testing.assert_allclose(rr_epoch_noise_covariance(C, centres, eta), np.mean(vs, 0), rtol=1e-10, atol=1e-14)
 
 
@@ -56,7 +65,7 @@ def test_simulated_floor_matches_exact_and_slopes(order):
         exact = gradient_floor(C, P)
         se = g2.std(ddof=1) / np.sqrt(SEEDS)
         assert abs(g2.mean() - exact) <= 5 * se, (eta, g2.mean(), exact, se)
-        assert exact == pytest.approx(floor, rel=1e-3)     # 150 epochs: stationary for these step sizes
+        assert exact == pytest.approx(floor, rel=1e-3)  # 150 epochs: stationary for these step sizes
         sims.append(g2.mean())
         stationary.append(floor)
     s_exact, s_sim = loglog_slope(ETAS, stationary), loglog_slope(ETAS, sims)

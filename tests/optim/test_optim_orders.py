@@ -2,8 +2,7 @@ import pytest
 import torch
 
 from hybridsmooth.optim.orders import sample_orders
-from hybridsmooth.rng import ORDER_STREAM_STEP, order_generator
-from hybridsmooth.rng import zo_generator
+from hybridsmooth.rng import ORDER_STREAM_STEP, order_generator, zo_generator
 
 
 def _is_perm(rows, n):
@@ -16,7 +15,7 @@ def test_rr_fresh_permutation_every_epoch():
     assert a.shape == (50, 7) and a.dtype == torch.long
     assert _is_perm(a, 7) and _is_perm(b, 7)
     assert not torch.equal(a, b)
-    assert len({tuple(r) for r in a.tolist()}) > 30        # seeds get different permutations
+    assert len({tuple(r) for r in a.tolist()}) > 30  # seeds get different permutations
     assert torch.equal(a, sample_orders("rr", n=7, epoch=0, run_seed=3, batch=50))
     assert not torch.equal(a, sample_orders("rr", n=7, epoch=0, run_seed=4, batch=50))
 
@@ -28,7 +27,7 @@ def test_so_reuses_one_permutation_ig_fixed_sgd_with_replacement():
     assert torch.equal(ig, torch.arange(5).expand(3, 5))
     sgd = sample_orders("sgd", n=6, epoch=0, run_seed=1, batch=200)
     assert sgd.min() >= 0 and sgd.max() <= 5
-    assert not _is_perm(sgd, 6)                            # repeats occur with replacement
+    assert not _is_perm(sgd, 6)  # repeats occur with replacement
 
 
 def test_order_stream_differs_from_zo_stream_and_global_rng_untouched():
@@ -41,11 +40,14 @@ def test_order_stream_differs_from_zo_stream_and_global_rng_untouched():
     assert torch.equal(state, torch.get_rng_state())
 
 
-@pytest.mark.parametrize("kwargs, msg", [
-    (dict(order="random"), "accepted: rr, so, ig, sgd"),
-    (dict(order="rr", n=0), "n >= 1"),
-    (dict(order="rr", epoch=-1), "non-negative"),
-])
+@pytest.mark.parametrize(
+    "kwargs, msg",
+    [
+        (dict(order="random"), "accepted: rr, so, ig, sgd"),
+        (dict(order="rr", n=0), "n >= 1"),
+        (dict(order="rr", epoch=-1), "non-negative"),
+    ],
+)
 def test_bad_arguments(kwargs, msg):
     base = dict(n=4, epoch=0, run_seed=0, batch=2)
     base.update(kwargs)
@@ -72,10 +74,10 @@ def test_per_seed_rr_so_sgd_semantics():
     seeds = torch.arange(50)
     rr = [sample_orders("rr", n=7, epoch=t, run_seed=3, seeds=seeds) for t in range(3)]
     assert all(_is_perm(r, 7) for r in rr) and not torch.equal(rr[0], rr[1])
-    assert len({tuple(r) for r in rr[0].tolist()}) > 30                   # seeds get different permutations
+    assert len({tuple(r) for r in rr[0].tolist()}) > 30  # seeds get different permutations
     so = [sample_orders("so", n=7, epoch=t, run_seed=3, seeds=seeds) for t in range(3)]
     assert all(torch.equal(so[0], s) for s in so) and _is_perm(so[0], 7)
-    assert torch.equal(so[0], rr[0])                                      # shuffle once = the epoch-0 shuffle
+    assert torch.equal(so[0], rr[0])  # shuffle once = the epoch-0 shuffle
     sgd = sample_orders("sgd", n=6, epoch=0, run_seed=1, seeds=torch.arange(200))
     assert sgd.min() >= 0 and sgd.max() <= 5 and not _is_perm(sgd, 6)
 
@@ -109,11 +111,14 @@ def test_per_seed_orders_leave_global_rng_alone():
     assert torch.equal(state, torch.get_rng_state())
 
 
-@pytest.mark.parametrize("kwargs, msg", [
-    (dict(seeds=[0, 1, 2], batch=2), "contradicts the 3 seed indices"),
-    (dict(seeds=[[0, 1]]), "1-d list of seed indices"),
-    (dict(seeds=[-1, 2]), "non-negative"),
-])
+@pytest.mark.parametrize(
+    "kwargs, msg",
+    [
+        (dict(seeds=[0, 1, 2], batch=2), "contradicts the 3 seed indices"),
+        (dict(seeds=[[0, 1]]), "1-d list of seed indices"),
+        (dict(seeds=[-1, 2]), "non-negative"),
+    ],
+)
 def test_bad_seed_arguments(kwargs, msg):
     with pytest.raises(ValueError, match=msg):
         sample_orders("rr", n=4, epoch=0, run_seed=0, **kwargs)

@@ -20,9 +20,9 @@ def test_write_and_load_roundtrip_strict_json(tmp_path):
     assert back.config["optimizer"]["eta_y"] == 0.2 and back.config["seeds"] == 2
     assert back.config["dtype"] == "float64" and back.config["device"] == "cpu" and back.config["torch_version"]
     pd.testing.assert_frame_equal(back.metrics, res.metrics, check_dtype=False)
-    assert back.summary["extra"] is None                       # non-finite -> null, strict JSON
+    assert back.summary["extra"] is None  # non-finite -> null, strict JSON
     json.loads((out / "summary.json").read_text(), parse_constant=lambda c: pytest.fail(f"non-strict {c}"))
-    assert not [p for p in out.iterdir() if p.name.startswith(".")]     # no temporary files left
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary files left
 
 
 def test_load_incomplete_dir_is_a_clear_error(tmp_path):

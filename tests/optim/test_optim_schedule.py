@@ -1,4 +1,5 @@
 """The step schedule: which sample and which ZO noise step k of epoch t uses, batched or not."""
+
 from itertools import islice
 
 import pytest
@@ -30,7 +31,7 @@ def test_every_sample_once_per_epoch(order):
         assert sorted(s.idx for s in steps) == list(range(N))
         assert [(s.epoch, s.k, s.step) for s in steps] == [(t, k, t * N + k) for k in range(N)]
         batched = list(epoch_schedule(order, n=N, epoch=t, run_seed=4, seed_index=torch.arange(5)))
-        rows = torch.stack([s.idx for s in batched], dim=1)            # (seeds, n)
+        rows = torch.stack([s.idx for s in batched], dim=1)  # (seeds, n)
         assert torch.equal(rows.sort(dim=1).values, torch.arange(N).expand(5, N))
 
 
@@ -56,7 +57,7 @@ def test_step_schedule_from_any_start_is_the_tail_from_zero(start):
 
 def test_step_schedule_walks_the_epoch_schedules_and_runs_on_without_stop():
     walked = list(islice(step_schedule("so", n=N, run_seed=9, start=N - 2), 2 * N))
-    epochs = [s for t in (0, 1, 2) for s in epoch_schedule("so", n=N, epoch=t, run_seed=9)][N - 2:3 * N - 2]
+    epochs = [s for t in (0, 1, 2) for s in epoch_schedule("so", n=N, epoch=t, run_seed=9)][N - 2 : 3 * N - 2]
     assert [_key(s) for s in walked] == [_key(s) for s in epochs]
     assert list(step_schedule("rr", n=N, run_seed=0, start=5, stop=5)) == []
     with pytest.raises(ValueError, match="start"):

@@ -1,12 +1,17 @@
 """THEORY check 7: the exact mean-square step-size threshold of the ZO block, simulated by the loop."""
+
 import numpy as np
 import pytest
 import torch
 
 from hybridsmooth.objectives.quadratic import BlockQuadratic
 from hybridsmooth.optim import HybridSGDConfig, run_hybrid_sgd
-from hybridsmooth.theory.recursions import (zo_mean_square_radius, zo_mean_square_trajectory, zo_threshold,
-                                            zo_threshold_isotropic)
+from hybridsmooth.theory.recursions import (
+    zo_mean_square_radius,
+    zo_mean_square_trajectory,
+    zo_threshold,
+    zo_threshold_isotropic,
+)
 
 SEEDS, STEPS = 2000, 200
 
@@ -19,7 +24,7 @@ def test_threshold_closed_form_and_bisection():
     a = np.geomspace(10, 1, 8)
     eta = zo_threshold(a)
     assert zo_mean_square_radius(a, 0.999 * eta) < 1 < zo_mean_square_radius(a, 1.001 * eta)
-    assert eta > zo_threshold_isotropic(10.0, 8)        # a spread spectrum tolerates more than L I
+    assert eta > zo_threshold_isotropic(10.0, 8)  # a spread spectrum tolerates more than L I
 
 
 def _x_only_quadratic(a, seed=1):
@@ -38,12 +43,15 @@ def _x_only_quadratic(a, seed=1):
 # factors, log-uniform); with 20000 seeds, in 0 of 80 runs up to k = 20 (in 2 of 20 at k = 25, factor 1.1).
 # So d_x = 8 is compared with 20000 seeds up to k = 20, where the mean is estimable.
 @pytest.mark.theory
-@pytest.mark.parametrize("d, spectrum, ks, seeds", [
-    (8, "isotropic", (5, 10, 20), 20000),
-    (64, "isotropic", (10, 50, 100, 200), SEEDS),
-    (8, "loguniform", (5, 10, 20), 20000),
-    (64, "loguniform", (10, 50, 100, 200), SEEDS),
-])
+@pytest.mark.parametrize(
+    "d, spectrum, ks, seeds",
+    [
+        (8, "isotropic", (5, 10, 20), 20000),
+        (64, "isotropic", (10, 50, 100, 200), SEEDS),
+        (8, "loguniform", (5, 10, 20), 20000),
+        (64, "loguniform", (10, 50, 100, 200), SEEDS),
+    ],
+)
 @pytest.mark.parametrize("factor", [0.9, 1.1])
 def test_zo_gd_tracks_exact_mean_square_recursion(d, spectrum, ks, seeds, factor):
     a = np.full(d, 10.0) if spectrum == "isotropic" else np.geomspace(10.0, 1.0, d)
@@ -58,11 +66,11 @@ def test_zo_gd_tracks_exact_mean_square_recursion(d, spectrum, ks, seeds, factor
     for k in ks:
         loss = m.loc[m.epoch == k, "loss"].to_numpy()
         assert len(loss) == seeds
-        exact = 0.5 * float(P[k] @ a)                     # E f(x_k) = 1/2 sum_i a_i p_i
+        exact = 0.5 * float(P[k] @ a)  # E f(x_k) = 1/2 sum_i a_i p_i
         se = loss.std(ddof=1) / np.sqrt(seeds)
         assert abs(loss.mean() - exact) <= 5 * se, (k, loss.mean(), exact, se)
         means.append(loss.mean())
-    sq = (res.x**2).sum(-1).numpy()                      # E||x_k||^2 itself at the last k
+    sq = (res.x**2).sum(-1).numpy()  # E||x_k||^2 itself at the last k
     assert abs(sq.mean() - P[steps].sum()) <= 5 * sq.std(ddof=1) / np.sqrt(seeds)
     slope = np.polyfit(np.array(ks, float), np.log(means), 1)[0]
     assert (slope < 0) if factor < 1 else (slope > 0)

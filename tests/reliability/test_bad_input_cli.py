@@ -1,6 +1,7 @@
 """The command line: one line and exit status 2 where a traceback used to be (huge sizes, zero seeds, negative
 numbers in scientific notation), a quiet exit on a closed pipe, ``--version``, and the progress bar of
 ``check`` with its off switches."""
+
 import os
 import subprocess
 import sys
@@ -41,8 +42,26 @@ def test_negative_numbers_in_scientific_notation_are_values(value):
 
 def test_a_negative_step_size_gets_the_step_size_error(tmp_path, capsys):
     out = tmp_path / "run"
-    assert _exit_code(["train", TINY, "--eta-x", "-1e-4", "--eta-y", "0.1", "--epochs", "1", "--seeds", "1",
-                       "--out", str(out), "--quiet"]) == 2
+    assert (
+        _exit_code(
+            [
+                "train",
+                TINY,
+                "--eta-x",
+                "-1e-4",
+                "--eta-y",
+                "0.1",
+                "--epochs",
+                "1",
+                "--seeds",
+                "1",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 2
+    )
     err = _one_error_line(capsys, "eta_x must be positive")
     assert "expected one argument" not in err
     assert not out.exists()
@@ -51,7 +70,7 @@ def test_a_negative_step_size_gets_the_step_size_error(tmp_path, capsys):
 def test_options_are_still_options(capsys):
     args = build_parser().parse_args(["train", TINY, "--eta-x", "-1e-4", "--quiet"])
     assert args.eta_x == -1e-4 and args.quiet
-    assert _exit_code(["train", TINY, "--eta-x", "-e4"]) == 2       # not a number: read as an option
+    assert _exit_code(["train", TINY, "--eta-x", "-e4"]) == 2  # not a number: read as an option
     _one_error_line(capsys, "expected one argument")
 
 
@@ -69,18 +88,25 @@ def test_demo_refuses_zero_seeds_before_running(tmp_path, capsys):
 
 
 def test_demo_refuses_seeds_and_epochs_that_cannot_fit_in_memory(tmp_path, capsys):
-    assert _exit_code(["demo", "--synthetic-only", "--seeds", str(10**9), "--epochs", str(10**9),
-                       "--out", str(tmp_path / "d")]) == 2
+    assert (
+        _exit_code(
+            ["demo", "--synthetic-only", "--seeds", str(10**9), "--epochs", str(10**9), "--out", str(tmp_path / "d")]
+        )
+        == 2
+    )
     _one_error_line(capsys, "--seeds 1000000000 --epochs 1000000000 needs", "of memory")
 
 
-@pytest.mark.parametrize("argv, part", [
-    (["check", "--seeds", str(10**20)], "--seeds must be an integer in 2..10000"),
-    (["check", "--only", "8", "--seeds", "1"], "--seeds must be an integer in 2..10000"),
-    (["check", "--threads", str(10**20)], "--threads must be an integer in 1.."),
-    (["check", "--threads", "0"], "--threads must be an integer in 1.."),
-    (["demo", "--synthetic-only", "--threads", str(10**20)], "--threads must be an integer in 1.."),
-])
+@pytest.mark.parametrize(
+    "argv, part",
+    [
+        (["check", "--seeds", str(10**20)], "--seeds must be an integer in 2..10000"),
+        (["check", "--only", "8", "--seeds", "1"], "--seeds must be an integer in 2..10000"),
+        (["check", "--threads", str(10**20)], "--threads must be an integer in 1.."),
+        (["check", "--threads", "0"], "--threads must be an integer in 1.."),
+        (["demo", "--synthetic-only", "--threads", str(10**20)], "--threads must be an integer in 1.."),
+    ],
+)
 def test_check_and_demo_refuse_huge_counts(argv, part, capsys):
     assert _exit_code(argv) == 2
     _one_error_line(capsys, part)
@@ -90,8 +116,9 @@ def test_a_closed_pipe_ends_quietly():
     # the reader is gone before the command writes (what `hybridsmooth problems | head -1` does once the
     # output outgrows the pipe's buffer)
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-    proc = subprocess.Popen([sys.executable, "-m", "hybridsmooth", "problems"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hybridsmooth", "problems"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    )
     proc.stdout.close()
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 1
@@ -107,6 +134,6 @@ def test_check_shows_progress_on_stderr_unless_quiet(capsys):
 
 
 def test_check_json_to_a_pipe_has_no_progress(capsys):
-    assert not sys.stdout.isatty()        # captured: as good as a pipe
+    assert not sys.stdout.isatty()  # captured: as good as a pipe
     assert _exit_code(["check", "--only", "9,15", "--json"]) == 0
     assert capsys.readouterr().err == ""

@@ -1,6 +1,7 @@
 """User data files (``llm:...,data=PATH``): every bad file is refused with one line naming the file, the line
 and the problem; the rules are those of ``hybridsmooth.data.sources`` (integer labels exactly 0..C-1 with
 every class present, or class names; never a mix, never other numbers)."""
+
 import pytest
 
 from hybridsmooth.data import load_labelled_file, load_task, sample_splits
@@ -30,10 +31,17 @@ def test_a_stray_label_is_refused_not_read_as_an_eighth_class(tmp_path):
     _refused(path, "line 4", "label 7", "0..C-1", "no row has label 2")
 
 
-@pytest.mark.parametrize("label, line_part", [("0.5", "'0.5' is not an integer"), ("1e3", "is not an integer"),
-                                              ("nan", "is not an integer"), ("", "empty label"),
-                                              ("-1", "label -1 is negative"),
-                                              ("12345678901234567890", "too large for a class index")])
+@pytest.mark.parametrize(
+    "label, line_part",
+    [
+        ("0.5", "'0.5' is not an integer"),
+        ("1e3", "is not an integer"),
+        ("nan", "is not an integer"),
+        ("", "empty label"),
+        ("-1", "label -1 is negative"),
+        ("12345678901234567890", "too large for a class index"),
+    ],
+)
 def test_impossible_labels_name_their_line(tmp_path, label, line_part):
     path = _tsv(tmp_path, f"a\t0\nb\t1\nc\t{label}\nd\t0\n")
     _refused(path, "line 4", line_part)
@@ -77,8 +85,9 @@ def test_empty_and_header_only_files_are_named(tmp_path):
 
 def test_empty_sentences_and_repeated_columns_are_refused(tmp_path):
     _refused(_tsv(tmp_path, "a\t0\n  \t1\n"), "line 3", "empty sentence")
-    _refused(_tsv(tmp_path, "a\t0\t1\n", name="twice.tsv", header="sentence\tlabel\tlabel\n"), "line 1",
-             "'label' twice")
+    _refused(
+        _tsv(tmp_path, "a\t0\t1\n", name="twice.tsv", header="sentence\tlabel\tlabel\n"), "line 1", "'label' twice"
+    )
 
 
 def test_a_file_that_is_not_utf8_names_its_line(tmp_path):
@@ -88,11 +97,11 @@ def test_a_file_that_is_not_utf8_names_its_line(tmp_path):
 
 
 def test_good_files_still_load(tmp_path):
-    path = _tsv(tmp_path, "a\t0\n\nb \"q\"\t1\r\nc\t 1 \n")          # blank line, CRLF, padded label
+    path = _tsv(tmp_path, 'a\t0\n\nb "q"\t1\r\nc\t 1 \n')  # blank line, CRLF, padded label
     texts, labels, names = load_labelled_file(path)
     assert texts == ["a", 'b "q"', "c"] and labels == [0, 1, 1] and names == ("negative", "positive")
     three = _tsv(tmp_path, "a\t0\nb\t1\nc\t2\n", name="three.tsv")
-    assert load_labelled_file(three)[2] == ("0", "1", "2")         # C = 3 is not sentiment's 2: digit names
+    assert load_labelled_file(three)[2] == ("0", "1", "2")  # C = 3 is not sentiment's 2: digit names
     csv = tmp_path / "q.csv"
     csv.write_text('sentence,label\n"a, quoted, sentence",pos\nplain,neg\n')
     assert load_labelled_file(csv) == (["a, quoted, sentence", "plain"], [1, 0], ("neg", "pos"))

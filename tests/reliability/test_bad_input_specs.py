@@ -1,6 +1,7 @@
 """Problem specs: every key of every registered problem refuses impossible values with a one-line SpecError
 naming the problem and the key, before anything is built; duplicate keys and sizes that cannot fit in memory
 are refused too; values that are each fine but overflow together are caught at the starting point."""
+
 import math
 
 import pytest
@@ -47,25 +48,28 @@ def test_every_key_refuses_impossible_values_by_name(name, key):
         assert message.startswith(f"{name}: {key}"), message
 
 
-@pytest.mark.parametrize("spec, message", [
-    ("quadratic:dx=3,dy=2,n=2,Lx=nan", "quadratic: Lx must be a finite number >= 0, got nan"),
-    ("quadratic:start=inf", "quadratic: start must be a finite number >= 0, got inf"),
-    ("quadratic:spread=nan", "quadratic: spread must be a finite number >= 0, got nan"),
-    ("quadratic:dx=-5", "quadratic: dx must be an integer >= 0, got -5"),
-    ("quadratic:dx=0,dy=0", "quadratic: need dx, dy >= 0 and dx + dy >= 1"),
-    ("quadratic:mx=20", "quadratic: mx must lie in [0, Lx=10], got 20"),
-    ("quadratic:Lx=0", "quadratic: spectrum_x=loguniform needs mx > 0"),
-    ("quadratic:coupling=1.5", "quadratic: coupling must lie in [0, 1], got 1.5"),
-    ("quadratic:spectrum_y=flat", "quadratic: spectrum_y must be one of loguniform, linear, isotropic"),
-    ("quadratic:seed=-3", "quadratic: seed must be an integer >= 0, got -3"),
-    ("cauchy:start=-1", "cauchy: start must be a finite number >= 0"),
-    ("cauchy:dx=0,dy=0", "need n >= 1 and dx + dy >= 1"),
-    ("coupled2:a=0", "coupled2: a must be a finite positive number, got 0.0"),
-    ("falsifier:K=inf", "falsifier: K must be a finite number, got inf"),
-    ("bilinear:m=0", "bilinear: m must be an integer >= 1, got 0"),
-    ("cossum:omega=0", "cossum: omega must be a finite positive number"),
-    ("interpolating:dy=0", "interpolating: dy must be an integer >= 1, got 0"),
-])
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("quadratic:dx=3,dy=2,n=2,Lx=nan", "quadratic: Lx must be a finite number >= 0, got nan"),
+        ("quadratic:start=inf", "quadratic: start must be a finite number >= 0, got inf"),
+        ("quadratic:spread=nan", "quadratic: spread must be a finite number >= 0, got nan"),
+        ("quadratic:dx=-5", "quadratic: dx must be an integer >= 0, got -5"),
+        ("quadratic:dx=0,dy=0", "quadratic: need dx, dy >= 0 and dx + dy >= 1"),
+        ("quadratic:mx=20", "quadratic: mx must lie in [0, Lx=10], got 20"),
+        ("quadratic:Lx=0", "quadratic: spectrum_x=loguniform needs mx > 0"),
+        ("quadratic:coupling=1.5", "quadratic: coupling must lie in [0, 1], got 1.5"),
+        ("quadratic:spectrum_y=flat", "quadratic: spectrum_y must be one of loguniform, linear, isotropic"),
+        ("quadratic:seed=-3", "quadratic: seed must be an integer >= 0, got -3"),
+        ("cauchy:start=-1", "cauchy: start must be a finite number >= 0"),
+        ("cauchy:dx=0,dy=0", "need n >= 1 and dx + dy >= 1"),
+        ("coupled2:a=0", "coupled2: a must be a finite positive number, got 0.0"),
+        ("falsifier:K=inf", "falsifier: K must be a finite number, got inf"),
+        ("bilinear:m=0", "bilinear: m must be an integer >= 1, got 0"),
+        ("cossum:omega=0", "cossum: omega must be a finite positive number"),
+        ("interpolating:dy=0", "interpolating: dy must be an integer >= 1, got 0"),
+    ],
+)
 def test_impossible_values_name_problem_and_key(spec, message):
     assert message in _one_line_spec_error(spec)
 
@@ -77,13 +81,16 @@ def test_a_key_given_twice_is_refused():
         make_problem("cauchy:seed=1, seed=1")
 
 
-@pytest.mark.parametrize("spec, part", [
-    ("quadratic:start=1e300", "the loss at the starting point is"),
-    ("bilinear:b=1e308,start=1e200", "the loss at the starting point is inf"),
-    ("cauchy:scale=1e200", "overflow float64"),
-    ("interpolating:scale=1e300", "overflow float64"),
-    ("cossum:omega=1e300", "overflow float64"),
-])
+@pytest.mark.parametrize(
+    "spec, part",
+    [
+        ("quadratic:start=1e300", "the loss at the starting point is"),
+        ("bilinear:b=1e308,start=1e200", "the loss at the starting point is inf"),
+        ("cauchy:scale=1e200", "overflow float64"),
+        ("interpolating:scale=1e300", "overflow float64"),
+        ("cossum:omega=1e300", "overflow float64"),
+    ],
+)
 def test_finite_values_that_overflow_together_are_refused(spec, part):
     assert part in _one_line_spec_error(spec)
 
@@ -93,10 +100,20 @@ def test_a_non_finite_starting_point_is_refused_by_the_base_class():
         FiniteSum(n=1, d_x=1, d_y=0, x0=torch.tensor([math.inf]))
 
 
-@pytest.mark.parametrize("spec", ["quadratic:dx=1000000000000", "cauchy:dx=100000000,n=100000",
-                                  "coupled2:m=100000000", "cossum:dx=10000000000000", "quartic:n=100000000000",
-                                  "interpolating:m=100000000000", "bilinear:m=10000000000000",
-                                  "falsifier:dy=10000000000000", "signedquad:dx=10000000000000"])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "quadratic:dx=1000000000000",
+        "cauchy:dx=100000000,n=100000",
+        "coupled2:m=100000000",
+        "cossum:dx=10000000000000",
+        "quartic:n=100000000000",
+        "interpolating:m=100000000000",
+        "bilinear:m=10000000000000",
+        "falsifier:dy=10000000000000",
+        "signedquad:dx=10000000000000",
+    ],
+)
 def test_sizes_that_cannot_fit_in_memory_are_refused_before_allocating(spec):
     with pytest.raises(UsageError) as err:
         make_problem(spec)
@@ -110,13 +127,19 @@ def test_check_allocation_names_what_and_how_much(monkeypatch):
     with pytest.raises(UsageError, match=r"^x=1e12 needs 8 TB of memory; this machine has 16 GB$"):
         validate.check_allocation(10**12, 8, "x=1e12")
     validate.check_allocation(10**9, 8, "fits")
-    monkeypatch.setattr(validate, "physical_memory", lambda: None)     # unknown: nothing is refused
+    monkeypatch.setattr(validate, "physical_memory", lambda: None)  # unknown: nothing is refused
     validate.check_allocation(10**15, 8, "unknown")
 
 
 def test_format_bytes():
     assert [validate.format_bytes(n) for n in (0, 999, 1500, 8 * 10**12, 32 * 10**24, 10**40)] == [
-        "0 B", "999 B", "1.5 KB", "8 TB", "32 YB", "about 10^40 B"]
+        "0 B",
+        "999 B",
+        "1.5 KB",
+        "8 TB",
+        "32 YB",
+        "about 10^40 B",
+    ]
 
 
 def test_shared_checks_raise_the_error_class_asked_for():
@@ -139,8 +162,26 @@ def test_check_refuses_a_nan_start_instead_of_reporting_false_failures(capsys):
 
 def test_train_refuses_an_infinite_start_instead_of_diverging(tmp_path, capsys):
     out = tmp_path / "run"
-    assert main(["train", "quadratic:dx=3,dy=2,n=2,start=inf", "--eta-x", "0.01", "--eta-y", "0.1",
-                 "--epochs", "2", "--seeds", "2", "--out", str(out), "--quiet"]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "quadratic:dx=3,dy=2,n=2,start=inf",
+                "--eta-x",
+                "0.01",
+                "--eta-y",
+                "0.1",
+                "--epochs",
+                "2",
+                "--seeds",
+                "2",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "start must be a finite number" in err
     assert not out.exists()

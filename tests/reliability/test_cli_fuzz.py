@@ -11,6 +11,7 @@
 Counts that size the work (epochs, seeds, iterations) are drawn small: a huge count is a long job, not an
 error; the options whose huge values must be refused are given them explicitly.
 """
+
 import argparse
 import importlib
 
@@ -27,11 +28,37 @@ KEYS = sorted({key for entry in REGISTRY.values() for key in entry.defaults})
 STATUSES = {0, 1, 2, 130}
 
 GARBAGE = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=8)
-WORDS = ["nan", "NaN", "inf", "-inf", "1e999", "-1e999", "", " ", "true", "false", "none", "1e3", "0x10", "1_0",
-         "--", "=", "1.5", "-0", "+3", "-1e-4", "é", "9" * 5000]
+WORDS = [
+    "nan",
+    "NaN",
+    "inf",
+    "-inf",
+    "1e999",
+    "-1e999",
+    "",
+    " ",
+    "true",
+    "false",
+    "none",
+    "1e3",
+    "0x10",
+    "1_0",
+    "--",
+    "=",
+    "1.5",
+    "-0",
+    "+3",
+    "-1e-4",
+    "é",
+    "9" * 5000,
+]
 HUGE = [str(v) for v in (10**9, 10**12, 10**18, 2**63, 10**40)]
-VALUES = st.one_of(st.integers(-3, 30).map(str), st.sampled_from(WORDS + HUGE),
-                   st.floats(allow_nan=True, allow_infinity=True).map(repr), GARBAGE)
+VALUES = st.one_of(
+    st.integers(-3, 30).map(str),
+    st.sampled_from(WORDS + HUGE),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    GARBAGE,
+)
 
 
 @st.composite
@@ -40,7 +67,7 @@ def specs(draw):
     keys = st.one_of(st.sampled_from(KEYS), GARBAGE)
     items = draw(st.lists(st.one_of(st.tuples(keys, VALUES).map("=".join), GARBAGE), max_size=6))
     if items and draw(st.booleans()):
-        items.append(draw(st.sampled_from(items)))          # a key given twice
+        items.append(draw(st.sampled_from(items)))  # a key given twice
     sep = draw(st.sampled_from([":", ": ", "", "::"]))
     return f"{name}{sep}{','.join(items)}"
 
@@ -50,8 +77,12 @@ def _problem_name(spec: str) -> str:
 
 
 # database=None: nothing is written outside the test's temporary folders (no .hypothesis/ in the checkout)
-FAST = dict(max_examples=500, deadline=None, database=None,
-            suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+FAST = dict(
+    max_examples=500,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 
 
 @settings(**FAST)
@@ -66,7 +97,7 @@ def test_parse_spec_raises_only_usage_errors(spec):
 @settings(**FAST)
 @given(specs())
 def test_make_problem_raises_only_usage_errors(spec):
-    assume(_problem_name(spec) != "llm")      # a real model: seconds to load, not a fuzz target
+    assume(_problem_name(spec) != "llm")  # a real model: seconds to load, not a fuzz target
     try:
         make_problem(spec)
     except UsageError as err:
@@ -75,12 +106,44 @@ def test_make_problem_raises_only_usage_errors(spec):
 
 # --- the command line ---------------------------------------------------------------------------------------
 
-TINY_SPECS = ["quadratic:dx=3,dy=2,n=2", "cauchy:dx=3,dy=2,n=2", "coupled2:m=2", "falsifier:", "bilinear:",
-              "quartic:dx=2,dy=2,n=2", "cossum:dx=2,dy=1", "interpolating:dx=2,dy=2,n=2,m=2"]
-BAD_SPECS = ["quadratic:dx=3,dx=3", "quadratic:dx=3,dy=2,n=2,start=nan", "nosuch:", "", "quadratic:dx=10**3",
-             "quadratic:dx=1000000000000", "cauchy:dx=3,dy=2,n=2,s=-1", "falsifier:K=inf"]
-NUMBERS = ["0", "1", "2", "-1", "1e-4", "-1e-4", "0.5", "1e-300", "nan", "inf", "-inf", "1e999", str(10**20),
-           "abc", "", "-"]
+TINY_SPECS = [
+    "quadratic:dx=3,dy=2,n=2",
+    "cauchy:dx=3,dy=2,n=2",
+    "coupled2:m=2",
+    "falsifier:",
+    "bilinear:",
+    "quartic:dx=2,dy=2,n=2",
+    "cossum:dx=2,dy=1",
+    "interpolating:dx=2,dy=2,n=2,m=2",
+]
+BAD_SPECS = [
+    "quadratic:dx=3,dx=3",
+    "quadratic:dx=3,dy=2,n=2,start=nan",
+    "nosuch:",
+    "",
+    "quadratic:dx=10**3",
+    "quadratic:dx=1000000000000",
+    "cauchy:dx=3,dy=2,n=2,s=-1",
+    "falsifier:K=inf",
+]
+NUMBERS = [
+    "0",
+    "1",
+    "2",
+    "-1",
+    "1e-4",
+    "-1e-4",
+    "0.5",
+    "1e-300",
+    "nan",
+    "inf",
+    "-inf",
+    "1e999",
+    str(10**20),
+    "abc",
+    "",
+    "-",
+]
 COUNTS = ["-1", "0", "1", "2", "3", "1.5", "x", "", "nan", "-1e-4"]
 STRINGS = ["", "x", "0,1", "-1", "1e-4", "xx,yy", "5", "15", "5,15", ",", "bogus"]
 # options of check (this project's own checks) whose huge values must be refused, not run
@@ -94,9 +157,11 @@ def _command_parser(command: str) -> argparse.ArgumentParser:
 
 
 def _paths(workdir):
-    return {"out": [str(workdir / "out"), str(workdir / "afile" / "sub"), ""],
-            "report": [str(workdir / "report.md"), str(workdir / "afile" / "r.md"), ""],
-            "figures": ["figures"]}
+    return {
+        "out": [str(workdir / "out"), str(workdir / "afile" / "sub"), ""],
+        "report": [str(workdir / "report.md"), str(workdir / "afile" / "r.md"), ""],
+        "figures": ["figures"],
+    }
 
 
 def _values(command: str, action: argparse.Action, workdir) -> st.SearchStrategy:
@@ -105,7 +170,7 @@ def _values(command: str, action: argparse.Action, workdir) -> st.SearchStrategy
         return st.just([])
     if action.dest in _paths(workdir):
         return st.sampled_from(_paths(workdir)[action.dest]).map(lambda v: [v])
-    if action.dest == "size":                       # never --size full: minutes
+    if action.dest == "size":  # never --size full: minutes
         return st.sampled_from(["fast", "bogus"]).map(lambda v: [v])
     if action.choices:
         return st.sampled_from([*action.choices, "bogus"]).map(lambda v: [v])
@@ -118,8 +183,9 @@ def _values(command: str, action: argparse.Action, workdir) -> st.SearchStrategy
 
 
 def _options(command: str):
-    return [a for a in _command_parser(command)._actions
-            if a.option_strings and not isinstance(a, argparse._HelpAction)]
+    return [
+        a for a in _command_parser(command)._actions if a.option_strings and not isinstance(a, argparse._HelpAction)
+    ]
 
 
 BASE = {
@@ -142,11 +208,11 @@ def argvs(draw, workdir, commands=tuple(COMMANDS)):
     argv = [command] + ([spec] if command != "check" or draw(st.booleans()) else []) + BASE[command]
     options = _options(command)
     if command == "train" and any("--overwrite" in a.option_strings for a in options):
-        argv.append("--overwrite")                      # each example may reuse the last one's run folder
+        argv.append("--overwrite")  # each example may reuse the last one's run folder
     for action in draw(st.lists(st.sampled_from(options), max_size=4)):
         argv += [draw(st.sampled_from(action.option_strings)), *draw(_values(command, action, workdir))]
     if command == "check" and spec not in argv and "--only" not in argv:
-        argv += ["--only", "15"]                        # never the whole suite: minutes
+        argv += ["--only", "15"]  # never the whole suite: minutes
     return argv
 
 
@@ -154,14 +220,36 @@ def argvs(draw, workdir, commands=tuple(COMMANDS)):
 # file: the fuzz steps around them so that it keeps looking for new ones. Remove an entry once it is fixed.
 # argument lists that once raised a traceback: each must now end with a status, never an exception
 FORMER_TRACEBACKS = {
-    "estimate --method eigsh on a zero cross block (ARPACK: starting vector is zero)":
-        ["estimate", "quadratic:dx=3,dy=2,n=2", "--method", "eigsh", "--quiet"],
-    "estimate --seed -1 with --secant-steps (derive_seed)":
-        ["estimate", "quartic:dx=2,dy=2,n=2", "--seed", "-1", "--secant-steps", "3", "--quiet"],
-    "estimate --points 10^12 (ran without end)":
-        ["estimate", "quadratic:dx=3,dy=2,n=2", "--points", "1000000000000", "--quiet"],
-    "estimate --seed 10^20 (overflow)":
-        ["estimate", "quadratic:dx=3,dy=2,n=2", "--seed", "100000000000000000000", "--quiet"],
+    "estimate --method eigsh on a zero cross block (ARPACK: starting vector is zero)": [
+        "estimate",
+        "quadratic:dx=3,dy=2,n=2",
+        "--method",
+        "eigsh",
+        "--quiet",
+    ],
+    "estimate --seed -1 with --secant-steps (derive_seed)": [
+        "estimate",
+        "quartic:dx=2,dy=2,n=2",
+        "--seed",
+        "-1",
+        "--secant-steps",
+        "3",
+        "--quiet",
+    ],
+    "estimate --points 10^12 (ran without end)": [
+        "estimate",
+        "quadratic:dx=3,dy=2,n=2",
+        "--points",
+        "1000000000000",
+        "--quiet",
+    ],
+    "estimate --seed 10^20 (overflow)": [
+        "estimate",
+        "quadratic:dx=3,dy=2,n=2",
+        "--seed",
+        "100000000000000000000",
+        "--quiet",
+    ],
 }
 
 
@@ -179,12 +267,15 @@ def workdir(tmp_path_factory):
     return folder
 
 
-@settings(max_examples=400, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
-                                 HealthCheck.filter_too_much])
+@settings(
+    max_examples=400,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.filter_too_much],
+)
 @given(data=st.data())
 def test_cli_exits_with_a_known_status(data, workdir, monkeypatch, capsys):
-    monkeypatch.chdir(workdir)                       # default output folders land in the fuzz folder
+    monkeypatch.chdir(workdir)  # default output folders land in the fuzz folder
     argv = data.draw(argvs(workdir), label="argv")
     status = _status(argv)
     captured = capsys.readouterr()

@@ -1,4 +1,5 @@
 """`hybridsmooth estimate` shows a progress bar on stderr for long work, and nothing with --quiet."""
+
 from hybridsmooth.cli import main
 
 SPEC = "quadratic:dx=30,dy=6,Lx=8,Ly=2,coupling=0.6,n=4,seed=5"

@@ -4,6 +4,7 @@ One start vector spans at most one direction of each eigenspace, so single-vecto
 multiple eigenvalue once and then the next distinct one; a block of b >= k start vectors spans up to b
 directions of each. The oracle is numpy.linalg.eigh on the dense matrix.
 """
+
 import json
 
 import numpy as np
@@ -20,14 +21,14 @@ TOL = 1e-10
 # top eigenvalue 5 of multiplicity 3, bottom -6 of multiplicity 2; |-6| > 5 > |-4.8| mixes both ends in LM
 REPEATED_ENDS = np.concatenate([[5.0] * 3, [4.5], np.linspace(-2.0, 2.0, 112), [-6.0] * 2, [-4.8, -4.6]])
 # clusters 1 + 1e-9, 1 at the top and -1.2, -1.2 + 1e-9 at the (larger in magnitude) bottom
-CLUSTERED_ENDS = np.concatenate([[1.0 + 1e-9, 1.0, 0.9, 0.8], np.linspace(-0.5, 0.5, 112),
-                                 [-1.2, -1.2 + 1e-9, -1.1, -1.05]])
+CLUSTERED_ENDS = np.concatenate(
+    [[1.0 + 1e-9, 1.0, 0.9, 0.8], np.linspace(-0.5, 0.5, 112), [-1.2, -1.2 + 1e-9, -1.1, -1.05]]
+)
 
 
 def with_spectrum(evals, seed=0):
     evals = torch.as_tensor(evals, dtype=DT)
-    Q, _ = torch.linalg.qr(torch.randn(len(evals), len(evals), generator=torch.Generator().manual_seed(seed),
-                                       dtype=DT))
+    Q, _ = torch.linalg.qr(torch.randn(len(evals), len(evals), generator=torch.Generator().manual_seed(seed), dtype=DT))
     return (Q * evals) @ Q.T
 
 
@@ -47,8 +48,9 @@ def explicit_residuals(A, res):
 @pytest.mark.parametrize("spectrum", [REPEATED_ENDS, CLUSTERED_ENDS], ids=["repeated", "clustered"])
 def test_repeated_and_clustered_ends_match_dense_eigh(spectrum, k, which):
     A = with_spectrum(spectrum)
-    res = lanczos_top_eigs(matrix_operator(A), k, which=which, tol=TOL, max_iter=len(spectrum), seed=0,
-                           return_vectors=True)
+    res = lanczos_top_eigs(
+        matrix_operator(A), k, which=which, tol=TOL, max_iter=len(spectrum), seed=0, return_vectors=True
+    )
     assert res.converged and res.residual_kind == "explicit"
     np.testing.assert_allclose(res.estimates, wanted(A, k, which), rtol=0, atol=1e-8)
     true = explicit_residuals(A, res)
@@ -62,8 +64,7 @@ def test_repeated_and_clustered_ends_match_dense_eigh(spectrum, k, which):
 
 def test_repeated_top_eigenvalue_found_k_times():
     A = with_spectrum(REPEATED_ENDS)
-    res = lanczos_top_eigs(matrix_operator(A), 3, which="LA", tol=TOL, max_iter=len(REPEATED_ENDS),
-                           return_vectors=True)
+    res = lanczos_top_eigs(matrix_operator(A), 3, which="LA", tol=TOL, max_iter=len(REPEATED_ENDS), return_vectors=True)
     assert res.converged
     np.testing.assert_allclose(res.estimates, [5.0, 5.0, 5.0], rtol=0, atol=1e-8)
     # three orthonormal vectors: the whole three-dimensional eigenspace, not one vector counted thrice
@@ -136,8 +137,11 @@ def test_converged_false_when_recurrence_small_but_explicit_residual_large(kind,
     d = 30
     g = torch.Generator().manual_seed(3)
     A = with_spectrum(np.linspace(-1.0, 3.0, d), seed=1)
-    op = (_nonlinear(A, torch.nn.functional.normalize(torch.randn(d, generator=g, dtype=DT), dim=0))
-          if kind == "nonlinear" else _asymmetric(A, torch.randn(d, d, generator=g, dtype=DT)))
+    op = (
+        _nonlinear(A, torch.nn.functional.normalize(torch.randn(d, generator=g, dtype=DT), dim=0))
+        if kind == "nonlinear"
+        else _asymmetric(A, torch.randn(d, d, generator=g, dtype=DT))
+    )
     tol = 1e-8
     blind = lanczos_top_eigs(op, k, which="LA", tol=tol, max_iter=d, explicit_residuals=False)
     assert blind.converged and blind.residual_kind == "lanczos" and max(blind.residuals) <= tol * 3.0

@@ -1,5 +1,6 @@
 """Finite-difference Hessian-vector products give the same block constants as autograd on transformers
 in float32 (the step follows the weights a direction touches, not the norm of the whole point)."""
+
 import pytest
 import torch
 
@@ -17,14 +18,15 @@ def _relative_gap(a: float, b: float) -> float:
 
 def test_tiny_bert_constants_agree_with_autograd():
     """The issue's case: L_x came out 0.162 against 0.366, marked converged."""
-    obj = make_llm_objective(model="tiny-bert", adapter="lora", n_train=4, n_dev=0, n_test=0, batch_size=4,
-                             max_length=24)
+    obj = make_llm_objective(
+        model="tiny-bert", adapter="lora", n_train=4, n_dev=0, n_test=0, batch_size=4, max_length=24
+    )
     assert obj.dtype == torch.float32
     exact = estimate_table(obj, blocks=["xx", "yy"])
     fd = estimate_table(obj, blocks=["xx", "yy"], backend="finite_difference")
     for e, f in zip(exact, fd):
         assert _relative_gap(f["estimate"], e["estimate"]) <= 1e-3, (e["block"], f["estimate"], e["estimate"])
-        assert f["asymmetry"] < 1e-3 and f["nonlinearity"] < 1e-2   # measured and reported
+        assert f["asymmetry"] < 1e-3 and f["nonlinearity"] < 1e-2  # measured and reported
 
 
 @pytest.mark.parametrize("block", ["xx", "yy"])
@@ -32,8 +34,7 @@ def test_minilm_constants_agree_with_autograd(block):
     """MiniLM: 22.7M base weights (||z|| ~ 280) whose top curvature lives on weights of rms ~0.01.
     One example of 8 tokens and the same eight Lanczos steps from the same start on both operators (a
     finite-difference product of the x block costs four gradients, ~1 s)."""
-    obj = make_llm_objective(model="minilm", adapter="lora", n_train=1, n_dev=0, n_test=0, batch_size=1,
-                             max_length=8)
+    obj = make_llm_objective(model="minilm", adapter="lora", n_train=1, n_dev=0, n_test=0, batch_size=1, max_length=8)
     x, y = obj.initial_point()
     tops = {}
     for backend in ("reverse_over_reverse", "finite_difference"):

@@ -1,4 +1,5 @@
 """Real-model objectives in double precision: dtype=float64 end to end, so a float32 constant can be checked."""
+
 import math
 
 import pytest

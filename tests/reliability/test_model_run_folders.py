@@ -1,5 +1,6 @@
 """Model runs follow the same folder rules: one writer, no stale checkpoint, Ctrl-C keeps a resumable state, a
 diverged run has no final dev loss, and model options are honoured (items 4, 7, 11)."""
+
 import json
 import os
 import signal
@@ -51,15 +52,18 @@ def test_ctrl_c_stops_between_steps_and_resume_gives_the_uninterrupted_run(tmp_p
 
     def evaluate_then_interrupt(obj):
         calls.append(1)
-        if len(calls) == 2:          # the evaluation after step 2: Ctrl-C arrives while the run is busy
+        if len(calls) == 2:  # the evaluation after step 2: Ctrl-C arrives while the run is busy
             os.kill(os.getpid(), signal.SIGINT)
-        return {"loss": float(evaluate(obj, obj.x, obj.y, split="dev")["loss"]),
-                "accuracy": float(evaluate(obj, obj.x, obj.y, split="dev")["accuracy"])}
+        return {
+            "loss": float(evaluate(obj, obj.x, obj.y, split="dev")["loss"]),
+            "accuracy": float(evaluate(obj, obj.x, obj.y, split="dev")["accuracy"]),
+        }
 
     out = tmp_path / "run"
     with pytest.raises(RunInterrupted, match="--resume"):
-        train_model(tiny(), hybrid(), ModelRunConfig(steps=6, eval_every=2), out_dir=out,
-                    evaluate=evaluate_then_interrupt)
+        train_model(
+            tiny(), hybrid(), ModelRunConfig(steps=6, eval_every=2), out_dir=out, evaluate=evaluate_then_interrupt
+        )
     kept = pd.read_csv(out / "metrics.csv")
     assert list(kept.step) == [0, 1] and (out / "checkpoint.pt").is_file()
     with pytest.raises(FileNotFoundError, match="not a finished run"):
@@ -83,8 +87,20 @@ def test_resume_with_fewer_steps_than_held_is_refused(tmp_path):
 def test_diverged_model_run_reports_no_final_dev_loss(tmp_path, capsys):
     out = tmp_path / "run"
     # a ZO step of 1e3 on every base weight: the loss leaves 1000 x its first value at step 1
-    argv = ["train", SPEC, "--method", "zo_full", "--eta-x", "1e3", "--steps", "6", "--quiet", "--json",
-            "--out", str(out)]
+    argv = [
+        "train",
+        SPEC,
+        "--method",
+        "zo_full",
+        "--eta-x",
+        "1e3",
+        "--steps",
+        "6",
+        "--quiet",
+        "--json",
+        "--out",
+        str(out),
+    ]
     assert main(argv) == 1
     printed = json.loads(capsys.readouterr().out)
     summary = json.loads((out / "summary.json").read_text())
@@ -95,8 +111,22 @@ def test_diverged_model_run_reports_no_final_dev_loss(tmp_path, capsys):
 
 def test_model_divergence_factor_is_honoured(tmp_path, capsys):
     out = tmp_path / "run"
-    argv = ["train", SPEC, "--method", "fo_peft", "--eta-y", "1e-2", "--steps", "3", "--quiet", "--json",
-            "--divergence-factor", "1.0000001", "--out", str(out)]
+    argv = [
+        "train",
+        SPEC,
+        "--method",
+        "fo_peft",
+        "--eta-y",
+        "1e-2",
+        "--steps",
+        "3",
+        "--quiet",
+        "--json",
+        "--divergence-factor",
+        "1.0000001",
+        "--out",
+        str(out),
+    ]
     # any step whose loss exceeds the first one by a relative 1e-7 counts as diverged with this factor
     main(argv)
     cfg = json.loads((out / "config.json").read_text())
@@ -104,8 +134,21 @@ def test_model_divergence_factor_is_honoured(tmp_path, capsys):
 
 
 def test_smoothing_radius_that_overflows_the_weights_dtype_is_refused(tmp_path, capsys):
-    argv = ["train", SPEC, "--eta-x", "1e-3", "--eta-y", "1e-2", "--mu", "1e300", "--steps", "2", "--quiet",
-            "--out", str(tmp_path / "run")]
+    argv = [
+        "train",
+        SPEC,
+        "--eta-x",
+        "1e-3",
+        "--eta-y",
+        "1e-2",
+        "--mu",
+        "1e300",
+        "--steps",
+        "2",
+        "--quiet",
+        "--out",
+        str(tmp_path / "run"),
+    ]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert "--mu" in err and "float32" in err and len(err.splitlines()) == 1

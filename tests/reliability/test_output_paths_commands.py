@@ -3,6 +3,7 @@ that cannot be written is refused with exit status 2 and one line naming the opt
 
 Tests run as root, where permissions do not stop a write; the unwritable paths are under /proc (no folder
 can be made there) and through an existing regular file."""
+
 import pytest
 
 from hybridsmooth.cli import main
@@ -34,7 +35,7 @@ def _refused(argv, option, workdir, capsys):
     captured = capsys.readouterr()
     assert captured.err.count("\n") == 1 and "Traceback" not in captured.err, captured.err
     assert f"error: {option} " in captured.err
-    assert captured.out == ""                                   # no step started
+    assert captured.out == ""  # no step started
     assert sorted(p.name for p in workdir.iterdir()) == ["afile"]
     assert (workdir / "afile").read_text() == "not a folder\n"
 

@@ -1,5 +1,6 @@
 """A run folder describes exactly one run: refused when taken, replaced only on request, resumed only by the same
 run, locked while written, completed by a marker that readers require, readable by the group (items 4-6)."""
+
 import json
 import os
 import stat
@@ -39,10 +40,30 @@ def test_existing_run_folder_is_refused_and_left_untouched(tmp_path, capsys):
 def test_overwrite_leaves_only_the_new_run(tmp_path):
     out = tmp_path / "run"
     assert main([*TRAIN, "--epochs", "3", "--checkpoint-every", "1", "--out", str(out)]) == 0
-    assert main(["train", SPEC, "--eta-x", "0.01", "--eta-y", "0.2", "--epochs", "2", "--seeds", "2", "--quiet",
-                 "--overwrite", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                SPEC,
+                "--eta-x",
+                "0.01",
+                "--eta-y",
+                "0.2",
+                "--epochs",
+                "2",
+                "--seeds",
+                "2",
+                "--quiet",
+                "--overwrite",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     run = load_run(out)
     import torch
+
     assert torch.load(out / "checkpoint.pt", weights_only=False)["run_hash"] == run.config["run_hash"]
     assert run.config["seeds"] == 2 and run.config["optimizer"]["epochs"] == 2
     assert set(run.metrics.seed) == {0, 1} and set(run.metrics.epoch) == {0, 1, 2}
@@ -108,7 +129,7 @@ def test_second_writer_is_refused_while_the_first_holds_the_folder(tmp_path, cap
     with open_run_folder(out):
         assert main([*TRAIN, "--epochs", "2", "--overwrite", "--out", str(out)]) == 2
         _one_line(capsys, "being written by another process")
-    assert main([*TRAIN, "--epochs", "2", "--overwrite", "--out", str(out)]) == 0   # released
+    assert main([*TRAIN, "--epochs", "2", "--overwrite", "--out", str(out)]) == 0  # released
 
 
 @pytest.mark.parametrize("mask, mode", [(0o022, 0o644), (0o027, 0o640), (0o002, 0o664)])

@@ -1,5 +1,6 @@
 """A seed's run does not depend on the seeds beside it: seed index b is the same run alone (seeds=1 or
 [b]), among seeds=10, or in [3, b]; the per-seed counter-based streams behind it (hybridsmooth.rng)."""
+
 import math
 
 import numpy as np
@@ -9,10 +10,18 @@ import torch
 
 from hybridsmooth.objectives.base import broadcast_blocks
 from hybridsmooth.optim import HybridSGDConfig, hybrid_step, run_hybrid_sgd, sample_orders
-from hybridsmooth.rng import (DIRECTION_STREAM, ORDER_STREAM, SeedStreams, as_seed_indices, key_prefix, mix64,
-                                    random_words, row_keys)
 from hybridsmooth.problems import make_problem
-from hybridsmooth.rng import zo_generator
+from hybridsmooth.rng import (
+    DIRECTION_STREAM,
+    ORDER_STREAM,
+    SeedStreams,
+    as_seed_indices,
+    key_prefix,
+    mix64,
+    random_words,
+    row_keys,
+    zo_generator,
+)
 
 QUADRATIC = "quadratic:dx=20,dy=5,n=8,coupling=0.3"
 PROBLEMS = (QUADRATIC, "cauchy")
@@ -46,8 +55,13 @@ def _words(t: torch.Tensor) -> list[int]:
 
 def test_reference_splitmix64_reproduces_published_outputs():
     assert _splitmix64(0, 3) == [0xE220A8397B1DCDAF, 0x6E789E6AA1B965F4, 0x06C45D188009454F]
-    assert _splitmix64(1234567, 5) == [6457827717110365317, 3203168211198807973, 9817491932198370423,
-                                      4593380528125082431, 16408922859458223821]
+    assert _splitmix64(1234567, 5) == [
+        6457827717110365317,
+        3203168211198807973,
+        9817491932198370423,
+        4593380528125082431,
+        16408922859458223821,
+    ]
 
 
 def test_vectorised_hash_equals_the_reference():
@@ -67,9 +81,18 @@ def test_key_derivation_absorbs_each_field_and_the_seed_index():
     assert key_prefix(*fields) == h
     assert _words(row_keys(h, torch.tensor([0, 7]))) == [_mix_ref(h ^ 0), _mix_ref(h ^ 7)]
     # every field matters, and the order stream never shares a key with the direction stream
-    variants = {key_prefix(*f) for f in [fields, (6, DIRECTION_STREAM, 2, 3, 0), (5, ORDER_STREAM, 2, 3, 0),
-                                          (5, DIRECTION_STREAM, 3, 3, 0), (5, DIRECTION_STREAM, 2, 4, 0),
-                                          (5, DIRECTION_STREAM, 2, 3, 1), (5, DIRECTION_STREAM, 3, 2, 0)]}
+    variants = {
+        key_prefix(*f)
+        for f in [
+            fields,
+            (6, DIRECTION_STREAM, 2, 3, 0),
+            (5, ORDER_STREAM, 2, 3, 0),
+            (5, DIRECTION_STREAM, 3, 3, 0),
+            (5, DIRECTION_STREAM, 2, 4, 0),
+            (5, DIRECTION_STREAM, 2, 3, 1),
+            (5, DIRECTION_STREAM, 3, 2, 0),
+        ]
+    }
     assert len(variants) == 7
     with pytest.raises(ValueError, match=r"\[0, 2\^64\)"):
         key_prefix(-1)
@@ -85,11 +108,11 @@ def _corr(a: torch.Tensor, b: torch.Tensor) -> float:
 
 def test_no_correlation_between_adjacent_seeds_and_steps():
     seeds = torch.arange(2000)
-    now = SeedStreams(3, seeds, 1, 4).normal((1, 2000, 100))[0]          # (S, d), 2e5 values
-    nxt = SeedStreams(3, seeds, 1, 5).normal((1, 2000, 100))[0]          # next step
+    now = SeedStreams(3, seeds, 1, 4).normal((1, 2000, 100))[0]  # (S, d), 2e5 values
+    nxt = SeedStreams(3, seeds, 1, 5).normal((1, 2000, 100))[0]  # next step
     bound = 5 / math.sqrt(now[1:].numel())
-    assert abs(_corr(now[1:], now[:-1])) < bound                         # seed b vs seed b+1, same step
-    assert abs(_corr(now, nxt)) < bound                                  # step k vs k+1, same seed
+    assert abs(_corr(now[1:], now[:-1])) < bound  # seed b vs seed b+1, same step
+    assert abs(_corr(now, nxt)) < bound  # step k vs k+1, same seed
     # the same comparisons on the raw words' top bits (Rademacher), and for coordinate c vs c+1
     signs = SeedStreams(3, seeds, 1, 4).rademacher((1, 2000, 100))[0]
     assert abs(_corr(signs[1:], signs[:-1])) < bound and abs(_corr(signs[:, 1:], signs[:, :-1])) < bound
@@ -120,8 +143,10 @@ def test_per_seed_draws_check_their_shape():
 # --- run_hybrid_sgd: seed indices ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("seeds, want", [(3, (0, 1, 2)), ([3], (3,)), ((3, 7), (3, 7)), (range(2, 4), (2, 3)),
-                                         (None, None), (np.int64(2), (0, 1))])
+@pytest.mark.parametrize(
+    "seeds, want",
+    [(3, (0, 1, 2)), ([3], (3,)), ((3, 7), (3, 7)), (range(2, 4), (2, 3)), (None, None), (np.int64(2), (0, 1))],
+)
 def test_seed_indices(seeds, want):
     assert as_seed_indices(seeds) == want
 
@@ -139,7 +164,7 @@ def test_metrics_seed_column_holds_seed_indices_and_results_follow_their_order()
     assert sorted(res.metrics.seed.unique()) == [3, 7] and res.seeds == (7, 3)
     assert res.x.shape == (2, obj.d_x) and len(res.diverged_epoch) == 2
     alone = run_hybrid_sgd(obj, HybridSGDConfig(eta_x=1e-3, eta_y=0.1, epochs=2), seeds=[7])
-    np.testing.assert_allclose(alone.x[0], res.x[0], rtol=1e-12)           # position 0 of [7, 3] is seed 7
+    np.testing.assert_allclose(alone.x[0], res.x[0], rtol=1e-12)  # position 0 of [7, 3] is seed 7
 
 
 def test_unbatched_run_keeps_the_generator_streams():
@@ -192,8 +217,7 @@ def _config(obj, method, order, form, q, epochs=3):
     c = obj.constants
     eta_x = 0.5 / (c.L_x * (obj.d_x + 2))
     eta_y = 0.5 / c.L_y if method == "hybrid" else 0.0
-    return HybridSGDConfig(method=method, eta_x=eta_x, eta_y=eta_y, epochs=epochs, order=order, form=form, q=q,
-                           seed=11)
+    return HybridSGDConfig(method=method, eta_x=eta_x, eta_y=eta_y, epochs=epochs, order=order, form=form, q=q, seed=11)
 
 
 def _rows_of(metrics: pd.DataFrame, seeds) -> pd.DataFrame:
@@ -258,5 +282,6 @@ def test_cli_seed_list_reruns_one_seed_of_a_batch(tmp_path):
     two = pd.read_csv(tmp_path / "two" / "metrics.csv")[cols]
     assert set(two.seed) == {3, 7}
     for s in (3, 7):
-        pd.testing.assert_frame_equal(two[two.seed == s].reset_index(drop=True),
-                                      batch[batch.seed == s].reset_index(drop=True))
+        pd.testing.assert_frame_equal(
+            two[two.seed == s].reset_index(drop=True), batch[batch.seed == s].reset_index(drop=True)
+        )

@@ -1,5 +1,6 @@
 """Synthetic runs keep what they recorded on Ctrl-C and kill, and resume to the numbers of an uninterrupted run;
 options that do not apply to a problem are refused, not ignored (item 7)."""
+
 import json
 import os
 import signal
@@ -38,8 +39,9 @@ def test_checkpointed_run_resumes_to_the_uninterrupted_numbers(tmp_path):
 
 def _start(out, *extra):
     cmd = [sys.executable, "-m", "hybridsmooth", "train", *ARGS, "--epochs", "100000000", "--out", str(out), *extra]
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    return subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
 
 
 def _wait_for(path, proc, seconds=60.0):
@@ -54,7 +56,7 @@ def test_ctrl_c_keeps_the_records_and_resume_continues_them(tmp_path):
     out = tmp_path / "run"
     proc = _start(out)
     _wait_for(out / "config.json", proc)
-    time.sleep(1.0)                                    # some epochs, no checkpoint asked for
+    time.sleep(1.0)  # some epochs, no checkpoint asked for
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
@@ -78,8 +80,9 @@ def test_kill_9_loses_only_what_came_after_the_last_checkpoint(tmp_path):
     pd.testing.assert_frame_equal(_numbers(out), _reference(tmp_path, 120))
 
 
-@pytest.mark.parametrize("option", [["--steps", "10"], ["--eval-every", "2"], ["--eval-limit", "5"],
-                                    ["--noise-mode", "buffer"]])
+@pytest.mark.parametrize(
+    "option", [["--steps", "10"], ["--eval-every", "2"], ["--eval-limit", "5"], ["--noise-mode", "buffer"]]
+)
 def test_model_only_options_are_refused_for_synthetic_problems(tmp_path, capsys, option):
     assert main(["train", *ARGS, *option, "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err.strip()

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from hybridsmooth.objectives.quadratic import make_block_quadratic
 from hybridsmooth.objectives.counterexamples import make_coupled2
+from hybridsmooth.objectives.quadratic import make_block_quadratic
 from hybridsmooth.objectives.quartic import make_quartic
 from hybridsmooth.theory import assumptions as A
 from hybridsmooth.theory.claims import check05_block_descent as c5
@@ -21,12 +21,20 @@ def check5(request):
 
 def test_check5_exact_values_and_sampling(check5):
     s, res = check5
-    for name in ("5: sup (BD) ratio = s (exact eig)", "5: sup (G3) ratio = 1+s (exact eig)",
-                 "5: sampled (BD) ratio <= exact sup", "5: top-eigvec pair attains sup (BD)",
-                 "5: (H1) secant ratio <= L_x", "5: (H2) secant ratio <= L_y", "5: (G1) ratio <= 1",
-                 "5: (G2) ratio <= 1", "5: sampled (G3) ratio <= exact sup 1+s", "5: top-eigvec point attains sup (G3)",
-                 "5: repaired (BD) with 2 Lambda holds",
-                 "5: repaired (BD) with cross bound (L_x + tau L_xy, L_y + L_xy/tau) holds"):
+    for name in (
+        "5: sup (BD) ratio = s (exact eig)",
+        "5: sup (G3) ratio = 1+s (exact eig)",
+        "5: sampled (BD) ratio <= exact sup",
+        "5: top-eigvec pair attains sup (BD)",
+        "5: (H1) secant ratio <= L_x",
+        "5: (H2) secant ratio <= L_y",
+        "5: (G1) ratio <= 1",
+        "5: (G2) ratio <= 1",
+        "5: sampled (G3) ratio <= exact sup 1+s",
+        "5: top-eigvec point attains sup (G3)",
+        "5: repaired (BD) with 2 Lambda holds",
+        "5: repaired (BD) with cross bound (L_x + tau L_xy, L_y + L_xy/tau) holds",
+    ):
         assert res[name].verdict == "pass", (name, res[name])
     assert res["5: sup (BD) ratio = s (exact eig)"].computed == pytest.approx(s, abs=1e-8)
     assert res["5: sup (G3) ratio = 1+s (exact eig)"].computed == pytest.approx(1 + s, abs=1e-8)
@@ -43,18 +51,18 @@ def test_check5_shows_the_seed_lemma_failure(check5):
         z1 = np.array(bd.details["counterexample_z1"])
         H = obj.H.numpy()
         lam = np.r_[np.full(5, 2.0), np.full(5, 0.5)]
-        residual = 0.5 * z1 @ H @ z1 - 0.5 * z1 @ (lam * z1)     # z2 = 0: f(z2) = 0, grad f(z2) = 0
+        residual = 0.5 * z1 @ H @ z1 - 0.5 * z1 @ (lam * z1)  # z2 = 0: f(z2) = 0, grad f(z2) = 0
         assert residual > 0
         assert residual / (0.5 * z1 @ (lam * z1)) == pytest.approx(s, rel=1e-9)
         frac = res["5: sampled (BD) ratio <= exact sup"].details["fraction_violating_BD"]
-        assert abs(frac - 0.5) < 0.025   # by the symmetry (dx, dy) -> (dx, -dy), half of random pairs violate
+        assert abs(frac - 0.5) < 0.025  # by the symmetry (dx, dy) -> (dx, -dy), half of random pairs violate
 
 
 def test_bilinear_counterexample():
     bad = c5.check5_bilinear(b=1.0, dx=1.0, dy=1.0)
     assert bad.verdict == "fail" and bad.computed == pytest.approx(1.0, rel=1e-15)
     assert c5.check5_bilinear(b=2.0, dx=0.5, dy=3.0).computed == pytest.approx(3.0, rel=1e-15)
-    assert c5.check5_bilinear(b=1.0, dx=-1.0, dy=1.0).verdict == "pass"       # b dx dy < 0: this pair is fine
+    assert c5.check5_bilinear(b=1.0, dx=-1.0, dy=1.0).verdict == "pass"  # b dx dy < 0: this pair is fine
 
 
 def test_check6_generalized_smoothness():
@@ -64,7 +72,7 @@ def test_check6_generalized_smoothness():
     exp = [r for r in res if r.check.startswith("6: envelope exponent")][0]
     assert abs(exp.computed - 2 / 3) <= 0.05
     g23 = [r for r in res if r.check.startswith("6: (G2)") or r.check.startswith("6: (G3)")]
-    assert all(r.details["max_rel_gap_on_x0_axis"] < 1e-12 for r in g23)      # equality on x = 0
+    assert all(r.details["max_rel_gap_on_x0_axis"] < 1e-12 for r in g23)  # equality on x = 0
 
 
 def test_power_envelope_can_reject_two_thirds():
@@ -99,9 +107,9 @@ def test_joint_lambda_pareto_on_coupled2():
     rows = A.joint_lambda_pareto(c2.H, d_x=3, ratios=[4.0, 1.0, 0.25])
     # on the ray through (a, c) the smallest (R1) Lambda is (1 + s)(a, c)
     assert rows[0, 1:] == pytest.approx(((1 + s) * 2.0, (1 + s) * 0.5), rel=1e-12)
-    for r, lx, ly in rows:
+    for _r, lx, ly in rows:
         lo, hi = A.joint_condition_range(c2.H, L_x=lx, L_y=ly, d_x=3)
-        assert max(abs(lo), abs(hi)) == pytest.approx(1.0, rel=1e-12)         # tight: on the boundary of (R1)
+        assert max(abs(lo), abs(hi)) == pytest.approx(1.0, rel=1e-12)  # tight: on the boundary of (R1)
         lo, hi = A.joint_condition_range(c2.H, L_x=0.99 * lx, L_y=0.99 * ly, d_x=3)
         assert max(abs(lo), abs(hi)) > 1.0
     with pytest.raises(ValueError, match="positive"):

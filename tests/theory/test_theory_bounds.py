@@ -10,7 +10,7 @@ from hybridsmooth.theory import predictions as P
 pytestmark = pytest.mark.theory
 
 RUNNING = dict(n=8, d_x=10, L_x=33.2, L_y=0.5, sx2=3.0, gap0=10.0)
-PRINTED = {0.4: 3.0e9, 0.2: 4.8e10, 0.1: 7.7e11}     # THEORY 6.3, two significant digits
+PRINTED = {0.4: 3.0e9, 0.2: 4.8e10, 0.1: 7.7e11}  # THEORY 6.3, two significant digits
 
 
 def _two_sig(v: float) -> float:
@@ -24,7 +24,7 @@ def test_running_example_reproduced_with_sy2_zero():
         Ts[eps] = res.T
         assert _two_sig(res.T) == printed, (eps, res.T)
     for hi, lo in ((0.4, 0.2), (0.2, 0.1)):
-        assert abs(Ts[lo] / Ts[hi] - 16.0) < 0.2          # eps^-4: 16 per halving
+        assert abs(Ts[lo] / Ts[hi] - 16.0) < 0.2  # eps^-4: 16 per halving
 
 
 def test_running_example_not_reproduced_with_sy2_equal_sx2():
@@ -39,10 +39,10 @@ def test_caps_and_binding_explanations():
     assert caps.eta_x == pytest.approx(1 / (33.2 * 96 * 11), rel=1e-14)
     assert caps.eta_y == pytest.approx(1 / (8 * 8 * 0.5), rel=1e-14)
     assert "(C2) binds" in caps.explanation
-    many = B.admissible_step_sizes(33.2, 0.5, 200, 10)       # 8n = 1600 > 96*11 = 1056
+    many = B.admissible_step_sizes(33.2, 0.5, 200, 10)  # 8n = 1600 > 96*11 = 1056
     assert many.binding_x == "C1" and many.eta_x == pytest.approx(1 / (33.2 * 1600), rel=1e-14)
-    assert B.admissible_step_sizes(33.2, 0.5, 8, 10, q=11).binding_x == "C2"      # 96 > 64
-    assert B.admissible_step_sizes(33.2, 0.5, 8, 10, q=100).binding_x == "C1"     # 10.56 < 64
+    assert B.admissible_step_sizes(33.2, 0.5, 8, 10, q=11).binding_x == "C2"  # 96 > 64
+    assert B.admissible_step_sizes(33.2, 0.5, 8, 10, q=100).binding_x == "C1"  # 10.56 < 64
 
 
 def test_conditions_at_and_beyond_caps():
@@ -82,7 +82,7 @@ def test_B_ref_dominates_telescoped_N_epoch():
         bound = B.B_ref(ex, ey, mu, T, gap0=gap0, **c)
         assert lhs <= bound * (1 + 1e-12)
         tight.append(lhs / bound)
-    assert max(tight) > 0.8          # not a vacuous comparison: the rounding loses at most ~15%
+    assert max(tight) > 0.8  # not a vacuous comparison: the rounding loses at most ~15%
 
 
 def test_T_required_ref_is_minimal():
@@ -93,7 +93,7 @@ def test_T_required_ref_is_minimal():
     target = delta * min(ex, ey) * eps**2
     assert B.B_ref(ex, ey, mu, T, **c) <= target
     assert B.B_ref(ex, ey, mu, T - 1, **c) > target
-    assert B.T_required_ref(eps, delta, caps.eta_x, caps.eta_y, 1.0, **c) is None   # floor above eps^2
+    assert B.T_required_ref(eps, delta, caps.eta_x, caps.eta_y, 1.0, **c) is None  # floor above eps^2
 
 
 def test_q_directions_variant():
@@ -110,7 +110,7 @@ def test_q_directions_variant():
 
 def test_bounded_gradient_variant_needs_only_C1():
     c = dict(RUNNING, sy2=0.0)
-    ex, ey = 1 / (8 * 8 * 33.2), 1 / (8 * 8 * 0.5)              # (C1) tight, (C2) violated 16.5x
+    ex, ey = 1 / (8 * 8 * 33.2), 1 / (8 * 8 * 0.5)  # (C1) tight, (C2) violated 16.5x
     with pytest.raises(ValueError, match=r"\(C2\)"):
         B.B_ref(ex, ey, 0.0, 10, **c)
     v = B.B_ref_bounded_gradient(ex, ey, 0.0, 10, G_x_max=2.0, **c)
@@ -131,7 +131,7 @@ def test_stationarity_consequences():
 def test_speedup_formulas():
     assert P.s_exact(10, d_x=64, kappa_y=100) == pytest.approx(1320.0, abs=0.05)
     assert P.s_exact(10, d_x=64, kappa_y=100, one_step="edge") == pytest.approx(660.0, rel=1e-3)
-    assert P.s_exact(0.001, d_x=1, kappa_y=100) == pytest.approx(1.0, rel=1e-12)   # one step = eta_y0
+    assert P.s_exact(0.001, d_x=1, kappa_y=100) == pytest.approx(1.0, rel=1e-12)  # one step = eta_y0
     assert P.s_theory(10, n=1, d_x=64) == pytest.approx(7800.0)
     assert P.s_theory(0.01, n=1000, d_x=1) == 1.0
     with pytest.raises(ValueError, match="kappa_y"):
@@ -158,8 +158,18 @@ def test_ref_constants_from_problem_read_the_joint_constants():
     caps = rc.caps()
     assert caps == B.admissible_step_sizes(c.joint_L_x, c.joint_L_y, 4, 4)
     assert rc.bound_terms(caps.eta_x, caps.eta_y, 1e-3, 10).total == B.B_ref(
-        caps.eta_x, caps.eta_y, 1e-3, 10, n=4, d_x=4, L_x=c.joint_L_x, L_y=c.joint_L_y, sx2=c.sigma2_x,
-        sy2=c.sigma2_y, gap0=rc.gap0)
+        caps.eta_x,
+        caps.eta_y,
+        1e-3,
+        10,
+        n=4,
+        d_x=4,
+        L_x=c.joint_L_x,
+        L_y=c.joint_L_y,
+        sx2=c.sigma2_x,
+        sy2=c.sigma2_y,
+        gap0=rc.gap0,
+    )
     assert B.RefConstants.from_problem(obj, gap0=1.0, Lambda=(2.0, 3.0)).Lambda_y == 3.0
 
 
@@ -170,7 +180,9 @@ def test_divergence_caps_and_check_caps_agree():
 
     obj = make_cauchy(dx=4, dy=2, n=4, seed=0)
     caps = B.RefConstants.from_problem(obj).caps()
-    lims = {(l.block, l.name): l.value for l in step_limits(obj.constants, modes=("zo", "fo"), eta_x=1.0, eta_y=1.0,
-                                                           d_x=obj.d_x, d_y=obj.d_y, n=obj.n)}
+    lims = {
+        (l.block, l.name): l.value
+        for l in step_limits(obj.constants, modes=("zo", "fo"), eta_x=1.0, eta_y=1.0, d_x=obj.d_x, d_y=obj.d_y, n=obj.n)
+    }
     assert min(lims[("x", "Theorem R cap (C1)")], lims[("x", "Theorem R cap (C2)")]) == caps.eta_x
     assert lims[("y", "Theorem R cap (C1)")] == caps.eta_y

@@ -41,8 +41,19 @@ def test_two_sided_tolerance_parts():
 def test_results_table():
     rows = [C.one_sided("a", "i", 1.0, 2.0, seeds=3, samples=10), C.two_sided("b", "j", 1.0, 2.0, atol=0.1)]
     df = C.results_table(rows)
-    assert list(df.columns) == ["check", "instance", "computed", "theoretical", "tolerance", "verdict", "seeds",
-                                "samples", "slack", "details", "expected"]
+    assert list(df.columns) == [
+        "check",
+        "instance",
+        "computed",
+        "theoretical",
+        "tolerance",
+        "verdict",
+        "seeds",
+        "samples",
+        "slack",
+        "details",
+        "expected",
+    ]
     assert list(df.verdict) == ["pass", "fail"] and df.seeds.iloc[0] == 3
     assert list(df.expected) == ["pass", "pass"]
 
@@ -55,12 +66,12 @@ def test_expected_verdict_is_stored_on_the_result():
         C.CheckResult("c", "i", 1.0, 1.0, 0.0, "pass", expected="maybe")
 
 
-@pytest.mark.parametrize("k,n", [(0, 1), (0, 10), (1, 10), (5, 10), (9, 10), (0, 500), (3, 500), (50, 500),
-                                 (17, 2000)])
+@pytest.mark.parametrize("k,n", [(0, 1), (0, 10), (1, 10), (5, 10), (9, 10), (0, 500), (3, 500), (50, 500), (17, 2000)])
 @pytest.mark.parametrize("level", [0.9, 0.95, 0.99])
 def test_clopper_pearson_matches_beta_quantiles(k, n, level):
-    assert C.clopper_pearson_upper(k, n, level=level) == pytest.approx(beta.ppf(level, k + 1, n - k), rel=1e-9,
-                                                                      abs=1e-13)
+    assert C.clopper_pearson_upper(k, n, level=level) == pytest.approx(
+        beta.ppf(level, k + 1, n - k), rel=1e-9, abs=1e-13
+    )
     lo, hi = C.clopper_pearson_interval(k, n, level=level)
     a = (1 - level) / 2
     assert hi == pytest.approx(beta.ppf(1 - a, k + 1, n - k), rel=1e-9, abs=1e-13)
@@ -76,4 +87,4 @@ def test_clopper_pearson_edges_and_rate_check():
         C.clopper_pearson_upper(0, 0)
     ok = C.rate_check("14: P(tau1 < T) <= delta/4", "quartic", 3, 500, 0.025)
     assert ok.verdict == "pass" and ok.computed == pytest.approx(beta.ppf(0.95, 4, 497), rel=1e-9)
-    assert C.rate_check("14", "quartic", 10, 500, 0.025).verdict == "fail"       # 2% rate, upper bound 3.4%
+    assert C.rate_check("14", "quartic", 10, 500, 0.025).verdict == "fail"  # 2% rate, upper bound 3.4%

@@ -1,11 +1,11 @@
 """Checks 8 (theorem region inside the exact stability region), 13 (s_exact) and 14 (the F fixed point)."""
+
 import math
 
 import numpy as np
 import pytest
 
-from hybridsmooth.theory import bounds
-from hybridsmooth.theory import suite
+from hybridsmooth.theory import bounds, suite
 from hybridsmooth.theory.claims import check08_region_inclusion as c8
 from hybridsmooth.theory.claims import check13_two_step_speedup as c13
 from hybridsmooth.theory.sublevel_fixed_point import check14_F_fixed_point
@@ -37,8 +37,9 @@ def test_kron_operator_matches_the_recursion():
         direct = hybrid_second_moment_step(P, H, 4, ex, ey)
         via = (_kron_operator(H, 4, ex, ey) @ P.reshape(-1)).reshape(7, 7)
         assert np.allclose(via, direct, rtol=1e-12, atol=1e-12)
-        assert np.allclose(hybrid_second_moment_operator(H, 4, ex, ey), _kron_operator(H, 4, ex, ey),
-                           rtol=1e-12, atol=1e-14)
+        assert np.allclose(
+            hybrid_second_moment_operator(H, 4, ex, ey), _kron_operator(H, 4, ex, ey), rtol=1e-12, atol=1e-14
+        )
         rho = np.max(np.abs(np.linalg.eigvals(_kron_operator(H, 4, ex, ey))))
         assert c8.second_moment_radius(H, 4, ex, ey) == pytest.approx(rho, rel=1e-12)
 
@@ -71,8 +72,9 @@ def test_check14_fixed_point(T, mu):
     x0, y0 = q.initial_point()
     gap0 = float(q.loss(x0, y0)) - q.constants.f_star
     assert fp.F >= 8 * gap0 / 0.1
-    N = bounds.N_epoch(fp.eta_x, fp.eta_y, mu, n=8, d_x=20, L_x=fp.L_x, L_y=1.0, sx2=q.constants.sigma2_x,
-                       sy2=q.constants.sigma2_y)
+    N = bounds.N_epoch(
+        fp.eta_x, fp.eta_y, mu, n=8, d_x=20, L_x=fp.L_x, L_y=1.0, sx2=q.constants.sigma2_x, sy2=q.constants.sigma2_y
+    )
     assert fp.F == pytest.approx(8 / 0.1 * (gap0 + T * N), rel=1e-10)
     assert fp.L_x == pytest.approx(3 * math.sqrt(4 * fp.F), rel=1e-12)
     assert fp.G_x_max == pytest.approx((4 * fp.F) ** 0.75 + float(np.linalg.norm(q.a.numpy(), axis=1).max()), rel=1e-12)
@@ -91,6 +93,9 @@ def test_check14_iteration_is_not_monotone_without_smoothing():
 def test_run_exact_checks_table_fails_only_the_seed_lemmas():
     df = suite.run_exact_checks(n_points=2000, seeds=range(2))
     failed = set(df.check[df.verdict == "fail"])
-    assert failed == {"5: seed lemma (BD) with Lambda holds", "5: seed lemma (G3) holds",
-                      "5: seed lemma (BD) on b x y with L_x = L_y = 0"}
-    assert (df.verdict == "fail").sum() == 5          # (BD), (G3) at s = 0.3 and 0.9, and b x y
+    assert failed == {
+        "5: seed lemma (BD) with Lambda holds",
+        "5: seed lemma (G3) holds",
+        "5: seed lemma (BD) on b x y with L_x = L_y = 0",
+    }
+    assert (df.verdict == "fail").sum() == 5  # (BD), (G3) at s = 0.3 and 0.9, and b x y

@@ -1,4 +1,5 @@
 """hybridsmooth.theory.real_model: exact answers on a block quadratic, structure on tiny-llama (THEORY 3.1-3.5, 4.4)."""
+
 import json
 import math
 
@@ -9,10 +10,10 @@ import torch
 from hybridsmooth import cli
 from hybridsmooth.errors import UsageError
 from hybridsmooth.objectives.quadratic import make_block_quadratic
+from hybridsmooth.rng import zo_generator
 from hybridsmooth.theory import real_model as rm
 from hybridsmooth.theory import real_model_measure as rmm
 from hybridsmooth.theory.suite import SUITE_COLUMNS
-from hybridsmooth.rng import zo_generator
 
 pytestmark = pytest.mark.theory
 
@@ -30,6 +31,7 @@ def _blocks(obj):
 
 
 # --- exact answers on a quadratic ------------------------------------------------------------------------
+
 
 def test_point_curvature_reproduces_exact_block_norms():
     obj = _quad(0.6)
@@ -50,8 +52,9 @@ def test_secants_equal_the_hessian_along_the_move():
     _, Hxx, Hyy, _ = _blocks(obj)
     s = rm.RealModelSettings(steps=3, eta_x=1e-2, eta_y=1e-1, idx=2, seed=5)
     x0, y0 = obj.initial_point()
-    run = rmm.fixed_sample_secant_run(obj, x0, y0, steps=s.steps, idx=s.idx, eta_x=s.eta_x, eta_y=s.eta_y, mu=s.mu,
-                                     seed=s.seed)
+    run = rmm.fixed_sample_secant_run(
+        obj, x0, y0, steps=s.steps, idx=s.idx, eta_x=s.eta_x, eta_y=s.eta_y, mu=s.mu, seed=s.seed
+    )
     steps, xe, ye = run.steps, run.x, run.y
     assert len(steps) == 3 and not torch.equal(xe, x0) and not torch.equal(ye, y0)
     u = torch.randn(x0.shape, generator=zo_generator(5, 0, 0), dtype=x0.dtype).numpy()
@@ -59,7 +62,7 @@ def test_secants_equal_the_hessian_along_the_move():
     gy = obj.grad(x0, y0, 2)[1].numpy()
     assert steps[0].secant_y == pytest.approx(np.linalg.norm(Hyy @ gy) / np.linalg.norm(gy), rel=1e-8)
     assert steps[0].step_y == pytest.approx(0.1 * np.linalg.norm(gy), rel=1e-10)
-    for st in steps:   # a Rayleigh-type quotient never exceeds the norm
+    for st in steps:  # a Rayleigh-type quotient never exceeds the norm
         assert st.secant_x <= np.linalg.norm(Hxx, 2) * (1 + 1e-10)
         assert st.secant_y <= np.linalg.norm(Hyy, 2) * (1 + 1e-10)
 
@@ -71,11 +74,11 @@ def test_joint_condition_matches_dense_eigenvalues(coupling):
     Lx, Ly = np.linalg.norm(Hxx, 2), np.linalg.norm(Hyy, 2)
     x, y = obj.initial_point()
     jr = rmm.joint_at(obj, x, y, idx=0, L_x=Lx, L_y=Ly, max_iter=40, tol=1e-10)
-    s = np.r_[np.full(obj.d_x, Lx ** -0.5), np.full(obj.d_y, Ly ** -0.5)]
+    s = np.r_[np.full(obj.d_x, Lx**-0.5), np.full(obj.d_y, Ly**-0.5)]
     ev = np.linalg.eigvalsh(s[:, None] * H * s[None, :])
     assert jr.lambda_max == pytest.approx(ev[-1], rel=1e-8)
     assert jr.lambda_min == pytest.approx(ev[0], rel=1e-8, abs=1e-10)
-    assert (jr.lambda_max > 1 + 1e-6) == (coupling > 0)   # (BD) with Lambda fails exactly when coupled (THEORY 3.2)
+    assert (jr.lambda_max > 1 + 1e-6) == (coupling > 0)  # (BD) with Lambda fails exactly when coupled (THEORY 3.2)
 
 
 def test_zo_error_moment_matches_quadratic_value():
@@ -90,8 +93,11 @@ def test_zo_error_moment_matches_quadratic_value():
 
 def test_measure_on_quadratic_gives_consistent_verdicts():
     obj = _quad(0.8)
-    rep = rm.measure_real_model(obj, rm.RealModelSettings(steps=3, lanczos_iter=40, tol=1e-10, zo_directions=50,
-                                                          eta_x=1e-2, eta_y=1e-1), spec="quad")
+    rep = rm.measure_real_model(
+        obj,
+        rm.RealModelSettings(steps=3, lanczos_iter=40, tol=1e-10, zo_directions=50, eta_x=1e-2, eta_y=1e-1),
+        spec="quad",
+    )
     by = {c.check: c for c in rep.checks}
     assert by["real: (H1) max secant_x <= Lanczos L_x(z0)"].verdict in ("pass", "vacuous pass")
     assert by["real: (H2) max secant_y <= Lanczos L_y(z0)"].verdict in ("pass", "vacuous pass")
@@ -114,6 +120,7 @@ def test_settings_reject_bad_values():
 
 
 # --- tiny-llama: finite, complete, verdicts consistent --------------------------------------------------
+
 
 def _verdict_consistent(row) -> bool:
     """The one_sided rule recomputed from the row: rows with a Monte Carlo error (the ZO rows) pass iff
@@ -142,18 +149,19 @@ def test_tiny_llama_report_is_finite_and_complete(tiny_report):
             assert math.isfinite(v) and v >= 0
         assert p.L_x > 0 and p.L_y > 0
     assert r.start.L_xy is not None and math.isfinite(r.start.L_xy)
-    assert len(r.steps) == 2 and all(s.step_x > 0 and s.step_y > 0 and math.isfinite(s.secant_x)
-                                     and math.isfinite(s.secant_y) for s in r.steps)
+    assert len(r.steps) == 2 and all(
+        s.step_x > 0 and s.step_y > 0 and math.isfinite(s.secant_x) and math.isfinite(s.secant_y) for s in r.steps
+    )
     assert math.isfinite(r.joint.lambda_max) and r.joint.lambda_min <= r.joint.lambda_max
     # M's diagonal blocks are H_bb / L_b, whose extreme eigenvalue has magnitude ~1: ||M|| cannot be far below 1
     assert max(r.joint.lambda_max, -r.joint.lambda_min) >= 0.9
     assert r.zo.d == r.d_x and math.isfinite(r.zo.error_mean) and r.zo.error_se >= 0
     names = [c.check for c in r.checks]
-    assert len(names) == 9 and len(set(names)) == 9   # H1, H2, BD, G1-G3, three ZO rows
+    assert len(names) == 9 and len(set(names)) == 9  # H1, H2, BD, G1-G3, three ZO rows
     assert all(c.expected == "report" for c in r.checks)
     df = rm.checks_table(r)
     assert all(_verdict_consistent(row) for _, row in df.iterrows())
-    json.dumps(rm.report_dict(r), default=float)   # JSON-ready
+    json.dumps(rm.report_dict(r), default=float)  # JSON-ready
 
 
 def test_tiny_llama_suite_rows_have_check_columns(tiny_report):
@@ -170,15 +178,29 @@ def test_check_command_dispatches_llm_specs(monkeypatch, capsys):
     rows = json.loads(capsys.readouterr().out)
     assert code == 0
     assert rows and all(r["key"] == "real_model" for r in rows)
-    assert {r["check"] for r in rows} >= {"real: (H1) max secant_x <= Lanczos L_x(z0)",
-                                          "real: ZO E||g - grad_x f||^2 <= (D-2)"}
+    assert {r["check"] for r in rows} >= {
+        "real: (H1) max secant_x <= Lanczos L_x(z0)",
+        "real: ZO E||g - grad_x f||^2 <= (D-2)",
+    }
 
 
 def test_estimate_secant_steps_option(capsys):
     """``estimate --secant-steps N --end-point``: the secant run rides along; on a quadratic every secant is at most
     the exact block norm and the end point has the same exact constants."""
-    code = cli.main(["estimate", "quadratic:dx=12,dy=4,coupling=0.5,seed=3", "--secant-steps", "3", "--end-point",
-                     "--eta-x", "0.01", "--eta-y", "0.1", "--json"])
+    code = cli.main(
+        [
+            "estimate",
+            "quadratic:dx=12,dy=4,coupling=0.5,seed=3",
+            "--secant-steps",
+            "3",
+            "--end-point",
+            "--eta-x",
+            "0.01",
+            "--eta-y",
+            "0.1",
+            "--json",
+        ]
+    )
     out = json.loads(capsys.readouterr().out)
     assert code == 0
     run = out["secant_run"]

@@ -1,4 +1,5 @@
 """Check 11 (Theorem R's B_R holds on coupled quadratics and Cauchy sums), fast size."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,11 +10,16 @@ from hybridsmooth.theory.run_statistics import phi_per_seed, step_weighted_avera
 pytestmark = pytest.mark.theory
 
 
-
 def test_step_weighted_average_and_phi_by_hand():
-    m = pd.DataFrame({"seed": [0, 0, 0, 1, 1, 1], "epoch": [0, 1, 2, 0, 1, 2],
-                      "grad_x_norm": [1.0, 2.0, 9.0, 3.0, 0.0, 9.0], "grad_y_norm": [0.0, 1.0, 9.0, 1.0, 1.0, 9.0],
-                      "grad_norm": [1.0, 5**0.5, 9.0, 10**0.5, 1.0, 9.0]})
+    m = pd.DataFrame(
+        {
+            "seed": [0, 0, 0, 1, 1, 1],
+            "epoch": [0, 1, 2, 0, 1, 2],
+            "grad_x_norm": [1.0, 2.0, 9.0, 3.0, 0.0, 9.0],
+            "grad_y_norm": [0.0, 1.0, 9.0, 1.0, 1.0, 9.0],
+            "grad_norm": [1.0, 5**0.5, 9.0, 10**0.5, 1.0, 9.0],
+        }
+    )
     # T = 2: the epoch-2 rows (z_T) are excluded
     np.testing.assert_allclose(step_weighted_average(m, 2, 0.5, 2.0), [(0.5 + 0.5 * 4 + 2) / 2, (4.5 + 2 + 2) / 2])
     np.testing.assert_allclose(phi_per_seed(m, 2), [(1 + 5) / 2, (10 + 1) / 2])

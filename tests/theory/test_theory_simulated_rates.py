@@ -1,4 +1,5 @@
 """Check 12 (rate slopes): the fitting helper on exact power laws, then 12a and 12b at fast size."""
+
 import numpy as np
 import pytest
 
@@ -7,7 +8,6 @@ from hybridsmooth.theory.claims import check12b_interpolating_slope as c12b
 from hybridsmooth.theory.run_statistics import fit_loglog_slope
 
 pytestmark = pytest.mark.theory
-
 
 
 def test_slope_fit_recovers_an_exact_power_law_and_brackets_a_noisy_one():
@@ -27,7 +27,7 @@ def test_check12a_slope_is_at_least_minus_one_half():
     lo, hi = r.details["interval"]
     assert r.computed == hi and lo <= r.details["slope"] <= hi
     phi = np.array(r.details["Phi"])
-    assert np.all(np.diff(phi) < 0)                # Phi decreases with T under the schedule
+    assert np.all(np.diff(phi) < 0)  # Phi decreases with T under the schedule
 
 
 def test_check12b_interpolating_slope_supports_theorem_r():
@@ -52,6 +52,7 @@ def test_exact_zo_sgd_recursion_matches_simulation_and_slope():
     Mn, bn = c12a.zo_sgd_epoch_map(A, S, 0.1, 1)
     P = np.eye(2).reshape(-1)
     one_step = (Mn @ P + bn).reshape(2, 2)
-    manual = (np.eye(2) - 0.1 * 2 * A) + 0.01 * (np.trace(A @ (np.eye(2) + S) @ A) * np.eye(2)
-                                                 + 2 * A @ (np.eye(2) + S) @ A)
+    manual = (np.eye(2) - 0.1 * 2 * A) + 0.01 * (
+        np.trace(A @ (np.eye(2) + S) @ A) * np.eye(2) + 2 * A @ (np.eye(2) + S) @ A
+    )
     np.testing.assert_allclose(one_step, manual, rtol=1e-14)

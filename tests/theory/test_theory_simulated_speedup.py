@@ -1,4 +1,5 @@
 """Check 13 simulated: epochs to target of two step sizes vs one against the exact recursions."""
+
 import numpy as np
 import pytest
 
@@ -6,7 +7,6 @@ from hybridsmooth.optim import HybridSGDConfig, run_hybrid_sgd
 from hybridsmooth.theory.claims import check13_two_step_speedup as c13
 
 pytestmark = pytest.mark.theory
-
 
 
 def test_exact_curves_match_a_deterministic_run_of_the_y_block():
@@ -23,9 +23,9 @@ def test_check13_ratios_match_exact_and_two_steps_help():
     assert len(rows) == 4
     for r in rows:
         assert r.verdict == "pass", r
-        assert r.computed > 1.5         # two step sizes reach both targets at least 1.5x sooner here
+        assert r.computed > 1.5  # two step sizes reach both targets at least 1.5x sooner here
     y_rows = [r for r in rows if "y-target" in r.check]
     # the y block is deterministic with n = 1: the simulated epochs equal the exact ones
     for r in y_rows:
         assert r.details["epochs_simulated"] == r.details["epochs_exact"]
-    assert y_rows[1].computed > y_rows[0].computed    # the speed-up grows with rho
+    assert y_rows[1].computed > y_rows[0].computed  # the speed-up grows with rho

@@ -1,16 +1,16 @@
 """Checks 9 and 15 as results, the suite registry and its expectations, problem assumption checks, the report."""
+
 import pandas as pd
 import pytest
 
-from hybridsmooth.objectives.synthetic import make_cauchy
 from hybridsmooth.objectives.counterexamples import make_bilinear, make_coupled2
+from hybridsmooth.objectives.synthetic import make_cauchy
+from hybridsmooth.theory import suite
 from hybridsmooth.theory.claims import check09_jacobi_gauss_seidel as c9
 from hybridsmooth.theory.claims import check15_individual_smoothness as c15
-from hybridsmooth.theory import suite
 from hybridsmooth.theory.report import markdown_report
 
 pytestmark = pytest.mark.theory
-
 
 
 def test_check9_jacobi_diverges_gauss_seidel_converges():

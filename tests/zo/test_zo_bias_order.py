@@ -9,34 +9,36 @@ whose noise is itself O(mu^2), so Monte Carlo resolves the bias at every mu in [
 and the slopes are fitted on measured values, not on the formula. Antithetic pairs would not help here:
 g_C(-u) = g_C(u) identically (tested below).
 """
+
 import math
 
 import numpy as np
 import pytest
 import torch
 
-from hybridsmooth.zo.estimators import draw_directions, zo_gradient_along
 from hybridsmooth.rng import zo_generator
+from hybridsmooth.zo.estimators import draw_directions, zo_gradient_along
 from hybridsmooth.zo.instances import cos_sum_instance, signed_quadratic_instance
 from hybridsmooth.zo.moments import monte_carlo_moments, ns2_bias_bound, one_sided_check, z_seed_1_rhs
 
 pytestmark = pytest.mark.theory
 
 MUS = np.geomspace(1e-3, 1e-1, 5)
-N = 20_000          # per mu: 1e5 directions per test
+N = 20_000  # per mu: 1e5 directions per test
 K = 5.0
 
 
 def _measure_bias(inst, x, mu, seed):
-    mc = monte_carlo_moments(inst.loss, x, mu=float(mu), form="central", n_samples=N, seed=seed,
-                             grad=inst.grad(x), control_variate=True)
+    mc = monte_carlo_moments(
+        inst.loss, x, mu=float(mu), form="central", n_samples=N, seed=seed, grad=inst.grad(x), control_variate=True
+    )
     exact = inst.smoothed_grad(x, float(mu)) - inst.grad(x)
     return mc, exact
 
 
 def _norm_and_se(bias, se):
     norm = float(bias.norm())
-    return norm, float(torch.sqrt(((bias / norm) ** 2 * se**2).sum()))   # delta method
+    return norm, float(torch.sqrt(((bias / norm) ** 2 * se**2).sum()))  # delta method
 
 
 def _slope(mus, values):
@@ -57,8 +59,8 @@ def test_cos_sum_bias_is_exact_and_second_order(d):
         assert se < 0.1 * norm, "the control variate must resolve the bias (else the slope is noise)"
         measured.append(norm)
         bound = ns2_bias_bound(mu=float(mu), L=inst.L, d=d)
-        assert one_sided_check(norm, se, bound).passed                                    # (NS-2)
-        unit = exact / exact.norm()                                                      # g = bias direction
+        assert one_sided_check(norm, se, bound).passed  # (NS-2)
+        unit = exact / exact.norm()  # g = bias direction
         proj = float(mc.bias @ unit)
         proj_se = float(torch.sqrt((unit**2 * mc.bias_se**2).sum()))
         assert one_sided_check(proj, proj_se, z_seed_1_rhs(mu=float(mu), L=inst.L, d=d, g_norm=1.0)).passed
@@ -112,12 +114,15 @@ def test_antithetic_forward_is_the_central_estimator():
     inst = cos_sum_instance(6)
     x = torch.randn(6, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     g = inst.grad(x)
-    fwd = monte_carlo_moments(inst.loss, x, mu=0.05, form="forward", n_samples=8000, seed=2, grad=g,
-                              antithetic=True, control_variate=True)
-    cen = monte_carlo_moments(inst.loss, x, mu=0.05, form="central", n_samples=4000, seed=2, grad=g,
-                              control_variate=True)
+    fwd = monte_carlo_moments(
+        inst.loss, x, mu=0.05, form="forward", n_samples=8000, seed=2, grad=g, antithetic=True, control_variate=True
+    )
+    cen = monte_carlo_moments(
+        inst.loss, x, mu=0.05, form="central", n_samples=4000, seed=2, grad=g, control_variate=True
+    )
     assert torch.allclose(fwd.bias, cen.bias, rtol=1e-6, atol=1e-12)
-    plain_fwd = monte_carlo_moments(inst.loss, x, mu=0.05, form="forward", n_samples=4000, seed=2, grad=g,
-                                    control_variate=True)
+    plain_fwd = monte_carlo_moments(
+        inst.loss, x, mu=0.05, form="forward", n_samples=4000, seed=2, grad=g, control_variate=True
+    )
     # without pairing, the forward form's O(mu) odd noise dominates the bias estimate
     assert float(plain_fwd.bias_se.max()) > 10 * float(fwd.bias_se.max())

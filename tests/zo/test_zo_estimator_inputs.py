@@ -1,12 +1,12 @@
 """Input checking and basic contracts of hybridsmooth.zo.estimators (THEORY 2.2)."""
+
 import math
 
 import pytest
 import torch
 
-from hybridsmooth.rng import SeedStreams
+from hybridsmooth.rng import SeedStreams, derive_seed, zo_generator
 from hybridsmooth.zo.estimators import FORMS, draw_directions, zo_gradient, zo_gradient_along
-from hybridsmooth.rng import derive_seed, zo_generator
 
 
 def _quadratic(z):
@@ -24,8 +24,9 @@ def test_draw_directions_rejects_unknown_form(form):
 @pytest.mark.parametrize("form", ["gauss", "SPSA"])
 def test_zo_gradient_rejects_unknown_form(form):
     with pytest.raises(ValueError, match="accepted: central, forward, spsa"):
-        zo_gradient(_quadratic, torch.zeros(3, dtype=torch.float64), mu=1e-3, form=form,
-                    generator=zo_generator(0, 0, 0))
+        zo_gradient(
+            _quadratic, torch.zeros(3, dtype=torch.float64), mu=1e-3, form=form, generator=zo_generator(0, 0, 0)
+        )
 
 
 @pytest.mark.parametrize("mu", [0.0, -1e-3, math.nan, math.inf, "a"])
@@ -37,8 +38,7 @@ def test_zo_gradient_rejects_bad_mu(mu):
 @pytest.mark.parametrize("q", [0, -2, 1.5, True])
 def test_zo_gradient_rejects_bad_q(q):
     with pytest.raises(ValueError, match=r"q must be an integer >= 1"):
-        zo_gradient(_quadratic, torch.zeros(3, dtype=torch.float64), mu=1e-3, q=q,
-                    generator=zo_generator(0, 0, 0))
+        zo_gradient(_quadratic, torch.zeros(3, dtype=torch.float64), mu=1e-3, q=q, generator=zo_generator(0, 0, 0))
 
 
 def test_zo_gradient_along_rejects_mis_shaped_directions():
@@ -104,8 +104,9 @@ def test_per_seed_gaussian_moments():
 
 
 def test_per_seed_gaussian_in_float32():
-    u = draw_directions((1, 400, 500), form="forward", generator=SeedStreams(5, torch.arange(400), 0, 0),
-                        dtype=torch.float32)
+    u = draw_directions(
+        (1, 400, 500), form="forward", generator=SeedStreams(5, torch.arange(400), 0, 0), dtype=torch.float32
+    )
     assert u.dtype == torch.float32 and bool(torch.isfinite(u).all())
     N = u.numel()
     assert abs(float(u.double().mean())) < 5 / math.sqrt(N)
@@ -117,7 +118,7 @@ def test_per_seed_rademacher_balance():
     assert set(v.unique().tolist()) == {-1.0, 1.0}
     N = v.numel()
     assert abs(float(v.mean())) < 5 / math.sqrt(N)
-    assert abs(float((v[..., 1:] * v[..., :-1]).mean())) < 5 / math.sqrt(N)       # neighbours uncorrelated
+    assert abs(float((v[..., 1:] * v[..., :-1]).mean())) < 5 / math.sqrt(N)  # neighbours uncorrelated
 
 
 @pytest.mark.parametrize("form", FORMS)
@@ -135,12 +136,18 @@ def test_per_seed_directions_need_the_seed_dimension_second():
     with pytest.raises(ValueError, match=r"shape \(q, S, \.\.\.\) with S = 3"):
         draw_directions((3, 5), form="central", generator=SeedStreams(0, [0, 1, 2], 0, 0))
     with pytest.raises(ValueError, match=r"S = 3"):
-        zo_gradient(_quadratic, torch.zeros(4, 5, dtype=torch.float64), mu=1e-3,
-                    generator=SeedStreams(0, [0, 1, 2], 0, 0))
+        zo_gradient(
+            _quadratic, torch.zeros(4, 5, dtype=torch.float64), mu=1e-3, generator=SeedStreams(0, [0, 1, 2], 0, 0)
+        )
 
 
 def test_per_seed_directions_leave_global_rng_alone():
     before = torch.get_rng_state()
-    zo_gradient(_quadratic, torch.zeros(4, 6, dtype=torch.float64), mu=1e-3, q=3,
-                generator=SeedStreams(0, torch.arange(4), 0, 0))
+    zo_gradient(
+        _quadratic,
+        torch.zeros(4, 6, dtype=torch.float64),
+        mu=1e-3,
+        q=3,
+        generator=SeedStreams(0, torch.arange(4), 0, 0),
+    )
     assert torch.equal(before, torch.get_rng_state())

@@ -1,17 +1,27 @@
 """Check 1 (THEORY 7.1, 4.3): exact ZO moments on quadratics, measured by Monte Carlo within 5 se."""
+
 import math
 
 import pytest
 import torch
 
-from hybridsmooth.zo.estimators import zo_gradient_along, draw_directions
 from hybridsmooth.rng import zo_generator
+from hybridsmooth.zo.estimators import draw_directions, zo_gradient_along
 from hybridsmooth.zo.instances import quadratic_instance
-from hybridsmooth.zo.moments import (monte_carlo_moments, quadratic_central_covariance, quadratic_central_error,
-                                     quadratic_central_second_moment, quadratic_central_sq_norm_variance,
-                                     quadratic_curvature_term, quadratic_forward_error,
-                                     quadratic_forward_second_moment, rademacher_covariance, rademacher_error,
-                                     rademacher_second_moment, two_sided_check)
+from hybridsmooth.zo.moments import (
+    monte_carlo_moments,
+    quadratic_central_covariance,
+    quadratic_central_error,
+    quadratic_central_second_moment,
+    quadratic_central_sq_norm_variance,
+    quadratic_curvature_term,
+    quadratic_forward_error,
+    quadratic_forward_second_moment,
+    rademacher_covariance,
+    rademacher_error,
+    rademacher_second_moment,
+    two_sided_check,
+)
 
 pytestmark = pytest.mark.theory
 
@@ -42,8 +52,9 @@ def _assert_vector_close(measured, se, exact, what):
 
 
 def _assert_check(check, what):
-    assert check.passed, (f"{what}: measured {check.computed:.6g} vs exact {check.theoretical:.6g}, "
-                          f"z = {check.details['z']:.2f}")
+    assert check.passed, (
+        f"{what}: measured {check.computed:.6g} vs exact {check.theoretical:.6g}, z = {check.details['z']:.2f}"
+    )
 
 
 @pytest.mark.parametrize("d,mu,kind", CASES)
@@ -51,17 +62,21 @@ def test_central_moments(d, mu, kind):
     inst, A, x = _problem(d, kind, 0)
     g = inst.grad(x)
     g2 = float(g @ g)
-    mc = monte_carlo_moments(inst.loss, x, mu=mu, form="central", n_samples=_n(d), seed=11, grad=g,
-                             second_moment=d <= 10)
+    mc = monte_carlo_moments(
+        inst.loss, x, mu=mu, form="central", n_samples=_n(d), seed=11, grad=g, second_moment=d <= 10
+    )
     _assert_vector_close(mc.mean, mc.mean_se, g, "E g_C = g")
     # se of E||g_C||^2 from the exact variance, as THEORY 7.1 prescribes
     se_exact = math.sqrt(quadratic_central_sq_norm_variance(g2, d) / mc.n_units)
-    _assert_check(two_sided_check(mc.sq_norm, se_exact, quadratic_central_second_moment(g2, d), k=K),
-                  "E||g_C||^2 = (d+2)||g||^2")
-    _assert_check(two_sided_check(mc.err_sq_norm, mc.err_sq_norm_se, quadratic_central_error(g2, d), k=K),
-                  "E||g_C - g||^2 = (d+1)||g||^2")
+    _assert_check(
+        two_sided_check(mc.sq_norm, se_exact, quadratic_central_second_moment(g2, d), k=K), "E||g_C||^2 = (d+2)||g||^2"
+    )
+    _assert_check(
+        two_sided_check(mc.err_sq_norm, mc.err_sq_norm_se, quadratic_central_error(g2, d), k=K),
+        "E||g_C - g||^2 = (d+1)||g||^2",
+    )
     if d <= 10:
-        exact = quadratic_central_covariance(g) + torch.outer(g, g)       # E[g_C g_C^T] (mean is g)
+        exact = quadratic_central_covariance(g) + torch.outer(g, g)  # E[g_C g_C^T] (mean is g)
         _assert_vector_close(mc.second_moment, mc.second_moment_se, exact, "Cov_C = ||g||^2 I + g g^T")
 
 
@@ -72,11 +87,14 @@ def test_forward_moments(d, mu, kind):
     g2, T_A = float(g @ g), quadratic_curvature_term(A)
     mc = monte_carlo_moments(inst.loss, x, mu=mu, form="forward", n_samples=_n(d), seed=12, grad=g)
     _assert_vector_close(mc.mean, mc.mean_se, g, "E g_F = g")
-    _assert_check(two_sided_check(mc.sq_norm, mc.sq_norm_se,
-                                  quadratic_forward_second_moment(g2, d, mu=mu, T_A=T_A), k=K),
-                  "E||g_F||^2 = (d+2)||g||^2 + (mu^2/4)(d+4)T_A")
-    _assert_check(two_sided_check(mc.err_sq_norm, mc.err_sq_norm_se,
-                                  quadratic_forward_error(g2, d, mu=mu, T_A=T_A), k=K), "E||g_F - g||^2")
+    _assert_check(
+        two_sided_check(mc.sq_norm, mc.sq_norm_se, quadratic_forward_second_moment(g2, d, mu=mu, T_A=T_A), k=K),
+        "E||g_F||^2 = (d+2)||g||^2 + (mu^2/4)(d+4)T_A",
+    )
+    _assert_check(
+        two_sided_check(mc.err_sq_norm, mc.err_sq_norm_se, quadratic_forward_error(g2, d, mu=mu, T_A=T_A), k=K),
+        "E||g_F - g||^2",
+    )
 
 
 @pytest.mark.parametrize("d,kind", [(d, k) for d in (1, 10, 100) for k in ("diag", "dense")])
@@ -99,14 +117,16 @@ def test_rademacher_moments(d, mu, kind):
     inst, A, x = _problem(d, kind, 3)
     g = inst.grad(x)
     g2 = float(g @ g)
-    mc = monte_carlo_moments(inst.loss, x, mu=mu, form="spsa", n_samples=_n(d), seed=14, grad=g,
-                             second_moment=d <= 10)
+    mc = monte_carlo_moments(inst.loss, x, mu=mu, form="spsa", n_samples=_n(d), seed=14, grad=g, second_moment=d <= 10)
     _assert_vector_close(mc.mean, mc.mean_se, g, "E g_S = g")
-    _assert_check(two_sided_check(mc.sq_norm, mc.sq_norm_se, rademacher_second_moment(g2, d), k=K),
-                  "E||g_S||^2 = d||g||^2")
+    _assert_check(
+        two_sided_check(mc.sq_norm, mc.sq_norm_se, rademacher_second_moment(g2, d), k=K), "E||g_S||^2 = d||g||^2"
+    )
     # at d = 1, g_S = (g v) v = g exactly: the error is 0 up to rounding of ||g||^2
-    _assert_check(two_sided_check(mc.err_sq_norm, mc.err_sq_norm_se, rademacher_error(g2, d), k=K, atol=1e-12 * g2),
-                  "E||g_S - g||^2 = (d-1)||g||^2")
+    _assert_check(
+        two_sided_check(mc.err_sq_norm, mc.err_sq_norm_se, rademacher_error(g2, d), k=K, atol=1e-12 * g2),
+        "E||g_S - g||^2 = (d-1)||g||^2",
+    )
     if d <= 10:
         exact = rademacher_covariance(g) + torch.outer(g, g)
         _assert_vector_close(mc.second_moment, mc.second_moment_se, exact, "Cov_S")
@@ -132,7 +152,7 @@ def test_monte_carlo_detects_a_mis_scaled_estimator():
     inst, A, x = _problem(10, "dense", 5)
     g = inst.grad(x)
     g2 = float(g @ g)
-    scaled = lambda z: 1.02 * inst.loss(z)   # noqa: E731
+    scaled = lambda z: 1.02 * inst.loss(z)  # noqa: E731
     mc = monte_carlo_moments(scaled, x, mu=1e-3, form="central", n_samples=100_000, seed=15)
     se_exact = math.sqrt(quadratic_central_sq_norm_variance(g2, 10) / mc.n_units)
     assert not two_sided_check(mc.sq_norm, se_exact, quadratic_central_second_moment(g2, 10), k=K).passed
@@ -144,7 +164,7 @@ def test_central_covariance_entrywise_at_d100(mu, kind):
     """The d = 100 version of the covariance check (10^4 entries, ~6 s each); d <= 10 covers it fast."""
     inst, A, x = _problem(100, kind, 0)
     g = inst.grad(x)
-    mc = monte_carlo_moments(inst.loss, x, mu=mu, form="central", n_samples=20_000, seed=11, grad=g,
-                             second_moment=True)
-    _assert_vector_close(mc.second_moment, mc.second_moment_se, quadratic_central_covariance(g) + torch.outer(g, g),
-                         "Cov_C at d = 100")
+    mc = monte_carlo_moments(inst.loss, x, mu=mu, form="central", n_samples=20_000, seed=11, grad=g, second_moment=True)
+    _assert_vector_close(
+        mc.second_moment, mc.second_moment_se, quadratic_central_covariance(g) + torch.outer(g, g), "Cov_C at d = 100"
+    )

@@ -6,14 +6,23 @@
 * the in-place step equals the out-of-place estimator (zo_gradient) from the same seed: directions bitwise,
   the update to float rounding (x - mu u is reached as (x + mu u) - 2 mu u in place).
 """
+
 import pytest
 import torch
 
-from hybridsmooth.zo.estimators import FORMS, zo_gradient
 from hybridsmooth.rng import zo_generator
-from hybridsmooth.zo.estimators import projected_gradient
-from hybridsmooth.zo.inplace import (InplaceStep, forward, noise, perturb, reference_step, regenerate_directions, update,
-                                     zo_step_inplace, zo_step_inplace_from)
+from hybridsmooth.zo.estimators import FORMS, projected_gradient, zo_gradient
+from hybridsmooth.zo.inplace import (
+    InplaceStep,
+    forward,
+    noise,
+    perturb,
+    reference_step,
+    regenerate_directions,
+    update,
+    zo_step_inplace,
+    zo_step_inplace_from,
+)
 
 SHAPES = [(7,), (3, 5), (2, 2, 2)]
 
@@ -26,8 +35,12 @@ def _params(seed=0, dtype=torch.float64):
 def _loss_of(tensors):
     """A smooth nonconvex loss of several tensors (any leading batch dims before each tensor's shape)."""
     a, b, c = tensors
-    return (torch.cos(2 * a).sum(-1) + 0.5 * (b**2).sum((-2, -1)) + torch.log(torch.cosh(c)).sum((-3, -2, -1))
-            + (a[..., :3] * b[..., 0, :3]).sum(-1))
+    return (
+        torch.cos(2 * a).sum(-1)
+        + 0.5 * (b**2).sum((-2, -1))
+        + torch.log(torch.cosh(c)).sum((-3, -2, -1))
+        + (a[..., :3] * b[..., 0, :3]).sum(-1)
+    )
 
 
 def _closure(params, calls=None):
@@ -35,6 +48,7 @@ def _closure(params, calls=None):
         if calls is not None:
             calls.append(1)
         return _loss_of(params)
+
     return loss
 
 
@@ -50,8 +64,9 @@ def _ulp_bound(x0, directions, mu):
 def test_cycle_with_zero_step_restores_params(form, mode, mu, q):
     params = _params(1)
     x0 = [p.clone() for p in params]
-    zo_step_inplace(params, _closure(params), mu=mu, eta=0.0, run_seed=5, epoch=1, step=2, form=form, q=q,
-                    noise_mode=mode)
+    zo_step_inplace(
+        params, _closure(params), mu=mu, eta=0.0, run_seed=5, epoch=1, step=2, form=form, q=q, noise_mode=mode
+    )
     dirs = regenerate_directions(params, run_seed=5, epoch=1, step=2, form=form, q=q)
     for p, x, tol in zip(params, x0, _ulp_bound(x0, dirs, mu)):
         assert bool(((p - x).abs() <= tol).all()), f"max restore error {float((p - x).abs().max()):.3g}"
@@ -72,8 +87,9 @@ def test_noise_modes_agree_bitwise(form, q):
     results = {}
     for mode in ("regenerate", "buffer"):
         params = _params(3)
-        step = zo_step_inplace(params, _closure(params), mu=1e-2, eta=0.05, run_seed=9, epoch=4, step=7, form=form,
-                               q=q, noise_mode=mode)
+        step = zo_step_inplace(
+            params, _closure(params), mu=1e-2, eta=0.05, run_seed=9, epoch=4, step=7, form=form, q=q, noise_mode=mode
+        )
         results[mode] = (params, step)
     (pr, sr), (pb, sb) = results["regenerate"], results["buffer"]
     assert all(torch.equal(a, b) for a, b in zip(pr, pb))
@@ -81,8 +97,9 @@ def test_noise_modes_agree_bitwise(form, q):
     assert not torch.equal(pr[0], _params(3)[0]), "the update must have moved the params"
 
 
-@pytest.mark.parametrize("form,q,draws", [("central", 1, 3), ("spsa", 1, 3), ("forward", 1, 2),
-                                          ("central", 3, 11), ("forward", 3, 8)])
+@pytest.mark.parametrize(
+    "form,q,draws", [("central", 1, 3), ("spsa", 1, 3), ("forward", 1, 2), ("central", 3, 11), ("forward", 3, 8)]
+)
 def test_regenerate_mode_fuses_restore_and_update(form, q, draws):
     """q = 1 central: noise generated 3 times (perturb +, perturb -2, fused restore+update), not 4.
     q directions: 4q - 1 (central), 3q - 1 (forward); the buffer mode draws each direction once."""
@@ -90,8 +107,9 @@ def test_regenerate_mode_fuses_restore_and_update(form, q, draws):
     step = zo_step_inplace(params, _closure(params), mu=1e-2, eta=0.1, run_seed=1, epoch=0, step=0, form=form, q=q)
     assert step.noise_draws == draws
     params = _params(4)
-    step = zo_step_inplace(params, _closure(params), mu=1e-2, eta=0.1, run_seed=1, epoch=0, step=0, form=form, q=q,
-                           noise_mode="buffer")
+    step = zo_step_inplace(
+        params, _closure(params), mu=1e-2, eta=0.1, run_seed=1, epoch=0, step=0, form=form, q=q, noise_mode="buffer"
+    )
     assert step.noise_draws == q
 
 
@@ -99,8 +117,9 @@ def test_same_seed_same_result_and_other_seeds_differ():
     outs = []
     for key in [(1, 2, 3), (1, 2, 3), (1, 2, 4), (1, 3, 3), (2, 2, 3)]:
         params = _params(5)
-        step = zo_step_inplace(params, _closure(params), mu=1e-3, eta=0.1, run_seed=key[0], epoch=key[1],
-                               step=key[2], q=2)
+        step = zo_step_inplace(
+            params, _closure(params), mu=1e-3, eta=0.1, run_seed=key[0], epoch=key[1], step=key[2], q=2
+        )
         outs.append((params, step.phi))
     assert all(torch.equal(a, b) for a, b in zip(outs[0][0], outs[1][0])) and outs[0][1] == outs[1][1]
     for other in outs[2:]:
@@ -135,8 +154,7 @@ def test_exception_in_loss_restores_params(fail_at, mode, form):
         return _loss_of(params)
 
     with pytest.raises(Boom):
-        zo_step_inplace(params, loss, mu=0.1, eta=0.5, run_seed=0, epoch=0, step=0, form=form, q=2,
-                        noise_mode=mode)
+        zo_step_inplace(params, loss, mu=0.1, eta=0.5, run_seed=0, epoch=0, step=0, form=form, q=2, noise_mode=mode)
     dirs = regenerate_directions(params, run_seed=0, epoch=0, step=0, form=form, q=2)
     for p, x, tol in zip(params, x0, _ulp_bound(x0, dirs, 0.1)):
         assert bool(((p - x).abs() <= tol).all()), f"call {fail_at}: not restored"
@@ -151,7 +169,7 @@ def test_matches_zo_gradient_on_a_flat_tensor(form, q):
     x = torch.randn(d, generator=torch.Generator().manual_seed(8), dtype=torch.float64)
     A = torch.randn(d, d, generator=torch.Generator().manual_seed(9), dtype=torch.float64)
     A = (A + A.T) / 2
-    loss_fn = lambda z: 0.5 * ((z @ A) * z).sum(-1) + z.sum(-1)   # noqa: E731
+    loss_fn = lambda z: 0.5 * ((z @ A) * z).sum(-1) + z.sum(-1)  # noqa: E731
     gen = zo_generator(3, 1, 4)
     ests = [zo_gradient(loss_fn, x, mu=mu, form=form, q=1, generator=gen) for _ in range(q)]
     dirs = regenerate_directions([x], run_seed=3, epoch=1, step=4, form=form, q=q)
@@ -161,8 +179,9 @@ def test_matches_zo_gradient_on_a_flat_tensor(form, q):
         single = zo_gradient(loss_fn, x, mu=mu, form=form, q=1, generator=zo_generator(3, 1, 4))
         assert torch.equal(single.u[0], dirs[0][0])
     params = [x.clone()]
-    step = zo_step_inplace(params, lambda: loss_fn(params[0]), mu=mu, eta=eta, run_seed=3, epoch=1, step=4,
-                           form=form, q=q)
+    step = zo_step_inplace(
+        params, lambda: loss_fn(params[0]), mu=mu, eta=eta, run_seed=3, epoch=1, step=4, form=form, q=q
+    )
     expected = x - eta * torch.stack([e.grad for e in ests]).mean(0)
     # phi differs by (loss rounding at points that differ by <= 4 ulp (|x| + 2 mu |u|)) / mu:
     eps = torch.finfo(torch.float64).eps
@@ -194,14 +213,15 @@ def test_forward_form_uses_given_base_loss_and_counts_passes():
     params = _params(11)
     calls = []
     zo_step_inplace(params, _closure(params, calls), mu=1e-3, eta=0.1, run_seed=0, epoch=0, step=0)
-    assert len(calls) == 2                           # central: L+, L-
+    assert len(calls) == 2  # central: L+, L-
     calls.clear()
     zo_step_inplace(params, _closure(params, calls), mu=1e-3, eta=0.1, run_seed=0, epoch=0, step=0, form="forward", q=3)
-    assert len(calls) == 4                           # forward: f(x) once, then one per direction
+    assert len(calls) == 4  # forward: f(x) once, then one per direction
     calls.clear()
     f0 = float(_loss_of(params))
-    step = zo_step_inplace(params, _closure(params, calls), mu=1e-3, eta=0.0, run_seed=0, epoch=0, step=0,
-                           form="forward", loss_at_x=f0)
+    step = zo_step_inplace(
+        params, _closure(params, calls), mu=1e-3, eta=0.0, run_seed=0, epoch=0, step=0, form="forward", loss_at_x=f0
+    )
     assert len(calls) == 1 and step.loss_at_x == f0 and step.loss_minus == (f0,)
     assert step.phi[0] == projected_gradient(step.loss_plus[0], f0, mu=1e-3, form="forward")
 
@@ -211,7 +231,7 @@ def test_works_on_module_parameters():
     model = torch.nn.Linear(4, 3).double()
     data = torch.randn(8, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     before = [p.detach().clone() for p in model.parameters()]
-    loss = lambda: (model(data) ** 2).mean().detach()   # noqa: E731
+    loss = lambda: (model(data) ** 2).mean().detach()  # noqa: E731
     step = zo_step_inplace(list(model.parameters()), loss, mu=1e-3, eta=0.0, run_seed=0, epoch=0, step=0)
     assert isinstance(step, InplaceStep) and all(p.requires_grad for p in model.parameters())
     for p, b in zip(model.parameters(), before):
@@ -238,13 +258,16 @@ def test_the_four_verbs_compose_to_the_cycle():
     assert all(torch.equal(a, b) for a, b in zip(params, twin))
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(noise_mode="stored"), "accepted: regenerate, buffer"),
-    (dict(form="gauss"), "accepted: central, forward, spsa"),
-    (dict(mu=0.0), "mu must be a finite number > 0"),
-    (dict(q=0), "q must be an integer >= 1"),
-    (dict(eta=float("nan")), "eta must be a finite number"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(noise_mode="stored"), "accepted: regenerate, buffer"),
+        (dict(form="gauss"), "accepted: central, forward, spsa"),
+        (dict(mu=0.0), "mu must be a finite number > 0"),
+        (dict(q=0), "q must be an integer >= 1"),
+        (dict(eta=float("nan")), "eta must be a finite number"),
+    ],
+)
 def test_bad_options_raise(kwargs, match):
     params = _params(13)
     opts = dict(mu=1e-3, eta=0.1, run_seed=0, epoch=0, step=0) | kwargs

@@ -1,13 +1,23 @@
 """The closed forms of THEORY 4.3 that the other checks lean on, against exact values and Monte Carlo."""
+
+import dataclasses
 import math
 
 import pytest
 import torch
 
-from hybridsmooth.zo.moments import (ScalarEstimate, gaussian_norm_moment, ns6_norm_moment_bounds,
-                                     quadratic_curvature_term, quadratic_forward_cross_vector,
-                                     quadratic_forward_curvature_outer,
-                                     rademacher_covariance, rademacher_error, rademacher_norm_moment, two_sided_check)
+from hybridsmooth.zo.moments import (
+    ScalarEstimate,
+    gaussian_norm_moment,
+    ns6_norm_moment_bounds,
+    quadratic_curvature_term,
+    quadratic_forward_cross_vector,
+    quadratic_forward_curvature_outer,
+    rademacher_covariance,
+    rademacher_error,
+    rademacher_norm_moment,
+    two_sided_check,
+)
 
 pytestmark = pytest.mark.theory
 
@@ -84,7 +94,7 @@ def test_rademacher_covariance_trace_and_symmetry():
 
 def test_scalar_estimate_is_frozen():
     est = ScalarEstimate(mean=1.0, se=0.1, n_units=10)
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         est.mean = 2.0
 
 
@@ -93,10 +103,11 @@ def test_central_sq_norm_variance_by_monte_carlo(d):
     """Var(||g_C||^2) = [3(d+4)(d+6) - (d+2)^2] ||g||^4 (the error bar of check 1), with the sample
     variance's own se from the fourth central moment."""
     from hybridsmooth.zo.moments import quadratic_central_sq_norm_variance
+
     gen = torch.Generator().manual_seed(20 + d)
     g = torch.randn(d, generator=gen, dtype=torch.float64)
     u = torch.randn(100_000, d, generator=gen, dtype=torch.float64)
-    X = (u @ g) ** 2 * (u * u).sum(-1)                 # ||g_C||^2 on a quadratic
+    X = (u @ g) ** 2 * (u * u).sum(-1)  # ||g_C||^2 on a quadratic
     c = X - X.mean()
     var, m4 = float((c**2).mean()), float((c**4).mean())
     se = math.sqrt((m4 - var**2) / X.shape[0])

@@ -1,4 +1,5 @@
 """The measurement report runs end to end (tiny sizes) and rejects bad options."""
+
 import pytest
 
 from hybridsmooth.zo.report import main

@@ -3,14 +3,20 @@
 Monte Carlo uses antithetic pairs [phi(x+mu u) + phi(x-mu u)]/2 - phi(x), which cancel the first-order
 term mu g^T u; without them the gap (O(mu^2)) would be buried in O(mu ||g||) noise at small mu.
 """
+
 import math
 
 import pytest
 import torch
 
 from hybridsmooth.zo.instances import cos_sum_instance, log_cosh_instance, quadratic_instance, signed_quadratic_instance
-from hybridsmooth.zo.moments import (monte_carlo_smoothing_gap, ns1_smoothing_gap_bound, one_sided_check,
-                                     quadratic_smoothing_gap, two_sided_check)
+from hybridsmooth.zo.moments import (
+    monte_carlo_smoothing_gap,
+    ns1_smoothing_gap_bound,
+    one_sided_check,
+    quadratic_smoothing_gap,
+    two_sided_check,
+)
 
 pytestmark = pytest.mark.theory
 
@@ -101,5 +107,5 @@ def test_antithetic_pairs_are_needed_for_small_gaps():
     plain = monte_carlo_smoothing_gap(inst.loss, x, mu=mu, n_samples=N, seed=1, antithetic=False)
     paired = monte_carlo_smoothing_gap(inst.loss, x, mu=mu, n_samples=N, seed=1)
     exact = quadratic_smoothing_gap(A, mu)
-    assert plain.se > exact            # unresolved
-    assert paired.se < 0.05 * exact    # resolved
+    assert plain.se > exact  # unresolved
+    assert paired.se < 0.05 * exact  # resolved

@@ -11,12 +11,25 @@ Measurements take an objective of the ``hybridsmooth.objectives.base`` protocol 
 dimensions allowed), so that one call covers 10^4 points. A maximum over sampled points is only a lower bound
 on a supremum (THEORY 3.4). The numbered checks that use them (5, 6) live in ``theory.claims``.
 """
+
 from .block_descent import bd_residual, hessian_excess
 from .block_smooth import secant_ratio_x, secant_ratio_y
 from .generalized_smooth import Ell, fit_power_envelope, generalized_smoothness_sides, side_ratio
 from .joint import dense_hessian, joint_condition_range, joint_lambda_on_ray, joint_lambda_pareto
 from .variance import sample_variance
 
-__all__ = ["Ell", "bd_residual", "dense_hessian", "fit_power_envelope", "generalized_smoothness_sides",
-           "hessian_excess", "joint_condition_range", "joint_lambda_on_ray", "joint_lambda_pareto",
-           "sample_variance", "secant_ratio_x", "secant_ratio_y", "side_ratio"]
+__all__ = [
+    "Ell",
+    "bd_residual",
+    "dense_hessian",
+    "fit_power_envelope",
+    "generalized_smoothness_sides",
+    "hessian_excess",
+    "joint_condition_range",
+    "joint_lambda_on_ray",
+    "joint_lambda_pareto",
+    "sample_variance",
+    "secant_ratio_x",
+    "secant_ratio_y",
+    "side_ratio",
+]

@@ -1,5 +1,6 @@
 """(BD) of THEORY 3.2, the block-diagonal descent lemma f(z1) <= f(z2) + <grad f(z2), D> + 1/2 D^T Lambda D with
 Lambda = diag(L_x I, L_y I). (H1)-(H2) do not imply it; it holds iff grad^2 f <= Lambda."""
+
 from __future__ import annotations
 
 import math
@@ -8,11 +9,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ...objectives.base import Objective
 from ..checks import CheckResult, one_sided
 
 
-def bd_residual(objective, z1: tuple[Tensor, Tensor], z2: tuple[Tensor, Tensor], *, L_x: float,
-                L_y: float) -> tuple[Tensor, Tensor]:
+def bd_residual(
+    objective: Objective, z1: tuple[Tensor, Tensor], z2: tuple[Tensor, Tensor], *, L_x: float, L_y: float
+) -> tuple[Tensor, Tensor]:
     """(BD) of THEORY 3.2 at pairs: (residual r, ratio r / (1/2 D^T Lambda D)); (BD) holds iff r <= 0.
 
     For a quadratic f = 1/2 z^T H z the ratio is D^T H D / D^T Lambda D - 1, whose sup is
@@ -37,7 +40,13 @@ def hessian_excess(hessians, *, L_x: float, L_y: float, d_x: int) -> float:
 def check(excess: float, *, L_x: float, L_y: float, instance: str, samples: int) -> CheckResult:
     """(BD) with the stated block constants, from ``hessian_excess``; expected ``report``: it is the paper's
     lemma, which (H1)-(H2) do not imply (THEORY 3.2)."""
-    return one_sided("assumptions: (BD) lambda_max(grad^2 f - diag(L_x I, L_y I)) <= 0", instance, excess, 0.0,
-                     atol=1e-9 * max(1.0, float(L_x), float(L_y)), samples=samples,
-                     details={"note": "the seed's block descent lemma; (H1)-(H2) do not imply it (THEORY 3.2)"},
-                     expected="report")
+    return one_sided(
+        "assumptions: (BD) lambda_max(grad^2 f - diag(L_x I, L_y I)) <= 0",
+        instance,
+        excess,
+        0.0,
+        atol=1e-9 * max(1.0, float(L_x), float(L_y)),
+        samples=samples,
+        details={"note": "the seed's block descent lemma; (H1)-(H2) do not imply it (THEORY 3.2)"},
+        expected="report",
+    )

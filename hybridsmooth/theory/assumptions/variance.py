@@ -1,13 +1,15 @@
 """(V) of THEORY 3.4 / (R2) of THEORY 6.1: the exact sample variance of the block gradients at points."""
+
 from __future__ import annotations
 
 import torch
 from torch import Tensor
 
+from ...objectives.base import Objective
 from ..checks import CheckResult, one_sided
 
 
-def sample_variance(objective, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+def sample_variance(objective: Objective, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
     """(V) at points, exactly: ((1/n) sum_i ||grad_x f_i - grad_x f||^2, same for y) with the objective's
     weights w_i in place of 1/n (THEORY 3.4)."""
     gx, gy = objective.grad(x, y)
@@ -24,6 +26,11 @@ def sample_variance(objective, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
 
 def check(variances: Tensor, sigma2: float, *, block: str, instance: str) -> CheckResult:
     """The sampled maximum variance of ``block`` against a stated sigma2_b."""
-    return one_sided(f"assumptions: (V) sample variance {block} <= stated sigma2_{block}", instance,
-                     float(variances.max()), float(sigma2), atol=1e-9 * max(1.0, sigma2),
-                     samples=int(variances.numel()))
+    return one_sided(
+        f"assumptions: (V) sample variance {block} <= stated sigma2_{block}",
+        instance,
+        float(variances.max()),
+        float(sigma2),
+        atol=1e-9 * max(1.0, sigma2),
+        samples=int(variances.numel()),
+    )

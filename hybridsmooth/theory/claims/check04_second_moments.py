@@ -5,6 +5,7 @@ mu in {1e-3, 0.3}, the measured E||g - grad||^2 <= (D-2) <= (Z-seed-2) and E||g|
 one-sided at mean + 4 se <= bound. One row per (instance, d, form, bound): the worst slack over points and mu
 (a failing case is shown if there is one). ``seeds`` is unused: the Monte Carlo sample count is the size.
 """
+
 from __future__ import annotations
 
 import math
@@ -17,8 +18,10 @@ from ..sizes import check_size
 
 KEY = "4"
 TITLE = "ZO second-moment bounds"
-SUMMARY = ("Monte Carlo E||g - grad||^2 and E||g||^2 against (D-2), (Z-seed-2), (D-1) and (NS-4) on four one-block "
-           "instances, both Gaussian forms (THEORY 4.1-4.4).")
+SUMMARY = (
+    "Monte Carlo E||g - grad||^2 and E||g||^2 against (D-2), (Z-seed-2), (D-1) and (NS-4) on four one-block "
+    "instances, both Gaussian forms (THEORY 4.1-4.4)."
+)
 FIGURES: tuple[str, ...] = ()
 BOUNDS = ("D-2", "Z-seed-2", "D-1", "NS-4")
 MUS = (1e-3, 0.3)
@@ -35,14 +38,19 @@ def _quadratic(d: int):
 def _instances() -> dict:
     from ...zo.instances import cos_sum_instance, log_cosh_instance, signed_quadratic_instance
 
-    return {"quadratic": _quadratic, "cos-sum w=2": lambda d: cos_sum_instance(d, 2.0), "log-cosh": log_cosh_instance,
-            "signed quadratic L=1": lambda d: signed_quadratic_instance(d, 1.0)}
+    return {
+        "quadratic": _quadratic,
+        "cos-sum w=2": lambda d: cos_sum_instance(d, 2.0),
+        "log-cosh": log_cosh_instance,
+        "signed quadratic L=1": lambda d: signed_quadratic_instance(d, 1.0),
+    }
 
 
 def _points(d: int, n_points: int) -> list[torch.Tensor]:
     gen = torch.Generator().manual_seed(400 + d)
-    return [torch.zeros(d, dtype=torch.float64)] + [torch.randn(d, generator=gen, dtype=torch.float64)
-                                                    for _ in range(n_points - 1)]
+    return [torch.zeros(d, dtype=torch.float64)] + [
+        torch.randn(d, generator=gen, dtype=torch.float64) for _ in range(n_points - 1)
+    ]
 
 
 def _worst_per_bound(inst, d: int, points, form: str, N: int) -> dict:
@@ -52,8 +60,9 @@ def _worst_per_bound(inst, d: int, points, form: str, N: int) -> dict:
     worst: dict = {}
     for p, x in enumerate(points):
         for m, mu in enumerate(MUS):
-            res = second_moment_bound_checks(inst.loss, x, grad=inst.grad(x), L=inst.L, mu=mu, form=form,
-                                             n_samples=N, seed=1000 * p + m + 17 * d)
+            res = second_moment_bound_checks(
+                inst.loss, x, grad=inst.grad(x), L=inst.L, mu=mu, form=form, n_samples=N, seed=1000 * p + m + 17 * d
+            )
             for k in BOUNDS:
                 c = res[k]
                 score = (not c.passed, -(c.slack if c.slack is not None else math.inf))
@@ -74,10 +83,17 @@ def check4_second_moment_bounds(*, size: str = "fast", seeds: int | None = None)
                 worst = _worst_per_bound(inst, d, points, form, N)
                 for k in BOUNDS:
                     c, mu = worst[k]
-                    out.append(one_sided(f"4: ({k}) one-sided, mean + 4 se <= bound", f"{name} d={d} {form} "
-                                         f"(worst of {n_points} points x mu in {{1e-3, 0.3}}; at mu={mu:g})",
-                                         c.computed, c.theoretical, se=c.details["se"], k=c.details["k"],
-                                         samples=N * n_points * 2))
+                    out.append(
+                        one_sided(
+                            f"4: ({k}) one-sided, mean + 4 se <= bound",
+                            f"{name} d={d} {form} (worst of {n_points} points x mu in {{1e-3, 0.3}}; at mu={mu:g})",
+                            c.computed,
+                            c.theoretical,
+                            se=c.details["se"],
+                            k=c.details["k"],
+                            samples=N * n_points * 2,
+                        )
+                    )
     return out
 
 

@@ -9,12 +9,14 @@ the 3.3 formula (ell_x + ell_y, and max(ell_x, ell_y) under (G3)) >= the true su
 force), which matches ``sublevel_constants``; the log-log upper envelope of (||grad f||, ||grad^2_xx f|| =
 3||x||^2) has exponent 2/3 +- 0.05. The affine (L0, L1) envelope and its G_safe are reported in ``details``.
 """
+
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import torch
 
+from ...objectives.base import Objective
 from ...objectives.quartic import gradient_bound_on_sublevel_set, make_quartic
 from ..assumptions.generalized_smooth import fit_power_envelope, generalized_smoothness_sides
 from ..checks import CheckResult, one_sided, two_sided
@@ -22,8 +24,10 @@ from ..sampling import random_unit_directions
 
 KEY = "6"
 TITLE = "generalized (ell_x, ell_y) lemma"
-SUMMARY = ("(G1)-(G3) at sampled points of 1/4||x||^4 + L_y/2||y||^2, the sublevel-set gradient bound G and the "
-           "fitted envelope exponent 2/3 (THEORY 3.3).")
+SUMMARY = (
+    "(G1)-(G3) at sampled points of 1/4||x||^4 + L_y/2||y||^2, the sublevel-set gradient bound G and the "
+    "fitted envelope exponent 2/3 (THEORY 3.3)."
+)
 FIGURES: tuple[str, ...] = ()
 
 
@@ -52,24 +56,44 @@ def _g_rows(sides: dict, N: int, inst: str) -> list[CheckResult]:
         lhs, rhs = sides[f"{k}_lhs"], sides[f"{k}_rhs"]
         rel = ((lhs - rhs) / rhs.clamp_min(1e-300)).max()
         on_axis = ((lhs - rhs)[: N // 10] / rhs[: N // 10]).abs().max()
-        out.append(one_sided(f"6: ({k}) relative excess (lhs-rhs)/rhs <= 0", inst, float(rel), 0.0, atol=1e-12,
-                             samples=N, details={"max_rel_gap_on_x0_axis": float(on_axis)}))  # 0 = equality
+        out.append(
+            one_sided(
+                f"6: ({k}) relative excess (lhs-rhs)/rhs <= 0",
+                inst,
+                float(rel),
+                0.0,
+                atol=1e-12,
+                samples=N,
+                details={"max_rel_gap_on_x0_axis": float(on_axis)},
+            )
+        )  # 0 = equality
     return out
 
 
-def _sublevel_rows(obj, L_y: float, F_values, inst: str) -> list[CheckResult]:
+def _sublevel_rows(obj: Objective, L_y: float, F_values, inst: str) -> list[CheckResult]:
     out = []
     for F in F_values:
         true_sup = _brute_force_gradient_sup(F, L_y)
         closed = obj.sublevel_constants(F).G
-        out.append(two_sided("6: brute-force sup ||grad f|| on G_F = closed form", f"{inst} F={F}", true_sup,
-                             closed, rtol=1e-6))
+        out.append(
+            two_sided(
+                "6: brute-force sup ||grad f|| on G_F = closed form", f"{inst} F={F}", true_sup, closed, rtol=1e-6
+            )
+        )
         G_sum = gradient_bound_on_sublevel_set(lambda u: obj.ell_x(u) + L_y, F)
         G_max = gradient_bound_on_sublevel_set(lambda u: max(obj.ell_x(u), L_y), F)
-        out.append(one_sided("6: G formula (ell_x + ell_y) >= true sup", f"{inst} F={F}", G_sum, true_sup,
-                             sense="lower"))
-        out.append(one_sided("6: G formula (max(ell_x, ell_y), valid under G3) >= true sup", f"{inst} F={F}",
-                             G_max, true_sup, sense="lower"))
+        out.append(
+            one_sided("6: G formula (ell_x + ell_y) >= true sup", f"{inst} F={F}", G_sum, true_sup, sense="lower")
+        )
+        out.append(
+            one_sided(
+                "6: G formula (max(ell_x, ell_y), valid under G3) >= true sup",
+                f"{inst} F={F}",
+                G_max,
+                true_sup,
+                sense="lower",
+            )
+        )
     return out
 
 
@@ -79,14 +103,33 @@ def _envelope_row(g: np.ndarray, Lxx: np.ndarray, L_y: float, F_rep: float, inst
     keep = Lxx > 0
     c_hat, p_hat = fit_power_envelope(g[keep], Lxx[keep])
     aff = fit_affine_envelope(g[keep], Lxx[keep])
-    return two_sided("6: envelope exponent of ell_x = 2/3", inst, p_hat, 2.0 / 3.0, atol=0.05, samples=int(keep.sum()),
-                     details={"c_hat": c_hat, "c_theory": 3.0, "affine_L0": aff.L0, "affine_L1": aff.L1,
-                              "affine_G_safe_at_F": (F_rep, g_safe(F_rep, aff, AffineFit(L_y, 0.0, "exact", 0))),
-                              "fit": "local log-log LP upper envelope"})
+    return two_sided(
+        "6: envelope exponent of ell_x = 2/3",
+        inst,
+        p_hat,
+        2.0 / 3.0,
+        atol=0.05,
+        samples=int(keep.sum()),
+        details={
+            "c_hat": c_hat,
+            "c_theory": 3.0,
+            "affine_L0": aff.L0,
+            "affine_L1": aff.L1,
+            "affine_G_safe_at_F": (F_rep, g_safe(F_rep, aff, AffineFit(L_y, 0.0, "exact", 0))),
+            "fit": "local log-log LP upper envelope",
+        },
+    )
 
 
-def check6_generalized_smoothness(*, dx: int = 5, dy: int = 3, L_y: float = 1.0, n_points: int = 10_000,
-                                  F_values: tuple[float, ...] = (0.1, 1.0, 10.0), seed: int = 0) -> list[CheckResult]:
+def check6_generalized_smoothness(
+    *,
+    dx: int = 5,
+    dy: int = 3,
+    L_y: float = 1.0,
+    n_points: int = 10_000,
+    F_values: tuple[float, ...] = (0.1, 1.0, 10.0),
+    seed: int = 0,
+) -> list[CheckResult]:
     """The rows of check 6 (see the module docstring)."""
     obj = make_quartic(dx=dx, dy=dy, n=1, Ly=L_y, hetero=0.0, seed=seed)
     inst = f"quartic hetero=0 dx={dx} dy={dy} L_y={L_y}"

@@ -12,6 +12,7 @@ computed = max rho over a grid x grid lattice of the rectangle (corner included)
 ``details``: the factor by which the caps can grow jointly, and per block (the other step at its cap), before rho
 reaches 1 (how conservative the caps are).
 """
+
 from __future__ import annotations
 
 import math
@@ -26,8 +27,10 @@ from ..recursions import hybrid_second_moment_radius
 
 KEY = "8"
 TITLE = "Theorem R region inside the exact stability region"
-SUMMARY = ("Spectral radius of the exact hybrid second-moment map on the (C1)-(C2) rectangle (n = 1) for random "
-           "PD Hessians must stay below 1 (THEORY check 8).")
+SUMMARY = (
+    "Spectral radius of the exact hybrid second-moment map on the (C1)-(C2) rectangle (n = 1) for random "
+    "PD Hessians must stay below 1 (THEORY check 8)."
+)
 FIGURES: tuple[str, ...] = ("stability_region",)
 
 
@@ -73,11 +76,23 @@ def _inclusion_row(H: np.ndarray, d_x: int, d_y: int, seed: int, grid: int) -> C
     joint = _stable_scale(lambda t: second_moment_radius(H, d_x, t * ex, t * ey))
     x_only = _stable_scale(lambda t: second_moment_radius(H, d_x, t * ex, ey))
     y_only = _stable_scale(lambda t: second_moment_radius(H, d_x, ex, t * ey))
-    return one_sided("8: max rho over the Theorem R rectangle < 1", f"random PD H d_x={d_x} d_y={d_y} seed={seed}",
-                     float(rhos.max()), 1.0, samples=rhos.size,
-                     details={"L_x": float(L_x), "L_y": float(L_y), "cap_x": ex, "cap_y": ey,
-                              "rho_at_corner": float(rhos[-1, -1]), "joint_scale_to_edge": joint,
-                              "x_scale_to_edge": x_only, "y_scale_to_edge": y_only})
+    return one_sided(
+        "8: max rho over the Theorem R rectangle < 1",
+        f"random PD H d_x={d_x} d_y={d_y} seed={seed}",
+        float(rhos.max()),
+        1.0,
+        samples=rhos.size,
+        details={
+            "L_x": float(L_x),
+            "L_y": float(L_y),
+            "cap_x": ex,
+            "cap_y": ey,
+            "rho_at_corner": float(rhos[-1, -1]),
+            "joint_scale_to_edge": joint,
+            "x_scale_to_edge": x_only,
+            "y_scale_to_edge": y_only,
+        },
+    )
 
 
 def check8_region_inclusion(*, d_x: int = 4, d_y: int = 3, seeds=range(5), grid: int = 6) -> list[CheckResult]:

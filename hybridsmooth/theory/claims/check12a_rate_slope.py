@@ -11,6 +11,7 @@ eta = min(cap, cap sqrt(16/T)), cap = 1/(L (d + 2)): the measured Phi(T) equals 
 
 within 5 se at each T, and the exact Phi has asymptotic slope -1/2 +- 0.05 (T = 2^14..2^18).
 """
+
 from __future__ import annotations
 
 import math
@@ -28,9 +29,11 @@ from ..slope_cases import measure_slope, slope_sentence
 
 KEY = "12a"
 TITLE = "rate slope, sigma_x > 0"
-SUMMARY = ("Slope of log Phi(T) under eta ~ T^-1/2 on a Cauchy sum: <= -1/2 + 0.1; "
-           "and the two-sided version: ZO-SGD with replacement on a quadratic, Phi(T) against the exact "
-           "second-moment recursion (5 se) and its asymptotic slope -1/2 +- 0.05 (THEORY 6.5, check 12a).")
+SUMMARY = (
+    "Slope of log Phi(T) under eta ~ T^-1/2 on a Cauchy sum: <= -1/2 + 0.1; "
+    "and the two-sided version: ZO-SGD with replacement on a quadratic, Phi(T) against the exact "
+    "second-moment recursion (5 se) and its asymptotic slope -1/2 +- 0.05 (THEORY 6.5, check 12a)."
+)
 FIGURES: tuple[str, ...] = ("rate_slopes",)
 
 
@@ -39,10 +42,25 @@ def check12a_rate_slope(*, size: Size = "fast", seeds: int | None = None) -> lis
     sm = measure_slope("12a", size, seeds)
     fit, Ts = sm.fit, sm.Ts
     inst = f"Cauchy d_x=4 d_y=2 n=16 target=0.3; eta_b = min(cap_b, cap_b sqrt(32/T)), T={Ts[0]}..{Ts[-1]}"
-    return [one_sided("12a: slope of log Phi (95% bootstrap upper end) <= -1/2 + 0.1", inst, fit.high, -0.4,
-                      seeds=sm.S, samples=sm.S * sum(Ts),
-                      details={"slope": fit.slope, "interval": (fit.low, fit.high), "Ts": fit.Ts, "Phi": fit.phi,
-                               "cap_x": sm.cap_x, "cap_y": sm.cap_y, "predicted": -0.5})]
+    return [
+        one_sided(
+            "12a: slope of log Phi (95% bootstrap upper end) <= -1/2 + 0.1",
+            inst,
+            fit.high,
+            -0.4,
+            seeds=sm.S,
+            samples=sm.S * sum(Ts),
+            details={
+                "slope": fit.slope,
+                "interval": (fit.low, fit.high),
+                "Ts": fit.Ts,
+                "Phi": fit.phi,
+                "cap_x": sm.cap_x,
+                "cap_y": sm.cap_y,
+                "predicted": -0.5,
+            },
+        )
+    ]
 
 
 def zo_sgd_epoch_map(A: np.ndarray, S: np.ndarray, eta: float, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -53,8 +71,11 @@ def zo_sgd_epoch_map(A: np.ndarray, S: np.ndarray, eta: float, n: int) -> tuple[
     d = A.shape[0]
     I = np.eye(d)
     A2 = A @ A
-    M = (np.kron(I, I) - eta * (np.kron(A, I) + np.kron(I, A))
-         + eta**2 * (np.outer(I.reshape(-1), A2.reshape(-1)) + 2 * np.kron(A, A)))
+    M = (
+        np.kron(I, I)
+        - eta * (np.kron(A, I) + np.kron(I, A))
+        + eta**2 * (np.outer(I.reshape(-1), A2.reshape(-1)) + 2 * np.kron(A, A))
+    )
     ASA = A @ S @ A
     b = eta**2 * (np.trace(ASA) * I.reshape(-1) + 2 * ASA.reshape(-1))
     Mn, bn = np.eye(d * d), np.zeros(d * d)
@@ -97,16 +118,34 @@ def check12a_quadratic_exact(*, size: Size = "fast", seeds: int | None = None) -
     inst = "quadratic d=4 n=8 spectrum [0.2, 1], ZO-SGD central with replacement, eta = cap min(1, sqrt(16/T))"
     out = []
     for T in Ts:
-        res = run_hybrid_sgd(obj, HybridSGDConfig(method="zo_full", eta_x=eta(T), epochs=T, order="sgd", seed=121),
-                             seeds=n_seeds)
+        res = run_hybrid_sgd(
+            obj, HybridSGDConfig(method="zo_full", eta_x=eta(T), epochs=T, order="sgd", seed=121), seeds=n_seeds
+        )
         m, se = mean_se(phi_per_seed(res.metrics, T))
-        out.append(two_sided("12a: Phi(T) simulated = exact second-moment recursion (5 se)", f"{inst}; T={T}", m,
-                             exact_phi_zo_sgd(A, S, x0, eta(T), n, T), se=se, k=5.0, seeds=n_seeds,
-                             samples=n_seeds * T))
+        out.append(
+            two_sided(
+                "12a: Phi(T) simulated = exact second-moment recursion (5 se)",
+                f"{inst}; T={T}",
+                m,
+                exact_phi_zo_sgd(A, S, x0, eta(T), n, T),
+                se=se,
+                k=5.0,
+                seeds=n_seeds,
+                samples=n_seeds * T,
+            )
+        )
     big = [2**k for k in range(14, 19)]
     slope = float(np.polyfit(np.log(big), np.log([exact_phi_zo_sgd(A, S, x0, eta(T), n, T) for T in big]), 1)[0])
-    out.append(two_sided("12a: asymptotic slope of the exact Phi(T) = -1/2 +- 0.05", f"{inst}; T=2^14..2^18", slope,
-                         -0.5, atol=0.05, details={"Ts": big}))
+    out.append(
+        two_sided(
+            "12a: asymptotic slope of the exact Phi(T) = -1/2 +- 0.05",
+            f"{inst}; T=2^14..2^18",
+            slope,
+            -0.5,
+            atol=0.05,
+            details={"Ts": big},
+        )
+    )
     return out
 
 

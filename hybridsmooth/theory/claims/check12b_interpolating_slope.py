@@ -7,6 +7,7 @@ Statement: Theorem R (relative ZO noise) guarantees Phi <= C T^(-2/3): the upper
 of the slope of log Phi(T) is <= -2/3 + 0.1. The bounded-gradient analysis (the paper's style) guarantees only
 T^(-1/3) for this schedule; ``details['supports']`` names the analysis the interval agrees with.
 """
+
 from __future__ import annotations
 
 import pandas as pd
@@ -18,8 +19,10 @@ from ..slope_cases import measure_slope, slope_sentence
 
 KEY = "12b"
 TITLE = "rate slope, interpolating x-block"
-SUMMARY = ("Slope of log Phi(T) under eta ~ T^-1/3 with sigma_x = 0: Theorem R predicts <= -2/3 + 0.1, the "
-           "bounded-gradient analysis only -1/3 (check 12b).")
+SUMMARY = (
+    "Slope of log Phi(T) under eta ~ T^-1/3 with sigma_x = 0: Theorem R predicts <= -2/3 + 0.1, the "
+    "bounded-gradient analysis only -1/3 (check 12b)."
+)
 FIGURES: tuple[str, ...] = ("rate_slopes",)
 
 
@@ -36,11 +39,27 @@ def check12b_interpolating_slope(*, size: Size = "fast", seeds: int | None = Non
     sm = measure_slope("12b", size, seeds)
     fit, Ts = sm.fit, sm.Ts
     inst = f"interpolating d_x=4 d_y=2 n=16 (sigma_x=0); eta_b = min(cap_b, cap_b (32/T)^(1/3)), T={Ts[0]}..{Ts[-1]}"
-    return [one_sided("12b: slope of log Phi (95% bootstrap upper end) <= -2/3 + 0.1", inst, fit.high, -2 / 3 + 0.1,
-                      seeds=sm.S, samples=sm.S * sum(Ts),
-                      details={"slope": fit.slope, "interval": (fit.low, fit.high), "Ts": fit.Ts, "Phi": fit.phi,
-                               "cap_x": sm.cap_x, "cap_y": sm.cap_y, "predicted_theorem_R": -2 / 3,
-                               "predicted_bounded_gradient": -1 / 3, "supports": _supports(fit)})]
+    return [
+        one_sided(
+            "12b: slope of log Phi (95% bootstrap upper end) <= -2/3 + 0.1",
+            inst,
+            fit.high,
+            -2 / 3 + 0.1,
+            seeds=sm.S,
+            samples=sm.S * sum(Ts),
+            details={
+                "slope": fit.slope,
+                "interval": (fit.low, fit.high),
+                "Ts": fit.Ts,
+                "Phi": fit.phi,
+                "cap_x": sm.cap_x,
+                "cap_y": sm.cap_y,
+                "predicted_theorem_R": -2 / 3,
+                "predicted_bounded_gradient": -1 / 3,
+                "supports": _supports(fit),
+            },
+        )
+    ]
 
 
 def run(size: str, seeds: int | None) -> list[CheckResult]:

@@ -11,6 +11,7 @@ equal the ratios computed exactly from the deterministic y-recursion and the mea
 fast: rho in {1, 3}, d_x = 8, kappa_y = 10; full: rho in {1, 3, 10}, d_x in {8, 16}, kappa_y = 20 (THEORY's
 kappa_y = 100 and rho up to 100 need ~10^5-10^6 epochs per run; s_exact covers them exactly).
 """
+
 from __future__ import annotations
 
 import math
@@ -19,6 +20,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ...objectives.base import Objective
 from ...objectives.quadratic import BlockQuadratic
 from ...optim.hybrid_sgd import HybridSGDConfig, run_hybrid_sgd
 from .. import predictions
@@ -28,14 +30,17 @@ from ..sizes import Size, check_size, seed_count
 
 KEY = "13"
 TITLE = "two step sizes vs one"
-SUMMARY = ("s_exact closed form, and simulated epochs-to-target ratios of two step sizes vs one on separable "
-           "quadratics against the exact recursions, 10% (THEORY 6.4, check 13).")
+SUMMARY = (
+    "s_exact closed form, and simulated epochs-to-target ratios of two step sizes vs one on separable "
+    "quadratics against the exact recursions, 10% (THEORY 6.4, check 13)."
+)
 FIGURES: tuple[str, ...] = ("speedup_vs_rho",)
 TARGETS = ("y-target", "full target")
 
 
-def check13_s_exact(*, rho: float = 10.0, d_x: int = 64, kappa_y: float = 100.0, expected: float = 1320.0,
-                    n_spec: int = 50) -> list[CheckResult]:
+def check13_s_exact(
+    *, rho: float = 10.0, d_x: int = 64, kappa_y: float = 100.0, expected: float = 1320.0, n_spec: int = 50
+) -> list[CheckResult]:
     """The exact part: s_exact against THEORY's printed value, and against the ratio of the contraction factors
     max_i |1 - eta lambda_i| of GD on a log-uniform y-spectrum [1/kappa_y, 1] with n_spec eigenvalues."""
     inst = f"separable quadratic rho={rho} d_x={d_x} kappa_y={kappa_y}"
@@ -45,22 +50,30 @@ def check13_s_exact(*, rho: float = 10.0, d_x: int = 64, kappa_y: float = 100.0,
     eta_one = min(1.0 / (rho * 1.0 * (d_x + 2)), eta_two)
     rate = lambda eta: float(np.max(np.abs(1.0 - eta * lam)))  # noqa: E731
     s_spec = math.log(rate(eta_two)) / math.log(rate(eta_one))
-    return [two_sided("13: s_exact closed form = THEORY's printed value", inst, s, expected, atol=0.05),
-            two_sided("13: s_exact = ratio of GD contraction factors on the spectrum", inst, s_spec, s, rtol=1e-9,
-                      details={"asymptotic_2rho(d_x+2)": 2 * rho * (d_x + 2),
-                               "s_theory_n1": predictions.s_theory(rho, n=1, d_x=d_x)})]
+    return [
+        two_sided("13: s_exact closed form = THEORY's printed value", inst, s, expected, atol=0.05),
+        two_sided(
+            "13: s_exact = ratio of GD contraction factors on the spectrum",
+            inst,
+            s_spec,
+            s,
+            rtol=1e-9,
+            details={
+                "asymptotic_2rho(d_x+2)": 2 * rho * (d_x + 2),
+                "s_theory_n1": predictions.s_theory(rho, n=1, d_x=d_x),
+            },
+        ),
+    ]
 
 
-def separable_quadratic(rho: float, d_x: int, d_y: int, kappa_y: float,
-                        seed: int) -> tuple[BlockQuadratic, np.ndarray]:
+def separable_quadratic(rho: float, d_x: int, d_y: int, kappa_y: float, seed: int) -> tuple[BlockQuadratic, np.ndarray]:
     """f = 1/2 L_x ||x||^2 + 1/2 y^T diag(lam) y, L_y = 1, lam log-uniform on [1/kappa_y, 1], n = 1."""
     lam = np.geomspace(1.0 / kappa_y, 1.0, d_y)
     H = np.zeros((d_x + d_y, d_x + d_y))
     H[:d_x, :d_x] = rho * np.eye(d_x)
     H[d_x:, d_x:] = np.diag(lam)
     z0 = np.random.default_rng(seed).standard_normal(d_x + d_y)
-    obj = BlockQuadratic(H, np.zeros((1, d_x + d_y)), d_x, x0=torch.as_tensor(z0[:d_x]),
-                         y0=torch.as_tensor(z0[d_x:]))
+    obj = BlockQuadratic(H, np.zeros((1, d_x + d_y)), d_x, x0=torch.as_tensor(z0[:d_x]), y0=torch.as_tensor(z0[d_x:]))
     return obj, lam
 
 
@@ -69,8 +82,9 @@ def first_below(curve: np.ndarray, factor: float) -> int | None:
     return int(hit[0]) if len(hit) else None
 
 
-def exact_gradient_curves(obj: BlockQuadratic, lam: np.ndarray, rho: float, eta_x: float, eta_y: float,
-                          epochs: int) -> tuple[np.ndarray, np.ndarray]:
+def exact_gradient_curves(
+    obj: BlockQuadratic, lam: np.ndarray, rho: float, eta_x: float, eta_y: float, epochs: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Exact E||grad_x f_k||^2 (mean-square recursion, isotropic: r_x(eta)^k, THEORY 6.4) and the deterministic
     ||grad_y f_k||^2 = sum_i lam_i^2 (1 - eta_y lam_i)^(2k) y0_i^2, k = 0..epochs (n = 1, central ZO)."""
     x0, y0 = (v.numpy() for v in obj.initial_point())
@@ -80,7 +94,7 @@ def exact_gradient_curves(obj: BlockQuadratic, lam: np.ndarray, rho: float, eta_
     return gx, gy
 
 
-def _exact_epochs(obj, lam, rho: float, ex: float, ey: float, target: float) -> tuple[int, int]:
+def _exact_epochs(obj: Objective, lam, rho: float, ex: float, ey: float, target: float) -> tuple[int, int]:
     # a horizon long enough for both targets, by doubling
     horizon = 64
     while True:
@@ -91,9 +105,10 @@ def _exact_epochs(obj, lam, rho: float, ex: float, ey: float, target: float) -> 
         horizon *= 2
 
 
-def _simulated_epochs(obj, ex: float, ey: float, T: int, S: int, target: float) -> tuple[int | None, int | None]:
-    res = run_hybrid_sgd(obj, HybridSGDConfig(eta_x=ex, eta_y=ey, epochs=T, form="central", mu=1e-3, seed=13),
-                         seeds=S)
+def _simulated_epochs(
+    obj: Objective, ex: float, ey: float, T: int, S: int, target: float
+) -> tuple[int | None, int | None]:
+    res = run_hybrid_sgd(obj, HybridSGDConfig(eta_x=ex, eta_y=ey, epochs=T, form="central", mu=1e-3, seed=13), seeds=S)
     m = res.metrics.assign(y2=res.metrics.grad_y_norm**2, z2=res.metrics.grad_norm**2)
     m = m.groupby("epoch")[["y2", "z2"]].mean()
     return first_below(m.y2.to_numpy(), target), first_below(m.z2.to_numpy(), target)
@@ -114,23 +129,39 @@ def _case_rows(rho: float, d_x: int, kappa_y: float, S: int, target: float) -> l
         ex_ratio = exact["one"][j] / exact["two"][j]
         missing = sim["one"][j] is None or sim["two"][j] is None
         sim_ratio = math.nan if missing else sim["one"][j] / sim["two"][j]
-        out.append(two_sided(f"13: {label} epoch ratio one/two steps (simulated) = exact, 10%", inst, sim_ratio,
-                             ex_ratio, rtol=0.10, seeds=S, samples=S,
-                             details={"epochs_exact": {k: v[j] for k, v in exact.items()},
-                                      "epochs_simulated": {k: v[j] for k, v in sim.items()},
-                                      "s_exact_rate_ratio": predictions.s_exact(rho, d_x=d_x, kappa_y=kappa_y),
-                                      "s_theory_n1": predictions.s_theory(rho, n=1, d_x=d_x),
-                                      "eta_x0": eta_x0, "eta_y0": eta_y0}))
+        out.append(
+            two_sided(
+                f"13: {label} epoch ratio one/two steps (simulated) = exact, 10%",
+                inst,
+                sim_ratio,
+                ex_ratio,
+                rtol=0.10,
+                seeds=S,
+                samples=S,
+                details={
+                    "epochs_exact": {k: v[j] for k, v in exact.items()},
+                    "epochs_simulated": {k: v[j] for k, v in sim.items()},
+                    "s_exact_rate_ratio": predictions.s_exact(rho, d_x=d_x, kappa_y=kappa_y),
+                    "s_theory_n1": predictions.s_theory(rho, n=1, d_x=d_x),
+                    "eta_x0": eta_x0,
+                    "eta_y0": eta_y0,
+                },
+            )
+        )
     return out
 
 
-def check13_two_step_speedup(*, size: Size = "fast", seeds: int | None = None,
-                             target: float = 1e-6) -> list[CheckResult]:
+def check13_two_step_speedup(
+    *, size: Size = "fast", seeds: int | None = None, target: float = 1e-6
+) -> list[CheckResult]:
     """The simulated part (see the module docstring): two rows per case."""
     size = check_size(size)
     S = seed_count(seeds, 50 if size == "fast" else 200)
-    cases = ([(r, 8, 10.0) for r in (1.0, 3.0)] if size == "fast"
-             else [(r, dx, 20.0) for dx in (8, 16) for r in (1.0, 3.0, 10.0)])
+    cases = (
+        [(r, 8, 10.0) for r in (1.0, 3.0)]
+        if size == "fast"
+        else [(r, dx, 20.0) for dx in (8, 16) for r in (1.0, 3.0, 10.0)]
+    )
     return [row for rho, d_x, kappa_y in cases for row in _case_rows(rho, d_x, kappa_y, S, target)]
 
 

@@ -13,6 +13,7 @@ Misuse falsifier (expected ``report``: THEORY leaves its outcome open): steps fr
 without F's 1/delta inflation; its exit rate (leaving {f <= f(z_0)}, where that curvature bound holds, or
 diverging) should be >> delta if the example shows the need for the sublevel-set argument.
 """
+
 from __future__ import annotations
 
 import math
@@ -22,6 +23,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ...objectives.base import Objective
 from ...objectives.quartic import make_quartic
 from ...optim.hybrid_sgd import HybridSGDConfig
 from .. import stated_theorem
@@ -34,9 +36,11 @@ from ..sublevel_fixed_point import FixedPointF, check14_F_fixed_point
 
 KEY = "14"
 TITLE = "stopping times and high-probability claims"
-SUMMARY = ("Quartic instance: P(tau1 < T), P(tau2 < T), E||eps_t||^2 against the seed's bracket, the eps-fraction at "
-           "T_required_seed, each with Clopper-Pearson upper bounds; and the misuse falsifier (THEORY 5.1, 5.2, "
-           "check 14).")
+SUMMARY = (
+    "Quartic instance: P(tau1 < T), P(tau2 < T), E||eps_t||^2 against the seed's bracket, the eps-fraction at "
+    "T_required_seed, each with Clopper-Pearson upper bounds; and the misuse falsifier (THEORY 5.1, 5.2, "
+    "check 14)."
+)
 FIGURES: tuple[str, ...] = ()
 
 
@@ -58,24 +62,40 @@ class _Runs:
 
     def common(self) -> dict:
         fp = self.fp
-        return {"F": fp.F, "F_iterations": fp.iterations, "F_monotone": fp.monotone, "L_x(F)": fp.L_x, "G": self.G,
-                "eta_x": fp.eta_x, "eta_y": fp.eta_y, "gap0": self.gap0}
+        return {
+            "F": fp.F,
+            "F_iterations": fp.iterations,
+            "F_monotone": fp.monotone,
+            "L_x(F)": fp.L_x,
+            "G": self.G,
+            "eta_x": fp.eta_x,
+            "eta_y": fp.eta_y,
+            "gap0": self.gap0,
+        }
 
 
-def _theory_runs(obj, T: int, S: int, delta: float, mu: float) -> _Runs:
+def _theory_runs(obj: Objective, T: int, S: int, delta: float, mu: float) -> _Runs:
     c = obj.constants
     fp = check14_F_fixed_point(T=T, delta=delta, mu=mu, objective=obj)
     if fp.F is None:
         raise RuntimeError("check 14: the F fixed point has no finite solution")
-    xs, ys = epoch_start_points(obj, HybridSGDConfig(eta_x=fp.eta_x, eta_y=fp.eta_y, epochs=T, mu=mu, seed=14),
-                                seeds=S)
+    xs, ys = epoch_start_points(obj, HybridSGDConfig(eta_x=fp.eta_x, eta_y=fp.eta_y, epochs=T, mu=mu, seed=14), seeds=S)
     gx, gy = obj.grad(xs, ys)
     # eps_t = (1/n) sum_k g_hat_k - grad f(z_t), with sum_k g_hat_k = D^-1 (z_t - z_{t+1})
     ex = (xs[:-1] - xs[1:]) / (obj.n * fp.eta_x) - gx[:-1]
     ey = (ys[:-1] - ys[1:]) / (obj.n * fp.eta_y) - gy[:-1]
-    return _Runs(obj, fp, obj.sublevel_constants(fp.F).G, c.sigma2_x + c.sigma2_y, initial_gap(obj),
-                 (obj.loss(xs, ys) - c.f_star).numpy(), torch.sqrt((gx**2).sum(-1) + (gy**2).sum(-1)).numpy(),
-                 ((ex**2).sum(-1) + (ey**2).sum(-1)).numpy(), S, T)
+    return _Runs(
+        obj,
+        fp,
+        obj.sublevel_constants(fp.F).G,
+        c.sigma2_x + c.sigma2_y,
+        initial_gap(obj),
+        (obj.loss(xs, ys) - c.f_star).numpy(),
+        torch.sqrt((gx**2).sum(-1) + (gy**2).sum(-1)).numpy(),
+        ((ex**2).sum(-1) + (ey**2).sum(-1)).numpy(),
+        S,
+        T,
+    )
 
 
 def _noise_rows(r: _Runs, delta: float, inst: str) -> list[CheckResult]:
@@ -85,12 +105,36 @@ def _noise_rows(r: _Runs, delta: float, inst: str) -> list[CheckResult]:
     tau1 = int((r.gap[1:] > r.fp.F).any(0).sum())
     tau2 = int((np.sqrt(r.eps2) > H).any(0).sum())
     m, se = mean_se(r.eps2.mean(0))
-    return [rate_check("14: P(tau1 < T) <= delta/4 (Clopper-Pearson 95% upper)", inst, tau1, S, delta / 4, seeds=S,
-                       details=dict(common, max_gap_over_F=float(r.gap.max() / r.fp.F))),
-            rate_check("14: P(tau2 < T) <= delta/4 (Clopper-Pearson 95% upper)", inst, tau2, S, delta / 4, seeds=S,
-                       details=dict(common, H=H, max_eps_over_H=float(np.sqrt(r.eps2).max() / H))),
-            one_sided("14: mean ||eps_t||^2 + 4 se <= 200 G^2 d_x/n + G^2 + sigma^2/n", inst, m, v, se=se, seeds=S,
-                      samples=S * T, details=dict(common, bracket=v))]
+    return [
+        rate_check(
+            "14: P(tau1 < T) <= delta/4 (Clopper-Pearson 95% upper)",
+            inst,
+            tau1,
+            S,
+            delta / 4,
+            seeds=S,
+            details=dict(common, max_gap_over_F=float(r.gap.max() / r.fp.F)),
+        ),
+        rate_check(
+            "14: P(tau2 < T) <= delta/4 (Clopper-Pearson 95% upper)",
+            inst,
+            tau2,
+            S,
+            delta / 4,
+            seeds=S,
+            details=dict(common, H=H, max_eps_over_H=float(np.sqrt(r.eps2).max() / H)),
+        ),
+        one_sided(
+            "14: mean ||eps_t||^2 + 4 se <= 200 G^2 d_x/n + G^2 + sigma^2/n",
+            inst,
+            m,
+            v,
+            se=se,
+            seeds=S,
+            samples=S * T,
+            details=dict(common, bracket=v),
+        ),
+    ]
 
 
 def _stated_T_row(r: _Runs, delta: float, inst: str) -> CheckResult:
@@ -98,12 +142,19 @@ def _stated_T_row(r: _Runs, delta: float, inst: str) -> CheckResult:
     fp, n = r.fp, r.obj.n
     K = 2.0 / delta + r.G**2 / 8.0 + (r.gap0 + 2.0 * fp.eta_x + fp.eta_y) / (min(fp.eta_x, fp.eta_y) * n)
     eps = math.sqrt(K / r.T) * (1 + 1e-9)
-    T_req = stated_theorem.T_required_stated_value(eps, delta, G=r.G, gap0=r.gap0, eta_x=fp.eta_x, eta_y=fp.eta_y,
-                                                   n=n, rendering="Bprime")
+    T_req = stated_theorem.T_required_stated_value(
+        eps, delta, G=r.G, gap0=r.gap0, eta_x=fp.eta_x, eta_y=fp.eta_y, n=n, rendering="Bprime"
+    )
     above = int((r.gnorm.min(0) > eps).sum())
-    return rate_check("14: P(min_t ||grad f(z_t)|| > eps) at T_required_seed(eps, B') <= delta", inst, above, r.S,
-                      delta, seeds=r.S, details=dict(r.common(), eps=eps, T_required=T_req,
-                                                     min_grad_median=float(np.median(r.gnorm.min(0)))))
+    return rate_check(
+        "14: P(min_t ||grad f(z_t)|| > eps) at T_required_seed(eps, B') <= delta",
+        inst,
+        above,
+        r.S,
+        delta,
+        seeds=r.S,
+        details=dict(r.common(), eps=eps, T_required=T_req, min_grad_median=float(np.median(r.gnorm.min(0)))),
+    )
 
 
 def _misuse_row(r: _Runs, delta: float, mu: float, inst: str) -> CheckResult:
@@ -116,24 +167,36 @@ def _misuse_row(r: _Runs, delta: float, mu: float, inst: str) -> CheckResult:
     bx, by = epoch_start_points(obj, bad, seeds=S)
     bgap = (obj.loss(bx, by) - obj.constants.f_star).numpy()
     exits = int((~np.isfinite(bgap[1:]) | (bgap[1:] > r.gap0)).any(0).sum())
-    return one_sided("14: misuse falsifier exit rate >= delta (local-curvature steps)", inst, exits / S, delta,
-                     sense="lower", seeds=S, samples=S,
-                     details={"L_x_local": L_loc, "eta_x": caps.eta_x, "eta_y": caps.eta_y, "exits": exits,
-                              "clopper_pearson_upper": clopper_pearson_upper(exits, S),
-                              "step_ratio_vs_theory": caps.eta_x / r.fp.eta_x},
-                     expected="report")
+    return one_sided(
+        "14: misuse falsifier exit rate >= delta (local-curvature steps)",
+        inst,
+        exits / S,
+        delta,
+        sense="lower",
+        seeds=S,
+        samples=S,
+        details={
+            "L_x_local": L_loc,
+            "eta_x": caps.eta_x,
+            "eta_y": caps.eta_y,
+            "exits": exits,
+            "clopper_pearson_upper": clopper_pearson_upper(exits, S),
+            "step_ratio_vs_theory": caps.eta_x / r.fp.eta_x,
+        },
+        expected="report",
+    )
 
 
-def check14_high_probability(*, size: Size = "fast", seeds: int | None = None, delta: float = 0.1,
-                             mu: float = 1e-3) -> list[CheckResult]:
+def check14_high_probability(
+    *, size: Size = "fast", seeds: int | None = None, delta: float = 0.1, mu: float = 1e-3
+) -> list[CheckResult]:
     """The rows of check 14 (see the module docstring)."""
     size = check_size(size)
-    S = seed_count(seeds, 150 if size == "fast" else 500)   # 0 events in >= 119 runs: CP upper <= delta/4
+    S = seed_count(seeds, 150 if size == "fast" else 500)  # 0 events in >= 119 runs: CP upper <= delta/4
     T = 20 if size == "fast" else 100
     runs = _theory_runs(make_quartic(dx=20, dy=5, n=8), T, S, delta, mu)
     inst = f"quartic d_x=20 d_y=5 n=8 delta={delta} T={T} mu={mu:g}"
-    return (_noise_rows(runs, delta, inst) + [_stated_T_row(runs, delta, inst)]
-            + [_misuse_row(runs, delta, mu, inst)])
+    return _noise_rows(runs, delta, inst) + [_stated_T_row(runs, delta, inst)] + [_misuse_row(runs, delta, mu, inst)]
 
 
 def run(size: str, seeds: int | None) -> list[CheckResult]:
@@ -149,9 +212,14 @@ def report_sentence(rows: pd.DataFrame) -> str:
         if "rate" in d:
             parts.append(f"{r['check'].split(': ', 1)[1]}: empirical {d['rate']:.3g}, CP upper {r['computed']:.3g}")
         if "misuse" in r["check"]:
-            parts.append(f"misuse falsifier: exit rate {r['computed']:.3g} (CP upper "
-                         f"{d['clopper_pearson_upper']:.3g}) with steps {d['step_ratio_vs_theory']:.3g}x the "
-                         "theory steps" + (" -- this example does not show the need for the sublevel-set "
-                                           "argument" if r["computed"] < 0.1 else ""))
+            parts.append(
+                f"misuse falsifier: exit rate {r['computed']:.3g} (CP upper "
+                f"{d['clopper_pearson_upper']:.3g}) with steps {d['step_ratio_vs_theory']:.3g}x the "
+                "theory steps"
+                + (
+                    " -- this example does not show the need for the sublevel-set argument"
+                    if r["computed"] < 0.1
+                    else ""
+                )
+            )
     return " " + "; ".join(parts) + "." if parts else ""
-
