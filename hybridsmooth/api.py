@@ -23,7 +23,8 @@ import pandas as pd
 from torch import Tensor
 
 from .objectives.base import Objective
-from .optim.hybrid_sgd import HybridSGDConfig, RunResult
+from .optim.hybrid_sgd import HybridSGDConfig
+from .optim.run_metrics import RunResult
 
 
 def problem(spec: str) -> Objective:
@@ -102,30 +103,28 @@ def block_constants(objective: Objective | str, x: Tensor | None = None, y: Tens
 def train(
     objective: Objective | str,
     *,
-    eta_x: float = 0.0,
-    eta_y: float = 0.0,
-    epochs: int = 10,
-    seeds: int | Iterable[int] = 1,
-    method: str = "hybrid",
+    seeds: int | Iterable[int] | None = None,
     out: str | Path | None = None,
     resume: bool = False,
     overwrite: bool = False,
     progress: bool = False,
-    **config,
+    **optimizer,
 ) -> RunResult:
     """Reshuffling hybrid SGD (or a baseline) on a synthetic problem, many seeds as one batched run.
 
+    What runs is a :class:`~hybridsmooth.engine.run_description.RunDescription`, with the defaults of
+    ``hybridsmooth train``.
+
     Args:
         objective: a batched objective or its spec string (models train with ``hybridsmooth train``).
-        eta_x, eta_y: the step sizes of the ZO block x and the FO block y (0 for a frozen block).
-        epochs: the number of epochs T.
-        seeds: how many seeds (indices 0..seeds-1), or the seed indices themselves.
-        method: ``hybrid``, ``fo-full``, ``fo-peft``, ``zo-full`` or ``zo-peft``.
+        seeds: how many seeds (indices 0..seeds-1), or the seed indices themselves (None: the default count).
         out: a run folder to write config, metrics, summary and checkpoints to (None: nothing is written).
         resume, overwrite: what to do with an existing ``out`` (as ``hybridsmooth train``).
         progress: show a progress bar.
-        **config: further fields of :class:`~hybridsmooth.optim.hybrid_sgd.HybridSGDConfig` (``order``,
-            ``form``, ``mu``, ``q``, ``seed``, ``update``, ``fo_point``, ``divergence_factor``).
+        **optimizer: fields of :class:`~hybridsmooth.optim.hybrid_sgd.HybridSGDConfig`: ``eta_x``, ``eta_y``
+            (the step sizes of the ZO block x and the FO block y, 0 for a frozen block), ``epochs``,
+            ``method`` (``hybrid``, ``fo_full``, ``fo_peft``, ``zo_full``, ``zo_peft``), ``order``, ``form``,
+            ``mu``, ``q``, ``seed``, ``update``, ``fo_point``, ``divergence_factor``.
 
     Returns:
         The :class:`~hybridsmooth.optim.hybrid_sgd.RunResult`; ``to_frame()`` gives the per-epoch metrics.
@@ -140,21 +139,17 @@ def train(
         >>> bool((last < first).all())
         True
     """
+    from .engine.execute import run
+    from .engine.run_description import RunDescription
+
     f = _objective(objective)
     if not f.batched:
         raise ValueError(f"{f.spec or f.name} is a model: train it with `hybridsmooth train` (one run, step by step)")
-    cfg = HybridSGDConfig(method=method, eta_x=eta_x, eta_y=eta_y, epochs=epochs, **config)
-    seed_arg = seeds if isinstance(seeds, int) else list(seeds)
-    if out is None:
-        from .optim.hybrid_sgd import run_hybrid_sgd
-
-        return run_hybrid_sgd(f, cfg, seeds=seed_arg, progress=progress)
-    from .engine.rundir import open_run_folder
-    from .engine.synthetic_run import train_synthetic
-
-    with open_run_folder(out, resume=resume, overwrite=overwrite) as folder:
-        result, _ = train_synthetic(f, cfg, seeds=seed_arg, folder=folder, problem=f.spec, progress=progress)
-    return result
+    if not f.spec:
+        raise ValueError("the objective has no spec string to describe the run by: pass the spec instead")
+    seeds = seeds if seeds is None or isinstance(seeds, int) else list(seeds)
+    description = RunDescription(f.spec, HybridSGDConfig(**optimizer), seeds=seeds)
+    return run(description, folder=out, resume=resume, overwrite=overwrite, progress=progress, objective=f)
 
 
 @dataclass(frozen=True)

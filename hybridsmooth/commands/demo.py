@@ -24,8 +24,10 @@ import torch
 
 from .. import validate
 from ..engine import run_config_record, write_run
+from ..engine.run_description import RunDescription
 from ..errors import UsageError
-from ..optim.hybrid_sgd import HybridSGDConfig, run_hybrid_sgd, summarize_run
+from ..optim.hybrid_sgd import HybridSGDConfig, run_hybrid_sgd
+from ..optim.run_metrics import summarize_run
 from ..paths import ensure_output_dir
 from ..problems import make_problem
 
@@ -130,7 +132,7 @@ def synthetic_demo(args) -> int:
         summary = summarize_run(result)
         out = write_run(
             f"{args.out}/{name}",
-            run_config_record(problem=DEMO_PROBLEM, config=config, seeds=args.seeds, objective=objective),
+            run_config_record(RunDescription(DEMO_PROBLEM, config, seeds=args.seeds), objective),
             result.metrics,
             summary,
         )

@@ -13,6 +13,7 @@ synthetic problems (many seeds batched), ``--steps`` / ``--eval-every`` / ``--ev
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 
@@ -21,101 +22,93 @@ import torch
 
 from .. import validate
 from ..engine import json_safe
+from ..engine.execute import run as run_description
 from ..engine.interrupt import RunInterrupted
+from ..engine.run_description import DEFAULT_SEEDS, MAX_SEED, MODEL_ONLY, RunDescription, is_model_problem
 from ..engine.rundir import check_run_folder, open_run_folder
 from ..errors import UsageError
 from ..objectives.base import Objective
 from ..optim.hybrid_sgd import FO_POINTS, METHODS, UPDATES, HybridSGDConfig
 from ..optim.orders import ORDERS
-from ..problems import make_problem, parse_spec
+from ..optim.run_metrics import summarize_run
+from ..problems import make_problem
 from ..zo.estimators import FORMS
+from ..zo.inplace import NOISE_MODES
 
-DEFAULT_SEEDS = 20
-# the problems trained in place, one run at a time (torch models); the others run many seeds batched
-MODEL_PROBLEMS = ("llm",)
-MODEL_ONLY = ("steps", "eval_every", "eval_limit", "noise_mode")
 SYNTHETIC_ONLY = ("seeds", "seed_list")
-MAX_SEED = 2**63 - 1
 # a batched step holds the point, the q directions and a few temporaries per seed
 WORKING_COPIES = 8
+# the option defaults are the description's: one definition, read from the dataclasses
+OPT = {f.name: f.default for f in dataclasses.fields(HybridSGDConfig)}
+RUN = {f.name: f.default for f in dataclasses.fields(RunDescription)}
 
 
 def add_arguments(parser) -> None:
     parser.add_argument(
         "problem", help="problem spec, e.g. quadratic:dx=50,dy=10,Lx=10,Ly=1,n=16 (see `hybridsmooth problems`)"
     )
-    parser.add_argument(
+    _optimizer_options(parser.add_argument_group("optimizer"))
+    _folder_options(parser.add_argument_group("run folder and output"))
+    _synthetic_options(parser.add_argument_group("synthetic problems (seeds batched)"))
+    _model_options(parser.add_argument_group("torch-model problems (llm:...)"))
+
+
+def _optimizer_options(group) -> None:
+    group.add_argument(
         "--method",
-        default="hybrid",
+        default=OPT["method"],
         choices=list(METHODS),
         help="x/y rules: hybrid (ZO/FO), fo_full (FO/FO), fo_peft (frozen/FO), zo_full (ZO/frozen), "
-        "zo_peft (frozen/ZO); default hybrid",
+        f"zo_peft (frozen/ZO); default {OPT['method']}",
     )
-    parser.add_argument("--eta-x", type=float, default=None, help="step size of the x (full-model) block")
-    parser.add_argument("--eta-y", type=float, default=None, help="step size of the y (adapter) block")
-    parser.add_argument("--epochs", type=int, default=20, help="number of epochs T (default 20)")
-    parser.add_argument("--order", default="rr", choices=list(ORDERS), help="sample order (default rr)")
-    parser.add_argument("--seed", type=int, default=0, help="run seed of the noise and order streams (default 0)")
-    parser.add_argument("--mu", type=float, default=1e-3, help="ZO smoothing radius (default 1e-3)")
-    parser.add_argument("--form", default="central", choices=list(FORMS), help="ZO estimator (default central)")
-    parser.add_argument("--q", type=int, default=1, help="ZO directions per step (default 1)")
-    parser.add_argument("--update", default="jacobi", choices=list(UPDATES), help="block update (default jacobi)")
-    parser.add_argument(
-        "--fo-point",
-        default="clean",
-        choices=list(FO_POINTS),
-        help="where the adapter gradient is taken (default clean)",
+    group.add_argument("--eta-x", type=float, default=None, help="step size of the x (full-model) block")
+    group.add_argument("--eta-y", type=float, default=None, help="step size of the y (adapter) block")
+    group.add_argument(
+        "--epochs", type=int, default=OPT["epochs"], help=f"number of epochs T (default {OPT['epochs']})"
     )
-    parser.add_argument(
+    for flag, name, kind, what, choices in (
+        ("--order", "order", str, "sample order", ORDERS),
+        ("--seed", "seed", int, "run seed of the noise and order streams", None),
+        ("--mu", "mu", float, "ZO smoothing radius", None),
+        ("--form", "form", str, "ZO estimator", FORMS),
+        ("--q", "q", int, "ZO directions per step", None),
+        ("--update", "update", str, "block update", UPDATES),
+        ("--fo-point", "fo_point", str, "where the adapter gradient is taken", FO_POINTS),
+    ):
+        group.add_argument(
+            flag,
+            type=kind,
+            default=OPT[name],
+            choices=list(choices) if choices else None,
+            help=f"{what} (default {OPT[name]:g})" if kind is float else f"{what} (default {OPT[name]})",
+        )
+    group.add_argument(
         "--divergence-factor",
         type=float,
-        default=None,
-        help="a run diverged when its loss exceeds this times its start loss "
-        "(default 1e6 for synthetic problems, 1e3 for torch models)",
+        default=OPT["divergence_factor"],
+        help=f"a run diverged when its loss exceeds this times its start loss (default {OPT['divergence_factor']:g})",
     )
-    parser.add_argument("--out", default="runs/train", help="run folder to write (default runs/train)")
-    parser.add_argument(
+
+
+def _folder_options(group) -> None:
+    group.add_argument("--out", default="runs/train", help="run folder to write (default runs/train)")
+    group.add_argument(
         "--resume",
         action="store_true",
         help="continue the run in --out from its last checkpoint (same problem and options; "
         "--epochs / --steps may extend it)",
     )
-    parser.add_argument("--overwrite", action="store_true", help="replace the run that --out holds")
-    parser.add_argument(
+    group.add_argument("--overwrite", action="store_true", help="replace the run that --out holds")
+    group.add_argument(
         "--checkpoint-every",
         type=int,
         default=None,
         help="checkpoint every N epochs (synthetic) or steps (torch models); default: none "
         "(synthetic runs still keep their records on Ctrl-C)",
     )
-    parser.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    synthetic = parser.add_argument_group("synthetic problems (seeds batched)")
-    synthetic.add_argument(
-        "--seeds", type=int, default=None, help=f"seeds 0..N-1 run as one batch (default {DEFAULT_SEEDS})"
-    )
-    synthetic.add_argument(
-        "--seed-list",
-        default=None,
-        metavar="I,J,...",
-        help="run only these seed indices (the labels of metrics.csv), e.g. 3 or 3,7: "
-        "seed k is the same run alone as in a batch",
-    )
-    model = parser.add_argument_group("torch-model problems (llm:...)")
-    model.add_argument(
-        "--steps", type=int, default=None, help="optimizer steps (default: --epochs x the number of minibatches)"
-    )
-    model.add_argument(
-        "--eval-every", type=int, default=None, help="dev evaluation every N steps (default: start and end)"
-    )
-    model.add_argument("--eval-limit", type=int, default=None, help="dev examples per evaluation (default: all)")
-    model.add_argument(
-        "--noise-mode",
-        default=None,
-        choices=["regenerate", "buffer"],
-        help="ZO noise: regenerate from the seed (least memory; default) or draw once per step into a buffer",
-    )
-    parser.add_argument(
+    group.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+    group.add_argument("--quiet", action="store_true", help="no progress bar")
+    group.add_argument(
         "--threads",
         type=int,
         default=None,
@@ -123,7 +116,38 @@ def add_arguments(parser) -> None:
     )
 
 
-def build_config(args, *, divergence_factor: float | None = None) -> HybridSGDConfig:
+def _synthetic_options(group) -> None:
+    group.add_argument(
+        "--seeds", type=int, default=None, help=f"seeds 0..N-1 run as one batch (default {DEFAULT_SEEDS})"
+    )
+    group.add_argument(
+        "--seed-list",
+        default=None,
+        metavar="I,J,...",
+        help="run only these seed indices (the labels of metrics.csv), e.g. 3 or 3,7: "
+        "seed k is the same run alone as in a batch",
+    )
+
+
+def _model_options(group) -> None:
+    # default None: an option given for a synthetic problem is refused, not ignored
+    group.add_argument(
+        "--steps", type=int, default=None, help="optimizer steps (default: --epochs x the number of minibatches)"
+    )
+    group.add_argument(
+        "--eval-every", type=int, default=None, help="dev evaluation every N steps (default: start and end)"
+    )
+    group.add_argument("--eval-limit", type=int, default=None, help="dev examples per evaluation (default: all)")
+    group.add_argument(
+        "--noise-mode",
+        default=None,
+        choices=list(NOISE_MODES),
+        help="ZO noise: regenerate from the seed (least memory) or draw once per step into a buffer "
+        f"(default {RUN['noise_mode']})",
+    )
+
+
+def build_config(args) -> HybridSGDConfig:
     """The optimizer config from parsed arguments; bad values become a one-line UsageError."""
     x_mode, y_mode = METHODS[args.method]
     etas = {}
@@ -136,24 +160,20 @@ def build_config(args, *, divergence_factor: float | None = None) -> HybridSGDCo
         elif value is None:
             raise UsageError(f"--method {args.method} updates {block}: give --eta-{block} (a positive step size)")
         etas[block] = value
-    extra = {} if divergence_factor is None else {"divergence_factor": divergence_factor}
+    names = [n for n in OPT if n not in ("eta_x", "eta_y")]
     try:
-        return HybridSGDConfig(
-            method=args.method,
-            eta_x=etas["x"],
-            eta_y=etas["y"],
-            epochs=args.epochs,
-            order=args.order,
-            update=args.update,
-            fo_point=args.fo_point,
-            form=args.form,
-            mu=args.mu,
-            q=args.q,
-            seed=args.seed,
-            **extra,
-        )
+        return HybridSGDConfig(eta_x=etas["x"], eta_y=etas["y"], **{n: getattr(args, n) for n in names})
     except ValueError as err:
         raise UsageError(str(err)) from None
+
+
+def build_description(args) -> RunDescription:
+    """The run the parsed arguments describe (options not given take the description's defaults)."""
+    seeds = parse_seed_list(args.seed_list) if args.seed_list is not None else args.seeds
+    model = {n: getattr(args, n) for n in MODEL_ONLY if getattr(args, n) is not None}
+    return RunDescription(
+        args.problem, build_config(args), seeds=seeds, checkpoint_every=args.checkpoint_every or 0, **model
+    )
 
 
 def parse_seed_list(text: str) -> list[int]:
@@ -210,24 +230,24 @@ def summary_table(summary: dict) -> pd.DataFrame:
 
 
 def run(args) -> int:
-    is_model = parse_spec(args.problem)[0] in MODEL_PROBLEMS
+    is_model = is_model_problem(args.problem)
     _check_options(args, is_model)
-    config = build_config(args, divergence_factor=None if is_model else args.divergence_factor)
-    seeds = parse_seed_list(args.seed_list) if args.seed_list is not None else (args.seeds or DEFAULT_SEEDS)
+    description = build_description(args)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     check_run_folder(args.out, resume=args.resume, overwrite=args.overwrite)
     objective = make_problem(args.problem)
     if not is_model:
-        check_batch_memory(objective, seeds, config.q)
+        check_batch_memory(objective, description.seeds, description.optimizer.q)
     with open_run_folder(args.out, resume=args.resume, overwrite=args.overwrite) as folder:
         try:
-            if is_model:  # a torch model: one run, in place, step by step
-                return run_model(objective, config, args, folder)
-            return run_synthetic(objective, config, args, folder, seeds)
+            result = run_description(description, folder=folder, objective=objective, progress=not args.quiet)
         except RunInterrupted as err:
             print(f"hybridsmooth train: {err}", file=sys.stderr)
             return 130
+        if is_model:  # a torch model: one run, in place, step by step
+            return report_model(description, result, args, folder)
+        return report_synthetic(description, result, args, folder)
 
 
 def check_batch_memory(objective: Objective, seeds, q: int) -> None:
@@ -241,18 +261,9 @@ def check_batch_memory(objective: Objective, seeds, q: int) -> None:
     )
 
 
-def run_synthetic(objective: Objective, config: HybridSGDConfig, args, folder, seeds) -> int:
-    from ..engine.synthetic_run import train_synthetic
-
-    result, summary = train_synthetic(
-        objective,
-        config,
-        seeds=seeds,
-        folder=folder,
-        problem=args.problem,
-        checkpoint_every=args.checkpoint_every or 0,
-        progress=not args.quiet,
-    )
+def report_synthetic(description: RunDescription, result, args, folder) -> int:
+    config = description.optimizer
+    summary = {**summarize_run(result), "out": str(folder.path)}
     if args.json:
         print(json.dumps(json_safe(summary), allow_nan=False))
         if result.diverged:
@@ -268,20 +279,8 @@ def run_synthetic(objective: Objective, config: HybridSGDConfig, args, folder, s
     return 1 if result.diverged else 0
 
 
-def run_model(objective: Objective, config: HybridSGDConfig, args, folder) -> int:
-    from ..engine.model_run import ModelRunConfig, train_model
-
-    steps = args.steps if args.steps is not None else config.epochs * objective.n
-    extra = {} if args.divergence_factor is None else {"divergence_factor": args.divergence_factor}
-    run_config = ModelRunConfig(
-        steps=steps,
-        eval_every=args.eval_every or 0,
-        eval_limit=args.eval_limit,
-        checkpoint_every=args.checkpoint_every or 0,
-        noise_mode=args.noise_mode or "regenerate",
-        **extra,
-    )
-    res = train_model(objective, config, run_config, out_dir=folder, progress=not args.quiet)
+def report_model(description: RunDescription, res, args, folder) -> int:
+    config = description.optimizer
     # the final dev values are those evaluated at the last step; a diverged run has none
     last = res.evals.iloc[-1] if len(res.evals) and int(res.evals["step"].iloc[-1]) == res.completed_steps else None
     summary = {

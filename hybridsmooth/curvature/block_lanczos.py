@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from .operators import Operator
-from .ritz import EigResult, _all_within, _apply_rows, _explicit_residuals, _ExplicitSchedule, _order
+from .ritz import EigResult, _all_within, _apply_rows, _ExplicitSchedule, _order, _wanted_pairs
 
 
 def _project_out(W: Tensor, Q: Tensor) -> Tensor:
@@ -124,14 +124,11 @@ def _block_lanczos(
     Memory: the basis (at most ``n_max`` rows of length d) plus two blocks; each step solves the dense
     n x n projected eigenproblem, O(n^3), small next to the products for budgets of a few hundred.
     """
-    d = op.shape[0]
     t0, start_hvp = time.perf_counter(), op.counter.hvps
     b = min(k + 1, n_max)
     gen = torch.Generator(device="cpu").manual_seed(int(seed))
-    Q = torch.zeros(n_max, d, dtype=op.dtype, device=op.device)
-    first = _start_block(op, b, gen, v0)[:n_max]
-    n, s = first.shape[0], 0
-    Q[:n] = first
+    Q, n = _initial_basis(op, n_max, b, gen, v0)
+    s = 0  # first row of the newest block
     T = np.zeros((n_max, n_max))
     drop_eps, norm_scale = 1e3 * torch.finfo(op.dtype).eps, 0.0
     schedule, converged, checked, history, restarts = _ExplicitSchedule(b), False, None, [], 0
@@ -140,9 +137,7 @@ def _block_lanczos(
         theta, S, idx, scale = _ritz(T[:n, :n], which, k)
         history.append(float(theta[idx[0]]))
         P, B = _rank_split(R, Q[:n], drop_eps * max(norm_scale, scale))
-        # ||R^T y|| for y on block j, from the full (undropped) remainder
-        Sj = torch.as_tensor(S[s:n, idx], dtype=op.dtype, device=op.device)
-        rec = torch.linalg.vector_norm(R.T @ Sj, dim=0).detach().cpu().to(torch.float64).numpy()
+        rec = _recurrence_residuals(R, S[s:n, idx])
         closed, exhausted = P.shape[0] == 0, n == n_max
         if _all_within(rec, tol, scale) or closed:
             if not explicit:
@@ -166,12 +161,7 @@ def _block_lanczos(
         s, n = n, n + r
     if len(idx) < k:
         raise ValueError(f"{op.name}: only {len(idx)} independent directions were found, fewer than k = {k}")
-    values = theta[idx]
-    vectors = Q[:n].T @ torch.as_tensor(S[:, idx], dtype=op.dtype, device=op.device)
-    if explicit:
-        residuals = checked[1] if checked is not None and checked[0] == n else _explicit_residuals(op, values, vectors)
-    else:
-        residuals = tuple(float(r) for r in rec)
+    values, vectors, residuals = _wanted_pairs(op, Q, n, theta, S, idx, explicit, checked, rec)
     seeded = v0 is None or v0.dim() == 1 or v0.shape[1] < b  # random rows completed the start block
     return EigResult(
         tuple(float(v) for v in values),
@@ -189,6 +179,21 @@ def _block_lanczos(
         block_size=b,
         restarts=restarts,
     )
+
+
+def _initial_basis(op: Operator, n_max: int, b: int, gen: torch.Generator, v0: Tensor | None) -> tuple[Tensor, int]:
+    """Room for the whole basis (``n_max`` rows) with the start block in its first n rows, and n."""
+    Q = torch.zeros(n_max, op.shape[0], dtype=op.dtype, device=op.device)
+    first = _start_block(op, b, gen, v0)[:n_max]
+    n = first.shape[0]
+    Q[:n] = first
+    return Q, n
+
+
+def _recurrence_residuals(R: Tensor, S_block: np.ndarray) -> np.ndarray:
+    """||R^T y|| for the wanted Ritz coefficients y on the last block, from the full (undropped) remainder R."""
+    Sj = torch.as_tensor(S_block, dtype=R.dtype, device=R.device)
+    return torch.linalg.vector_norm(R.T @ Sj, dim=0).detach().cpu().to(torch.float64).numpy()
 
 
 def _block_step(op: Operator, Q: Tensor, T: np.ndarray, s: int, n: int, norm_scale: float) -> tuple[Tensor, float]:

@@ -29,6 +29,7 @@ from .ritz import (
     _ExplicitSchedule,
     _order,
     _start_vector,
+    _wanted_pairs,
     lanczos_step,
 )
 
@@ -131,13 +132,8 @@ def _single_lanczos(
             Q[j + 1] = _random_unit_orthogonal(Q[:m], restart_gen)
         else:
             Q[j + 1] = w / beta[j]
-    values = theta[idx]
-    vectors = Q[:m].T @ torch.as_tensor(S[:, idx], dtype=op.dtype, device=op.device)
-    if explicit:
-        residuals = checked[1] if checked is not None and checked[0] == m else _explicit_residuals(op, values, vectors)
-        kind = "explicit"
-    else:
-        residuals, kind = tuple(float(r) for r in beta[m - 1] * np.abs(S[-1, idx])), "lanczos"
+    recurrence = beta[m - 1] * np.abs(S[-1, idx])
+    values, vectors, residuals = _wanted_pairs(op, Q, m, theta, S, idx, explicit, checked, recurrence)
     return EigResult(
         tuple(float(v) for v in values),
         residuals,
@@ -148,7 +144,7 @@ def _single_lanczos(
         None if v0 is not None else seed,
         "lanczos",
         which,
-        kind,
+        "explicit" if explicit else "lanczos",
         vectors if return_vectors else None,
         tuple(history),
     )

@@ -100,6 +100,28 @@ def _explicit_residuals(op: Operator, values: np.ndarray, vectors: Tensor) -> tu
     return tuple(float(r) for r in torch.linalg.vector_norm(R, dim=1))
 
 
+def _wanted_pairs(
+    op: Operator,
+    Q: Tensor,
+    n: int,
+    theta: np.ndarray,
+    S: np.ndarray,
+    idx: np.ndarray,
+    explicit: bool,
+    checked: tuple | None,
+    recurrence: np.ndarray,
+) -> tuple[np.ndarray, Tensor, tuple[float, ...]]:
+    """The wanted Ritz values, their vectors in the basis Q[:n] and their residuals: explicit ones (reusing the
+    last check when it was made on this very basis) or, without ``explicit``, the recurrence values."""
+    values = theta[idx]
+    vectors = Q[:n].T @ torch.as_tensor(S[:, idx], dtype=op.dtype, device=op.device)
+    if explicit:
+        residuals = checked[1] if checked is not None and checked[0] == n else _explicit_residuals(op, values, vectors)
+    else:
+        residuals = tuple(float(r) for r in recurrence)
+    return values, vectors, residuals
+
+
 def lanczos_step(op: Operator, Q: Tensor, j: int) -> tuple[float, Tensor, float]:
     """Step j of single-vector Lanczos with full re-orthogonalisation, from the orthonormal rows Q[: j + 1]:
     (alpha_j, w, beta_j) with alpha_j = q_j^T A q_j, w the residual of A q_j against the basis and

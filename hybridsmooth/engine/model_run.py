@@ -29,9 +29,9 @@ from ..objectives.base import HeldOutSplits, Objective, is_model_objective
 from ..optim.hybrid_sgd import HybridSGDConfig
 from ..optim.limits import step_limits
 from ..optim.schedule import ScheduledStep, step_schedule
-from ..zo.inplace import NOISE_MODES, NoiseMode
 from .interrupt import RunInterrupted, deferred_interrupt
 from .model_step import model_step
+from .run_description import RunDescription
 from .rundir import (
     CHECKPOINT_FILE,
     EVALS_FILE,
@@ -44,28 +44,6 @@ from .rundir import (
 
 STEP_COLUMNS = ("step", "epoch", "k", "sample", "loss", "zo_phi", "grad_y_norm", "eta_x", "eta_y", "seconds")
 EVAL_COLUMNS = ("step", "dev_loss", "dev_accuracy", "seconds")
-
-
-@dataclass(frozen=True)
-class ModelRunConfig:
-    """What a model run adds to the optimizer's config: its length, evaluation, checkpoints, noise mode."""
-
-    steps: int
-    eval_every: int = 0  # 0: evaluate at the start and the end only
-    eval_limit: int | None = None  # dev examples per evaluation (None: the whole dev split)
-    checkpoint_every: int = 0  # 0: no intermediate checkpoints
-    noise_mode: NoiseMode = "regenerate"
-    divergence_factor: float = 1e3  # loss above this times the first step's loss = diverged
-
-    def __post_init__(self):
-        for name in ("steps", "eval_every", "checkpoint_every"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 0:
-                raise UsageError(f"{name} must be a non-negative integer, got {value!r}")
-        if self.noise_mode not in NOISE_MODES:
-            raise UsageError(f"unknown noise mode {self.noise_mode!r}; accepted: {', '.join(NOISE_MODES)}")
-        if not self.divergence_factor > 1:
-            raise UsageError(f"divergence_factor must be > 1, got {self.divergence_factor!r}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -172,13 +150,12 @@ def _load_checkpoint(folder: RunFolder, expected_hash: str, objective: Objective
 
 
 def _open_log(
-    objective: Objective, config: HybridSGDConfig, run: ModelRunConfig, folder: RunFolder | None, resume: bool
+    objective: Objective, config: HybridSGDConfig, run: RunDescription, folder: RunFolder | None, resume: bool
 ) -> RunLog:
     """Start the run's records: empty, or from the folder's checkpoint (``resume``); marks the folder started."""
     if folder is None:
         return RunLog()
-    record = run_config_record(problem=objective.spec, config=config, seeds=None, objective=objective)
-    record["model_run"] = dataclasses.asdict(run)
+    record = run_config_record(run, objective)
     log = RunLog()
     if resume:  # check everything before the stored config is touched
         log = _load_checkpoint(folder, folder.check_resume(record), objective)
@@ -196,8 +173,7 @@ def _open_log(
 
 def train_model(
     objective: Objective,
-    config: HybridSGDConfig,
-    run: ModelRunConfig,
+    description: RunDescription,
     *,
     out_dir=None,
     resume: bool = False,
@@ -205,24 +181,30 @@ def train_model(
     evaluate: Callable[[object], dict] | None = None,
     progress: bool = False,
 ) -> ModelRunResult:
-    """Train ``objective`` (a model objective) for ``run.steps`` steps of THEORY 2.1 (see the module docstring).
+    """Train ``objective`` (the model ``description.problem`` names, loaded by the caller) for
+    ``description.steps`` steps of THEORY 2.1 (see the module docstring).
 
-    ``evaluate(objective) -> {"loss", "accuracy"}`` is called at the start, every ``run.eval_every`` steps and
-    at the end (default for the LLM objectives: dev loss and accuracy). ``out_dir`` (a path, or a
-    ``RunFolder`` the caller opened) must be empty unless ``resume`` (the same run, from its checkpoint;
-    ``run.steps`` may extend it) or ``overwrite``.
-    Raises ``RunInterrupted`` after saving when the user stops the run.
+    ``evaluate(objective) -> {"loss", "accuracy"}`` is called at the start, every ``eval_every`` steps and at
+    the end (default for the LLM objectives: dev loss and accuracy). ``out_dir`` (a path, or a ``RunFolder``
+    the caller opened) must be empty unless ``resume`` (the same run, from its checkpoint; ``steps`` may
+    extend it) or ``overwrite``. Raises ``RunInterrupted`` after saving when the user stops the run.
     """
+    if not description.is_model:
+        raise UsageError(f"{description.problem!r} is not a torch model: it runs batched (engine.synthetic_run)")
+    config = description.optimizer
     _check_objective(objective, config)
-    if (resume or run.checkpoint_every) and out_dir is None:
+    if description.steps is None:  # stored resolved: the folder says how long its run is
+        description = description.replace(steps=config.epochs * objective.n)
+    if (resume or description.checkpoint_every) and out_dir is None:
         raise UsageError("checkpoints and --resume need an output folder")
+    args = (objective, config, description)
     if isinstance(out_dir, RunFolder):  # opened (and locked) by the caller, which releases it
-        return _train_in_folder(objective, config, run, out_dir, out_dir.resume, evaluate, progress)
+        return _train_in_folder(*args, out_dir, out_dir.resume, evaluate, progress)
     folder = None
     if out_dir is not None:
         folder = open_run_folder(out_dir, resume=resume, overwrite=overwrite)
     try:
-        return _train_in_folder(objective, config, run, folder, resume, evaluate, progress)
+        return _train_in_folder(*args, folder, resume, evaluate, progress)
     finally:
         if folder is not None:
             folder.release()
@@ -231,7 +213,7 @@ def train_model(
 def _train_in_folder(
     objective: Objective,
     config: HybridSGDConfig,
-    run: ModelRunConfig,
+    run: RunDescription,
     folder: RunFolder | None,
     resume: bool,
     evaluate,
@@ -257,7 +239,7 @@ def _train_in_folder(
 def _run_steps(
     objective: Objective,
     config: HybridSGDConfig,
-    run: ModelRunConfig,
+    run: RunDescription,
     log: RunLog,
     folder: RunFolder | None,
     evaluate,
@@ -299,14 +281,14 @@ def _run_steps(
     return False, ""
 
 
-def _progress_bar(config: HybridSGDConfig, run: ModelRunConfig, start: int):
+def _progress_bar(config: HybridSGDConfig, run: RunDescription, start: int):
     from tqdm import tqdm
 
     return tqdm(desc=config.method, unit="step", initial=start, total=run.steps, leave=False)
 
 
 def _take_step(
-    objective: Objective, config: HybridSGDConfig, run: ModelRunConfig, log: RunLog, step: ScheduledStep
+    objective: Objective, config: HybridSGDConfig, run: RunDescription, log: RunLog, step: ScheduledStep
 ) -> str:
     """Run and record one step; returns why the run diverged at it, or ""."""
     out = model_step(objective, config, run.noise_mode, step)
@@ -329,16 +311,16 @@ def _take_step(
         log.first_loss = abs(out.loss) if out.loss != 0 else 1.0
     if not math.isfinite(out.loss):
         return f"diverged at step {step.step}: loss {out.loss:.4g} is not finite"
-    if out.loss > run.divergence_factor * log.first_loss:
+    if out.loss > config.divergence_factor * log.first_loss:
         return (
-            f"diverged at step {step.step}: loss {out.loss:.4g} is above {run.divergence_factor:g} x the "
+            f"diverged at step {step.step}: loss {out.loss:.4g} is above {config.divergence_factor:g} x the "
             f"first step loss {log.first_loss:.4g}"
         )
     return ""
 
 
 def _after_step(
-    objective: Objective, config: HybridSGDConfig, run: ModelRunConfig, log: RunLog, folder: RunFolder | None, evaluate
+    objective: Objective, config: HybridSGDConfig, run: RunDescription, log: RunLog, folder: RunFolder | None, evaluate
 ) -> None:
     """The evaluation and the checkpoint due after a step (the last step's are the run's final ones)."""
     done = log.next_step
@@ -357,7 +339,7 @@ def _evaluate_into(log: RunLog, objective: Objective, evaluate) -> None:
 def _finish(
     objective: Objective,
     config: HybridSGDConfig,
-    run: ModelRunConfig,
+    run: RunDescription,
     folder: RunFolder | None,
     log: RunLog,
     diverged: bool,

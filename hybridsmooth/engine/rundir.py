@@ -28,22 +28,28 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from ..errors import UsageError
 from ..objectives.base import Objective
 
+if TYPE_CHECKING:  # run_description imports this module
+    from .run_description import RunDescription
+
 CONFIG_FILE, METRICS_FILE, SUMMARY_FILE = "config.json", "metrics.csv", "summary.json"
 EVALS_FILE, CHECKPOINT_FILE, COMPLETE_FILE = "evals.csv", "checkpoint.pt", "complete.json"
 RUN_FILES = (CONFIG_FILE, METRICS_FILE, SUMMARY_FILE, EVALS_FILE, CHECKPOINT_FILE, COMPLETE_FILE)
 # config keys that say how long a run is, how often it saved or what wrote it, not which run it is: a
-# resumed run may extend its length, and a run written by another version of the code is still the same run
+# resumed run may extend its length, and a run written by another version of the code is still the same run.
+# Paths are relative to the run description (``config["run"]``), or to the config itself when it has none.
 _VOLATILE_KEYS = {
     ("optimizer", "epochs"),
+    ("steps",),
+    ("checkpoint_every",),
     ("model_run", "steps"),
     ("model_run", "checkpoint_every"),
-    ("checkpoint_every",),
     ("torch_version",),
     ("hybridsmooth_version",),
     ("run_hash",),
@@ -123,16 +129,24 @@ def write_atomic(path: str | os.PathLike, data: str | bytes | None = None, *, sa
     _fsync_folder(path.parent)
 
 
+def _identity(config: dict) -> dict:
+    """The part of a config that names the run: its description when it has one (what the objective, device
+    and versions recorded beside it follow from), else the whole config."""
+    run = config.get("run")
+    return run if isinstance(run, dict) else config
+
+
 def run_hash(config: dict) -> str:
-    """The identity of a run: a hash of its config without the keys that only say how long it ran or which
-    versions wrote it (a resumed run keeps its hash when it is extended)."""
+    """The identity of a run: a hash of its description without the keys that only say how long it ran or
+    how often it saved (a resumed run keeps its hash when it is extended). ``RunDescription.content_hash``
+    is this hash, so a sweep can name a run's folder before the run exists."""
 
     def strip(value, prefix=()):
         if isinstance(value, dict):
             return {k: strip(v, prefix + (k,)) for k, v in value.items() if prefix + (k,) not in _VOLATILE_KEYS}
         return value
 
-    text = json.dumps(json_safe(strip(config)), sort_keys=True, allow_nan=False)
+    text = json.dumps(json_safe(strip(_identity(config))), sort_keys=True, allow_nan=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
@@ -242,6 +256,7 @@ class RunFolder:
 
 def _config_diff(stored: dict, new: dict) -> str:
     """A short list of the top-level config entries that differ (what a user needs to fix a resume)."""
+    stored, new = _identity(stored), _identity(new)
     parts = []
     for key in sorted(set(stored) | set(new)):
         if key in ("run_hash", "torch_version", "hybridsmooth_version"):
@@ -253,7 +268,7 @@ def _config_diff(stored: dict, new: dict) -> str:
                 for k in sorted(set(a) | set(b))
                 if a.get(k) != b.get(k) and (key, k) not in _VOLATILE_KEYS
             ]
-        elif a != b:
+        elif a != b and (key,) not in _VOLATILE_KEYS:
             parts.append(f"{key}: {a!r} there, {b!r} here")
     return "; ".join(parts[:4]) + (" ..." if len(parts) > 4 else "") if parts else "its hash differs"
 
@@ -364,23 +379,20 @@ def load_run(out_dir: str | os.PathLike) -> RunRecord:
     return RunRecord(path=out, config=config, metrics=pd.read_csv(out / METRICS_FILE), summary=summary, tables=tables)
 
 
-def run_config_record(*, problem: str, config, seeds, objective: Objective) -> dict:
-    """The config.json contents: problem spec, full optimizer config, seeds, versions, device, dtype."""
-    import dataclasses
-
+def run_config_record(description: RunDescription, objective: Objective) -> dict:
+    """The config.json contents: the run description (``run``, what ``RunDescription.from_dict`` reads back)
+    and what follows from it on this machine: the objective's sizes and constants, versions, device, dtype."""
     import torch
 
     from .. import __version__
 
     return {
-        "problem": problem,
+        "run": description.to_dict(),
         "objective": repr(objective),
         "n": objective.n,
         "d_x": objective.d_x,
         "d_y": objective.d_y,
         "constants": objective.constants.as_dict(),
-        "optimizer": dataclasses.asdict(config),
-        "seeds": list(seeds) if isinstance(seeds, (list, tuple)) else seeds,
         "torch_version": torch.__version__,
         "hybridsmooth_version": __version__,
         "device": str(objective.device),

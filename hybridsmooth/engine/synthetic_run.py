@@ -13,8 +13,10 @@ import torch
 
 from ..errors import UsageError
 from ..objectives.base import Objective
-from ..optim.hybrid_sgd import EpochState, HybridSGDConfig, RunResult, run_hybrid_sgd, summarize_run
+from ..optim.hybrid_sgd import EpochState, HybridSGDConfig, run_hybrid_sgd
+from ..optim.run_metrics import RunResult, summarize_run
 from .interrupt import RunInterrupted, deferred_interrupt
+from .run_description import RunDescription
 from .rundir import CHECKPOINT_FILE, METRICS_FILE, RunFolder, run_config_record, write_atomic
 
 
@@ -43,24 +45,18 @@ def _load(folder: RunFolder, expected_hash: str, epochs: int) -> EpochState:
 
 
 def train_synthetic(
-    objective: Objective,
-    config: HybridSGDConfig,
-    *,
-    seeds,
-    folder: RunFolder,
-    problem: str,
-    checkpoint_every: int = 0,
-    progress: bool = False,
+    objective: Objective, description: RunDescription, *, folder: RunFolder, progress: bool = False
 ) -> tuple[RunResult, dict]:
-    """Run ``config`` on ``objective`` for ``seeds`` (a count or a list of seed indices) into ``folder``
-    (opened by the caller; ``folder.resume`` continues its run). Returns the result and the summary.
+    """Run ``description`` (a synthetic problem, its seeds batched) on ``objective`` (built from its problem)
+    into ``folder`` (opened by the caller; ``folder.resume`` continues its run). Returns the result and the
+    summary.
 
     Raises ``RunInterrupted`` after writing the records and a checkpoint when the user stops the run.
     """
-    if not isinstance(checkpoint_every, int) or checkpoint_every < 0:
-        raise UsageError(f"--checkpoint-every must be a non-negative integer, got {checkpoint_every!r}")
-    record = run_config_record(problem=problem, config=config, seeds=seeds, objective=objective)
-    record["checkpoint_every"] = checkpoint_every
+    if description.is_model:
+        raise UsageError(f"{description.problem!r} is a torch model: train it with engine.model_run.train_model")
+    config, checkpoint_every = description.optimizer, description.checkpoint_every
+    record = run_config_record(description, objective)
     start = _load(folder, folder.check_resume(record), config.epochs) if folder.resume else None
     folder.start(record)
     last: list[EpochState] = []
@@ -78,7 +74,9 @@ def train_synthetic(
 
     try:
         with deferred_interrupt() as stop:
-            result = run_hybrid_sgd(objective, config, seeds=seeds, progress=progress, start=start, on_epoch=on_epoch)
+            result = run_hybrid_sgd(
+                objective, config, seeds=description.seed_arg, progress=progress, start=start, on_epoch=on_epoch
+            )
     except BaseException:
         # the last epoch boundary is a consistent state of every seed: keep it, whatever stopped the run
         if last:

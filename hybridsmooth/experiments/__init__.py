@@ -3,124 +3,8 @@ plot): the paper's seven figures (THEORY 8) rebuilt at small scale, and four the
 
 from __future__ import annotations
 
-from . import paper_curvature, paper_stepsizes, paper_training
-from . import theory_figures as tf
+from . import paper_curvature, paper_stepsizes, paper_training, theory_figures
 from .registry import Experiment, select, validate_config
-
-_THEORY = [
-    Experiment(
-        name="stability_region",
-        kind="theory",
-        title="Exact stability region of (eta_x, eta_y) (check 8)",
-        caption=(
-            "Exact spectral radius of the hybrid second-moment map (central ZO on x, FO on y, Jacobi, n = 1) "
-            "on a log-log grid of (eta_x, eta_y) for a random positive definite H with dense cross blocks, "
-            "its rho = 1 edge, and Theorem R's admissible box (C1)-(C2) drawn inside it (THEORY check 8); "
-            "exact linear algebra, no sampling."
-        ),
-        quick={"mode": "quick", "d_x": 4, "d_y": 3, "seed": 0, "grid": 48, "span": [0.05, 2000.0]},
-        full={"mode": "full", "d_x": 4, "d_y": 3, "seed": 0, "grid": 160, "span": [0.02, 5000.0]},
-        run=tf.run_stability,
-        plot=tf.plot_stability,
-        main_table="stability_region.csv",
-        tables=("box.csv",),
-        required_keys=("d_x", "d_y", "seed", "grid", "span"),
-        validate=tf.validate_stability,
-    ),
-    Experiment(
-        name="bound_vs_measured",
-        kind="theory",
-        title="Theorem R bound B_R vs measured LHS (check 11)",
-        caption=(
-            "Theorem R's left-hand side (1/T) sum_t eta_x||grad_x f||^2 + eta_y||grad_y f||^2 measured by "
-            "hybrid RR-SGD (seed mean, min..max bars over seeds) against the bound B_R, on a coupled block "
-            "quadratic and a nonconvex Cauchy-loss sum, at 100% and 10% of the (C1)-(C2) caps, central and "
-            "forward ZO, two mu (THEORY check 11); log-log with the line LHS = B_R."
-        ),
-        quick={
-            "mode": "quick",
-            "size": "fast",
-            "seeds": 10,
-            "T": 40,
-            "fractions": [1.0, 0.1],
-            "forms": ["central", "forward"],
-            "mus": [1e-3, 1e-1],
-            "run_seed": 11,
-        },
-        full={
-            "mode": "full",
-            "size": "full",
-            "seeds": 20,
-            "T": 100,
-            "fractions": [1.0, 0.5, 0.1],
-            "forms": ["central", "forward"],
-            "mus": [1e-3, 1e-1],
-            "run_seed": 11,
-        },
-        run=tf.run_bound,
-        plot=tf.plot_bound,
-        main_table="bound_vs_measured.csv",
-        required_keys=("size", "seeds", "T", "fractions", "forms", "mus"),
-        validate=tf.validate_bound,
-    ),
-    Experiment(
-        name="rate_slopes",
-        kind="theory",
-        title="Rate slopes of Phi(T) (check 12a/12b)",
-        caption=(
-            "Phi(T) = (1/T) sum_t ||grad f(z_t)||^2 against T (log-log) for hybrid RR-SGD on a Cauchy-loss sum "
-            "with eta ~ T^-1/2 (12a) and on an interpolating x-block with eta ~ T^-1/3 (12b): seed mean with "
-            "10-90% band, least-squares fit with its 95% bootstrap interval, and the predicted slopes -1/2 "
-            "and -2/3 (THEORY 6.5, check 12)."
-        ),
-        quick={"mode": "quick", "cases": ["12a", "12b"], "Ts": [32, 64, 128, 256], "T_ref": 32, "seeds": 10},
-        full={"mode": "full", "cases": ["12a", "12b"], "Ts": [2**k for k in range(6, 13)], "T_ref": 32, "seeds": 20},
-        run=tf.run_slopes,
-        plot=tf.plot_slopes,
-        main_table="rate_slopes.csv",
-        required_keys=("cases", "Ts", "T_ref", "seeds"),
-        validate=tf.validate_slopes,
-    ),
-    Experiment(
-        name="speedup_vs_rho",
-        kind="theory",
-        title="Two-step speed-up vs rho = L_x/L_y (check 13)",
-        caption=(
-            "Epochs to reduce ||grad_y f||^2 (y-target) and E||grad f||^2 (full target) by 1e-6 with one "
-            "shared step divided by the epochs with two step sizes, against rho = L_x/L_y, on the separable "
-            "quadratic of THEORY 6.4 (n = 1, central ZO): exact recursion curves, simulated points with a "
-            "bootstrap interval over seeds, and s_exact, s_theory (THEORY check 13)."
-        ),
-        quick={
-            "mode": "quick",
-            "d_x": 8,
-            "d_y": 8,
-            "kappa_y": 10.0,
-            "target": 1e-6,
-            "seeds": 50,
-            "n_boot": 200,
-            "rhos_simulated": [1.0, 3.0, 10.0],
-            "rhos_exact": [1.0, 1.5, 2.0, 3.0, 5.0, 7.0, 10.0, 15.0, 20.0, 30.0, 50.0, 100.0],
-        },
-        full={
-            "mode": "full",
-            "d_x": 8,
-            "d_y": 8,
-            "kappa_y": 20.0,
-            "target": 1e-6,
-            "seeds": 200,
-            "n_boot": 500,
-            "rhos_simulated": [1.0, 3.0, 10.0, 30.0],
-            "rhos_exact": [1.0, 1.5, 2.0, 3.0, 5.0, 7.0, 10.0, 15.0, 20.0, 30.0, 50.0, 100.0],
-        },
-        run=tf.run_speedup,
-        plot=tf.plot_speedup,
-        main_table="speedup_vs_rho.csv",
-        tables=("speedup_theory.csv",),
-        required_keys=("d_x", "d_y", "kappa_y", "target", "seeds", "rhos_simulated", "rhos_exact"),
-        validate=tf.validate_speedup,
-    ),
-]
 
 # the paper's figures (THEORY 8), rebuilt at small scale, in the paper's order
 _PAPER_EXPERIMENTS = sorted(
@@ -128,6 +12,6 @@ _PAPER_EXPERIMENTS = sorted(
     key=lambda e: int(e.name[3:]),
 )
 
-EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (*_PAPER_EXPERIMENTS, *_THEORY)}
+EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (*_PAPER_EXPERIMENTS, *theory_figures.EXPERIMENTS)}
 
 __all__ = ["EXPERIMENTS", "Experiment", "select", "validate_config"]

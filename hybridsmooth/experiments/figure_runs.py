@@ -1,13 +1,13 @@
-"""Model training runs shared by the paper figures: one ``TrainSpec`` -> one stored run folder.
+"""Model training runs shared by the paper figures: one ``RunDescription`` -> one stored run folder.
 
 (The training loop itself is ``engine.model_run.train_model``; this module decides which runs a figure
 needs, stores each once and reads it back.)
 
-A figure asks for runs by spec (problem string, method, step sizes, steps, seed, ...). Each run lives in
-``<cache>/<method>-<key>/`` (``key`` = hash of the spec): the training core's ``config.json``, per-step
-``metrics.csv``, ``evals.csv``, its ``complete.json`` and a ``done.json`` written last. A run whose
-``done.json`` matches its spec is read back instead of retrained, so Figures 3, 6 and 7 share their runs
-and a re-plot never trains;
+A figure asks for runs by description (``figure_run``: problem string, method, step sizes, steps, seed,
+...). Each run lives in ``<cache>/<variant>-<hash>-<steps>/`` (``hash`` = the description's content hash):
+the training core's ``config.json``, per-step ``metrics.csv``, ``evals.csv``, its ``complete.json`` and a
+``done.json`` written last. A run whose ``done.json`` matches its description is read back instead of
+retrained, so Figures 3, 6 and 7 share their runs and a re-plot never trains;
 ``fresh_runs()`` (the figures command's ``--rerun``) makes only the runs of the current process count.
 
 Objectives are loaded once per problem string (a few at a time) and reset to their initial weights before
@@ -17,7 +17,6 @@ every run, so every run of a figure starts from the same point.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import sys
 import time
@@ -28,7 +27,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..engine.model_run import EVALS_FILE, ModelRunConfig, train_model
+from ..engine.execute import run
+from ..engine.model_run import EVALS_FILE
+from ..engine.run_description import RunDescription
 from ..engine.rundir import COMPLETE_FILE, METRICS_FILE, json_safe, write_atomic
 from ..errors import UsageError
 from ..objectives.base import is_model_objective
@@ -36,84 +37,43 @@ from ..optim.hybrid_sgd import METHODS, HybridSGDConfig
 
 DONE_FILE = "done.json"
 MODEL_RUNS_DIR = "model_runs"  # under the figures' runs folder, shared by every paper figure
+# What the figures' runs set differently from every other run (their numbers depend on it):
+# a figure's run stops once its loss exceeds 10x the first step's loss, since a classification loss 10x its
+# start value has left the region any curve of the figure is about; and the ZO directions are drawn once
+# per step into a buffer (the same numbers as regenerating them, fewer random draws per step).
+FIGURE_SETTINGS = {"divergence_factor": 10.0, "noise_mode": "buffer"}
+_OPTIMIZER_FIELDS = {f.name for f in dataclasses.fields(HybridSGDConfig)}
 
 
-@dataclass(frozen=True)
-class TrainSpec:
-    """One training run of a model objective. ``eta_x`` / ``eta_y`` of a frozen block are ignored (set 0)."""
+def figure_run(problem: str, method: str, eta_x: float, eta_y: float, steps: int, **settings) -> RunDescription:
+    """The description of one training run of a model objective, with the figures' settings
+    (``FIGURE_SETTINGS``); ``settings`` are further fields of the optimizer (``seed``, ``mu``, ``q``,
+    ``form``, ``fo_point``) or of the run (``eval_every``, ``eval_limit``). The step size of a frozen block
+    is ignored (set 0). Bad values: a one-line UsageError naming the run."""
+    if method not in METHODS:
+        raise UsageError(f"unknown method {method!r}; accepted: {', '.join(METHODS)}")
+    etas = {
+        f"eta_{b}": 0.0 if mode == "frozen" else float(eta)
+        for b, mode, eta in zip("xy", METHODS[method], (eta_x, eta_y))
+    }
+    settings = {**FIGURE_SETTINGS, **settings}
+    optimizer = {k: settings.pop(k) for k in list(settings) if k in _OPTIMIZER_FIELDS}
+    try:
+        # epochs: a model run's length is its steps
+        config = HybridSGDConfig(method=method, epochs=0, **etas, **optimizer)
+    except ValueError as err:
+        where = f"{method} eta_x={etas['eta_x']:g} eta_y={etas['eta_y']:g} {optimizer}"
+        raise UsageError(f"run {where}: {err}") from None
+    return RunDescription(problem, config, steps=int(steps), **settings)
 
-    problem: str
-    method: str
-    eta_x: float
-    eta_y: float
-    steps: int
-    seed: int = 0
-    mu: float = 1e-3
-    q: int = 1
-    form: str = "central"
-    fo_point: str = "clean"
-    eval_every: int = 0
-    eval_limit: int | None = None
-    noise_mode: str = "buffer"
-    # a figure's run stops once its loss exceeds this multiple of the first step's loss: a classification
-    # loss 10x its start value has left the region any curve of the figure is about
-    divergence_factor: float = 10.0
 
-    def __post_init__(self):
-        if self.method not in METHODS:
-            raise UsageError(f"unknown method {self.method!r}; accepted: {', '.join(METHODS)}")
-        for block, mode in zip("xy", METHODS[self.method]):
-            if mode == "frozen":
-                object.__setattr__(self, f"eta_{block}", 0.0)
-        self.optimizer_config()  # validates step sizes, mu, q, seed with the optimizer's own messages
-        self.model_run_config()
-
-    def optimizer_config(self) -> HybridSGDConfig:
-        try:
-            return HybridSGDConfig(
-                method=self.method,
-                eta_x=float(self.eta_x),
-                eta_y=float(self.eta_y),
-                epochs=0,
-                mu=float(self.mu),
-                q=int(self.q),
-                form=self.form,
-                seed=int(self.seed),
-                fo_point=self.fo_point,
-            )
-        except ValueError as err:
-            raise UsageError(f"run {self.label()}: {err}") from None
-
-    def model_run_config(self) -> ModelRunConfig:
-        return ModelRunConfig(
-            steps=int(self.steps),
-            eval_every=int(self.eval_every),
-            eval_limit=self.eval_limit,
-            noise_mode=self.noise_mode,
-            divergence_factor=float(self.divergence_factor),
-        )
-
-    def record(self) -> dict:
-        rec = json_safe(dataclasses.asdict(self))
-        if rec["fo_point"] == "clean":  # the default leaves the keys of runs stored before it existed valid
-            del rec["fo_point"]
-        return rec
-
-    def key(self) -> str:
-        return hashlib.sha1(json.dumps(self.record(), sort_keys=True).encode()).hexdigest()[:12]
-
-    @property
-    def variant(self) -> str:
-        """The method, with its FO evaluation point when that is not the clean one (``hybrid+plus``)."""
-        return self.method if self.fo_point == "clean" else f"{self.method}+{self.fo_point}"
-
-    def label(self) -> str:
-        return f"{self.variant} eta_x={self.eta_x:g} eta_y={self.eta_y:g} mu={self.mu:g} seed={self.seed}"
+# the old name of ``figure_run`` (the descriptions it makes are ``RunDescription``s); kept until its callers
+# (experiments.paper_training / training_runs, paper_stepsizes / stepsize_setup) switch
 
 
 @dataclass(frozen=True, eq=False)
 class StoredRun:
-    spec: TrainSpec
+    spec: RunDescription
     steps: pd.DataFrame
     evals: pd.DataFrame
     diverged: bool
@@ -158,11 +118,13 @@ def objective_at_start(problem: str):
 
 
 # --- runs ---------------------------------------------------------------------------------------------------
-def run_folder(cache: Path, spec: TrainSpec) -> Path:
-    return Path(cache) / f"{spec.variant}-{spec.key()}"
+def run_folder(cache: Path, spec: RunDescription) -> Path:
+    # the content hash leaves the length out (a continuation is the same run); a figure's stored run is
+    # read back as it is, so runs of different lengths need folders of their own
+    return Path(cache) / f"{spec.variant}-{spec.content_hash()}-{spec.steps}"
 
 
-def load_run(cache: Path, spec: TrainSpec) -> StoredRun | None:
+def load_run(cache: Path, spec: RunDescription) -> StoredRun | None:
     """The stored run of ``spec`` if it is complete and counts (see ``fresh_runs``), else None."""
     folder = run_folder(cache, spec)
     done = folder / DONE_FILE
@@ -172,7 +134,7 @@ def load_run(cache: Path, spec: TrainSpec) -> StoredRun | None:
         info = json.loads(done.read_text(encoding="utf-8"))
     except ValueError:
         return None
-    if info.get("spec") != spec.record() or (_FRESH_ONLY and spec.key() not in _MADE_HERE):
+    if info.get("spec") != spec.to_dict() or (_FRESH_ONLY and spec.content_hash() not in _MADE_HERE):
         return None
     return StoredRun(
         spec,
@@ -185,7 +147,7 @@ def load_run(cache: Path, spec: TrainSpec) -> StoredRun | None:
     )
 
 
-def train(cache: Path, spec: TrainSpec, *, progress: bool = False) -> StoredRun:
+def train(cache: Path, spec: RunDescription, *, progress: bool = False) -> StoredRun:
     """The run of ``spec``: read back when stored, trained (and stored) otherwise."""
     stored = load_run(cache, spec)
     if stored is not None:
@@ -195,26 +157,26 @@ def train(cache: Path, spec: TrainSpec, *, progress: bool = False) -> StoredRun:
     obj = objective_at_start(spec.problem)
     t0 = time.perf_counter()
     # a folder without done.json holds an unfinished or stale run of this spec: replace it
-    res = train_model(
-        obj, spec.optimizer_config(), spec.model_run_config(), out_dir=folder, overwrite=True, progress=progress
-    )
+    res = run(spec, folder=folder, overwrite=True, objective=obj, progress=progress)
     seconds = time.perf_counter() - t0
     info = {
-        "spec": spec.record(),
+        "spec": spec.to_dict(),
         "diverged": res.diverged,
         "diagnosis": res.diagnosis,
         "seconds": seconds,
         "completed_steps": res.completed_steps,
     }
     write_atomic(folder / DONE_FILE, json.dumps(json_safe(info), indent=2) + "\n")
-    _MADE_HERE.add(spec.key())
+    _MADE_HERE.add(spec.content_hash())
     return StoredRun(spec, res.steps, res.evals, res.diverged, res.diagnosis, seconds, folder)
 
 
 SPEC_COLUMNS = ("problem", "method", "fo_point", "variant", "eta_x", "eta_y", "mu", "q", "seed")
 
 
-def train_all(cache: Path, specs: Iterable[TrainSpec], *, progress: bool | None = None, say=print) -> list[StoredRun]:
+def train_all(
+    cache: Path, specs: Iterable[RunDescription], *, progress: bool | None = None, say=print
+) -> list[StoredRun]:
     """Every run of ``specs`` (stored ones read back), in order, with one line per run and, on a terminal,
     a progress bar per run (``progress=None``: only when stderr is a terminal, so logs stay readable)."""
     specs = list(specs)

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from matplotlib.lines import Line2D
 
 from ..curvature import SecantStep, secant_run
 from ..errors import UsageError
@@ -223,9 +224,19 @@ def plot_fig1(tables_dir: Path, png_path: Path) -> None:
         )
         if ax is axes[0]:
             ax.set_ylabel("block smoothness estimate (log scale)")
-    from matplotlib.lines import Line2D
+    _fig1_legend(axes[0], cfg)
+    _fig1_ratio_panel(axes[-1], pts, sec, adapters)
+    fig.suptitle(
+        f"Smoothness structures along a hybrid run (eta_x={cfg['eta_x']:g}, eta_y={cfg['eta_y']:g}, "
+        f"mu={cfg['mu']:g}, {cfg['steps']} steps)",
+        y=1.01,
+    )
+    style.save_figure(fig, png_path)
 
-    handles, _ = axes[0].get_legend_handles_labels()
+
+def _fig1_legend(ax, cfg: Mapping) -> None:
+    """The legend of the block panels, under the first one, with what the Lanczos markers mean."""
+    handles, _ = ax.get_legend_handles_labels()
     handles.append(
         Line2D(
             [],
@@ -237,7 +248,7 @@ def plot_fig1(tables_dir: Path, png_path: Path) -> None:
             label=f"filled marker: Lanczos converged (rel. residual <= {cs.LANCZOS_TOL:g})",
         )
     )
-    axes[0].legend(
+    ax.legend(
         handles=handles,
         loc="upper left",
         bbox_to_anchor=(0.0, -0.13),
@@ -248,7 +259,10 @@ def plot_fig1(tables_dir: Path, png_path: Path) -> None:
         title=f"Lanczos ({cfg['lanczos_iter']} steps, minibatch {cfg['curvature_batch']}): open marker = "
         "unconverged Ritz value (a lower bound), bar = +residual",
     )
-    ax = axes[-1]
+
+
+def _fig1_ratio_panel(ax, pts: pd.DataFrame, sec: pd.DataFrame, adapters: list) -> None:
+    """Histogram of the per-step secant ratio per adapter, with the Lanczos L_x/L_y of the measured points."""
     ratios = sec.ratio[np.isfinite(sec.ratio) & (sec.ratio > 0)]
     if len(ratios):
         bins = np.geomspace(ratios.min() / 1.5, ratios.max() * 1.5, 16)
@@ -279,12 +293,6 @@ def plot_fig1(tables_dir: Path, png_path: Path) -> None:
     ax.set_ylabel("number of steps")
     ax.set_title("Local ratio L_x/L_y: secants (per step) vs Lanczos (points)")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), fontsize=7.5, framealpha=0.9)
-    fig.suptitle(
-        f"Smoothness structures along a hybrid run (eta_x={cfg['eta_x']:g}, eta_y={cfg['eta_y']:g}, "
-        f"mu={cfg['mu']:g}, {cfg['steps']} steps)",
-        y=1.01,
-    )
-    style.save_figure(fig, png_path)
 
 
 FIG1_QUICK = {

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from matplotlib.lines import Line2D
 
 from ..errors import UsageError
 from ..theory import predictions
@@ -44,56 +45,70 @@ def run_fig5(config: Mapping, out_dir: Path) -> None:
     minibatches, rho = L_x/L_y per minibatch, s_exact and s_theory at the mean rho) and fig5_speedup.csv (the
     s(rho) curves of THEORY 6.4 for each model's d_x and n)."""
     validate_fig5(config)
-    nb, iters, seed = int(config["n_batches"]), int(config["lanczos_iter"]), int(config["seed"])
     kappa_y = float(config["kappa_y"])
     rows = []
     for model in config["models"]:
         for task in config["tasks"]:
             for adapter in config["adapters"]:
-                problem = cs.problem(model, adapter, task, cs.data_keys(config))
-                obj = objective_at_start(problem)
-                if obj.n < nb:
-                    raise UsageError(f"{problem} has {obj.n} minibatches, fewer than n_batches = {nb}")
-                x, y = obj.initial_point()
-                t0 = time.perf_counter()
-                for b in range(nb):
-                    with torch.no_grad():
-                        loss = float(obj.loss(x, y, b))
-                    est = {
-                        r["block"]: r
-                        for r in cs.figure_block_constants(
-                            obj, x, y, idx=b, iterations=iters, seed=seed + 10 * b, cross=False
-                        )
-                    }
-                    rows.append(
-                        {
-                            "model": model,
-                            "adapter": adapter,
-                            "task": task,
-                            "batch": b,
-                            "loss": loss,
-                            "L_x": est["x"]["L"],
-                            "L_y": est["y"]["L"],
-                            "residual_x": est["x"]["residual"],
-                            "residual_y": est["y"]["residual"],
-                            "iterations_x": est["x"]["iterations"],
-                            "iterations_y": est["y"]["iterations"],
-                            "converged": bool(est["x"]["converged"] and est["y"]["converged"]),
-                            "d_x": obj.d_x,
-                            "d_y": obj.d_y,
-                            "n": obj.n,
-                            "random_init": model in cs.RANDOM_INIT_MODELS,
-                        }
-                    )
-                print(
-                    f"  Fig 5: {model} {adapter} {task}: L_x={np.mean([r['L_x'] for r in rows[-nb:]]):.4g} "
-                    f"L_y={np.mean([r['L_y'] for r in rows[-nb:]]):.4g} over {nb} minibatches in "
-                    f"{time.perf_counter() - t0:.1f} s",
-                    flush=True,
-                )
+                rows += _fig5_batch_rows(config, model, adapter, task)
     per_batch = pd.DataFrame(rows)
     per_batch["rho"] = per_batch.L_x / per_batch.L_y
     summary = summarize_fig5(per_batch, kappa_y=kappa_y)
+    curves = _speedup_curves(summary, kappa_y=kappa_y)
+    write_table(out_dir, "fig5_batches.csv", per_batch)
+    write_table(out_dir, "fig5.csv", summary)
+    write_table(out_dir, "fig5_speedup.csv", curves)
+    write_config(out_dir, config)
+
+
+def _fig5_batch_rows(config: Mapping, model: str, adapter: str, task: str) -> list[dict]:
+    """One row per minibatch 0..n_batches-1 of one configuration: its loss and Lanczos L_x, L_y at the start."""
+    nb, iters, seed = int(config["n_batches"]), int(config["lanczos_iter"]), int(config["seed"])
+    problem = cs.problem(model, adapter, task, cs.data_keys(config))
+    obj = objective_at_start(problem)
+    if obj.n < nb:
+        raise UsageError(f"{problem} has {obj.n} minibatches, fewer than n_batches = {nb}")
+    x, y = obj.initial_point()
+    t0 = time.perf_counter()
+    rows = []
+    for b in range(nb):
+        with torch.no_grad():
+            loss = float(obj.loss(x, y, b))
+        est = {
+            r["block"]: r
+            for r in cs.figure_block_constants(obj, x, y, idx=b, iterations=iters, seed=seed + 10 * b, cross=False)
+        }
+        rows.append(
+            {
+                "model": model,
+                "adapter": adapter,
+                "task": task,
+                "batch": b,
+                "loss": loss,
+                "L_x": est["x"]["L"],
+                "L_y": est["y"]["L"],
+                "residual_x": est["x"]["residual"],
+                "residual_y": est["y"]["residual"],
+                "iterations_x": est["x"]["iterations"],
+                "iterations_y": est["y"]["iterations"],
+                "converged": bool(est["x"]["converged"] and est["y"]["converged"]),
+                "d_x": obj.d_x,
+                "d_y": obj.d_y,
+                "n": obj.n,
+                "random_init": model in cs.RANDOM_INIT_MODELS,
+            }
+        )
+    print(
+        f"  Fig 5: {model} {adapter} {task}: L_x={np.mean([r['L_x'] for r in rows]):.4g} "
+        f"L_y={np.mean([r['L_y'] for r in rows]):.4g} over {nb} minibatches in "
+        f"{time.perf_counter() - t0:.1f} s",
+        flush=True,
+    )
+    return rows
+
+
+def _speedup_curves(summary: pd.DataFrame, *, kappa_y: float) -> pd.DataFrame:
+    """s_exact and s_theory over a rho grid around the measured rhos, for each model's d_x and n."""
     curves = []
     for (model, d_x, n), _ in summary.groupby(["model", "d_x", "n"], sort=False):
         for rho in _rho_grid(summary.rho_mean):
@@ -107,10 +122,7 @@ def run_fig5(config: Mapping, out_dir: Path) -> None:
                     "s_theory": predictions.s_theory(rho, n=int(n), d_x=int(d_x)),
                 }
             )
-    write_table(out_dir, "fig5_batches.csv", per_batch)
-    write_table(out_dir, "fig5.csv", summary)
-    write_table(out_dir, "fig5_speedup.csv", pd.DataFrame(curves))
-    write_config(out_dir, config)
+    return pd.DataFrame(curves)
 
 
 def summarize_fig5(per_batch: pd.DataFrame, *, kappa_y: float) -> pd.DataFrame:
@@ -156,6 +168,13 @@ def plot_fig5(tables_dir: Path, png_path: Path) -> None:
     curves = read_table(tables_dir, "fig5_speedup.csv")
     cfg = read_config(tables_dir)
     fig, (ax, ax2) = style.new_figure(ncols=2, width=max(13.0, 1.0 * len(t) + 7.0), height=5.6)
+    _fig5_constants_panel(ax, t, cfg)
+    _fig5_speedup_panel(ax2, t, curves, cfg)
+    style.save_figure(fig, png_path)
+
+
+def _fig5_constants_panel(ax, t: pd.DataFrame, cfg: Mapping) -> None:
+    """Bars of L_x and L_y per configuration (mean, min..max over minibatches) with the mean rho above."""
     pos = np.arange(len(t))
     w = 0.38
     for _k, (block, off) in enumerate((("x", -w / 2), ("y", w / 2))):
@@ -179,6 +198,9 @@ def plot_fig5(tables_dir: Path, png_path: Path) -> None:
     )
     ax.legend(loc="upper left", fontsize=8, framealpha=0.9)
 
+
+def _fig5_speedup_panel(ax2, t: pd.DataFrame, curves: pd.DataFrame, cfg: Mapping) -> None:
+    """THEORY 6.4's s_exact and s_theory curves per model, with the measured rho of each configuration on them."""
     styles = dict(zip(dict.fromkeys(curves.model), ("-", "--", "-.", ":")))
     for model, c in curves.groupby("model", sort=False):
         c = c.sort_values("rho")
@@ -212,8 +234,20 @@ def plot_fig5(tables_dir: Path, png_path: Path) -> None:
             capsize=2,
             lw=0.8,
         )
-    from matplotlib.lines import Line2D
+    _fig5_speedup_legend(ax2, t)
+    ax2.set_xscale("log")
+    ax2.set_yscale("log")
+    ax2.set_xlabel(r"$\rho = L_x / L_y$ (per-minibatch mean; bars min..max; log scale)")
+    ax2.set_ylabel("predicted speed-up of two step sizes over one (log scale)")
+    ax2.set_title(
+        f"THEORY 6.4 speed-up at the measured rho ($\\kappa_y$={cfg['kappa_y']:g} assumed;\n"
+        r"$s_{exact} \approx 2\rho(d_x+2)$, so the model size dominates)",
+        fontsize=9,
+    )
 
+
+def _fig5_speedup_legend(ax2, t: pd.DataFrame) -> None:
+    """The curves' legend plus one marker per adapter x task shown (filled: first task, hollow: second)."""
     handles, _ = ax2.get_legend_handles_labels()
     handles += [
         Line2D(
@@ -231,16 +265,6 @@ def plot_fig5(tables_dir: Path, png_path: Path) -> None:
         if task in set(t.task)
     ]
     ax2.legend(handles=handles, loc="upper left", fontsize=7.5, framealpha=0.9)
-    ax2.set_xscale("log")
-    ax2.set_yscale("log")
-    ax2.set_xlabel(r"$\rho = L_x / L_y$ (per-minibatch mean; bars min..max; log scale)")
-    ax2.set_ylabel("predicted speed-up of two step sizes over one (log scale)")
-    ax2.set_title(
-        f"THEORY 6.4 speed-up at the measured rho ($\\kappa_y$={cfg['kappa_y']:g} assumed;\n"
-        r"$s_{exact} \approx 2\rho(d_x+2)$, so the model size dominates)",
-        fontsize=9,
-    )
-    style.save_figure(fig, png_path)
 
 
 FIG5_QUICK = {

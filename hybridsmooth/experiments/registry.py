@@ -66,6 +66,14 @@ def config_positive(config: Mapping[str, object], key: str) -> float:
     return float(v)
 
 
+def config_positive_list(config: Mapping[str, object], key: str) -> list[float]:
+    """``config[key]`` as a non-empty list of positive numbers, in the given order (the theory figures' lists)."""
+    v = config.get(key)
+    if not isinstance(v, (list, tuple)) or not v or not all(isinstance(t, (int, float)) and t > 0 for t in v):
+        raise UsageError(f"config {key!r} must be a non-empty list of positive numbers, got {v!r}")
+    return [float(t) for t in v]
+
+
 def config_rates(config: Mapping[str, object], key: str) -> list[float]:
     """``config[key]`` as a non-empty list of finite positive numbers, sorted and without repeats."""
     v = config.get(key)

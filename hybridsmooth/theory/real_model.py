@@ -136,77 +136,14 @@ def measure_real_model(
     timings = {}
     x0, y0 = objective.initial_point()
     # cheapest and least memory first: the joint condition (a graph over both blocks) runs last
-    say("Lanczos at the start point")
-    start = point_curvature(
-        objective, x0, y0, idx=s.idx, label="start", max_iter=s.lanczos_iter, tol=s.tol, seed=s.seed
-    )
-    timings["start_lanczos"] = start.seconds
-    say(
-        f"start: loss={start.loss:.6g} |grad_x|={start.grad_x_norm:.4g} |grad_y|={start.grad_y_norm:.4g} "
-        f"L_x={start.L_x:.5g} (res {start.residual_x:.2g}) L_y={start.L_y:.5g} (res {start.residual_y:.2g}) "
-        f"L_xy={start.L_xy:.5g} (res {start.residual_xy:.2g}) in {start.seconds:.0f} s"
-    )
-    say("ZO second moment at the start point")
-    zo = zo_error_moment(
-        objective, x0, y0, idx=s.idx, mu=s.mu, n_directions=max(s.zo_directions, 2), L=start.L_x, seed=s.seed + 20
-    )
-    timings["zo"] = zo.seconds
-    say(
-        f"ZO: E|g-grad|^2={zo.error_mean:.5g} se={zo.error_se:.2g} (d+1)|grad|^2={zo.quadratic_value:.5g} "
-        f"in {zo.seconds:.0f} s"
-    )
-    say(f"hybrid run of {s.steps} steps with secants")
-    t1 = time.perf_counter()
-    run = fixed_sample_secant_run(
-        objective, x0, y0, steps=s.steps, idx=s.idx, eta_x=s.eta_x, eta_y=s.eta_y, mu=s.mu, seed=s.seed
-    )
-    steps, x_end, y_end = list(run.steps), run.x, run.y
-    del run
-    timings["secant_run"] = time.perf_counter() - t1
-    for st in steps:
-        say(
-            f"step {st.step}: loss={st.loss:.6g} |dx|={st.step_x:.3g} secant_x={st.secant_x:.4g} "
-            f"|dy|={st.step_y:.3g} secant_y={st.secant_y:.4g}"
-        )
-    end = None
-    if s.end_point:
-        say("Lanczos at the end point")
-        end = point_curvature(
-            objective,
-            x_end,
-            y_end,
-            idx=s.idx,
-            label=f"after {s.steps} steps",
-            max_iter=s.lanczos_iter,
-            tol=s.tol,
-            seed=s.seed + 30,
-            cross=False,
-        )
-        timings["end_lanczos"] = end.seconds
-        say(
-            f"end: loss={end.loss:.6g} L_x={end.L_x:.5g} (res {end.residual_x:.2g}) L_y={end.L_y:.5g} "
-            f"(res {end.residual_y:.2g}) |grad_y|={end.grad_y_norm:.4g} in {end.seconds:.0f} s"
-        )
+    start = _start_curvature(objective, x0, y0, s, say, timings)
+    zo = _start_zo_moment(objective, x0, y0, s, start.L_x, say, timings)
+    steps, x_end, y_end = _secant_run(objective, x0, y0, s, say, timings)
+    end = _end_curvature(objective, x_end, y_end, s, say, timings) if s.end_point else None
     del x_end, y_end
     joint = None
     if s.joint and start.L_x > 0 and start.L_y > 0:
-        say("joint condition at the start point")
-        joint = joint_at(
-            objective,
-            x0,
-            y0,
-            idx=s.idx,
-            L_x=start.L_x,
-            L_y=start.L_y,
-            max_iter=s.lanczos_iter,
-            tol=s.tol,
-            seed=s.seed + 10,
-        )
-        timings["joint"] = joint.seconds
-        say(
-            f"joint: lambda_max={joint.lambda_max:.5g} (res {joint.residual_max:.2g}) "
-            f"lambda_min={joint.lambda_min:.5g} in {joint.seconds:.0f} s"
-        )
+        joint = _joint_condition(objective, x0, y0, s, start, say, timings)
     parts = dict(start=start, end=end, steps=steps, joint=joint, zo=zo)
     checks = assumption_checks(parts, spec=spec)
     return RealModelReport(
@@ -223,6 +160,88 @@ def measure_real_model(
         time.perf_counter() - t0,
         timings,
     )
+
+
+# --- the steps of measure_real_model; each records its wall time in ``timings`` -------------------------------
+
+
+def _start_curvature(objective, x0, y0, s: RealModelSettings, say, timings: dict) -> PointCurvature:
+    say("Lanczos at the start point")
+    start = point_curvature(
+        objective, x0, y0, idx=s.idx, label="start", max_iter=s.lanczos_iter, tol=s.tol, seed=s.seed
+    )
+    timings["start_lanczos"] = start.seconds
+    say(
+        f"start: loss={start.loss:.6g} |grad_x|={start.grad_x_norm:.4g} |grad_y|={start.grad_y_norm:.4g} "
+        f"L_x={start.L_x:.5g} (res {start.residual_x:.2g}) L_y={start.L_y:.5g} (res {start.residual_y:.2g}) "
+        f"L_xy={start.L_xy:.5g} (res {start.residual_xy:.2g}) in {start.seconds:.0f} s"
+    )
+    return start
+
+
+def _start_zo_moment(objective, x0, y0, s: RealModelSettings, L_x: float, say, timings: dict) -> ZOMoment:
+    say("ZO second moment at the start point")
+    zo = zo_error_moment(
+        objective, x0, y0, idx=s.idx, mu=s.mu, n_directions=max(s.zo_directions, 2), L=L_x, seed=s.seed + 20
+    )
+    timings["zo"] = zo.seconds
+    say(
+        f"ZO: E|g-grad|^2={zo.error_mean:.5g} se={zo.error_se:.2g} (d+1)|grad|^2={zo.quadratic_value:.5g} "
+        f"in {zo.seconds:.0f} s"
+    )
+    return zo
+
+
+def _secant_run(objective, x0, y0, s: RealModelSettings, say, timings: dict) -> tuple[list[SecantStep], object, object]:
+    """The hybrid run's secant steps and its last point (x, y)."""
+    say(f"hybrid run of {s.steps} steps with secants")
+    t1 = time.perf_counter()
+    run = fixed_sample_secant_run(
+        objective, x0, y0, steps=s.steps, idx=s.idx, eta_x=s.eta_x, eta_y=s.eta_y, mu=s.mu, seed=s.seed
+    )
+    steps, x_end, y_end = list(run.steps), run.x, run.y
+    del run
+    timings["secant_run"] = time.perf_counter() - t1
+    for st in steps:
+        say(
+            f"step {st.step}: loss={st.loss:.6g} |dx|={st.step_x:.3g} secant_x={st.secant_x:.4g} "
+            f"|dy|={st.step_y:.3g} secant_y={st.secant_y:.4g}"
+        )
+    return steps, x_end, y_end
+
+
+def _end_curvature(objective, x_end, y_end, s: RealModelSettings, say, timings: dict) -> PointCurvature:
+    say("Lanczos at the end point")
+    end = point_curvature(
+        objective,
+        x_end,
+        y_end,
+        idx=s.idx,
+        label=f"after {s.steps} steps",
+        max_iter=s.lanczos_iter,
+        tol=s.tol,
+        seed=s.seed + 30,
+        cross=False,
+    )
+    timings["end_lanczos"] = end.seconds
+    say(
+        f"end: loss={end.loss:.6g} L_x={end.L_x:.5g} (res {end.residual_x:.2g}) L_y={end.L_y:.5g} "
+        f"(res {end.residual_y:.2g}) |grad_y|={end.grad_y_norm:.4g} in {end.seconds:.0f} s"
+    )
+    return end
+
+
+def _joint_condition(objective, x0, y0, s: RealModelSettings, start: PointCurvature, say, timings: dict) -> JointResult:
+    say("joint condition at the start point")
+    joint = joint_at(
+        objective, x0, y0, idx=s.idx, L_x=start.L_x, L_y=start.L_y, max_iter=s.lanczos_iter, tol=s.tol, seed=s.seed + 10
+    )
+    timings["joint"] = joint.seconds
+    say(
+        f"joint: lambda_max={joint.lambda_max:.5g} (res {joint.residual_max:.2g}) "
+        f"lambda_min={joint.lambda_min:.5g} in {joint.seconds:.0f} s"
+    )
+    return joint
 
 
 # --- tables -----------------------------------------------------------------------------------------------

@@ -17,14 +17,13 @@ import torch
 from .inplace import regenerate_directions, zo_step_inplace
 from .instances import cos_sum_instance, log_cosh_instance, quadratic_instance, signed_quadratic_instance
 from .moments import (
-    monte_carlo_moments,
     quadratic_central_second_moment,
     quadratic_central_sq_norm_variance,
     quadratic_curvature_term,
     quadratic_forward_second_moment,
     rademacher_second_moment,
-    second_moment_bound_checks,
 )
+from .monte_carlo import monte_carlo_moments, second_moment_bound_checks
 
 
 def _quadratic(d: int, seed: int):

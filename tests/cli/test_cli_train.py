@@ -15,7 +15,7 @@ def test_train_writes_run_dir_and_table(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", *BASE, "--out", str(out)]) == 0
     cfg = json.loads((out / "config.json").read_text())
-    assert cfg["problem"] == SPEC and cfg["optimizer"]["method"] == "hybrid" and cfg["seeds"] == 3
+    assert cfg["run"]["problem"] == SPEC and cfg["run"]["optimizer"]["method"] == "hybrid" and cfg["run"]["seeds"] == 3
     m = pd.read_csv(out / "metrics.csv")
     assert len(m) == 3 * 6 and set(m.epoch) == set(range(6))
     text = capsys.readouterr().out

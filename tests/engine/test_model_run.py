@@ -1,15 +1,19 @@
 """The shared training core on torch models: in-place hybrid steps, records, resume, noise modes, bf16."""
 
+import dataclasses
+
 import pytest
 import torch
 
-from hybridsmooth.engine.model_run import ModelRunConfig, train_model
+from hybridsmooth.engine.model_run import train_model
+from hybridsmooth.engine.run_description import RunDescription
 from hybridsmooth.errors import UsageError
 from hybridsmooth.objectives.llm import make_llm_objective
 from hybridsmooth.optim import HybridSGDConfig
 from hybridsmooth.optim.hybrid_sgd import grad_y_only
 
 pytestmark = pytest.mark.llm
+MODEL_SPEC = "llm:model=tiny-llama,adapter=lora"
 SMALL = dict(n_train=12, n_dev=4, n_test=4, batch_size=4, max_length=20, seed=0)
 
 
@@ -21,6 +25,13 @@ def hybrid(**kw):
     return HybridSGDConfig(**{"method": "hybrid", "eta_x": 1e-3, "eta_y": 1e-2, "mu": 1e-3, "seed": 3, **kw})
 
 
+def run_of(cfg, **settings):
+    """A model run's description: ``settings`` are run fields or optimizer fields (divergence_factor)."""
+    names = {f.name for f in dataclasses.fields(HybridSGDConfig)}
+    opt = {k: settings.pop(k) for k in list(settings) if k in names}
+    return RunDescription(MODEL_SPEC, dataclasses.replace(cfg, **opt), **settings)
+
+
 def test_hybrid_step_changes_y_by_backprop_and_leaves_base_gradients_empty():
     obj = tiny()
     x0, y0 = obj.initial_point()
@@ -30,7 +41,7 @@ def test_hybrid_step_changes_y_by_backprop_and_leaves_base_gradients_empty():
 
     i0 = int(sample_orders("rr", n=obj.n, epoch=0, run_seed=cfg.seed, batch=1)[0, 0])
     gy = grad_y_only(obj, x0, y0, i0)
-    res = train_model(obj, cfg, ModelRunConfig(steps=1))
+    res = train_model(obj, run_of(cfg, steps=1))
     torch.testing.assert_close(obj.y, y0 - cfg.eta_y * gy, rtol=0, atol=1e-7)
     assert not torch.equal(obj.x, x0)  # the ZO step moved the base weights
     assert all(p.grad is None for p in obj.model.parameters())
@@ -45,7 +56,7 @@ def test_noise_modes_give_the_same_run():
     runs = []
     for mode in ("regenerate", "buffer"):
         obj = tiny()
-        res = train_model(obj, hybrid(), ModelRunConfig(steps=4, noise_mode=mode))
+        res = train_model(obj, run_of(hybrid(), steps=4, noise_mode=mode))
         runs.append((res.steps[["loss", "zo_phi", "grad_y_norm"]].to_numpy(), obj.x.clone(), obj.y.clone()))
     assert (runs[0][0] == runs[1][0]).all()
     assert torch.equal(runs[0][1], runs[1][1]) and torch.equal(runs[0][2], runs[1][2])
@@ -54,12 +65,12 @@ def test_noise_modes_give_the_same_run():
 def test_resume_reproduces_the_uninterrupted_run(tmp_path):
     cfg = hybrid()
     full = tiny()
-    a = train_model(full, cfg, ModelRunConfig(steps=6, eval_every=3), out_dir=tmp_path / "a")
+    a = train_model(full, run_of(cfg, steps=6, eval_every=3), out_dir=tmp_path / "a")
     part = tiny()
-    train_model(part, cfg, ModelRunConfig(steps=3, eval_every=3, checkpoint_every=3), out_dir=tmp_path / "b")
+    train_model(part, run_of(cfg, steps=3, eval_every=3, checkpoint_every=3), out_dir=tmp_path / "b")
     resumed = tiny()  # a fresh model, as after a restart
     b = train_model(
-        resumed, cfg, ModelRunConfig(steps=6, eval_every=3, checkpoint_every=3), out_dir=tmp_path / "b", resume=True
+        resumed, run_of(cfg, steps=6, eval_every=3, checkpoint_every=3), out_dir=tmp_path / "b", resume=True
     )
     cols = ["step", "epoch", "k", "sample", "loss", "zo_phi", "grad_y_norm"]
     assert (a.steps[cols].to_numpy() == b.steps[cols].to_numpy()).all()
@@ -67,9 +78,7 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path):
     assert a.evals[["step", "dev_loss", "dev_accuracy"]].equals(b.evals[["step", "dev_loss", "dev_accuracy"]])
     assert (tmp_path / "b" / "metrics.csv").is_file() and (tmp_path / "b" / "evals.csv").is_file()
     with pytest.raises(UsageError, match=r"holds a different run \(optimizer.eta_y: 0.01 there, 0.5 here\)"):
-        train_model(
-            tiny(), hybrid(eta_y=0.5), ModelRunConfig(steps=6, eval_every=3), out_dir=tmp_path / "b", resume=True
-        )
+        train_model(tiny(), run_of(hybrid(eta_y=0.5), steps=6, eval_every=3), out_dir=tmp_path / "b", resume=True)
 
 
 @pytest.mark.parametrize(
@@ -84,7 +93,7 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path):
 def test_baselines_touch_only_their_blocks(method, etas):
     obj = tiny()
     x0, y0 = obj.initial_point()
-    res = train_model(obj, hybrid(method=method, **etas), ModelRunConfig(steps=2))
+    res = train_model(obj, run_of(hybrid(method=method, **etas), steps=2))
     assert torch.equal(obj.x, x0) == (method in ("fo_peft", "zo_peft"))
     assert torch.equal(obj.y, y0) == (method == "zo_full")
     assert res.steps["loss"].notna().all()
@@ -93,7 +102,7 @@ def test_baselines_touch_only_their_blocks(method, etas):
 def test_bfloat16_prompt_tuning_runs_on_cpu():
     obj = tiny(adapter="prompt", virtual_tokens=2, dtype="bfloat16")
     assert obj.x.dtype == torch.bfloat16
-    res = train_model(obj, hybrid(eta_x=1e-3, mu=1e-2), ModelRunConfig(steps=2))
+    res = train_model(obj, run_of(hybrid(eta_x=1e-3, mu=1e-2), steps=2))
     assert torch.isfinite(torch.tensor(res.steps["loss"].to_numpy())).all()
 
 
@@ -102,8 +111,7 @@ def test_divergence_stops_keeps_records_and_explains(tmp_path):
     # one FO step of size 100 on all weights wrecks the tiny model (loss ~1e3 after it)
     res = train_model(
         obj,
-        HybridSGDConfig(method="fo_full", eta_x=100.0, eta_y=100.0, seed=0),
-        ModelRunConfig(steps=30, divergence_factor=2.0),
+        run_of(HybridSGDConfig(method="fo_full", eta_x=100.0, eta_y=100.0, seed=0), steps=30, divergence_factor=2.0),
         out_dir=tmp_path,
     )
     assert res.diverged and res.completed_steps < 30
@@ -115,13 +123,13 @@ def test_divergence_stops_keeps_records_and_explains(tmp_path):
 def test_bad_inputs():
     obj = tiny()
     with pytest.raises(UsageError, match="fo_point"):
-        train_model(obj, hybrid(fo_point="plus", update="gauss_seidel"), ModelRunConfig(steps=1))
+        train_model(obj, run_of(hybrid(fo_point="plus", update="gauss_seidel"), steps=1))
     with pytest.raises(UsageError, match="two-sided"):
-        train_model(obj, hybrid(fo_point="sym", form="forward"), ModelRunConfig(steps=1))
+        train_model(obj, run_of(hybrid(fo_point="sym", form="forward"), steps=1))
     with pytest.raises(UsageError, match="noise mode"):
-        ModelRunConfig(steps=1, noise_mode="bogus")
+        run_of(hybrid(), steps=1, noise_mode="bogus")
     with pytest.raises(UsageError, match="output folder"):
-        train_model(obj, hybrid(), ModelRunConfig(steps=1), resume=True)
+        train_model(obj, run_of(hybrid(), steps=1), resume=True)
 
 
 def test_hybrid_steps_on_the_real_smollm2():
@@ -130,7 +138,7 @@ def test_hybrid_steps_on_the_real_smollm2():
         model="smollm2", adapter="lora", n_train=8, n_dev=4, n_test=0, batch_size=4, max_length=32, seed=0
     )
     x0, y0 = obj.initial_point()
-    res = train_model(obj, hybrid(eta_x=1e-6, eta_y=1e-3, mu=1e-3), ModelRunConfig(steps=3))
+    res = train_model(obj, run_of(hybrid(eta_x=1e-6, eta_y=1e-3, mu=1e-3), steps=3))
     assert not res.diverged and len(res.steps) == 3
     assert res.steps["loss"].between(0.0, 2.0).all() and res.steps["grad_y_norm"].gt(0).all()
     assert all(p.grad is None for p in obj.model.parameters())
@@ -165,7 +173,7 @@ def test_fo_point_plus_and_sym_take_the_adapter_gradient_at_the_perturbed_points
     expected = plus if fo_point == "plus" else 0.5 * (plus + minus)
     # the clean-point gradient differs: the test can tell the three points apart
     assert float((grad_y_only(obj, x0, y0, i0) - expected).norm()) > 1e-4 * float(expected.norm())
-    res = train_model(obj, cfg, ModelRunConfig(steps=1, noise_mode=noise_mode))
+    res = train_model(obj, run_of(cfg, steps=1, noise_mode=noise_mode))
     torch.testing.assert_close(obj.y, y0 - cfg.eta_y * expected, rtol=0, atol=1e-6)
     assert res.steps.iloc[0]["grad_y_norm"] == pytest.approx(float(expected.double().norm()), rel=1e-5)
     assert all(p.grad is None for p in obj.model.parameters())

@@ -10,34 +10,34 @@ TINY = llm_problem("tiny-llama", "lora", n_train=4, batch_size=2, max_length=16,
 
 
 def test_spec_zeroes_frozen_step_sizes_and_checks_the_rest():
-    s = mr.TrainSpec(TINY, "fo_peft", 5.0, 0.1, 2)
-    assert s.eta_x == 0.0 and s.key() == mr.TrainSpec(TINY, "fo_peft", 0.0, 0.1, 2).key()
-    assert s.key() != mr.TrainSpec(TINY, "fo_peft", 0.0, 0.1, 2, seed=1).key()
+    s = mr.figure_run(TINY, "fo_peft", 5.0, 0.1, 2)
+    assert s.eta_x == 0.0 and s.content_hash() == mr.figure_run(TINY, "fo_peft", 0.0, 0.1, 2).content_hash()
+    assert s.content_hash() != mr.figure_run(TINY, "fo_peft", 0.0, 0.1, 2, seed=1).content_hash()
     with pytest.raises(UsageError, match="eta_y"):
-        mr.TrainSpec(TINY, "hybrid", 1e-3, 0.0, 2)
+        mr.figure_run(TINY, "hybrid", 1e-3, 0.0, 2)
     with pytest.raises(UsageError, match="unknown method"):
-        mr.TrainSpec(TINY, "sgd", 1e-3, 0.1, 2)
+        mr.figure_run(TINY, "sgd", 1e-3, 0.1, 2)
     with pytest.raises(UsageError, match="mu"):
-        mr.TrainSpec(TINY, "hybrid", 1e-3, 0.1, 2, mu=-1.0)
+        mr.figure_run(TINY, "hybrid", 1e-3, 0.1, 2, mu=-1.0)
 
 
 def test_runs_are_stored_reused_and_start_from_the_same_point(tmp_path):
-    spec = mr.TrainSpec(TINY, "hybrid", 1e-3, 0.1, 3, eval_every=0, eval_limit=4)
+    spec = mr.figure_run(TINY, "hybrid", 1e-3, 0.1, 3, eval_every=0, eval_limit=4)
     first = mr.train(tmp_path, spec)
     assert (first.folder / mr.DONE_FILE).is_file() and len(first.steps) == 3
     again = mr.load_run(tmp_path, spec)
     assert again is not None and list(again.steps["loss"]) == pytest.approx(list(first.steps["loss"]))
     # another run in between moves the shared objective; the next run must still start at the initial weights
-    mr.train(tmp_path, mr.TrainSpec(TINY, "fo_peft", 0.0, 0.5, 3))
+    mr.train(tmp_path, mr.figure_run(TINY, "fo_peft", 0.0, 0.5, 3))
     (first.folder / mr.DONE_FILE).unlink()
     redone = mr.train(tmp_path, spec)
     assert list(redone.steps["loss"]) == list(first.steps["loss"])
 
 
 def test_fresh_runs_ignore_stored_runs_from_earlier(tmp_path):
-    spec = mr.TrainSpec(TINY, "zo_full", 1e-3, 0.0, 2)
+    spec = mr.figure_run(TINY, "zo_full", 1e-3, 0.0, 2)
     mr.train(tmp_path, spec)
-    mr._MADE_HERE.discard(spec.key())  # as if another process had made it
+    mr._MADE_HERE.discard(spec.content_hash())  # as if another process had made it
     try:
         mr.fresh_runs(True)
         assert mr.load_run(tmp_path, spec) is None

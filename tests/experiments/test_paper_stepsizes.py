@@ -11,9 +11,10 @@ import pandas as pd
 import pytest
 
 from hybridsmooth.errors import UsageError
-from hybridsmooth.experiments import figure_runs
+from hybridsmooth.experiments import figure_runs, paper_fig2, paper_fig4
 from hybridsmooth.experiments import paper_stepsizes as ps
 from hybridsmooth.experiments.registry import tables_exist, validate_config, write_config, write_table
+from hybridsmooth.experiments.stepsize_setup import PAIR_KEYS
 
 EXPERIMENTS = {e.name: e for e in ps.EXPERIMENTS}
 TINY = {
@@ -66,7 +67,7 @@ def test_missing_key_is_rejected():
 
 def test_run_refuses_a_bad_config_before_training(tmp_path):
     with pytest.raises(UsageError, match="unknown adapter"):
-        ps.run_fig2({**ps.FIG2_QUICK, "adapter": "nope"}, tmp_path / "fig2")
+        paper_fig2.run_fig2({**paper_fig2.FIG2_QUICK, "adapter": "nope"}, tmp_path / "fig2")
     assert not (tmp_path / figure_runs.MODEL_RUNS_DIR).exists()
 
 
@@ -74,7 +75,7 @@ def test_run_refuses_a_bad_config_before_training(tmp_path):
 
 
 def _fake_run(eta_x: float, eta_y: float, losses, *, mu: float = 1e-3, seed: int = 0, diverged: bool = False):
-    spec = figure_runs.TrainSpec(problem=PROBLEM, method="hybrid", eta_x=eta_x, eta_y=eta_y, steps=6, seed=seed, mu=mu)
+    spec = figure_runs.figure_run(problem=PROBLEM, method="hybrid", eta_x=eta_x, eta_y=eta_y, steps=6, seed=seed, mu=mu)
     n = len(losses)
     steps = pd.DataFrame(
         {
@@ -102,7 +103,7 @@ def _decay(start: float, rate: float, n: int = 6, wobble: float = 0.0) -> list[f
 def _fig2_fixture(tmp_path: Path) -> tuple[Path, pd.DataFrame]:
     grid = [1e-4, 1.0]
     config = {
-        **ps.FIG2_QUICK,
+        **paper_fig2.FIG2_QUICK,
         **TINY,
         "eta_x_grid": grid,
         "eta_y_grid": grid,
@@ -111,7 +112,7 @@ def _fig2_fixture(tmp_path: Path) -> tuple[Path, pd.DataFrame]:
         "window": 2,
     }
     theory = (3e-7, 0.8)
-    pairs = ps.fig2_pairs(config, theory)
+    pairs = paper_fig2.fig2_pairs(config, theory)
     rates = {(1e-4, 1e-4): 0.01, (1e-4, 1.0): 0.2, (1.0, 1e-4): None, (1.0, 1.0): None, theory: 0.12}
     runs = []
     for (ex, ey), rate in rates.items():
@@ -135,10 +136,10 @@ def _fig2_fixture(tmp_path: Path) -> tuple[Path, pd.DataFrame]:
         "eta_y_theory": theory[1],
     }
     out = tmp_path / "fig2"
-    for name, table in ps.fig2_tables(runs, pairs, constants, window=2).items():
+    for name, table in paper_fig2.fig2_tables(runs, pairs, constants, window=2).items():
         write_table(out, name, table)
     write_config(out, config)
-    return out, pd.read_csv(out / ps.FIG2_RUNS)
+    return out, pd.read_csv(out / paper_fig2.FIG2_RUNS)
 
 
 def test_fig2_tables_mark_best_pair_and_keep_diverged_runs(tmp_path):
@@ -155,7 +156,7 @@ def test_fig2_tables_mark_best_pair_and_keep_diverged_runs(tmp_path):
     best_single = runs[runs.best_single].drop_duplicates(["eta_x", "eta_y"])
     assert list(zip(best_single.eta_x, best_single.eta_y)) == [(1e-4, 1e-4)]
     assert (runs[runs.is_theory].in_grid == False).all()  # noqa: E712
-    steps = pd.read_csv(out / ps.FIG2_TABLE)
+    steps = pd.read_csv(out / paper_fig2.FIG2_TABLE)
     one = steps[(steps.eta_x == 1e-4) & (steps.eta_y == 1.0) & (steps.seed == 0)].sort_values("step")
     assert np.allclose(one.loss_smoothed.iloc[1:], (one.loss.iloc[1:].to_numpy() + one.loss.iloc[:-1].to_numpy()) / 2)
 
@@ -163,42 +164,42 @@ def test_fig2_tables_mark_best_pair_and_keep_diverged_runs(tmp_path):
 def test_fig2_plot_reads_only_stored_tables(tmp_path):
     out, _ = _fig2_fixture(tmp_path)
     png = tmp_path / "fig2.png"
-    ps.plot_fig2(out, png)
+    paper_fig2.plot_fig2(out, png)
     assert png.is_file() and png.stat().st_size > 20_000
     assert not (tmp_path / figure_runs.MODEL_RUNS_DIR).exists()
 
 
 def test_fig2_plot_without_tables_says_run_first(tmp_path):
     with pytest.raises(UsageError, match="run the experiment first"):
-        ps.plot_fig2(tmp_path / "nothing", tmp_path / "x.png")
+        paper_fig2.plot_fig2(tmp_path / "nothing", tmp_path / "x.png")
 
 
 def test_fig4_pairs_share_the_centre_run():
     config = {
-        **ps.FIG4_QUICK,
+        **paper_fig4.FIG4_QUICK,
         "eta_x": 2e-3,
         "eta_y": 0.5,
         "mu": 1e-3,
         "mus": [1e-4, 1e-2],
         "ratio_factors": [0.1, 10.0],
     }
-    pairs = ps.fig4_pairs(config)
+    pairs = paper_fig4.fig4_pairs(config)
     # the centre is added to sweeps that omit it, and is one run listed in both
     assert sorted(pairs[pairs.sweep == "mu"].value) == [1e-4, 1e-3, 1e-2]
     assert sorted(pairs[pairs.sweep == "ratio"].value) == [0.1, 1.0, 10.0]
     centre = pairs[pairs.is_centre]
-    assert set(centre.sweep) == {"mu", "ratio"} and len(centre.drop_duplicates(ps.PAIR_KEYS)) == 1
-    assert len(pairs.drop_duplicates(ps.PAIR_KEYS)) == 5
+    assert set(centre.sweep) == {"mu", "ratio"} and len(centre.drop_duplicates(PAIR_KEYS)) == 1
+    assert len(pairs.drop_duplicates(PAIR_KEYS)) == 5
     ratio = pairs[pairs.sweep == "ratio"].set_index("value")
     assert ratio.loc[10.0, "eta_x"] == pytest.approx(2e-2) and (ratio.eta_y == 0.5).all()
     assert ratio.loc[0.1, "ratio"] == pytest.approx(0.1 * 2e-3 / 0.5)
 
 
 def test_fig4_plot_from_hand_made_tables(tmp_path):
-    config = {**ps.FIG4_QUICK, **TINY, "seeds": [0, 1]}
-    pairs = ps.fig4_pairs(config)
+    config = {**paper_fig4.FIG4_QUICK, **TINY, "seeds": [0, 1]}
+    pairs = paper_fig4.fig4_pairs(config)
     runs = []
-    for p in pairs.drop_duplicates(ps.PAIR_KEYS).itertuples():
+    for p in pairs.drop_duplicates(PAIR_KEYS).itertuples():
         for seed in (0, 1):
             if p.eta_x > config["eta_x"]:
                 runs.append(_fake_run(p.eta_x, p.eta_y, [0.7, 5.0, float("nan")], mu=p.mu, seed=seed, diverged=True))
@@ -207,14 +208,14 @@ def test_fig4_plot_from_hand_made_tables(tmp_path):
                     _fake_run(p.eta_x, p.eta_y, _decay(0.7, 0.05 + 10 * p.mu, wobble=0.01 * seed), mu=p.mu, seed=seed)
                 )
     out = tmp_path / "fig4"
-    for name, table in ps.fig4_tables(runs, pairs, window=3).items():
+    for name, table in paper_fig4.fig4_tables(runs, pairs, window=3).items():
         write_table(out, name, table)
     write_config(out, config)
-    stored = pd.read_csv(out / ps.FIG4_RUNS)
+    stored = pd.read_csv(out / paper_fig4.FIG4_RUNS)
     assert len(stored) == 2 * len(pairs)  # the centre's two seeds appear once per sweep
     assert stored[stored.diverged].final_loss.isna().all() and stored.diverged.sum() == 2
     png = tmp_path / "fig4.png"
-    ps.plot_fig4(out, png)
+    paper_fig4.plot_fig4(out, png)
     assert png.is_file() and png.stat().st_size > 20_000
 
 
@@ -224,7 +225,7 @@ def test_fig4_plot_from_hand_made_tables(tmp_path):
 def test_fig2_and_fig4_tiny_runs_end_to_end(tmp_path):
     grid = [1e-4, 1.0]
     config2 = {
-        **ps.FIG2_QUICK,
+        **paper_fig2.FIG2_QUICK,
         **TINY,
         "eta_x_grid": grid,
         "eta_y_grid": grid,
@@ -233,23 +234,23 @@ def test_fig2_and_fig4_tiny_runs_end_to_end(tmp_path):
         "lanczos_iter": 2,
         "window": 2,
     }
-    ps.run_fig2(config2, tmp_path / "fig2")
+    paper_fig2.run_fig2(config2, tmp_path / "fig2")
     assert tables_exist(EXPERIMENTS["fig2"], tmp_path / "fig2")
-    c = pd.read_csv(tmp_path / "fig2" / ps.FIG2_CONSTANTS).iloc[0]
+    c = pd.read_csv(tmp_path / "fig2" / paper_fig2.FIG2_CONSTANTS).iloc[0]
     assert c.L_x > 0 and c.L_y > 0
     assert c.eta_x_theory == pytest.approx(0.5 * 2 / (c.L_x * (c.d_x + 2)), rel=5e-3)
     assert c.eta_y_theory == pytest.approx(0.5 * 2 / c.L_y, rel=5e-3)
-    runs = pd.read_csv(tmp_path / "fig2" / ps.FIG2_RUNS)
+    runs = pd.read_csv(tmp_path / "fig2" / paper_fig2.FIG2_RUNS)
     assert runs.drop_duplicates(["eta_x", "eta_y"]).shape[0] == 5 and (runs.completed_steps <= 2).all()
     cache = tmp_path / figure_runs.MODEL_RUNS_DIR
     assert len(list(cache.iterdir())) == 5
-    ps.plot_fig2(tmp_path / "fig2", tmp_path / "fig2.png")
+    paper_fig2.plot_fig2(tmp_path / "fig2", tmp_path / "fig2.png")
     assert (tmp_path / "fig2.png").is_file()
 
-    config4 = {**ps.FIG4_QUICK, **TINY, "steps": 2, "window": 2, "mus": [1e-2], "ratio_factors": [10.0]}
-    ps.run_fig4(config4, tmp_path / "fig4")
+    config4 = {**paper_fig4.FIG4_QUICK, **TINY, "steps": 2, "window": 2, "mus": [1e-2], "ratio_factors": [10.0]}
+    paper_fig4.run_fig4(config4, tmp_path / "fig4")
     assert len(list(cache.iterdir())) == 5 + 3  # centre, mu 1e-2, 10x eta_x: the centre is trained once
-    stored = pd.read_csv(tmp_path / "fig4" / ps.FIG4_RUNS)
+    stored = pd.read_csv(tmp_path / "fig4" / paper_fig4.FIG4_RUNS)
     assert set(stored.sweep) == {"mu", "ratio"} and stored.is_centre.sum() == 2
-    ps.plot_fig4(tmp_path / "fig4", tmp_path / "fig4.png")
+    paper_fig4.plot_fig4(tmp_path / "fig4", tmp_path / "fig4.png")
     assert (tmp_path / "fig4.png").is_file()

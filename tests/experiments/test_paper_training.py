@@ -9,13 +9,15 @@ import pytest
 from hybridsmooth.errors import UsageError
 from hybridsmooth.experiments import figure_runs as mr
 from hybridsmooth.experiments import paper_training as pt
+from hybridsmooth.experiments import training_plots, training_runs
 from hybridsmooth.experiments.paper_setup import llm_problem
+from hybridsmooth.experiments.training_configs import panel_config
 
 TINY = llm_problem("tiny-bert", "lora", n_train=8, batch_size=4, max_length=16, n_dev=8, n_test=0)
 
 
 def _config(fo_points=(), **over):
-    panel = pt._panel(
+    panel = panel_config(
         TINY,
         "tiny",
         seeds=(0, 1),
@@ -37,48 +39,43 @@ def test_quick_and_full_configs_validate(exp):
 
 def test_fig7_quick_reuses_fig3_runs():
     fig3, fig7 = (next(e for e in pt.EXPERIMENTS if e.name == n) for n in ("fig3", "fig7"))
-    specs3 = [s.key() for p in fig3.config("quick")["panels"] for s in pt.panel_specs(p)]
-    specs7 = [s for p in fig7.config("quick")["panels"] for s in pt.panel_specs(p)]
+    specs3 = [s.content_hash() for p in fig3.config("quick")["panels"] for s in training_runs.panel_specs(p)]
+    specs7 = [s for p in fig7.config("quick")["panels"] for s in training_runs.panel_specs(p)]
     # every run of Figure 3 is one of Figure 7's (stored once); Figure 7 adds the hybrid at the other FO points
-    assert set(specs3) <= {s.key() for s in specs7}
-    extra = [s for s in specs7 if s.key() not in set(specs3)]
+    assert set(specs3) <= {s.content_hash() for s in specs7}
+    extra = [s for s in specs7 if s.content_hash() not in set(specs3)]
     assert {s.variant for s in extra} == {"hybrid+plus", "hybrid+sym"}
 
 
 @pytest.mark.parametrize(
-    "bad, msg",
-    [
-        ({"window": 0}, "window"),
-        ({"target_fraction": 1.5}, "target_fraction"),
-        ({"panels": []}, "panels"),
-    ],
+    "bad, msg", [({"window": 0}, "window"), ({"target_fraction": 1.5}, "target_fraction"), ({"panels": []}, "panels")]
 )
 def test_bad_configs_are_refused(bad, msg):
     with pytest.raises(UsageError, match=msg):
-        pt.validate_panels(_config(**bad))
+        training_runs.validate_panels(_config(**bad))
 
 
 def test_bad_panel_entries_are_refused():
     cfg = _config()
     cfg["panels"][0]["methods"] = {"adam": [1.0, 1.0]}
     with pytest.raises(UsageError, match="unknown method"):
-        pt.validate_panels(cfg)
+        training_runs.validate_panels(cfg)
     cfg = _config()
     cfg["panels"][0]["methods"] = {"hybrid": [-1.0, 1.0]}
     with pytest.raises(UsageError, match="eta_x"):
-        pt.validate_panels(cfg)
+        training_runs.validate_panels(cfg)
     cfg = _config()
     cfg["panels"][0]["problem"] = "quadratic:d_x=3"
     with pytest.raises(UsageError, match="llm"):
-        pt.validate_panels(cfg)
+        training_runs.validate_panels(cfg)
     with pytest.raises(UsageError, match="fo_points"):
-        pt.validate_panels(_config(fo_points=["halfway"]))
+        training_runs.validate_panels(_config(fo_points=["halfway"]))
 
 
 def test_run_writes_tables_and_rerun_reads_them_back(tmp_path):
     out = tmp_path / "runs" / "fig7"
     cfg = _config(fo_points=["plus"])
-    pt.run_fig7(cfg, out)
+    training_runs.run_fig7(cfg, out)
     steps = pd.read_csv(out / "fig7.csv")
     assert set(steps["variant"]) == {"hybrid", "hybrid+plus", "fo_peft", "zo_full"}
     assert len(steps) == 4 * 2 * 3  # variants x seeds x steps
@@ -101,13 +98,13 @@ def test_run_writes_tables_and_rerun_reads_them_back(tmp_path):
     folders = sorted(p.name for p in (tmp_path / "runs" / mr.MODEL_RUNS_DIR).iterdir())
     assert len(folders) == 8
     stamp = {p: (tmp_path / "runs" / mr.MODEL_RUNS_DIR / p / mr.DONE_FILE).stat().st_mtime_ns for p in folders}
-    pt.run_fig3(_config(), tmp_path / "runs" / "fig3")
+    training_runs.run_fig3(_config(), tmp_path / "runs" / "fig3")
     assert {p: (tmp_path / "runs" / mr.MODEL_RUNS_DIR / p / mr.DONE_FILE).stat().st_mtime_ns for p in folders} == stamp
     fig3 = pd.read_csv(tmp_path / "runs" / "fig3" / "fig3.csv")
     pd.testing.assert_frame_equal(
         fig3, steps[steps["variant"] != "hybrid+plus"].reset_index(drop=True), check_like=True
     )
-    pt.plot_fig7(out, tmp_path / "fig7.png")
+    training_plots.plot_fig7(out, tmp_path / "fig7.png")
     assert (tmp_path / "fig7.png").stat().st_size > 10_000
 
 
@@ -152,13 +149,16 @@ def _fake_tables(tmp_path, name):
     steps = pd.DataFrame(rows)
     steps.to_csv(tmp_path / f"{name}.csv", index=False)
     pd.DataFrame(evals).to_csv(tmp_path / f"{name}_evals.csv", index=False)
-    pt.targets_table(pd.DataFrame(evals), fraction=0.5).to_csv(tmp_path / f"{name}_targets.csv", index=False)
+    training_runs.targets_table(pd.DataFrame(evals), fraction=0.5).to_csv(tmp_path / f"{name}_targets.csv", index=False)
     (tmp_path / "config.json").write_text(json.dumps({"window": 3}))
-    pt.cost_table(steps).to_csv(tmp_path / f"{name}_costs.csv", index=False)
+    training_runs.cost_table(steps).to_csv(tmp_path / f"{name}_costs.csv", index=False)
     return steps
 
 
-@pytest.mark.parametrize("name, plot", [("fig3", pt.plot_fig3), ("fig6", pt.plot_fig6), ("fig7", pt.plot_fig7)])
+@pytest.mark.parametrize(
+    "name, plot",
+    [("fig3", training_plots.plot_fig3), ("fig6", training_plots.plot_fig6), ("fig7", training_plots.plot_fig7)],
+)
 def test_plots_read_only_stored_tables(tmp_path, name, plot):
     _fake_tables(tmp_path, name)
     plot(tmp_path, tmp_path / f"{name}.png")
@@ -168,7 +168,7 @@ def test_plots_read_only_stored_tables(tmp_path, name, plot):
 def test_targets_table_on_known_curves(tmp_path):
     _fake_tables(tmp_path, "fig3")
     evals = pd.read_csv(tmp_path / "fig3_evals.csv")
-    t = pt.targets_table(evals, fraction=0.5).set_index(["panel", "method"])
+    t = training_runs.targets_table(evals, fraction=0.5).set_index(["panel", "method"])
     # dev loss 0.7, 0.6, 0.5 (seed 0) and 0.7, 0.59, 0.48 (seed 1): best final mean 0.49, target 0.595, reached
     # at step 10 by seed 0 and at step 5 by seed 1
     assert t.loc[("A", "hybrid"), "target_dev_loss"] == pytest.approx(0.7 - 0.5 * (0.7 - 0.49))
@@ -186,5 +186,5 @@ def test_no_target_when_nothing_improves():
             for s in (0, 4, 8)
         ]
     )
-    t = pt.targets_table(evals, fraction=0.5)
+    t = training_runs.targets_table(evals, fraction=0.5)
     assert t["target_dev_loss"].isna().all() and (t["reached"] == 0).all()

@@ -16,11 +16,7 @@ def lemma_sides(p, x, y):
     g = torch.sqrt(nx2 + ny2)
     lx, ly = p.ell_x(2 * g), p.ell_y(2 * g)
     gap = p.loss(x, y) - p.constants.f_star
-    return {
-        "G1": (nx2, 2 * lx * gap),
-        "G2": (ny2, 2 * ly * gap),
-        "G3": (0.5 * (nx2 / lx + ny2 / ly), gap),
-    }
+    return {"G1": (nx2, 2 * lx * gap), "G2": (ny2, 2 * ly * gap), "G3": (0.5 * (nx2 / lx + ny2 / ly), gap)}
 
 
 def points(dx, dy, N, seed):

@@ -8,7 +8,7 @@ import torch
 
 from hybridsmooth.objectives.quadratic import make_block_quadratic
 from hybridsmooth.optim import METHODS, HybridSGDConfig, fo_block_gradient, run_hybrid_sgd, summarize_run
-from hybridsmooth.optim.hybrid_sgd import METRIC_COLUMNS
+from hybridsmooth.optim.run_metrics import METRIC_COLUMNS
 
 
 def _quad(**kw):

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from hybridsmooth.engine import json_safe, load_run, run_config_record, write_run
+from hybridsmooth.engine.run_description import RunDescription
 from hybridsmooth.objectives.quadratic import make_block_quadratic
 from hybridsmooth.optim import HybridSGDConfig, run_hybrid_sgd, summarize_run
 
@@ -14,10 +15,10 @@ def test_write_and_load_roundtrip_strict_json(tmp_path):
     cfg = HybridSGDConfig(eta_x=0.01, eta_y=0.2, epochs=3)
     res = run_hybrid_sgd(obj, cfg, seeds=2)
     summary = {**summarize_run(res), "extra": float("inf")}
-    record = run_config_record(problem="quadratic:dx=4,dy=2,n=3", config=cfg, seeds=2, objective=obj)
+    record = run_config_record(RunDescription("quadratic:dx=4,dy=2,n=3", cfg, seeds=2), obj)
     out = write_run(tmp_path / "run", record, res.metrics, summary)
     back = load_run(out)
-    assert back.config["optimizer"]["eta_y"] == 0.2 and back.config["seeds"] == 2
+    assert back.config["run"]["optimizer"]["eta_y"] == 0.2 and back.config["run"]["seeds"] == 2
     assert back.config["dtype"] == "float64" and back.config["device"] == "cpu" and back.config["torch_version"]
     pd.testing.assert_frame_equal(back.metrics, res.metrics, check_dtype=False)
     assert back.summary["extra"] is None  # non-finite -> null, strict JSON

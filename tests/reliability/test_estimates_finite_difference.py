@@ -4,7 +4,7 @@ in float32 (the step follows the weights a direction touches, not the norm of th
 import pytest
 import torch
 
-from hybridsmooth.commands.estimate import estimate_table
+from hybridsmooth.commands.estimate_table import estimate_table
 from hybridsmooth.curvature.eigen import lanczos_top_eigs
 from hybridsmooth.curvature.hvp import HessianAtPoint
 from hybridsmooth.objectives.llm import make_llm_objective

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from hybridsmooth.commands.estimate import estimate_table
+from hybridsmooth.commands.estimate_table import estimate_table
 from hybridsmooth.objectives.llm import evaluate, make_llm_objective
 from hybridsmooth.problems import make_problem
 

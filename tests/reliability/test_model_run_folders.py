@@ -1,6 +1,7 @@
 """Model runs follow the same folder rules: one writer, no stale checkpoint, Ctrl-C keeps a resumable state, a
 diverged run has no final dev loss, and model options are honoured (items 4, 7, 11)."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -11,13 +12,15 @@ import torch
 
 from hybridsmooth.cli import main
 from hybridsmooth.engine.interrupt import RunInterrupted
-from hybridsmooth.engine.model_run import ModelRunConfig, train_model
+from hybridsmooth.engine.model_run import train_model
+from hybridsmooth.engine.run_description import RunDescription
 from hybridsmooth.engine.rundir import load_run, open_run_folder
 from hybridsmooth.errors import UsageError
 from hybridsmooth.objectives.llm import evaluate, make_llm_objective
 from hybridsmooth.optim import HybridSGDConfig
 
 pytestmark = pytest.mark.llm
+MODEL_SPEC = "llm:model=tiny-llama,adapter=lora"
 SMALL = dict(n_train=12, n_dev=4, n_test=4, batch_size=4, max_length=20, seed=0)
 SPEC = "llm:model=tiny-llama,n_train=12,n_dev=4,n_test=4,batch_size=4,max_length=20"
 
@@ -30,24 +33,31 @@ def hybrid(**kw):
     return HybridSGDConfig(**{"method": "hybrid", "eta_x": 1e-3, "eta_y": 1e-2, "mu": 1e-3, "seed": 3, **kw})
 
 
+def run_of(cfg, **settings):
+    """A model run's description: ``settings`` are run fields or optimizer fields (divergence_factor)."""
+    names = {f.name for f in dataclasses.fields(HybridSGDConfig)}
+    opt = {k: settings.pop(k) for k in list(settings) if k in names}
+    return RunDescription(MODEL_SPEC, dataclasses.replace(cfg, **opt), **settings)
+
+
 def test_two_model_runs_cannot_write_one_folder(tmp_path):
     out = tmp_path / "run"
     with open_run_folder(out):
         with pytest.raises(UsageError, match="being written by another process"):
-            train_model(tiny(), hybrid(), ModelRunConfig(steps=1), out_dir=out)
+            train_model(tiny(), run_of(hybrid(), steps=1), out_dir=out)
 
 
 def test_existing_model_run_is_not_overwritten_silently(tmp_path):
     out = tmp_path / "run"
-    train_model(tiny(), hybrid(), ModelRunConfig(steps=2), out_dir=out)
+    train_model(tiny(), run_of(hybrid(), steps=2), out_dir=out)
     with pytest.raises(UsageError, match="already holds a finished run"):
-        train_model(tiny(), hybrid(eta_y=0.5), ModelRunConfig(steps=2), out_dir=out)
-    assert load_run(out).config["optimizer"]["eta_y"] == 0.01
+        train_model(tiny(), run_of(hybrid(eta_y=0.5), steps=2), out_dir=out)
+    assert load_run(out).config["run"]["optimizer"]["eta_y"] == 0.01
 
 
 def test_ctrl_c_stops_between_steps_and_resume_gives_the_uninterrupted_run(tmp_path):
     full = tiny()
-    ref = train_model(full, hybrid(), ModelRunConfig(steps=6, eval_every=2), out_dir=tmp_path / "ref")
+    ref = train_model(full, run_of(hybrid(), steps=6, eval_every=2), out_dir=tmp_path / "ref")
     calls = []
 
     def evaluate_then_interrupt(obj):
@@ -61,15 +71,13 @@ def test_ctrl_c_stops_between_steps_and_resume_gives_the_uninterrupted_run(tmp_p
 
     out = tmp_path / "run"
     with pytest.raises(RunInterrupted, match="--resume"):
-        train_model(
-            tiny(), hybrid(), ModelRunConfig(steps=6, eval_every=2), out_dir=out, evaluate=evaluate_then_interrupt
-        )
+        train_model(tiny(), run_of(hybrid(), steps=6, eval_every=2), out_dir=out, evaluate=evaluate_then_interrupt)
     kept = pd.read_csv(out / "metrics.csv")
     assert list(kept.step) == [0, 1] and (out / "checkpoint.pt").is_file()
     with pytest.raises(FileNotFoundError, match="not a finished run"):
         load_run(out)
     resumed = tiny()
-    res = train_model(resumed, hybrid(), ModelRunConfig(steps=6, eval_every=2), out_dir=out, resume=True)
+    res = train_model(resumed, run_of(hybrid(), steps=6, eval_every=2), out_dir=out, resume=True)
     cols = ["step", "sample", "loss", "zo_phi", "grad_y_norm"]
     assert (res.steps[cols].to_numpy() == ref.steps[cols].to_numpy()).all()
     assert torch.equal(resumed.x, full.x) and torch.equal(resumed.y, full.y)
@@ -77,11 +85,11 @@ def test_ctrl_c_stops_between_steps_and_resume_gives_the_uninterrupted_run(tmp_p
 
 def test_resume_with_fewer_steps_than_held_is_refused(tmp_path):
     out = tmp_path / "run"
-    train_model(tiny(), hybrid(), ModelRunConfig(steps=4, checkpoint_every=2), out_dir=out)
+    train_model(tiny(), run_of(hybrid(), steps=4, checkpoint_every=2), out_dir=out)
     with pytest.raises(UsageError, match="--steps 2 is below the 4 steps"):
-        train_model(tiny(), hybrid(), ModelRunConfig(steps=2, checkpoint_every=2), out_dir=out, resume=True)
-    res = train_model(tiny(), hybrid(), ModelRunConfig(steps=6, checkpoint_every=2), out_dir=out, resume=True)
-    assert res.completed_steps == 6 and load_run(out).config["model_run"]["steps"] == 6
+        train_model(tiny(), run_of(hybrid(), steps=2, checkpoint_every=2), out_dir=out, resume=True)
+    res = train_model(tiny(), run_of(hybrid(), steps=6, checkpoint_every=2), out_dir=out, resume=True)
+    assert res.completed_steps == 6 and load_run(out).config["run"]["steps"] == 6
 
 
 def test_diverged_model_run_reports_no_final_dev_loss(tmp_path, capsys):
@@ -130,7 +138,7 @@ def test_model_divergence_factor_is_honoured(tmp_path, capsys):
     # any step whose loss exceeds the first one by a relative 1e-7 counts as diverged with this factor
     main(argv)
     cfg = json.loads((out / "config.json").read_text())
-    assert cfg["model_run"]["divergence_factor"] == 1.0000001
+    assert cfg["run"]["optimizer"]["divergence_factor"] == 1.0000001
 
 
 def test_smoothing_radius_that_overflows_the_weights_dtype_is_refused(tmp_path, capsys):

@@ -65,7 +65,7 @@ def test_overwrite_leaves_only_the_new_run(tmp_path):
     import torch
 
     assert torch.load(out / "checkpoint.pt", weights_only=False)["run_hash"] == run.config["run_hash"]
-    assert run.config["seeds"] == 2 and run.config["optimizer"]["epochs"] == 2
+    assert run.config["run"]["seeds"] == 2 and run.config["run"]["optimizer"]["epochs"] == 2
     assert set(run.metrics.seed) == {0, 1} and set(run.metrics.epoch) == {0, 1, 2}
 
 
@@ -111,7 +111,7 @@ def test_resume_shorter_than_the_folder_is_refused_and_config_says_what_the_fold
     _one_line(capsys, "--epochs 3 is below the 8 epochs")
     assert main([*TRAIN, "--epochs", "12", "--resume", "--out", str(out)]) == 0
     run = load_run(out)
-    assert run.config["optimizer"]["epochs"] == 12 and run.metrics.epoch.max() == 12
+    assert run.config["run"]["optimizer"]["epochs"] == 12 and run.metrics.epoch.max() == 12
 
 
 def test_stale_checkpoint_of_an_earlier_run_is_refused(tmp_path, capsys):

@@ -34,7 +34,7 @@ def test_checkpointed_run_resumes_to_the_uninterrupted_numbers(tmp_path):
     assert main(["train", *ARGS, "--epochs", "4", "--checkpoint-every", "2", "--out", str(out)]) == 0
     assert main(["train", *ARGS, "--epochs", "10", "--checkpoint-every", "2", "--resume", "--out", str(out)]) == 0
     pd.testing.assert_frame_equal(_numbers(out), _reference(tmp_path, 10))
-    assert load_run(out).config["optimizer"]["epochs"] == 10
+    assert load_run(out).config["run"]["optimizer"]["epochs"] == 10
 
 
 def _start(out, *extra):

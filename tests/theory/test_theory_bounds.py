@@ -6,6 +6,7 @@ import pytest
 
 from hybridsmooth.theory import bounds as B
 from hybridsmooth.theory import predictions as P
+from hybridsmooth.theory import step_sizes as C
 
 pytestmark = pytest.mark.theory
 
@@ -34,27 +35,27 @@ def test_running_example_not_reproduced_with_sy2_equal_sx2():
 
 
 def test_caps_and_binding_explanations():
-    caps = B.admissible_step_sizes(33.2, 0.5, 8, 10)
+    caps = C.admissible_step_sizes(33.2, 0.5, 8, 10)
     assert caps.binding_x == "C2" and caps.binding_y == "C1"
     assert caps.eta_x == pytest.approx(1 / (33.2 * 96 * 11), rel=1e-14)
     assert caps.eta_y == pytest.approx(1 / (8 * 8 * 0.5), rel=1e-14)
     assert "(C2) binds" in caps.explanation
-    many = B.admissible_step_sizes(33.2, 0.5, 200, 10)  # 8n = 1600 > 96*11 = 1056
+    many = C.admissible_step_sizes(33.2, 0.5, 200, 10)  # 8n = 1600 > 96*11 = 1056
     assert many.binding_x == "C1" and many.eta_x == pytest.approx(1 / (33.2 * 1600), rel=1e-14)
-    assert B.admissible_step_sizes(33.2, 0.5, 8, 10, q=11).binding_x == "C2"  # 96 > 64
-    assert B.admissible_step_sizes(33.2, 0.5, 8, 10, q=100).binding_x == "C1"  # 10.56 < 64
+    assert C.admissible_step_sizes(33.2, 0.5, 8, 10, q=11).binding_x == "C2"  # 96 > 64
+    assert C.admissible_step_sizes(33.2, 0.5, 8, 10, q=100).binding_x == "C1"  # 10.56 < 64
 
 
 def test_conditions_at_and_beyond_caps():
-    caps = B.admissible_step_sizes(33.2, 0.5, 8, 10)
-    at = B.step_size_conditions(caps.eta_x, caps.eta_y, n=8, d_x=10, L_x=33.2, L_y=0.5)
+    caps = C.admissible_step_sizes(33.2, 0.5, 8, 10)
+    at = C.step_size_conditions(caps.eta_x, caps.eta_y, n=8, d_x=10, L_x=33.2, L_y=0.5)
     assert at.holds and at.margin == pytest.approx(1.0, rel=1e-12)
-    half_y = B.step_size_conditions(caps.eta_x / 2, caps.eta_y, n=8, d_x=10, L_x=33.2, L_y=0.5)
+    half_y = C.step_size_conditions(caps.eta_x / 2, caps.eta_y, n=8, d_x=10, L_x=33.2, L_y=0.5)
     assert half_y.binding == "C1y" and half_y.margin == pytest.approx(1.0)
-    over = B.step_size_conditions(2 * caps.eta_x, caps.eta_y, n=8, d_x=10, L_x=33.2, L_y=0.5)
+    over = C.step_size_conditions(2 * caps.eta_x, caps.eta_y, n=8, d_x=10, L_x=33.2, L_y=0.5)
     assert not over.holds and over.binding == "C2" and over.margin == pytest.approx(0.5)
     with pytest.raises(ValueError, match=r"\(C2\).*= 2 > 1"):
-        B.require_step_sizes(2 * caps.eta_x, caps.eta_y, n=8, d_x=10, L_x=33.2, L_y=0.5)
+        C.require_step_sizes(2 * caps.eta_x, caps.eta_y, n=8, d_x=10, L_x=33.2, L_y=0.5)
     with pytest.raises(ValueError, match=r"\(C1\) 8 n eta_y L_y"):
         B.B_ref(caps.eta_x, 3 * caps.eta_y, 0.0, 10, sy2=0.0, **RUNNING)
 
@@ -75,7 +76,7 @@ def test_B_ref_dominates_telescoped_N_epoch():
         n, d_x = int(rng.integers(1, 50)), int(rng.integers(0, 200))
         L_x, L_y = 10 ** rng.uniform(-2, 3), 10 ** rng.uniform(-2, 3)
         c = dict(n=n, d_x=d_x, L_x=L_x, L_y=L_y, sx2=10 ** rng.uniform(-3, 2), sy2=10 ** rng.uniform(-3, 2))
-        caps = B.admissible_step_sizes(L_x, L_y, n, d_x)
+        caps = C.admissible_step_sizes(L_x, L_y, n, d_x)
         ex, ey = caps.eta_x * 10 ** rng.uniform(-3, 0), caps.eta_y * 10 ** rng.uniform(-3, 0)
         mu, T, gap0 = 10 ** rng.uniform(-5, 0), int(rng.integers(1, 10**6)), 10 ** rng.uniform(-2, 2)
         lhs = 8.0 / 3.0 * (gap0 / (n * T) + B.N_epoch(ex, ey, mu, **c) / n)
@@ -87,7 +88,7 @@ def test_B_ref_dominates_telescoped_N_epoch():
 
 def test_T_required_ref_is_minimal():
     c = dict(RUNNING, sy2=0.5)
-    caps = B.admissible_step_sizes(c["L_x"], c["L_y"], c["n"], c["d_x"])
+    caps = C.admissible_step_sizes(c["L_x"], c["L_y"], c["n"], c["d_x"])
     ex, ey, mu, eps, delta = caps.eta_x / 100, caps.eta_y / 100, 1e-6, 0.5, 0.1
     T = B.T_required_ref(eps, delta, ex, ey, mu, **c)
     target = delta * min(ex, ey) * eps**2
@@ -98,14 +99,14 @@ def test_T_required_ref_is_minimal():
 
 def test_q_directions_variant():
     c = dict(RUNNING, sy2=0.0)
-    caps1 = B.admissible_step_sizes(c["L_x"], c["L_y"], c["n"], c["d_x"])
+    caps1 = C.admissible_step_sizes(c["L_x"], c["L_y"], c["n"], c["d_x"])
     ex, ey, mu = caps1.eta_x, caps1.eta_y, 1e-3
     t1 = B.B_ref_terms(ex, ey, mu, 100, **c)
     t4 = B.B_ref_terms(ex, ey, mu, 100, q=4, **c)
     assert t4.zo_variance == pytest.approx(t1.zo_variance / 4, rel=1e-14)
     assert t4.zo_remainder == pytest.approx(t1.zo_remainder / 4, rel=1e-14)
     assert (t4.reshuffling, t4.smoothing_bias, t4.optimisation) == (t1.reshuffling, t1.smoothing_bias, t1.optimisation)
-    assert B.admissible_step_sizes(c["L_x"], c["L_y"], c["n"], c["d_x"], q=4).eta_x == pytest.approx(4 * ex)
+    assert C.admissible_step_sizes(c["L_x"], c["L_y"], c["n"], c["d_x"], q=4).eta_x == pytest.approx(4 * ex)
 
 
 def test_bounded_gradient_variant_needs_only_C1():
@@ -156,7 +157,7 @@ def test_ref_constants_from_problem_read_the_joint_constants():
     assert (rc.sigma2_x, rc.sigma2_y, rc.n, rc.d_x) == (c.sigma2_x, c.sigma2_y, 4, 4)
     assert rc.gap0 == pytest.approx(float(obj.loss(x0, y0)) - c.f_star, rel=1e-15)
     caps = rc.caps()
-    assert caps == B.admissible_step_sizes(c.joint_L_x, c.joint_L_y, 4, 4)
+    assert caps == C.admissible_step_sizes(c.joint_L_x, c.joint_L_y, 4, 4)
     assert rc.bound_terms(caps.eta_x, caps.eta_y, 1e-3, 10).total == B.B_ref(
         caps.eta_x,
         caps.eta_y,
@@ -174,7 +175,7 @@ def test_ref_constants_from_problem_read_the_joint_constants():
 
 
 def test_divergence_caps_and_check_caps_agree():
-    """optim.limits names the caps theory.bounds computes, from the (R1) constants of the problem."""
+    """optim.limits names the caps theory.step_sizes computes, from the (R1) constants of the problem."""
     from hybridsmooth.objectives.synthetic import make_cauchy
     from hybridsmooth.optim.limits import step_limits
 

@@ -4,8 +4,8 @@ import itertools
 
 import pytest
 
-from hybridsmooth.theory import bounds
 from hybridsmooth.theory import stated_theorem as S
+from hybridsmooth.theory import step_sizes
 
 pytestmark = pytest.mark.theory
 
@@ -41,7 +41,7 @@ def test_H_and_F_definitions():
 
 
 def test_recon_is_minimal_and_scales_eps_minus_4():
-    caps = bounds.admissible_step_sizes(33.2, 0.5, 8, 10)
+    caps = step_sizes.admissible_step_sizes(33.2, 0.5, 8, 10)
     kw = dict(G=2.0, sigma2=3.0, gap0=10.0, n=8, d_x=10, L_x=33.2, L_y=0.5, eta_x_cap=caps.eta_x, eta_y_cap=caps.eta_y)
     Ts = [S.T_required_recon(eps, 0.1, **kw).value for eps in (0.1, 0.05, 0.025)]
     T = Ts[0]

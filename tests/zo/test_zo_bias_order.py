@@ -19,7 +19,8 @@ import torch
 from hybridsmooth.rng import zo_generator
 from hybridsmooth.zo.estimators import draw_directions, zo_gradient_along
 from hybridsmooth.zo.instances import cos_sum_instance, signed_quadratic_instance
-from hybridsmooth.zo.moments import monte_carlo_moments, ns2_bias_bound, one_sided_check, z_seed_1_rhs
+from hybridsmooth.zo.moments import ns2_bias_bound, z_seed_1_rhs
+from hybridsmooth.zo.monte_carlo import monte_carlo_moments, one_sided_check
 
 pytestmark = pytest.mark.theory
 

@@ -9,7 +9,6 @@ from hybridsmooth.rng import zo_generator
 from hybridsmooth.zo.estimators import draw_directions, zo_gradient_along
 from hybridsmooth.zo.instances import quadratic_instance
 from hybridsmooth.zo.moments import (
-    monte_carlo_moments,
     quadratic_central_covariance,
     quadratic_central_error,
     quadratic_central_second_moment,
@@ -20,8 +19,8 @@ from hybridsmooth.zo.moments import (
     rademacher_covariance,
     rademacher_error,
     rademacher_second_moment,
-    two_sided_check,
 )
+from hybridsmooth.zo.monte_carlo import monte_carlo_moments, two_sided_check
 
 pytestmark = pytest.mark.theory
 

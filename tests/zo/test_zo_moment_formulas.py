@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from hybridsmooth.zo.moments import (
-    ScalarEstimate,
     gaussian_norm_moment,
     ns6_norm_moment_bounds,
     quadratic_curvature_term,
@@ -16,8 +15,8 @@ from hybridsmooth.zo.moments import (
     rademacher_covariance,
     rademacher_error,
     rademacher_norm_moment,
-    two_sided_check,
 )
+from hybridsmooth.zo.monte_carlo import ScalarEstimate, two_sided_check
 
 pytestmark = pytest.mark.theory
 

@@ -55,7 +55,7 @@ def _points(d: int, n_points: int) -> list[torch.Tensor]:
 
 def _worst_per_bound(inst, d: int, points, form: str, N: int) -> dict:
     """For each bound, the (check, mu) of the least favourable point and mu: a failure first, then least slack."""
-    from ...zo.moments import second_moment_bound_checks
+    from ...zo.monte_carlo import second_moment_bound_checks
 
     worst: dict = {}
     for p, x in enumerate(points):

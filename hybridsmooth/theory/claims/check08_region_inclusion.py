@@ -20,7 +20,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from .. import bounds
+from .. import step_sizes
 from ..assumptions.joint import joint_lambda_on_ray
 from ..checks import CheckResult, one_sided
 from ..recursions import hybrid_second_moment_radius
@@ -69,7 +69,7 @@ def _stable_scale(rho_of_t, *, hi: float = 1e6, rtol: float = 1e-4) -> float:
 
 def _inclusion_row(H: np.ndarray, d_x: int, d_y: int, seed: int, grid: int) -> CheckResult:
     L_x, L_y = joint_lambda_on_ray(H, d_x)
-    caps = bounds.admissible_step_sizes(L_x, L_y, 1, d_x)
+    caps = step_sizes.admissible_step_sizes(L_x, L_y, 1, d_x)
     ex, ey = caps.eta_x, caps.eta_y
     fr = np.linspace(0.0, 1.0, grid + 1)[1:]
     rhos = stability_grid(H, d_x, fr * ex, fr * ey)

@@ -94,8 +94,9 @@ def exact_gradient_curves(
     return gx, gy
 
 
-def _exact_epochs(obj: Objective, lam, rho: float, ex: float, ey: float, target: float) -> tuple[int, int]:
-    # a horizon long enough for both targets, by doubling
+def exact_epochs(obj: Objective, lam, rho: float, ex: float, ey: float, target: float) -> tuple[int, int]:
+    """Exact (y-target, full-target) epochs of the separable instance, doubling the horizon until both targets
+    are reached."""
     horizon = 64
     while True:
         gx, gy = exact_gradient_curves(obj, lam, rho, ex, ey, horizon)
@@ -120,7 +121,7 @@ def _case_rows(rho: float, d_x: int, kappa_y: float, S: int, target: float) -> l
     eta_x0, eta_y0 = 1.0 / (rho * (d_x + 2)), 2.0 / (1.0 + 1.0 / kappa_y)
     exact, sim = {}, {}
     for name, (ex, ey) in {"two": (eta_x0, eta_y0), "one": (min(eta_x0, eta_y0),) * 2}.items():
-        exact[name] = _exact_epochs(obj, lam, rho, ex, ey, target)
+        exact[name] = exact_epochs(obj, lam, rho, ex, ey, target)
         # simulate 10% past the slower target
         sim[name] = _simulated_epochs(obj, ex, ey, int(1.1 * max(exact[name])) + 2, S, target)
     inst = f"separable quadratic rho={rho:g} d_x={d_x} d_y={d_y} kappa_y={kappa_y:g} n=1"
