@@ -187,7 +187,7 @@ def run(args) -> int:
         n_exp_fail = int((df.expected == "fail").sum())
         print(
             f"\n{len(df)} rows; {len(failures)} unexpected failure(s); {n_exp_fail} row(s) expected to fail "
-            f"(the seed's false statements); size={args.size}"
+            f"(the paper's false statements); size={args.size}"
         )
         for _, row in failures.iterrows():
             print(f"UNEXPECTED FAIL: {row['check']} | {row['instance']}")

@@ -131,7 +131,7 @@ def _block_lanczos(
     s = 0  # first row of the newest block
     T = np.zeros((n_max, n_max))
     drop_eps, norm_scale = 1e3 * torch.finfo(op.dtype).eps, 0.0
-    schedule, converged, checked, history, restarts = _ExplicitSchedule(b), False, None, [], 0
+    schedule, converged, history, restarts = _ExplicitSchedule(b, explicit), False, [], 0
     while True:
         R, norm_scale = _block_step(op, Q, T, s, n, norm_scale)
         theta, S, idx, scale = _ritz(T[:n, :n], which, k)
@@ -140,11 +140,7 @@ def _block_lanczos(
         rec = _recurrence_residuals(R, S[s:n, idx])
         closed, exhausted = P.shape[0] == 0, n == n_max
         if _all_within(rec, tol, scale) or closed:
-            if not explicit:
-                converged = True
-                break
-            converged, new = schedule.check(op, Q, S, idx, theta, n, closed or exhausted, tol, scale)
-            checked = new or checked
+            converged = schedule.check(op, Q, S, idx, theta, n, closed or exhausted, tol, scale)
             if converged:
                 break
         if exhausted:
@@ -161,7 +157,7 @@ def _block_lanczos(
         s, n = n, n + r
     if len(idx) < k:
         raise ValueError(f"{op.name}: only {len(idx)} independent directions were found, fewer than k = {k}")
-    values, vectors, residuals = _wanted_pairs(op, Q, n, theta, S, idx, explicit, checked, rec)
+    values, vectors, residuals = _wanted_pairs(op, Q, n, theta, S, idx, explicit, schedule.checked, rec)
     seeded = v0 is None or v0.dim() == 1 or v0.shape[1] < b  # random rows completed the start block
     return EigResult(
         tuple(float(v) for v in values),

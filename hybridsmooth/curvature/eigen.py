@@ -100,8 +100,8 @@ def _single_lanczos(
     Q = torch.zeros(m_max + 1, d, dtype=op.dtype, device=op.device)
     Q[0] = _start_vector(op, seed, v0)
     alpha, beta = np.zeros(m_max), np.zeros(m_max)
-    converged, m, history, checked = False, 0, [], None
-    schedule, restart_gen = _ExplicitSchedule(1), None
+    converged, m, history = False, 0, []
+    schedule, restart_gen = _ExplicitSchedule(1, explicit), None
     for j in range(m_max):
         alpha[j], w, beta[j] = lanczos_step(op, Q, j)
         m = j + 1
@@ -115,11 +115,7 @@ def _single_lanczos(
         closed = beta[j] <= 1e3 * np.finfo(float).eps * scale  # invariant subspace: these Ritz pairs are exact
         last = m == m_max
         if closed or _all_within(beta[j] * np.abs(S[-1, idx]), tol, scale):
-            if not explicit:
-                converged = True
-                break
-            converged, new = schedule.check(op, Q, S, idx, theta, m, last or closed, tol, scale)
-            checked = new or checked
+            converged = schedule.check(op, Q, S, idx, theta, m, last or closed, tol, scale)
             if converged:
                 break
         if last:
@@ -133,7 +129,7 @@ def _single_lanczos(
         else:
             Q[j + 1] = w / beta[j]
     recurrence = beta[m - 1] * np.abs(S[-1, idx])
-    values, vectors, residuals = _wanted_pairs(op, Q, m, theta, S, idx, explicit, checked, recurrence)
+    values, vectors, residuals = _wanted_pairs(op, Q, m, theta, S, idx, explicit, schedule.checked, recurrence)
     return EigResult(
         tuple(float(v) for v in values),
         residuals,

@@ -144,11 +144,14 @@ class _ExplicitSchedule:
     The recurrence residual is free but only valid for an exactly linear symmetric operator, so it merely
     triggers a check. After a failed check the next one waits until the basis has grown by a quarter (at
     least ``step`` products): an operator that stays nonlinear then costs O(k log max_iter) extra products
-    instead of k per step. A check is always due when the basis can grow no further.
+    instead of k per step. A check is always due when the basis can grow no further. Without ``explicit``
+    the recurrence is trusted and no product is spent. ``checked`` keeps the latest check, (n, explicit
+    residuals), for ``_wanted_pairs`` to reuse when the basis has not grown since.
     """
 
-    def __init__(self, step: int):
-        self.step, self.failed_at = step, None
+    def __init__(self, step: int, explicit: bool):
+        self.step, self.explicit, self.failed_at = step, explicit, None
+        self.checked: tuple | None = None
 
     def due(self, n: int, final: bool) -> bool:
         return final or self.failed_at is None or n >= self.failed_at + max(self.step, self.failed_at // 4)
@@ -167,14 +170,16 @@ class _ExplicitSchedule:
         final: bool,
         tol: float,
         scale: float,
-    ) -> tuple[bool, tuple | None]:
-        """(converged, (n, explicit residuals) or None): the explicit test of the wanted Ritz pairs of the
-        basis Q (n rows) when one is due."""
+    ) -> bool:
+        """Whether the wanted Ritz pairs of the basis Q (n rows), whose recurrence residuals are within tol,
+        are accepted: at once without ``explicit``, else by the explicit test when one is due."""
+        if not self.explicit:
+            return True
         if not self.due(n, final):
-            return False, None
+            return False
         vec = Q[:n].T @ torch.as_tensor(S[:, idx], dtype=op.dtype, device=op.device)
-        checked = (n, _explicit_residuals(op, theta[idx], vec))
-        if _all_within(checked[1], tol, scale):
-            return True, checked
+        self.checked = (n, _explicit_residuals(op, theta[idx], vec))
+        if _all_within(self.checked[1], tol, scale):
+            return True
         self.fail(n)
-        return False, checked
+        return False

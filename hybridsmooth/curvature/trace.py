@@ -60,16 +60,8 @@ def hutchinson(op: Operator, *, n_probes: int = 32, seed: int = 0, probe: Probe 
     d = _square(op)
     t0, h0 = time.perf_counter(), op.counter.hvps
     Z = _probes(d, n_probes, kind=probe, seed=seed, dtype=op.dtype, device=op.device)
-    vals = torch.tensor([float(z @ op.matvec(z)) for z in Z], dtype=torch.float64)
-    return TraceResult(
-        float(vals.mean()),
-        float(vals.std(unbiased=True) / math.sqrt(n_probes)),
-        n_probes,
-        op.counter.hvps - h0,
-        time.perf_counter() - t0,
-        seed,
-        f"hutchinson-{probe}",
-    )
+    vals = [float(z @ op.matvec(z)) for z in Z]
+    return _from_probe_values(vals, None, op, h0, t0, seed, f"hutchinson-{probe}")
 
 
 def hutchpp(op: Operator, *, n_matvecs: int = 48, seed: int = 0, probe: Probe = "rademacher") -> TraceResult:
@@ -93,13 +85,22 @@ def hutchpp(op: Operator, *, n_matvecs: int = 48, seed: int = 0, probe: Probe = 
     Gp = G - (G @ Q) @ Q.T
     # rows of Gp are orthogonal to range(Q), so g^T (I - QQ^T) A (I - QQ^T) g = gp^T A gp
     vals = [float(gp @ op.matvec(gp)) for gp in Gp]
-    vals_t = torch.tensor(vals, dtype=torch.float64)
+    return _from_probe_values(vals, exact_part, op, h0, t0, seed, f"hutch++-{probe}")
+
+
+def _from_probe_values(
+    vals: list[float], exact_part: float | None, op: Operator, h0: int, t0: float, seed: int, method: str
+) -> TraceResult:
+    """The mean of the probe values (plus the exactly computed part, if any) with its standard error, the
+    sample standard deviation / sqrt(m); the products are counted from h0, the time from t0."""
+    v = torch.tensor(vals, dtype=torch.float64)
+    mean = float(v.mean())
     return TraceResult(
-        exact_part + float(vals_t.mean()),
-        float(vals_t.std(unbiased=True) / math.sqrt(third)),
-        third,
+        mean if exact_part is None else exact_part + mean,
+        float(v.std(unbiased=True) / math.sqrt(len(vals))),
+        len(vals),
         op.counter.hvps - h0,
         time.perf_counter() - t0,
         seed,
-        f"hutch++-{probe}",
+        method,
     )

@@ -26,8 +26,7 @@ import torch
 
 from ..errors import UsageError
 from ..objectives.base import HeldOutSplits, Objective, is_model_objective
-from ..optim.hybrid_sgd import HybridSGDConfig
-from ..optim.limits import step_limits
+from ..optim.hybrid_sgd import HybridSGDConfig, config_step_limits
 from ..optim.schedule import ScheduledStep, step_schedule
 from .interrupt import RunInterrupted, deferred_interrupt
 from .model_step import model_step
@@ -346,7 +345,7 @@ def _finish(
     reason: str,
 ) -> ModelRunResult:
     """The result; with a folder, also its final checkpoint, tables and summary."""
-    diagnosis = _diagnosis(objective, config, objective.n, diverged, reason, log.next_step)
+    diagnosis = _diagnosis(objective, config, diverged, reason, log.next_step)
     step_frame = pd.DataFrame(log.steps, columns=list(STEP_COLUMNS))
     eval_frame = pd.DataFrame(log.evals, columns=list(EVAL_COLUMNS))
     if folder is not None:
@@ -379,19 +378,8 @@ def _summary(config: HybridSGDConfig, log: RunLog, diverged: bool, diagnosis: st
     }
 
 
-def _diagnosis(
-    objective: Objective, config: HybridSGDConfig, n: int, diverged: bool, reason: str, completed: int
-) -> str:
-    limits = step_limits(
-        objective.constants,
-        modes=config.modes,
-        eta_x=config.eta_x,
-        eta_y=config.eta_y,
-        d_x=objective.d_x,
-        d_y=objective.d_y,
-        n=n,
-        q=config.q,
-    )
+def _diagnosis(objective: Objective, config: HybridSGDConfig, diverged: bool, reason: str, completed: int) -> str:
+    limits = config_step_limits(objective, config)
     if not diverged:
         return f"no divergence in {completed} steps"
     if limits:

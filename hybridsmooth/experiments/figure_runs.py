@@ -67,10 +67,6 @@ def figure_run(problem: str, method: str, eta_x: float, eta_y: float, steps: int
     return RunDescription(problem, config, steps=int(steps), **settings)
 
 
-# the old name of ``figure_run`` (the descriptions it makes are ``RunDescription``s); kept until its callers
-# (experiments.paper_training / training_runs, paper_stepsizes / stepsize_setup) switch
-
-
 @dataclass(frozen=True, eq=False)
 class StoredRun:
     spec: RunDescription

@@ -25,7 +25,7 @@ from ..objectives.base import Constants
 from ..optim.limits import step_limits
 from . import figure_runs, style
 from .registry import config_int, config_positive, config_rates, read_table, write_config, write_table
-from .stepsize_curves import loss_curve, loss_limits
+from .stepsize_curves import final_loss_text, loss_curve, loss_limits, running_loss_label, runs_caption
 from .stepsize_setup import (
     FULL_SMOLLM2,
     METHOD,
@@ -33,11 +33,11 @@ from .stepsize_setup import (
     config_problem,
     config_seeds,
     config_value,
-    model_runs_dir,
     pair_means,
     run_summary,
     steps_with_smoothing,
     three_digits,
+    train_hybrid_runs,
     validate_problem,
 )
 
@@ -134,21 +134,8 @@ def run_fig2(config: Mapping, out_dir: Path) -> None:
         problem, lanczos_iter=int(config["lanczos_iter"]), factor=float(config["theory_factor"])
     )
     pairs = fig2_pairs(config, (constants["eta_x_theory"], constants["eta_y_theory"]))
-    specs = [
-        figure_runs.figure_run(
-            problem=problem,
-            method=METHOD,
-            eta_x=p.eta_x,
-            eta_y=p.eta_y,
-            steps=int(config["steps"]),
-            seed=seed,
-            mu=float(config["mu"]),
-            eval_limit=config.get("eval_limit"),
-        )
-        for p in pairs.itertuples()
-        for seed in config_seeds(config)
-    ]
-    runs = figure_runs.train_all(model_runs_dir(out_dir), specs)
+    mu = float(config["mu"])
+    runs = train_hybrid_runs(config, problem, [(p.eta_x, p.eta_y, mu) for p in pairs.itertuples()], out_dir)
     for name, table in fig2_tables(runs, pairs, {**constants, "problem": problem}, int(config["window"])).items():
         write_table(out_dir, name, table)
     write_config(out_dir, config)
@@ -172,8 +159,7 @@ def _pair_label(ex: float, ey: float, what: str = "") -> str:
 
 def _final_text(runs: pd.DataFrame, ex: float, ey: float) -> str:
     """'final 0.634' (seed mean) or 'diverged' for the legend of one pair."""
-    final = pair_means(runs[(runs.eta_x == ex) & (runs.eta_y == ey)]).final_loss.iloc[0]
-    return "diverged" if not np.isfinite(final) else f"final {final:.3g}"
+    return final_loss_text(pair_means(runs[(runs.eta_x == ex) & (runs.eta_y == ey)]).final_loss.iloc[0])
 
 
 def _fig2_panel_diagonal(ax, steps: pd.DataFrame, runs: pd.DataFrame, top: float) -> None:
@@ -194,10 +180,12 @@ def _fig2_panel_diagonal(ax, steps: pd.DataFrame, runs: pd.DataFrame, top: float
 
 def _highlights(ax, steps: pd.DataFrame, runs: pd.DataFrame, top: float, *, singles: bool) -> None:
     colour = style.METHOD_COLORS[METHOD]
-    picks = [("best_pair", "best pair: ", colour, "-", 3.0)]
+    picks = [("best_pair", "best pair: ", colour, "-", 3.0, 4)]
     if singles:
-        picks.append(("best_single", "best single rate: ", colour, ":", 3.0))
-    for flag, what, c, ls, lw in picks:
+        picks.append(("best_single", "best single rate: ", colour, ":", 3.0, 4))
+    # the theory pair last and on top
+    picks.append(("is_theory", "theory pair: ", style.THEORY_COLOR, style.THEORY_LINESTYLE, 2.0, 5))
+    for flag, what, c, ls, lw, zorder in picks:
         r = runs[runs[flag]]
         if len(r):
             ex, ey = r.eta_x.iloc[0], r.eta_y.iloc[0]
@@ -208,22 +196,9 @@ def _highlights(ax, steps: pd.DataFrame, runs: pd.DataFrame, top: float, *, sing
                 color=c,
                 ls=ls,
                 lw=lw,
-                zorder=4,
+                zorder=zorder,
                 label=f"{_pair_label(ex, ey, what)}: {_final_text(runs, ex, ey)}",
             )
-    th = runs[runs.is_theory]
-    if len(th):
-        ex, ey = th.eta_x.iloc[0], th.eta_y.iloc[0]
-        loss_curve(
-            ax,
-            steps[(steps.eta_x == ex) & (steps.eta_y == ey)],
-            top=top,
-            color=style.THEORY_COLOR,
-            ls=style.THEORY_LINESTYLE,
-            lw=2.0,
-            zorder=5,
-            label=f"{_pair_label(ex, ey, 'theory pair: ')}: {_final_text(runs, ex, ey)}",
-        )
 
 
 def _best_eta_y_per_eta_x(runs: pd.DataFrame) -> pd.DataFrame:
@@ -343,7 +318,7 @@ def plot_fig2(tables_dir: Path, png_path: Path) -> None:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend(loc="best", fontsize=7.5, framealpha=0.9)
     window = int(config_value(tables_dir, "window", 1))
-    a_diag.set_ylabel(f"training loss (cross-entropy, running mean over {window} steps)")
+    a_diag.set_ylabel(running_loss_label(window))
     th = runs[runs.is_theory].iloc[0] if runs.is_theory.any() else None
     theory_text = ""
     if th is not None:
@@ -357,14 +332,7 @@ def plot_fig2(tables_dir: Path, png_path: Path) -> None:
         )
     _fig2_heatmap(fig, a_heat, runs)
     a_heat.set_title("Final loss over the grid\n" + theory_text, fontsize=8.5)
-    n_seeds = runs.seed.nunique()
-    fig.suptitle(
-        f"{style.METHOD_LABELS[METHOD]} under step-size configurations: "
-        f"{int(runs.steps.max())} steps, {n_seeds} seed{'s' if n_seeds > 1 else ''}"
-        + (" (mean, band = min..max)" if n_seeds > 1 else "")
-        + "; x = diverged run",
-        y=1.02,
-    )
+    fig.suptitle(f"{style.METHOD_LABELS[METHOD]} under step-size configurations: {runs_caption(runs)}", y=1.02)
     style.save_figure(fig, png_path)
 
 

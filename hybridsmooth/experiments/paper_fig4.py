@@ -6,14 +6,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from matplotlib import colormaps
 from matplotlib.ticker import MaxNLocator
 
-from . import figure_runs, style
+from . import style
 from .registry import config_int, config_positive, config_rates, read_table, write_config, write_table
-from .stepsize_curves import loss_curve, loss_limits
+from .stepsize_curves import final_loss_text, loss_curve, loss_limits, running_loss_label, runs_caption
 from .stepsize_setup import (
     FULL_SMOLLM2,
     METHOD,
@@ -22,11 +21,11 @@ from .stepsize_setup import (
     config_problem,
     config_seeds,
     config_value,
-    model_runs_dir,
     pair_means,
     run_summary,
     steps_with_smoothing,
     three_digits,
+    train_hybrid_runs,
     validate_problem,
 )
 
@@ -69,21 +68,7 @@ def run_fig4(config: Mapping, out_dir: Path) -> None:
     problem = config_problem(config)
     pairs = fig4_pairs(config)
     unique = pairs.drop_duplicates(PAIR_KEYS)
-    specs = [
-        figure_runs.figure_run(
-            problem=problem,
-            method=METHOD,
-            eta_x=p.eta_x,
-            eta_y=p.eta_y,
-            mu=p.mu,
-            steps=int(config["steps"]),
-            seed=seed,
-            eval_limit=config.get("eval_limit"),
-        )
-        for p in unique.itertuples()
-        for seed in config_seeds(config)
-    ]
-    runs = figure_runs.train_all(model_runs_dir(out_dir), specs)
+    runs = train_hybrid_runs(config, problem, [(p.eta_x, p.eta_y, p.mu) for p in unique.itertuples()], out_dir)
     for name, table in fig4_tables(runs, pairs, int(config["window"])).items():
         write_table(out_dir, name, table)
     write_config(out_dir, config)
@@ -123,13 +108,10 @@ def plot_fig4(tables_dir: Path, png_path: Path) -> None:
     for sweep, ax, cmap_name, label, title in panels:
         _fig4_panel(ax, steps, runs, sweep, cmap_name, label, title)
     window = int(config_value(tables_dir, "window", 1))
-    axes[0].set_ylabel(f"training loss (cross-entropy, running mean over {window} steps)")
-    n_seeds = runs.seed.nunique()
+    axes[0].set_ylabel(running_loss_label(window))
     fig.suptitle(
         f"{style.METHOD_LABELS[METHOD]}, soft-prompt adapter: one-at-a-time sweeps sharing the centre "
-        f"run; {int(runs.steps.max())} steps, {n_seeds} seed{'s' if n_seeds > 1 else ''}"
-        + (" (mean, band = min..max)" if n_seeds > 1 else "")
-        + "; x = diverged run",
+        f"run; {runs_caption(runs)}",
         y=1.02,
     )
     style.save_figure(fig, png_path)
@@ -144,8 +126,7 @@ def _fig4_panel(ax, steps: pd.DataFrame, runs: pd.DataFrame, sweep: str, cmap_na
     for i, v in enumerate(values):
         sv = s[s.value == v]
         summary = runs[(runs.sweep == sweep) & (runs.value == v)]
-        final = pair_means(summary).final_loss.iloc[0]
-        tail = "diverged" if not np.isfinite(final) else f"final {final:.3g}"
+        tail = final_loss_text(pair_means(summary).final_loss.iloc[0])
         is_centre = bool(summary.is_centre.iloc[0])
         # the centre is drawn thick and underneath, so a run that matches it stays visible on top
         loss_curve(

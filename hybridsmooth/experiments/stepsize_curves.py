@@ -42,3 +42,22 @@ def loss_limits(steps: pd.DataFrame) -> tuple[float, float]:
     lo, hi = (float(kept.min()), float(kept.max())) if len(kept) else (0.0, start)
     pad = 0.08 * max(hi - lo, 1e-3 * start)
     return lo - pad, hi + 2 * pad
+
+
+def final_loss_text(final: float) -> str:
+    """A legend's 'final 0.634' for a seed-mean final loss, or 'diverged' when a seed diverged (nan)."""
+    return "diverged" if not np.isfinite(final) else f"final {final:.3g}"
+
+
+def running_loss_label(window: int) -> str:
+    return f"training loss (cross-entropy, running mean over {window} steps)"
+
+
+def runs_caption(runs: pd.DataFrame) -> str:
+    """The end of a step-size figure's title: steps, seeds, what the band and the x marks show."""
+    n_seeds = runs.seed.nunique()
+    return (
+        f"{int(runs.steps.max())} steps, {n_seeds} seed{'s' if n_seeds > 1 else ''}"
+        + (" (mean, band = min..max)" if n_seeds > 1 else "")
+        + "; x = diverged run"
+    )

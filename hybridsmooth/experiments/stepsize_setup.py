@@ -72,6 +72,26 @@ def model_runs_dir(out_dir: Path) -> Path:
     return Path(out_dir).parent / figure_runs.MODEL_RUNS_DIR
 
 
+def train_hybrid_runs(config: Mapping, problem: str, rates, out_dir: Path) -> list:
+    """Train the hybrid method at every (eta_x, eta_y, mu) of ``rates`` for every seed of ``config`` (stored
+    runs are read back, not retrained)."""
+    specs = [
+        figure_runs.figure_run(
+            problem=problem,
+            method=METHOD,
+            eta_x=eta_x,
+            eta_y=eta_y,
+            mu=mu,
+            steps=int(config["steps"]),
+            seed=seed,
+            eval_limit=config.get("eval_limit"),
+        )
+        for eta_x, eta_y, mu in rates
+        for seed in config_seeds(config)
+    ]
+    return figure_runs.train_all(model_runs_dir(out_dir), specs)
+
+
 def three_digits(v: float) -> float:
     """A measured step size rounded so that a re-measurement at the same point names the same stored run."""
     return float(f"{v:.3g}")

@@ -31,6 +31,7 @@ def check_memory(problem: str, n_floats: int, **sizes: int) -> None:
     validate.check_allocation(n_floats, 8, f"{problem}: {named}", error=SpecError)
 
 
-def start_point(rng: np.random.Generator, d: int, start: float) -> np.ndarray:
-    """A random starting point at distance about ``start`` from the origin."""
-    return start * rng.standard_normal(d) / math.sqrt(max(d, 1))
+def random_start(rng: np.random.Generator, d_x: int, d_y: int, start: float) -> tuple[Tensor, Tensor]:
+    """(x0, y0): a random starting point at distance about ``start`` from the origin, split into the blocks."""
+    z0 = start * rng.standard_normal(d_x + d_y) / math.sqrt(max(d_x + d_y, 1))
+    return torch.as_tensor(z0[:d_x]), torch.as_tensor(z0[d_x:])

@@ -1,4 +1,4 @@
-"""The counterexamples: problems built to make a statement of the seed fail, with every constant exact.
+"""The counterexamples: problems built to make a statement of the paper fail, with every constant exact.
 
 * ``falsifier`` -- individual vs average smoothness (THEORY check 15): L_y = 1 for f, L_y_max = max(K, |2 - K|).
 * ``bilinear`` -- f = b <x, y>: L_x = L_y = 0, yet the block descent lemma fails (THEORY 3.2).
@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from .base import Constants, FiniteSum, broadcast_blocks, check_finite_float
-from .checks import check_memory, check_sizes, expand_index, start_point
+from .checks import check_memory, check_sizes, expand_index, random_start
 from .quadratic import BlockQuadratic, random_orthogonal
 
 # --- 5. individual vs average smoothness (check 15) ---------------------------------------------------------
@@ -197,13 +197,13 @@ def make_coupled2(
     rng = np.random.default_rng(seed + 1)
     centres = check_finite_float("spread", spread) * rng.standard_normal((n, 2 * m)) / math.sqrt(2 * m)
     centres -= centres.mean(0)
-    z0 = start_point(rng, 2 * m, check_finite_float("start", start))
+    x0, y0 = random_start(rng, m, m, check_finite_float("start", start))
     return BlockQuadratic(
         H,
         centres,
         m,
-        x0=torch.as_tensor(z0[:m]),
-        y0=torch.as_tensor(z0[m:]),
+        x0=x0,
+        y0=y0,
         dtype=dtype,
         spec=spec,
         notes=(

@@ -159,15 +159,21 @@ def _new_head(model: nn.Module, seed: int) -> None:
                 p.zero_()
 
 
-def _quiet_from_pretrained(loader, *args, **kwargs):
+def _classifier_with_seeded_head(source: str | Path, *, num_labels: int, seed: int, attn: str) -> nn.Module:
+    """A pretrained encoder in float32 with a new ``num_labels``-way classification head drawn from ``seed``."""
+    from transformers import AutoModelForSequenceClassification
     from transformers.utils import logging as hf_logging
 
     level = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # the "newly initialised head" notice is expected here
     try:
-        return loader(*args, **kwargs)
+        net = AutoModelForSequenceClassification.from_pretrained(
+            source, num_labels=num_labels, dtype=torch.float32, attn_implementation=attn
+        )
     finally:
         hf_logging.set_verbosity(level)
+    _new_head(net, seed)
+    return net
 
 
 def load_model(model: ModelName | str, *, num_labels: int, seed: int = 0, attn: str = "eager") -> LoadedModel:
@@ -190,17 +196,10 @@ def _load_smollm2(model: str, *, num_labels: int, seed: int, attn: str) -> Loade
 
 
 def _load_minilm(model: str, *, num_labels: int, seed: int, attn: str) -> LoadedModel:
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoTokenizer
 
     folder = minilm_dir()
-    net = _quiet_from_pretrained(
-        AutoModelForSequenceClassification.from_pretrained,
-        folder,
-        num_labels=num_labels,
-        dtype=torch.float32,
-        attn_implementation=attn,
-    )
-    _new_head(net, seed)
+    net = _classifier_with_seeded_head(folder, num_labels=num_labels, seed=seed, attn=attn)
     return LoadedModel(
         net, AutoTokenizer.from_pretrained(folder), False, "all-MiniLM-L6-v2 with a new seeded classification head"
     )
@@ -249,7 +248,7 @@ def _tiny_bert(model: str, *, num_labels: int, seed: int, attn: str) -> LoadedMo
 
 
 def _load_user_model(model: str, *, num_labels: int, seed: int, attn: str) -> LoadedModel:
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     path = Path(model).expanduser()
     looks_local = model.startswith((".", "/", "~")) or path.exists() or model.count("/") != 1
@@ -262,14 +261,7 @@ def _load_user_model(model: str, *, num_labels: int, seed: int, attn: str) -> Lo
         if causal:
             net = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32, attn_implementation=attn)
         else:
-            net = _quiet_from_pretrained(
-                AutoModelForSequenceClassification.from_pretrained,
-                source,
-                num_labels=num_labels,
-                dtype=torch.float32,
-                attn_implementation=attn,
-            )
-            _new_head(net, seed)
+            net = _classifier_with_seeded_head(source, num_labels=num_labels, seed=seed, attn=attn)
         tok = AutoTokenizer.from_pretrained(source)
     except (OSError, ValueError) as err:
         where = "the folder" if looks_local else "the hub (needs a connection)"

@@ -22,6 +22,7 @@ from torch import Tensor
 from .. import validate
 from ..errors import SpecError
 from .base import Constants, FiniteSum, broadcast_blocks
+from .checks import random_start
 
 SPECTRA = ("loguniform", "linear", "isotropic")
 
@@ -222,7 +223,5 @@ def make_block_quadratic(
     H = 0.5 * (H + H.T)
     centres = spread * rng.standard_normal((n, dx + dy)) / math.sqrt(dx + dy)
     centres -= centres.mean(0)  # c_bar = 0: the minimiser is the origin
-    z0 = start * rng.standard_normal(dx + dy) / math.sqrt(dx + dy)
-    return BlockQuadratic(
-        H, centres, dx, x0=torch.as_tensor(z0[:dx]), y0=torch.as_tensor(z0[dx:]), dtype=dtype, spec=spec
-    )
+    x0, y0 = random_start(rng, dx, dy, start)
+    return BlockQuadratic(H, centres, dx, x0=x0, y0=y0, dtype=dtype, spec=spec)

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from .base import Constants, FiniteSum, broadcast_blocks, check_finite_float
-from .checks import check_memory, check_sizes, expand_index, start_point
+from .checks import check_memory, check_sizes, expand_index, random_start
 
 
 def quartic_ell_x(u):
@@ -203,13 +203,5 @@ def make_quartic(
     a = rng.standard_normal((n, dx)) / math.sqrt(max(dx, 1))
     c = rng.standard_normal((n, dy)) / math.sqrt(max(dy, 1))
     a, c = hetero * (a - a.mean(0)), hetero * (c - c.mean(0))
-    z0 = start_point(rng, dx + dy, check_finite_float("start", start))
-    return QuarticSum(
-        torch.as_tensor(a),
-        torch.as_tensor(c),
-        Ly=Ly,
-        x0=torch.as_tensor(z0[:dx]),
-        y0=torch.as_tensor(z0[dx:]),
-        dtype=dtype,
-        spec=spec,
-    )
+    x0, y0 = random_start(rng, dx, dy, check_finite_float("start", start))
+    return QuarticSum(torch.as_tensor(a), torch.as_tensor(c), Ly=Ly, x0=x0, y0=y0, dtype=dtype, spec=spec)

@@ -32,7 +32,7 @@ import torch
 from torch import Tensor
 
 from .base import Constants, FiniteSum, broadcast_blocks, check_finite_float
-from .checks import check_memory, check_sizes, expand_index, start_point
+from .checks import check_memory, check_sizes, expand_index, random_start
 
 # Cauchy loss rho(r) = log(1 + r^2): rho'(r) = 2r/(1 + r^2) has |rho'| <= 1, and
 # rho''(r) = 2(1 - r^2)/(1 + r^2)^2 ranges over [-1/4, 2] (minimum at r^2 = 3, maximum at r = 0).
@@ -221,17 +221,8 @@ def make_cauchy(
     d = dx + dy
     A = scale * rng.standard_normal((n, d)) / math.sqrt(d)
     t = target * rng.standard_normal(n)
-    z0 = start_point(rng, d, check_finite_float("start", start))
-    return CauchySum(
-        torch.as_tensor(A),
-        torch.as_tensor(t),
-        dx,
-        s=s,
-        x0=torch.as_tensor(z0[:dx]),
-        y0=torch.as_tensor(z0[dx:]),
-        dtype=dtype,
-        spec=spec,
-    )
+    x0, y0 = random_start(rng, dx, dy, check_finite_float("start", start))
+    return CauchySum(torch.as_tensor(A), torch.as_tensor(t), dx, s=s, x0=x0, y0=y0, dtype=dtype, spec=spec)
 
 
 # --- 6. interpolating x-block (check 12b) -----------------------------------------------------------------
@@ -359,7 +350,7 @@ def make_interpolating(
     s_h = target * rng.standard_normal(m)
     C = scale * rng.standard_normal((n, dy)) / math.sqrt(dy)
     r = target * rng.standard_normal(n)
-    z0 = start_point(rng, d, check_finite_float("start", start))
+    x0, y0 = random_start(rng, dx, dy, check_finite_float("start", start))
     return InterpolatingSum(
         torch.as_tensor(B),
         torch.as_tensor(s_h),
@@ -367,8 +358,8 @@ def make_interpolating(
         torch.as_tensor(r),
         dx,
         s=s,
-        x0=torch.as_tensor(z0[:dx]),
-        y0=torch.as_tensor(z0[dx:]),
+        x0=x0,
+        y0=y0,
         dtype=dtype,
         spec=spec,
     )

@@ -10,25 +10,43 @@ import torch
 from torch import Tensor
 
 from .base import Constants, FiniteSum, broadcast_blocks, check_finite_float
-from .checks import check_memory, check_sizes, start_point
+from .checks import check_memory, check_sizes, random_start
 
 
 class _SeparableXPlusQuadraticY(FiniteSum):
-    """n = 1 objectives phi(x) + 1/2 L_y ||y||^2; subclasses give phi, its gradient and its smoothing."""
+    """n = 1 objectives phi(x) + 1/2 L_y ||y||^2; subclasses give phi, its gradient and its smoothing.
+
+    With one sample and no coupling every constant follows from L_x (the Lipschitz constant of grad phi) and
+    |L_y|: the per-sample and joint values equal them, L_xy = 0 and sigma = 0."""
 
     def __init__(
         self,
         *,
         d_x: int,
         d_y: int,
+        L_x: float,
         Ly: float,
-        constants: Constants,
+        f_star: float,
+        notes: str,
         x0=None,
         y0=None,
         dtype=torch.float64,
         device="cpu",
         spec: str = "",
     ):
+        constants = Constants(
+            L_x=L_x,
+            L_y=abs(Ly),
+            L_xy=0.0,
+            L_x_max=L_x,
+            L_y_max=abs(Ly),
+            sigma2_x=0.0,
+            sigma2_y=0.0,
+            f_star=f_star,
+            joint_L_x=L_x,
+            joint_L_y=abs(Ly),
+            notes=notes,
+        )
         self.Ly = check_finite_float("Ly", Ly)
         super().__init__(
             n=1, d_x=d_x, d_y=d_y, dtype=dtype, device=device, constants=constants, x0=x0, y0=y0, spec=spec
@@ -80,21 +98,19 @@ class CosSum(_SeparableXPlusQuadraticY):
         spec: str = "",
     ):
         self.omega = check_finite_float("omega", omega, positive=True)
-        w2 = self.omega**2
-        consts = Constants(
-            L_x=w2,
-            L_y=abs(Ly),
-            L_xy=0.0,
-            L_x_max=w2,
-            L_y_max=abs(Ly),
-            sigma2_x=0.0,
-            sigma2_y=0.0,
+        super().__init__(
+            d_x=d_x,
+            d_y=d_y,
+            L_x=self.omega**2,
+            Ly=Ly,
             f_star=-float(d_x) if Ly >= 0 else -math.inf,
-            joint_L_x=w2,
-            joint_L_y=abs(Ly),
             notes="all exact (grad^2 f = diag(-omega^2 cos(omega x_j), L_y I)); n = 1",
+            x0=x0,
+            y0=y0,
+            dtype=dtype,
+            device=device,
+            spec=spec,
         )
-        super().__init__(d_x=d_x, d_y=d_y, Ly=Ly, constants=consts, x0=x0, y0=y0, dtype=dtype, device=device, spec=spec)
 
     def smoothing_factor(self, mu: float) -> float:
         """e^{-omega^2 mu^2 / 2}: f_mu's x-part over f's x-part."""
@@ -129,18 +145,8 @@ def make_cossum(
 ) -> CosSum:
     check_sizes(dx=dx, dy=dy)
     check_memory("cossum", 4 * (dx + dy), dx=dx, dy=dy)
-    rng = np.random.default_rng(seed)
-    z0 = start_point(rng, dx + dy, check_finite_float("start", start))
-    return CosSum(
-        d_x=dx,
-        d_y=dy,
-        omega=omega,
-        Ly=Ly,
-        x0=torch.as_tensor(z0[:dx]),
-        y0=torch.as_tensor(z0[dx:]),
-        dtype=dtype,
-        spec=spec,
-    )
+    x0, y0 = random_start(np.random.default_rng(seed), dx, dy, check_finite_float("start", start))
+    return CosSum(d_x=dx, d_y=dy, omega=omega, Ly=Ly, x0=x0, y0=y0, dtype=dtype, spec=spec)
 
 
 class SignedQuadratic(_SeparableXPlusQuadraticY):
@@ -169,23 +175,22 @@ class SignedQuadratic(_SeparableXPlusQuadraticY):
         spec: str = "",
     ):
         self.L = check_finite_float("L", L, positive=True)
-        consts = Constants(
+        super().__init__(
+            d_x=d_x,
+            d_y=d_y,
             L_x=self.L,
-            L_y=abs(Ly),
-            L_xy=0.0,
-            L_x_max=self.L,
-            L_y_max=abs(Ly),
-            sigma2_x=0.0,
-            sigma2_y=0.0,
+            Ly=Ly,
             f_star=-math.inf,
-            joint_L_x=self.L,
-            joint_L_y=abs(Ly),
             notes=(
                 "exact: L_x = L is the Lipschitz constant of grad_x f (the Hessian L sign(x_j) "
                 "exists off the axes only); f is unbounded below (f_star = -inf); n = 1"
             ),
+            x0=x0,
+            y0=y0,
+            dtype=dtype,
+            device=device,
+            spec=spec,
         )
-        super().__init__(d_x=d_x, d_y=d_y, Ly=Ly, constants=consts, x0=x0, y0=y0, dtype=dtype, device=device, spec=spec)
 
     def _phi(self, x: Tensor) -> Tensor:
         return (0.5 * self.L * x * x.abs()).sum(-1)
@@ -226,8 +231,5 @@ def make_signedquad(
     """Signed quadratic; the default start is x = 0, where the bias is known in closed form."""
     check_sizes(dx=dx, dy=dy)
     check_memory("signedquad", 4 * (dx + dy), dx=dx, dy=dy)
-    rng = np.random.default_rng(seed)
-    z0 = start_point(rng, dx + dy, check_finite_float("start", start))
-    return SignedQuadratic(
-        d_x=dx, d_y=dy, L=L, Ly=Ly, x0=torch.as_tensor(z0[:dx]), y0=torch.as_tensor(z0[dx:]), dtype=dtype, spec=spec
-    )
+    x0, y0 = random_start(np.random.default_rng(seed), dx, dy, check_finite_float("start", start))
+    return SignedQuadratic(d_x=dx, d_y=dy, L=L, Ly=Ly, x0=x0, y0=y0, dtype=dtype, spec=spec)

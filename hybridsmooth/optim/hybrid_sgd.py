@@ -33,7 +33,7 @@ from torch import Tensor
 from ..objectives.base import Objective
 from ..rng import as_seed_indices
 from ..zo.estimators import FORMS, Form, ZOEstimate, zo_gradient
-from .limits import BlockMode, diagnose, step_limits
+from .limits import BlockMode, StepLimit, diagnose, step_limits
 from .orders import ORDERS, Order
 from .run_metrics import RunResult, divergence_threshold, full_metrics, metrics_frame
 from .schedule import epoch_schedule
@@ -114,6 +114,20 @@ class HybridSGDConfig:
     @property
     def modes(self) -> tuple[BlockMode, BlockMode]:
         return METHODS[self.method]
+
+
+def config_step_limits(objective: Objective, config: HybridSGDConfig) -> tuple[StepLimit, ...]:
+    """The step-size limits that ``objective``'s known constants set for the rules and step sizes of ``config``."""
+    return step_limits(
+        objective.constants,
+        modes=config.modes,
+        eta_x=config.eta_x,
+        eta_y=config.eta_y,
+        d_x=objective.d_x,
+        d_y=objective.d_y,
+        n=objective.n,
+        q=config.q,
+    )
 
 
 class ZOStep(Protocol):
@@ -389,16 +403,7 @@ def run_hybrid_sgd(
             break
         _run_epoch(objective, config, run, t, seed_index, zo_block_step)
     seconds = time.perf_counter() - clock
-    limits = step_limits(
-        objective.constants,
-        modes=config.modes,
-        eta_x=config.eta_x,
-        eta_y=config.eta_y,
-        d_x=objective.d_x,
-        d_y=objective.d_y,
-        n=objective.n,
-        q=config.q,
-    )
+    limits = config_step_limits(objective, config)
     return RunResult(
         config=config,
         metrics=metrics_frame(run.records, config, seed_ids or (0,)),

@@ -30,3 +30,11 @@ def dim(name: str, value: int) -> int:
     if isinstance(value, bool) or int(value) != value or value < 0:
         raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
     return int(value)
+
+
+def open_unit(name: str, value: float) -> float:
+    """A level strictly between 0 and 1, such as a failure probability delta (at 1 the bounds say nothing)."""
+    value = pos(name, value)
+    if value >= 1:
+        raise ValueError(f"{name} must lie in (0, 1), got {value}")
+    return value

@@ -21,7 +21,7 @@ import math
 from dataclasses import dataclass
 
 from ..objectives.base import Objective
-from .arguments import count, dim, nonneg, pos
+from .arguments import count, dim, nonneg, open_unit, pos
 from .caps import C1_FACTOR, CAP_RTOL
 from .step_sizes import StepSizeCaps, admissible_step_sizes, require_step_sizes
 
@@ -289,9 +289,7 @@ def stationarity_bounds(B: float, eta_x: float, eta_y: float, *, delta: float | 
     eta_min = min(eta_x, eta_y)
     hp = None
     if delta is not None:
-        delta = pos("delta", delta)
-        if delta >= 1:
-            raise ValueError(f"delta must lie in (0, 1), got {delta}")
+        delta = open_unit("delta", delta)
         hp = B / (delta * eta_min)
     return StationarityBounds(B, B / eta_min, B / eta_x, B / eta_y, hp, delta)
 

@@ -27,6 +27,8 @@ from typing import Any, Literal
 
 import pandas as pd
 
+from .arguments import nonneg
+
 Verdict = Literal["pass", "fail", "vacuous pass"]
 VERDICTS: tuple[str, ...] = ("pass", "fail", "vacuous pass")
 Expected = Literal["pass", "fail", "report"]
@@ -68,13 +70,6 @@ class CheckResult:
         return self.verdict != "fail"
 
 
-def _finite_nonneg(name: str, value: float) -> float:
-    value = float(value)
-    if not (math.isfinite(value) and value >= 0):
-        raise ValueError(f"{name} must be a finite non-negative number, got {value!r}")
-    return value
-
-
 def two_sided(
     check: str,
     instance: str,
@@ -91,11 +86,7 @@ def two_sided(
     expected: Expected = "pass",
 ) -> CheckResult:
     """Two-sided check with tolerance atol + rtol |theoretical| + k se (each part defaults to 0)."""
-    tol = (
-        _finite_nonneg("atol", atol)
-        + _finite_nonneg("rtol", rtol) * abs(theoretical)
-        + _finite_nonneg("k", k) * _finite_nonneg("se", se)
-    )
+    tol = nonneg("atol", atol) + nonneg("rtol", rtol) * abs(theoretical) + nonneg("k", k) * nonneg("se", se)
     computed, theoretical = float(computed), float(theoretical)
     ok = math.isfinite(computed) and abs(computed - theoretical) <= tol
     return CheckResult(
@@ -135,7 +126,7 @@ def one_sided(
     """
     if sense not in ("upper", "lower"):
         raise ValueError(f"sense must be 'upper' or 'lower', got {sense!r}")
-    tol = _finite_nonneg("k", k) * _finite_nonneg("se", se) + _finite_nonneg("atol", atol)
+    tol = nonneg("k", k) * nonneg("se", se) + nonneg("atol", atol)
     computed, bound = float(computed), float(bound)
     if sense == "upper":
         ok = computed + k * se <= bound + atol
@@ -159,6 +150,20 @@ def one_sided(
         slack,
         dict(details or {}, sense=sense),
         expected,
+    )
+
+
+def sampled_max_check(check: str, instance: str, values, stated: float, *, details: dict | None = None) -> CheckResult:
+    """One-sided upper check of the largest sampled value against a stated constant, with a float-rounding
+    tolerance relative to the constant (absolute below 1); ``values`` is a tensor of the sampled quantity."""
+    return one_sided(
+        check,
+        instance,
+        float(values.max()),
+        float(stated),
+        atol=1e-9 * max(1.0, stated),
+        samples=int(values.numel()),
+        details=details,
     )
 
 

@@ -148,12 +148,7 @@ def rr_epoch_covariance(
     n, d = len(centres), C.shape[0]
     A = np.linalg.matrix_power(np.eye(d) - eta * C, n)
     N = eta**2 * rr_epoch_noise_covariance(C, centres, eta)
-    if epochs is None:
-        return solve_discrete_lyapunov(A, N)
-    P = np.zeros((d, d)) if e0 is None else np.outer(e0, e0)
-    for _ in range(epochs):
-        P = A @ P @ A.T + N
-    return P
+    return _linear_second_moment(A, N, iterations=epochs, e0=e0)
 
 
 def sgd_covariance(
@@ -165,11 +160,18 @@ def sgd_covariance(
     d = C.shape[0]
     K = np.eye(d) - eta * C
     N = eta**2 * C @ S @ C
-    if steps is None:
-        return solve_discrete_lyapunov(K, N)
+    return _linear_second_moment(K, N, iterations=steps, e0=e0)
+
+
+def _linear_second_moment(A: np.ndarray, N: np.ndarray, *, iterations: int | None, e0: np.ndarray | None) -> np.ndarray:
+    """E[e e^T] of the linear recursion e' = A e + noise (noise covariance N): the stationary solution of
+    P = A P A^T + N when ``iterations`` is None, else the value after that many steps from e_0 (default 0)."""
+    if iterations is None:
+        return solve_discrete_lyapunov(A, N)
+    d = A.shape[0]
     P = np.zeros((d, d)) if e0 is None else np.outer(e0, e0)
-    for _ in range(steps):
-        P = K @ P @ K.T + N
+    for _ in range(iterations):
+        P = A @ P @ A.T + N
     return P
 
 

@@ -85,7 +85,7 @@ def markdown_report(
         "# hybridsmooth theory checks",
         "",
         f"Size `{size}`; {len(df)} results; {len(bad)} unexpected failure(s) among rows expected to pass; "
-        f"{int((df.expected == 'fail').sum())} row(s) demonstrate statements of the seed that THEORY shows false "
+        f"{int((df.expected == 'fail').sum())} row(s) demonstrate statements of the paper that THEORY shows false "
         "(expected to fail). A vacuous pass (slack > 1e3) is a pass that says little.",
         "",
         "## Verdicts",

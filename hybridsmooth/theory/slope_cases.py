@@ -12,6 +12,7 @@ import pandas as pd
 from ..objectives.base import Objective
 from ..objectives.synthetic import make_cauchy, make_interpolating
 from ..optim.hybrid_sgd import HybridSGDConfig, run_hybrid_sgd
+from .checks import CheckResult, one_sided
 from .run_statistics import SlopeFit, fit_loglog_slope, phi_per_seed
 from .sizes import check_size, seed_count
 
@@ -90,6 +91,31 @@ def measure_slope(key: str, size: str, seeds: int | None) -> SlopeMeasurement:
         seed=case.seed,
     )
     return SlopeMeasurement(fit, Ts, S, cap_x, cap_y)
+
+
+def slope_upper_end_row(
+    sm: SlopeMeasurement, check: str, instance: str, bound: float, predictions: dict
+) -> CheckResult:
+    """The row of a slope check: the upper end of the fit's 95% bootstrap interval against ``bound``, with the
+    fit, the caps and then ``predictions`` in its details (``slope_sentence`` reads them back)."""
+    fit = sm.fit
+    return one_sided(
+        check,
+        instance,
+        fit.high,
+        bound,
+        seeds=sm.S,
+        samples=sm.S * sum(sm.Ts),
+        details={
+            "slope": fit.slope,
+            "interval": (fit.low, fit.high),
+            "Ts": fit.Ts,
+            "Phi": fit.phi,
+            "cap_x": sm.cap_x,
+            "cap_y": sm.cap_y,
+            **predictions,
+        },
+    )
 
 
 def slope_sentence(rows: pd.DataFrame) -> str:

@@ -19,6 +19,8 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
+from .arguments import count, dim, nonneg, open_unit, pos
+
 Rendering = Literal["A", "B", "Bprime"]
 RENDERINGS: tuple[str, ...] = ("A", "B", "Bprime")
 
@@ -52,48 +54,19 @@ class StatedResult:
     note: str
 
 
-def _pos(name: str, value: float) -> float:
-    value = float(value)
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a finite positive number, got {value!r}")
-    return value
-
-
-def _nonneg(name: str, value: float) -> float:
-    value = float(value)
-    if not (math.isfinite(value) and value >= 0):
-        raise ValueError(f"{name} must be a finite non-negative number, got {value!r}")
-    return value
-
-
-def _delta(delta: float) -> float:
-    delta = _pos("delta", delta)
-    if delta >= 1:
-        raise ValueError(f"delta must lie in (0, 1), got {delta}")
-    return delta
-
-
-def _int_pos(name: str, value: int) -> int:
-    if isinstance(value, bool) or int(value) != value or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
 # --- H and F ----------------------------------------------------------------------------------------------
 
 
 def noise_variance_bracket(*, G: float, sigma2: float, n: int, d_x: int) -> float:
     """v = 200 G^2 d_x/n + G^2 + sigma^2/n: the reconstructed bound on E||eps_t||^2 (THEORY 5.1)."""
-    G, sigma2, n = _nonneg("G", G), _nonneg("sigma2", sigma2), _int_pos("n", n)
-    if int(d_x) != d_x or d_x < 0:
-        raise ValueError(f"d_x must be a non-negative integer, got {d_x!r}")
+    G, sigma2, n, d_x = nonneg("G", G), nonneg("sigma2", sigma2), count("n", n), dim("d_x", d_x)
     return 200.0 * G**2 * d_x / n + G**2 + sigma2 / n
 
 
 def H_const_value(T: float, delta: float, *, G: float, sigma2: float, n: int, d_x: int) -> float:
     """[SEED S14] H with P(any ||eps_t|| > H before T) <= delta/4 (union bound + Chebyshev)."""
-    T = _pos("T", T)
-    return 2.0 * math.sqrt(noise_variance_bracket(G=G, sigma2=sigma2, n=n, d_x=d_x) * T / _delta(delta))
+    T = pos("T", T)
+    return 2.0 * math.sqrt(noise_variance_bracket(G=G, sigma2=sigma2, n=n, d_x=d_x) * T / open_unit("delta", delta))
 
 
 def H_const(T: float, delta: float, *, G: float, sigma2: float, n: int, d_x: int) -> StatedResult:
@@ -107,7 +80,7 @@ def H_const(T: float, delta: float, *, G: float, sigma2: float, n: int, d_x: int
 
 def F_const_value(delta: float, *, gap0: float, sigma_prime: float) -> float:
     """[SEED S15] F = (8/delta)(Delta0 + sigma'): P(tau1 < T, tau2 >= T) <= delta/4 by Markov at level F/2."""
-    return 8.0 / _delta(delta) * (_nonneg("gap0", gap0) + _nonneg("sigma_prime", sigma_prime))
+    return 8.0 / open_unit("delta", delta) * (nonneg("gap0", gap0) + nonneg("sigma_prime", sigma_prime))
 
 
 def F_const(delta: float, *, gap0: float, sigma_prime: float) -> StatedResult:
@@ -134,9 +107,9 @@ def T_required_stated_value(
     rendering: Rendering = "Bprime",
 ) -> int:
     """[SEED S13] the smallest integer T meeting rendering A, B or B' (THEORY 5.2) at user-given step sizes."""
-    eps, delta = _pos("eps", eps), _delta(delta)
-    G, gap0 = _nonneg("G", G), _nonneg("gap0", gap0)
-    eta_x, eta_y, n = _pos("eta_x", eta_x), _pos("eta_y", eta_y), _int_pos("n", n)
+    eps, delta = pos("eps", eps), open_unit("delta", delta)
+    G, gap0 = nonneg("G", G), nonneg("gap0", gap0)
+    eta_x, eta_y, n = pos("eta_x", eta_x), pos("eta_y", eta_y), count("n", n)
     det = (gap0 + 2.0 * eta_x + eta_y) / (min(eta_x, eta_y) * n)
     if rendering == "A":
         T = (math.log(2.0 / delta) + G**2 / 8.0 + det) / eps**2
@@ -180,9 +153,9 @@ def recon_step_sizes(
 ) -> tuple[float, float]:
     """Mechanism M1 (THEORY 5.3): eta_b(T) = min(cap_b, kappa G / (n L_b (G + H(T))))."""
     H = H_const_value(T, delta, G=G, sigma2=sigma2, n=n, d_x=d_x)
-    L_x, L_y, kappa = _pos("L_x", L_x), _pos("L_y", L_y), _pos("kappa", kappa)
-    ex = min(_pos("eta_x_cap", eta_x_cap), kappa * G / (n * L_x * (G + H)))
-    ey = min(_pos("eta_y_cap", eta_y_cap), kappa * G / (n * L_y * (G + H)))
+    L_x, L_y, kappa = pos("L_x", L_x), pos("L_y", L_y), pos("kappa", kappa)
+    ex = min(pos("eta_x_cap", eta_x_cap), kappa * G / (n * L_x * (G + H)))
+    ey = min(pos("eta_y_cap", eta_y_cap), kappa * G / (n * L_y * (G + H)))
     return ex, ey
 
 
@@ -206,7 +179,7 @@ def T_required_recon_value(
 
     ok(T) is monotone: T_B'(eta(T)) grows like sqrt(T) through H(T) once the caps stop binding, slower than T.
     """
-    _pos("G", G)
+    pos("G", G)
 
     def ok(T: int) -> bool:
         ex, ey = recon_step_sizes(
@@ -284,4 +257,4 @@ def T_recon_leading_order(
 ) -> float:
     """T ~ 4 Delta0^2 max(L_x, L_y)^2 v / (kappa^2 G^2 delta eps^4) (THEORY 5.3), the small-eps limit of M1."""
     v = noise_variance_bracket(G=G, sigma2=sigma2, n=n, d_x=d_x)
-    return 4.0 * gap0**2 * max(L_x, L_y) ** 2 * v / (kappa**2 * _pos("G", G) ** 2 * _delta(delta) * eps**4)
+    return 4.0 * gap0**2 * max(L_x, L_y) ** 2 * v / (kappa**2 * pos("G", G) ** 2 * open_unit("delta", delta) * eps**4)

@@ -47,7 +47,7 @@ def test_report_writes_markdown(tmp_path, capsys):
     assert _main(["--only", "5", "--report", str(path)]) == 0
     text = path.read_text()
     assert text.startswith("# hybridsmooth theory checks")
-    assert "| 5: seed lemma (BD) with Lambda holds |" in text and "(G3) repair" in text
+    assert "| 5: paper's lemma (BD) with Lambda holds |" in text and "(G3) repair" in text
     assert str(path) in capsys.readouterr().out
 
 

@@ -19,6 +19,23 @@ from hybridsmooth.objectives.base import FiniteSum, GradientsFromLoss, broadcast
 DT = torch.float64
 
 
+def named_views(flat, names, shapes) -> dict:
+    """The named parameters as views of consecutive slices of a flat vector, in the order of ``names``."""
+    out, off = {}, 0
+    for n in names:
+        k = math.prod(shapes[n])
+        out[n] = flat[off : off + k].view(shapes[n])
+        off += k
+    return out
+
+
+def autograd_block_grads(loss, x, y):
+    """(grad_x, grad_y) of loss(x, y) by autograd on detached copies, whatever the caller's grad mode."""
+    with torch.enable_grad():
+        xr, yr = x.detach().requires_grad_(True), y.detach().requires_grad_(True)
+        return torch.autograd.grad(loss(xr, yr), (xr, yr))
+
+
 class TinyBlock(nn.Module):
     """Single-head self-attention with a LoRA-style query adapter, a tanh-GELU MLP, mean pooling, a linear head."""
 
@@ -69,17 +86,7 @@ class TinyAttentionObjective(GradientsFromLoss):
         self.dtype, self.device = DT, torch.device("cpu")
 
     def _params(self, x, y):
-        out, off = {}, 0
-        for n in self.x_names:
-            k = math.prod(self.shapes[n])
-            out[n] = x[off : off + k].view(self.shapes[n])
-            off += k
-        off = 0
-        for n in self.y_names:
-            k = math.prod(self.shapes[n])
-            out[n] = y[off : off + k].view(self.shapes[n])
-            off += k
-        return out
+        return {**named_views(x, self.x_names, self.shapes), **named_views(y, self.y_names, self.shapes)}
 
     def loss(self, x, y, idx=None):
         inp, tgt = (self.inputs, self.targets) if idx is None else self.batches[idx]
@@ -87,10 +94,7 @@ class TinyAttentionObjective(GradientsFromLoss):
         return ((pred - tgt) ** 2).mean()
 
     def _grad(self, x, y, idx=None):
-        with torch.enable_grad():
-            xr, yr = x.detach().requires_grad_(True), y.detach().requires_grad_(True)
-            gx, gy = torch.autograd.grad(self.loss(xr, yr, idx), (xr, yr))
-        return gx, gy
+        return autograd_block_grads(lambda xr, yr: self.loss(xr, yr, idx), x, y)
 
     def initial_point(self, batch=None):
         return self._x0.clone(), self._y0.clone()

@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from curv_models import autograd_block_grads, named_views
 from torch import nn
 from torch.func import functional_call
 
@@ -36,21 +37,13 @@ class _MLPObjective(GradientsFromLoss):
         )
 
     def _params(self, x, y):
-        out, flat = {}, torch.cat([x, y])
-        off = 0
-        for n in self.names:
-            k = math.prod(self.shapes[n])
-            out[n] = flat[off : off + k].view(self.shapes[n])
-            off += k
-        return out
+        return named_views(torch.cat([x, y]), self.names, self.shapes)
 
     def loss(self, x, y, idx=None):
         return nn.functional.mse_loss(functional_call(self.model, self._params(x, y), (self.X,)), self.T)
 
     def _grad(self, x, y, idx=None):
-        with torch.enable_grad():
-            xr, yr = x.detach().requires_grad_(True), y.detach().requires_grad_(True)
-            return torch.autograd.grad(self.loss(xr, yr), (xr, yr))
+        return autograd_block_grads(self.loss, x, y)
 
 
 def test_full_hessian_products_match_curvlinops():

@@ -71,6 +71,23 @@ def check_lambda_condition(H, lam_x, lam_y, d_x):
     return float(ev.min()), float(ev.max())
 
 
+def check_full_sum_constants(p, H_i, d_x):
+    """The Hessians of f = sum_i w_i f_i built from the per-sample ones respect L_x, L_y and L_xy."""
+    c = p.constants
+    H = (p.weights[:, None, None] * H_i).sum(1)
+    fx, fy, fxy = block_norms(H, d_x)
+    assert float(fx.max()) <= c.L_x * (1 + TOL)
+    assert float(fy.max()) <= c.L_y * (1 + TOL)
+    assert float(fxy.max()) <= c.L_xy * (1 + TOL)
+
+
+def check_joint_condition(p, H, d_x):
+    """(R1) with the problem's joint_L_x, joint_L_y for the Hessians H; returns the extreme eigenvalues."""
+    lo, hi = check_lambda_condition(H, p.constants.joint_L_x, p.constants.joint_L_y, d_x)
+    assert -1 - TOL <= lo and hi <= 1 + TOL
+    return lo, hi
+
+
 @pytest.mark.theory
 def test_cauchy_constants_hold_at_sampled_points():
     p = make_problem("cauchy:dx=5,dy=3,n=6,seed=4,scale=1.5")
@@ -83,13 +100,8 @@ def test_cauchy_constants_hold_at_sampled_points():
     # L_b_max is attained where the residual of the maximising sample vanishes (rho'' = 2)
     assert float(nx.max()) == pytest.approx(c.L_x_max, rel=1e-9)
     assert float(ny.max()) == pytest.approx(c.L_y_max, rel=1e-9)
-    H = (p.weights[:, None, None] * H_i).sum(1)
-    fx, fy, fxy = block_norms(H, 5)
-    assert float(fx.max()) <= c.L_x * (1 + TOL)
-    assert float(fy.max()) <= c.L_y * (1 + TOL)
-    assert float(fxy.max()) <= c.L_xy * (1 + TOL)
-    lo, hi = check_lambda_condition(H_i, c.joint_L_x, c.joint_L_y, 5)
-    assert -1 - TOL <= lo and hi <= 1 + TOL
+    check_full_sum_constants(p, H_i, 5)
+    lo, _ = check_joint_condition(p, H_i, 5)
     assert lo < -1e-3  # the sample hits the nonconvex part
     vx, vy = per_point_variances(p, Z[:, :5], Z[:, 5:])
     assert float(vx.max()) <= c.sigma2_x * (1 + TOL) and float(vy.max()) <= c.sigma2_y * (1 + TOL)
@@ -104,8 +116,7 @@ def test_cauchy_joint_lambda_follows_young_formula(s):
     assert p.constants.joint_L_x == pytest.approx(2 * (1 + s) * (A[:, :4] ** 2).sum(1).max(), rel=1e-14)
     assert p.constants.joint_L_y == pytest.approx(2 * (1 + 1 / s) * (A[:, 4:] ** 2).sum(1).max(), rel=1e-14)
     Z = ridge_points(p.A, p.t, 5, seed=int(100 * s))
-    lo, hi = check_lambda_condition(sample_hessians(p, Z), p.constants.joint_L_x, p.constants.joint_L_y, 4)
-    assert -1 - TOL <= lo and hi <= 1 + TOL
+    check_joint_condition(p, sample_hessians(p, Z), 4)
 
 
 def test_cauchy_f_star_is_exact_when_the_residuals_can_vanish():
@@ -127,13 +138,8 @@ def test_interpolating_constants_hold_at_sampled_points():
     nx, ny, _ = block_norms(H_i, 4)
     assert float(nx.max()) <= c.L_x_max * (1 + TOL)
     assert float(ny.max()) <= c.L_y_max * (1 + TOL)
-    H = (p.weights[:, None, None] * H_i).sum(1)
-    fx, fy, fxy = block_norms(H, 4)
-    assert float(fx.max()) <= c.L_x * (1 + TOL)
-    assert float(fy.max()) <= c.L_y * (1 + TOL)
-    assert float(fxy.max()) <= c.L_xy * (1 + TOL)
-    lo, hi = check_lambda_condition(H_i, c.joint_L_x, c.joint_L_y, 4)
-    assert -1 - TOL <= lo and hi <= 1 + TOL
+    check_full_sum_constants(p, H_i, 4)
+    check_joint_condition(p, H_i, 4)
     vx, vy = per_point_variances(p, Z[:, :4], Z[:, 4:])
     assert float(vx.max()) <= 1e-28  # sigma_x = 0 exactly
     assert float(vy.max()) <= c.sigma2_y * (1 + TOL)
@@ -153,8 +159,7 @@ def test_cossum_constants_are_exact():
     assert float(nxy.max()) == 0.0
     x_min = torch.full((5,), math.pi / 1.7, dtype=torch.float64)
     assert float(p.loss(x_min, torch.zeros(2, dtype=torch.float64))) == pytest.approx(c.f_star, rel=1e-14)
-    lo, hi = check_lambda_condition(H, c.joint_L_x, c.joint_L_y, 5)
-    assert -1 - TOL <= lo and hi <= 1 + TOL
+    check_joint_condition(p, H, 5)
 
 
 @pytest.mark.theory
@@ -190,8 +195,7 @@ def test_falsifier_constants():
     # sigma_y^2 = (K - 1)^2 ||y||^2: unbounded, so no constant is claimed
     torch.testing.assert_close(vy, 99.0**2 * (Z[:, 2:] ** 2).sum(-1), rtol=1e-12, atol=0)
     assert c.sigma2_y is None
-    lo, hi = check_lambda_condition(H_i, c.joint_L_x, c.joint_L_y, 2)
-    assert -1 - TOL <= lo and hi <= 1 + TOL
+    check_joint_condition(p, H_i, 2)
 
 
 @pytest.mark.theory
@@ -208,8 +212,7 @@ def test_bilinear_has_zero_block_constants_yet_breaks_block_descent():
     gx, gy = p.grad(x2, y2)
     residual = p.loss(x2 + dx, y2 + dy) - p.loss(x2, y2) - gx @ dx - gy @ dy
     assert float(residual) == pytest.approx(1.5 * 0.5, rel=1e-14) and float(residual) > 0
-    lo, hi = check_lambda_condition(H, p.constants.joint_L_x, p.constants.joint_L_y, 2)
-    assert -1 - TOL <= lo and hi <= 1 + TOL
+    check_joint_condition(p, H, 2)
 
 
 @pytest.mark.theory

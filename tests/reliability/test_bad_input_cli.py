@@ -9,16 +9,11 @@ import sys
 import pytest
 
 from hybridsmooth import __version__
-from hybridsmooth.cli import build_parser, main
+from hybridsmooth.cli import build_parser
+
+from .cli_status import exit_status
 
 TINY = "quadratic:dx=3,dy=2,n=2"
-
-
-def _exit_code(argv):
-    try:
-        return main(argv)
-    except SystemExit as stop:
-        return stop.code
 
 
 def _one_error_line(capsys, *parts):
@@ -30,7 +25,7 @@ def _one_error_line(capsys, *parts):
 
 
 def test_version(capsys):
-    assert _exit_code(["--version"]) == 0
+    assert exit_status(["--version"]) == 0
     assert capsys.readouterr().out == f"hybridsmooth {__version__}\n"
 
 
@@ -43,7 +38,7 @@ def test_negative_numbers_in_scientific_notation_are_values(value):
 def test_a_negative_step_size_gets_the_step_size_error(tmp_path, capsys):
     out = tmp_path / "run"
     assert (
-        _exit_code(
+        exit_status(
             [
                 "train",
                 TINY,
@@ -70,26 +65,26 @@ def test_a_negative_step_size_gets_the_step_size_error(tmp_path, capsys):
 def test_options_are_still_options(capsys):
     args = build_parser().parse_args(["train", TINY, "--eta-x", "-1e-4", "--quiet"])
     assert args.eta_x == -1e-4 and args.quiet
-    assert _exit_code(["train", TINY, "--eta-x", "-e4"]) == 2  # not a number: read as an option
+    assert exit_status(["train", TINY, "--eta-x", "-e4"]) == 2  # not a number: read as an option
     _one_error_line(capsys, "expected one argument")
 
 
 def test_huge_sizes_are_refused_with_the_memory_they_need(capsys):
-    assert _exit_code(["estimate", "quadratic:dx=1000000000000"]) == 2
+    assert exit_status(["estimate", "quadratic:dx=1000000000000"]) == 2
     _one_error_line(capsys, "hybridsmooth estimate: error: quadratic: dx=1000000000000", "needs", "of memory")
 
 
 def test_demo_refuses_zero_seeds_before_running(tmp_path, capsys):
-    assert _exit_code(["demo", "--synthetic-only", "--seeds", "0", "--out", str(tmp_path / "d")]) == 2
+    assert exit_status(["demo", "--synthetic-only", "--seeds", "0", "--out", str(tmp_path / "d")]) == 2
     _one_error_line(capsys, "--seeds must be an integer >= 1, got 0")
     assert not (tmp_path / "d").exists()
-    assert _exit_code(["demo", "--synthetic-only", "--epochs", "0", "--out", str(tmp_path / "d")]) == 2
+    assert exit_status(["demo", "--synthetic-only", "--epochs", "0", "--out", str(tmp_path / "d")]) == 2
     _one_error_line(capsys, "--epochs must be an integer >= 1, got 0")
 
 
 def test_demo_refuses_seeds_and_epochs_that_cannot_fit_in_memory(tmp_path, capsys):
     assert (
-        _exit_code(
+        exit_status(
             ["demo", "--synthetic-only", "--seeds", str(10**9), "--epochs", str(10**9), "--out", str(tmp_path / "d")]
         )
         == 2
@@ -108,7 +103,7 @@ def test_demo_refuses_seeds_and_epochs_that_cannot_fit_in_memory(tmp_path, capsy
     ],
 )
 def test_check_and_demo_refuse_huge_counts(argv, part, capsys):
-    assert _exit_code(argv) == 2
+    assert exit_status(argv) == 2
     _one_error_line(capsys, part)
 
 
@@ -126,14 +121,14 @@ def test_a_closed_pipe_ends_quietly():
 
 
 def test_check_shows_progress_on_stderr_unless_quiet(capsys):
-    assert _exit_code(["check", "--only", "9,15"]) == 0
+    assert exit_status(["check", "--only", "9,15"]) == 0
     captured = capsys.readouterr()
     assert "check" in captured.err and "9: jacobi" in captured.out
-    assert _exit_code(["check", "--only", "9,15", "--quiet"]) == 0
+    assert exit_status(["check", "--only", "9,15", "--quiet"]) == 0
     assert capsys.readouterr().err == ""
 
 
 def test_check_json_to_a_pipe_has_no_progress(capsys):
     assert not sys.stdout.isatty()  # captured: as good as a pipe
-    assert _exit_code(["check", "--only", "9,15", "--json"]) == 0
+    assert exit_status(["check", "--only", "9,15", "--json"]) == 0
     assert capsys.readouterr().err == ""

@@ -1,7 +1,6 @@
 """Model runs follow the same folder rules: one writer, no stale checkpoint, Ctrl-C keeps a resumable state, a
 diverged run has no final dev loss, and model options are honoured (items 4, 7, 11)."""
 
-import dataclasses
 import json
 import os
 import signal
@@ -9,35 +8,17 @@ import signal
 import pandas as pd
 import pytest
 import torch
+from tiny_model_runs import hybrid, run_of, tiny
 
 from hybridsmooth.cli import main
 from hybridsmooth.engine.interrupt import RunInterrupted
 from hybridsmooth.engine.model_run import train_model
-from hybridsmooth.engine.run_description import RunDescription
 from hybridsmooth.engine.rundir import load_run, open_run_folder
 from hybridsmooth.errors import UsageError
-from hybridsmooth.objectives.llm import evaluate, make_llm_objective
-from hybridsmooth.optim import HybridSGDConfig
+from hybridsmooth.objectives.llm import evaluate
 
 pytestmark = pytest.mark.llm
-MODEL_SPEC = "llm:model=tiny-llama,adapter=lora"
-SMALL = dict(n_train=12, n_dev=4, n_test=4, batch_size=4, max_length=20, seed=0)
 SPEC = "llm:model=tiny-llama,n_train=12,n_dev=4,n_test=4,batch_size=4,max_length=20"
-
-
-def tiny():
-    return make_llm_objective(model="tiny-llama", adapter="lora", **SMALL)
-
-
-def hybrid(**kw):
-    return HybridSGDConfig(**{"method": "hybrid", "eta_x": 1e-3, "eta_y": 1e-2, "mu": 1e-3, "seed": 3, **kw})
-
-
-def run_of(cfg, **settings):
-    """A model run's description: ``settings`` are run fields or optimizer fields (divergence_factor)."""
-    names = {f.name for f in dataclasses.fields(HybridSGDConfig)}
-    opt = {k: settings.pop(k) for k in list(settings) if k in names}
-    return RunDescription(MODEL_SPEC, dataclasses.replace(cfg, **opt), **settings)
 
 
 def test_two_model_runs_cannot_write_one_folder(tmp_path):

@@ -6,16 +6,9 @@ can be made there) and through an existing regular file."""
 
 import pytest
 
-from hybridsmooth.cli import main
+from .cli_status import exit_status
 
 PROC = "/proc/hybridsmooth-nope/x"
-
-
-def _exit_code(argv):
-    try:
-        return main(argv)
-    except SystemExit as stop:
-        return stop.code
 
 
 @pytest.fixture
@@ -31,7 +24,7 @@ def _bad_paths(workdir):
 
 
 def _refused(argv, option, workdir, capsys):
-    assert _exit_code(argv) == 2
+    assert exit_status(argv) == 2
     captured = capsys.readouterr()
     assert captured.err.count("\n") == 1 and "Traceback" not in captured.err, captured.err
     assert f"error: {option} " in captured.err
@@ -45,7 +38,7 @@ def test_check_report(workdir, capsys):
         _refused(["check", "--report", path], "--report", workdir, capsys)
     # a folder where the report file should go
     (workdir / "folder").mkdir()
-    assert _exit_code(["check", "--report", str(workdir / "folder")]) == 2
+    assert exit_status(["check", "--report", str(workdir / "folder")]) == 2
     assert "is a folder, not a file" in capsys.readouterr().err
 
 
@@ -55,7 +48,7 @@ def test_figures_out(workdir, capsys):
 
 
 def test_figures_runs_dir_when_a_run_is_due(workdir, capsys):
-    assert _exit_code(["figures", "--out", str(workdir / "figs"), "--runs-dir", PROC, "--rerun"]) == 2
+    assert exit_status(["figures", "--out", str(workdir / "figs"), "--runs-dir", PROC, "--rerun"]) == 2
     captured = capsys.readouterr()
     assert "error: --runs-dir " in captured.err and captured.out == ""
     assert list((workdir / "figs").iterdir()) == []

@@ -42,7 +42,7 @@ def test_check5_exact_values_and_sampling(check5):
 
 def test_check5_shows_the_seed_lemma_failure(check5):
     s, res = check5
-    bd, g3 = res["5: seed lemma (BD) with Lambda holds"], res["5: seed lemma (G3) holds"]
+    bd, g3 = res["5: paper's lemma (BD) with Lambda holds"], res["5: paper's lemma (G3) holds"]
     assert bd.verdict == ("fail" if s > 0 else "pass")
     assert g3.verdict == ("fail" if s > 0 else "pass")
     if s > 0:

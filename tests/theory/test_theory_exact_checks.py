@@ -94,8 +94,8 @@ def test_run_exact_checks_table_fails_only_the_seed_lemmas():
     df = suite.run_exact_checks(n_points=2000, seeds=range(2))
     failed = set(df.check[df.verdict == "fail"])
     assert failed == {
-        "5: seed lemma (BD) with Lambda holds",
-        "5: seed lemma (G3) holds",
-        "5: seed lemma (BD) on b x y with L_x = L_y = 0",
+        "5: paper's lemma (BD) with Lambda holds",
+        "5: paper's lemma (G3) holds",
+        "5: paper's lemma (BD) on b x y with L_x = L_y = 0",
     }
     assert (df.verdict == "fail").sum() == 5  # (BD), (G3) at s = 0.3 and 0.9, and b x y

@@ -17,8 +17,8 @@ def test_check9_jacobi_diverges_gauss_seidel_converges():
     rows = {r.check: r for r in c9.check9_jacobi_vs_gauss_seidel()}
     assert rows["9: jacobi spectral radius (exact)"].computed == pytest.approx(1.4, rel=1e-12)
     assert rows["9: gauss_seidel spectral radius (exact)"].computed == pytest.approx(0.5, rel=1e-12)
-    assert rows["9: seed lemma (BD) certifies descent: Jacobi radius <= 1"].verdict == "fail"
-    assert all(r.verdict == "pass" for k, r in rows.items() if "seed lemma" not in k)
+    assert rows["9: paper's lemma (BD) certifies descent: Jacobi radius <= 1"].verdict == "fail"
+    assert all(r.verdict == "pass" for k, r in rows.items() if "paper's lemma" not in k)
 
 
 def test_check15_multipliers():
@@ -43,7 +43,7 @@ def test_suite_rows_meet_their_expectations():
     assert set(df.key) == {"4", "5", "6", "8", "9", "15"}
     assert suite.as_expected(df).all()
     assert suite.gating_failures(df).empty
-    # the demonstrations of the seed's false statements are present and fail
+    # the demonstrations of the paper's false statements are present and fail
     exp_fail = df[df.expected == "fail"]
     assert len(exp_fail) == 7 and (exp_fail.verdict == "fail").all()
     assert (df.seconds >= 0).all()

@@ -47,6 +47,6 @@ def check(excess: float, *, L_x: float, L_y: float, instance: str, samples: int)
         0.0,
         atol=1e-9 * max(1.0, float(L_x), float(L_y)),
         samples=samples,
-        details={"note": "the seed's block descent lemma; (H1)-(H2) do not imply it (THEORY 3.2)"},
+        details={"note": "the paper's block descent lemma; (H1)-(H2) do not imply it (THEORY 3.2)"},
         expected="report",
     )

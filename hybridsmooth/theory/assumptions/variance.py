@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 
 from ...objectives.base import Objective
-from ..checks import CheckResult, one_sided
+from ..checks import CheckResult, sampled_max_check
 
 
 def sample_variance(objective: Objective, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
@@ -26,11 +26,6 @@ def sample_variance(objective: Objective, x: Tensor, y: Tensor) -> tuple[Tensor,
 
 def check(variances: Tensor, sigma2: float, *, block: str, instance: str) -> CheckResult:
     """The sampled maximum variance of ``block`` against a stated sigma2_b."""
-    return one_sided(
-        f"assumptions: (V) sample variance {block} <= stated sigma2_{block}",
-        instance,
-        float(variances.max()),
-        float(sigma2),
-        atol=1e-9 * max(1.0, sigma2),
-        samples=int(variances.numel()),
+    return sampled_max_check(
+        f"assumptions: (V) sample variance {block} <= stated sigma2_{block}", instance, variances, sigma2
     )

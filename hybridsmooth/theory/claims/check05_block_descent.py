@@ -31,7 +31,7 @@ from ..sampling import random_unit_directions
 KEY = "5"
 TITLE = "block descent lemma (BD) and (G3) on a coupled quadratic"
 SUMMARY = (
-    "H = [[a I, B], [B^T, c I]] with ||B|| = s sqrt(ac): exact eigenvalues and 10^4 random pairs; the seed's "
+    "H = [[a I, B], [B^T, c I]] with ||B|| = s sqrt(ac): exact eigenvalues and 10^4 random pairs; the paper's "
     "lemma (BD) with Lambda = diag(L_x, L_y) and its (G3) fail for every s > 0 and on b x y; the repairs "
     "(BD) with 2 Lambda and with the cross bound hold (THEORY 3.2, 3.3)."
 )
@@ -84,13 +84,19 @@ def _bd_rows(
         ),
         # the paper's lemma: (BD) with Lambda = diag(L_x, L_y), the constants of (H1)-(H2); false once s > 0
         one_sided(
-            "5: seed lemma (BD) with Lambda holds",
+            "5: paper's lemma (BD) with Lambda holds",
             inst,
             max(float(ratio.max()), r_top),
             0.0,
             atol=1e-9,
             samples=N + 1,
-            details={"counterexample_z1": z1s, "counterexample_z2": z2s, "residual_ratio": r_top, "residual": residual},
+            details={
+                "counterexample": "BD",
+                "counterexample_z1": z1s,
+                "counterexample_z2": z2s,
+                "residual_ratio": r_top,
+                "residual": residual,
+            },
             expected="fail" if s > 0 else "pass",
         ),
     ]
@@ -126,7 +132,7 @@ def _repair_rows(
             0.0,
             atol=1e-9,
             samples=N + 1,
-            details={"exact_lambda_max_2Lambda": float(top_eig / 2)},
+            details={"repair": True, "exact_lambda_max_2Lambda": float(top_eig / 2)},
         ),
         one_sided(
             "5: repaired (BD) with cross bound (L_x + tau L_xy, L_y + L_xy/tau) holds",
@@ -135,7 +141,7 @@ def _repair_rows(
             0.0,
             atol=1e-9,
             samples=N + 1,
-            details={"tau": tau, "Lambda_prime": (Lpx, Lpy), "exact_lambda_max": hi3},
+            details={"repair": True, "tau": tau, "Lambda_prime": (Lpx, Lpy), "exact_lambda_max": hi3},
         ),
     ]
 
@@ -165,13 +171,13 @@ def _g_rows(
             details={"z": pairs.z1_star.tolist()},
         ),
         one_sided(
-            "5: seed lemma (G3) holds",
+            "5: paper's lemma (G3) holds",
             inst,
             float(g3.max()),
             1.0,
             atol=1e-9,
             samples=n,
-            details={"counterexample_z": pairs.z1_star.tolist()},
+            details={"counterexample": "G3", "counterexample_z": pairs.z1_star.tolist()},
             expected="fail" if s > 0 else "pass",
         ),
     ]
@@ -213,13 +219,13 @@ def check5_bilinear(*, b: float = 1.0, dx: float = 1.0, dy: float = 1.0) -> Chec
     z1 = (torch.tensor([dx], dtype=torch.float64), torch.tensor([dy], dtype=torch.float64))
     r, _ = bd_residual(obj, z1, z2, L_x=0.0, L_y=0.0)
     return one_sided(
-        "5: seed lemma (BD) on b x y with L_x = L_y = 0",
+        "5: paper's lemma (BD) on b x y with L_x = L_y = 0",
         f"bilinear b={b}",
         float(r),
         0.0,
         atol=0.0,
         samples=1,
-        details={"z1": (dx, dy), "z2": (0.0, 0.0), "exact_residual": b * dx * dy},
+        details={"counterexample": "bilinear", "z1": (dx, dy), "z2": (0.0, 0.0), "exact_residual": b * dx * dy},
         expected="fail" if b * dx * dy > 0 else "pass",
     )
 
@@ -246,7 +252,7 @@ def _fmt(v) -> str:
 def _counterexample(r, d: dict) -> list[str]:
     if r["verdict"] != "fail":
         return []
-    if r["check"].startswith("5: seed lemma (BD) with Lambda"):
+    if d.get("counterexample") == "BD":
         z1 = ", ".join(f"{v:.4g}" for v in d.get("counterexample_z1", []))
         z2 = ", ".join(f"{v:.4g}" for v in d.get("counterexample_z2", []))
         return [
@@ -255,13 +261,13 @@ def _counterexample(r, d: dict) -> list[str]:
             f"{_fmt(d.get('residual'))} > 0, i.e. {_fmt(d.get('residual_ratio'))} times 1/2 D^T Lambda D "
             "(THEORY 3.2: exactly s)."
         ]
-    if r["check"].startswith("5: seed lemma (G3)"):
+    if d.get("counterexample") == "G3":
         z = ", ".join(f"{v:.4g}" for v in d.get("counterexample_z", []))
         return [
             f"- (G3) counterexample on {r['instance']}: at z = ({z}) the ratio LHS/RHS of (G3) is "
             f"{_fmt(r['computed'])} > 1, while (G1) and (G2) hold there (THEORY 3.3: sup = 1 + s)."
         ]
-    if r["check"].startswith("5: seed lemma (BD) on b x y"):
+    if d.get("counterexample") == "bilinear":
         return [
             f"- (BD) on f = b x y with L_x = L_y = 0: residual {_fmt(r['computed'])} > 0 "
             "(THEORY 3.2, counterexample 1)."
@@ -274,7 +280,7 @@ def report_notes(rows: pd.DataFrame) -> list[str]:
     out = []
     for _, r in rows.iterrows():
         out += _counterexample(r, r["details"] if isinstance(r["details"], dict) else {})
-    repairs = rows[rows.check.str.contains("repaired")]
+    repairs = rows[[isinstance(d, dict) and d.get("repair", False) for d in rows.details]]
     if len(repairs):
         held = bool((repairs.verdict != "fail").all())
         out.append(
@@ -290,6 +296,6 @@ def report_notes(rows: pd.DataFrame) -> list[str]:
             "- (G3) repair: (G3) follows from (BD) with the constants ell_b(2g) (THEORY 3.3); on a PSD "
             "quadratic "
             "it holds iff H <= diag(ell_x I, ell_y I), so ell_b scaled by 1 + s (or by 2, H >= 0) restores it; "
-            "(G1)-(G2), which the seed derives from one-block arguments, hold throughout."
+            "(G1)-(G2), which the paper derives from one-block arguments, hold throughout."
         )
     return out

@@ -24,7 +24,7 @@ KEY = "9"
 TITLE = "Jacobi vs Gauss-Seidel falsifier of (BD)"
 SUMMARY = (
     "H = [[1, b], [b, 1]] blocks, b = 0.6, per-block steps 1.5/L_b: Jacobi diverges (radius 1.4) although "
-    "the seed's (BD) certifies descent; Gauss-Seidel converges (0.5) (THEORY 3.2, check 9)."
+    "the paper's (BD) certifies descent; Gauss-Seidel converges (0.5) (THEORY 3.2, check 9)."
 )
 FIGURES: tuple[str, ...] = ()
 
@@ -73,7 +73,7 @@ def check9_jacobi_vs_gauss_seidel(
     # the paper's lemma certifies descent for gamma in (2/(1+s), 2); Jacobi diverges once gamma (1 + b) > 2
     out.append(
         one_sided(
-            "9: seed lemma (BD) certifies descent: Jacobi radius <= 1",
+            "9: paper's lemma (BD) certifies descent: Jacobi radius <= 1",
             inst,
             out[0].computed,
             1.0,

@@ -22,10 +22,10 @@ import torch
 
 from ...objectives.quadratic import BlockQuadratic
 from ...optim.hybrid_sgd import HybridSGDConfig, run_hybrid_sgd
-from ..checks import CheckResult, one_sided, two_sided
+from ..checks import CheckResult, two_sided
 from ..run_statistics import mean_se, phi_per_seed
 from ..sizes import Size, check_size, seed_count
-from ..slope_cases import measure_slope, slope_sentence
+from ..slope_cases import measure_slope, slope_sentence, slope_upper_end_row
 
 KEY = "12a"
 TITLE = "rate slope, sigma_x > 0"
@@ -40,25 +40,11 @@ FIGURES: tuple[str, ...] = ("rate_slopes",)
 def check12a_rate_slope(*, size: Size = "fast", seeds: int | None = None) -> list[CheckResult]:
     """Part (1) of the module docstring: one row."""
     sm = measure_slope("12a", size, seeds)
-    fit, Ts = sm.fit, sm.Ts
+    Ts = sm.Ts
     inst = f"Cauchy d_x=4 d_y=2 n=16 target=0.3; eta_b = min(cap_b, cap_b sqrt(32/T)), T={Ts[0]}..{Ts[-1]}"
     return [
-        one_sided(
-            "12a: slope of log Phi (95% bootstrap upper end) <= -1/2 + 0.1",
-            inst,
-            fit.high,
-            -0.4,
-            seeds=sm.S,
-            samples=sm.S * sum(Ts),
-            details={
-                "slope": fit.slope,
-                "interval": (fit.low, fit.high),
-                "Ts": fit.Ts,
-                "Phi": fit.phi,
-                "cap_x": sm.cap_x,
-                "cap_y": sm.cap_y,
-                "predicted": -0.5,
-            },
+        slope_upper_end_row(
+            sm, "12a: slope of log Phi (95% bootstrap upper end) <= -1/2 + 0.1", inst, -0.4, {"predicted": -0.5}
         )
     ]
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..checks import CheckResult, one_sided
+from ..checks import CheckResult
 from ..run_statistics import SlopeFit
 from ..sizes import Size
-from ..slope_cases import measure_slope, slope_sentence
+from ..slope_cases import measure_slope, slope_sentence, slope_upper_end_row
 
 KEY = "12b"
 TITLE = "rate slope, interpolating x-block"
@@ -37,27 +37,12 @@ def _supports(fit: SlopeFit) -> str:
 def check12b_interpolating_slope(*, size: Size = "fast", seeds: int | None = None) -> list[CheckResult]:
     """One row (see the module docstring)."""
     sm = measure_slope("12b", size, seeds)
-    fit, Ts = sm.fit, sm.Ts
+    Ts = sm.Ts
     inst = f"interpolating d_x=4 d_y=2 n=16 (sigma_x=0); eta_b = min(cap_b, cap_b (32/T)^(1/3)), T={Ts[0]}..{Ts[-1]}"
+    predictions = {"predicted_theorem_R": -2 / 3, "predicted_bounded_gradient": -1 / 3, "supports": _supports(sm.fit)}
     return [
-        one_sided(
-            "12b: slope of log Phi (95% bootstrap upper end) <= -2/3 + 0.1",
-            inst,
-            fit.high,
-            -2 / 3 + 0.1,
-            seeds=sm.S,
-            samples=sm.S * sum(Ts),
-            details={
-                "slope": fit.slope,
-                "interval": (fit.low, fit.high),
-                "Ts": fit.Ts,
-                "Phi": fit.phi,
-                "cap_x": sm.cap_x,
-                "cap_y": sm.cap_y,
-                "predicted_theorem_R": -2 / 3,
-                "predicted_bounded_gradient": -1 / 3,
-                "supports": _supports(fit),
-            },
+        slope_upper_end_row(
+            sm, "12b: slope of log Phi (95% bootstrap upper end) <= -2/3 + 0.1", inst, -2 / 3 + 0.1, predictions
         )
     ]
 
