@@ -1,3 +1,5 @@
+"""``hybridsmooth problems``: every problem a spec can name, with its keys and their defaults."""
+
 from ..objectives.registry import describe_problems
 
 

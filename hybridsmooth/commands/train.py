@@ -22,7 +22,7 @@ import torch
 
 from .. import validate
 from ..engine import json_safe
-from ..engine.execute import run as run_description
+from ..engine.execute import execute
 from ..engine.interrupt import RunInterrupted
 from ..engine.run_description import DEFAULT_SEEDS, MAX_SEED, MODEL_ONLY, RunDescription, is_model_problem
 from ..engine.rundir import check_run_folder, open_run_folder
@@ -241,7 +241,7 @@ def run(args) -> int:
         check_batch_memory(objective, description.seeds, description.optimizer.q)
     with open_run_folder(args.out, resume=args.resume, overwrite=args.overwrite) as folder:
         try:
-            result = run_description(description, folder=folder, objective=objective, progress=not args.quiet)
+            result = execute(description, folder=folder, objective=objective, progress=not args.quiet)
         except RunInterrupted as err:
             print(f"hybridsmooth train: {err}", file=sys.stderr)
             return 130

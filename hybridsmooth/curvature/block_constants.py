@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 
 from ..objectives.base import Objective
+from ..objectives.registry import as_objective
 from .defects import OperatorDefects, operator_defects
 from .eigen import EigResult, eigsh_top, lanczos_top_eigs, power_iteration
 from .hvp import Backend, HessianAtPoint
@@ -124,9 +125,9 @@ class BlockConstants:
 
 
 def block_constants(
-    objective: Objective,
-    x: Tensor,
-    y: Tensor,
+    objective: Objective | str,
+    x: Tensor | None = None,
+    y: Tensor | None = None,
     *,
     blocks: Sequence[str] = BLOCKS,
     idx: int | None = None,
@@ -147,8 +148,9 @@ def block_constants(
     """Block norms of the Hessian of f_idx (``idx=None``: the full f) at (x, y), one eigen-solve per block.
 
     Args:
-        objective: the problem; ``objective.constant_hessian()`` supplies the exact values when not None.
-        x, y: the point, flat (no batch dimension).
+        objective: the problem, or its spec string; ``objective.constant_hessian()`` supplies the exact
+            values when not None.
+        x, y: the point, flat (no batch dimension); both None for the objective's starting point.
         blocks: among "xx", "yy", "xy", solved in this order on one Hessian engine.
         idx: the sample of f_idx, or None for the full f.
         solver: "lanczos" (k = 1: single vector; xy on the dilation, largest magnitude), "power" (k = 1;
@@ -178,7 +180,18 @@ def block_constants(
     (True, True, True)
     >>> list(result.to_frame().quantity)
     ['L_x', 'L_y', 'L_xy']
+
+    A spec string and the starting point do as well (``hs.block_constants`` is this function):
+
+    >>> c = block_constants("quadratic:dx=6,dy=3,Lx=4,Ly=2,n=2,seed=0", blocks=("xx", "yy"))
+    >>> [round(v, 6) for v in c.to_frame().estimate]
+    [4.0, 2.0]
     """
+    objective = as_objective(objective)
+    if (x is None) != (y is None):
+        raise ValueError("give both x and y, or neither (for the starting point)")
+    if x is None:
+        x, y = objective.initial_point()
     blocks = _checked_blocks(blocks, solver, k)
     tol = default_tol(objective.dtype, backend) if tol is None else tol
     exact = _exact_block_norms(objective, blocks)

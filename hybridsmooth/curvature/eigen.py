@@ -70,6 +70,15 @@ def lanczos_top_eigs(
     ``v0``: start vector of shape (d,) or, for k >= 2, start block of shape (d, c) (columns completed with
     random vectors from ``seed`` up to the block size). ``iterations`` counts the products that built the
     basis; ``n_hvp`` adds the explicit residual products.
+
+    Example, a diagonal matrix whose top eigenvalue 5 appears twice (k = 2 finds both copies):
+
+    >>> import torch
+    >>> from hybridsmooth.curvature.operators import matrix_operator
+    >>> A = torch.diag(torch.tensor([5.0, 5.0, 2.0, 1.0, 0.5], dtype=torch.float64))
+    >>> res = lanczos_top_eigs(matrix_operator(A), k=2, tol=1e-10)
+    >>> [round(v, 10) for v in res.estimates], res.converged
+    ([5.0, 5.0], True)
     """
     if which not in WHICH:
         raise ValueError(f"unknown which {which!r}; accepted: {', '.join(WHICH)}")

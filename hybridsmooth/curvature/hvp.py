@@ -322,7 +322,18 @@ def hessian_operator(
     reuse_graph: bool = True,
     check: bool = True,
 ) -> Operator:
-    """One block operator of grad^2 f_idx at (x, y) (see :class:`HessianAtPoint`)."""
+    """One block operator of grad^2 f_idx at (x, y) (see :class:`HessianAtPoint`).
+
+    Example: on a block quadratic the xx operator applied to a vector is the Hessian block times it.
+
+    >>> import torch
+    >>> from hybridsmooth.problems import make_problem
+    >>> f = make_problem("quadratic:dx=4,dy=2,n=2,seed=0")
+    >>> op = hessian_operator(f, *f.initial_point(), block="xx")
+    >>> v = torch.ones(4, dtype=torch.float64)
+    >>> bool(torch.allclose(op.matvec(v), f.constant_hessian()[:4, :4] @ v, atol=1e-12))
+    True
+    """
     return HessianAtPoint(
         objective, x, y, idx=idx, backend=backend, reduce=reduce, reuse_graph=reuse_graph, check=check
     ).operator(block)

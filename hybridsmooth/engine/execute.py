@@ -7,7 +7,7 @@ from .run_description import RunDescription
 from .rundir import RunFolder, open_run_folder
 
 
-def run(
+def execute(
     description: RunDescription,
     *,
     folder=None,

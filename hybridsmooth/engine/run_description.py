@@ -42,7 +42,19 @@ def is_model_problem(problem: str) -> bool:
 class RunDescription:
     """One run (see the module docstring). ``seeds=None`` is the kind's default: ``DEFAULT_SEEDS`` seeds
     for a synthetic problem (stored as that count), the one run of a model; ``steps=None`` trains a model
-    for ``optimizer.epochs`` x its number of minibatches (resolved, and stored, when the run starts)."""
+    for ``optimizer.epochs`` x its number of minibatches (resolved, and stored, when the run starts).
+
+    Example: the description survives JSON, and a continuation with more epochs keeps its identity.
+
+    >>> from hybridsmooth.optim.hybrid_sgd import HybridSGDConfig
+    >>> d = RunDescription("quadratic:dx=4,dy=2,n=3", HybridSGDConfig(eta_x=0.01, eta_y=0.1, epochs=5), seeds=3)
+    >>> RunDescription.from_dict(d.to_dict()) == d
+    True
+    >>> d.replace(optimizer__epochs=50).content_hash() == d.content_hash()
+    True
+    >>> d.replace(optimizer__eta_y=0.2).content_hash() == d.content_hash()
+    False
+    """
 
     problem: str
     optimizer: HybridSGDConfig

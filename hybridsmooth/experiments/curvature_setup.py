@@ -69,7 +69,7 @@ def data_keys(config: Mapping) -> dict:
     return dict(d)
 
 
-def problem(model: str, adapter: str, task: str, data: dict) -> str:
+def figure_problem(model: str, adapter: str, task: str, data: dict) -> str:
     if data:
         return paper_setup.llm_problem(model, adapter, task, **data)
     return paper_setup.llm_problem(model, adapter, task)

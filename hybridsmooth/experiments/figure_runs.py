@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..engine.execute import run
+from ..engine.execute import execute
 from ..engine.model_run import EVALS_FILE
 from ..engine.run_description import RunDescription
 from ..engine.rundir import COMPLETE_FILE, METRICS_FILE, json_safe, write_atomic
@@ -120,7 +120,7 @@ def run_folder(cache: Path, spec: RunDescription) -> Path:
     return Path(cache) / f"{spec.variant}-{spec.content_hash()}-{spec.steps}"
 
 
-def load_run(cache: Path, spec: RunDescription) -> StoredRun | None:
+def load_figure_run(cache: Path, spec: RunDescription) -> StoredRun | None:
     """The stored run of ``spec`` if it is complete and counts (see ``fresh_runs``), else None."""
     folder = run_folder(cache, spec)
     done = folder / DONE_FILE
@@ -143,9 +143,9 @@ def load_run(cache: Path, spec: RunDescription) -> StoredRun | None:
     )
 
 
-def train(cache: Path, spec: RunDescription, *, progress: bool = False) -> StoredRun:
+def train_figure_run(cache: Path, spec: RunDescription, *, progress: bool = False) -> StoredRun:
     """The run of ``spec``: read back when stored, trained (and stored) otherwise."""
-    stored = load_run(cache, spec)
+    stored = load_figure_run(cache, spec)
     if stored is not None:
         return stored
     folder = run_folder(cache, spec)
@@ -153,7 +153,7 @@ def train(cache: Path, spec: RunDescription, *, progress: bool = False) -> Store
     obj = objective_at_start(spec.problem)
     t0 = time.perf_counter()
     # a folder without done.json holds an unfinished or stale run of this spec: replace it
-    res = run(spec, folder=folder, overwrite=True, objective=obj, progress=progress)
+    res = execute(spec, folder=folder, overwrite=True, objective=obj, progress=progress)
     seconds = time.perf_counter() - t0
     info = {
         "spec": spec.to_dict(),
@@ -180,10 +180,10 @@ def train_all(
         progress = sys.stderr.isatty()
     runs = []
     for i, spec in enumerate(specs, 1):
-        stored = load_run(cache, spec)
+        stored = load_figure_run(cache, spec)
         if stored is None:
             say(f"  run {i}/{len(specs)}: {spec.label()} ({spec.steps} steps) on {spec.problem}")
-            stored = train(cache, spec, progress=progress)
+            stored = train_figure_run(cache, spec, progress=progress)
             if stored.diverged:
                 say(f"    {stored.diagnosis}")
         runs.append(stored)

@@ -148,7 +148,7 @@ def run_fig1(config: Mapping, out_dir: Path) -> None:
     )
     points, secants = [], []
     for adapter in config["adapters"]:
-        problem = cs.problem(config["model"], adapter, config["task"], cs.data_keys(config))
+        problem = cs.figure_problem(config["model"], adapter, config["task"], cs.data_keys(config))
         print(f"  Fig 1 run, {adapter}: {config['steps']} hybrid steps on {problem}", flush=True)
         obj = objective_at_start(problem)
         p, s = fig1_curvature_run(

@@ -64,7 +64,7 @@ def run_fig5(config: Mapping, out_dir: Path) -> None:
 def _fig5_batch_rows(config: Mapping, model: str, adapter: str, task: str) -> list[dict]:
     """One row per minibatch 0..n_batches-1 of one configuration: its loss and Lanczos L_x, L_y at the start."""
     nb, iters, seed = int(config["n_batches"]), int(config["lanczos_iter"]), int(config["seed"])
-    problem = cs.problem(model, adapter, task, cs.data_keys(config))
+    problem = cs.figure_problem(model, adapter, task, cs.data_keys(config))
     obj = objective_at_start(problem)
     if obj.n < nb:
         raise UsageError(f"{problem} has {obj.n} minibatches, fewer than n_batches = {nb}")

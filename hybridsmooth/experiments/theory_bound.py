@@ -38,9 +38,9 @@ def run_bound(config: Mapping, out_dir: Path) -> None:
     validate_bound(config)
     S, T = int(config["seeds"]), int(config["T"])
     rows = []
-    for inst, obj, L_x, L_y, gap0 in check11_instances(config["size"]):
+    for inst, obj, Lambda_x, Lambda_y, gap0 in check11_instances(config["size"]):
         c = obj.constants
-        caps = step_sizes.admissible_step_sizes(L_x, L_y, obj.n, obj.d_x)
+        caps = step_sizes.admissible_step_sizes(Lambda_x, Lambda_y, obj.n, obj.d_x)
         for frac in config["fractions"]:
             for form in config["forms"]:
                 for mu in config["mus"]:
@@ -53,7 +53,17 @@ def run_bound(config: Mapping, out_dir: Path) -> None:
                         seeds=S,
                     )
                     B = bounds.B_ref(
-                        ex, ey, mu, T, n=obj.n, d_x=obj.d_x, L_x=L_x, L_y=L_y, sx2=c.sigma2_x, sy2=c.sigma2_y, gap0=gap0
+                        ex,
+                        ey,
+                        mu,
+                        T,
+                        n=obj.n,
+                        d_x=obj.d_x,
+                        Lambda_x=Lambda_x,
+                        Lambda_y=Lambda_y,
+                        sx2=c.sigma2_x,
+                        sy2=c.sigma2_y,
+                        gap0=gap0,
                     )
                     for seed, lhs in enumerate(step_weighted_average(res.metrics, T, ex, ey)):
                         rows.append(

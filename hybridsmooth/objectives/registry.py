@@ -304,3 +304,8 @@ def describe_problems() -> str:
         keys = ",".join(f"{k}={v}" for k, v in e.defaults.items())
         lines.append(f"{e.name}:{keys}\n    {e.summary}")
     return "\n".join(lines)
+
+
+def as_objective(objective: Objective | str) -> Objective:
+    """``objective`` itself, or the objective its spec string names."""
+    return make_problem(objective) if isinstance(objective, str) else objective

@@ -106,7 +106,15 @@ def step_limits(
     n: int,
     q: int = 1,
 ) -> tuple[StepLimit, ...]:
-    """All limits that the known constants allow for the updated blocks (unknown constants are skipped)."""
+    """All limits that the known constants allow for the updated blocks (unknown constants are skipped).
+
+    Example: gradient descent on a block with L_y = 4 is stable below eta_y = 2/L_y = 0.5.
+
+    >>> fo = [lim for lim in step_limits(Constants(L_y=4.0), modes=("frozen", "fo"), eta_x=0.0, eta_y=0.6,
+    ...                                  d_x=3, d_y=2, n=1) if lim.kind == "stability"]
+    >>> [(lim.name, lim.value, lim.exceeded) for lim in fo]
+    [('FO limit', 0.5, True)]
+    """
     lam = {b: theorem_constant(constants, b) for b in ("x", "y")}
     caps = theorem_r_caps(n=n, d_x=d_x, Lambda_x=lam["x"], Lambda_y=lam["y"], q=q)
     out: list[StepLimit] = []

@@ -47,7 +47,16 @@ def epoch_schedule(
     device: str | torch.device = "cpu",
 ) -> Iterator[ScheduledStep]:
     """The n steps of one epoch. With ``seed_index`` (a 1-d LongTensor of seed indices) every step carries one
-    sample per seed and per-seed noise streams; without, one sample and a ``torch.Generator`` on ``device``."""
+    sample per seed and per-seed noise streams; without, one sample and a ``torch.Generator`` on ``device``.
+
+    Example: random reshuffling visits every sample once per epoch, in an order fixed by (run_seed, epoch).
+
+    >>> steps = list(epoch_schedule("rr", n=5, epoch=3, run_seed=7))
+    >>> sorted(s.idx for s in steps), [s.step for s in steps]
+    ([0, 1, 2, 3, 4], [15, 16, 17, 18, 19])
+    >>> [s.idx for s in steps] == [s.idx for s in epoch_schedule("rr", n=5, epoch=3, run_seed=7)]
+    True
+    """
     device = torch.device(device)
     if seed_index is None:
         orders = sample_orders(order, n=n, epoch=epoch, run_seed=run_seed, batch=1)[0].tolist()

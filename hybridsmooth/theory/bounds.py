@@ -3,9 +3,10 @@ implies for stationarity, and the number of epochs to reach a target. The step-s
 rests on are in ``step_sizes``; the predictions of 6.4 and 6.5 are in ``predictions``.
 
 Setting (THEORY 6.1): hybrid RR, Jacobi updates, fo_point = clean, Gaussian ZO with q directions, under
-(R1) -Lambda <= grad^2 f_i <= Lambda and (R2) block sample variances sigma_x^2, sigma_y^2. Below and in the
-keyword arguments L_x, L_y of every function here stand for the (R1) constants Lambda_x, Lambda_y (THEORY 6.1:
-"L_x and L_y play the role of L_x,max and L_y,max"); ``RefConstants`` names them Lambda_x, Lambda_y and builds
+(R1) -Lambda <= grad^2 f_i <= Lambda and (R2) block sample variances sigma_x^2, sigma_y^2. In the formulas below
+(THEORY's notation) L_x, L_y stand for the (R1) constants Lambda_x, Lambda_y (THEORY 6.1: "L_x and L_y play the
+role of L_x,max and L_y,max"); every function here takes them as the keyword arguments ``Lambda_x``, ``Lambda_y``
+(not the block constants ``Constants.L_x``, ``L_y``), and ``RefConstants`` names its fields the same and builds
 them from a problem. With Lt := max(eta_x L_x, eta_y L_y) and (C1)-(C2) holding,
 
     B_R = 3 Delta0/(n T) + 5 n Lt^2 (eta_x sx2 + eta_y sy2) + 26 (d_x + 1)/q L_x eta_x^2 sx2
@@ -104,8 +105,8 @@ class RefConstants:
         return dict(
             n=self.n,
             d_x=self.d_x,
-            L_x=self.Lambda_x,
-            L_y=self.Lambda_y,
+            Lambda_x=self.Lambda_x,
+            Lambda_y=self.Lambda_y,
             sx2=self.sigma2_x,
             sy2=self.sigma2_y,
             gap0=self.gap0,
@@ -120,8 +121,8 @@ def initial_gap(objective: Objective) -> float:
     return float(objective.loss(x0, y0)) - objective.constants.f_star
 
 
-def _consts(n, d_x, L_x, L_y, sx2, sy2, gap0, q) -> RefConstants:
-    return RefConstants(n=n, d_x=d_x, Lambda_x=L_x, Lambda_y=L_y, sigma2_x=sx2, sigma2_y=sy2, gap0=gap0, q=q)
+def _consts(n, d_x, Lambda_x, Lambda_y, sx2, sy2, gap0, q) -> RefConstants:
+    return RefConstants(n=n, d_x=d_x, Lambda_x=Lambda_x, Lambda_y=Lambda_y, sigma2_x=sx2, sigma2_y=sy2, gap0=gap0, q=q)
 
 
 # --- the bound and its pieces ---------------------------------------------------------------------------
@@ -154,8 +155,8 @@ def B_ref_terms(
     *,
     n: int,
     d_x: int,
-    L_x: float,
-    L_y: float,
+    Lambda_x: float,
+    Lambda_y: float,
     sx2: float,
     sy2: float,
     gap0: float,
@@ -163,8 +164,8 @@ def B_ref_terms(
 ) -> BoundTerms:
     """The terms of B_R; raises ValueError if (C1)-(C2) fail (the bound is only proved under them).
     T = inf gives the noise floor (optimisation term 0)."""
-    c = _consts(n, d_x, L_x, L_y, sx2, sy2, gap0, q)
-    require_step_sizes(eta_x, eta_y, n=n, d_x=d_x, L_x=L_x, L_y=L_y, q=q)
+    c = _consts(n, d_x, Lambda_x, Lambda_y, sx2, sy2, gap0, q)
+    require_step_sizes(eta_x, eta_y, n=n, d_x=d_x, Lambda_x=Lambda_x, Lambda_y=Lambda_y, q=q)
     mu, T = nonneg("mu", mu), pos("T", T, allow_inf=True)
     Lt = max(eta_x * c.Lambda_x, eta_y * c.Lambda_y)
     dx = c.d_x
@@ -185,15 +186,17 @@ def B_ref(
     *,
     n: int,
     d_x: int,
-    L_x: float,
-    L_y: float,
+    Lambda_x: float,
+    Lambda_y: float,
     sx2: float,
     sy2: float,
     gap0: float,
     q: int = 1,
 ) -> float:
     """B_R of THEORY 6.1 (bound on the step-weighted average squared gradient); see ``B_ref_terms``."""
-    return B_ref_terms(eta_x, eta_y, mu, T, n=n, d_x=d_x, L_x=L_x, L_y=L_y, sx2=sx2, sy2=sy2, gap0=gap0, q=q).total
+    return B_ref_terms(
+        eta_x, eta_y, mu, T, n=n, d_x=d_x, Lambda_x=Lambda_x, Lambda_y=Lambda_y, sx2=sx2, sy2=sy2, gap0=gap0, q=q
+    ).total
 
 
 def B_ref_bounded_gradient(
@@ -204,8 +207,8 @@ def B_ref_bounded_gradient(
     *,
     n: int,
     d_x: int,
-    L_x: float,
-    L_y: float,
+    Lambda_x: float,
+    Lambda_y: float,
     sx2: float,
     sy2: float,
     gap0: float,
@@ -218,7 +221,7 @@ def B_ref_bounded_gradient(
 
     Valid only while the iterates stay where (S9) holds (what the stopping time tau_1 controls).
     """
-    c = _consts(n, d_x, L_x, L_y, sx2, sy2, gap0, 1)
+    c = _consts(n, d_x, Lambda_x, Lambda_y, sx2, sy2, gap0, 1)
     G_x_max = nonneg("G_x_max", G_x_max)
     eta_x, eta_y = pos("eta_x", eta_x), pos("eta_y", eta_y)
     mu, T = nonneg("mu", mu), pos("T", T, allow_inf=True)
@@ -244,8 +247,8 @@ def N_epoch(
     *,
     n: int,
     d_x: int,
-    L_x: float,
-    L_y: float,
+    Lambda_x: float,
+    Lambda_y: float,
     sx2: float,
     sy2: float,
     q: int = 1,
@@ -257,7 +260,7 @@ def N_epoch(
 
     q directions divide the zero-mean ZO parts (a and s_mu) by q, as in 6.1; q = 1 is THEORY's formula.
     """
-    c = _consts(n, d_x, L_x, L_y, sx2, sy2, 0.0, q)
+    c = _consts(n, d_x, Lambda_x, Lambda_y, sx2, sy2, 0.0, q)
     eta_x, eta_y, mu = pos("eta_x", eta_x), pos("eta_y", eta_y), nonneg("mu", mu)
     Lt = max(eta_x * c.Lambda_x, eta_y * c.Lambda_y)
     a = 2.0 * (c.d_x + 1) / c.q
@@ -306,8 +309,8 @@ def T_required_ref(
     *,
     n: int,
     d_x: int,
-    L_x: float,
-    L_y: float,
+    Lambda_x: float,
+    Lambda_y: float,
     sx2: float,
     sy2: float,
     gap0: float,
@@ -318,7 +321,7 @@ def T_required_ref(
     if delta > 1:
         raise ValueError(f"delta must lie in (0, 1], got {delta}")
     floor = B_ref_terms(
-        eta_x, eta_y, mu, math.inf, n=n, d_x=d_x, L_x=L_x, L_y=L_y, sx2=sx2, sy2=sy2, gap0=gap0, q=q
+        eta_x, eta_y, mu, math.inf, n=n, d_x=d_x, Lambda_x=Lambda_x, Lambda_y=Lambda_y, sx2=sx2, sy2=sy2, gap0=gap0, q=q
     ).floor
     budget = delta * min(eta_x, eta_y) * eps**2 - floor
     if budget <= 0:
@@ -326,9 +329,9 @@ def T_required_ref(
     return max(1, math.ceil(3.0 * gap0 / (n * budget)))
 
 
-def default_mu(eps: float, delta: float, *, L_x: float, d_x: int) -> float:
+def default_mu(eps: float, delta: float, *, Lambda_x: float, d_x: int) -> float:
     """mu with (3/4) L_x^2 mu^2 (d_x+3)^3 = delta eps^2 / 4: the smoothing bias takes a quarter of the budget."""
-    return eps * math.sqrt(delta / 3.0) / (L_x * (d_x + 3) ** 1.5)
+    return eps * math.sqrt(delta / 3.0) / (Lambda_x * (d_x + 3) ** 1.5)
 
 
 @dataclass(frozen=True)
@@ -348,8 +351,8 @@ def T_required_ref_tuned(
     *,
     n: int,
     d_x: int,
-    L_x: float,
-    L_y: float,
+    Lambda_x: float,
+    Lambda_y: float,
     sx2: float,
     sy2: float,
     gap0: float,
@@ -362,23 +365,25 @@ def T_required_ref_tuned(
     Default mu: ``default_mu``. None if no grid point reaches eps (floor above eps^2 everywhere).
     """
     eps, delta = pos("eps", eps), pos("delta", delta)
-    _consts(n, d_x, L_x, L_y, sx2, sy2, gap0, q)
-    mu = default_mu(eps, delta, L_x=L_x, d_x=d_x) if mu is None else nonneg("mu", mu)
-    caps = admissible_step_sizes(L_x, L_y, n, d_x, q)
+    _consts(n, d_x, Lambda_x, Lambda_y, sx2, sy2, gap0, q)
+    mu = default_mu(eps, delta, Lambda_x=Lambda_x, d_x=d_x) if mu is None else nonneg("mu", mu)
+    caps = admissible_step_sizes(Lambda_x, Lambda_y, n, d_x, q)
     best = None
     for k in range(count("n_grid", n_grid)):
         theta = 10.0 ** (-k / 8)
         ex, ey = theta * caps.eta_x, theta * caps.eta_y
-        T = T_required_ref(eps, delta, ex, ey, mu, n=n, d_x=d_x, L_x=L_x, L_y=L_y, sx2=sx2, sy2=sy2, gap0=gap0, q=q)
+        T = T_required_ref(
+            eps, delta, ex, ey, mu, n=n, d_x=d_x, Lambda_x=Lambda_x, Lambda_y=Lambda_y, sx2=sx2, sy2=sy2, gap0=gap0, q=q
+        )
         if T is not None and (best is None or T < best.T):
             best = TunedComplexity(T, theta, mu, ex, ey)
     return best
 
 
 def T_tuned_closed_form(
-    eps: float, delta: float, *, n: int, d_x: int, L_x: float, sx2: float, gap0: float, q: int = 1
+    eps: float, delta: float, *, n: int, d_x: int, Lambda_x: float, sx2: float, gap0: float, q: int = 1
 ) -> float:
     """ZO-variance-dominated leading order T = 312 (d_x+1)/q L_x sx2 Delta0 / (n delta^2 eps^4) (THEORY 6.3),
     ignoring the caps and the other floor terms (a lower bound on what the grid search can reach is not implied)."""
     eps, delta = pos("eps", eps), pos("delta", delta)
-    return 312.0 * (d_x + 1) / q * L_x * sx2 * gap0 / (n * delta**2 * eps**4)
+    return 312.0 * (d_x + 1) / q * Lambda_x * sx2 * gap0 / (n * delta**2 * eps**4)

@@ -3,7 +3,8 @@ and state the largest step sizes they allow per block, with which condition bind
 
     (C1)  8 n Lt <= 1                      (C2)  96 (d_x + 1)/q * eta_x L_x <= 1,     Lt := max(eta_x L_x, eta_y L_y)
 
-The keyword arguments L_x, L_y are the (R1) constants Lambda_x, Lambda_y (THEORY 6.1); the numbers themselves
+L_x, L_y in these formulas (THEORY's notation) are the (R1) constants Lambda_x, Lambda_y (THEORY 6.1), which every
+function here takes as ``Lambda_x``, ``Lambda_y`` (not the block constants of ``Constants``); the numbers themselves
 come from ``theory.caps``, which ``optim.limits`` shares. The bound B_R built on these conditions is in
 ``theory.bounds``.
 """
@@ -48,14 +49,15 @@ class StepSizeConditions:
 
 
 def step_size_conditions(
-    eta_x: float, eta_y: float, *, n: int, d_x: int, L_x: float, L_y: float, q: int = 1
+    eta_x: float, eta_y: float, *, n: int, d_x: int, Lambda_x: float, Lambda_y: float, q: int = 1
 ) -> StepSizeConditions:
     """Evaluate (C1)-(C2) (THEORY 6.1; q directions divide (d_x + 1) by q) and say which binds, by how much.
-    ``L_x``, ``L_y`` here and in every function of this module are the (R1) constants Lambda_x, Lambda_y."""
+    ``Lambda_x``, ``Lambda_y`` here and in every function of this module are the (R1) constants (L_x, L_y in
+    THEORY 6.1's formulas), not the block constants of (H1)-(H2)."""
     eta_x, eta_y = pos("eta_x", eta_x), pos("eta_y", eta_y)
     n, d_x, q = count("n", n), dim("d_x", d_x), count("q", q)
-    L_x, L_y = pos("L_x", L_x), pos("L_y", L_y)
-    lhs = theorem_r_lhs(eta_x, eta_y, n=n, d_x=d_x, Lambda_x=L_x, Lambda_y=L_y, q=q)
+    Lambda_x, Lambda_y = pos("Lambda_x", Lambda_x), pos("Lambda_y", Lambda_y)
+    lhs = theorem_r_lhs(eta_x, eta_y, n=n, d_x=d_x, Lambda_x=Lambda_x, Lambda_y=Lambda_y, q=q)
     binding = max(lhs, key=lhs.get)
     worst = lhs[binding]
     return StepSizeConditions(
@@ -64,18 +66,20 @@ def step_size_conditions(
 
 
 def require_step_sizes(
-    eta_x: float, eta_y: float, *, n: int, d_x: int, L_x: float, L_y: float, q: int = 1
+    eta_x: float, eta_y: float, *, n: int, d_x: int, Lambda_x: float, Lambda_y: float, q: int = 1
 ) -> StepSizeConditions:
     """Like ``step_size_conditions`` but raise ValueError naming every violated condition and its numbers."""
-    cond = step_size_conditions(eta_x, eta_y, n=n, d_x=d_x, L_x=L_x, L_y=L_y, q=q)
+    cond = step_size_conditions(eta_x, eta_y, n=n, d_x=d_x, Lambda_x=Lambda_x, Lambda_y=Lambda_y, q=q)
     if not cond.holds:
         bad = []
         if cond.c1x_lhs > 1 + CAP_RTOL:
-            bad.append(f"(C1) 8 n eta_x L_x = 8*{n}*{eta_x:.4g}*{L_x:.4g} = {cond.c1x_lhs:.4g} > 1")
+            bad.append(f"(C1) 8 n eta_x L_x = 8*{n}*{eta_x:.4g}*{Lambda_x:.4g} = {cond.c1x_lhs:.4g} > 1")
         if cond.c1y_lhs > 1 + CAP_RTOL:
-            bad.append(f"(C1) 8 n eta_y L_y = 8*{n}*{eta_y:.4g}*{L_y:.4g} = {cond.c1y_lhs:.4g} > 1")
+            bad.append(f"(C1) 8 n eta_y L_y = 8*{n}*{eta_y:.4g}*{Lambda_y:.4g} = {cond.c1y_lhs:.4g} > 1")
         if cond.c2_lhs > 1 + CAP_RTOL:
-            bad.append(f"(C2) 96 (d_x+1)/q eta_x L_x = 96*{d_x + 1}/{q}*{eta_x:.4g}*{L_x:.4g} = {cond.c2_lhs:.4g} > 1")
+            bad.append(
+                f"(C2) 96 (d_x+1)/q eta_x L_x = 96*{d_x + 1}/{q}*{eta_x:.4g}*{Lambda_x:.4g} = {cond.c2_lhs:.4g} > 1"
+            )
         raise ValueError("step sizes violate Theorem R: " + "; ".join(bad))
     return cond
 
@@ -91,14 +95,15 @@ class StepSizeCaps:
     explanation: str
 
 
-def admissible_step_sizes(L_x: float, L_y: float, n: int, d_x: int, q: int = 1) -> StepSizeCaps:
-    """Caps eta_x <= 1/(L_x max(8n, 96(d_x+1)/q)) and eta_y <= 1/(8 n L_y) (THEORY 6.1, 6.4), L_b the (R1) Lambda_b.
+def admissible_step_sizes(Lambda_x: float, Lambda_y: float, n: int, d_x: int, q: int = 1) -> StepSizeCaps:
+    """Caps eta_x <= 1/(L_x max(8n, 96(d_x+1)/q)) and eta_y <= 1/(8 n L_y) (THEORY 6.1, 6.4), L_b the (R1) Lambda_b
+    (the arguments ``Lambda_x``, ``Lambda_y``).
 
     (C1) is separable in the blocks (Lt is a max), so the two caps can be chosen independently.
     """
-    L_x, L_y = pos("L_x", L_x), pos("L_y", L_y)
+    Lambda_x, Lambda_y = pos("Lambda_x", Lambda_x), pos("Lambda_y", Lambda_y)
     n, d_x, q = count("n", n), dim("d_x", d_x), count("q", q)
-    caps = theorem_r_caps(n=n, d_x=d_x, Lambda_x=L_x, Lambda_y=L_y, q=q)
+    caps = theorem_r_caps(n=n, d_x=d_x, Lambda_x=Lambda_x, Lambda_y=Lambda_y, q=q)
     c1x, c2x = caps.c1_factor, caps.c2_factor
     eta_x, eta_y = caps.eta_x, caps.eta_y
     if caps.binding_x == "C2":
@@ -111,5 +116,5 @@ def admissible_step_sizes(L_x: float, L_y: float, n: int, d_x: int, q: int = 1) 
             f"eta_x <= {eta_x:.4g}: (C1) binds, 8 n = {c1x:.4g} >= 96 (d_x+1)/q = {c2x:.4g} "
             "(the reshuffling drift limits the x step)"
         )
-    why_y = f"eta_y <= {eta_y:.4g}: (C1) binds, 8 n L_y = {c1x * L_y:.4g} (the y block has no ZO condition)"
+    why_y = f"eta_y <= {eta_y:.4g}: (C1) binds, 8 n L_y = {c1x * Lambda_y:.4g} (the y block has no ZO condition)"
     return StepSizeCaps(eta_x, eta_y, caps.binding_x, "C1", why_x + "; " + why_y)

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from hybridsmooth.commands import train as train_command
-from hybridsmooth.engine.execute import run
+from hybridsmooth.engine.execute import execute
 from hybridsmooth.engine.run_description import DEFAULT_SEEDS, RunDescription
 from hybridsmooth.engine.rundir import load_run
 from hybridsmooth.errors import UsageError
@@ -72,8 +72,8 @@ def test_a_model_run_is_one_run():
 
 def test_a_description_run_twice_gives_the_same_metrics_and_reloads_from_its_folder(tmp_path):
     d = described()
-    run(d, folder=tmp_path / "a")
-    run(d, folder=tmp_path / "b")
+    execute(d, folder=tmp_path / "a")
+    execute(d, folder=tmp_path / "b")
     a, b = load_run(tmp_path / "a"), load_run(tmp_path / "b")
     cols = [c for c in a.metrics.columns if c != "seconds"]
     assert a.metrics[cols].equals(b.metrics[cols])

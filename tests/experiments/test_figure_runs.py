@@ -23,26 +23,26 @@ def test_spec_zeroes_frozen_step_sizes_and_checks_the_rest():
 
 def test_runs_are_stored_reused_and_start_from_the_same_point(tmp_path):
     spec = mr.figure_run(TINY, "hybrid", 1e-3, 0.1, 3, eval_every=0, eval_limit=4)
-    first = mr.train(tmp_path, spec)
+    first = mr.train_figure_run(tmp_path, spec)
     assert (first.folder / mr.DONE_FILE).is_file() and len(first.steps) == 3
-    again = mr.load_run(tmp_path, spec)
+    again = mr.load_figure_run(tmp_path, spec)
     assert again is not None and list(again.steps["loss"]) == pytest.approx(list(first.steps["loss"]))
     # another run in between moves the shared objective; the next run must still start at the initial weights
-    mr.train(tmp_path, mr.figure_run(TINY, "fo_peft", 0.0, 0.5, 3))
+    mr.train_figure_run(tmp_path, mr.figure_run(TINY, "fo_peft", 0.0, 0.5, 3))
     (first.folder / mr.DONE_FILE).unlink()
-    redone = mr.train(tmp_path, spec)
+    redone = mr.train_figure_run(tmp_path, spec)
     assert list(redone.steps["loss"]) == list(first.steps["loss"])
 
 
 def test_fresh_runs_ignore_stored_runs_from_earlier(tmp_path):
     spec = mr.figure_run(TINY, "zo_full", 1e-3, 0.0, 2)
-    mr.train(tmp_path, spec)
+    mr.train_figure_run(tmp_path, spec)
     mr._MADE_HERE.discard(spec.content_hash())  # as if another process had made it
     try:
         mr.fresh_runs(True)
-        assert mr.load_run(tmp_path, spec) is None
-        mr.train(tmp_path, spec)
-        assert mr.load_run(tmp_path, spec) is not None
+        assert mr.load_figure_run(tmp_path, spec) is None
+        mr.train_figure_run(tmp_path, spec)
+        assert mr.load_figure_run(tmp_path, spec) is not None
     finally:
         mr.fresh_runs(False)
 

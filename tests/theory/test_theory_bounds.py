@@ -10,7 +10,7 @@ from hybridsmooth.theory import step_sizes as C
 
 pytestmark = pytest.mark.theory
 
-RUNNING = dict(n=8, d_x=10, L_x=33.2, L_y=0.5, sx2=3.0, gap0=10.0)
+RUNNING = dict(n=8, d_x=10, Lambda_x=33.2, Lambda_y=0.5, sx2=3.0, gap0=10.0)
 PRINTED = {0.4: 3.0e9, 0.2: 4.8e10, 0.1: 7.7e11}  # THEORY 6.3, two significant digits
 
 
@@ -48,19 +48,19 @@ def test_caps_and_binding_explanations():
 
 def test_conditions_at_and_beyond_caps():
     caps = C.admissible_step_sizes(33.2, 0.5, 8, 10)
-    at = C.step_size_conditions(caps.eta_x, caps.eta_y, n=8, d_x=10, L_x=33.2, L_y=0.5)
+    at = C.step_size_conditions(caps.eta_x, caps.eta_y, n=8, d_x=10, Lambda_x=33.2, Lambda_y=0.5)
     assert at.holds and at.margin == pytest.approx(1.0, rel=1e-12)
-    half_y = C.step_size_conditions(caps.eta_x / 2, caps.eta_y, n=8, d_x=10, L_x=33.2, L_y=0.5)
+    half_y = C.step_size_conditions(caps.eta_x / 2, caps.eta_y, n=8, d_x=10, Lambda_x=33.2, Lambda_y=0.5)
     assert half_y.binding == "C1y" and half_y.margin == pytest.approx(1.0)
-    over = C.step_size_conditions(2 * caps.eta_x, caps.eta_y, n=8, d_x=10, L_x=33.2, L_y=0.5)
+    over = C.step_size_conditions(2 * caps.eta_x, caps.eta_y, n=8, d_x=10, Lambda_x=33.2, Lambda_y=0.5)
     assert not over.holds and over.binding == "C2" and over.margin == pytest.approx(0.5)
     with pytest.raises(ValueError, match=r"\(C2\).*= 2 > 1"):
-        C.require_step_sizes(2 * caps.eta_x, caps.eta_y, n=8, d_x=10, L_x=33.2, L_y=0.5)
+        C.require_step_sizes(2 * caps.eta_x, caps.eta_y, n=8, d_x=10, Lambda_x=33.2, Lambda_y=0.5)
     with pytest.raises(ValueError, match=r"\(C1\) 8 n eta_y L_y"):
         B.B_ref(caps.eta_x, 3 * caps.eta_y, 0.0, 10, sy2=0.0, **RUNNING)
 
 
-@pytest.mark.parametrize("bad", [dict(L_x=-1.0), dict(sx2=-0.1), dict(gap0=float("nan")), dict(n=0), dict(d_x=-1)])
+@pytest.mark.parametrize("bad", [dict(Lambda_x=-1.0), dict(sx2=-0.1), dict(gap0=float("nan")), dict(n=0), dict(d_x=-1)])
 def test_bad_constants_rejected(bad):
     kw = dict(RUNNING, sy2=0.0)
     kw.update(bad)
@@ -75,7 +75,7 @@ def test_B_ref_dominates_telescoped_N_epoch():
     for _ in range(200):
         n, d_x = int(rng.integers(1, 50)), int(rng.integers(0, 200))
         L_x, L_y = 10 ** rng.uniform(-2, 3), 10 ** rng.uniform(-2, 3)
-        c = dict(n=n, d_x=d_x, L_x=L_x, L_y=L_y, sx2=10 ** rng.uniform(-3, 2), sy2=10 ** rng.uniform(-3, 2))
+        c = dict(n=n, d_x=d_x, Lambda_x=L_x, Lambda_y=L_y, sx2=10 ** rng.uniform(-3, 2), sy2=10 ** rng.uniform(-3, 2))
         caps = C.admissible_step_sizes(L_x, L_y, n, d_x)
         ex, ey = caps.eta_x * 10 ** rng.uniform(-3, 0), caps.eta_y * 10 ** rng.uniform(-3, 0)
         mu, T, gap0 = 10 ** rng.uniform(-5, 0), int(rng.integers(1, 10**6)), 10 ** rng.uniform(-2, 2)
@@ -88,7 +88,7 @@ def test_B_ref_dominates_telescoped_N_epoch():
 
 def test_T_required_ref_is_minimal():
     c = dict(RUNNING, sy2=0.5)
-    caps = C.admissible_step_sizes(c["L_x"], c["L_y"], c["n"], c["d_x"])
+    caps = C.admissible_step_sizes(c["Lambda_x"], c["Lambda_y"], c["n"], c["d_x"])
     ex, ey, mu, eps, delta = caps.eta_x / 100, caps.eta_y / 100, 1e-6, 0.5, 0.1
     T = B.T_required_ref(eps, delta, ex, ey, mu, **c)
     target = delta * min(ex, ey) * eps**2
@@ -99,14 +99,14 @@ def test_T_required_ref_is_minimal():
 
 def test_q_directions_variant():
     c = dict(RUNNING, sy2=0.0)
-    caps1 = C.admissible_step_sizes(c["L_x"], c["L_y"], c["n"], c["d_x"])
+    caps1 = C.admissible_step_sizes(c["Lambda_x"], c["Lambda_y"], c["n"], c["d_x"])
     ex, ey, mu = caps1.eta_x, caps1.eta_y, 1e-3
     t1 = B.B_ref_terms(ex, ey, mu, 100, **c)
     t4 = B.B_ref_terms(ex, ey, mu, 100, q=4, **c)
     assert t4.zo_variance == pytest.approx(t1.zo_variance / 4, rel=1e-14)
     assert t4.zo_remainder == pytest.approx(t1.zo_remainder / 4, rel=1e-14)
     assert (t4.reshuffling, t4.smoothing_bias, t4.optimisation) == (t1.reshuffling, t1.smoothing_bias, t1.optimisation)
-    assert C.admissible_step_sizes(c["L_x"], c["L_y"], c["n"], c["d_x"], q=4).eta_x == pytest.approx(4 * ex)
+    assert C.admissible_step_sizes(c["Lambda_x"], c["Lambda_y"], c["n"], c["d_x"], q=4).eta_x == pytest.approx(4 * ex)
 
 
 def test_bounded_gradient_variant_needs_only_C1():
@@ -165,8 +165,8 @@ def test_ref_constants_from_problem_read_the_joint_constants():
         10,
         n=4,
         d_x=4,
-        L_x=c.joint_L_x,
-        L_y=c.joint_L_y,
+        Lambda_x=c.joint_L_x,
+        Lambda_y=c.joint_L_y,
         sx2=c.sigma2_x,
         sy2=c.sigma2_y,
         gap0=rc.gap0,

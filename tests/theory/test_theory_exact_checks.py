@@ -73,7 +73,15 @@ def test_check14_fixed_point(T, mu):
     gap0 = float(q.loss(x0, y0)) - q.constants.f_star
     assert fp.F >= 8 * gap0 / 0.1
     N = bounds.N_epoch(
-        fp.eta_x, fp.eta_y, mu, n=8, d_x=20, L_x=fp.L_x, L_y=1.0, sx2=q.constants.sigma2_x, sy2=q.constants.sigma2_y
+        fp.eta_x,
+        fp.eta_y,
+        mu,
+        n=8,
+        d_x=20,
+        Lambda_x=fp.L_x,
+        Lambda_y=1.0,
+        sx2=q.constants.sigma2_x,
+        sy2=q.constants.sigma2_y,
     )
     assert fp.F == pytest.approx(8 / 0.1 * (gap0 + T * N), rel=1e-10)
     assert fp.L_x == pytest.approx(3 * math.sqrt(4 * fp.F), rel=1e-12)
