@@ -46,6 +46,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # sibling module pyhessian_wrapper
 
+from bench_objectives import llm_minibatch_objective  # noqa: E402
 from pyhessian_wrapper import INSTALL_HINT, pyhessian_available, pyhessian_power, pyhessian_rule_stop  # noqa: E402
 
 from hybridsmooth.curvature import HessianAtPoint, lanczos_top_eigs, power_iteration  # noqa: E402
@@ -208,18 +209,7 @@ def main(argv=None) -> int:
     if not 0 < args.rtol < 1:
         p.error("--rtol must lie in (0, 1)")
     torch.set_num_threads(args.threads)
-    from hybridsmooth.objectives.llm import make_llm_objective
-
-    obj = make_llm_objective(
-        model=args.model,
-        adapter=args.adapter,
-        n_train=args.batch_size,
-        batch_size=args.batch_size,
-        max_length=args.max_length,
-        n_dev=0,
-        n_test=0,
-        seed=args.seed,
-    )
+    obj = llm_minibatch_objective(args)
     print(
         f"# {obj.description}; torch {torch.__version__}, {args.threads} threads; target: within "
         f"{args.rtol:g} relative of the reference",

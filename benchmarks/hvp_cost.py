@@ -19,31 +19,21 @@ best (minimum) and the median are reported, because the host CPU is shared (trus
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
 
 import torch
 
-from hybridsmooth.curvature import BACKENDS, HessianAtPoint, lanczos_top_eigs
-from hybridsmooth.curvature.hvp import hvp
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # sibling module bench_objectives
+
+from bench_objectives import llm_minibatch_objective  # noqa: E402
+
+from hybridsmooth.curvature import BACKENDS, HessianAtPoint, lanczos_top_eigs  # noqa: E402
+from hybridsmooth.curvature.hvp import hvp  # noqa: E402
 
 SHORT = {"reverse_over_reverse": "rev-rev", "forward_over_reverse": "fwd-rev", "finite_difference": "fin-diff"}
-
-
-def build(args):
-    from hybridsmooth.objectives.llm import make_llm_objective
-
-    return make_llm_objective(
-        model=args.model,
-        adapter=args.adapter,
-        n_train=args.batch_size,
-        batch_size=args.batch_size,
-        max_length=args.max_length,
-        n_dev=0,
-        n_test=0,
-        seed=args.seed,
-    )
 
 
 def timed(fn):
@@ -72,7 +62,7 @@ def main(argv=None) -> int:
     if args.reps < 1 or args.iters < 2:
         p.error("need --reps >= 1 and --iters >= 2")
     torch.set_num_threads(args.threads)
-    t_load, obj = timed(lambda: build(args))
+    t_load, obj = timed(lambda: llm_minibatch_objective(args))
     x, y = obj.initial_point()
     print(
         f"# {obj.spec}: d_x={obj.d_x:,} d_y={obj.d_y:,}, batch {args.batch_size} x {args.max_length} tokens, "
