@@ -1,4 +1,4 @@
-"""hybridsmooth command line: estimate | train | check | figures | demo | problems.
+"""hybridsmooth command line: estimate | train | sweep | check | figures | demo | problems.
 
 Thin by design: parse, call one function of a command module, print, map user errors to exit status 2.
 """
@@ -17,6 +17,7 @@ from .errors import UsageError
 # sub-command -> module in hybridsmooth.commands with add_arguments(parser) and run(args) -> int
 COMMANDS = {
     "train": "train a problem with reshuffling hybrid SGD or a baseline; writes config.json + metrics.csv",
+    "sweep": "plan, run, inspect and collect a grid of runs (a TOML file), one run folder each; resumable",
     "estimate": "estimate block smoothness constants (L_x, L_y, L_xy, traces, spectra) by Hessian-vector products",
     "check": "check the theorem's assumptions and bounds; prints a verdict table, exits 1 if an expected pass fails",
     "figures": (

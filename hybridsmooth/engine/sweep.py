@@ -1,0 +1,344 @@
+"""Sweeps: a TOML grid expanded into ``RunDescription``s, one run folder each, run until all are finished.
+
+A grid file names the problems, methods and optimizer settings; a key whose value is a list is an axis of
+the grid (the sweep is the cartesian product of its axes), a scalar is fixed. Each description lives in
+``<root>/<content_hash>``, so the folders alone say what is done: re-running a sweep skips finished runs,
+continues partial ones from their checkpoints and starts the rest. Nothing is kept in memory between
+commands; ``collect`` reads its table from the folders.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import os
+import traceback
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import UsageError
+from ..optim.hybrid_sgd import METHODS, HybridSGDConfig
+from .run_description import RunDescription
+from .rundir import CHECKPOINT_FILE, COMPLETE_FILE, CONFIG_FILE, SUMMARY_FILE, load_run, open_run_folder, write_atomic
+
+FAILED_FILE = "failed.json"
+STATES = ("new", "finished", "partial", "failed", "conflict")
+_RUN_FIELDS = tuple(f.name for f in dataclasses.fields(RunDescription) if f.name not in ("problem", "optimizer"))
+_OPT_FIELDS = tuple(f.name for f in dataclasses.fields(HybridSGDConfig))
+_PLURALS = {"problems": "problem", "methods": "method"}
+# a run's length and checkpoint interval are not its identity: two lengths would name one folder
+_NOT_AXES = ("epochs", "steps", "checkpoint_every", "seeds")
+
+
+@dataclass(frozen=True)
+class Grid:
+    root: Path
+    descriptions: tuple[RunDescription, ...]
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """One run of a sweep: its place in the plan's order, what it is, where it lives and how far it got."""
+
+    index: int
+    description: RunDescription
+    folder: Path
+    state: str
+    note: str = ""
+
+
+# --- the grid ------------------------------------------------------------------------------------------------
+def read_grid(path: str | os.PathLike, root: str | os.PathLike | None = None) -> Grid:
+    """Parse and expand a grid file; ``root`` (``--root``) replaces the file's ``root``."""
+    tomllib = _toml_reader()
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise UsageError(f"cannot read the grid {path}: {err.strerror or err}") from None
+    except tomllib.TOMLDecodeError as err:
+        raise UsageError(f"{path} is not valid TOML: {err}") from None
+    where = root if root is not None else data.get("root")
+    if where is None:
+        raise UsageError(f'{path}: give root = "DIR" in the grid or --root DIR')
+    if not isinstance(where, (str, os.PathLike)) or not str(where):
+        raise UsageError(f"{path}: root must be a folder path, got {where!r}")
+    return Grid(Path(where), expand(data, what=str(path)))
+
+
+def _toml_reader():
+    # tomllib is in the standard library from Python 3.11; the package still installs on 3.10
+    try:
+        import tomllib
+    except ModuleNotFoundError:
+        try:
+            import tomli as tomllib
+        except ModuleNotFoundError:
+            raise UsageError("reading a grid needs Python 3.11 or later (or pip install tomli)") from None
+    return tomllib
+
+
+def expand(data: dict, what: str = "grid") -> tuple[RunDescription, ...]:
+    """The distinct descriptions of a parsed grid, in a deterministic order (problems, then methods, then the
+    other axes in the order the grid names them)."""
+    settings = _flatten(data, what)
+    if "problem" not in settings:
+        raise UsageError(f'{what}: give problems = ["SPEC", ...]')
+    for name in _NOT_AXES:
+        if isinstance(settings.get(name), list) and name != "seeds":
+            raise UsageError(f"{what}: {name} must be one value, not a list (a run's length is not an axis)")
+    axes = {k: v for k, v in settings.items() if isinstance(v, list) and k != "seeds"}
+    empty = [k for k, v in axes.items() if not v]
+    if empty:
+        raise UsageError(f"{what}: empty list for {', '.join(empty)}")
+    order = ["problem", "method"] + [k for k in axes if k not in ("problem", "method")]
+    names = [k for k in order if k in axes]
+    seen: dict[str, RunDescription] = {}
+    for values in itertools.product(*(axes[k] for k in names)):
+        point = {**settings, **dict(zip(names, values))}
+        description = _describe(point, what)
+        seen.setdefault(description.content_hash(), description)
+    return tuple(seen.values())
+
+
+def _flatten(data: dict, what: str) -> dict:
+    """Top-level keys and the [optimizer] table in one namespace, plural names made singular."""
+    data = dict(data)
+    data.pop("root", None)
+    optimizer = data.pop("optimizer", {})
+    if not isinstance(optimizer, dict):
+        raise UsageError(f"{what}: optimizer must be a table ([optimizer]), got {optimizer!r}")
+    accepted = ("root", *_PLURALS, *_RUN_FIELDS, *_OPT_FIELDS)
+    unknown = [k for k in data if k not in accepted] + [f"optimizer.{k}" for k in optimizer if k not in _OPT_FIELDS]
+    if unknown:
+        raise UsageError(f"{what}: unknown keys {', '.join(unknown)} (accepted: {', '.join(accepted)}, [optimizer])")
+    settings = {}
+    for key, value in [*data.items(), *optimizer.items()]:
+        name = _PLURALS.get(key, key)
+        if name in settings:
+            raise UsageError(f"{what}: {name} is given twice")
+        settings[name] = value
+    return settings
+
+
+def _describe(point: dict, what: str) -> RunDescription:
+    opt = {k: v for k, v in point.items() if k in _OPT_FIELDS}
+    run = {k: v for k, v in point.items() if k in _RUN_FIELDS}
+    method = opt.get("method", HybridSGDConfig.method)
+    for block, mode in zip("xy", METHODS.get(method, ())):
+        if mode == "frozen":  # the method ignores this block's step-size axis
+            opt[f"eta_{block}"] = 0.0
+    label = f"{point['problem']} {' '.join(f'{k}={v}' for k, v in opt.items())}"
+    try:
+        return RunDescription(point["problem"], HybridSGDConfig(**opt), **run)
+    except (ValueError, TypeError) as err:
+        raise UsageError(f"{what}: run {label}: {err}") from None
+
+
+# --- folder states ---------------------------------------------------------------------------------------------
+def plan(grid: Grid) -> list[PlannedRun]:
+    """Every run of the grid with its folder and state, in the grid's order."""
+    return [
+        PlannedRun(i, d, grid.root / d.content_hash(), *folder_state(grid.root / d.content_hash(), d))
+        for i, d in enumerate(grid.descriptions)
+    ]
+
+
+def folder_state(folder: Path, description: RunDescription) -> tuple[str, str]:
+    """(state, note): ``finished`` when complete.json and config.json name this run at this length;
+    ``partial`` when a run was started (or finished shorter) and can be continued; ``failed`` when it raised;
+    ``conflict`` when the folder holds something a resume cannot reach (a longer run, another run)."""
+    config = _read(folder / CONFIG_FILE)
+    complete = _read(folder / COMPLETE_FILE)
+    failed = _read(folder / FAILED_FILE)
+    if config is not None:
+        stored = config.get("run") or {}
+        if config.get("run_hash") != description.content_hash():
+            return "conflict", f"{folder / CONFIG_FILE} holds another run"
+        have, want = _length(stored), _length(description.to_dict())
+        if have > want:
+            return "conflict", f"holds {have} epochs/steps, the grid asks for {want}"
+        if complete is not None and complete.get("run_hash") == config["run_hash"] and have == want:
+            return "finished", ""
+    if failed is not None:
+        return "failed", f"{failed.get('type', 'Error')}: {failed.get('error', '')}"
+    if config is not None or (folder / CHECKPOINT_FILE).exists():
+        return "partial", ""
+    return "new", ""
+
+
+def _length(run: dict) -> int:
+    return run.get("steps") or (run.get("optimizer") or {}).get("epochs", 0)
+
+
+def _read(path: Path) -> dict | None:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def counts(runs: list[PlannedRun]) -> dict[str, int]:
+    return {"runs": len(runs), **{s: sum(r.state == s for r in runs) for s in STATES}}
+
+
+def shard(runs: list[PlannedRun], text: str | None) -> list[PlannedRun]:
+    """The runs of shard ``i/N``: those whose plan index % N == i (all runs for None)."""
+    if text is None:
+        return runs
+    i, sep, n = text.partition("/")
+    if not (sep and i.isdigit() and n.isdigit() and int(n) >= 1 and int(i) < int(n)):
+        raise UsageError(f"--shard takes i/N with 0 <= i < N, e.g. 0/4; got {text!r}")
+    return [r for r in runs if r.index % int(n) == int(i)]
+
+
+# --- running -----------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Outcome:
+    index: int
+    folder: str
+    status: str  # finished | diverged | failed | interrupted | skipped
+    message: str = ""
+
+
+def run_all(
+    runs: list[PlannedRun], *, workers: int = 1, threads: int | None = None, report: Callable | None = None
+) -> list[Outcome]:
+    """Run every run that is not finished (``workers`` processes; 1 runs here, in this process), calling
+    ``report(outcome)`` as each ends. A run that raises writes failed.json and the others go on."""
+    todo = [r for r in runs if r.state not in ("finished", "conflict")]
+    outcomes = [_skipped(r) for r in runs if r not in todo]
+    report = report or (lambda outcome: None)
+    for outcome in outcomes:
+        report(outcome)
+    jobs = [(r.index, r.description.to_dict(), str(r.folder)) for r in todo]
+    if workers <= 1 or len(jobs) <= 1:
+        with _threads(threads or 1):
+            for job in jobs:
+                outcomes.append(run_one(*job))
+                report(outcomes[-1])
+                if outcomes[-1].status == "interrupted":
+                    break
+        return outcomes
+    pool = ProcessPoolExecutor(
+        max_workers=workers, mp_context=get_context("spawn"), initializer=_init_worker, initargs=(threads or 1,)
+    )
+    with pool:
+        futures = {pool.submit(run_one, *job): job for job in jobs}
+        try:
+            for future in as_completed(futures):
+                outcome = _result(future, futures[future])
+                outcomes.append(outcome)
+                report(outcome)
+        except KeyboardInterrupt:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+    return outcomes
+
+
+def _result(future, job) -> Outcome:
+    try:
+        return future.result()
+    except BaseException as err:  # the worker process itself died (killed, out of memory)
+        index, _, folder = job
+        _write_failed(Path(folder), err)
+        return Outcome(index, folder, "failed", _one_line(err))
+
+
+def _skipped(run: PlannedRun) -> Outcome:
+    if run.state == "conflict":
+        return Outcome(run.index, str(run.folder), "failed", run.note)
+    summary = _read(run.folder / SUMMARY_FILE) or {}
+    diverged = bool(summary.get("diverged_seeds") or summary.get("diverged"))
+    return Outcome(run.index, str(run.folder), "diverged" if diverged else "skipped")
+
+
+def _init_worker(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+@contextmanager
+def _threads(count: int):
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def run_one(index: int, description: dict, folder: str) -> Outcome:
+    """Run (or continue) one planned run in ``folder``; never raises for a failure of the run itself."""
+    from .execute import execute
+    from .interrupt import RunInterrupted
+
+    path = Path(folder)
+    try:
+        desc = RunDescription.from_dict(description)
+        # a checkpoint is all a resume needs; without one nothing is lost by starting again
+        resume = (path / CHECKPOINT_FILE).is_file() and (path / CONFIG_FILE).is_file()
+        path.mkdir(parents=True, exist_ok=True)
+        with open_run_folder(path, resume=resume, overwrite=not resume) as opened:
+            result = execute(desc, folder=opened)
+    except RunInterrupted as err:
+        return Outcome(index, folder, "interrupted", _one_line(err))
+    except Exception as err:
+        _write_failed(path, err)
+        return Outcome(index, folder, "failed", _one_line(err))
+    (path / FAILED_FILE).unlink(missing_ok=True)
+    diverged = bool(getattr(result, "diverged", False))
+    return Outcome(index, folder, "diverged" if diverged else "finished", getattr(result, "diagnosis", "") or "")
+
+
+def _write_failed(folder: Path, err: BaseException) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(
+            {"error": _one_line(err), "type": type(err).__name__, "traceback": traceback.format_exc()}, indent=2
+        )
+        write_atomic(folder / FAILED_FILE, text + "\n")
+    except OSError:  # the folder itself is unwritable: the outcome still says why
+        pass
+
+
+def _one_line(err: BaseException) -> str:
+    return " ".join(str(err).split()) or type(err).__name__
+
+
+# --- collecting ----------------------------------------------------------------------------------------------------
+def collect(runs: list[PlannedRun]) -> tuple[pd.DataFrame, list[PlannedRun]]:
+    """One tidy table of the finished runs' metrics, each row labelled with its run's description as stored in
+    its folder (the metrics' own columns win where names clash: they are what the run used); and the runs
+    left out because they are not finished."""
+    frames, missing = [], []
+    for run in runs:
+        if folder_state(run.folder, run.description)[0] != "finished":
+            missing.append(run)
+            continue
+        record = load_run(run.folder)
+        stored = RunDescription.from_dict(record.config["run"])
+        labels = {
+            "run_hash": record.config["run_hash"],
+            "problem": stored.problem,
+            # the optimizer's seed keys the run's random streams; metrics' "seed" is the seed index in the batch
+            **{("run_seed" if k == "seed" else k): v for k, v in dataclasses.asdict(stored.optimizer).items()},
+            "seeds": stored.seeds if isinstance(stored.seeds, int) else ",".join(map(str, stored.seeds or ())),
+            "folder": str(run.folder),
+        }
+        metrics = record.metrics
+        front = pd.DataFrame({k: [v] * len(metrics) for k, v in labels.items() if k not in metrics.columns})
+        frames.append(pd.concat([front, metrics.reset_index(drop=True)], axis=1))
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return table, missing
