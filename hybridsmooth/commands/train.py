@@ -22,12 +22,11 @@ import torch
 
 from .. import validate
 from ..engine import json_safe
-from ..engine.execute import execute
+from ..engine.execute import check_batch_memory, execute
 from ..engine.interrupt import RunInterrupted
 from ..engine.run_description import DEFAULT_SEEDS, MAX_SEED, MODEL_ONLY, RunDescription, is_model_problem
 from ..engine.rundir import check_run_folder, open_run_folder
 from ..errors import UsageError
-from ..objectives.base import Objective
 from ..optim.hybrid_sgd import FO_POINTS, METHODS, UPDATES, HybridSGDConfig
 from ..optim.orders import ORDERS
 from ..optim.run_metrics import summarize_run
@@ -36,8 +35,6 @@ from ..zo.estimators import FORMS
 from ..zo.inplace import NOISE_MODES
 
 SYNTHETIC_ONLY = ("seeds", "seed_list")
-# a batched step holds the point, the q directions and a few temporaries per seed
-WORKING_COPIES = 8
 # the option defaults are the description's: one definition, read from the dataclasses
 OPT = {f.name: f.default for f in dataclasses.fields(HybridSGDConfig)}
 RUN = {f.name: f.default for f in dataclasses.fields(RunDescription)}
@@ -248,17 +245,6 @@ def run(args) -> int:
         if is_model:  # a torch model: one run, in place, step by step
             return report_model(description, result, args, folder)
         return report_synthetic(description, result, args, folder)
-
-
-def check_batch_memory(objective: Objective, seeds, q: int) -> None:
-    """Refuse a batch of seeds whose working set cannot fit in memory, before allocating any of it."""
-    count = seeds if isinstance(seeds, int) else len(seeds)
-    itemsize = torch.empty((), dtype=objective.dtype).element_size()
-    validate.check_allocation(
-        count * (q + WORKING_COPIES) * (objective.d_x + objective.d_y),
-        itemsize,
-        f"{count} seeds x (q={q} directions + {WORKING_COPIES} working copies) x d={objective.d_x + objective.d_y}",
-    )
 
 
 def report_synthetic(description: RunDescription, result, args, folder) -> int:

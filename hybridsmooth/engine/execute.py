@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import torch
+
+from .. import validate
 from ..objectives.base import Objective
 from .run_description import RunDescription
 from .rundir import RunFolder, open_run_folder
+
+# a batched step holds the point, the q directions and a few temporaries per seed
+WORKING_COPIES = 8
 
 
 def execute(
@@ -42,6 +48,7 @@ def execute(
             evaluate=evaluate,
             progress=progress,
         )
+    check_batch_memory(objective, description.seed_arg, description.optimizer.q)
     if folder is None:
         from ..optim.hybrid_sgd import run_hybrid_sgd
 
@@ -54,3 +61,14 @@ def execute(
         return train_synthetic(objective, description, folder=folder, progress=progress)[0]
     with open_run_folder(folder, resume=resume, overwrite=overwrite) as opened:
         return train_synthetic(objective, description, folder=opened, progress=progress)[0]
+
+
+def check_batch_memory(objective: Objective, seeds, q: int) -> None:
+    """Refuse a batch of seeds whose working set cannot fit in memory, before allocating any of it."""
+    count = seeds if isinstance(seeds, int) else len(seeds)
+    itemsize = torch.empty((), dtype=objective.dtype).element_size()
+    validate.check_allocation(
+        count * (q + WORKING_COPIES) * (objective.d_x + objective.d_y),
+        itemsize,
+        f"{count} seeds x (q={q} directions + {WORKING_COPIES} working copies) x d={objective.d_x + objective.d_y}",
+    )

@@ -144,6 +144,18 @@ def test_a_failing_run_writes_failed_json_and_the_others_finish(tmp_path, capsys
     assert not any((r.folder / sweep.FAILED_FILE).exists() for r in runs)
 
 
+def test_a_batch_too_large_for_memory_fails_alone_before_allocating(tmp_path, capsys):
+    text = GRID.replace('"cauchy:dx=4,dy=2,n=3"', '"cossum:dx=1000000"').replace("seeds = 2", "seeds = 2000")
+    path = write_grid(tmp_path, epochs=1, text=text)
+    assert main(["sweep", "run", str(path)]) == 1
+    runs = sweep.plan(sweep.read_grid(path))
+    failed = [r for r in runs if r.state == "failed"]
+    assert failed and all(r.description.problem.startswith("cossum") for r in failed)
+    info = json.loads((failed[0].folder / sweep.FAILED_FILE).read_text())
+    assert "2000 seeds" in info["error"] and "of memory" in info["error"]
+    assert all(r.state == "finished" for r in runs if r.description.problem.startswith("quadratic"))
+
+
 def test_collect_one_row_per_run_seed_and_epoch(tmp_path, capsys):
     path = write_grid(tmp_path, epochs=2)
     assert main(["sweep", "run", str(path)]) == 0
