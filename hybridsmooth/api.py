@@ -59,13 +59,9 @@ def list_problems() -> pd.DataFrame:
         >>> "quadratic" in set(hs.list_problems().problem)
         True
     """
-    from .objectives.registry import REGISTRY
+    from .objectives.registry import problem_rows
 
-    rows = [
-        {"problem": e.name, "keys": ",".join(f"{k}={v}" for k, v in e.defaults.items()), "summary": e.summary}
-        for e in sorted(REGISTRY.values(), key=lambda e: e.name)
-    ]
-    return pd.DataFrame(rows)
+    return pd.DataFrame(problem_rows())
 
 
 def train(

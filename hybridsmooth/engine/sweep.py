@@ -145,10 +145,8 @@ def _describe(point: dict, what: str) -> RunDescription:
 # --- folder states ---------------------------------------------------------------------------------------------
 def plan(grid: Grid) -> list[PlannedRun]:
     """Every run of the grid with its folder and state, in the grid's order."""
-    return [
-        PlannedRun(i, d, grid.root / d.content_hash(), *folder_state(grid.root / d.content_hash(), d))
-        for i, d in enumerate(grid.descriptions)
-    ]
+    folders = [grid.root / d.content_hash() for d in grid.descriptions]
+    return [PlannedRun(i, d, f, *folder_state(f, d)) for i, (d, f) in enumerate(zip(grid.descriptions, folders))]
 
 
 def folder_state(folder: Path, description: RunDescription) -> tuple[str, str]:
@@ -319,12 +317,12 @@ def _one_line(err: BaseException) -> str:
 
 # --- collecting ----------------------------------------------------------------------------------------------------
 def collect(runs: list[PlannedRun]) -> tuple[pd.DataFrame, list[PlannedRun]]:
-    """One tidy table of the finished runs' metrics, each row labelled with its run's description as stored in
-    its folder (the metrics' own columns win where names clash: they are what the run used); and the runs
-    left out because they are not finished."""
+    """One tidy table of the finished runs' metrics (``runs`` as ``plan`` read them from their folders), each row
+    labelled with its run's description as stored in its folder (the metrics' own columns win where names
+    clash: they are what the run used); and the runs left out because they are not finished."""
     frames, missing = [], []
     for run in runs:
-        if folder_state(run.folder, run.description)[0] != "finished":
+        if run.state != "finished":
             missing.append(run)
             continue
         record = load_run(run.folder)

@@ -297,13 +297,17 @@ def _first_line(err: Exception) -> str:
     return lines[0] if lines else type(err).__name__
 
 
+def problem_rows() -> list[dict[str, str]]:
+    """One row per problem, by name: ``problem``, ``keys`` (``key=default,...``) and ``summary``."""
+    return [
+        {"problem": e.name, "keys": ",".join(f"{k}={v}" for k, v in e.defaults.items()), "summary": e.summary}
+        for e in sorted(REGISTRY.values(), key=lambda e: e.name)
+    ]
+
+
 def describe_problems() -> str:
     """Every problem with its keys and defaults, and its summary (``hybridsmooth problems``)."""
-    lines = []
-    for e in sorted(REGISTRY.values(), key=lambda e: e.name):
-        keys = ",".join(f"{k}={v}" for k, v in e.defaults.items())
-        lines.append(f"{e.name}:{keys}\n    {e.summary}")
-    return "\n".join(lines)
+    return "\n".join(f"{r['problem']}:{r['keys']}\n    {r['summary']}" for r in problem_rows())
 
 
 def as_objective(objective: Objective | str) -> Objective:
