@@ -33,6 +33,7 @@ from ..optim.run_metrics import summarize_run
 from ..problems import make_problem
 from ..zo.estimators import FORMS
 from ..zo.inplace import NOISE_MODES
+from ..zo.precision import ZO_PRECISIONS
 
 SYNTHETIC_ONLY = ("seeds", "seed_list")
 # the option defaults are the description's: one definition, read from the dataclasses
@@ -79,6 +80,14 @@ def _optimizer_options(group) -> None:
             choices=list(choices) if choices else None,
             help=f"{what} (default {OPT[name]:g})" if kind is float else f"{what} (default {OPT[name]})",
         )
+    group.add_argument(
+        "--zo-precision",
+        default=OPT["zo_precision"],
+        choices=list(ZO_PRECISIONS),
+        help="torch models in bfloat16/float16: plain (perturb, restore and update the weights in their dtype), "
+        "master (a float32 copy of the ZO block is the iterate: exact restore, 2x the bf16 weights' memory) or "
+        f"stochastic (stochastic rounding of the update, no copy); default {OPT['zo_precision']}",
+    )
     group.add_argument(
         "--divergence-factor",
         type=float,
@@ -279,6 +288,7 @@ def report_model(description: RunDescription, res, args, folder) -> int:
         "final_train_loss": float(res.steps["loss"].iloc[-1]) if len(res.steps) else None,
         "dev_loss": None if last is None else float(last["dev_loss"]),
         "dev_accuracy": None if last is None else float(last["dev_accuracy"]),
+        **res.precision,
         "out": str(folder.path),
     }
     if args.json:
@@ -291,5 +301,9 @@ def report_model(description: RunDescription, res, args, folder) -> int:
         if len(res.evals):
             print(res.evals.to_string(index=False, float_format="%.4g"))
         print(res.diagnosis)
+        if res.precision.get("zo_precision_theory"):
+            print(res.precision["zo_precision_theory"])
         print(f"wrote {folder.path}/config.json, metrics.csv (per step), evals.csv, summary.json")
+    if res.precision.get("zo_precision_note"):  # one line at the end, also beside --json output
+        print(res.precision["zo_precision_note"], file=sys.stderr if args.json else sys.stdout)
     return 1 if res.diverged else 0

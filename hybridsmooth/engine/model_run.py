@@ -3,8 +3,11 @@
 Each step is ``engine.model_step.model_step`` (the optimizer's own ``hybrid_step`` with an in-place ZO block
 step) on the sample and noise ``optim.schedule.step_schedule`` gives global step s = t n + k.
 
-Per step it records the sample, the loss, the ZO projected gradient, ||grad_y||, the step sizes and the
-step's seconds; every ``eval_every`` steps the dev loss and accuracy. Every ``checkpoint_every`` steps it
+Per step it records the sample, the loss, the ZO projected gradient, ||grad_y||, the step sizes, what
+rounding did to the ZO step (``zo_residue``, ``zo_lost``: ``zo.precision``, measured on a fixed sample of
+coordinates) and the step's seconds; every ``eval_every`` steps the dev loss and accuracy. The ZO precision
+(``HybridSGDConfig.zo_precision``) is set up once per run; the first step warns when most of the ZO update
+is predicted to round away, and the summary says so in one line when it did. Every ``checkpoint_every`` steps it
 writes the changed weights, the position in the run and the records so far; ``resume=True`` continues from
 there to the same numbers an uninterrupted run gives on the same device (all randomness derives from the
 run seed and the position, so no generator state needs restoring). The output folder follows the rules of
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +32,13 @@ from ..errors import UsageError
 from ..objectives.base import HeldOutSplits, Objective, is_model_objective
 from ..optim.hybrid_sgd import HybridSGDConfig, config_step_limits
 from ..optim.schedule import ScheduledStep, step_schedule
+from ..zo.precision import (
+    LostUpdateWarning,
+    RunPrecision,
+    lost_update_message,
+    precision_summary,
+    predicted_lost_fraction,
+)
 from .interrupt import RunInterrupted, deferred_interrupt
 from .model_step import model_step
 from .run_description import RunDescription
@@ -41,7 +52,13 @@ from .rundir import (
     write_atomic,
 )
 
-STEP_COLUMNS = ("step", "epoch", "k", "sample", "loss", "zo_phi", "grad_y_norm", "eta_x", "eta_y", "seconds")
+# zo_residue / zo_lost: what rounding did to the ZO step (zo.precision), measured on a fixed coordinate sample;
+# "seconds" stays last (RunLog.elapsed reads it there)
+STEP_COLUMNS = (
+    "step", "epoch", "k", "sample", "loss", "zo_phi", "grad_y_norm", "eta_x", "eta_y", "zo_residue", "zo_lost",
+    "seconds",
+)  # fmt: skip
+_OLD_ROW = 10  # rows of checkpoints written before zo_residue / zo_lost existed
 EVAL_COLUMNS = ("step", "dev_loss", "dev_accuracy", "seconds")
 
 
@@ -53,6 +70,9 @@ class ModelRunResult:
     diagnosis: str
     completed_steps: int
     out_dir: Path | None
+    # the run summary's ZO-precision entries (zo.precision.precision_summary), with a note when most of
+    # the ZO update was lost to rounding
+    precision: dict = field(default_factory=dict)
 
 
 @dataclass(eq=False)
@@ -64,6 +84,8 @@ class RunLog:
     evals: list = field(default_factory=list)
     first_loss: float | None = None
     next_step: int = 0
+    # the run's ZO precision state (master copies, coordinate samples); not part of a checkpoint's records
+    precision: RunPrecision | None = None
 
     @property
     def elapsed(self) -> float:
@@ -108,6 +130,7 @@ def _changed_blocks(config: HybridSGDConfig) -> tuple[str, ...]:
 
 
 def _save_checkpoint(folder: RunFolder, objective: Objective, config: HybridSGDConfig, log: RunLog) -> None:
+    precision = log.precision
     state = {
         "next_step": log.next_step,
         "run_hash": folder.config["run_hash"],
@@ -119,6 +142,8 @@ def _save_checkpoint(folder: RunFolder, objective: Objective, config: HybridSGDC
         # nothing in the loop draws from the global generator; kept so that user code around it can resume too
         "torch_rng": torch.get_rng_state(),
         "spec": objective.spec,
+        # the float32 iterate of zo_precision master: the weights alone would lose its low bits on resume
+        "zo_master": {b: m.clone() for b, m in precision.masters.items()} if precision is not None else {},
     }
     write_atomic(folder.path / CHECKPOINT_FILE, save=lambda tmp: torch.save(state, tmp))
     _write_tables(folder, log)
@@ -145,7 +170,22 @@ def _load_checkpoint(folder: RunFolder, expected_hash: str, objective: Objective
     with torch.no_grad():
         for b, value in state["blocks"].items():
             getattr(objective, b).copy_(value)
-    return RunLog(list(state["steps"]), list(state["evals"]), state["first_loss"], state["next_step"])
+    steps = [r if len(r) != _OLD_ROW else (*r[:-1], math.nan, math.nan, r[-1]) for r in state["steps"]]
+    return RunLog(steps, list(state["evals"]), state["first_loss"], state["next_step"])
+
+
+def _run_precision(objective: Objective, config: HybridSGDConfig, folder: RunFolder | None, resume: bool):
+    """The run's ZO precision state, its master copies taken from the checkpoint when resuming (a
+    checkpoint without them, from a plain run, starts them from the weights)."""
+    blocks = tuple(b for b, mode in zip("xy", config.modes) if mode == "zo")
+    precision = RunPrecision.for_run(objective, config.zo_precision, blocks)
+    path = None if folder is None else folder.path / CHECKPOINT_FILE
+    if precision.masters and resume and path is not None and path.is_file():
+        stored = torch.load(path, map_location=objective.device, weights_only=False).get("zo_master", {})
+        for b, m in stored.items():
+            if b in precision.masters:
+                precision.masters[b].copy_(m)
+    return precision
 
 
 def _open_log(
@@ -220,6 +260,7 @@ def _train_in_folder(
 ) -> ModelRunResult:
     evaluate = evaluate or _default_evaluate(objective, run.eval_limit)
     log = _open_log(objective, config, run, folder, resume)
+    log.precision = _run_precision(objective, config, folder, resume)
     stopped, reason = _run_steps(objective, config, run, log, folder, evaluate, progress)
     if stopped:
         if folder is not None:
@@ -290,7 +331,9 @@ def _take_step(
     objective: Objective, config: HybridSGDConfig, run: RunDescription, log: RunLog, step: ScheduledStep
 ) -> str:
     """Run and record one step; returns why the run diverged at it, or ""."""
-    out = model_step(objective, config, run.noise_mode, step)
+    out = model_step(objective, config, run.noise_mode, step, precision=log.precision)
+    if step.step == 0:
+        _warn_if_update_lost(objective, config, log.precision, out.zo_update_scale)
     log.steps.append(
         (
             step.step,
@@ -302,6 +345,8 @@ def _take_step(
             out.grad_y_norm,
             config.eta_x,
             config.eta_y,
+            out.zo_residue,
+            out.zo_lost,
             out.seconds,
         )
     )
@@ -316,6 +361,19 @@ def _take_step(
             f"first step loss {log.first_loss:.4g}"
         )
     return ""
+
+
+def _warn_if_update_lost(objective: Objective, config: HybridSGDConfig, precision, scale: float) -> None:
+    """At the first step, once phi_1 gives the update's scale eta |phi| / q: warn when most coordinates'
+    update is predicted below half their spacing (zo.precision.predicted_lost_fraction; stochastic rounding
+    keeps the update in expectation, so it is not warned about)."""
+    if precision is None or not precision.probes or config.zo_precision == "stochastic" or not scale > 0:
+        return
+    block = next(iter(precision.probes))
+    tensors = precision.iterate(objective, block)
+    fraction = predicted_lost_fraction(tensors, scale)
+    if fraction > 0.5:
+        warnings.warn(lost_update_message(fraction, tensors[0].dtype, scale), LostUpdateWarning, stacklevel=2)
 
 
 def _after_step(
@@ -346,12 +404,14 @@ def _finish(
 ) -> ModelRunResult:
     """The result; with a folder, also its final checkpoint, tables and summary."""
     diagnosis = _diagnosis(objective, config, diverged, reason, log.next_step)
+    precision = _precision_summary(objective, config, log)
     step_frame = pd.DataFrame(log.steps, columns=list(STEP_COLUMNS))
     eval_frame = pd.DataFrame(log.evals, columns=list(EVAL_COLUMNS))
     if folder is not None:
         if run.checkpoint_every or diverged:
             _save_checkpoint(folder, objective, config, log)
-        folder.finish(step_frame, _summary(config, log, diverged, diagnosis), {EVALS_FILE: eval_frame})
+        summary = {**_summary(config, log, diverged, diagnosis), **precision}
+        folder.finish(step_frame, summary, {EVALS_FILE: eval_frame})
     return ModelRunResult(
         steps=step_frame,
         evals=eval_frame,
@@ -359,7 +419,22 @@ def _finish(
         diagnosis=diagnosis,
         completed_steps=log.next_step,
         out_dir=None if folder is None else folder.path,
+        precision=precision,
     )
+
+
+def _precision_summary(objective: Objective, config: HybridSGDConfig, log: RunLog) -> dict:
+    p = log.precision
+    if p is None or not p.probes:
+        return {"zo_precision": config.zo_precision}
+    block = next(iter(p.probes))
+    tensors = p.iterate(objective, block)
+    x_norm = math.sqrt(sum(float(t.double().square().sum()) for t in tensors))
+    rows = [(r[9], r[10], r[5]) for r in log.steps]
+    d = objective.d_x if block == "x" else objective.d_y
+    eta = config.eta_x if block == "x" else config.eta_y
+    kw = dict(eta=eta, d=d, q=config.q, x_norm=x_norm, dtype=tensors[0].dtype, constants=objective.constants)
+    return precision_summary(config.zo_precision, rows, **kw)
 
 
 def _summary(config: HybridSGDConfig, log: RunLog, diverged: bool, diagnosis: str) -> dict:

@@ -10,6 +10,7 @@ leaves base-weight gradients empty.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from ..optim.hybrid_sgd import HybridSGDConfig, ZOStep, hybrid_step
 from ..optim.schedule import ScheduledStep
 from ..zo.estimators import ZOEstimate
 from ..zo.inplace import NoiseMode, zo_step_inplace_from
+from ..zo.precision import RunPrecision
 
 
 def _block_views(objective: Objective, v: Tensor) -> list[Tensor]:
@@ -47,7 +49,13 @@ def _adapter_gradient_hook(objective: Objective, idx: int | None, grads: list[Te
 
 
 def inplace_zo_block_step(
-    objective: Objective, *, noise_mode: NoiseMode, fo_point: str = "clean", idx: int | None = None
+    objective: Objective,
+    *,
+    noise_mode: NoiseMode,
+    fo_point: str = "clean",
+    idx: int | None = None,
+    precision: RunPrecision | None = None,
+    record: dict | None = None,
 ) -> ZOStep:
     """A ZO block step for ``hybrid_step`` that perturbs and updates the live weights of ``objective``
     tensor by tensor (MeZO's seed trick), its directions drawn from the generator ``hybrid_step`` passes
@@ -55,7 +63,11 @@ def inplace_zo_block_step(
 
     ``fo_point`` plus / sym (hybrid, x block): the adapter gradient is taken on sample ``idx`` at
     x + mu u_1 (plus) or averaged over x +- mu u_1 (sym) while the weights sit there, in the same forward
-    pass that gives the ZO loss, and handed to ``hybrid_step`` as the estimate's ``fo_grad``."""
+    pass that gives the ZO loss, and handed to ``hybrid_step`` as the estimate's ``fo_grad``.
+
+    ``precision`` (``zo.precision.RunPrecision``, one per run): the ZO precision, the float32 master copy of
+    each ZO block in mode master, and the coordinate sample on which rounding is measured; the step puts
+    what it measured into ``record`` (block -> (``RoundingSample``, the update's scale eta |phi| / q))."""
 
     def step_fn(
         loss_fn: Callable[[Tensor], Tensor],
@@ -70,6 +82,8 @@ def inplace_zo_block_step(
         params = _block_views(objective, v)
         grads: list[Tensor] = []
         hook = _adapter_gradient_hook(objective, idx, grads) if fo_point != "clean" and v is objective.x else None
+        block = "x" if v is objective.x else "y"
+        kw = precision.step_options(objective, block) if precision is not None else {}
         res = zo_step_inplace_from(
             generator,
             params,
@@ -81,7 +95,10 @@ def inplace_zo_block_step(
             noise_mode=noise_mode,
             at_plus=hook,
             at_minus=hook if fo_point == "sym" else None,
+            **kw,
         )
+        if record is not None and res.rounding is not None:
+            record[block] = (res.rounding, eta * math.sqrt(sum(p * p for p in res.phi)) / q)
         phi = torch.tensor(res.phi, dtype=torch.float64)
         mid = [0.5 * (a + b) for a, b in zip(res.loss_plus, res.loss_minus)]
         at_x = res.loss_at_x if res.loss_at_x is not None else sum(mid) / len(mid)
@@ -100,14 +117,30 @@ class StepOutcome:
     seconds: float
     zo_phi: float
     grad_y_norm: float
+    # what rounding did to the ZO step (zo.precision), NaN when not measured: the step's residue
+    # ||x_after - (x_before - eta g)|| / ||x||, the fraction of the update lost, its s^2 and update scale
+    zo_residue: float = float("nan")
+    zo_lost: float = float("nan")
+    zo_error_sq: float = float("nan")
+    zo_update_scale: float = float("nan")
 
 
 def model_step(
-    objective: Objective, config: HybridSGDConfig, noise_mode: NoiseMode, step: ScheduledStep
+    objective: Objective,
+    config: HybridSGDConfig,
+    noise_mode: NoiseMode,
+    step: ScheduledStep,
+    *,
+    precision: RunPrecision | None = None,
 ) -> StepOutcome:
-    """One optimizer step of the schedule on the live weights of ``objective``, in place."""
+    """One optimizer step of the schedule on the live weights of ``objective``, in place; ``precision``
+    (``zo.precision.RunPrecision``) sets the ZO precision and measures its rounding (default: plain,
+    unmeasured)."""
     info: dict = {}
-    zo_fn = inplace_zo_block_step(objective, noise_mode=noise_mode, fo_point=config.fo_point, idx=step.idx)
+    rounding: dict = {}
+    zo_fn = inplace_zo_block_step(
+        objective, noise_mode=noise_mode, fo_point=config.fo_point, idx=step.idx, precision=precision, record=rounding
+    )
     has_zo = "zo" in config.modes
     if not has_zo:  # a logging forward at the step's start point, outside the timed step
         with torch.no_grad():
@@ -134,4 +167,8 @@ def model_step(
     phi = float(est.phi.mean()) if est is not None else float("nan")
     gy = info.get("grad_y")
     gy_norm = float(torch.linalg.vector_norm(gy.double())) if gy is not None else float("nan")
-    return StepOutcome(loss, seconds, phi, gy_norm)
+    measured = rounding.get("x") or rounding.get("y")
+    if measured is None:
+        return StepOutcome(loss, seconds, phi, gy_norm)
+    r, scale = measured
+    return StepOutcome(loss, seconds, phi, gy_norm, r.residue, r.lost, r.error_sq, scale)

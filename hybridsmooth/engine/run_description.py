@@ -30,6 +30,8 @@ MAX_SEED = 2**63 - 1  # seeds key the random streams as 64-bit integers
 MODEL_ONLY = ("steps", "eval_every", "eval_limit", "noise_mode")
 SYNTHETIC_ONLY = ("seeds",)
 _OPTIMIZER_FIELDS = frozenset(f.name for f in dataclasses.fields(HybridSGDConfig))
+# optimizer fields that to_dict leaves out while they hold their default (added after runs were stored)
+_OPTIONAL_OPTIMIZER_FIELDS = {"zo_precision": "plain"}
 
 
 def is_model_problem(problem: str) -> bool:
@@ -82,6 +84,11 @@ class RunDescription:
             raise UsageError(f"unknown noise mode {self.noise_mode!r}; accepted: {', '.join(NOISE_MODES)}")
         object.__setattr__(self, "seeds", self._checked_seeds())
         self._refuse_settings_of_the_other_kind()
+        if not self.is_model and self.optimizer.zo_precision != "plain":
+            raise UsageError(
+                f"zo_precision {self.optimizer.zo_precision!r} does not apply to {self.problem!r}: "
+                "it is a setting of the in-place ZO step of torch models"
+            )
 
     def _checked_seeds(self):
         seeds = self.seeds
@@ -137,12 +144,20 @@ class RunDescription:
         """Plain JSON values; ``from_dict(to_dict())`` gives back an equal description."""
         from .rundir import json_safe
 
-        return json_safe(dataclasses.asdict(self))
+        data = json_safe(dataclasses.asdict(self))
+        # a field added after runs were stored is written only when it is not its default, so that the
+        # stored descriptions (and their content hashes) of those runs stay what they were
+        for name, default in _OPTIONAL_OPTIMIZER_FIELDS.items():
+            if data["optimizer"].get(name) == default:
+                del data["optimizer"][name]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> RunDescription:
         """The description ``to_dict`` wrote; every key must be there and no other (one-line UsageError)."""
         _check_keys("run description", data, [f.name for f in dataclasses.fields(cls)])
+        optional = {k: v for k, v in _OPTIONAL_OPTIMIZER_FIELDS.items() if k not in data["optimizer"]}
+        data = {**data, "optimizer": {**data["optimizer"], **optional}} if isinstance(data["optimizer"], dict) else data
         _check_keys("optimizer", data["optimizer"], [f.name for f in dataclasses.fields(HybridSGDConfig)])
         try:
             optimizer = HybridSGDConfig(**data["optimizer"])

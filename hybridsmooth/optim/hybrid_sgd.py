@@ -33,6 +33,7 @@ from torch import Tensor
 from ..objectives.base import Objective
 from ..rng import as_seed_indices
 from ..zo.estimators import FORMS, Form, ZOEstimate, zo_gradient
+from ..zo.precision import ZO_PRECISIONS
 from .limits import BlockMode, StepLimit, diagnose, step_limits
 from .orders import ORDERS, Order
 from .run_metrics import RunResult, divergence_threshold, full_metrics, metrics_frame
@@ -80,6 +81,11 @@ class HybridSGDConfig:
     # grows geometrically and crosses 1e6 a few epochs or steps after 1e3. Figures that want an earlier stop
     # set their own factor.
     divergence_factor: float = 1e6
+    # how the in-place ZO step of a torch model handles the weights' precision (zo.precision): "plain" moves
+    # the weights in their own dtype, "master" keeps a float32 copy of the ZO block as the iterate,
+    # "stochastic" rounds the update stochastically. Left out of a run's identity while "plain"
+    # (RunDescription.to_dict), so runs described before it existed keep their hashes.
+    zo_precision: str = "plain"
 
     def __post_init__(self):
         _choice("method", self.method, tuple(METHODS))
@@ -110,6 +116,9 @@ class HybridSGDConfig:
             raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
         if not (isinstance(self.divergence_factor, (int, float)) and self.divergence_factor > 1):
             raise ValueError(f"divergence_factor must be a number > 1, got {self.divergence_factor!r}")
+        _choice("zo_precision", self.zo_precision, ZO_PRECISIONS)
+        if self.zo_precision != "plain" and "zo" not in self.modes:
+            raise ValueError(f"zo_precision {self.zo_precision!r} needs a ZO block; method {self.method} has none")
 
     @property
     def modes(self) -> tuple[BlockMode, BlockMode]:

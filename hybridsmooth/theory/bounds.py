@@ -41,6 +41,7 @@ __all__ = [
     "TunedComplexity",
     "T_required_ref_tuned",
     "T_tuned_closed_form",
+    "rounding_noise_terms",
 ]
 
 
@@ -387,3 +388,25 @@ def T_tuned_closed_form(
     ignoring the caps and the other floor terms (a lower bound on what the grid search can reach is not implied)."""
     eps, delta = pos("eps", eps), pos("delta", delta)
     return 312.0 * (d_x + 1) / q * Lambda_x * sx2 * gap0 / (n * delta**2 * eps**4)
+
+
+def rounding_noise_terms(
+    error_sq: float, eta_x: float, *, d_x: int, Lambda_x: float, sx2: float, q: int = 1
+) -> tuple[float, float]:
+    """(rounding term, ZO variance term) of B_R when every step also adds a rounding error e_t to x
+    (low-precision weights, ``zo.precision``), with s^2 = E||e_t||^2 = ``error_sq`` per step.
+
+    [DERIVED, in the proof of THEORY 6.2] x_{t+1} = x_t - eta_x g_t + e_t. In the rescaled coordinates
+    w = D^{-1/2} z, e_t enters the epoch's noise m as e_t / sqrt(eta_x); if e_t is conditionally mean-zero
+    and orthogonal across steps (like the ZO noise zeta_k), step 3's n^2 eta_x L_x E||m||^2 gains
+    n^2 eta_x L_x (n s^2 / eta_x) / n^2 = n L_x s^2 per epoch, and after dividing by 3 n T / 8 (step 5),
+    (8/3) L_x s^2 <= 3 L_x s^2 adds to B_R. Unlike every other term it does not shrink with eta_x: the
+    rounding floor. A biased rounding (E e_t != 0) adds a drift term like the smoothing bias: not covered.
+    Next to it, the ZO variance term 26 (d_x + 1)/q L_x eta_x^2 sx2; their ratio does not involve L_x."""
+    nonneg("error_sq", error_sq)
+    nonneg("eta_x", eta_x)
+    dim("d_x", d_x)
+    pos("Lambda_x", Lambda_x)
+    nonneg("sx2", sx2)
+    count("q", q)
+    return 3.0 * Lambda_x * error_sq, 26.0 * (d_x + 1) / q * Lambda_x * eta_x**2 * sx2

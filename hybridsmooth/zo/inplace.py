@@ -45,6 +45,14 @@ from torch import Tensor
 
 from ..rng import zo_generator
 from .estimators import Form, check_form, check_mu, check_q, draw_directions, projected_gradient, zo_gradient_along
+from .precision import (
+    CoordinateSample,
+    RoundingSample,
+    check_precision,
+    rounding_sample,
+    rounding_seed,
+    stochastic_round,
+)
 
 NoiseMode = Literal["regenerate", "buffer"]
 NOISE_MODES: tuple[str, ...] = ("regenerate", "buffer")
@@ -63,6 +71,8 @@ class InplaceStep:
     loss_at_x: float | None
     noise_draws: int
     seconds: float
+    # what rounding did to the step, on the probe's coordinates (only when a probe was given)
+    rounding: RoundingSample | None = None
 
 
 # --- the four verbs ---------------------------------------------------------------------------------
@@ -143,11 +153,23 @@ class _PerturbedBlock:
             self.draws += 1
         self.current = len(self.states) - 1
 
-    def directions(self, j: int) -> Iterator[Tensor] | list[Tensor]:
+    def directions(self, j: int, capture: tuple | None = None) -> Iterator[Tensor] | list[Tensor]:
+        """u_j tensor by tensor; ``capture`` = (probe, list) also records u_j on the probe's coordinates."""
         if self.buffered:
-            return self.buffers[j]
-        self.draws += 1
-        return noise(self.params, form=self.form, generator=self.generator, state=self.states[j])
+            out = self.buffers[j]
+        else:
+            self.draws += 1
+            out = noise(self.params, form=self.form, generator=self.generator, state=self.states[j])
+        return out if capture is None else capture[0].tap(out, capture[1])
+
+    def settle(self, update: float, capture: tuple | None = None) -> None:
+        """Restore fused with the update along u_current: x <- x0 + ``update`` u_current (one generation)."""
+        perturb(self.params, self.directions(self.current, capture), -self.offset + update)
+        self.offset = 0.0
+
+    def add_along(self, j: int, coefficient: float, capture: tuple | None = None) -> None:
+        """x <- x + coefficient u_j (the update of an earlier direction, once all phi_j are measured)."""
+        update(self.params, self.directions(j, capture), coefficient)
 
     def move(self, scale: float, *, offset: float) -> None:
         """x <- x + scale * u_current, after which x = x0 + ``offset`` * u_current."""
@@ -158,6 +180,81 @@ class _PerturbedBlock:
         if self.offset != 0.0:
             perturb(self.params, self.directions(self.current), -self.offset)
             self.offset = 0.0
+
+
+class _MasterBlock(_PerturbedBlock):
+    """ZO precision ``master``: float32 ``masters`` (shaped like the weights) are the iterate x; the weights
+    only receive rounded copies, w = fl(x32 + offset u), so the restore is a copy and exact, and the update
+    x32 <- x32 + c u is applied in float32. The directions are drawn with the masters' dtype."""
+
+    def __init__(self, weights: list[Tensor], masters: list[Tensor], **kw):
+        super().__init__(masters, **kw)
+        self.weights = weights
+
+    def _write(self, directions, *, offset: float, update: float = 0.0) -> None:
+        with torch.no_grad():
+            for w, m, u in zip(self.weights, self.params, directions, strict=True):
+                if update != 0.0:
+                    m.add_(u, alpha=update)
+                w.copy_(m if offset == 0.0 else torch.add(m, u, alpha=offset))
+
+    def move(self, scale: float, *, offset: float) -> None:
+        if offset == 0.0:  # back to x: a copy, no noise needed
+            self.restore()
+            return
+        self._write(self.directions(self.current), offset=offset)
+        self.offset = offset
+
+    def settle(self, update: float, capture: tuple | None = None) -> None:
+        self._write(self.directions(self.current, capture), offset=0.0, update=update)
+        self.offset = 0.0
+
+    def add_along(self, j: int, coefficient: float, capture: tuple | None = None) -> None:
+        self._write(self.directions(j, capture), offset=0.0, update=coefficient)
+
+    def restore(self) -> None:
+        with torch.no_grad():
+            for w, m in zip(self.weights, self.params, strict=True):
+                w.copy_(m)
+        self.offset = 0.0
+
+
+class _StochasticBlock(_PerturbedBlock):
+    """ZO precision ``stochastic``: as ``plain``, but every move that carries an update (the restore fused
+    with it) is computed in a wider dtype and rounded stochastically into the weights (seeded), so the
+    update survives in expectation without a copy of x."""
+
+    def __init__(self, params: list[Tensor], *, rounding: torch.Generator, **kw):
+        super().__init__(params, **kw)
+        self.rounding = rounding
+
+    def _round_add(self, directions, coefficient: float) -> None:
+        with torch.no_grad():
+            for p, u in zip(self.params, directions, strict=True):
+                wide = torch.float32 if p.dtype in (torch.bfloat16, torch.float16) else torch.float64
+                v = torch.add(p.to(wide), u.to(wide), alpha=coefficient)
+                p.copy_(stochastic_round(v, p.dtype, self.rounding))
+
+    def settle(self, update: float, capture: tuple | None = None) -> None:
+        self._round_add(self.directions(self.current, capture), -self.offset + update)
+        self.offset = 0.0
+
+    def add_along(self, j: int, coefficient: float, capture: tuple | None = None) -> None:
+        self._round_add(self.directions(j, capture), coefficient)
+
+
+def _make_block(params, *, form, generator, noise_mode, precision, master) -> _PerturbedBlock:
+    kw = dict(form=form, generator=generator, buffered=noise_mode == "buffer")
+    if precision == "master":
+        masters = _check_params(master) if master is not None else None
+        if masters is None or [m.shape for m in masters] != [p.shape for p in params]:
+            raise ValueError("ZO precision master needs ``master``: one float32 tensor per parameter, same shapes")
+        return _MasterBlock(params, masters, **kw)
+    if precision == "stochastic":
+        rounding = torch.Generator(device=params[0].device)
+        rounding.manual_seed(rounding_seed(generator))
+        return _StochasticBlock(params, rounding=rounding, **kw)
+    return _PerturbedBlock(params, **kw)
 
 
 def _measure(
@@ -242,6 +339,9 @@ def zo_step_inplace_from(
     loss_at_x: float | None = None,
     at_plus: LossClosure | None = None,
     at_minus: LossClosure | None = None,
+    precision: str = "plain",
+    master: Sequence[Tensor] | None = None,
+    probe: CoordinateSample | None = None,
 ) -> InplaceStep:
     """One in-place ZO step x <- x - (eta/q) sum_j phi_j u_j on ``params``, u_1..u_q drawn from ``generator``
     (on the device of ``params``) from its current state on; the step advances it.
@@ -254,37 +354,37 @@ def zo_step_inplace_from(
     only): each is called there, with grad enabled, and returns f_i. A caller uses them to take the other
     block's first-order gradient at the perturbed point from the same forward pass (fo_point plus / sym,
     THEORY 2.3), which saves the separate forward a clean-point gradient costs.
+
+    ``precision`` (``zo.precision``): ``plain`` moves the weights in their own dtype; ``master`` keeps the
+    iterate in ``master`` (float32 tensors shaped like ``params``) and writes rounded copies into the
+    weights (exact restore); ``stochastic`` rounds the update stochastically. ``probe``, a fixed sample of
+    coordinates, adds what rounding did to the step (``InplaceStep.rounding``) at the cost of a few
+    gathers: the sampled u_j are read while the update regenerates them anyway.
     """
     mu, eta, form, q = _check_step_options(mu=mu, eta=eta, form=form, q=q, noise_mode=noise_mode, at_minus=at_minus)
     params = _check_params(params)
     t0 = time.perf_counter()
-    block = _PerturbedBlock(params, form=form, generator=generator, buffered=noise_mode == "buffer")
+    kind = check_precision(precision)
+    block = _make_block(params, form=form, generator=generator, noise_mode=noise_mode, precision=kind, master=master)
+    x0 = probe.gather(block.params) if probe is not None else None  # block.params: the iterate (master or weights)
+    taps: list[Tensor] = []
+    capture = (probe, taps) if probe is not None else None
     f0 = None
     if form == "forward":
         f0 = forward(loss) if loss_at_x is None else float(loss_at_x)
-    phis, plus, minus = [], [], []
     try:
-        for j in range(q):
-            lp, lm = _measure(
-                block,
-                loss,
-                mu=mu,
-                form=form,
-                f0=f0,
-                at_plus=at_plus if j == 0 else None,
-                at_minus=at_minus if j == 0 else None,
-            )
-            phis.append(projected_gradient(lp, lm, mu=mu, form=form))
-            plus.append(lp)
-            minus.append(lm)
-            if j < q - 1:
-                block.move(-block.offset, offset=0.0)
-        # restore + update of the last direction, fused: one more generation of u_q instead of two
-        block.move(-block.offset - eta * phis[-1] / q, offset=0.0)
-        for j in range(q - 1):
-            update(params, block.directions(j), -eta * phis[j] / q)
+        phis, plus, minus = _directions_and_update(
+            block, loss, mu=mu, eta=eta, form=form, q=q, f0=f0, at_plus=at_plus, at_minus=at_minus, capture=capture
+        )
     finally:
         block.restore()
+    rounding = None
+    if probe is not None:
+        # the updates were applied for u_q first, then u_1..u_{q-1}: the coefficients in that order
+        coefs = [-eta * phis[-1] / q] + [-eta * p / q for p in phis[:-1]]
+        upd = sum(c * u for c, u in zip(coefs, taps))
+        dtype = block.params[0].dtype
+        rounding = rounding_sample(x0, probe.gather(block.params), upd, dtype=dtype, total=probe.total)
     return InplaceStep(
         phi=tuple(phis),
         loss_plus=tuple(plus),
@@ -292,7 +392,35 @@ def zo_step_inplace_from(
         loss_at_x=f0,
         noise_draws=block.draws,
         seconds=time.perf_counter() - t0,
+        rounding=rounding,
     )
+
+
+def _directions_and_update(
+    block: _PerturbedBlock, loss, *, mu, eta, form, q, f0, at_plus, at_minus, capture
+) -> tuple[list[float], list[float], list[float]]:
+    """Measure phi_1..phi_q at the same base point, then apply the update (module docstring)."""
+    phis, plus, minus = [], [], []
+    for j in range(q):
+        lp, lm = _measure(
+            block,
+            loss,
+            mu=mu,
+            form=form,
+            f0=f0,
+            at_plus=at_plus if j == 0 else None,
+            at_minus=at_minus if j == 0 else None,
+        )
+        phis.append(projected_gradient(lp, lm, mu=mu, form=form))
+        plus.append(lp)
+        minus.append(lm)
+        if j < q - 1:
+            block.move(-block.offset, offset=0.0)
+    # restore + update of the last direction, fused: one more generation of u_q instead of two
+    block.settle(-eta * phis[-1] / q, capture)
+    for j in range(q - 1):
+        block.add_along(j, -eta * phis[j] / q, capture)
+    return phis, plus, minus
 
 
 # --- helpers to check the trick against the out-of-place estimator -----------------------------------
