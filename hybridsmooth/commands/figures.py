@@ -1,10 +1,15 @@
-"""``hybridsmooth figures [--quick | --full] [--only a,b] [--rerun] [--out figures] [--runs-dir runs/figures]``:
-build the registered figures (``hybridsmooth.experiments.EXPERIMENTS``).
+"""``hybridsmooth figures [--quick | --full] [--only a,b] [--rerun] [--out figures] [--runs-dir runs/figures]
+[--write-grid FILE]``: build the registered figures (``hybridsmooth.experiments.EXPERIMENTS``).
 
 For each selected implemented figure: when its stored tables exist for the same config and ``--rerun`` is not
 given, only re-plot (no training); otherwise run, then plot. Writes OUT/<name>.png, OUT/<name>.csv (the main
 table) and rewrites OUT/README.md with one caption line per figure. Bad names, configs and output folders are
 refused before any run (a figure run can take minutes; its result must not be lost to an unwritable folder).
+
+``--write-grid FILE`` trains and plots nothing: it writes the training runs of the selected figures as a grid
+file (a list of runs) whose root is the figures' store of model runs, so that ``hybridsmooth sweep run FILE``
+trains them (on a cluster, in shards) and the same ``figures`` command without ``--write-grid`` then finds
+the finished runs there and only plots.
 """
 
 from __future__ import annotations
@@ -14,10 +19,14 @@ import time
 from pathlib import Path
 
 from .. import experiments as ex
+from ..engine import sweep
 from ..engine.rundir import json_safe, write_atomic
+from ..errors import UsageError
 from ..experiments import figure_runs
 from ..experiments.registry import CONFIG_FILE, read_config, tables_exist, validate_config
-from ..paths import ensure_output_dir
+from ..paths import ensure_output_dir, ensure_output_file
+
+GRID_SUFFIXES = (".toml", ".yaml", ".yml")
 
 
 def add_arguments(parser) -> None:
@@ -41,6 +50,13 @@ def add_arguments(parser) -> None:
         dest="runs_dir",
         default="runs/figures",
         help="folder of the stored runs, one sub-folder per figure (default runs/figures)",
+    )
+    parser.add_argument(
+        "--write-grid",
+        dest="write_grid",
+        default=None,
+        metavar="FILE",
+        help="write the figures' training runs as a sweep grid (.toml or .yaml) rooted in their store; train nothing",
     )
 
 
@@ -119,6 +135,8 @@ def run(args) -> int:
         configs[e.name] = e.config(mode)
         if e.implemented:
             validate_config(e, configs[e.name])
+    if getattr(args, "write_grid", None):
+        return write_figures_grid(args.write_grid, selected, configs, runs_dir, mode)
     stored = {e.name: _has_stored_run(e, runs_dir / e.name, configs[e.name]) and not args.rerun for e in selected}
     ensure_output_dir(out, "--out")
     if not all(stored.values()):  # re-plotting only reads the runs folder, which may then be read-only
@@ -145,3 +163,43 @@ def run(args) -> int:
         f"tables under {runs_dir}"
     )
     return 0
+
+
+# --- the runs of figures as a sweep grid -----------------------------------------------------------------------
+def write_figures_grid(path: str, selected, configs: dict, runs_dir: Path, mode: str) -> int:
+    """Write the training runs of the ``selected`` figures (their ``Experiment.runs``) as a grid whose root is
+    the figures' store of model runs, where ``figure_runs.load_figure_run`` finds what the sweep finishes."""
+    if Path(path).suffix.lower() not in GRID_SUFFIXES:
+        raise UsageError(f"--write-grid {path}: give a .toml or .yaml file")
+    out = ensure_output_file(path, "--write-grid")
+    runs, notes = _grid_runs(selected, configs)
+    if not runs:
+        raise UsageError(f"--write-grid: {', '.join(e.name for e in selected)} train no runs; nothing to write")
+    # absolute: a sweep reads root against its own working directory, which may be another one (a cluster job)
+    root = (runs_dir / figure_runs.MODEL_RUNS_DIR).resolve()
+    sweep.write_grid(out, root, runs)
+    for note in notes:
+        print(note)
+    names = ",".join(e.name for e in selected)
+    print(f"wrote {out}: {len(runs)} runs, root {root}")
+    print(
+        f"next: hybridsmooth sweep run {out}; then "
+        f"hybridsmooth figures --{mode} --only {names} --runs-dir {runs_dir} plots them"
+    )
+    return 0
+
+
+def _grid_runs(selected, configs: dict) -> tuple[list, list[str]]:
+    """The distinct runs of the figures (model and synthetic), in figure order, and a line for each figure
+    that has none (it computes when it plots)."""
+    runs: dict[str, tuple[str, object]] = {}
+    notes = []
+    for e in selected:
+        listed = e.runs(configs[e.name]) if e.implemented and e.runs is not None else []
+        if not listed:
+            notes.append(f"{e.name}: no training runs to sweep (it computes when plotted)")
+        for d in listed:
+            owner, known = runs.setdefault(d.content_hash(), (e.name, d))
+            if known != d:  # one folder per content hash: two lengths of one run cannot share it
+                raise UsageError(f"--write-grid: {owner} and {e.name} ask for one run at two lengths ({d.label()})")
+    return [d for _, d in runs.values()], notes

@@ -4,6 +4,15 @@ GRID is a TOML file (see ``engine.sweep``). ``plan`` lists the runs and the stat
 runs what is not finished (finished folders are skipped, partial ones resumed; exit status 1 if a run failed
 or diverged), ``status`` counts the states and names the failed runs, ``collect`` writes one tidy table of
 the finished runs read from their folders.
+
+``run --executor`` says where the runs go (``engine.sweep_executors``): ``local`` (default) runs them here,
+``--workers`` processes at once; ``ray`` runs each as a Ray task (``--cpus-per-run``, fractional
+``--gpus-per-run``) on the cluster at ``--ray-address``/``RAY_ADDRESS`` or on a local one of ``--workers``
+runs; ``slurm`` submits a submitit job array (``--slurm-partition``, ``--slurm-time``, ``--slurm-mem``,
+``--gpus-per-run``; ``--workers`` elements at once), requeued onto the run's checkpoint when preempted or
+out of time, or with ``--slurm-local`` runs the array through submitit's local executor, without SLURM. An
+option of another executor than the chosen one is refused. Each run is one task: a synthetic problem's
+seeds stay one batched run.
 """
 
 from __future__ import annotations
@@ -11,6 +20,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -21,6 +31,16 @@ from ..paths import ensure_output_file
 
 # executor -> (the module it needs, the extra that installs it)
 REMOTE_EXECUTORS = {"ray": ("ray", "ray"), "slurm": ("submitit", "slurm")}
+# the options of `sweep run` that only some executors take; given to another executor they are refused
+EXECUTOR_OPTIONS = {
+    "cpus_per_run": ("ray", "slurm"),
+    "gpus_per_run": ("ray", "slurm"),
+    "ray_address": ("ray",),
+    "slurm_partition": ("slurm",),
+    "slurm_time": ("slurm",),
+    "slurm_mem": ("slurm",),
+    "slurm_local": ("slurm",),
+}
 
 
 def add_arguments(parser) -> None:
@@ -32,17 +52,42 @@ def add_arguments(parser) -> None:
         ("collect", "write one table (one row per run, seed and epoch) of GRID's finished runs"),
     ):
         p = actions.add_parser(name, help=help_text, description=help_text)
-        p.add_argument("grid", help="grid file (TOML)")
+        p.add_argument("grid", help="grid file: TOML, or YAML (.yaml/.yml); axes or a list of runs")
         p.add_argument("--root", default=None, help="folder of the run folders (default: the grid's root)")
         if name in ("plan", "status"):
             p.add_argument("--json", action="store_true", help="one JSON object per run on stdout")
         if name == "run":
-            p.add_argument("--executor", default="local", choices=["local", *REMOTE_EXECUTORS])
-            p.add_argument("--workers", type=int, default=1, help="runs at once, one process each (default 1)")
-            p.add_argument("--shard", default=None, metavar="i/N", help="only the runs whose index %% N == i")
-            p.add_argument("--threads", type=int, default=None, help="torch CPU threads per run (default 1)")
+            _add_run_arguments(p)
         if name == "collect":
             p.add_argument("--out", required=True, help="table to write: .csv, or .parquet (needs pyarrow)")
+
+
+def _add_run_arguments(p) -> None:
+    p.add_argument("--executor", default="local", choices=["local", *REMOTE_EXECUTORS], help="default local")
+    # None, not 1: a remote executor has its own default, and an option given where it does not apply is refused
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="runs at once (default 1): processes here; the CPUs of a local Ray cluster in runs; "
+        "SLURM array elements at once (default: no limit but SLURM's)",
+    )
+    p.add_argument("--shard", default=None, metavar="i/N", help="only the runs whose index %% N == i")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads per run (default 1, or --cpus-per-run)")
+    p.add_argument("--cpus-per-run", type=int, default=None, help="ray, slurm: CPUs each run asks for (default 1)")
+    p.add_argument(
+        "--gpus-per-run",
+        type=float,
+        default=None,
+        help="ray: GPUs each run asks for, a fraction shares a GPU between runs; slurm: whole GPUs (default 0)",
+    )
+    p.add_argument("--ray-address", default=None, help="ray: the cluster to join (default RAY_ADDRESS, or start one)")
+    p.add_argument("--slurm-partition", default=None, help="slurm: the partition (default: SLURM's)")
+    p.add_argument("--slurm-time", type=int, default=None, metavar="MIN", help="slurm: minutes per job (default 60)")
+    p.add_argument("--slurm-mem", type=float, default=None, metavar="GB", help="slurm: memory per job in GB")
+    p.add_argument(
+        "--slurm-local", action="store_true", default=None, help="slurm: run the array with submitit's local executor"
+    )
 
 
 def run(args) -> int:
@@ -62,11 +107,74 @@ def _check_run_options(args) -> None:
         module, extra = REMOTE_EXECUTORS[args.executor]
         if importlib.util.find_spec(module) is None:
             raise UsageError(f"--executor {args.executor} needs {module}: pip install hybridsmooth[{extra}]")
-        raise UsageError(f"--executor {args.executor} is not implemented yet; use --executor local")
-    validate.integer("--workers", args.workers, minimum=1, maximum=os.cpu_count() or 1, error=UsageError)
+    _check_applicable(args)
+    _check_workers(args)
     if args.threads is not None:
         validate.threads("--threads", args.threads)
+    if args.cpus_per_run is not None:
+        validate.integer("--cpus-per-run", args.cpus_per_run, minimum=1, error=UsageError)
+    if args.gpus_per_run is not None:
+        _check_gpus(args.executor, args.gpus_per_run)
+    if args.slurm_time is not None:
+        validate.integer("--slurm-time", args.slurm_time, minimum=1, error=UsageError)
+    if args.slurm_mem is not None:
+        validate.positive("--slurm-mem", args.slurm_mem, error=UsageError)
+    if args.executor == "slurm" and not args.slurm_local and shutil.which("sbatch") is None:
+        raise UsageError("--executor slurm: no SLURM here (sbatch not found); add --slurm-local to run the array here")
     sweep.shard([], args.shard)  # a bad shard is refused before the grid is read
+
+
+def _check_applicable(args) -> None:
+    """An option of another executor is an error: silently ignoring it would run the sweep other than asked."""
+    for name, executors in EXECUTOR_OPTIONS.items():
+        if getattr(args, name) is not None and args.executor not in executors:
+            flag = "--" + name.replace("_", "-")
+            raise UsageError(f"{flag} applies to --executor {' or '.join(executors)}, not {args.executor}")
+
+
+def _ray_address(args) -> str | None:
+    return args.ray_address or os.environ.get("RAY_ADDRESS") or None
+
+
+def _check_workers(args) -> None:
+    if args.workers is None:
+        return
+    if args.executor == "ray" and _ray_address(args):
+        raise UsageError(
+            "--workers sizes a local Ray cluster; on the cluster at --ray-address/RAY_ADDRESS its "
+            "resources decide how many runs go at once"
+        )
+    # processes (or a Ray cluster's CPUs) on this machine; a SLURM array's elements are spread over the cluster
+    here = args.executor != "slurm" or args.slurm_local
+    cpus = os.cpu_count() or 1
+    limit = cpus if here else None
+    validate.integer(
+        "--workers",
+        args.workers,
+        minimum=1,
+        maximum=limit,
+        error=UsageError,
+        why=f"this machine has {cpus} CPUs" if here else "",
+    )
+
+
+def _check_gpus(executor: str, gpus: float) -> None:
+    validate.non_negative("--gpus-per-run", gpus, error=UsageError)
+    if executor == "slurm" and gpus != int(gpus):
+        raise UsageError(f"--gpus-per-run {gpus:g}: a SLURM job asks for whole GPUs (share one with --executor ray)")
+    if executor == "ray" and gpus > 1 and gpus != int(gpus):
+        raise UsageError(f"--gpus-per-run {gpus:g}: Ray takes a fraction of one GPU or whole GPUs")
+
+
+def _executor_options(args) -> dict:
+    """The keyword arguments of ``engine.sweep_executors.run_ray`` / ``run_submitit`` the options give."""
+    common = {"cpus_per_run": args.cpus_per_run or 1}
+    if args.executor == "ray":
+        return {**common, "gpus_per_run": args.gpus_per_run or 0.0, "address": _ray_address(args)}
+    if args.executor == "slurm":
+        slurm = {"partition": args.slurm_partition, "time_min": args.slurm_time, "mem_gb": args.slurm_mem}
+        return {**common, **slurm, "gpus_per_run": int(args.gpus_per_run or 0), "local": bool(args.slurm_local)}
+    return {}
 
 
 def _check_table_path(out: str) -> None:
@@ -130,7 +238,11 @@ def _run(args, runs) -> int:
         tail = f": {outcome.message}" if outcome.status in ("failed", "interrupted") else ""
         print(f"[{done[0]}/{total}] {outcome.status} {outcome.folder}{tail}", flush=True)
 
-    outcomes = sweep.run_all(selected, workers=args.workers, threads=args.threads, report=report)
+    workers = args.workers or (1 if args.executor == "local" else None)
+    options = _executor_options(args)
+    outcomes = sweep.run_all(
+        selected, workers=workers, threads=args.threads, report=report, executor=args.executor, options=options
+    )
     by = {s: sum(o.status == s for o in outcomes) for s in ("finished", "skipped", "diverged", "failed")}
     print(f"{total} runs: " + ", ".join(f"{n} {s}" for s, n in by.items()))
     if any(o.status == "interrupted" for o in outcomes):

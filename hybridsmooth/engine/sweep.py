@@ -1,10 +1,12 @@
-"""Sweeps: a TOML grid expanded into ``RunDescription``s, one run folder each, run until all are finished.
+"""Sweeps: a grid file expanded into ``RunDescription``s, one run folder each, run until all are finished.
 
-A grid file names the problems, methods and optimizer settings; a key whose value is a list is an axis of
-the grid (the sweep is the cartesian product of its axes), a scalar is fixed. Each description lives in
-``<root>/<content_hash>``, so the folders alone say what is done: re-running a sweep skips finished runs,
-continues partial ones from their checkpoints and starts the rest. Nothing is kept in memory between
-commands; ``collect`` reads its table from the folders.
+A grid file (TOML, or YAML with the same keys) names the problems, methods and optimizer settings; a key
+whose value is a list is an axis of the grid (the sweep is the cartesian product of its axes), a scalar is
+fixed. Instead of axes a grid may list its runs (``[[runs]]`` tables, a YAML list), each entry one run with
+the keys of a grid point, for sets of runs that are no product (``hybridsmooth figures --write-grid``).
+Each description lives in ``<root>/<content_hash>``, so the folders alone say what is done: re-running a
+sweep skips finished runs, continues partial ones from their checkpoints and starts the rest. Nothing is
+kept in memory between commands; ``collect`` reads its table from the folders.
 """
 
 from __future__ import annotations
@@ -55,22 +57,34 @@ class PlannedRun:
 
 
 # --- the grid ------------------------------------------------------------------------------------------------
+_YAML_SUFFIXES = (".yaml", ".yml")
+
+
 def read_grid(path: str | os.PathLike, root: str | os.PathLike | None = None) -> Grid:
-    """Parse and expand a grid file; ``root`` (``--root``) replaces the file's ``root``."""
-    tomllib = _toml_reader()
+    """Parse and expand a grid file (TOML, or YAML by its .yaml/.yml suffix); ``root`` (``--root``) replaces
+    the file's ``root``."""
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise UsageError(f"cannot read the grid {path}: {err.strerror or err}") from None
-    except tomllib.TOMLDecodeError as err:
-        raise UsageError(f"{path} is not valid TOML: {err}") from None
+    data = _parse_yaml(text, path) if path.suffix.lower() in _YAML_SUFFIXES else _parse_toml(text, path)
+    if not isinstance(data, dict):
+        raise UsageError(f"{path}: a grid is a table of keys, got {type(data).__name__}")
     where = root if root is not None else data.get("root")
     if where is None:
         raise UsageError(f'{path}: give root = "DIR" in the grid or --root DIR')
     if not isinstance(where, (str, os.PathLike)) or not str(where):
         raise UsageError(f"{path}: root must be a folder path, got {where!r}")
     return Grid(Path(where), expand(data, what=str(path)))
+
+
+def _parse_toml(text: str, path: Path) -> dict:
+    tomllib = _toml_reader()
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise UsageError(f"{path} is not valid TOML: {err}") from None
 
 
 def _toml_reader():
@@ -85,9 +99,36 @@ def _toml_reader():
     return tomllib
 
 
+def _parse_yaml(text: str, path: Path):
+    try:
+        import yaml
+    except ModuleNotFoundError:
+        raise UsageError(f"{path}: a YAML grid needs PyYAML (pip install pyyaml), or write the grid in TOML") from None
+    try:
+        return yaml.load(text, Loader=_yaml_loader(yaml))  # a SafeLoader: plain data only
+    except yaml.YAMLError as err:
+        raise UsageError(f"{path} is not valid YAML: {' '.join(str(err).split())}") from None
+
+
+def _yaml_loader(yaml):
+    """PyYAML's safe loader, but reading 1e-3 as a number: YAML 1.1 wants a dot (1.0e-3) and would hand the
+    grid the string '1e-3', where TOML (and YAML 1.2) read a float."""
+    import re
+
+    class GridLoader(yaml.SafeLoader):
+        pass
+
+    number = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$")
+    GridLoader.add_implicit_resolver("tag:yaml.org,2002:float", number, list("-+0123456789."))
+    return GridLoader
+
+
 def expand(data: dict, what: str = "grid") -> tuple[RunDescription, ...]:
-    """The distinct descriptions of a parsed grid, in a deterministic order (problems, then methods, then the
-    other axes in the order the grid names them)."""
+    """The distinct descriptions of a parsed grid, in a deterministic order: with a ``runs`` list, its runs in
+    the listed order; otherwise the cartesian product (problems, then methods, then the other axes in the
+    order the grid names them)."""
+    if "runs" in data:
+        return _expand_runs(data, what)
     settings = _flatten(data, what)
     if "problem" not in settings:
         raise UsageError(f'{what}: give problems = ["SPEC", ...]')
@@ -108,15 +149,52 @@ def expand(data: dict, what: str = "grid") -> tuple[RunDescription, ...]:
     return tuple(seen.values())
 
 
-def _flatten(data: dict, what: str) -> dict:
+def _expand_runs(data: dict, what: str) -> tuple[RunDescription, ...]:
+    """An explicit list of runs (``[[runs]]``), for sets that are no product; the grid's other keys are
+    settings every run shares and an entry overrides. Axes do not mix with it (which would they multiply?)."""
+    data = dict(data)
+    entries = data.pop("runs")
+    if not isinstance(entries, list) or not entries:
+        raise UsageError(f"{what}: runs must be a non-empty list of tables ([[runs]]), got {entries!r}")
+    shared = _flatten(data, what)
+    axes = [k for k, v in shared.items() if isinstance(v, list) and k != "seeds"]
+    if axes:
+        raise UsageError(f"{what}: {', '.join(axes)}: a grid with a runs list takes one value per key, not axes")
+    seen: dict[str, RunDescription] = {}
+    for i, entry in enumerate(entries):
+        where = f"{what}: runs[{i}]"
+        if not isinstance(entry, dict):
+            raise UsageError(f"{where} must be a table of one run's keys, got {entry!r}")
+        point = {**shared, **_flatten(entry, where, allow_root=False)}
+        lists = [k for k, v in point.items() if isinstance(v, list) and k != "seeds"]
+        if lists:
+            raise UsageError(f"{where}: {', '.join(lists)} must be one value, not a list (an entry is one run)")
+        if "problem" not in point:
+            raise UsageError(f'{where}: give problem = "SPEC" (in the entry or for all runs)')
+        _add_once(seen, _describe(point, where), where)
+    return tuple(seen.values())
+
+
+def _add_once(seen: dict[str, RunDescription], description: RunDescription, where: str) -> None:
+    """A repeated run is listed once; the same run at another length or checkpoint interval would share one
+    folder with it (``<root>/<content_hash>``), so it is refused."""
+    key = description.content_hash()
+    other = seen.setdefault(key, description)
+    if other != description:
+        raise UsageError(f"{where}: the same run as an earlier entry with another length; give each run once")
+
+
+def _flatten(data: dict, what: str, allow_root: bool = True) -> dict:
     """Top-level keys and the [optimizer] table in one namespace, plural names made singular."""
     data = dict(data)
-    data.pop("root", None)
+    if allow_root:
+        data.pop("root", None)
     optimizer = data.pop("optimizer", {})
     if not isinstance(optimizer, dict):
         raise UsageError(f"{what}: optimizer must be a table ([optimizer]), got {optimizer!r}")
-    accepted = ("root", *_PLURALS, *_RUN_FIELDS, *_OPT_FIELDS)
-    unknown = [k for k in data if k not in accepted] + [f"optimizer.{k}" for k in optimizer if k not in _OPT_FIELDS]
+    accepted = (*(("root", "runs") if allow_root else ()), "problem", *_PLURALS, *_RUN_FIELDS, *_OPT_FIELDS)
+    unknown = [str(k) for k in data if k not in accepted]
+    unknown += [f"optimizer.{k}" for k in optimizer if k not in _OPT_FIELDS]
     if unknown:
         raise UsageError(f"{what}: unknown keys {', '.join(unknown)} (accepted: {', '.join(accepted)}, [optimizer])")
     settings = {}
@@ -140,6 +218,49 @@ def _describe(point: dict, what: str) -> RunDescription:
         return RunDescription(point["problem"], HybridSGDConfig(**opt), **run)
     except (ValueError, TypeError) as err:
         raise UsageError(f"{what}: run {label}: {err}") from None
+
+
+def write_grid(path: str | os.PathLike, root: str | os.PathLike, descriptions) -> Path:
+    """Write ``descriptions`` as a grid file that lists its runs (TOML, or YAML by the .yaml/.yml suffix)
+    with ``root`` as the folder of their run folders; ``read_grid`` gives back the same descriptions."""
+    path = Path(path)
+    seen: dict[str, RunDescription] = {}
+    for i, description in enumerate(descriptions):
+        _add_once(seen, description, f"{path}: runs[{i}]")
+    runs = [_grid_entry(d) for d in seen.values()]
+    if path.suffix.lower() in _YAML_SUFFIXES:
+        import yaml
+
+        text = yaml.safe_dump({"root": str(root), "runs": runs}, sort_keys=False, width=1000)
+    else:
+        text = "\n".join([f"root = {_toml_value(str(root))}", *(_toml_run(run) for run in runs)]) + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, text)
+    return path
+
+
+def _grid_entry(description: RunDescription) -> dict:
+    """One run as the flat keys of a grid point; a None is left out (it is the default of every field that
+    may be None, and TOML has no null)."""
+    data = description.to_dict()
+    flat = {"problem": data.pop("problem"), **data.pop("optimizer"), **data}
+    return {k: list(v) if isinstance(v, (list, tuple)) else v for k, v in flat.items() if v is not None}
+
+
+def _toml_run(run: dict) -> str:
+    return "\n[[runs]]\n" + "\n".join(f"{k} = {_toml_value(v)}" for k, v in run.items())
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)  # Python's repr of a float (1e-05, inf, nan) is a TOML float
+    if isinstance(value, str):
+        return json.dumps(value)  # a JSON string is a TOML basic string
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"no TOML value for {value!r}")
 
 
 # --- folder states ---------------------------------------------------------------------------------------------
@@ -208,16 +329,30 @@ class Outcome:
 
 
 def run_all(
-    runs: list[PlannedRun], *, workers: int = 1, threads: int | None = None, report: Callable | None = None
+    runs: list[PlannedRun],
+    *,
+    workers: int | None = 1,
+    threads: int | None = None,
+    report: Callable | None = None,
+    executor: str = "local",
+    options: dict | None = None,
 ) -> list[Outcome]:
-    """Run every run that is not finished (``workers`` processes; 1 runs here, in this process), calling
-    ``report(outcome)`` as each ends. A run that raises writes failed.json and the others go on."""
+    """Run every run that is not finished, calling ``report(outcome)`` as each ends. A run that raises writes
+    failed.json and the others go on.
+
+    ``executor``: ``local`` runs ``workers`` processes (1 runs here, in this process); ``ray`` and ``slurm``
+    hand the runs to ``engine.sweep_executors.run_ray`` / ``run_submitit`` with ``options`` (their keyword
+    arguments), ``workers`` meaning runs at once there (None: the executor's default)."""
     todo = [r for r in runs if r.state not in ("finished", "conflict")]
     outcomes = [_skipped(r) for r in runs if r not in todo]
     report = report or (lambda outcome: None)
     for outcome in outcomes:
         report(outcome)
     jobs = [(r.index, r.description.to_dict(), str(r.folder)) for r in todo]
+    if executor != "local":
+        # nothing to run: no cluster to start or job array to submit
+        return outcomes + (_run_elsewhere(executor, jobs, workers, threads, report, options or {}) if jobs else [])
+    workers = workers or 1
     if workers <= 1 or len(jobs) <= 1:
         with _threads(threads or 1):
             for job in jobs:
@@ -242,13 +377,26 @@ def run_all(
     return outcomes
 
 
+def _run_elsewhere(executor: str, jobs: list, workers, threads, report: Callable, options: dict) -> list[Outcome]:
+    from . import sweep_executors  # imports ray or submitit only when asked for
+
+    run = {"ray": sweep_executors.run_ray, "slurm": sweep_executors.run_submitit}[executor]
+    return run(jobs, workers=workers, threads=threads, report=report, **options)
+
+
 def _result(future, job) -> Outcome:
     try:
         return future.result()
     except BaseException as err:  # the worker process itself died (killed, out of memory)
-        index, _, folder = job
-        _write_failed(Path(folder), err)
-        return Outcome(index, folder, "failed", _one_line(err))
+        return job_lost(job, err)
+
+
+def job_lost(job: tuple, err: BaseException) -> Outcome:
+    """The outcome of a job ``(index, description, folder)`` whose worker died without returning one: its
+    folder gets failed.json, so that ``status`` names it; the next ``sweep run`` continues it."""
+    index, _, folder = job
+    _write_failed(Path(folder), err)
+    return Outcome(index, folder, "failed", _one_line(err))
 
 
 def _skipped(run: PlannedRun) -> Outcome:

@@ -7,7 +7,8 @@ A figure asks for runs by description (``figure_run``: problem string, method, s
 ...). Each run lives in ``<cache>/<variant>-<hash>-<steps>/`` (``hash`` = the description's content hash):
 the training core's ``config.json``, per-step ``metrics.csv``, ``evals.csv``, its ``complete.json`` and a
 ``done.json`` written last. A run whose ``done.json`` matches its description is read back instead of
-retrained, so Figures 3, 6 and 7 share their runs and a re-plot never trains;
+retrained, so Figures 3, 6 and 7 share their runs and a re-plot never trains; so is a run a sweep finished
+in ``<cache>/<hash>`` (``figures --write-grid`` writes the grid of a figure's runs with the cache as root);
 ``fresh_runs()`` (the figures command's ``--rerun``) makes only the runs of the current process count.
 
 Objectives are loaded once per problem string (a few at a time) and reset to their initial weights before
@@ -30,7 +31,7 @@ import pandas as pd
 from ..engine.execute import execute
 from ..engine.model_run import EVALS_FILE
 from ..engine.run_description import RunDescription
-from ..engine.rundir import COMPLETE_FILE, METRICS_FILE, json_safe, write_atomic
+from ..engine.rundir import COMPLETE_FILE, METRICS_FILE, json_safe, load_run, write_atomic
 from ..errors import UsageError
 from ..objectives.base import is_model_objective
 from ..optim.hybrid_sgd import METHODS, HybridSGDConfig
@@ -120,8 +121,22 @@ def run_folder(cache: Path, spec: RunDescription) -> Path:
     return Path(cache) / f"{spec.variant}-{spec.content_hash()}-{spec.steps}"
 
 
+def sweep_folder(cache: Path, spec: RunDescription) -> Path:
+    """Where ``hybridsmooth sweep run`` finishes ``spec`` when the grid's root is ``cache`` (``figures
+    --write-grid``): the sweep names a folder by the content hash alone."""
+    return Path(cache) / spec.content_hash()
+
+
 def load_figure_run(cache: Path, spec: RunDescription) -> StoredRun | None:
-    """The stored run of ``spec`` if it is complete and counts (see ``fresh_runs``), else None."""
+    """The stored run of ``spec`` if it is complete and counts (see ``fresh_runs``), else None: the figure's
+    own folder, else a folder a sweep finished (``load_swept_run``)."""
+    stored = _load_own_run(cache, spec)
+    if stored is None and not _FRESH_ONLY:  # a sweep's run was made by another process: --rerun ignores it
+        stored = load_swept_run(cache, spec)
+    return stored
+
+
+def _load_own_run(cache: Path, spec: RunDescription) -> StoredRun | None:
     folder = run_folder(cache, spec)
     done = folder / DONE_FILE
     if not done.is_file() or not (folder / COMPLETE_FILE).is_file():
@@ -141,6 +156,58 @@ def load_figure_run(cache: Path, spec: RunDescription) -> StoredRun | None:
         float(info["seconds"]),
         folder,
     )
+
+
+def load_swept_run(cache: Path, spec: RunDescription) -> StoredRun | None:
+    """The run of ``spec`` as a sweep finished it in ``sweep_folder(cache, spec)``, when that folder holds this
+    very description at this length (only the checkpoint interval may differ: it changes no number); else
+    None. What ``train_figure_run`` records in done.json comes from the run's own summary.json, so its
+    ``seconds`` is the run's elapsed time rather than the wall clock around it."""
+    folder = sweep_folder(cache, spec)
+    record = _swept_record(folder, spec)
+    if record is None or EVALS_FILE not in record.tables:
+        return None
+    summary = record.summary
+    return StoredRun(
+        spec,
+        record.metrics,
+        record.tables[EVALS_FILE],
+        bool(summary.get("diverged")),
+        str(summary.get("diagnosis", "")),
+        float(summary.get("seconds") or 0.0),
+        folder,
+    )
+
+
+def _swept_record(folder: Path, spec: RunDescription):
+    """The record of ``folder`` when a sweep finished exactly ``spec`` there (only the checkpoint interval may
+    differ: it changes no number), else None."""
+    from ..engine.sweep import folder_state
+
+    if folder_state(folder, spec)[0] != "finished":
+        return None
+    try:
+        record = load_run(folder)
+        stored = RunDescription.from_dict(record.config["run"])
+    except (FileNotFoundError, ValueError, KeyError, UsageError):  # a damaged folder: run it again
+        return None
+    return record if stored.replace(checkpoint_every=spec.checkpoint_every) == spec else None
+
+
+def synthetic_runner(cache: Path | None):
+    """``run(description, objective) -> (metrics, diverged)`` for a theory figure's synthetic run: read from
+    ``<cache>/<hash>`` when a sweep finished this very run there (``figures --write-grid``), else run in this
+    process without storing it (such a run takes seconds; the figure's tables are what is kept)."""
+    from ..theory.slope_cases import run_in_process
+
+    def run(description: RunDescription, objective) -> tuple[pd.DataFrame, bool]:
+        record = None if cache is None or _FRESH_ONLY else _swept_record(sweep_folder(cache, description), description)
+        if record is None:
+            return run_in_process(description, objective)
+        summary = record.summary
+        return record.metrics, bool(summary.get("diverged_seeds") or summary.get("diverged"))
+
+    return run
 
 
 def train_figure_run(cache: Path, spec: RunDescription, *, progress: bool = False) -> StoredRun:

@@ -20,6 +20,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
 
+from ..engine.run_description import RunDescription
 from ..errors import UsageError
 from ..objectives.base import Constants
 from ..optim.limits import step_limits
@@ -33,6 +34,7 @@ from .stepsize_setup import (
     config_problem,
     config_seeds,
     config_value,
+    hybrid_specs,
     pair_means,
     run_summary,
     steps_with_smoothing,
@@ -125,9 +127,10 @@ def _mark_best(pairs: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def run_fig2(config: Mapping, out_dir: Path) -> None:
-    """Measure L_x, L_y, train every pair of the grid, the diagonal and the theory pair for every seed, and
-    write the per-step table, the per-run table (roles, final loss, diagnosis) and the constants."""
+def fig2_plan(config: Mapping) -> tuple[str, dict, pd.DataFrame, list[tuple[float, float, float]]]:
+    """(problem, measured constants, pairs with their roles, the (eta_x, eta_y, mu) to train). The theory pair
+    comes from the measured constants, so listing the runs measures them (Lanczos at the start point, no
+    training)."""
     validate_fig2(config)
     problem = config_problem(config)
     constants = measure_constants(
@@ -135,7 +138,20 @@ def run_fig2(config: Mapping, out_dir: Path) -> None:
     )
     pairs = fig2_pairs(config, (constants["eta_x_theory"], constants["eta_y_theory"]))
     mu = float(config["mu"])
-    runs = train_hybrid_runs(config, problem, [(p.eta_x, p.eta_y, mu) for p in pairs.itertuples()], out_dir)
+    return problem, constants, pairs, [(p.eta_x, p.eta_y, mu) for p in pairs.itertuples()]
+
+
+def fig2_runs(config: Mapping) -> list[RunDescription]:
+    """The runs ``run_fig2`` trains (``Experiment.runs``)."""
+    problem, _, _, rates = fig2_plan(config)
+    return hybrid_specs(config, problem, rates)
+
+
+def run_fig2(config: Mapping, out_dir: Path) -> None:
+    """Measure L_x, L_y, train every pair of the grid, the diagonal and the theory pair for every seed, and
+    write the per-step table, the per-run table (roles, final loss, diagnosis) and the constants."""
+    problem, constants, pairs, rates = fig2_plan(config)
+    runs = train_hybrid_runs(config, problem, rates, out_dir)
     for name, table in fig2_tables(runs, pairs, {**constants, "problem": problem}, int(config["window"])).items():
         write_table(out_dir, name, table)
     write_config(out_dir, config)

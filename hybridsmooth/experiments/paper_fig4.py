@@ -10,6 +10,7 @@ import pandas as pd
 from matplotlib import colormaps
 from matplotlib.ticker import MaxNLocator
 
+from ..engine.run_description import RunDescription
 from . import style
 from .registry import config_int, config_positive, config_rates, read_table, write_config, write_table
 from .stepsize_curves import final_loss_text, loss_curve, loss_limits, running_loss_label, runs_caption
@@ -21,6 +22,7 @@ from .stepsize_setup import (
     config_problem,
     config_seeds,
     config_value,
+    hybrid_specs,
     pair_means,
     run_summary,
     steps_with_smoothing,
@@ -63,12 +65,22 @@ def fig4_pairs(config: Mapping) -> pd.DataFrame:
     return out
 
 
+def _fig4_rates(pairs: pd.DataFrame) -> list[tuple[float, float, float]]:
+    # the centre is in both sweeps and trained once
+    return [(p.eta_x, p.eta_y, p.mu) for p in pairs.drop_duplicates(PAIR_KEYS).itertuples()]
+
+
+def fig4_runs(config: Mapping) -> list[RunDescription]:
+    """The runs ``run_fig4`` trains (``Experiment.runs``)."""
+    validate_fig4(config)
+    return hybrid_specs(config, config_problem(config), _fig4_rates(fig4_pairs(config)))
+
+
 def run_fig4(config: Mapping, out_dir: Path) -> None:
     validate_fig4(config)
     problem = config_problem(config)
     pairs = fig4_pairs(config)
-    unique = pairs.drop_duplicates(PAIR_KEYS)
-    runs = train_hybrid_runs(config, problem, [(p.eta_x, p.eta_y, p.mu) for p in unique.itertuples()], out_dir)
+    runs = train_hybrid_runs(config, problem, _fig4_rates(pairs), out_dir)
     for name, table in fig4_tables(runs, pairs, int(config["window"])).items():
         write_table(out_dir, name, table)
     write_config(out_dir, config)

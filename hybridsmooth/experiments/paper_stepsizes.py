@@ -15,11 +15,22 @@ from .paper_fig2 import (
     FIG2_QUICK,
     FIG2_RUNS,
     FIG2_TABLE,
+    fig2_runs,
     plot_fig2,
     run_fig2,
     validate_fig2,
 )
-from .paper_fig4 import FIG4_FULL, FIG4_KEYS, FIG4_QUICK, FIG4_RUNS, FIG4_TABLE, plot_fig4, run_fig4, validate_fig4
+from .paper_fig4 import (
+    FIG4_FULL,
+    FIG4_KEYS,
+    FIG4_QUICK,
+    FIG4_RUNS,
+    FIG4_TABLE,
+    fig4_runs,
+    plot_fig4,
+    run_fig4,
+    validate_fig4,
+)
 from .registry import Experiment
 
 EXPERIMENTS: list[Experiment] = [
@@ -46,6 +57,7 @@ EXPERIMENTS: list[Experiment] = [
         tables=(FIG2_RUNS, FIG2_CONSTANTS),
         required_keys=FIG2_KEYS,
         validate=validate_fig2,
+        runs=fig2_runs,
     ),
     Experiment(
         name="fig4",
@@ -69,5 +81,6 @@ EXPERIMENTS: list[Experiment] = [
         tables=(FIG4_RUNS,),
         required_keys=FIG4_KEYS,
         validate=validate_fig4,
+        runs=fig4_runs,
     ),
 ]

@@ -14,7 +14,7 @@ from __future__ import annotations
 from .registry import Experiment
 from .training_configs import FIG3_FULL, FIG3_QUICK, FIG6_FULL, FIG6_QUICK, FIG7_FULL, FIG7_QUICK
 from .training_plots import plot_fig3, plot_fig6, plot_fig7
-from .training_runs import run_fig3, run_fig6, run_fig7, validate_panels
+from .training_runs import panels_runs, run_fig3, run_fig6, run_fig7, validate_panels
 
 # --- experiments ----------------------------------------------------------------------------------------------
 _RECON = (
@@ -42,6 +42,7 @@ EXPERIMENTS = [
         tables=("fig3_evals.csv", "fig3_targets.csv"),
         required_keys=("panels", "window", "target_fraction"),
         validate=validate_panels,
+        runs=panels_runs,
     ),
     Experiment(
         name="fig6",
@@ -61,6 +62,7 @@ EXPERIMENTS = [
         tables=("fig6_evals.csv", "fig6_targets.csv"),
         required_keys=("panels", "window", "target_fraction"),
         validate=validate_panels,
+        runs=panels_runs,
     ),
     Experiment(
         name="fig7",
@@ -82,5 +84,6 @@ EXPERIMENTS = [
         tables=("fig7.csv", "fig7_evals.csv", "fig7_targets.csv"),
         required_keys=("panels", "window", "target_fraction"),
         validate=validate_panels,
+        runs=panels_runs,
     ),
 ]

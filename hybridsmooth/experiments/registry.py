@@ -11,12 +11,15 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import pandas as pd
 
 from ..engine.rundir import json_safe, write_atomic
 from ..errors import UsageError
+
+if TYPE_CHECKING:
+    from ..engine.run_description import RunDescription
 
 Kind = Literal["paper", "theory"]
 Mode = Literal["quick", "full"]
@@ -28,7 +31,8 @@ CONFIG_FILE = "config.json"
 class Experiment:
     """One figure. ``run(config, out_dir)`` writes ``config.json`` and the CSV tables into ``out_dir``;
     ``plot(tables_dir, png_path)`` draws from those tables only. ``main_table`` is the CSV copied next to the
-    PNG; ``required`` lists the tables (and config keys) a run must produce and a plot may read."""
+    PNG; ``required`` lists the tables (and config keys) a run must produce and a plot may read. ``runs(config)``
+    lists the training runs of ``run`` as descriptions without training them (``figures --write-grid``)."""
 
     name: str
     title: str
@@ -43,6 +47,8 @@ class Experiment:
     required_keys: tuple[str, ...] = ()
     implemented: bool = True
     validate: Callable[[Mapping[str, object]], None] | None = field(default=None, compare=False)
+    # the runs ``run`` trains, listed without training (a sweep can run them elsewhere); None: it trains none
+    runs: Callable[[Mapping[str, object]], list[RunDescription]] | None = field(default=None, compare=False)
 
     def config(self, mode: Mode) -> dict:
         if mode not in MODES:

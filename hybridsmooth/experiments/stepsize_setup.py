@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..engine.run_description import RunDescription
 from ..errors import UsageError
 from ..objectives.llm import ADAPTERS
 from ..objectives.llm_models import MODELS
@@ -75,7 +76,13 @@ def model_runs_dir(out_dir: Path) -> Path:
 def train_hybrid_runs(config: Mapping, problem: str, rates, out_dir: Path) -> list:
     """Train the hybrid method at every (eta_x, eta_y, mu) of ``rates`` for every seed of ``config`` (stored
     runs are read back, not retrained)."""
-    specs = [
+    return figure_runs.train_all(model_runs_dir(out_dir), hybrid_specs(config, problem, rates))
+
+
+def hybrid_specs(config: Mapping, problem: str, rates) -> list[RunDescription]:
+    """The runs of ``train_hybrid_runs``: the hybrid method at every (eta_x, eta_y, mu) of ``rates`` for every
+    seed of ``config``."""
+    return [
         figure_runs.figure_run(
             problem=problem,
             method=METHOD,
@@ -89,7 +96,6 @@ def train_hybrid_runs(config: Mapping, problem: str, rates, out_dir: Path) -> li
         for eta_x, eta_y, mu in rates
         for seed in config_seeds(config)
     ]
-    return figure_runs.train_all(model_runs_dir(out_dir), specs)
 
 
 def three_digits(v: float) -> float:

@@ -9,12 +9,14 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.lines import Line2D
 
+from ..engine.run_description import RunDescription
 from ..errors import UsageError
-from ..optim.hybrid_sgd import HybridSGDConfig, run_hybrid_sgd
+from ..optim.hybrid_sgd import HybridSGDConfig
 from ..theory import bounds, step_sizes
 from ..theory.claims.check11_reference_bound import check11_instances
 from ..theory.run_statistics import step_weighted_average
 from . import style
+from .figure_runs import MODEL_RUNS_DIR, synthetic_runner
 from .registry import config_int, config_positive_list, read_table, write_config, write_table
 
 _FORMS = ("central", "forward")
@@ -32,12 +34,10 @@ def validate_bound(config: Mapping) -> None:
         raise UsageError(f"config 'forms' must be a non-empty list from {', '.join(_FORMS)}, got {forms!r}")
 
 
-def run_bound(config: Mapping, out_dir: Path) -> None:
-    """Theorem R's LHS per seed and B_R (``bounds.B_ref_terms``) on the check-11 instances, over the grid
-    fractions x forms x mus (THEORY check 11)."""
+def _bound_plan(config: Mapping):
+    """(instance, objective, B_R, description) of every run of the figure, in order."""
     validate_bound(config)
     S, T = int(config["seeds"]), int(config["T"])
-    rows = []
     for inst, obj, Lambda_x, Lambda_y, gap0 in check11_instances(config["size"]):
         c = obj.constants
         caps = step_sizes.admissible_step_sizes(Lambda_x, Lambda_y, obj.n, obj.d_x)
@@ -45,12 +45,8 @@ def run_bound(config: Mapping, out_dir: Path) -> None:
             for form in config["forms"]:
                 for mu in config["mus"]:
                     ex, ey = frac * caps.eta_x, frac * caps.eta_y
-                    res = run_hybrid_sgd(
-                        obj,
-                        HybridSGDConfig(
-                            eta_x=ex, eta_y=ey, epochs=T, form=form, mu=mu, seed=int(config.get("run_seed", 11))
-                        ),
-                        seeds=S,
+                    opt = HybridSGDConfig(
+                        eta_x=ex, eta_y=ey, epochs=T, form=form, mu=mu, seed=int(config.get("run_seed", 11))
                     )
                     B = bounds.B_ref(
                         ex,
@@ -65,22 +61,38 @@ def run_bound(config: Mapping, out_dir: Path) -> None:
                         sy2=c.sigma2_y,
                         gap0=gap0,
                     )
-                    for seed, lhs in enumerate(step_weighted_average(res.metrics, T, ex, ey)):
-                        rows.append(
-                            {
-                                "instance": inst,
-                                "fraction": frac,
-                                "form": form,
-                                "mu": mu,
-                                "T": T,
-                                "eta_x": ex,
-                                "eta_y": ey,
-                                "seed": seed,
-                                "lhs": float(lhs),
-                                "B_R": B,
-                                "diverged": res.diverged,
-                            }
-                        )
+                    yield inst, obj, frac, B, RunDescription(obj.spec, opt, seeds=S)
+
+
+def bound_runs(config: Mapping) -> list[RunDescription]:
+    """The runs ``run_bound`` trains, as descriptions (``figures --write-grid``)."""
+    return [plan[-1] for plan in _bound_plan(config)]
+
+
+def run_bound(config: Mapping, out_dir: Path) -> None:
+    """Theorem R's LHS per seed and B_R (``bounds.B_ref_terms``) on the check-11 instances, over the grid
+    fractions x forms x mus (THEORY check 11)."""
+    run = synthetic_runner(Path(out_dir).parent / MODEL_RUNS_DIR)
+    rows = []
+    for inst, obj, frac, B, d in _bound_plan(config):
+        metrics, diverged = run(d, obj)
+        opt, T = d.optimizer, d.optimizer.epochs
+        for seed, lhs in enumerate(step_weighted_average(metrics, T, opt.eta_x, opt.eta_y)):
+            rows.append(
+                {
+                    "instance": inst,
+                    "fraction": frac,
+                    "form": opt.form,
+                    "mu": opt.mu,
+                    "T": T,
+                    "eta_x": opt.eta_x,
+                    "eta_y": opt.eta_y,
+                    "seed": seed,
+                    "lhs": float(lhs),
+                    "B_R": B,
+                    "diverged": diverged,
+                }
+            )
     write_table(out_dir, "bound_vs_measured.csv", pd.DataFrame(rows))
     write_config(out_dir, config)
 

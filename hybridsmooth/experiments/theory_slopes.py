@@ -9,10 +9,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..engine.run_description import RunDescription
 from ..errors import UsageError
 from ..theory.run_statistics import fit_loglog_slope
-from ..theory.slope_cases import SLOPE_CASES, practical_caps, slope_runs
+from ..theory.slope_cases import SLOPE_CASES, practical_caps, slope_descriptions, slope_runs
 from . import style
+from .figure_runs import MODEL_RUNS_DIR, synthetic_runner
 from .registry import config_int, read_table, write_config, write_table
 
 
@@ -41,18 +43,15 @@ def validate_slopes(config: Mapping) -> None:
         raise UsageError(f"config 'cases' must be a non-empty list from {', '.join(SLOPE_CASES)}, got {cases!r}")
 
 
-def run_slopes(config: Mapping, out_dir: Path) -> None:
-    """Phi(T) per seed for checks 12a/12b with the schedules of ``simulated_checks`` (``slope_runs``,
-    ``practical_caps``), plus the predicted slopes."""
+def _slope_plan(config: Mapping):
+    """(case, objective, descriptions of its runs, one per T) of every case of the figure."""
     validate_slopes(config)
-    rows = []
     for case in config["cases"]:
-        sc, label = SLOPE_CASES[case], SLOPE_LABELS[case]
-        predicted = sc.predicted
+        sc = SLOPE_CASES[case]
         obj = sc.build()
         cap_x, cap_y = practical_caps(obj)
-        per_seed = slope_runs(
-            obj,
+        runs = slope_descriptions(
+            sc.spec,
             Ts=config["Ts"],
             cap_x=cap_x,
             cap_y=cap_y,
@@ -62,7 +61,22 @@ def run_slopes(config: Mapping, out_dir: Path) -> None:
             S=int(config["seeds"]),
             seed=sc.seed,
         )
-        for T, phis in zip(config["Ts"], per_seed):
+        yield case, obj, runs
+
+
+def slopes_runs(config: Mapping) -> list[RunDescription]:
+    """The runs ``run_slopes`` trains, as descriptions (``figures --write-grid``)."""
+    return [d for _, _, runs in _slope_plan(config) for d in runs]
+
+
+def run_slopes(config: Mapping, out_dir: Path) -> None:
+    """Phi(T) per seed for checks 12a/12b with the schedules of ``simulated_checks`` (``slope_runs``,
+    ``practical_caps``), plus the predicted slopes."""
+    run = synthetic_runner(Path(out_dir).parent / MODEL_RUNS_DIR)
+    rows = []
+    for case, obj, runs in _slope_plan(config):
+        label, predicted = SLOPE_LABELS[case], SLOPE_CASES[case].predicted
+        for T, phis in zip(config["Ts"], slope_runs(obj, runs, run=run)):
             rows += [
                 {"case": case, "label": label, "T": T, "seed": s, "phi": float(p), "predicted_slope": predicted}
                 for s, p in enumerate(phis)

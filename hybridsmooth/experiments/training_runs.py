@@ -95,6 +95,12 @@ def validate_panels(config: Mapping) -> None:
         panel_specs(p)  # step sizes, mu: the optimizer's own checks, as one-line errors
 
 
+def panels_runs(config: Mapping) -> list[RunDescription]:
+    """Every run of a method-comparison figure, panel by panel: what its run trains (``Experiment.runs``)."""
+    validate_panels(config)
+    return [spec for p in config["panels"] for spec in panel_specs(p)]
+
+
 def panel_specs(panel: Mapping) -> list[RunDescription]:
     specs = []
     for method in ordered_variants(panel["methods"]):

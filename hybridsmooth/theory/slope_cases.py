@@ -9,9 +9,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..engine.run_description import RunDescription
 from ..objectives.base import Objective
-from ..objectives.synthetic import make_cauchy, make_interpolating
-from ..optim.hybrid_sgd import HybridSGDConfig, run_hybrid_sgd
+from ..optim.hybrid_sgd import HybridSGDConfig
 from .checks import CheckResult, one_sided
 from .run_statistics import SlopeFit, fit_loglog_slope, phi_per_seed
 from .sizes import check_size, seed_count
@@ -19,35 +19,60 @@ from .sizes import check_size, seed_count
 
 @dataclass(frozen=True)
 class SlopeCase:
-    """One rate-slope instance of check 12: the problem, the schedule eta_b = min(cap_b, cap_b (T_ref/T)^power),
-    mu, the run seed and the predicted slope of log Phi(T)."""
+    """One rate-slope instance of check 12: the problem (its spec), the schedule
+    eta_b = min(cap_b, cap_b (T_ref/T)^power), mu, the run seed and the predicted slope of log Phi(T)."""
 
-    build: Callable[[], object]
+    spec: str
     power: float
     mu: float
     seed: int
     predicted: float
 
+    def build(self) -> Objective:
+        from ..problems import make_problem
+
+        return make_problem(self.spec)
+
 
 SLOPE_CASES: dict[str, SlopeCase] = {
-    "12a": SlopeCase(lambda: make_cauchy(dx=4, dy=2, n=16, seed=0, target=0.3, start=1.0), 0.5, 1e-3, 12, -0.5),
-    "12b": SlopeCase(lambda: make_interpolating(dx=4, dy=2, n=16, seed=0, start=1.0), 1 / 3, 1e-4, 13, -2 / 3),
+    "12a": SlopeCase("cauchy:dx=4,dy=2,n=16,seed=0,target=0.3,start=1.0", 0.5, 1e-3, 12, -0.5),
+    "12b": SlopeCase("interpolating:dx=4,dy=2,n=16,seed=0,start=1.0", 1 / 3, 1e-4, 13, -2 / 3),
 }
+# a run's metrics and whether it diverged, given its description and the objective already built
+RunMetrics = Callable[[RunDescription, Objective], tuple[pd.DataFrame, bool]]
+
+
+def slope_descriptions(
+    spec: str, *, Ts, cap_x: float, cap_y: float, power: float, T_ref: int, mu: float, S: int, seed: int
+) -> list[RunDescription]:
+    """One run per T with the schedule eta_b(T) = min(cap_b, c_b T^-power), c_b = cap_b T_ref^power."""
+    out = []
+    for T in Ts:
+        scale = min(1.0, (T_ref / T) ** power)
+        config = HybridSGDConfig(eta_x=cap_x * scale, eta_y=cap_y * scale, epochs=T, mu=mu, seed=seed)
+        out.append(RunDescription(spec, config, seeds=S))
+    return out
+
+
+def run_in_process(description: RunDescription, obj: Objective) -> tuple[pd.DataFrame, bool]:
+    from ..engine.execute import execute
+
+    res = execute(description, objective=obj)
+    return res.metrics, res.diverged
 
 
 def slope_runs(
-    obj: Objective, *, Ts, cap_x: float, cap_y: float, power: float, T_ref: int, mu: float, S: int, seed: int
+    obj: Objective, descriptions: list[RunDescription], *, run: RunMetrics = run_in_process
 ) -> list[np.ndarray]:
-    """Phi per seed for each T with the schedule eta_b(T) = min(cap_b, c_b T^-power), c_b = cap_b T_ref^power."""
+    """Phi per seed of each run of ``slope_descriptions`` (``run`` gives a run's metrics: in this process by
+    default, or read from a folder a sweep finished)."""
     per_seed = []
-    for T in Ts:
-        scale = min(1.0, (T_ref / T) ** power)
-        res = run_hybrid_sgd(
-            obj, HybridSGDConfig(eta_x=cap_x * scale, eta_y=cap_y * scale, epochs=T, mu=mu, seed=seed), seeds=S
-        )
-        if res.diverged:
+    for d in descriptions:
+        metrics, diverged = run(d, obj)
+        T = d.optimizer.epochs
+        if diverged:
             raise RuntimeError(f"a run diverged at T={T}: the schedule of the slope check is unstable")
-        per_seed.append(phi_per_seed(res.metrics, T))
+        per_seed.append(phi_per_seed(metrics, T))
     return per_seed
 
 
@@ -85,11 +110,10 @@ def measure_slope(key: str, size: str, seeds: int | None) -> SlopeMeasurement:
     case = SLOPE_CASES[key]
     obj = case.build()
     cap_x, cap_y = practical_caps(obj)
-    fit = fit_loglog_slope(
-        Ts,
-        slope_runs(obj, Ts=Ts, cap_x=cap_x, cap_y=cap_y, power=case.power, T_ref=32, mu=case.mu, S=S, seed=case.seed),
-        seed=case.seed,
+    runs = slope_descriptions(
+        case.spec, Ts=Ts, cap_x=cap_x, cap_y=cap_y, power=case.power, T_ref=32, mu=case.mu, S=S, seed=case.seed
     )
+    fit = fit_loglog_slope(Ts, slope_runs(obj, runs), seed=case.seed)
     return SlopeMeasurement(fit, Ts, S, cap_x, cap_y)
 
 

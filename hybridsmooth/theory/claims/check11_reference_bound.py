@@ -16,9 +16,8 @@ from __future__ import annotations
 import pandas as pd
 
 from ...objectives.base import Objective
-from ...objectives.quadratic import make_block_quadratic
-from ...objectives.synthetic import make_cauchy
 from ...optim.hybrid_sgd import HybridSGDConfig, run_hybrid_sgd
+from ...problems import make_problem
 from ..assumptions.joint import joint_lambda_on_ray
 from ..bounds import RefConstants, initial_gap
 from ..checks import CheckResult, one_sided
@@ -41,11 +40,12 @@ def check11_instances(size: str):
     ns = [8] if size == "fast" else [4, 16]
     for d_x, d_y in dims:
         for n in ns:
-            q = make_block_quadratic(dx=d_x, dy=d_y, n=n, Lx=10.0, Ly=1.0, coupling=0.5, spread=1.0, start=3.0, seed=0)
+            # built from specs, so a run on them has a description (the figure lists its runs as such)
+            q = make_problem(f"quadratic:dx={d_x},dy={d_y},n={n},Lx=10,Ly=1,coupling=0.5,spread=1,start=3,seed=0")
             # (R1) for a shared PSD Hessian: H <= Lambda on the ray of the block norms (THEORY 3.5)
             L_x, L_y = joint_lambda_on_ray(q.H.numpy(), d_x)
             yield f"(i) coupled quadratic d_x={d_x} d_y={d_y} n={n} s=0.5", q, L_x, L_y, initial_gap(q)
-            c = make_cauchy(dx=d_x, dy=d_y, n=n, seed=0)
+            c = make_problem(f"cauchy:dx={d_x},dy={d_y},n={n},seed=0")
             # f* >= 0 is a lower bound, so f(z_0) - 0 over-estimates Delta0: B_R stays valid
             yield (
                 f"(ii) Cauchy sum d_x={d_x} d_y={d_y} n={n}",
