@@ -15,7 +15,7 @@ Rows:
   power, PyHessian's v0    ours, started from PyHessian's start vector: same maths as PyHessian, so the
                            same HVP count; the seconds compare the per-HVP cost alone
   PyHessian power          pyhessian.hessian(...).eigenvalues(maxIter=--power-iters, tol=0), logged per HVP
-                           (benchmarks/pyhessian_wrapper.py)
+                           (hybridsmooth.oracles.pyhessian_power)
 Below each table: where PyHessian's own stopping rule (relative change < 1e-3) stops, and seconds per HVP.
 
 Seconds are measured per product: an estimate counts as available when the solver asks for its next
@@ -23,8 +23,8 @@ product (or returns), so Lanczos' re-orthogonalisation and the vector work of ea
 Our solvers share one cached gradient graph per block (HessianAtPoint(reuse_graph=True)), built outside
 the timings; PyHessian's equivalent (its constructor's create_graph backward) is shown as "setup".
 
-PyHessian is optional: `.venv/bin/pip install --no-deps PyHessian==0.1` (or the PyHessian-0.1 wheel); it
-is not a project dependency. Without it the PyHessian rows are skipped with a printed line.
+PyHessian is in the oracle extra (`make install` puts it in the venv without its dependencies); without it
+the PyHessian rows are skipped with a printed line.
 
 Memory: Lanczos keeps max_iter + 1 vectors of the block's size; for block xx of MiniLM (22.7M weights)
 that is 91 MB per iteration (3.7 GB for --ref-iters 40), plus the kept graph.
@@ -37,6 +37,7 @@ that is 91 MB per iteration (3.7 GB for --ref-iters 40), plus the kept graph.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 import time
@@ -44,13 +45,20 @@ import time
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # sibling module pyhessian_wrapper
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # sibling module bench_objectives
 
 from bench_objectives import llm_minibatch_objective  # noqa: E402
-from pyhessian_wrapper import INSTALL_HINT, pyhessian_available, pyhessian_power, pyhessian_rule_stop  # noqa: E402
 
 from hybridsmooth.curvature import HessianAtPoint, lanczos_top_eigs, power_iteration  # noqa: E402
 from hybridsmooth.curvature.operators import Operator  # noqa: E402
+from hybridsmooth.oracles import install_hint  # noqa: E402
+from hybridsmooth.oracles.pyhessian_power import pyhessian_power, pyhessian_rule_stop  # noqa: E402
+
+INSTALL_HINT = f"PyHessian is not installed: {install_hint('pyhessian')} (make install does)"
+
+
+def pyhessian_available() -> bool:
+    return importlib.util.find_spec("pyhessian") is not None
 
 
 def hvps_to_target(history, ref: float, rtol: float) -> int | None:

@@ -76,12 +76,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--eta-x", type=float, default=1e-4, help="ZO step size of the secant run (default 1e-4)")
     parser.add_argument("--eta-y", type=float, default=1e-2, help="FO step size of the secant run (default 1e-2)")
-    parser.add_argument("--mu", type=float, default=1e-3, help="ZO smoothing radius of the secant run (default 1e-3)")
+    parser.add_argument(
+        "--mu",
+        type=float,
+        default=1e-3,
+        help="ZO smoothing radius of the secant run and of --forward-only (default 1e-3)",
+    )
     parser.add_argument(
         "--end-point",
         action="store_true",
         help="with --secant-steps: estimate the blocks again at the run's last point",
     )
+    parser.add_argument(
+        "--forward-only",
+        action="store_true",
+        help="estimate tr(H_xx) from forward passes alone (second differences and a HiZOO diagonal; no "
+        "autograd graph), instead of the Hessian-vector-product table; uses --mu, --directions, --seed, --idx",
+    )
+    parser.add_argument("--directions", type=int, default=16, help="directions of --forward-only (default 16)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--out", default=None, help="also write the table as CSV to this file")
     parser.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
@@ -125,6 +137,10 @@ def run(args) -> int:
     blocks = _parse_blocks(args.blocks)
     with _loading_bars(args):
         objective = make_problem(args.problem)
+    if args.forward_only:
+        from .estimate_forward import forward_only_run
+
+        return forward_only_run(objective, args)
     rows = estimate_table(
         objective,
         blocks=blocks,

@@ -26,6 +26,7 @@ from .claims import (
     check13_two_step_speedup,
     check14_high_probability,
     check15_individual_smoothness,
+    check16_pep_worst_case,
 )
 from .problem_checks import problem_assumption_checks
 from .sizes import check_size
@@ -70,6 +71,7 @@ CLAIMS = (
     check13_two_step_speedup,
     check14_high_probability,
     check15_individual_smoothness,
+    check16_pep_worst_case,
 )
 
 # claim modules by the key ``--only`` takes

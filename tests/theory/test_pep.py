@@ -1,0 +1,108 @@
+"""PEP worst cases of Theorem R's skeleton (hybridsmooth.theory.pep, check 16, figure pep_worst_case).
+
+Needs the oracle extra (pepit); skipped without it."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+pytest.importorskip("PEPit")
+
+from hybridsmooth.theory.pep import PEPCase, case_table, counterexamples, pep_value, skeleton_bound, solve  # noqa: E402
+
+pytestmark = pytest.mark.oracle
+
+
+def _gd_convex(N: int, **options):
+    """PEPit's documented example: GD with step 1/L on L-smooth convex f, worst f(x_N) - f* over ||x0-x*|| <= 1."""
+    from PEPit import PEP
+    from PEPit.functions import SmoothConvexFunction
+
+    problem = PEP()
+    f = problem.declare_function(SmoothConvexFunction, L=1.0)
+    xs = f.stationary_point()
+    x0 = problem.set_initial_point()
+    problem.set_initial_condition((x0 - xs) ** 2 <= 1)
+    x = x0
+    for _ in range(N):
+        x = x - f.gradient(x)
+    problem.set_performance_metric(f(x) - f(xs))
+    return solve(problem, **options)
+
+
+@pytest.mark.parametrize("N", [1, 4])
+@pytest.mark.parametrize("solver", ["CLARABEL", "SCS"])
+def test_documented_gradient_descent_value(N, solver):
+    res = _gd_convex(N, solver=solver)
+    assert res.converged and res.value == pytest.approx(1 / (4 * N + 2), rel=1e-5)
+
+
+def test_deterministic_matches_prototype_relaxation():
+    # PEP.md's prototype: f(w0) - f(w) <= Delta0 at visited points gives Delta0 / (T (1 - c/2))
+    res = pep_value(PEPCase(n=1, T=2, c_x=1 / 8, c_y=1 / 8, relaxation="descent"))
+    assert res.value == pytest.approx(1 / (2 * (1 - 1 / 16)), rel=1e-5)
+    # the lower-bounded class is tighter; at T = 1 its value 2 c Delta0 is attained by f = ||w||^2 / 2
+    assert pep_value(PEPCase(n=1, T=1, c_x=1 / 8, c_y=1 / 8)).value == pytest.approx(0.25, rel=1e-5)
+
+
+@pytest.fixture(scope="module")
+def small_table():
+    cases = [
+        ("det jacobi", PEPCase(n=1, T=3, c_x=1 / 8, c_y=1 / 8, s2_x=0.0, s2_y=0.0), "expectation"),
+        ("det gs", PEPCase(n=1, T=2, c_x=1 / 8, c_y=1 / 8, s2_x=0.0, s2_y=0.0, update="gauss_seidel"), "expectation"),
+        ("rr2", PEPCase(n=2, T=1, c_x=1 / 16, c_y=1 / 16, s2_x=0.5, s2_y=0.5), "expectation"),
+        ("rr2 max", PEPCase(n=2, T=1, c_x=1 / 16, c_y=1 / 16, s2_x=0.5, s2_y=0.5), "max"),
+    ]
+    return case_table(cases=cases)
+
+
+def test_bound_above_pep_in_every_case(small_table):
+    assert (small_table.status == "optimal").all()
+    assert counterexamples(small_table).empty
+    assert (small_table.B_R >= small_table.pep).all()
+    # measured <= PEP (up to the seed standard error and solver accuracy)
+    assert (small_table.measured <= small_table.pep * (1 + 1e-5) + 4 * small_table.measured_se).all()
+
+
+def test_too_small_bound_is_a_counterexample(small_table):
+    t = small_table.assign(too_small=small_table.pep / 2)
+    assert len(counterexamples(t, "too_small")) == (t.orders == "expectation").sum()
+
+
+def test_non_converged_solve_is_a_status():
+    res = pep_value(PEPCase(n=1, T=2, c_x=1 / 8, c_y=1 / 8), solver="SCS", max_iters=1)
+    assert not res.converged and res.value is None and res.status != "optimal"
+    t = case_table(cases=[("det", PEPCase(n=1, T=2, c_x=1 / 8, c_y=1 / 8), "expectation")], solver="SCS", max_iters=1)
+    assert math.isnan(t.pep.iloc[0]) and t.status.iloc[0] != "optimal"
+
+
+def test_no_variance_bound_is_unbounded_for_two_epochs():
+    case = PEPCase(n=2, T=2, c_x=1 / 16, c_y=1 / 16)
+    assert skeleton_bound(case) == math.inf
+    assert not pep_value(case, solver="CLARABEL").converged  # SCS alone takes minutes to give up here
+
+
+def test_missing_pepit_names_the_extra(monkeypatch):
+    import builtins
+
+    from hybridsmooth.theory.pep import require_pepit
+
+    real = builtins.__import__
+    monkeypatch.setattr(
+        builtins,
+        "__import__",
+        lambda name, *a, **k: (_ for _ in ()).throw(ImportError(name)) if name == "PEPit" else real(name, *a, **k),
+    )
+    with pytest.raises(ImportError, match=r"pip install hybridsmooth\[oracle\]"):
+        require_pepit()
+
+
+def test_figure_tables_and_plot_quick(tmp_path):
+    from hybridsmooth.experiments import theory_pep
+
+    cfg = {"mode": "quick", "Ts_deterministic": [1, 2], "Ts_rr": [1], "delta": 0.9, "seeds": 8}
+    theory_pep.run_pep(cfg, tmp_path)
+    theory_pep.plot_pep(tmp_path, tmp_path / "pep.png")
+    assert (tmp_path / "pep.png").stat().st_size > 0
