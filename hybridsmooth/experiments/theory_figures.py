@@ -16,8 +16,10 @@ figure modules only sweep them wider and store per-seed values so that the plots
 
 from __future__ import annotations
 
-from . import theory_bound, theory_slopes, theory_speedup, theory_stability
+from . import low_precision, theory_bound, theory_pep, theory_slopes, theory_speedup, theory_stability
 from .registry import Experiment
+from .zo_view import KEYS as ZO_VIEW_KEYS
+from .zo_view import ZO_VIEW_FULL, ZO_VIEW_QUICK, plot_zo_view, run_zo_view, validate_zo_view
 
 EXPERIMENTS: list[Experiment] = [
     Experiment(
@@ -74,6 +76,7 @@ EXPERIMENTS: list[Experiment] = [
         main_table="bound_vs_measured.csv",
         required_keys=("size", "seeds", "T", "fractions", "forms", "mus"),
         validate=theory_bound.validate_bound,
+        runs=theory_bound.bound_runs,
     ),
     Experiment(
         name="rate_slopes",
@@ -92,6 +95,7 @@ EXPERIMENTS: list[Experiment] = [
         main_table="rate_slopes.csv",
         required_keys=("cases", "Ts", "T_ref", "seeds"),
         validate=theory_slopes.validate_slopes,
+        runs=theory_slopes.slopes_runs,
     ),
     Experiment(
         name="speedup_vs_rho",
@@ -131,5 +135,85 @@ EXPERIMENTS: list[Experiment] = [
         tables=("speedup_theory.csv",),
         required_keys=("d_x", "d_y", "kappa_y", "target", "seeds", "rhos_simulated", "rhos_exact"),
         validate=theory_speedup.validate_speedup,
+    ),
+    Experiment(
+        name="zo_view",
+        kind="theory",
+        title="What a ZO step sees on a real model (THEORY 4.3)",
+        caption=(
+            "Central ZO estimate of the base-weight gradient with q directions against the backprop gradient of the "
+            "same minibatch: cosine and relative error ||g_q - grad||^2/||grad||^2 with the closed form (d_x+1)/q "
+            "(dashed; directions shared across q, 1-stderr bars); tr(H_xx) from the second differences of the "
+            "ZO step's own forward values against Hutchinson's trace from HVPs; the HiZOO-style forward-only "
+            "diagonal against the Hutchinson diagonal, summed per weight tensor. Quick mode: tiny-bert (random "
+            "init, LoRA), 4 x 16 tokens; full mode: MiniLM and SmolLM2 with LoRA and prompt tuning at the start "
+            "point and after a short hybrid run, 8 x 32 tokens."
+        ),
+        quick=ZO_VIEW_QUICK,
+        full=ZO_VIEW_FULL,
+        run=run_zo_view,
+        plot=plot_zo_view,
+        main_table="zo_view.csv",
+        tables=("zo_view_trace.csv", "zo_view_diag.csv"),
+        required_keys=ZO_VIEW_KEYS,
+        validate=validate_zo_view,
+    ),
+    Experiment(
+        name="low_precision",
+        kind="theory",
+        title="The ZO step in bfloat16 / float16: rounding drift and lost updates",
+        caption=(
+            "Left: ||x_t - x_0|| / ||x_0|| after t ZO steps of step size 0 (perturb +mu u, -2 mu u, +mu u: nothing "
+            "should move) on weights N(0, 0.02^2), mu = 1e-3, per dtype, plain in-place mode and bfloat16 with a "
+            "float32 master copy (exact: drift 0). Middle and right: a short hybrid run of tiny-llama + LoRA in "
+            "float32, bfloat16 plain, bfloat16 master and bfloat16 stochastic rounding from one start and seed: "
+            "the per-step fraction of the ZO update below half the spacing of its weight (measured on a fixed "
+            "coordinate sample), and the minibatch loss. Quick: 100k weights, 300 steps; full: 1M, 1000."
+        ),
+        quick={
+            "mode": "quick",
+            "weights": 100_000,
+            "drift_steps": [1, 3, 10, 30, 100, 300],
+            "mu": 1e-3,
+            "problem": "llm:model=tiny-llama,adapter=lora,n_train=16,batch_size=4,max_length=20",
+            "run_steps": 24,
+            "eta_x": 1e-5,
+            "eta_y": 1e-2,
+        },
+        full={
+            "mode": "full",
+            "weights": 1_000_000,
+            "drift_steps": [1, 3, 10, 30, 100, 300, 1000],
+            "mu": 1e-3,
+            "problem": "llm:model=minilm,adapter=lora,n_train=64,batch_size=8,max_length=32",
+            "run_steps": 100,
+            "eta_x": 1e-6,
+            "eta_y": 1e-2,
+        },
+        run=low_precision.run_low_precision,
+        plot=low_precision.plot_low_precision,
+        main_table="low_precision_drift.csv",
+        tables=("low_precision_runs.csv",),
+        required_keys=("weights", "drift_steps", "mu", "problem", "run_steps", "eta_x", "eta_y"),
+        validate=low_precision.validate_low_precision,
+    ),
+    Experiment(
+        name="pep_worst_case",
+        kind="theory",
+        title="PEP worst case of Theorem R's LHS vs B_R and measured (check 16)",
+        caption=(
+            "Theorem R's bound B_R (q -> inf, mu = 0), the PEP worst case of its left-hand side over all functions "
+            "meeting (R1)-(R2) (Clarabel/SCS), and the measured LHS of a quadratic with the same constants, "
+            "against T, deterministic and RR n = 2 (sigma^2 = 0.5); right: the paper's stated renderings A/B/B' "
+            "as eps^2(T) against the PEP worst min_t ||grad f||^2 (rescaled units, Lambda = I, Delta0 = 1)."
+        ),
+        quick={"mode": "quick", "Ts_deterministic": [1, 2, 4, 8], "Ts_rr": [1], "delta": 0.9, "seeds": 16},
+        full={"mode": "full", "Ts_deterministic": [1, 2, 4, 8, 16], "Ts_rr": [1, 2], "delta": 0.9, "seeds": 64},
+        run=theory_pep.run_pep,
+        plot=theory_pep.plot_pep,
+        main_table="pep_worst_case.csv",
+        tables=("pep_renderings.csv",),
+        required_keys=("Ts_deterministic", "Ts_rr", "seeds"),
+        validate=theory_pep.validate_pep,
     ),
 ]

@@ -18,7 +18,21 @@ from hybridsmooth.errors import UsageError
 from hybridsmooth.experiments import style
 from hybridsmooth.experiments.registry import tables_exist, validate_config, write_config, write_table
 
-THEORY = ("stability_region", "bound_vs_measured", "rate_slopes", "speedup_vs_rho")
+THEORY = (
+    "stability_region",
+    "bound_vs_measured",
+    "rate_slopes",
+    "speedup_vs_rho",
+    "zo_view",
+    "low_precision",
+    "pep_worst_case",
+)
+# figures whose tables are small enough to make by running a reduced config (seconds), instead of by hand
+REDUCED_RUNS = {
+    "pep_worst_case": {"mode": "quick", "Ts_deterministic": [1, 2], "Ts_rr": [1], "delta": 0.9, "seeds": 4},
+    "low_precision": {**ex.EXPERIMENTS["low_precision"].quick, "weights": 2000, "drift_steps": [1, 3], "run_steps": 3},
+    "zo_view": ex.EXPERIMENTS["zo_view"].quick,
+}
 PAPER = tuple(f"fig{k}" for k in range(1, 8))
 
 
@@ -84,6 +98,9 @@ def test_method_labels_are_shared():
 def _tiny_tables(name: str, d: Path) -> None:
     e = ex.EXPERIMENTS[name]
     rng = np.random.default_rng(0)
+    if name in REDUCED_RUNS:
+        e.run(REDUCED_RUNS[name], d)
+        return
     if name == "stability_region":
         ex_, ey_ = np.geomspace(1e-3, 1.0, 5), np.geomspace(1e-2, 10.0, 6)
         gx, gy = np.meshgrid(ex_, ey_, indexing="ij")
