@@ -1,4 +1,4 @@
-"""Sweeps: a grid file expanded into ``RunDescription``s, one run folder each, run until all are finished.
+"""Sweeps: a grid file expanded into run descriptions, one run folder each, run until all are finished.
 
 A grid file (TOML, or YAML with the same keys) names the problems, methods and optimizer settings; a key
 whose value is a list is an axis of the grid (the sweep is the cartesian product of its axes), a scalar is
