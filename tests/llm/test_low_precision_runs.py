@@ -101,3 +101,25 @@ def test_master_mode_resumes_to_the_numbers_of_an_uninterrupted_run(tmp_path):
         for p in (tmp_path / "whole", tmp_path / "part")
     ]
     assert torch.equal(*saved)
+
+
+def test_minilm_in_bfloat16_master_restores_exactly_and_plain_warns_as_predicted(tmp_path):
+    from hybridsmooth.objectives.llm import make_llm_objective
+
+    small = dict(model="minilm", adapter="lora", n_train=4, n_dev=4, n_test=4, batch_size=4, max_length=16)
+    obj = make_llm_objective(dtype="bfloat16", **small)
+    x0 = obj.x.detach().clone()
+    cfg = hybrid(method="zo_full", eta_x=1e-4, eta_y=0.0, zo_precision="master")
+    res = train_model(obj, run_of(cfg, steps=2, checkpoint_every=1), out_dir=tmp_path)
+    master = torch.load(tmp_path / "checkpoint.pt", weights_only=False)["zo_master"]["x"]
+    assert torch.equal(obj.x, master.to(torch.bfloat16))
+    assert res.steps["zo_residue"].lt(1e-6).all()
+    # 22.7M weights moved in float32 by the recursion, not by the rounding of perturb / restore
+    assert not torch.equal(master, x0.to(torch.float32))
+
+    plain = make_llm_objective(dtype="bfloat16", **small)
+    x0_tensors = block_tensors(plain, plain.x.detach().clone(), block="x")
+    cfg = hybrid(eta_x=1e-6)
+    res, caught = _lost_warnings(plain, cfg, steps=1)
+    assert (_predicted(x0_tensors, cfg, res) > 0.5) == (len(caught) == 1)
+    assert res.steps["zo_lost"].gt(0.5).all() and res.steps["zo_residue"].gt(1e-4).all()
