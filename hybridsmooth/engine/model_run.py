@@ -16,6 +16,8 @@ SIGTERM) stops the run at the next step boundary and keeps everything recorded, 
 resume from.
 """
 
+# Over 450 lines on purpose: the loop, its checkpoint and its resume read and write one RunLog; split, the
+# three would share that private record across modules.
 from __future__ import annotations
 
 import dataclasses

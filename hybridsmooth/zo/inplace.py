@@ -32,6 +32,8 @@ An exception inside ``loss`` (or anywhere in the step) restores x before it prop
 to rounding: x + mu u - mu u is x up to a few ulp of |x| + mu |u| (check 16).
 """
 
+# Over 450 lines on purpose: perturb, restore and update of one step share the private _PerturbedBlock state
+# and its two precision variants; splitting them would expose that state across modules.
 from __future__ import annotations
 
 import math
