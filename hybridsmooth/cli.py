@@ -1,4 +1,4 @@
-"""hybridsmooth command line: estimate | train | sweep | check | figures | demo | problems.
+"""hybridsmooth command line: estimate | train | sweep | claim | check | figures | demo | problems.
 
 Thin by design: parse, call one function of a command module, print, map user errors to exit status 2.
 """
@@ -18,6 +18,7 @@ from .errors import UsageError
 COMMANDS = {
     "train": "train a problem with reshuffling hybrid SGD or a baseline; writes config.json + metrics.csv",
     "sweep": "plan, run, inspect and collect a grid of runs (a TOML file), one run folder each; resumable",
+    "claim": "test the paper's accuracy claim: tuned on dev, seeded, paired, with intervals; resumable",
     "estimate": "estimate block smoothness constants (L_x, L_y, L_xy, traces, spectra) by Hessian-vector products",
     "check": "check the theorem's assumptions and bounds; prints a verdict table, exits 1 if an expected pass fails",
     "figures": (

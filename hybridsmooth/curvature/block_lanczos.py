@@ -3,7 +3,8 @@
 One start vector sees one direction per eigenspace and misses every repeated copy of an eigenvalue; a
 block of b = k + 1 vectors sees up to b copies. Full re-orthogonalisation (two passes of block
 Gram-Schmidt), rank-revealing deflation of dependent columns, and restarts orthogonal to the basis when
-the Krylov space closes before the wanted pairs pass the explicit residual test.
+the Krylov space closes before the wanted pairs pass the explicit residual test. Each step multiplies its
+whole block with one ``Operator.matmat`` (a batched HVP on a Hessian operator), as do the explicit residuals.
 """
 
 from __future__ import annotations
@@ -193,8 +194,8 @@ def _recurrence_residuals(R: Tensor, S_block: np.ndarray) -> np.ndarray:
 
 
 def _block_step(op: Operator, Q: Tensor, T: np.ndarray, s: int, n: int, norm_scale: float) -> tuple[Tensor, float]:
-    """Products A Q_j for the rows s..n of Q (block j), its diagonal block of T (in place), and the remainder
-    R with the running scale max ||A q|| for the deflation threshold."""
+    """Products A Q_j for the rows s..n of Q (block j, one ``matmat``), its diagonal block of T (in place), and
+    the remainder R with the running scale max ||A q|| for the deflation threshold."""
     AQ = _apply_rows(op, Q[s:n])
     norm_scale = max(norm_scale, float(torch.linalg.vector_norm(AQ, dim=1).max()))
     C = (AQ @ Q[s:n].T).detach().cpu().to(torch.float64).numpy()

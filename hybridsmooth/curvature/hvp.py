@@ -22,10 +22,16 @@ Back-ends (all three agree to rounding on smooth objectives; see tests/curvature
   step h is scaled to the weights the direction touches (:class:`StepScales`); the products are accurate
   to ~1e-4 relative in float32 (:func:`fd_relative_step`) but only approximately linear and symmetric,
   which :func:`operator_defects` measures.
+
+Batched products (:meth:`HessianAtPoint.product_many`, ``Operator.matmat``) take k directions as columns.
+Reverse-over-reverse runs one double backward with the k directions stacked (``is_grads_batched``),
+forward-over-reverse vmaps its jvp, finite differences loop. Where an op has no batching rule the engine
+falls back to k single products, once and for good, with the same numbers.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Literal
 
@@ -125,7 +131,9 @@ class HessianAtPoint:
     The cache (reverse-over-reverse only) holds one gradient graph per sample and per set of blocks
     differentiated (memory ~ n graphs for the full f); pass ``reuse_graph=False`` for standalone products
     that free each graph at once. ``check`` runs :func:`check_determinism` on the first sample (two extra
-    losses and gradients). ``on_product``, if given, is called after every product (progress reporting).
+    losses and gradients). ``on_product``, if given, is called after every product (progress reporting;
+    k times for a batch of k). ``batched`` says whether :meth:`product_many` runs one batched product: never
+    for finite differences, and no longer once a batched product raised (``batch_error`` says why).
     """
 
     def __init__(
@@ -151,6 +159,9 @@ class HessianAtPoint:
         self.counter = HVPCounter()
         self.on_product = on_product
         self._graphs: dict[tuple, tuple] = {}
+        # finite differences gain nothing from batching (each product is four gradients anyway)
+        self.batched = backend != "finite_difference"
+        self.batch_error: str | None = None
         self.step_scales = StepScales.at(objective, self.x, self.y) if backend == "finite_difference" else None
         if check:
             check_determinism(objective, self.x, self.y, self.plan[0][0])
@@ -219,6 +230,37 @@ class HessianAtPoint:
         _, tangent_out = torch.func.jvp(fn, primals, tangents)
         return self._split([t.detach() for t in tangent_out], out)
 
+    def _reverse_many(self, s, VX, VY, out: OutBlock) -> tuple[Tensor | None, Tensor | None]:
+        """:meth:`_reverse` for k columns: one double backward with the k directions as a batch of grad_outputs."""
+        xr, yr, gx, gy = self._graph(s, self._need(VX, VY, out))
+        pairs = [(g, V.T) for g, V in ((gx, VX), (gy, VY)) if V is not None and g is not None and g.requires_grad]
+        leaves = [leaf for leaf, b in ((xr, "x"), (yr, "y")) if out in (b, "both")]
+        k = (VX if VX is not None else VY).shape[1]
+        if not pairs:  # the gradient does not depend on z: the Hessian block is zero
+            res = [None] * len(leaves)
+        else:
+            with torch.enable_grad():
+                res = torch.autograd.grad(
+                    [g for g, _ in pairs],
+                    leaves,
+                    grad_outputs=[V for _, V in pairs],
+                    retain_graph=self.reuse_graph,
+                    allow_unused=True,
+                    is_grads_batched=True,
+                )
+        res = [leaf.new_zeros(leaf.shape[0], k) if r is None else r.detach().T for r, leaf in zip(res, leaves)]
+        return self._split(res, out)
+
+    def _forward_many(self, s, VX, VY, out: OutBlock) -> tuple[Tensor | None, Tensor | None]:
+        """:meth:`_forward` vmapped over the k columns (the primal point is shared, only the tangents vary)."""
+
+        def one(vx, vy):  # vmap returns tensors only, so the absent block is dropped and restored by _split
+            return tuple(t for t in self._forward(s, vx, vy, out) if t is not None)
+
+        dims = tuple(None if V is None else 1 for V in (VX, VY))
+        res = torch.func.vmap(one, in_dims=dims, out_dims=1)(VX, VY)
+        return self._split([t.detach() for t in res], out)
+
     def _finite_difference(self, s, vx, vy, out: OutBlock) -> tuple[Tensor | None, Tensor | None]:
         """Fourth-order central difference of gradients, step from :class:`StepScales` (error: fd_relative_step)."""
         tx = torch.zeros_like(self.x) if vx is None else vx
@@ -256,18 +298,73 @@ class HessianAtPoint:
         self, vx: Tensor | None, vy: Tensor | None, *, out: OutBlock = "both"
     ) -> tuple[Tensor | None, Tensor | None]:
         """The requested output block(s) of grad^2 f_idx(z) (v_x, v_y); a missing input block is zero."""
-        if out not in ("x", "y", "both"):
-            raise ValueError(f"out must be 'x', 'y' or 'both', got {out!r}")
-        for name, v, d in (("v_x", vx, self.objective.d_x), ("v_y", vy, self.objective.d_y)):
-            if v is not None and v.shape != (d,):
-                raise ValueError(f"{name} must have shape ({d},), got {tuple(v.shape)}")
-        vx = None if vx is None else vx.to(dtype=self.dtype, device=self.device)
-        vy = None if vy is None else vy.to(dtype=self.dtype, device=self.device)
+        vx, vy = self._checked(vx, vy, out, lambda d: (d,))
         fn = {
             "reverse_over_reverse": self._reverse,
             "forward_over_reverse": self._forward,
             "finite_difference": self._finite_difference,
         }[self.backend]
+        res = self._over_plan(fn, vx, vy, out)
+        self._notify(1)
+        return res
+
+    def product_many(
+        self, VX: Tensor | None, VY: Tensor | None, *, out: OutBlock = "both"
+    ) -> tuple[Tensor | None, Tensor | None]:
+        """:meth:`product` for k directions given as columns: VX (d_x, k) and/or VY (d_y, k) in, the
+        requested block(s) of shape (d_x, k) / (d_y, k) out; equal to k calls of :meth:`product` to rounding."""
+        if VX is None and VY is None:
+            raise ValueError("product_many needs at least one of VX, VY (the number of columns comes from them)")
+        widths = {V.shape[-1] for V in (VX, VY) if V is not None and V.dim() == 2}
+        if len(widths) != 1:
+            raise ValueError("VX and VY must be 2-D with the same number of columns")
+        k = widths.pop()
+        VX, VY = self._checked(VX, VY, out, lambda d: (d, k))
+        fn = {"reverse_over_reverse": self._reverse_many, "forward_over_reverse": self._forward_many}.get(self.backend)
+        if self.batched and fn is not None and k > 0:
+            try:
+                res = self._over_plan(fn, VX, VY, out)
+            except (RuntimeError, NotImplementedError) as err:
+                self._give_up_batching(err)
+            else:
+                self._notify(k)
+                return res
+        return self._loop(VX, VY, out, k)
+
+    def _loop(self, VX, VY, out: OutBlock, k: int) -> tuple[Tensor | None, Tensor | None]:
+        """k single products restacked as columns: the path of finite differences and the fallback."""
+
+        def col(V, j):
+            return None if V is None else V[:, j]
+
+        cols = [self.product(col(VX, j), col(VY, j), out=out) for j in range(k)]
+        res: list[Tensor | None] = [None, None]
+        for i, (b, d) in enumerate((("x", self.objective.d_x), ("y", self.objective.d_y))):
+            if out in (b, "both"):
+                res[i] = torch.stack([c[i] for c in cols], dim=1) if cols else self.x.new_zeros(d, 0)
+        return res[0], res[1]
+
+    def _give_up_batching(self, err: Exception) -> None:
+        # some ops have no batching rule (vmap) or no batched backward; the loop computes the same products
+        self.batched, self.batch_error = False, f"{type(err).__name__}: {err}"
+        warnings.warn(
+            f"batched Hessian-vector products failed on {self.objective.name} ({self.batch_error.splitlines()[0]}); "
+            "falling back to one product per direction",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+    def _checked(self, vx, vy, out: OutBlock, shape: Callable[[int], tuple]) -> tuple[Tensor | None, Tensor | None]:
+        """The directions checked against ``shape(d)`` of their block and cast to the point's dtype and device."""
+        if out not in ("x", "y", "both"):
+            raise ValueError(f"out must be 'x', 'y' or 'both', got {out!r}")
+        for name, v, d in (("v_x", vx, self.objective.d_x), ("v_y", vy, self.objective.d_y)):
+            if v is not None and tuple(v.shape) != shape(d):
+                raise ValueError(f"{name} must have shape {shape(d)}, got {tuple(v.shape)}")
+        return tuple(None if v is None else v.to(dtype=self.dtype, device=self.device) for v in (vx, vy))
+
+    def _over_plan(self, fn, vx, vy, out: OutBlock) -> tuple[Tensor | None, Tensor | None]:
+        """sum_s w_s fn(s, ...) over the samples of the plan, block by block."""
         acc_x = acc_y = None
         for s, w in self.plan:
             hx, hy = fn(s, vx, vy, out)
@@ -275,9 +372,12 @@ class HessianAtPoint:
                 acc_x = w * hx if acc_x is None else acc_x + w * hx
             if hy is not None:
                 acc_y = w * hy if acc_y is None else acc_y + w * hy
-        if self.on_product is not None:
-            self.on_product()
         return acc_x, acc_y
+
+    def _notify(self, k: int) -> None:
+        if self.on_product is not None:
+            for _ in range(k):
+                self.on_product()
 
     def operator(self, block: BlockName = "xx") -> Operator:
         """H_xx (d_x, d_x), H_yy, H_xy (d_x, d_y: y in, x out), H_yx = H_xy^T, or the full H (d, d)."""
@@ -293,6 +393,13 @@ class HessianAtPoint:
             "yx": lambda v: self.product(v, None, out="y")[1],
             "full": lambda v: torch.cat(self.product(v[:dx], v[dx:], out="both")),
         }[block]
+        apply_many = {
+            "xx": lambda V: self.product_many(V, None, out="x")[0],
+            "yy": lambda V: self.product_many(None, V, out="y")[1],
+            "xy": lambda V: self.product_many(None, V, out="x")[0],
+            "yx": lambda V: self.product_many(V, None, out="y")[1],
+            "full": lambda V: torch.cat(self.product_many(V[:dx], V[dx:], out="both")),
+        }[block]
         shape = {"xx": (dx, dx), "yy": (dy, dy), "xy": (dx, dy), "yx": (dy, dx), "full": (dx + dy, dx + dy)}[block]
         return Operator(
             shape,
@@ -303,6 +410,7 @@ class HessianAtPoint:
             counter=self.counter,
             name=f"H_{block}",
             symmetric=block in ("xx", "yy", "full"),
+            apply_many=apply_many,
         )
 
     def release(self) -> None:

@@ -2,6 +2,11 @@
 
 Per block, tr(grad^2_bb f) is the d_b-times-mean curvature; the forward ZO estimator's second moment
 carries (tr A)^2 + 2 tr(A^2) on quadratics (THEORY 4.3), which is where traces enter the toolkit.
+
+The probes are applied ``block_size`` at a time through ``Operator.matmat`` (one batched HVP per block);
+they are drawn all at once as before, so a seed gives the same estimate whatever the block size, to rounding.
+One exception: when the Hutch++ sketch A S is rank-deficient (more Rademacher probes than independent ones in
+a tiny dimension), QR completes Q from rounding noise, so any rounding change moves that estimate.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from torch import Tensor
 from .operators import Operator
 
 Probe = Literal["rademacher", "gaussian"]
+# columns per batched product: k probes cost k times the memory of one product (graph activations included)
+PROBE_BLOCK = 8
 
 
 @dataclass(frozen=True)
@@ -43,33 +50,46 @@ def _probes(d: int, count: int, *, kind: Probe, seed: int, dtype: torch.dtype, d
     return z.to(dtype=dtype, device=device)
 
 
+def _apply_blocked(op: Operator, Z: Tensor, block_size: int) -> Tensor:
+    """The rows A z_j for the rows z_j of Z, ``block_size`` columns per ``matmat``."""
+    if block_size < 1:
+        raise ValueError(f"block_size must be >= 1, got {block_size}")
+    return torch.cat([op.matmat(Z[i : i + block_size].T).T for i in range(0, Z.shape[0], block_size)])
+
+
 def _square(op: Operator) -> int:
     if op.shape[0] != op.shape[1]:
         raise ValueError(f"{op.name}: a trace needs a square operator, got shape {op.shape}")
     return op.shape[0]
 
 
-def hutchinson(op: Operator, *, n_probes: int = 32, seed: int = 0, probe: Probe = "rademacher") -> TraceResult:
+def hutchinson(
+    op: Operator, *, n_probes: int = 32, seed: int = 0, probe: Probe = "rademacher", block_size: int = PROBE_BLOCK
+) -> TraceResult:
     """tr(A) ~ (1/m) sum_j z_j^T A z_j with E[z z^T] = I (Hutchinson 1989).
 
     Rademacher probes give variance 2 (||A||_F^2 - sum_i A_ii^2) per probe, the smallest of the common
-    choices; the reported stderr is the sample standard deviation / sqrt(m).
+    choices; the reported stderr is the sample standard deviation / sqrt(m). ``block_size`` probes share
+    one batched product.
     """
     if n_probes < 2:
         raise ValueError(f"n_probes must be >= 2 (for a standard error), got {n_probes}")
     d = _square(op)
     t0, h0 = time.perf_counter(), op.counter.hvps
     Z = _probes(d, n_probes, kind=probe, seed=seed, dtype=op.dtype, device=op.device)
-    vals = [float(z @ op.matvec(z)) for z in Z]
+    vals = [float(z @ az) for z, az in zip(Z, _apply_blocked(op, Z, block_size))]
     return _from_probe_values(vals, None, op, h0, t0, seed, f"hutchinson-{probe}")
 
 
-def hutchpp(op: Operator, *, n_matvecs: int = 48, seed: int = 0, probe: Probe = "rademacher") -> TraceResult:
+def hutchpp(
+    op: Operator, *, n_matvecs: int = 48, seed: int = 0, probe: Probe = "rademacher", block_size: int = PROBE_BLOCK
+) -> TraceResult:
     """Hutch++ (Meyer, Musco, Musco, Woodruff 2021) with m products split in thirds.
 
     S (d x m/3) random; Q = orth(A S); tr(A) ~ tr(Q^T A Q) + Hutchinson on (I - QQ^T) A (I - QQ^T) with
     the remaining m/3 probes. Exact when rank(A) <= m/3; error O(1/m) instead of O(1/sqrt m) otherwise.
-    The stderr covers the Hutchinson part only (the projected part is exact).
+    The stderr covers the Hutchinson part only (the projected part is exact). Each group is applied
+    ``block_size`` columns at a time.
     """
     d = _square(op)
     third = n_matvecs // 3
@@ -78,13 +98,12 @@ def hutchpp(op: Operator, *, n_matvecs: int = 48, seed: int = 0, probe: Probe = 
     t0, h0 = time.perf_counter(), op.counter.hvps
     S = _probes(d, third, kind=probe, seed=seed, dtype=op.dtype, device=op.device)
     G = _probes(d, third, kind=probe, seed=seed + 1, dtype=op.dtype, device=op.device)
-    AS = torch.stack([op.matvec(s) for s in S], dim=1)
-    Q, _ = torch.linalg.qr(AS)
-    AQ = torch.stack([op.matvec(q) for q in Q.T], dim=1)
+    Q, _ = torch.linalg.qr(_apply_blocked(op, S, block_size).T)
+    AQ = _apply_blocked(op, Q.T, block_size).T
     exact_part = float(torch.trace(Q.T @ AQ))
     Gp = G - (G @ Q) @ Q.T
     # rows of Gp are orthogonal to range(Q), so g^T (I - QQ^T) A (I - QQ^T) g = gp^T A gp
-    vals = [float(gp @ op.matvec(gp)) for gp in Gp]
+    vals = [float(gp @ agp) for gp, agp in zip(Gp, _apply_blocked(op, Gp, block_size))]
     return _from_probe_values(vals, exact_part, op, h0, t0, seed, f"hutch++-{probe}")
 
 

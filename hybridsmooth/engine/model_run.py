@@ -41,6 +41,7 @@ from ..zo.precision import (
     precision_summary,
     predicted_lost_fraction,
 )
+from .block_probe import PROBE_COLUMNS, BlockProbe
 from .interrupt import RunInterrupted, deferred_interrupt
 from .model_step import model_step
 from .run_description import RunDescription
@@ -53,6 +54,8 @@ from .rundir import (
     run_config_record,
     write_atomic,
 )
+
+PROBES_FILE = "probes.csv"
 
 # zo_residue / zo_lost: what rounding did to the ZO step (zo.precision), measured on a fixed coordinate sample;
 # "seconds" stays last (RunLog.elapsed reads it there)
@@ -75,6 +78,10 @@ class ModelRunResult:
     # the run summary's ZO-precision entries (zo.precision.precision_summary), with a note when most of
     # the ZO update was lost to rounding
     precision: dict = field(default_factory=dict)
+    # the block probe's records (engine.block_probe; empty unless the run's probe_every is set)
+    probes: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(PROBE_COLUMNS)))
+    # the test split's {"loss", "accuracy"} at the end (the run's eval_test), else empty
+    test: dict = field(default_factory=dict)
 
 
 @dataclass(eq=False)
@@ -88,6 +95,13 @@ class RunLog:
     next_step: int = 0
     # the run's ZO precision state (master copies, coordinate samples); not part of a checkpoint's records
     precision: RunPrecision | None = None
+    probes: list = field(default_factory=list)
+    probe: BlockProbe | None = None
+    # with the run's eval_test: the evaluation with the best dev accuracy so far (ties: the lower dev loss)
+    # and the changed blocks at it, so that the test split is also read at the best dev point (MeZO's
+    # load-best-model-at-end), not only at the end of a noisy run
+    best: dict | None = None
+    keep_best: tuple[str, ...] = ()  # the blocks to keep at the best dev point (those the run changes)
 
     @property
     def elapsed(self) -> float:
@@ -140,6 +154,8 @@ def _save_checkpoint(folder: RunFolder, objective: Objective, config: HybridSGDC
         "blocks": {b: getattr(objective, b).detach().clone() for b in _changed_blocks(config)},
         "steps": log.steps,
         "evals": log.evals,
+        "probes": log.probes,
+        "best": log.best,
         "first_loss": log.first_loss,
         # nothing in the loop draws from the global generator; kept so that user code around it can resume too
         "torch_rng": torch.get_rng_state(),
@@ -154,6 +170,8 @@ def _save_checkpoint(folder: RunFolder, objective: Objective, config: HybridSGDC
 def _write_tables(folder: RunFolder, log: RunLog) -> None:
     folder.write_table(METRICS_FILE, pd.DataFrame(log.steps, columns=list(STEP_COLUMNS)))
     folder.write_table(EVALS_FILE, pd.DataFrame(log.evals, columns=list(EVAL_COLUMNS)))
+    if log.probe is not None:
+        folder.write_table(PROBES_FILE, pd.DataFrame(log.probes, columns=list(PROBE_COLUMNS)))
 
 
 def _load_checkpoint(folder: RunFolder, expected_hash: str, objective: Objective) -> RunLog:
@@ -173,7 +191,10 @@ def _load_checkpoint(folder: RunFolder, expected_hash: str, objective: Objective
         for b, value in state["blocks"].items():
             getattr(objective, b).copy_(value)
     steps = [r if len(r) != _OLD_ROW else (*r[:-1], math.nan, math.nan, r[-1]) for r in state["steps"]]
-    return RunLog(steps, list(state["evals"]), state["first_loss"], state["next_step"])
+    log = RunLog(steps, list(state["evals"]), state["first_loss"], state["next_step"])
+    log.probes = list(state.get("probes", []))
+    log.best = state.get("best")
+    return log
 
 
 def _run_precision(objective: Objective, config: HybridSGDConfig, folder: RunFolder | None, resume: bool):
@@ -261,7 +282,12 @@ def _train_in_folder(
     progress: bool,
 ) -> ModelRunResult:
     evaluate = evaluate or _default_evaluate(objective, run.eval_limit)
+    # the start point, taken before a checkpoint moves the weights: the probe measures distances from it
+    start = objective.initial_point() if run.probe_every else None
     log = _open_log(objective, config, run, folder, resume)
+    log.keep_best = _changed_blocks(config) if run.eval_test else ()
+    if start is not None:
+        log.probe = BlockProbe.for_run(objective, run.probe_every, config.eta_x, config.eta_y, start)
     log.precision = _run_precision(objective, config, folder, resume)
     stopped, reason = _run_steps(objective, config, run, log, folder, evaluate, progress)
     if stopped:
@@ -333,7 +359,13 @@ def _take_step(
     objective: Objective, config: HybridSGDConfig, run: RunDescription, log: RunLog, step: ScheduledStep
 ) -> str:
     """Run and record one step; returns why the run diverged at it, or ""."""
+    probe = log.probe if log.probe is not None and log.probe.due(step.step) else None
+    if probe is not None:
+        probe.before(step.step)
     out = model_step(objective, config, run.noise_mode, step, precision=log.precision)
+    if probe is not None:
+        probe.after()
+        log.probes.append(probe.rows.pop())
     if step.step == 0:
         _warn_if_update_lost(objective, config, log.precision, out.zo_update_scale)
     log.steps.append(
@@ -392,7 +424,12 @@ def _after_step(
 def _evaluate_into(log: RunLog, objective: Objective, evaluate) -> None:
     if evaluate is not None:
         res = evaluate(objective)
-        log.evals.append((log.next_step, float(res["loss"]), float(res["accuracy"]), float(log.elapsed)))
+        loss, accuracy = float(res["loss"]), float(res["accuracy"])
+        log.evals.append((log.next_step, loss, accuracy, float(log.elapsed)))
+        best = log.best
+        if log.keep_best and (best is None or (accuracy, -loss) > (best["accuracy"], -best["loss"])):
+            blocks = {b: getattr(objective, b).detach().clone() for b in log.keep_best}
+            log.best = {"step": log.next_step, "accuracy": accuracy, "loss": loss, "blocks": blocks}
 
 
 def _finish(
@@ -409,11 +446,20 @@ def _finish(
     precision = _precision_summary(objective, config, log)
     step_frame = pd.DataFrame(log.steps, columns=list(STEP_COLUMNS))
     eval_frame = pd.DataFrame(log.evals, columns=list(EVAL_COLUMNS))
+    probe_frame = pd.DataFrame(log.probes, columns=list(PROBE_COLUMNS))
+    test = _test_evaluations(objective, log.best) if run.eval_test and not diverged else {}
     if folder is not None:
         if run.checkpoint_every or diverged:
             _save_checkpoint(folder, objective, config, log)
         summary = {**_summary(config, log, diverged, diagnosis), **precision}
-        folder.finish(step_frame, summary, {EVALS_FILE: eval_frame})
+        if run.eval_test:
+            summary.update(
+                final_test_loss=test.get("loss"),
+                final_test_accuracy=test.get("accuracy"),
+                **{k: test.get(k) for k in BEST_KEYS},
+            )
+        tables = {EVALS_FILE: eval_frame, **({PROBES_FILE: probe_frame} if run.probe_every else {})}
+        folder.finish(step_frame, summary, tables)
     return ModelRunResult(
         steps=step_frame,
         evals=eval_frame,
@@ -422,7 +468,34 @@ def _finish(
         completed_steps=log.next_step,
         out_dir=None if folder is None else folder.path,
         precision=precision,
+        probes=probe_frame,
+        test=test,
     )
+
+
+BEST_KEYS = ("best_dev_step", "best_dev_accuracy", "best_test_loss", "best_test_accuracy")
+
+
+def _test_evaluations(objective: Objective, best: dict | None) -> dict:
+    """The test split's loss and accuracy at the final point and at the best dev evaluation (an objective
+    without held-out splits has none)."""
+    if not isinstance(objective, HeldOutSplits):
+        return {}
+    from ..objectives.llm import evaluate
+
+    res = evaluate(objective, objective.x, objective.y, split="test")
+    out = {"loss": float(res["loss"]), "accuracy": float(res["accuracy"])}
+    if best is not None:
+        # evaluate reads the blocks it is given: the live weights stay the final ones
+        point = {b: best["blocks"].get(b, getattr(objective, b)) for b in "xy"}
+        at_best = evaluate(objective, point["x"], point["y"], split="test")
+        out.update(
+            best_dev_step=best["step"],
+            best_dev_accuracy=best["accuracy"],
+            best_test_loss=float(at_best["loss"]),
+            best_test_accuracy=float(at_best["accuracy"]),
+        )
+    return out
 
 
 def _precision_summary(objective: Objective, config: HybridSGDConfig, log: RunLog) -> dict:

@@ -28,6 +28,9 @@ MODEL_PROBLEMS = ("llm",)
 DEFAULT_SEEDS = 20
 MAX_SEED = 2**63 - 1  # seeds key the random streams as 64-bit integers
 MODEL_ONLY = ("steps", "eval_every", "eval_limit", "noise_mode")
+# model-run settings of the claim test (engine.block_probe, the test split at the end); left out of a run's
+# identity while at their defaults, like _OPTIONAL_OPTIMIZER_FIELDS
+MODEL_EXTRAS = {"probe_every": 0, "eval_test": False}
 SYNTHETIC_ONLY = ("seeds",)
 _OPTIMIZER_FIELDS = frozenset(f.name for f in dataclasses.fields(HybridSGDConfig))
 # optimizer fields that to_dict leaves out while they hold their default (added after runs were stored)
@@ -69,6 +72,10 @@ class RunDescription:
     # needs no buffer of the size of the model, so it is the default of every run. Figures that trade that
     # memory for speed ask for "buffer" in their own settings.
     noise_mode: NoiseMode = "regenerate"
+    # every probe_every steps, the first-order change of a fixed probe loss owed to each block's step
+    # (engine.block_probe; 0: never); eval_test: the test split's loss and accuracy at the end of the run
+    probe_every: int = 0
+    eval_test: bool = False
 
     def __post_init__(self):
         if not isinstance(self.problem, str) or not self.problem:
@@ -76,10 +83,12 @@ class RunDescription:
         if not isinstance(self.optimizer, HybridSGDConfig):
             raise UsageError(f"optimizer must be a HybridSGDConfig, got {type(self.optimizer).__name__}")
         validate.integer("seed", self.optimizer.seed, minimum=0, maximum=MAX_SEED, error=UsageError)
-        for name in ("eval_every", "checkpoint_every", *(("steps",) if self.steps is not None else ())):
+        for name in ("eval_every", "checkpoint_every", "probe_every", *(("steps",) if self.steps is not None else ())):
             validate.integer(name, getattr(self, name), minimum=0, error=UsageError)
         if self.eval_limit is not None:
             validate.integer("eval_limit", self.eval_limit, minimum=1, error=UsageError)
+        if not isinstance(self.eval_test, bool):
+            raise UsageError(f"eval_test must be true or false, got {self.eval_test!r}")
         if self.noise_mode not in NOISE_MODES:
             raise UsageError(f"unknown noise mode {self.noise_mode!r}; accepted: {', '.join(NOISE_MODES)}")
         object.__setattr__(self, "seeds", self._checked_seeds())
@@ -106,7 +115,7 @@ class RunDescription:
 
     def _refuse_settings_of_the_other_kind(self) -> None:
         defaults = {f.name: f.default for f in dataclasses.fields(self)}
-        names = SYNTHETIC_ONLY if self.is_model else MODEL_ONLY
+        names = SYNTHETIC_ONLY if self.is_model else (*MODEL_ONLY, *MODEL_EXTRAS)
         wrong = [n for n in names if getattr(self, n) != defaults[n]]
         if wrong:
             kind = "a torch model trains one run (its seed: optimizer.seed)" if self.is_model else "it runs in epochs"
@@ -150,11 +159,16 @@ class RunDescription:
         for name, default in _OPTIONAL_OPTIMIZER_FIELDS.items():
             if data["optimizer"].get(name) == default:
                 del data["optimizer"][name]
+        for name, default in MODEL_EXTRAS.items():
+            if data[name] == default:
+                del data[name]
         return data
 
     @classmethod
     def from_dict(cls, data: dict) -> RunDescription:
         """The description ``to_dict`` wrote; every key must be there and no other (one-line UsageError)."""
+        if isinstance(data, dict):
+            data = {**{k: v for k, v in MODEL_EXTRAS.items() if k not in data}, **data}
         _check_keys("run description", data, [f.name for f in dataclasses.fields(cls)])
         optional = {k: v for k, v in _OPTIONAL_OPTIMIZER_FIELDS.items() if k not in data["optimizer"]}
         data = {**data, "optimizer": {**data["optimizer"], **optional}} if isinstance(data["optimizer"], dict) else data

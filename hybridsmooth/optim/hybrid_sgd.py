@@ -99,7 +99,9 @@ class HybridSGDConfig:
                 raise ValueError(f"eta_{block} must be a finite number, got {eta!r}")
             if mode == "frozen" and eta != 0:
                 raise ValueError(f"method {self.method} keeps {block} frozen: eta_{block} must be 0, got {eta}")
-            if mode != "frozen" and not eta > 0:
+            # a ZO block at step size 0 is a control: its forward passes run, its weights move only by the
+            # rounding of perturb-and-restore (the claim test's hybrid at eta_x = 0 against FO-PEFT)
+            if mode != "frozen" and not (eta > 0 or (mode == "zo" and eta == 0)):
                 raise ValueError(f"method {self.method} updates {block}: eta_{block} must be positive, got {eta}")
         if self.fo_point != "clean" and METHODS[self.method] != ("zo", "fo"):
             raise ValueError(

@@ -1,0 +1,117 @@
+"""The claim test's figure, drawn from its CSVs: test accuracy per method with intervals, dev-loss curves
+with bands, the paired differences against their detectable size, and the first-order decrease owed to
+each block of the hybrid."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..experiments.style import METHOD_COLORS, SPREAD_ALPHA, THEORY_COLOR, THEORY_LINESTYLE, new_figure, save_figure
+from .cells import CONTROL
+from .stats import bootstrap_interval
+
+LABELS = {
+    "hybrid": "Hybrid",
+    "fo_peft": "FO-PEFT",
+    "fo_full": "FO-Full",
+    "zo_full": "ZO-Full",
+    "zo_peft": "ZO-PEFT",
+    CONTROL: "Hybrid, eta_x=0",
+}
+COLORS = {**METHOD_COLORS, CONTROL: "#7f7f7f"}
+
+
+def _accuracy_panel(ax, summary: pd.DataFrame, per_seed: pd.DataFrame) -> None:
+    for i, row in enumerate(summary.itertuples()):
+        color = COLORS.get(row.method, "black")
+        lo, hi = row.test_accuracy_low, row.test_accuracy_high
+        err = [[row.test_accuracy - lo], [hi - row.test_accuracy]] if np.isfinite(lo) else None
+        ax.errorbar(i, row.test_accuracy, yerr=err, fmt="o", color=color, capsize=4, ms=7)
+        seeds = per_seed[(per_seed["method"] == row.method) & ~per_seed["diverged"]]["test_accuracy"]
+        ax.scatter(np.full(len(seeds), i + 0.18), seeds, s=10, color=color, alpha=0.6)
+    ax.set_xticks(range(len(summary)), [LABELS.get(m, m) for m in summary["method"]], rotation=30, ha="right")
+    ax.set_ylabel("test accuracy (mean, 95% bootstrap interval; dots: seeds)")
+    ax.set_title("accuracy at the selected step sizes")
+
+
+def _curves_panel(ax, curves: pd.DataFrame) -> None:
+    for method, df in curves.groupby("method", sort=False):
+        stats = [(step, *bootstrap_interval(g["dev_loss"])) for step, g in df.groupby("step")]
+        steps, mean, lo, hi = (np.array(v, dtype=float) for v in zip(*stats))
+        color = COLORS.get(method, "black")
+        style = ":" if method == CONTROL else "-"
+        ax.plot(steps, mean, style, color=color, label=LABELS.get(method, method))
+        if np.isfinite(lo).any():
+            ax.fill_between(steps, lo, hi, color=color, alpha=SPREAD_ALPHA, lw=0)
+    ax.set_xlabel("step")
+    ax.set_ylabel("dev loss (mean over seeds, 95% band)")
+    ax.set_title("learning curves")
+    ax.legend()
+
+
+def _paired_panel(ax, paired: pd.DataFrame) -> None:
+    acc = paired[paired["metric"] == "test_accuracy"].reset_index(drop=True)
+    for i, row in acc.iterrows():
+        ax.errorbar(
+            row["mean_difference"],
+            i,
+            xerr=[[row["mean_difference"] - row["low"]], [row["high"] - row["mean_difference"]]],
+            fmt="o",
+            color=COLORS["hybrid"],
+            capsize=4,
+        )
+        mde = row["detectable_difference"]
+        if np.isfinite(mde):
+            ax.plot([-mde, mde], [i + 0.25, i + 0.25], "|--", color=THEORY_COLOR, lw=1)
+        ax.annotate(row["verdict"], (row["mean_difference"], i - 0.3), ha="center", fontsize=8)
+    ax.axvline(0, color=THEORY_COLOR, lw=1)
+    labels = [
+        c.replace("hybrid", "Hybrid").replace("fo_peft", "FO-PEFT").replace("fo_full", "FO-Full")
+        for c in acc["comparison"]
+    ]
+    ax.set_yticks(range(len(acc)), labels)
+    ax.set_ylim(-0.8, len(acc) - 0.2)
+    ax.set_xlabel("paired test-accuracy difference (95% interval; dashed: detectable at 80% power)")
+    ax.set_title("Hybrid against the baselines")
+
+
+def _probe_panel(ax, probes: pd.DataFrame, every: int) -> None:
+    hybrid = probes[probes["method"] == "hybrid"]
+    if hybrid.empty:
+        ax.set_visible(False)
+        return
+    for column, label, color in (
+        ("x_change", "ZO step on x (measured)", COLORS["zo_full"]),
+        ("x_expected", "ZO step on x (expected)", COLORS["zo_full"]),
+        ("y_change", "FO step on y (measured)", COLORS["fo_peft"]),
+    ):
+        cum = hybrid.sort_values("step").groupby("seed")[column].cumsum() * every
+        mean = cum.groupby(hybrid.sort_values("step")["step"]).mean()
+        style = THEORY_LINESTYLE if column.endswith("expected") else "-"
+        ax.plot(mean.index, -mean.to_numpy(), style, color=color, label=label)
+    ax.set_yscale("symlog", linthresh=1e-6)
+    ax.set_xlabel("step")
+    ax.set_ylabel("cumulative first-order decrease of the probe loss")
+    ax.set_title("what each block of the hybrid contributes")
+    ax.legend()
+
+
+def plot_claim(out_dir: Path, png_path: Path, *, title: str = "", probe_every: int = 1) -> None:
+    out_dir = Path(out_dir)
+    summary = pd.read_csv(out_dir / "methods.csv")
+    per_seed = pd.read_csv(out_dir / "per_seed.csv")
+    curves = pd.read_csv(out_dir / "curves.csv")
+    paired = pd.read_csv(out_dir / "paired.csv")
+    probes_path = out_dir / "probes.csv"
+    probes = pd.read_csv(probes_path) if probes_path.is_file() else pd.DataFrame(columns=["method"])
+    fig, axes = new_figure(ncols=4, width=24, height=5.2)
+    _accuracy_panel(axes[0], summary, per_seed)
+    _curves_panel(axes[1], curves)
+    _paired_panel(axes[2], paired)
+    _probe_panel(axes[3], probes, probe_every)
+    if title:
+        fig.suptitle(title)
+    save_figure(fig, png_path)

@@ -1,0 +1,188 @@
+"""The claim test end to end: tune on dev, run the selected settings on every seed, analyse, plot, report.
+
+``run_claim(cell, out_dir)`` runs the cell's tuning grid as a sweep (``engine.sweep``: any of its
+executors, resumable, a finished run is never repeated), selects each method's setting on the dev split
+(``claim.selection``), runs the selected settings on every seed as a second sweep, measures the block
+constants at the start point for the theory's step-size limits, and writes into ``out_dir``:
+
+  tuning.toml, final.toml   the two sweeps' grid files (``hybridsmooth sweep run`` takes them as they are)
+  selection.csv             every tuning run, with the selected one marked
+  per_seed.csv              every seeded run: test accuracy and loss, final dev loss, seconds
+  curves.csv, probes.csv    dev loss and accuracy along each run; the block probe's records
+  methods.csv               per method: test accuracy and dev loss with bootstrap 95% intervals
+  paired.csv                Hybrid - FO-PEFT and Hybrid - FO-Full, paired by seed, with the verdicts
+  targets.csv               steps and seconds to the target dev loss, with intervals
+  levelled.csv              whether each method's dev loss has levelled off
+  control.csv               the hybrid at eta_x = 0 against FO-PEFT
+  contributions.csv         the first-order decrease owed to each block, and how far each moved
+  step_sizes.csv            the grids' stable ranges and the selected values against the theory's limits
+  budget.csv                steps, passes and seconds per method
+  constants.json            L_x, L_y at the start point (Lanczos, with residuals)
+  claim.png, report.md      the figure, and the verdicts in words
+
+``analyse(cell, out_dir)`` rebuilds every table, the figure and the report from the run folders alone.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+from ..engine.rundir import write_atomic
+from ..engine.sweep import Grid, plan, run_all, write_grid
+from ..errors import UsageError
+from . import report as report_mod
+from . import tables
+from .cells import Cell
+from .plots import plot_claim
+from .selection import RULE, select, step_size_table
+
+RUNS_DIR = "runs"
+CONSTANTS_ITERATIONS = 8
+
+
+def _sweep(descriptions, root: Path, grid_file: Path, *, say: Callable, **run_options) -> None:
+    write_grid(grid_file, root, descriptions)
+    planned = plan(Grid(root, tuple(descriptions)))
+    todo = sum(p.state != "finished" for p in planned)
+    say(f"{grid_file.name}: {len(planned)} runs, {todo} to run")
+    done = [0]
+
+    def report(outcome):
+        done[0] += 1
+        if outcome.status != "skipped":
+            say(f"  [{done[0]}/{len(planned)}] {outcome.status}: {Path(outcome.folder).name} {outcome.message}")
+
+    outcomes = run_all(planned, report=report, **run_options)
+    bad = [o for o in outcomes if o.status in ("failed", "interrupted")]
+    if bad:
+        raise UsageError(
+            f"{len(bad)} run(s) of {grid_file} did not finish ({bad[0].status}: {bad[0].message}); "
+            "run the same command again to continue"
+        )
+
+
+def run_claim(
+    cell: Cell,
+    out_dir: str | Path,
+    *,
+    workers: int = 1,
+    threads: int = 1,
+    executor: str = "local",
+    options: dict | None = None,
+    constants: bool = True,
+    say: Callable[[str], None] = print,
+) -> dict:
+    """Run the whole protocol (module docstring) and return the verdicts (``report.verdicts``)."""
+    out = Path(out_dir)
+    root = out / RUNS_DIR
+    out.mkdir(parents=True, exist_ok=True)
+    run_options = dict(workers=workers, threads=threads, executor=executor, options=options)
+    started = time.perf_counter()
+    _sweep([r for _, _, r in cell.tuning_runs()], root, out / "tuning.toml", say=say, **run_options)
+    selected, selection = select(tables.tuning_table(cell, root))
+    selection.to_csv(out / "selection.csv", index=False)
+    for method, setting in selected.items():
+        say(f"selected for {method}: {describe_setting(method, setting)}")
+    _sweep([r for _, _, r in cell.final_runs(selected)], root, out / "final.toml", say=say, **run_options)
+    if constants:
+        measure_constants(cell, out, say=say)
+    wall = time.perf_counter() - started
+    return analyse(cell, out, wall_seconds=wall, workers=workers)
+
+
+def describe_setting(method: str, setting: dict) -> str:
+    """The settings that matter to ``method``: the step sizes of its moving blocks, mu where a block is ZO."""
+    from ..optim.hybrid_sgd import METHODS
+
+    modes = METHODS[method]
+    parts = [f"eta_{b}={setting[f'eta_{b}']:g}" for b, m in zip("xy", modes) if m != "frozen"]
+    return ", ".join(parts + ([f"mu={setting['mu']:g}"] if "zo" in modes else []))
+
+
+def measure_constants(cell: Cell, out: Path, *, say: Callable = print, iterations: int = CONSTANTS_ITERATIONS) -> dict:
+    """L_x and L_y of minibatch 0 at the start point of the tuning seed (Lanczos, ``iterations`` products
+    per block; lower bounds with their residuals); read from constants.json when it holds this cell's."""
+    path = out / "constants.json"
+    problem = cell.problem_at(cell.tune_seed)
+    if path.is_file():
+        stored = json.loads(path.read_text())
+        if stored.get("problem") == problem and stored.get("iterations") == iterations:
+            return stored
+    from ..curvature.block_constants import block_constants
+    from ..problems import make_problem
+
+    say(f"block constants of {problem} (minibatch 0, {iterations} Lanczos products per block)")
+    objective = make_problem(problem)
+    result = block_constants(objective, blocks=("xx", "yy"), idx=0, max_iter=iterations, tol=1e-3)
+    data = {"problem": problem, "iterations": iterations, "d_x": objective.d_x, "d_y": objective.d_y}
+    for block, name in (("xx", "x"), ("yy", "y")):
+        e = result[block]
+        data.update(
+            {
+                f"L_{name}": e.estimate,
+                f"L_{name}_residual": e.residual,
+                f"L_{name}_products": e.hvps,
+                f"L_{name}_seconds": e.seconds,
+            }
+        )
+    write_atomic(path, json.dumps(data, indent=2) + "\n")
+    return data
+
+
+def analyse(cell: Cell, out_dir: str | Path, *, wall_seconds: float | None = None, workers: int | None = None) -> dict:
+    """Every table, the figure and the report from the finished run folders (module docstring)."""
+    out = Path(out_dir)
+    root = out / RUNS_DIR
+    tuning = tables.tuning_table(cell, root)
+    selected, selection = select(tuning)
+    selection.to_csv(out / "selection.csv", index=False)
+    per_seed, curves, probes = tables.final_tables(cell, selected, root)
+    per_seed.to_csv(out / "per_seed.csv", index=False)
+    curves.to_csv(out / "curves.csv", index=False)
+    if len(probes):
+        probes.to_csv(out / "probes.csv", index=False)
+    frames = {
+        "methods": tables.method_summary(per_seed),
+        "paired": tables.paired_table(per_seed),
+        "targets": tables.targets_table(curves, tables.target_dev_loss(curves)),
+        "levelled": tables.levelled_table(curves),
+        "control": tables.control_table(per_seed, curves),
+        "contributions": tables.contribution_table(probes, cell.probe_every) if len(probes) else pd.DataFrame(),
+        "budget": tables.budget_table(tuning, per_seed, cell.steps),
+    }
+    constants_path = out / "constants.json"
+    constants = json.loads(constants_path.read_text()) if constants_path.is_file() else {}
+    frames["step_sizes"] = step_size_table(selection, constants)
+    for name, frame in frames.items():
+        frame.to_csv(out / f"{name}.csv", index=False)
+    meta_path = out / "meta.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    if wall_seconds is not None:
+        meta = {"wall_seconds": wall_seconds, "workers": workers}
+    meta.update(folder_times([Path(f) for f in [*tuning["folder"], *per_seed["folder"]]]))
+    write_atomic(meta_path, json.dumps(meta, indent=2) + "\n")
+    plot_claim(
+        out, out / "claim.png", title=f"claim test, cell {cell.name}: {cell.notes}", probe_every=cell.probe_every
+    )
+    verdicts = report_mod.verdicts(frames)
+    text = report_mod.render(cell, frames, selection, constants, meta, rule=RULE)
+    write_atomic(out / "report.md", text)
+    return verdicts
+
+
+def folder_times(folders: list[Path]) -> dict:
+    """From the run folders' files: the span from the first run's start (its config.json) to the last one's
+    end (its completion marker), and the runs' summed durations (model loading and evaluations included),
+    whichever command or machine ran them."""
+    starts = [(f / "config.json").stat().st_mtime for f in folders]
+    ends = [(f / "complete.json").stat().st_mtime for f in folders]
+    return {
+        "runs": len(folders),
+        "span_minutes": (max(ends) - min(starts)) / 60,
+        "run_minutes": sum(e - s for s, e in zip(starts, ends)) / 60,
+    }

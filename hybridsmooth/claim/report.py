@@ -1,0 +1,174 @@
+"""The claim test's verdicts in words, and its report (markdown) from the analysed tables."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from .cells import CONTROL, Cell
+from .plots import LABELS
+
+
+def _num(value, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (int,)) or (isinstance(value, float) and value.is_integer() and abs(value) < 1e6):
+        return str(int(value))
+    if isinstance(value, float):
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def markdown_table(frame: pd.DataFrame, columns=None) -> str:
+    frame = frame if columns is None else frame[[c for c in columns if c in frame.columns]]
+    head = "| " + " | ".join(frame.columns) + " |"
+    rule = "|" + "---|" * len(frame.columns)
+    rows = ["| " + " | ".join(_num(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([head, rule, *rows])
+
+
+def _points(value: float) -> str:
+    return f"{100 * value:+.1f}" if math.isfinite(value) else "-"
+
+
+def verdicts(frames: dict) -> dict:
+    """One line per comparison (test accuracy), the control's and FO-PEFT's levelling, as a dict."""
+    out = {}
+    paired = frames["paired"]
+    for row in paired[paired["metric"] == "test_accuracy"].itertuples():
+        name = row.comparison.replace(" - ", " vs ")
+        out[name] = (
+            f"{row.comparison}: {_points(row.mean_difference)} points of test accuracy (best dev checkpoint) "
+            f"[{_points(row.low)}, {_points(row.high)}] over {row.pairs} paired seeds: {row.verdict} "
+            f"(detectable at 80% power: {100 * row.detectable_difference:.1f} points)"
+        )
+    control = frames["control"]
+    if len(control):
+        worst = control["max_relative_dev_loss_difference"].max()
+        ok = bool(control["matches_to_rounding"].all())
+        out["control"] = (
+            f"hybrid at eta_x = 0 against FO-PEFT on {len(control)} seeds: largest relative dev-loss difference "
+            f"{worst:.2g} along the run: " + ("matches to rounding" if ok else "DOES NOT match to rounding")
+        )
+    lev = frames["levelled"]
+    fo = lev[lev["method"] == "fo_peft"]
+    if len(fo):
+        row = fo.iloc[0]
+        out["fo_peft_levelled"] = (
+            f"FO-PEFT's dev loss {'has levelled off' if row['levelled'] else 'is still falling'}: the last "
+            f"quarter of the run made {100 * row['last_quarter_share']:.0f}% of its decrease"
+        )
+    return out
+
+
+def render(cell: Cell, frames: dict, selection: pd.DataFrame, constants: dict, meta: dict, *, rule: str) -> str:
+    v = verdicts(frames)
+    lines = [
+        f"# Claim test, cell `{cell.name}`",
+        "",
+        f"{cell.notes}. {cell.steps} steps per run, seeds {list(cell.seeds)} (paired: the same splits, adapter "
+        f"initialisation and sample order for every method), the eta_x = 0 control on seeds "
+        f"{list(cell.control_seeds)}.",
+    ]
+    if meta.get("span_minutes") is not None:
+        lines.append(
+            f"{meta['runs']} runs, {meta['run_minutes']:.0f} run-minutes (model loading and evaluations included), "
+            f"{meta['span_minutes']:.0f} min from the first run's start to the last one's end"
+            + (
+                f"; the last `claim run` took {meta['wall_seconds'] / 60:.0f} min with {meta['workers']} worker(s)."
+                if meta.get("wall_seconds")
+                else "."
+            )
+        )
+    lines += ["", "## Verdicts", "", *[f"- {text}" for text in v.values()], ""]
+    methods = frames["methods"].copy()
+    methods["method"] = [LABELS.get(m, m) for m in methods["method"]]
+    lines += [
+        "## Accuracy (mean and 95% bootstrap interval over seeds)",
+        "",
+        "test_accuracy: at the run's best dev evaluation (MeZO's best checkpoint); final_test_accuracy: at the end "
+        "of the run; dev_loss: at the end of the run.",
+        "",
+        markdown_table(
+            methods,
+            [
+                "method",
+                "seeds",
+                "diverged",
+                "eta_x",
+                "eta_y",
+                "test_accuracy",
+                "test_accuracy_low",
+                "test_accuracy_high",
+                "dev_loss",
+                "dev_loss_low",
+                "dev_loss_high",
+            ],
+        ),  # fmt: skip
+        "",
+        "## Paired differences",
+        "",
+        markdown_table(
+            frames["paired"],
+            ["comparison", "metric", "pairs", "mean_difference", "low", "high", "detectable_difference", "verdict"],
+        ),
+        "",
+        f"## Steps and seconds to the target dev loss ({_num(frames['targets']['target_dev_loss'].iloc[0])}: "
+        "90% of FO-PEFT's mean decrease)"
+        if len(frames["targets"])
+        else "## Steps to target",
+        "",
+        markdown_table(frames["targets"].drop(columns=["target_dev_loss"], errors="ignore")),
+        "",
+        "## Has the dev loss levelled off?",
+        "",
+        markdown_table(frames["levelled"]),
+        "",
+    ]
+    if len(frames["contributions"]):
+        lines += [
+            "## What each block contributes (first-order decrease of the probe loss, summed over the run)",
+            "",
+            markdown_table(frames["contributions"]),
+            "",
+        ]
+    lines += [
+        "## Selection on the dev split",
+        "",
+        f"Rule: {rule}.",
+        "",
+        markdown_table(
+            selection,
+            [
+                "method",
+                "eta_x",
+                "eta_y",
+                "mu",
+                "diverged",
+                "best_dev_accuracy",
+                "best_dev_loss",
+                "best_dev_step",
+                "final_dev_accuracy",
+                "final_dev_loss",
+                "selected",
+            ],  # fmt: skip
+        ),
+        "",
+        "## Step sizes: the grids' stable range against the theory",
+        "",
+    ]
+    if constants:
+        lines.append(
+            f"L_x = {_num(constants['L_x'], 4)} (relative residual {_num(constants['L_x_residual'], 2)}), "
+            f"L_y = {_num(constants['L_y'], 4)} (residual {_num(constants['L_y_residual'], 2)}) on minibatch 0 at "
+            f"the start point, {constants['iterations']} Lanczos products per block: lower bounds, so the "
+            "limits are upper bounds of the theory's limits."
+        )
+        lines.append("")
+    lines += [markdown_table(frames["step_sizes"]), "", "## Budget", "", markdown_table(frames["budget"]), ""]
+    if CONTROL in set(frames["methods"]["method"]):
+        lines += ["## Control", "", markdown_table(frames["control"]), ""]
+    return "\n".join(lines)

@@ -1,0 +1,154 @@
+"""``hybridsmooth claim run | report | plan``: the paper's accuracy claim as a tuned, seeded, paired test.
+
+``run`` tunes each method on the dev split, runs the selected settings on every seed, measures the block
+constants and writes the tables, figure and report (``claim.protocol``); run again, it continues where it
+stopped (finished runs are never repeated). ``report`` rebuilds the tables, figure and report from the run
+folders. ``plan`` writes the grid files of the two phases (the second once the first is finished) for
+``hybridsmooth sweep run`` elsewhere.
+
+Cells (``--cell``): ``main`` (MiniLM + LoRA, tweets), ``topic`` (MiniLM + LoRA, BBC News), ``smollm2``
+(SmolLM2-135M + LoRA, tweets), ``paper`` (OPT-1.3B + LoRA on SST-2, on GPUs), ``quick`` (a tiny random
+model: the pipeline in seconds; ``--quick`` is ``--cell quick``). ``--set key=value`` changes a key of the
+cell's problem spec (a model on disk: ``--set model=/ckpt/opt-1.3b``; SST-2 from a file: ``--set
+data=/data/sst2/train.tsv``; ``--set device=cuda --set dtype=bfloat16``, with ``--zo-precision master`` so
+that small ZO steps survive bfloat16). The executors and their options are those of ``sweep run``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .. import validate
+from ..errors import UsageError
+from . import sweep as sweep_command
+
+ACTIONS = ("run", "report", "plan")
+
+
+def add_arguments(parser) -> None:
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", parser_class=type(parser))
+    for name, help_text in (
+        ("run", "tune on dev, run the selected settings on every seed, analyse (resumable)"),
+        ("report", "rebuild the tables, figure and report from the finished runs"),
+        ("plan", "write the grid files of the two phases (the second once tuning is finished)"),
+    ):
+        p = actions.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--cell", default="main", help="main | topic | smollm2 | paper | quick (default main)")
+        p.add_argument("--quick", action="store_true", help="the quick cell: a tiny model, the pipeline only")
+        p.add_argument("--out", required=True, help="folder of the results (its runs/ holds the run folders)")
+        p.add_argument("--steps", type=int, default=None, help="steps per run (default: the cell's)")
+        p.add_argument("--seeds", type=int, default=None, help="seeds 0..N-1 at the selected settings")
+        p.add_argument(
+            "--set", action="append", default=[], metavar="KEY=VALUE", help="change a key of the cell's problem spec"
+        )
+        p.add_argument(
+            "--zo-precision",
+            choices=["plain", "master", "stochastic"],
+            default=None,
+            help="rounding of the ZO steps in bfloat16/float16 (default plain; see Low precision in the README)",
+        )
+        if name == "run":
+            sweep_command._add_run_arguments(p)
+            p.add_argument("--no-constants", action="store_true", help="skip the block constants (theory limits)")
+
+
+def cell_from_args(args):
+    from ..claim.cells import cell_named
+    from ..problems import parse_spec
+
+    cell = cell_named("quick" if args.quick else args.cell)
+    changes = {}
+    if args.steps is not None:
+        changes["steps"] = validate.integer("--steps", args.steps, minimum=1, error=UsageError)
+    if args.seeds is not None:
+        n = validate.integer("--seeds", args.seeds, minimum=2, error=UsageError)
+        changes["seeds"] = tuple(range(n))
+        changes["control_seeds"] = tuple(s for s in cell.control_seeds if s < n)
+    if args.zo_precision is not None:
+        changes["zo_precision"] = args.zo_precision
+    if args.set:
+        changes["problem"] = _with_keys(cell.problem, args.set)
+        parse_spec(changes["problem"])  # a bad key or value is refused now, not in every worker
+    return cell.with_changes(**changes) if changes else cell
+
+
+def _with_keys(problem: str, items: list[str]) -> str:
+    name, _, rest = problem.partition(":")
+    keys = dict(item.split("=", 1) for item in filter(None, rest.split(",")))
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise UsageError(f"--set takes KEY=VALUE, got {item!r}")
+        if key.strip() == "seed":
+            raise UsageError("--set seed: the seeds are the claim test's own (--seeds)")
+        keys[key.strip()] = value.strip()
+    return f"{name}:" + ",".join(f"{k}={v}" for k, v in keys.items())
+
+
+def run(args) -> int:
+    if args.action is None:
+        raise UsageError(f"give an action: {', '.join(ACTIONS)}")
+    cell = cell_from_args(args)
+    out = Path(args.out)
+    if args.action == "run":
+        return _run(args, cell, out)
+    if args.action == "report":
+        return _report(cell, out)
+    return _plan(cell, out)
+
+
+def _run(args, cell, out: Path) -> int:
+    from ..claim.protocol import run_claim
+
+    sweep_command._check_run_options(args)
+    options = sweep_command._executor_options(args)
+    verdicts = run_claim(
+        cell,
+        out,
+        workers=args.workers or 1,
+        threads=args.threads or 1,
+        executor=args.executor,
+        options=options,
+        constants=not args.no_constants,
+        say=lambda line: print(line, flush=True),
+    )
+    _print_verdicts(verdicts, out)
+    return 0
+
+
+def _report(cell, out: Path) -> int:
+    from ..claim.protocol import analyse
+
+    if not (out / "runs").is_dir():
+        raise UsageError(f"{out} holds no claim runs (no {out / 'runs'}); run `hybridsmooth claim run` first")
+    try:
+        verdicts = analyse(cell, out)
+    except FileNotFoundError as err:
+        raise UsageError(f"{err}; run `hybridsmooth claim run` with the same options to finish it") from None
+    _print_verdicts(verdicts, out)
+    return 0
+
+
+def _plan(cell, out: Path) -> int:
+    from ..claim import tables
+    from ..claim.protocol import RUNS_DIR
+    from ..claim.selection import select
+    from ..engine.sweep import write_grid
+
+    root = out / RUNS_DIR
+    path = write_grid(out / "tuning.toml", root, [r for _, _, r in cell.tuning_runs()])
+    print(f"wrote {path} ({len(cell.tuning_runs())} runs)")
+    try:
+        selected, _ = select(tables.tuning_table(cell, root))
+    except FileNotFoundError:
+        print("the tuning runs are not all finished: run them, then plan again for the seeded runs")
+        return 0
+    final = [r for _, _, r in cell.final_runs(selected)]
+    print(f"wrote {write_grid(out / 'final.toml', root, final)} ({len(final)} runs)")
+    return 0
+
+
+def _print_verdicts(verdicts: dict, out: Path) -> None:
+    for line in verdicts.values():
+        print(line)
+    print(f"tables, claim.png and report.md in {out}")

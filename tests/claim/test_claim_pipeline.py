@@ -1,0 +1,102 @@
+"""The claim test end to end on a tiny random model (``claim run --quick``): the pipeline, not a result."""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from hybridsmooth.claim.cells import CONTROL, cell_named
+from hybridsmooth.cli import main
+
+pytestmark = pytest.mark.llm
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("claim") / "quick"
+    assert main(["claim", "run", "--quick", "--out", str(out)]) == 0
+    return out
+
+
+def test_the_quick_claim_writes_every_table_the_figure_and_the_report(quick_run):
+    for name in (
+        "selection", "per_seed", "curves", "probes", "methods", "paired", "targets", "levelled", "control",
+        "contributions", "step_sizes", "budget",
+    ):  # fmt: skip
+        assert not pd.read_csv(quick_run / f"{name}.csv").empty, name
+    assert (quick_run / "claim.png").stat().st_size > 10_000
+    report = (quick_run / "report.md").read_text()
+    assert "## Verdicts" in report and "hybrid - fo_peft" in report
+    constants = json.loads((quick_run / "constants.json").read_text())
+    assert constants["L_x"] > 0 and constants["L_y"] > 0
+
+
+def test_selection_uses_the_dev_split_only_and_takes_the_best_dev_accuracy(quick_run):
+    sel = pd.read_csv(quick_run / "selection.csv")
+    assert "test_accuracy" not in sel.columns or sel["test_accuracy"].isna().all()
+    for _method, rows in sel.groupby("method"):
+        best = rows.sort_values(["best_dev_accuracy", "best_dev_loss"], ascending=[False, True]).iloc[0]
+        assert rows[rows["selected"]].index.tolist() == [best.name]
+    per_seed = pd.read_csv(quick_run / "per_seed.csv")
+    chosen = sel[sel["selected"]].set_index("method")
+    for row in per_seed[per_seed["method"] != CONTROL].itertuples():
+        assert (row.eta_x, row.eta_y) == (chosen.loc[row.method, "eta_x"], chosen.loc[row.method, "eta_y"])
+
+
+def test_seeds_are_paired_across_methods(quick_run):
+    per_seed = pd.read_csv(quick_run / "per_seed.csv")
+    cell = cell_named("quick")
+    assert sorted(per_seed[per_seed["method"] == "hybrid"]["seed"]) == list(cell.seeds)
+    for seed, rows in per_seed.groupby("seed"):
+        problems = {json.loads((p / "config.json").read_text())["run"]["problem"] for p in map(Path, rows["folder"])}
+        assert problems == {cell.problem_at(seed)}  # the same splits and initialisation for every method
+        orders = {tuple(pd.read_csv(Path(f) / "metrics.csv")["sample"]) for f in rows["folder"]}
+        assert len(orders) == 1  # the same sample order
+
+
+def test_the_control_matches_fo_peft_and_the_verdicts_are_computed(quick_run):
+    control = pd.read_csv(quick_run / "control.csv")
+    assert control["matches_to_rounding"].all()
+    paired = pd.read_csv(quick_run / "paired.csv")
+    assert set(paired["comparison"]) == {"hybrid - fo_peft", "hybrid - fo_full"}
+    assert paired["verdict"].notna().all()
+
+
+def test_a_second_run_trains_nothing_and_report_rebuilds_the_same_tables(quick_run, capsys):
+    before = pd.read_csv(quick_run / "methods.csv")
+    capsys.readouterr()
+    assert main(["claim", "run", "--quick", "--out", str(quick_run)]) == 0
+    said = capsys.readouterr().out
+    assert "7 runs, 0 to run" in said and "12 runs, 0 to run" in said
+    assert main(["claim", "report", "--quick", "--out", str(quick_run)]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(quick_run / "methods.csv"), before)
+
+
+def test_bad_claim_options_get_one_line_errors(tmp_path, capsys):
+    assert main(["claim", "run", "--cell", "nope", "--out", str(tmp_path)]) == 2
+    assert "unknown cell 'nope'" in capsys.readouterr().err
+    assert main(["claim", "run", "--quick", "--set", "seed=3", "--out", str(tmp_path)]) == 2
+    assert "--seeds" in capsys.readouterr().err
+    assert main(["claim", "run", "--quick", "--set", "colour=red", "--out", str(tmp_path)]) == 2
+    assert "unknown key 'colour'" in capsys.readouterr().err
+    assert main(["claim", "report", "--quick", "--out", str(tmp_path / "none")]) == 2
+    assert "claim run" in capsys.readouterr().err
+
+
+def test_every_cell_describes_its_runs_and_set_changes_the_problem_only():
+    from hybridsmooth.claim.cells import CELLS
+    from hybridsmooth.commands.claim import _with_keys
+
+    for cell in CELLS.values():
+        runs = cell.tuning_runs()
+        assert len({r.content_hash() for _, _, r in runs}) == len(runs)  # one folder per grid point
+        assert all(not r.eval_test and r.probe_every == 0 for _, _, r in runs)  # tuning never sees the test split
+    paper = CELLS["paper"]
+    spec = _with_keys(paper.problem, ["model=/ckpt/llama-7b", "dtype=bfloat16"])
+    assert "model=/ckpt/llama-7b" in spec and "dtype=bfloat16" in spec and "facebook" not in spec
+    bf16 = paper.with_changes(problem=spec, zo_precision="master")
+    _, _, run = bf16.tuning_runs()[0]
+    assert run.optimizer.zo_precision == "master" and run.problem.endswith(",seed=0")
+    fo = [r for m, _, r in bf16.tuning_runs() if m == "fo_peft"][0]
+    assert fo.optimizer.zo_precision == "plain"  # no ZO block, no ZO rounding mode
