@@ -59,7 +59,8 @@ def verdicts(frames: dict) -> dict:
         row = fo.iloc[0]
         out["fo_peft_levelled"] = (
             f"FO-PEFT's dev loss {'has levelled off' if row['levelled'] else 'is still falling'}: the last "
-            f"quarter of the run made {100 * row['last_quarter_share']:.0f}% of its decrease"
+            f"quarter of the run lowered its best mean dev loss by {100 * row['last_quarter_share']:.0f}% of the "
+            "whole decrease"
         )
     return out
 

@@ -13,7 +13,9 @@ there to the same numbers an uninterrupted run gives on the same device (all ran
 run seed and the position, so no generator state needs restoring). The output folder follows the rules of
 ``engine.rundir``: one run per folder, a lock while it is written, the completion marker last. Ctrl-C (or
 SIGTERM) stops the run at the next step boundary and keeps everything recorded, with a checkpoint to
-resume from.
+resume from. Two settings of the claim test add records: ``probe_every`` the block probe's (probes.csv,
+``engine.block_probe``), ``eval_test`` the test split at the end and at the best dev evaluation
+(``engine.held_out``; in the summary).
 """
 
 # Over 450 lines on purpose: the loop, its checkpoint and its resume read and write one RunLog; split, the
@@ -42,6 +44,7 @@ from ..zo.precision import (
     predicted_lost_fraction,
 )
 from .block_probe import PROBE_COLUMNS, BlockProbe
+from .held_out import BEST_KEYS, best_point, test_evaluations
 from .interrupt import RunInterrupted, deferred_interrupt
 from .model_step import model_step
 from .run_description import RunDescription
@@ -426,10 +429,8 @@ def _evaluate_into(log: RunLog, objective: Objective, evaluate) -> None:
         res = evaluate(objective)
         loss, accuracy = float(res["loss"]), float(res["accuracy"])
         log.evals.append((log.next_step, loss, accuracy, float(log.elapsed)))
-        best = log.best
-        if log.keep_best and (best is None or (accuracy, -loss) > (best["accuracy"], -best["loss"])):
-            blocks = {b: getattr(objective, b).detach().clone() for b in log.keep_best}
-            log.best = {"step": log.next_step, "accuracy": accuracy, "loss": loss, "blocks": blocks}
+        if log.keep_best:
+            log.best = best_point(log.best, objective, log.keep_best, log.next_step, loss, accuracy)
 
 
 def _finish(
@@ -447,7 +448,7 @@ def _finish(
     step_frame = pd.DataFrame(log.steps, columns=list(STEP_COLUMNS))
     eval_frame = pd.DataFrame(log.evals, columns=list(EVAL_COLUMNS))
     probe_frame = pd.DataFrame(log.probes, columns=list(PROBE_COLUMNS))
-    test = _test_evaluations(objective, log.best) if run.eval_test and not diverged else {}
+    test = test_evaluations(objective, log.best) if run.eval_test and not diverged else {}
     if folder is not None:
         if run.checkpoint_every or diverged:
             _save_checkpoint(folder, objective, config, log)
@@ -471,31 +472,6 @@ def _finish(
         probes=probe_frame,
         test=test,
     )
-
-
-BEST_KEYS = ("best_dev_step", "best_dev_accuracy", "best_test_loss", "best_test_accuracy")
-
-
-def _test_evaluations(objective: Objective, best: dict | None) -> dict:
-    """The test split's loss and accuracy at the final point and at the best dev evaluation (an objective
-    without held-out splits has none)."""
-    if not isinstance(objective, HeldOutSplits):
-        return {}
-    from ..objectives.llm import evaluate
-
-    res = evaluate(objective, objective.x, objective.y, split="test")
-    out = {"loss": float(res["loss"]), "accuracy": float(res["accuracy"])}
-    if best is not None:
-        # evaluate reads the blocks it is given: the live weights stay the final ones
-        point = {b: best["blocks"].get(b, getattr(objective, b)) for b in "xy"}
-        at_best = evaluate(objective, point["x"], point["y"], split="test")
-        out.update(
-            best_dev_step=best["step"],
-            best_dev_accuracy=best["accuracy"],
-            best_test_loss=float(at_best["loss"]),
-            best_test_accuracy=float(at_best["accuracy"]),
-        )
-    return out
 
 
 def _precision_summary(objective: Objective, config: HybridSGDConfig, log: RunLog) -> dict:

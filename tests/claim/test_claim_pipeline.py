@@ -100,3 +100,12 @@ def test_every_cell_describes_its_runs_and_set_changes_the_problem_only():
     assert run.optimizer.zo_precision == "master" and run.problem.endswith(",seed=0")
     fo = [r for m, _, r in bf16.tuning_runs() if m == "fo_peft"][0]
     assert fo.optimizer.zo_precision == "plain"  # no ZO block, no ZO rounding mode
+
+
+def test_the_best_dev_point_the_run_kept_is_the_one_its_evaluations_name(quick_run):
+    per_seed = pd.read_csv(quick_run / "per_seed.csv")
+    for row in per_seed.itertuples():
+        summary = json.loads((Path(row.folder) / "summary.json").read_text())
+        assert summary["best_dev_step"] == row.best_dev_step
+        assert summary["best_test_accuracy"] == row.test_accuracy
+        assert summary["final_test_accuracy"] == row.final_test_accuracy
