@@ -38,10 +38,11 @@ def verdicts(frames: dict) -> dict:
     """One line per comparison (test accuracy), the control's and FO-PEFT's levelling, as a dict."""
     out = {}
     paired = frames["paired"]
-    for row in paired[paired["metric"] == "test_accuracy"].itertuples():
-        name = row.comparison.replace(" - ", " vs ")
+    where = {"test_accuracy": "at the best dev checkpoint", "final_test_accuracy": "at the end of the run"}
+    for row in paired[paired["metric"].isin(list(where))].itertuples():
+        name = row.comparison.replace(" - ", " vs ") + ("" if row.metric == "test_accuracy" else " (end)")
         out[name] = (
-            f"{row.comparison}: {_points(row.mean_difference)} points of test accuracy (best dev checkpoint) "
+            f"{row.comparison}: {_points(row.mean_difference)} points of test accuracy {where[row.metric]} "
             f"[{_points(row.low)}, {_points(row.high)}] over {row.pairs} paired seeds: {row.verdict} "
             f"(detectable at 80% power: {100 * row.detectable_difference:.1f} points)"
         )
@@ -91,7 +92,8 @@ def render(cell: Cell, frames: dict, selection: pd.DataFrame, constants: dict, m
         "## Accuracy (mean and 95% bootstrap interval over seeds)",
         "",
         "test_accuracy: at the run's best dev evaluation (MeZO's best checkpoint); final_test_accuracy: at the end "
-        "of the run; dev_loss: at the end of the run.",
+        "of the run; dev_loss: at the end of the run; dropped_at_end: seeds whose dev accuracy fell 10 points "
+        "or more from its best by the end.",
         "",
         markdown_table(
             methods,
@@ -104,9 +106,13 @@ def render(cell: Cell, frames: dict, selection: pd.DataFrame, constants: dict, m
                 "test_accuracy",
                 "test_accuracy_low",
                 "test_accuracy_high",
+                "final_test_accuracy",
+                "final_test_accuracy_low",
+                "final_test_accuracy_high",
                 "dev_loss",
                 "dev_loss_low",
                 "dev_loss_high",
+                "dropped_at_end",
             ],
         ),  # fmt: skip
         "",

@@ -28,6 +28,7 @@ TARGET_FRACTION = 0.9  # the target dev loss: 90% of FO-PEFT's mean decrease
 LEVEL_WINDOW = 0.25  # "levelled off": the last quarter of the run gives under LEVEL_SHARE of the decrease
 LEVEL_SHARE = 0.1
 CONTROL_TOLERANCE = 1e-3  # relative difference of the dev loss along the run that still counts as rounding
+DROP = 0.1  # a fall of the dev accuracy from its best to the end of the run that counts as a collapse
 
 
 def best_evaluation(evals: pd.DataFrame | None) -> dict:
@@ -118,6 +119,9 @@ def method_summary(per_seed: pd.DataFrame) -> pd.DataFrame:
                 "dev_loss_low": loss[1],
                 "dev_loss_high": loss[2],
                 "best_dev_accuracy": dev_acc[0],
+                # seeds whose dev accuracy fell DROP points or more from its best by the end (plain SGD's late
+                # collapses, which separate the end-of-run numbers from the best-checkpoint ones)
+                "dropped_at_end": int(((ok["best_dev_accuracy"] - ok["final_dev_accuracy"]) >= DROP).sum()),
                 "best_dev_step": float(ok["best_dev_step"].mean()) if len(ok) else math.nan,
                 "train_seconds": float(df["train_seconds"].mean()),
             }
