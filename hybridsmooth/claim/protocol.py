@@ -11,6 +11,7 @@ constants at the start point for the theory's step-size limits, and writes into 
   curves.csv, probes.csv    dev loss and accuracy along each run; the block probe's records
   methods.csv               per method: test accuracy and dev loss with bootstrap 95% intervals
   paired.csv                Hybrid - FO-PEFT and Hybrid - FO-Full, paired by seed, with the verdicts
+  collapses.csv             the same pairs: late collapses per method, exact McNemar p-value
   targets.csv               steps and seconds to the target dev loss, with intervals
   levelled.csv              whether each method's dev loss has levelled off
   control.csv               the hybrid at eta_x = 0 against FO-PEFT
@@ -20,7 +21,9 @@ constants at the start point for the theory's step-size limits, and writes into 
   constants.json            L_x, L_y at the start point (Lanczos, with residuals)
   claim.png, report.md      the figure, and the verdicts in words
 
-``analyse(cell, out_dir)`` rebuilds every table, the figure and the report from the run folders alone.
+``analyse(cell, out_dir)`` rebuilds every table, the figure and the report from the run folders alone, or,
+where the run folders are gone (they are not committed), from the four tables read out of them
+(selection.csv, per_seed.csv, curves.csv, probes.csv): a committed cell's report is rebuilt without training.
 """
 
 from __future__ import annotations
@@ -43,6 +46,8 @@ from .selection import RULE, select, step_size_table
 
 RUNS_DIR = "runs"
 CONSTANTS_ITERATIONS = 8
+# the tables read out of the run folders, enough to rebuild every other output
+SOURCE_TABLES = ("selection.csv", "per_seed.csv", "curves.csv")
 
 
 def _sweep(descriptions, root: Path, grid_file: Path, *, say: Callable, **run_options) -> None:
@@ -138,10 +143,15 @@ def analyse(cell: Cell, out_dir: str | Path, *, wall_seconds: float | None = Non
     """Every table, the figure and the report from the finished run folders (module docstring)."""
     out = Path(out_dir)
     root = out / RUNS_DIR
-    tuning = tables.tuning_table(cell, root)
-    selected, selection = select(tuning)
+    from_folders = has_run_folders(out)
+    if from_folders:
+        tuning = tables.tuning_table(cell, root)
+        selected, selection = select(tuning)
+        per_seed, curves, probes = tables.final_tables(cell, selected, root)
+    else:
+        tuning, per_seed, curves, probes = read_source_tables(out)
+        selected, selection = select(tuning)
     selection.to_csv(out / "selection.csv", index=False)
-    per_seed, curves, probes = tables.final_tables(cell, selected, root)
     per_seed.to_csv(out / "per_seed.csv", index=False)
     curves.to_csv(out / "curves.csv", index=False)
     if len(probes):
@@ -152,6 +162,7 @@ def analyse(cell: Cell, out_dir: str | Path, *, wall_seconds: float | None = Non
         "targets": tables.targets_table(curves, tables.target_dev_loss(curves)),
         "levelled": tables.levelled_table(curves),
         "control": tables.control_table(per_seed, curves),
+        "collapses": tables.collapse_table(per_seed),
         "contributions": tables.contribution_table(probes, cell.probe_every) if len(probes) else pd.DataFrame(),
         "budget": tables.budget_table(tuning, per_seed, cell.steps),
     }
@@ -164,7 +175,8 @@ def analyse(cell: Cell, out_dir: str | Path, *, wall_seconds: float | None = Non
     meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
     if wall_seconds is not None:
         meta = {"wall_seconds": wall_seconds, "workers": workers}
-    meta.update(folder_times([Path(f) for f in [*tuning["folder"], *per_seed["folder"]]]))
+    if from_folders:
+        meta.update(folder_times([Path(f) for f in [*tuning["folder"], *per_seed["folder"]]]))
     write_atomic(meta_path, json.dumps(meta, indent=2) + "\n")
     plot_claim(
         out, out / "claim.png", title=f"claim test, cell {cell.name}: {cell.notes}", probe_every=cell.probe_every
@@ -173,6 +185,27 @@ def analyse(cell: Cell, out_dir: str | Path, *, wall_seconds: float | None = Non
     text = report_mod.render(cell, frames, selection, constants, meta, rule=RULE)
     write_atomic(out / "report.md", text)
     return verdicts
+
+
+def has_run_folders(out: Path) -> bool:
+    """Whether ``out`` still holds the claim's run folders (a committed cell keeps only its tables)."""
+    root = Path(out) / RUNS_DIR
+    return root.is_dir() and any(root.iterdir())
+
+
+def read_source_tables(out: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(tuning, per seed, curves, probes) from the tables an earlier analysis read out of the run folders."""
+    missing = [name for name in SOURCE_TABLES if not (Path(out) / name).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{out} holds neither run folders nor {', '.join(missing)}")
+    tuning = pd.read_csv(out / "selection.csv").drop(columns=["selected"], errors="ignore")
+    per_seed = pd.read_csv(out / "per_seed.csv")
+    for frame in (tuning, per_seed):
+        frame["diverged"] = frame["diverged"].astype(bool)
+    curves = pd.read_csv(out / "curves.csv")
+    probes_path = out / "probes.csv"
+    probes = pd.read_csv(probes_path) if probes_path.is_file() else pd.DataFrame()
+    return tuning, per_seed, curves, probes
 
 
 def folder_times(folders: list[Path]) -> dict:

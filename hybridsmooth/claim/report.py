@@ -8,6 +8,7 @@ import pandas as pd
 
 from .cells import CONTROL, Cell
 from .plots import LABELS
+from .tables import DROP
 
 
 def _num(value, digits: int = 3) -> str:
@@ -44,7 +45,16 @@ def verdicts(frames: dict) -> dict:
         out[name] = (
             f"{row.comparison}: {_points(row.mean_difference)} points of test accuracy {where[row.metric]} "
             f"[{_points(row.low)}, {_points(row.high)}] over {row.pairs} paired seeds: {row.verdict} "
-            f"(detectable at 80% power: {100 * row.detectable_difference:.1f} points)"
+            f"(detectable at 80% power: {100 * row.detectable_difference:.1f} points; exact sign-flip "
+            f"p = {row.sign_flip_p:.3g}, the smallest {row.pairs} pairs can give being {row.smallest_possible_p:.3g})"
+        )
+    collapses = frames.get("collapses", pd.DataFrame())
+    for row in collapses.itertuples():
+        a, b = row.comparison.split(" - ")
+        out[f"{a} vs {b} (collapses)"] = (
+            f"late collapses (diverged, or dev accuracy {100 * DROP:.0f}+ points below its best at the end): "
+            f"{a} {row.collapsed_a}/{row.pairs} seeds, {b} {row.collapsed_b}/{row.pairs}; exact McNemar "
+            f"p = {row.mcnemar_p:.3g}"
         )
     control = frames["control"]
     if len(control):
@@ -54,6 +64,13 @@ def verdicts(frames: dict) -> dict:
             f"hybrid at eta_x = 0 against FO-PEFT on {len(control)} seeds: largest relative dev-loss difference "
             f"{worst:.2g} along the run: " + ("matches to rounding" if ok else "DOES NOT match to rounding")
         )
+        apart = control[control["first_step_apart"].notna()]
+        if len(apart):
+            row = apart.iloc[0]
+            out["control"] += (
+                f" (seed {int(row['seed'])}: apart first at step {int(row['first_step_apart'])}, after a relative "
+                f"difference of {row['first_evaluation_difference']:.2g} at the first evaluation)"
+            )
     lev = frames["levelled"]
     fo = lev[lev["method"] == "fo_peft"]
     if len(fo):
@@ -120,8 +137,29 @@ def render(cell: Cell, frames: dict, selection: pd.DataFrame, constants: dict, m
         "",
         markdown_table(
             frames["paired"],
-            ["comparison", "metric", "pairs", "mean_difference", "low", "high", "detectable_difference", "verdict"],
+            [
+                "comparison",
+                "metric",
+                "pairs",
+                "mean_difference",
+                "low",
+                "high",
+                "detectable_difference",
+                "sign_flip_p",
+                "verdict",
+            ],
         ),
+        "",
+        "Verdict: the wider of the bootstrap and paired t intervals excludes zero. sign_flip_p: the exact paired "
+        "permutation test, which assumes no normality.",
+        "",
+        "## Late collapses",
+        "",
+        f"A run collapsed when it diverged or its dev accuracy ended {100 * DROP:.0f} points or more below its "
+        "best; a: the first method of the comparison, b: the second; only_a, only_b: seeds where only that one "
+        "collapsed.",
+        "",
+        markdown_table(frames["collapses"]) if len(frames.get("collapses", [])) else "(no pairs)",
         "",
         f"## Steps and seconds to the target dev loss ({_num(frames['targets']['target_dev_loss'].iloc[0])}: "
         "90% of FO-PEFT's mean decrease)"

@@ -5,6 +5,10 @@ sample order, and every method runs on every seed, so two methods are compared b
 differences (a paired design). Intervals are percentile bootstrap intervals over seeds (a private numpy
 Generator, so the same numbers always give the same interval). With few seeds a percentile bootstrap is
 narrower than it should be; the verdict therefore also reports the paired t interval and takes the wider.
+Both lean on a roughly normal mean; the exact sign-flip test (``sign_flip_p``) does not, and says what few
+seeds can show at all: with n pairs its two-sided p-value is never below 2 / 2^n (0.0625 for 5 seeds).
+Late collapses (a seed's accuracy falling to chance) are yes/no outcomes per seed: ``exact_mcnemar_p``
+compares their counts between two methods on the same seeds.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import numpy as np
 from scipy import stats as scipy_stats
 
 BOOTSTRAP_RESAMPLES = 10_000
+SIGN_FLIP_EXACT = 16  # enumerate all 2^n sign patterns up to this many pairs, else draw them
 LEVEL = 0.95
 POWER = 0.8
 
@@ -52,6 +57,36 @@ def detectable_difference(differences, *, level: float = LEVEL, power: float = P
     return float(factor * d.std(ddof=1) / math.sqrt(d.size))
 
 
+def sign_flip_p(differences, *, resamples: int = 100_000, seed: int = 0) -> float:
+    """Two-sided p-value of the paired permutation test of a zero mean: under the null each per-seed
+    difference is as likely negative as positive, so flip their signs in every way (all 2^n patterns up to
+    ``SIGN_FLIP_EXACT`` pairs, else ``resamples`` seeded draws) and count the sums at least as far from zero
+    as the observed one."""
+    d = np.asarray([x for x in differences if np.isfinite(x)], dtype=float)
+    if d.size == 0:
+        return math.nan
+    if d.size <= SIGN_FLIP_EXACT:
+        signs = ((np.arange(2**d.size)[:, None] >> np.arange(d.size)) & 1) * 2 - 1
+    else:
+        signs = np.random.default_rng(seed).choice([-1, 1], size=(resamples, d.size))
+    sums = np.abs(signs @ d)
+    observed = abs(d.sum())
+    # a relative margin so that patterns tying the observed sum in exact arithmetic count as ties
+    return float(np.mean(sums >= observed - 1e-9 * max(1.0, np.abs(d).sum())))
+
+
+def exact_mcnemar_p(only_a: int, only_b: int) -> float:
+    """Two-sided exact McNemar p-value for two yes/no outcomes on the same seeds: ``only_a`` seeds where the
+    outcome happened to method a alone, ``only_b`` to b alone; under the null each discordant seed is a fair
+    coin (the concordant ones carry no information)."""
+    n = int(only_a) + int(only_b)
+    if min(only_a, only_b) < 0:
+        raise ValueError(f"counts must be non-negative, got {only_a} and {only_b}")
+    if n == 0:
+        return 1.0
+    return float(min(1.0, 2 * scipy_stats.binom.cdf(min(only_a, only_b), n, 0.5)))
+
+
 def paired_difference(a, b, *, higher_is_better: bool = True, seed: int = 0) -> dict:
     """``a - b`` seed by seed (two aligned sequences): the mean difference with its bootstrap and t intervals,
     the verdict for ``a`` against ``b`` and the detectable difference.
@@ -83,5 +118,7 @@ def paired_difference(a, b, *, higher_is_better: bool = True, seed: int = 0) -> 
         "low": float(lo),
         "high": float(hi),
         "detectable_difference": detectable_difference(d),
+        "sign_flip_p": sign_flip_p(d),
+        "smallest_possible_p": 2.0 / 2**d.size if d.size else math.nan,
         "verdict": verdict,
     }

@@ -13,7 +13,7 @@ import pandas as pd
 from ..engine.model_run import PROBES_FILE
 from ..engine.rundir import EVALS_FILE, load_run
 from .cells import CONTROL, Cell
-from .stats import bootstrap_interval, paired_difference
+from .stats import bootstrap_interval, exact_mcnemar_p, paired_difference
 
 # forward and backward passes of one step (q = 1, central ZO form, FO gradient at the clean point)
 PASSES = {
@@ -121,7 +121,7 @@ def method_summary(per_seed: pd.DataFrame) -> pd.DataFrame:
                 "best_dev_accuracy": dev_acc[0],
                 # seeds whose dev accuracy fell DROP points or more from its best by the end (plain SGD's late
                 # collapses, which separate the end-of-run numbers from the best-checkpoint ones)
-                "dropped_at_end": int(((ok["best_dev_accuracy"] - ok["final_dev_accuracy"]) >= DROP).sum()),
+                "dropped_at_end": int(collapsed(ok).sum()),
                 "best_dev_step": float(ok["best_dev_step"].mean()) if len(ok) else math.nan,
                 "train_seconds": float(df["train_seconds"].mean()),
             }
@@ -147,6 +147,39 @@ def paired_table(per_seed: pd.DataFrame, pairs=(("hybrid", "fo_peft"), ("hybrid"
             rows.append(
                 {"comparison": f"{a} - {b}", "metric": column, **paired_difference(va, vb, higher_is_better=higher)}
             )
+    return pd.DataFrame(rows)
+
+
+def collapsed(per_seed: pd.DataFrame) -> pd.Series:
+    """Per run: whether it collapsed, i.e. diverged or ended DROP points or more below its best dev accuracy."""
+    # accuracies are multiples of 1/n_dev: a fall of exactly DROP must not miss by a rounding of the difference
+    fell = (per_seed["best_dev_accuracy"] - per_seed["final_dev_accuracy"]) >= DROP - 1e-9
+    return per_seed["diverged"].astype(bool) | fell
+
+
+def collapse_table(per_seed: pd.DataFrame, pairs=(("hybrid", "fo_peft"), ("hybrid", "fo_full"))) -> pd.DataFrame:
+    """Late collapses of a against b on the same seeds: the counts, the seeds where only one collapsed, and
+    the exact McNemar p-value of the difference."""
+    rows = []
+    table = per_seed.assign(collapsed=collapsed(per_seed))
+    methods = set(table["method"])
+    for a, b in pairs:
+        if a not in methods or b not in methods:
+            continue
+        wide = table[table["method"].isin([a, b])].pivot(index="seed", columns="method", values="collapsed")
+        wide = wide.dropna().astype(bool)
+        only_a, only_b = int((wide[a] & ~wide[b]).sum()), int((wide[b] & ~wide[a]).sum())
+        rows.append(
+            {
+                "comparison": f"{a} - {b}",
+                "pairs": len(wide),
+                "collapsed_a": int(wide[a].sum()),
+                "collapsed_b": int(wide[b].sum()),
+                "only_a": only_a,
+                "only_b": only_b,
+                "mcnemar_p": exact_mcnemar_p(only_a, only_b),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -223,7 +256,8 @@ def levelled_table(curves: pd.DataFrame) -> pd.DataFrame:
 
 def control_table(per_seed: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
     """The hybrid at eta_x = 0 against FO-PEFT on the same seeds: the largest relative difference of the dev
-    loss along the run, and of the test accuracy and loss at the end."""
+    loss along the run and the first evaluation where it exceeds ``CONTROL_TOLERANCE``, and the differences
+    of the test accuracy and loss at the best dev checkpoint."""
     rows = []
     for seed in sorted(set(per_seed[per_seed["method"] == CONTROL]["seed"])):
         c = curves[(curves["method"] == CONTROL) & (curves["seed"] == seed)].set_index("step")["dev_loss"]
@@ -233,11 +267,16 @@ def control_table(per_seed: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
         pc = per_seed[(per_seed["method"] == CONTROL) & (per_seed["seed"] == seed)].iloc[0]
         pf = per_seed[(per_seed["method"] == "fo_peft") & (per_seed["seed"] == seed)].iloc[0]
         worst = float(rel.max()) if len(rel) else math.nan
+        apart = rel[rel > CONTROL_TOLERANCE]
         rows.append(
             {
                 "seed": seed,
                 "evaluations": len(both),
                 "max_relative_dev_loss_difference": worst,
+                # where rounding differences grew past the tolerance: late, and growing step by step, is the
+                # amplification of perturb/restore rounding by an unstable step; at step 0 a code-path difference
+                "first_step_apart": float(apart.index[0]) if len(apart) else math.nan,
+                "first_evaluation_difference": float(rel[rel.index > 0].iloc[0]) if (rel.index > 0).any() else math.nan,
                 "test_accuracy_difference": float(pc["test_accuracy"]) - float(pf["test_accuracy"]),
                 "test_loss_difference": float(pc["test_loss"]) - float(pf["test_loss"]),
                 "matches_to_rounding": bool(worst <= CONTROL_TOLERANCE),

@@ -3,8 +3,8 @@
 ``run`` tunes each method on the dev split, runs the selected settings on every seed, measures the block
 constants and writes the tables, figure and report (``claim.protocol``); run again, it continues where it
 stopped (finished runs are never repeated). ``report`` rebuilds the tables, figure and report from the run
-folders. ``plan`` writes the grid files of the two phases (the second once the first is finished) for
-``hybridsmooth sweep run`` elsewhere.
+folders, or from the committed tables where the folders are gone. ``plan`` writes the grid files of the
+two phases (the second once the first is finished) for ``hybridsmooth sweep run`` elsewhere.
 
 Cells (``--cell``): ``main`` (MiniLM + LoRA, tweets), ``topic`` (MiniLM + LoRA, BBC News), ``smollm2``
 (SmolLM2-135M + LoRA, tweets), ``paper`` (OPT-1.3B + LoRA on SST-2, on GPUs), ``quick`` (a tiny random
@@ -117,10 +117,13 @@ def _run(args, cell, out: Path) -> int:
 
 
 def _report(cell, out: Path) -> int:
-    from ..claim.protocol import analyse
+    from ..claim.protocol import SOURCE_TABLES, analyse, has_run_folders
 
-    if not (out / "runs").is_dir():
-        raise UsageError(f"{out} holds no claim runs (no {out / 'runs'}); run `hybridsmooth claim run` first")
+    if not has_run_folders(out) and not all((out / name).is_file() for name in SOURCE_TABLES):
+        raise UsageError(
+            f"{out} holds no claim runs (no {out / 'runs'}) and no tables of an earlier analysis "
+            f"({', '.join(SOURCE_TABLES)}); run `hybridsmooth claim run` first"
+        )
     try:
         verdicts = analyse(cell, out)
     except FileNotFoundError as err:

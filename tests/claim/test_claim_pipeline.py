@@ -109,3 +109,21 @@ def test_the_best_dev_point_the_run_kept_is_the_one_its_evaluations_name(quick_r
         assert summary["best_dev_step"] == row.best_dev_step
         assert summary["best_test_accuracy"] == row.test_accuracy
         assert summary["final_test_accuracy"] == row.final_test_accuracy
+
+
+def test_report_rebuilds_every_table_from_the_committed_tables_without_the_run_folders(quick_run, tmp_path):
+    import shutil
+
+    kept = tmp_path / "kept"
+    shutil.copytree(quick_run, kept, ignore=shutil.ignore_patterns("runs"))
+    names = ("methods", "paired", "collapses", "targets", "levelled", "control", "contributions", "budget")
+    before = {name: pd.read_csv(quick_run / f"{name}.csv") for name in names}
+    for name in names:
+        (kept / f"{name}.csv").unlink()
+    (kept / "report.md").unlink()
+    assert main(["claim", "report", "--quick", "--out", str(kept)]) == 0
+    for name in names:
+        pd.testing.assert_frame_equal(pd.read_csv(kept / f"{name}.csv"), before[name], check_exact=False, rtol=1e-12)
+    assert (kept / "report.md").read_text() == (quick_run / "report.md").read_text()
+    (kept / "per_seed.csv").unlink()
+    assert main(["claim", "report", "--quick", "--out", str(kept)]) == 2  # neither runs nor the tables

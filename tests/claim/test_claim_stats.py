@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from hybridsmooth.claim.stats import bootstrap_interval, detectable_difference, paired_difference, t_interval
+from hybridsmooth.claim.stats import (
+    bootstrap_interval,
+    detectable_difference,
+    exact_mcnemar_p,
+    paired_difference,
+    sign_flip_p,
+    t_interval,
+)
 
 
 def test_bootstrap_interval_is_seeded_and_brackets_the_mean():
@@ -75,3 +82,35 @@ def test_paired_difference_needs_aligned_seeds():
     with pytest.raises(ValueError, match="one value per seed"):
         paired_difference([1.0, 2.0], [1.0])
     assert paired_difference([1.0, math.nan], [0.5, 0.2])["verdict"] == "too few paired seeds"
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_sign_flip_p_is_scipys_exact_paired_permutation_test(seed):
+    d = np.random.default_rng(seed).normal(0.3, 1.0, size=7)
+    want = stats.permutation_test(
+        (d,), np.mean, permutation_type="samples", alternative="two-sided", n_resamples=np.inf
+    ).pvalue
+    assert sign_flip_p(d) == pytest.approx(want, rel=1e-12)
+
+
+def test_sign_flip_p_of_all_positive_differences_is_the_smallest_possible():
+    assert sign_flip_p([0.1, 0.2, 0.3, 0.05, 0.4]) == pytest.approx(2 / 2**5)
+    assert sign_flip_p([0.1, -0.1]) == 1.0  # a sum of zero: every pattern is at least as far from zero
+    assert paired_difference([0.9] * 5, [0.8] * 5)["smallest_possible_p"] == pytest.approx(0.0625)
+    assert math.isnan(sign_flip_p([]))
+
+
+def test_sign_flip_p_beyond_exact_enumeration_draws_seeded_patterns():
+    d = np.random.default_rng(1).normal(0.2, 1.0, size=20)
+    p = sign_flip_p(d, resamples=20_000)
+    assert p == sign_flip_p(d, resamples=20_000)  # seeded
+    # the t test's p-value is close to the permutation test's for a normal sample of 20
+    assert p == pytest.approx(stats.ttest_1samp(d, 0.0).pvalue, abs=0.03)
+
+
+@pytest.mark.parametrize("only_a, only_b", [(0, 4), (3, 0), (2, 5), (6, 6), (0, 0), (1, 9)])
+def test_exact_mcnemar_p_is_the_two_sided_binomial_test_on_discordant_pairs(only_a, only_b):
+    want = 1.0 if only_a + only_b == 0 else stats.binomtest(only_a, only_a + only_b, 0.5).pvalue
+    assert exact_mcnemar_p(only_a, only_b) == pytest.approx(want, rel=1e-12)
+    with pytest.raises(ValueError, match="non-negative"):
+        exact_mcnemar_p(-1, 2)

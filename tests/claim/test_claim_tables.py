@@ -1,0 +1,65 @@
+"""The claim test's tables on hand-made per-seed records and curves, whose answers are known."""
+
+import math
+
+import pandas as pd
+import pytest
+
+from hybridsmooth.claim.cells import CONTROL
+from hybridsmooth.claim.tables import CONTROL_TOLERANCE, collapse_table, collapsed, control_table
+
+
+def _per_seed(method, best, final, diverged=None):
+    n = len(best)
+    return pd.DataFrame(
+        {
+            "method": method,
+            "seed": range(n),
+            "best_dev_accuracy": best,
+            "final_dev_accuracy": final,
+            "diverged": diverged or [False] * n,
+            "test_accuracy": 0.8,
+            "test_loss": 0.4,
+        }
+    )
+
+
+def test_a_run_collapsed_when_it_diverged_or_fell_ten_points_from_its_best():
+    table = _per_seed("m", [0.84, 0.84, 0.84, 0.84], [0.75, 0.74, 0.5, math.nan], [False, False, False, True])
+    assert collapsed(table).tolist() == [False, True, True, True]
+
+
+def test_collapse_table_counts_discordant_seeds_and_gives_the_exact_mcnemar_p():
+    per_seed = pd.concat(
+        [
+            _per_seed("hybrid", [0.84] * 5, [0.83, 0.84, 0.5, 0.84, 0.84]),
+            _per_seed("fo_peft", [0.84] * 5, [0.5, 0.5, 0.5, 0.5, 0.83]),
+        ]
+    )
+    row = collapse_table(per_seed).iloc[0]
+    assert row["comparison"] == "hybrid - fo_peft" and row["pairs"] == 5
+    assert (row["collapsed_a"], row["collapsed_b"], row["only_a"], row["only_b"]) == (1, 4, 0, 3)
+    assert row["mcnemar_p"] == pytest.approx(0.25)  # 3 discordant seeds, all one way: 2 / 2^3
+    assert len(collapse_table(per_seed[per_seed["method"] == "hybrid"])) == 0  # no pair to compare
+
+
+def _curve(method, seed, losses):
+    return pd.DataFrame({"method": method, "seed": seed, "step": [0, 50, 100, 150], "dev_loss": losses})
+
+
+def test_control_table_finds_where_the_control_and_fo_peft_came_apart():
+    per_seed = pd.concat([_per_seed("fo_peft", [0.8, 0.8], [0.8, 0.8]), _per_seed(CONTROL, [0.8, 0.8], [0.8, 0.8])])
+    curves = pd.concat(
+        [
+            _curve("fo_peft", 0, [0.7, 0.6, 0.5, 0.4]),
+            _curve(CONTROL, 0, [0.7, 0.6 * (1 + 1e-8), 0.5 * (1 + 1e-5), 0.6]),  # apart at step 150
+            _curve("fo_peft", 1, [0.7, 0.6, 0.5, 0.4]),
+            _curve(CONTROL, 1, [0.7, 0.6, 0.5, 0.4 * (1 + CONTROL_TOLERANCE / 2)]),
+        ]
+    )
+    table = control_table(per_seed, curves).set_index("seed")
+    assert table.loc[0, "first_step_apart"] == 150
+    assert table.loc[0, "first_evaluation_difference"] == pytest.approx(1e-8, rel=1e-6)
+    assert table.loc[0, "max_relative_dev_loss_difference"] == pytest.approx(0.5)
+    assert not table.loc[0, "matches_to_rounding"]
+    assert math.isnan(table.loc[1, "first_step_apart"]) and table.loc[1, "matches_to_rounding"]
