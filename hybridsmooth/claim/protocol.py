@@ -80,16 +80,25 @@ def run_claim(
     executor: str = "local",
     options: dict | None = None,
     constants: bool = True,
+    selection_from: str | Path | None = None,
     say: Callable[[str], None] = print,
 ) -> dict:
-    """Run the whole protocol (module docstring) and return the verdicts (``report.verdicts``)."""
+    """Run the whole protocol (module docstring) and return the verdicts (``report.verdicts``).
+
+    ``selection_from``: the selection.csv of an earlier claim run of the same cell; its selected step sizes
+    are taken as they are and the tuning phase is skipped (more seeds, or fewer methods, without tuning again)."""
     out = Path(out_dir)
     root = out / RUNS_DIR
     out.mkdir(parents=True, exist_ok=True)
     run_options = dict(workers=workers, threads=threads, executor=executor, options=options)
     started = time.perf_counter()
-    _sweep([r for _, _, r in cell.tuning_runs()], root, out / "tuning.toml", say=say, **run_options)
-    selected, selection = select(tables.tuning_table(cell, root))
+    if selection_from is None:
+        _sweep([r for _, _, r in cell.tuning_runs()], root, out / "tuning.toml", say=say, **run_options)
+        tuning = tables.tuning_table(cell, root)
+    else:
+        tuning = read_tuning(Path(selection_from), cell)
+        say(f"step sizes as selected in {selection_from} (no tuning)")
+    selected, selection = select(tuning)
     selection.to_csv(out / "selection.csv", index=False)
     for method, setting in selected.items():
         say(f"selected for {method}: {describe_setting(method, setting)}")
@@ -145,7 +154,8 @@ def analyse(cell: Cell, out_dir: str | Path, *, wall_seconds: float | None = Non
     root = out / RUNS_DIR
     from_folders = has_run_folders(out)
     if from_folders:
-        tuning = tables.tuning_table(cell, root)
+        tuned_here = all((root / r.content_hash()).is_dir() for _, _, r in cell.tuning_runs())
+        tuning = tables.tuning_table(cell, root) if tuned_here else read_tuning(out / "selection.csv", cell)
         selected, selection = select(tuning)
         per_seed, curves, probes = tables.final_tables(cell, selected, root)
     else:
@@ -191,6 +201,18 @@ def has_run_folders(out: Path) -> bool:
     """Whether ``out`` still holds the claim's run folders (a committed cell keeps only its tables)."""
     root = Path(out) / RUNS_DIR
     return root.is_dir() and any(root.iterdir())
+
+
+def read_tuning(path: Path, cell: Cell) -> pd.DataFrame:
+    """The tuning table of ``cell``'s methods from a selection.csv (written by an earlier analysis)."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{path}: no selection table (the cell's tuning runs are not here either)")
+    tuning = pd.read_csv(path).drop(columns=["selected"], errors="ignore")
+    tuning["diverged"] = tuning["diverged"].astype(bool)
+    missing = [m for m in cell.methods if m not in set(tuning["method"])]
+    if missing:
+        raise UsageError(f"{path} selects no step sizes for {', '.join(missing)}")
+    return tuning[tuning["method"].isin(cell.methods)].reset_index(drop=True)
 
 
 def read_source_tables(out: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:

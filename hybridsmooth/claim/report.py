@@ -162,7 +162,7 @@ def render(cell: Cell, frames: dict, selection: pd.DataFrame, constants: dict, m
         markdown_table(frames["collapses"]) if len(frames.get("collapses", [])) else "(no pairs)",
         "",
         f"## Steps and seconds to the target dev loss ({_num(frames['targets']['target_dev_loss'].iloc[0])}: "
-        "90% of FO-PEFT's mean decrease)"
+        "90% of the decrease of FO-PEFT's mean dev loss to its lowest point)"
         if len(frames["targets"])
         else "## Steps to target",
         "",

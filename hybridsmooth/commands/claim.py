@@ -19,8 +19,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import validate
+from ..claim.cells import CONTROL, METHOD_ORDER
 from ..errors import UsageError
 from . import sweep as sweep_command
+
+METHOD_NAMES = (*METHOD_ORDER, CONTROL)
 
 ACTIONS = ("run", "report", "plan")
 
@@ -39,6 +42,12 @@ def add_arguments(parser) -> None:
         p.add_argument("--steps", type=int, default=None, help="steps per run (default: the cell's)")
         p.add_argument("--seeds", type=int, default=None, help="seeds 0..N-1 at the selected settings")
         p.add_argument(
+            "--methods",
+            default=None,
+            metavar="M,M",
+            help=f"only these methods (of {', '.join(METHOD_NAMES)}); the control runs only when listed",
+        )
+        p.add_argument(
             "--set", action="append", default=[], metavar="KEY=VALUE", help="change a key of the cell's problem spec"
         )
         p.add_argument(
@@ -50,6 +59,12 @@ def add_arguments(parser) -> None:
         if name == "run":
             sweep_command._add_run_arguments(p)
             p.add_argument("--no-constants", action="store_true", help="skip the block constants (theory limits)")
+            p.add_argument(
+                "--selection",
+                default=None,
+                metavar="CSV",
+                help="take the step sizes an earlier claim selected (its selection.csv) instead of tuning",
+            )
 
 
 def cell_from_args(args):
@@ -64,6 +79,14 @@ def cell_from_args(args):
         n = validate.integer("--seeds", args.seeds, minimum=2, error=UsageError)
         changes["seeds"] = tuple(range(n))
         changes["control_seeds"] = tuple(s for s in cell.control_seeds if s < n)
+    if args.methods is not None:
+        names = [m.strip() for m in args.methods.split(",") if m.strip()]
+        unknown = [m for m in names if m not in METHOD_NAMES]
+        if unknown or not names:
+            raise UsageError(f"--methods: unknown method(s) {unknown or names}; accepted: {', '.join(METHOD_NAMES)}")
+        changes["methods"] = tuple(m for m in cell.methods if m in names)
+        if CONTROL not in names or "hybrid" not in names:
+            changes["control_seeds"] = ()
     if args.zo_precision is not None:
         changes["zo_precision"] = args.zo_precision
     if args.set:
@@ -110,10 +133,20 @@ def _run(args, cell, out: Path) -> int:
         executor=args.executor,
         options=options,
         constants=not args.no_constants,
+        selection_from=_selection_file(args.selection),
         say=lambda line: print(line, flush=True),
     )
     _print_verdicts(verdicts, out)
     return 0
+
+
+def _selection_file(path: str | None) -> Path | None:
+    if path is None:
+        return None
+    file = Path(path)
+    if not file.is_file():
+        raise UsageError(f"--selection {path}: no such file (the selection.csv of an earlier claim run)")
+    return file
 
 
 def _report(cell, out: Path) -> int:

@@ -127,3 +127,24 @@ def test_report_rebuilds_every_table_from_the_committed_tables_without_the_run_f
     assert (kept / "report.md").read_text() == (quick_run / "report.md").read_text()
     (kept / "per_seed.csv").unlink()
     assert main(["claim", "report", "--quick", "--out", str(kept)]) == 2  # neither runs nor the tables
+
+
+def test_more_seeds_for_some_methods_reuse_the_earlier_selection_and_repeat_its_numbers(quick_run, tmp_path, capsys):
+    more = tmp_path / "more"
+    args = ["claim", "run", "--quick", "--out", str(more), "--selection", str(quick_run / "selection.csv")]
+    assert main([*args, "--methods", "hybrid,fo_peft", "--seeds", "3", "--no-constants"]) == 0
+    said = capsys.readouterr().out
+    assert "no tuning" in said and "tuning.toml" not in said and "6 runs, 6 to run" in said
+    per_seed = pd.read_csv(more / "per_seed.csv")
+    assert sorted(set(per_seed["method"])) == ["fo_peft", "hybrid"] and sorted(set(per_seed["seed"])) == [0, 1, 2]
+    # the same seed at the same step sizes on the same machine: the same numbers as the earlier run
+    earlier = pd.read_csv(quick_run / "per_seed.csv").set_index(["method", "seed"])
+    for row in per_seed[per_seed["seed"] < 2].itertuples():
+        assert row.test_accuracy == earlier.loc[(row.method, row.seed), "test_accuracy"]
+        assert row.final_dev_loss == earlier.loc[(row.method, row.seed), "final_dev_loss"]
+    assert main(["claim", "report", "--quick", "--out", str(more), "--methods", "hybrid,fo_peft", "--seeds", "3"]) == 0
+    assert set(pd.read_csv(more / "collapses.csv")["comparison"]) == {"hybrid - fo_peft"}
+    assert main([*args, "--methods", "hybrid,sgd"]) == 2
+    assert "unknown method(s) ['sgd']" in capsys.readouterr().err
+    assert main(["claim", "run", "--quick", "--out", str(more), "--selection", str(tmp_path / "none.csv")]) == 2
+    assert "no such file" in capsys.readouterr().err

@@ -63,3 +63,22 @@ def test_control_table_finds_where_the_control_and_fo_peft_came_apart():
     assert table.loc[0, "max_relative_dev_loss_difference"] == pytest.approx(0.5)
     assert not table.loc[0, "matches_to_rounding"]
     assert math.isnan(table.loc[1, "first_step_apart"]) and table.loc[1, "matches_to_rounding"]
+
+
+def test_the_target_is_set_by_fo_peft_s_lowest_mean_dev_loss_not_its_collapsed_end():
+    from hybridsmooth.claim.tables import target_dev_loss, targets_table
+
+    curves = pd.concat(
+        [
+            _curve("fo_peft", 0, [0.7, 0.5, 0.3, 0.9]).assign(seconds=[0, 1, 2, 3]),  # collapses at the end
+            _curve("fo_peft", 1, [0.7, 0.5, 0.5, 0.9]).assign(seconds=[0, 1, 2, 3]),
+            _curve("hybrid", 0, [0.7, 0.6, 0.55, 0.4]).assign(seconds=[0, 2, 4, 6]),
+        ]
+    )
+    # mean curve 0.7, 0.5, 0.4, 0.9: lowest 0.4, target 0.7 - 0.9 * 0.3
+    assert target_dev_loss(curves) == pytest.approx(0.43)
+    table = targets_table(curves, target_dev_loss(curves)).set_index("method")
+    assert table.loc["fo_peft", "reached"] == 1 and table.loc["fo_peft", "steps_to_target"] == 100
+    assert table.loc["hybrid", "steps_to_target"] == 150 and table.loc["hybrid", "seconds_to_target"] == 6
+    rising = _curve("fo_peft", 0, [0.7, 0.8, 0.9, 1.0]).assign(seconds=0)
+    assert math.isnan(target_dev_loss(rising))
