@@ -186,13 +186,15 @@ def analyse(cell: Cell, out_dir: str | Path, *, wall_seconds: float | None = Non
     if wall_seconds is not None:
         meta = {"wall_seconds": wall_seconds, "workers": workers}
     if from_folders:
-        meta.update(folder_times([Path(f) for f in [*tuning["folder"], *per_seed["folder"]]]))
+        # the tuning runs count where they ran here; a selection taken from elsewhere brought only its table
+        folders = [*(tuning["folder"] if tuned_here else []), *per_seed["folder"]]
+        meta.update(folder_times([Path(f) for f in folders]))
     write_atomic(meta_path, json.dumps(meta, indent=2) + "\n")
     plot_claim(
         out, out / "claim.png", title=f"claim test, cell {cell.name}: {cell.notes}", probe_every=cell.probe_every
     )
     verdicts = report_mod.verdicts(frames)
-    text = report_mod.render(cell, frames, selection, constants, meta, rule=RULE)
+    text = report_mod.render(cell, frames, selection, constants, meta, rule=RULE, per_seed=per_seed)
     write_atomic(out / "report.md", text)
     return verdicts
 
@@ -211,7 +213,10 @@ def read_tuning(path: Path, cell: Cell) -> pd.DataFrame:
     tuning["diverged"] = tuning["diverged"].astype(bool)
     missing = [m for m in cell.methods if m not in set(tuning["method"])]
     if missing:
-        raise UsageError(f"{path} selects no step sizes for {', '.join(missing)}")
+        raise UsageError(
+            f"{path} selects no step sizes for {', '.join(missing)}: give the --methods (and --seeds) the claim "
+            "ran with"
+        )
     return tuning[tuning["method"].isin(cell.methods)].reset_index(drop=True)
 
 

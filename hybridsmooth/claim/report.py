@@ -83,14 +83,22 @@ def verdicts(frames: dict) -> dict:
     return out
 
 
-def render(cell: Cell, frames: dict, selection: pd.DataFrame, constants: dict, meta: dict, *, rule: str) -> str:
+def render(
+    cell: Cell, frames: dict, selection: pd.DataFrame, constants: dict, meta: dict, *, rule: str, per_seed=None
+) -> str:
+    """The report; the methods and seeds it names are those of ``per_seed`` (the runs analysed) when given."""
     v = verdicts(frames)
+    seeds, control_seeds = list(cell.seeds), list(cell.control_seeds)
+    if per_seed is not None and len(per_seed):
+        control = per_seed["method"] == CONTROL
+        seeds = sorted(int(s) for s in set(per_seed.loc[~control, "seed"]))
+        control_seeds = sorted(int(s) for s in set(per_seed.loc[control, "seed"]))
     lines = [
         f"# Claim test, cell `{cell.name}`",
         "",
-        f"{cell.notes}. {cell.steps} steps per run, seeds {list(cell.seeds)} (paired: the same splits, adapter "
-        f"initialisation and sample order for every method), the eta_x = 0 control on seeds "
-        f"{list(cell.control_seeds)}.",
+        f"{cell.notes}. {cell.steps} steps per run, seeds {seeds} (paired: the same splits, adapter "
+        "initialisation and sample order for every method), "
+        + (f"the eta_x = 0 control on seeds {control_seeds}." if control_seeds else "no eta_x = 0 control."),
     ]
     if meta.get("span_minutes") is not None:
         lines.append(

@@ -131,7 +131,10 @@ def test_report_rebuilds_every_table_from_the_committed_tables_without_the_run_f
 
 def test_more_seeds_for_some_methods_reuse_the_earlier_selection_and_repeat_its_numbers(quick_run, tmp_path, capsys):
     more = tmp_path / "more"
-    args = ["claim", "run", "--quick", "--out", str(more), "--selection", str(quick_run / "selection.csv")]
+    # a selection whose tuning folders are gone (only its table travels)
+    selection = pd.read_csv(quick_run / "selection.csv").assign(folder="gone/runs/0")
+    selection.to_csv(tmp_path / "selection.csv", index=False)
+    args = ["claim", "run", "--quick", "--out", str(more), "--selection", str(tmp_path / "selection.csv")]
     assert main([*args, "--methods", "hybrid,fo_peft", "--seeds", "3", "--no-constants"]) == 0
     said = capsys.readouterr().out
     assert "no tuning" in said and "tuning.toml" not in said and "6 runs, 6 to run" in said
