@@ -205,19 +205,34 @@ def has_run_folders(out: Path) -> bool:
     return root.is_dir() and any(root.iterdir())
 
 
+def _read_runs_table(path: Path) -> pd.DataFrame:
+    """A table of runs as written by ``analyse`` (one row per run, its ``diverged`` flag a bool)."""
+    table = pd.read_csv(path)
+    table["diverged"] = table["diverged"].astype(bool)
+    return table
+
+
 def read_tuning(path: Path, cell: Cell) -> pd.DataFrame:
     """The tuning table of ``cell``'s methods from a selection.csv (written by an earlier analysis)."""
     if not Path(path).is_file():
         raise FileNotFoundError(f"{path}: no selection table (the cell's tuning runs are not here either)")
-    tuning = pd.read_csv(path).drop(columns=["selected"], errors="ignore")
-    tuning["diverged"] = tuning["diverged"].astype(bool)
+    tuning = _read_runs_table(path).drop(columns=["selected"], errors="ignore")
     missing = [m for m in cell.methods if m not in set(tuning["method"])]
     if missing:
         raise UsageError(
             f"{path} selects no step sizes for {', '.join(missing)}: give the --methods (and --seeds) the claim "
             "ran with"
         )
-    return tuning[tuning["method"].isin(cell.methods)].reset_index(drop=True)
+    tuning = tuning[tuning["method"].isin(cell.methods)].reset_index(drop=True)
+    grid = {(m, r.eta_x, r.eta_y, r.mu) for m, _, r in cell.tuning_runs()}
+    foreign = [
+        f"{row.method} eta_x={row.eta_x:g} eta_y={row.eta_y:g} mu={row.mu:g}"
+        for row in tuning.itertuples()
+        if (row.method, row.eta_x, row.eta_y, row.mu) not in grid
+    ]
+    if foreign:
+        raise UsageError(f"{path} was not made for cell {cell.name}: {foreign[0]} is not on its grid")
+    return tuning
 
 
 def read_source_tables(out: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -225,10 +240,8 @@ def read_source_tables(out: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFr
     missing = [name for name in SOURCE_TABLES if not (Path(out) / name).is_file()]
     if missing:
         raise FileNotFoundError(f"{out} holds neither run folders nor {', '.join(missing)}")
-    tuning = pd.read_csv(out / "selection.csv").drop(columns=["selected"], errors="ignore")
-    per_seed = pd.read_csv(out / "per_seed.csv")
-    for frame in (tuning, per_seed):
-        frame["diverged"] = frame["diverged"].astype(bool)
+    tuning = _read_runs_table(out / "selection.csv").drop(columns=["selected"], errors="ignore")
+    per_seed = _read_runs_table(out / "per_seed.csv")
     curves = pd.read_csv(out / "curves.csv")
     probes_path = out / "probes.csv"
     probes = pd.read_csv(probes_path) if probes_path.is_file() else pd.DataFrame()

@@ -29,6 +29,7 @@ LEVEL_WINDOW = 0.25  # "levelled off": the last quarter of the run gives under L
 LEVEL_SHARE = 0.1
 CONTROL_TOLERANCE = 1e-3  # relative difference of the dev loss along the run that still counts as rounding
 DROP = 0.1  # a fall of the dev accuracy from its best to the end of the run that counts as a collapse
+PAIRS = (("hybrid", "fo_peft"), ("hybrid", "fo_full"))  # the comparisons the claim is about
 
 
 def best_evaluation(evals: pd.DataFrame | None) -> dict:
@@ -135,7 +136,7 @@ def _aligned(per_seed: pd.DataFrame, a: str, b: str, column: str) -> tuple[np.nd
     return wide[a].to_numpy(), wide[b].to_numpy()
 
 
-def paired_table(per_seed: pd.DataFrame, pairs=(("hybrid", "fo_peft"), ("hybrid", "fo_full"))) -> pd.DataFrame:
+def paired_table(per_seed: pd.DataFrame, pairs=PAIRS) -> pd.DataFrame:
     """The paired differences a - b (test accuracy: higher is better; final dev loss: lower is better)."""
     rows = []
     methods = set(per_seed["method"])
@@ -157,24 +158,25 @@ def collapsed(per_seed: pd.DataFrame) -> pd.Series:
     return per_seed["diverged"].astype(bool) | fell
 
 
-def collapse_table(per_seed: pd.DataFrame, pairs=(("hybrid", "fo_peft"), ("hybrid", "fo_full"))) -> pd.DataFrame:
+def collapse_table(per_seed: pd.DataFrame, pairs=PAIRS) -> pd.DataFrame:
     """Late collapses of a against b on the same seeds: the counts, the seeds where only one collapsed, and
     the exact McNemar p-value of the difference."""
     rows = []
-    table = per_seed.assign(collapsed=collapsed(per_seed))
+    table = per_seed.assign(collapsed=collapsed(per_seed).astype(float))
     methods = set(table["method"])
     for a, b in pairs:
         if a not in methods or b not in methods:
             continue
-        wide = table[table["method"].isin([a, b])].pivot(index="seed", columns="method", values="collapsed")
-        wide = wide.dropna().astype(bool)
-        only_a, only_b = int((wide[a] & ~wide[b]).sum()), int((wide[b] & ~wide[a]).sum())
+        va, vb = _aligned(table, a, b, "collapsed")
+        keep = np.isfinite(va) & np.isfinite(vb)
+        ca, cb = va[keep].astype(bool), vb[keep].astype(bool)
+        only_a, only_b = int((ca & ~cb).sum()), int((cb & ~ca).sum())
         rows.append(
             {
                 "comparison": f"{a} - {b}",
-                "pairs": len(wide),
-                "collapsed_a": int(wide[a].sum()),
-                "collapsed_b": int(wide[b].sum()),
+                "pairs": int(keep.sum()),
+                "collapsed_a": int(ca.sum()),
+                "collapsed_b": int(cb.sum()),
                 "only_a": only_a,
                 "only_b": only_b,
                 "mcnemar_p": exact_mcnemar_p(only_a, only_b),

@@ -84,6 +84,8 @@ def cell_from_args(args):
         unknown = [m for m in names if m not in METHOD_NAMES]
         if unknown or not names:
             raise UsageError(f"--methods: unknown method(s) {unknown or names}; accepted: {', '.join(METHOD_NAMES)}")
+        if CONTROL in names and "hybrid" not in names:
+            raise UsageError(f"--methods: {CONTROL} is the hybrid's control; list hybrid with it")
         changes["methods"] = tuple(m for m in cell.methods if m in names)
         if CONTROL not in names or "hybrid" not in names:
             changes["control_seeds"] = ()

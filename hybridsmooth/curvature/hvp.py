@@ -40,8 +40,10 @@ from torch import Tensor
 
 from ..objectives.base import Objective
 
-# the finite-difference step and the operator defects live in their own modules; hvp is where callers look
+# the finite-difference step, the operator defects and the determinism check live in their own modules; hvp is
+# where callers look
 from .defects import OperatorDefects, operator_defects
+from .determinism import NondeterministicObjectiveError, check_determinism
 from .fd_step import StepScales, fd_relative_step
 from .operators import HVPCounter, Operator
 
@@ -70,10 +72,6 @@ Reduce = Literal["per_sample", "direct"]
 OutBlock = Literal["x", "y", "both"]
 
 
-class NondeterministicObjectiveError(ValueError):
-    """Two evaluations of the same loss or gradient at the same point differ."""
-
-
 def _check_point(objective: Objective, x: Tensor, y: Tensor) -> None:
     if x.shape != (objective.d_x,) or y.shape != (objective.d_y,):
         raise ValueError(
@@ -96,32 +94,6 @@ def _sample_plan(objective: Objective, idx: int | None, reduce: Reduce) -> list[
     if len(w) != objective.n:
         raise ValueError(f"objective.weights has {len(w)} entries, expected n = {objective.n}")
     return [(i, wi) for i, wi in enumerate(w) if wi != 0.0]
-
-
-def check_determinism(objective: Objective, x: Tensor, y: Tensor, idx: int | None = None) -> None:
-    """Evaluate loss and gradient twice at the same point and raise if they differ beyond rounding.
-
-    A curvature estimate is meaningless if f changes between products: dropout left on, a data loader
-    that reshuffles the batch, or a random augmentation. The tolerance is 64 ulp of the values' scale.
-    """
-    eps = 64 * float(torch.finfo(x.dtype).eps)
-    with torch.no_grad():
-        l1, l2 = objective.loss(x, y, idx), objective.loss(x, y, idx)
-    g1, g2 = objective.grad(x, y, idx), objective.grad(x, y, idx)
-
-    def differs(a: Tensor, b: Tensor) -> float:
-        scale = max(1.0, float(a.abs().max()) if a.numel() else 1.0)
-        gap = float((a - b).abs().max()) if a.numel() else 0.0
-        return gap / scale if gap > eps * scale else 0.0
-
-    gaps = {"loss": differs(l1, l2), "grad_x": differs(g1[0], g2[0]), "grad_y": differs(g1[1], g2[1])}
-    bad = {k: v for k, v in gaps.items() if v > 0}
-    if bad:
-        raise NondeterministicObjectiveError(
-            f"objective {objective.name} is not deterministic at this point (sample {idx}): "
-            + ", ".join(f"{k} differs by {v:.2e} relative" for k, v in bad.items())
-            + " between two passes; put the model in eval() mode (no dropout) and use a fixed batch order"
-        )
 
 
 class HessianAtPoint:

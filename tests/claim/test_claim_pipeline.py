@@ -149,5 +149,11 @@ def test_more_seeds_for_some_methods_reuse_the_earlier_selection_and_repeat_its_
     assert set(pd.read_csv(more / "collapses.csv")["comparison"]) == {"hybrid - fo_peft"}
     assert main([*args, "--methods", "hybrid,sgd"]) == 2
     assert "unknown method(s) ['sgd']" in capsys.readouterr().err
+    assert main([*args, "--methods", "hybrid_eta_x_0"]) == 2
+    assert "list hybrid with it" in capsys.readouterr().err
+    # the quick cell's selection given to the main cell is refused before any run
+    assert main(["claim", "run", "--out", str(tmp_path / "x"), "--selection", str(tmp_path / "selection.csv")]) == 2
+    assert "was not made for cell main" in capsys.readouterr().err
+    assert not (tmp_path / "x" / "runs").exists()
     assert main(["claim", "run", "--quick", "--out", str(more), "--selection", str(tmp_path / "none.csv")]) == 2
     assert "no such file" in capsys.readouterr().err
