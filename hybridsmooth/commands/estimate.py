@@ -32,7 +32,7 @@ from ..errors import UsageError
 from ..objectives.base import Objective
 from ..paths import ensure_output_file
 from ..problems import make_problem
-from .estimate_format import FD_COLUMNS, format_secants, format_table, table_columns
+from .estimate_format import FD_COLUMNS, format_secants, format_table, format_unconverged, table_columns
 from .estimate_secants import secant_report
 from .estimate_table import estimate_table
 
@@ -64,8 +64,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="rebuild the gradient graph for every product (default: keep one graph per minibatch, "
         "which costs memory ~ n graphs for the full f)",
     )
-    parser.add_argument("--tol", type=float, default=None, help="relative residual tolerance (default per dtype)")
-    parser.add_argument("--max-iter", type=int, default=300, help="products per eigen-solve (default 300)")
+    parser.add_argument(
+        "--rtol",
+        "--tol",
+        dest="tol",
+        type=float,
+        default=None,
+        help="stop each eigen-solve when its explicit residual ||H v - lambda v|| <= rtol |lambda| (default "
+        "1e-5 in float32, 1e-10 in float64); a solve that spends --max-iter first is reported as not converged",
+    )
+    parser.add_argument(
+        "--max-iter", type=int, default=300, help="product budget per eigen-solve (default 300; see --rtol)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the start vectors and of the points")
     parser.add_argument(
         "--secant-steps",
@@ -171,7 +181,7 @@ def run(args) -> int:
 def _write_csv(path: str, rows: list[dict]) -> None:
     try:
         with open(path, "w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=table_columns(rows), extrasaction="ignore")
+            w = csv.DictWriter(fh, fieldnames=(*table_columns(rows), "rtol"), extrasaction="ignore")
             w.writeheader()
             w.writerows(rows)
     except OSError as err:
@@ -202,6 +212,8 @@ def _print_text(
     target = "f" if args.idx is None else f"f_{args.idx}"
     print(f"# {args.problem}: {args.method}, {args.backend}, {target} at {where}")
     print(format_table(rows))
+    for line in format_unconverged(rows, args.max_iter):
+        print(line)
     if any(c in rows[0] for c in FD_COLUMNS):
         print(
             "# finite differences on random probes u, v, w: asymmetry = |u'Hv - v'H'u| / (|u| |H| |v|), "

@@ -10,6 +10,7 @@ COLUMNS = (
     "rel_err",
     "upper95",
     "residual",
+    "rel_residual",
     "hvps",
     "seconds",
     "converged",
@@ -54,3 +55,18 @@ def format_secants(secants: dict) -> str:
     )
     body = [[fmt(float(s[c]) if c != "step" else s[c]) for c in SECANT_COLUMNS] for s in secants["steps"]]
     return header + "\n" + _align([list(SECANT_COLUMNS)] + body)
+
+
+def format_unconverged(rows: list[dict], max_iter: int) -> list[str]:
+    """One line per block whose solve stopped on its product budget before its relative residual met rtol:
+    its value is then a Ritz value (a lower bound on the block norm for Lanczos), not a converged one."""
+    lines = []
+    for r in rows:
+        if r["converged"]:
+            continue
+        lines.append(
+            f"# {r['block']}: NOT converged: the product budget (--max-iter {max_iter} per solve) was spent at "
+            f"relative residual {r['rel_residual']:.2e} > --rtol {r['rtol']:.0e}; {r['estimate']:.6g} is a lower "
+            "bound of the block norm (raise --max-iter, or --rtol to what this budget reaches)"
+        )
+    return lines

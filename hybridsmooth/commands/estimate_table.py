@@ -54,7 +54,7 @@ def estimate_table(
         reuse_graph=reuse_graph,
         progress=progress,
     )
-    return [_row(objective, b, [point[b] for point in solved], idx) for b in blocks]
+    return [dict(_row(objective, b, [point[b] for point in solved], idx), rtol=tol) for b in blocks]
 
 
 def _check_settings(
@@ -132,6 +132,8 @@ def _row(objective: Objective, block: str, per_point: list, idx) -> dict:
         rel_err=None if not exact else abs(best.estimate - exact) / abs(exact),
         upper95=supremum_bound(values, level=0.95).upper if len(values) >= 2 else None,
         residual=max(e.residual for e in per_point),
+        # what --rtol is compared with: the residual over |estimate|, worst over the points
+        rel_residual=max(_relative(e.residual, e.estimate) for e in per_point),
         hvps=sum(e.hvps for e in per_point),
         seconds=sum(e.seconds for e in per_point),
         # the solver's own verdict on its explicit residual, deliberately not re-derived here
@@ -146,6 +148,12 @@ def _row(objective: Objective, block: str, per_point: list, idx) -> dict:
             nonlinearity=max(e.defects.nonlinearity for e in per_point),
         )
     return row
+
+
+def _relative(residual: float, estimate: float) -> float:
+    if estimate == 0:
+        return 0.0 if residual == 0 else math.inf
+    return residual / abs(estimate)
 
 
 def _solve_points(

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from .signs import as_tensor
+
 ZO_PRECISIONS: tuple[str, ...] = ("plain", "master", "stochastic")
 SAMPLE_SIZE = 8192  # coordinates per block: the lost fraction to +-0.5 %, the residue to a few %
 _LOW = (torch.bfloat16, torch.float16)
@@ -114,7 +116,7 @@ class CoordinateSample:
         parts = []
         for k, u in enumerate(directions):
             if k in wanted:
-                parts.append(u.detach().reshape(-1)[wanted[k]].to(torch.float64))
+                parts.append(as_tensor(u).detach().reshape(-1)[wanted[k]].to(torch.float64))
             yield u
         into.append(torch.cat(parts) if parts else torch.zeros(0, dtype=torch.float64))
 
