@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from .operators import Operator
-from .ritz import EigResult, _all_within, _apply_rows, _ExplicitSchedule, _order, _wanted_pairs
+from .ritz import EigResult, _all_within, _apply_rows, _ExplicitSchedule, _order, _wanted_pairs, basis_rows, with_room
 
 
 def _project_out(W: Tensor, Q: Tensor) -> Tensor:
@@ -154,6 +154,7 @@ def _block_lanczos(
             break
         if not closed:
             T[n : n + r, s:n], T[s:n, n : n + r] = B[:r], B[:r].T
+        Q = with_room(Q, n + r, n_max)
         Q[n : n + r] = P
         s, n = n, n + r
     if len(idx) < k:
@@ -179,9 +180,10 @@ def _block_lanczos(
 
 
 def _initial_basis(op: Operator, n_max: int, b: int, gen: torch.Generator, v0: Tensor | None) -> tuple[Tensor, int]:
-    """Room for the whole basis (``n_max`` rows) with the start block in its first n rows, and n."""
-    Q = torch.zeros(n_max, op.shape[0], dtype=op.dtype, device=op.device)
+    """A basis (grown by ``with_room`` as the solve goes on, up to ``n_max`` rows) with the start block in
+    its first n rows, and n."""
     first = _start_block(op, b, gen, v0)[:n_max]
+    Q = basis_rows(op.shape[0], min(n_max, max(8, 4 * first.shape[0])), dtype=op.dtype, device=op.device)
     n = first.shape[0]
     Q[:n] = first
     return Q, n

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from .operators import Operator
-from .ritz import lanczos_step
+from .ritz import basis_rows, lanczos_step, with_room
 from .trace import Probe, _probes
 
 
@@ -59,7 +59,7 @@ def _lanczos_tridiagonal(op: Operator, v: Tensor, m: int) -> tuple[np.ndarray, n
     ``lanczos_step``, stopped after m steps or when the Krylov space closes (no restart: a closed space
     already gives the quadrature exactly)."""
     d = op.shape[0]
-    Q = torch.zeros(m, d, dtype=op.dtype, device=op.device)
+    Q = basis_rows(d, min(m, 8), dtype=op.dtype, device=op.device)
     Q[0] = v
     alpha, beta = [], []
     for j in range(m):
@@ -68,6 +68,7 @@ def _lanczos_tridiagonal(op: Operator, v: Tensor, m: int) -> tuple[np.ndarray, n
         if j == m - 1 or b <= 1e3 * np.finfo(float).eps * max(abs(a) for a in alpha):
             break
         beta.append(b)
+        Q = with_room(Q, j + 2, m)
         Q[j + 1] = w / b
     return np.array(alpha), np.array(beta)
 

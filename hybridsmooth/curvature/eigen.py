@@ -30,7 +30,9 @@ from .ritz import (
     _order,
     _start_vector,
     _wanted_pairs,
+    basis_rows,
     lanczos_step,
+    with_room,
 )
 
 __all__ = ["EigResult", "WHICH", "Which", "eigsh_top", "lanczos_top_eigs", "power_iteration"]
@@ -106,7 +108,7 @@ def _single_lanczos(
     """Single-vector Lanczos: T_m = tridiag(beta, alpha, beta), recurrence residual beta_m |s_m|."""
     d = op.shape[0]
     t0, start_hvp = time.perf_counter(), op.counter.hvps
-    Q = torch.zeros(m_max + 1, d, dtype=op.dtype, device=op.device)
+    Q = basis_rows(d, min(m_max + 1, 8), dtype=op.dtype, device=op.device)
     Q[0] = _start_vector(op, seed, v0)
     alpha, beta = np.zeros(m_max), np.zeros(m_max)
     converged, m, history = False, 0, []
@@ -129,6 +131,7 @@ def _single_lanczos(
                 break
         if last:
             break
+        Q = with_room(Q, j + 2, m_max + 1)
         if closed:
             # a closed space whose Ritz pair fails the explicit test: carry on in a fresh direction
             if restart_gen is None:
