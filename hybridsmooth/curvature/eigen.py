@@ -30,6 +30,7 @@ from .ritz import (
     _order,
     _start_vector,
     _wanted_pairs,
+    basis_capacity,
     basis_rows,
     lanczos_step,
     with_room,
@@ -49,6 +50,7 @@ def lanczos_top_eigs(
     v0: Tensor | None = None,
     explicit_residuals: bool = True,
     return_vectors: bool = False,
+    max_basis: int | None = None,
 ) -> EigResult:
     """The k wanted eigenvalues of a symmetric operator by Lanczos with full re-orthogonalisation.
 
@@ -67,6 +69,10 @@ def lanczos_top_eigs(
     An invariant subspace (the Krylov space closes, e.g. A = 2I) is a result: its Ritz values are exact
     eigenvalues. If they do not yet settle the k wanted ones, the iteration restarts from a random block
     orthogonal to the basis (deflation) until they do or the space R^d is exhausted.
+
+    ``max_basis`` (k = 1): the most basis vectors kept at once; a full basis restarts from the wanted Ritz
+    vector (``restarts`` counts them). Default: what fits in 40% of the free memory when the solve starts
+    (the whole budget on small operators).
 
     ``which``: 'LM' largest magnitude (the norm), 'LA' largest algebraic, 'SA' smallest algebraic.
     ``v0``: start vector of shape (d,) or, for k >= 2, start block of shape (d, c) (columns completed with
@@ -90,7 +96,9 @@ def lanczos_top_eigs(
     if max_iter < k:
         raise ValueError(f"max_iter = {max_iter} products cannot give k = {k} eigenvalues; need max_iter >= k")
     if k == 1:
-        return _single_lanczos(op, which, min(int(max_iter), d), tol, seed, v0, explicit_residuals, return_vectors)
+        return _single_lanczos(
+            op, which, min(int(max_iter), d), tol, seed, v0, explicit_residuals, return_vectors, max_basis
+        )
     return _block_lanczos(op, k, which, min(int(max_iter), d), tol, seed, v0, explicit_residuals, return_vectors)
 
 
@@ -103,19 +111,34 @@ def _random_unit_orthogonal(Q: Tensor, gen: torch.Generator) -> Tensor:
 
 
 def _single_lanczos(
-    op: Operator, which: str, m_max: int, tol: float, seed: int, v0: Tensor | None, explicit: bool, return_vectors: bool
+    op: Operator,
+    which: str,
+    m_max: int,
+    tol: float,
+    seed: int,
+    v0: Tensor | None,
+    explicit: bool,
+    return_vectors: bool,
+    max_basis: int | None = None,
 ) -> EigResult:
-    """Single-vector Lanczos: T_m = tridiag(beta, alpha, beta), recurrence residual beta_m |s_m|."""
+    """Single-vector Lanczos: T_m = tridiag(beta, alpha, beta), recurrence residual beta_m |s_m|.
+
+    When the basis reaches its capacity (``ritz.basis_capacity``: ``max_basis`` rows, or what fits in the
+    free memory) before the budget of ``m_max`` products is spent, the solve restarts from its wanted Ritz
+    vector (an explicit restart, counted in ``restarts``): the Ritz value can only grow in magnitude from
+    there, and memory stays at the capacity instead of the budget."""
     d = op.shape[0]
     t0, start_hvp = time.perf_counter(), op.counter.hvps
-    Q = basis_rows(d, min(m_max + 1, 8), dtype=op.dtype, device=op.device)
+    cap = basis_capacity(d, m_max + 1, dtype=op.dtype, device=op.device, max_basis=max_basis)
+    Q = basis_rows(d, min(cap, 8), dtype=op.dtype, device=op.device)
     Q[0] = _start_vector(op, seed, v0)
-    alpha, beta = np.zeros(m_max), np.zeros(m_max)
-    converged, m, history = False, 0, []
+    alpha, beta = np.zeros(cap), np.zeros(cap)
+    converged, m, used, restarts, history = False, 0, 0, 0, []
     schedule, restart_gen = _ExplicitSchedule(1, explicit), None
-    for j in range(m_max):
+    j = 0
+    while True:
         alpha[j], w, beta[j] = lanczos_step(op, Q, j)
-        m = j + 1
+        m, used = j + 1, used + 1
         if m == 1:
             theta, S = np.array([alpha[0]]), np.ones((1, 1))
         else:
@@ -124,14 +147,18 @@ def _single_lanczos(
         scale = max(float(np.abs(theta).max()), np.finfo(float).tiny)
         history.append(float(theta[idx[0]]))
         closed = beta[j] <= 1e3 * np.finfo(float).eps * scale  # invariant subspace: these Ritz pairs are exact
-        last = m == m_max
+        last, full = used == m_max, m == cap
         if closed or _all_within(beta[j] * np.abs(S[-1, idx]), tol, scale):
-            converged = schedule.check(op, Q, S, idx, theta, m, last or closed, tol, scale)
+            converged = schedule.check(op, Q, S, idx, theta, m, last or closed or full, tol, scale)
             if converged:
                 break
         if last:
             break
-        Q = with_room(Q, j + 2, m_max + 1)
+        if full:
+            Q[0] = _ritz_vector(Q[:m], S[:, idx[0]])
+            schedule, restarts, j = _ExplicitSchedule(1, explicit), restarts + 1, 0
+            continue
+        Q = with_room(Q, j + 2, cap)
         if closed:
             # a closed space whose Ritz pair fails the explicit test: carry on in a fresh direction
             if restart_gen is None:
@@ -140,12 +167,13 @@ def _single_lanczos(
             Q[j + 1] = _random_unit_orthogonal(Q[:m], restart_gen)
         else:
             Q[j + 1] = w / beta[j]
+        j += 1
     recurrence = beta[m - 1] * np.abs(S[-1, idx])
     values, vectors, residuals = _wanted_pairs(op, Q, m, theta, S, idx, explicit, schedule.checked, recurrence)
     return EigResult(
         tuple(float(v) for v in values),
         residuals,
-        m,
+        used,
         op.counter.hvps - start_hvp,
         time.perf_counter() - t0,
         converged,
@@ -155,7 +183,14 @@ def _single_lanczos(
         "explicit" if explicit else "lanczos",
         vectors if return_vectors else None,
         tuple(history),
+        restarts=restarts,
     )
+
+
+def _ritz_vector(Q: Tensor, s: np.ndarray) -> Tensor:
+    """The unit Ritz vector Q^T s (the restart vector of a full basis)."""
+    v = Q.T @ torch.as_tensor(s, dtype=Q.dtype, device=Q.device)
+    return v / torch.linalg.vector_norm(v)
 
 
 def power_iteration(

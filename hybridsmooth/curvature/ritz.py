@@ -122,6 +122,39 @@ def _wanted_pairs(
     return values, vectors, residuals
 
 
+# share of the memory available when a solve starts that its Krylov basis may take
+BASIS_MEMORY_FRACTION = 0.4
+
+
+def _available_bytes(device: torch.device) -> int | None:
+    """Free memory of ``device``: the CUDA allocator's free bytes, or the kernel's MemAvailable on Linux."""
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def basis_capacity(d: int, wanted: int, *, dtype: torch.dtype, device, max_basis: int | None = None) -> int:
+    """Rows of a Krylov basis of length-d vectors: ``wanted``, cut to ``max_basis`` when given, else to
+    BASIS_MEMORY_FRACTION of the free memory (at least 4 rows). Full re-orthogonalisation needs every row:
+    SmolLM2's 134.5M base weights take 538 MB a row, so 60 products would need 32 GB."""
+    if max_basis is not None:
+        if max_basis < 2:
+            raise ValueError(f"max_basis must be >= 2 rows, got {max_basis}")
+        return min(wanted, int(max_basis))
+    free = _available_bytes(torch.device(device))
+    if free is None:
+        return wanted
+    per_row = d * torch.tensor([], dtype=dtype).element_size()
+    return min(wanted, max(4, int(BASIS_MEMORY_FRACTION * free // per_row)))
+
+
 def basis_rows(d: int, rows: int, *, dtype: torch.dtype, device) -> Tensor:
     """A zeroed Krylov basis with room for ``rows`` rows now; ``with_room`` grows it as the solve goes on.
     Room for the whole product budget up front would cost (max_iter + 1) vectors of length d whether or not
@@ -146,9 +179,12 @@ def lanczos_step(op: Operator, Q: Tensor, j: int) -> tuple[float, Tensor, float]
     beta_j = ||w||. One product. The caller decides what follows: q_{j+1} = w / beta_j, a restart, or a stop."""
     w = op.matvec(Q[j])
     alpha = float(Q[j] @ w)
-    # two passes of classical Gram-Schmidt against the whole basis ("twice is enough")
-    for _ in range(2):
-        w = w - Q[: j + 1].T @ (Q[: j + 1] @ w)
+    basis = Q[: j + 1]
+    # two passes of classical Gram-Schmidt against the whole basis ("twice is enough"); the first writes a new
+    # vector (the operator's output may be shared), the second works in it in place: a vector of length d is
+    # 91 MB for MiniLM's base weights, and each fresh one costs page faults, not only arithmetic
+    w = torch.addmv(w, basis.T, basis @ w, alpha=-1)
+    w.addmv_(basis.T, basis @ w, alpha=-1)
     return alpha, w, float(torch.linalg.vector_norm(w))
 
 

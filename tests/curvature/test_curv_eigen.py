@@ -110,3 +110,45 @@ def test_results_are_frozen_and_bad_args_fail():
         lanczos_top_eigs(matrix_operator(A), 0)
     with pytest.raises(ValueError, match="not symmetric"):
         lanczos_top_eigs(matrix_operator(torch.triu(A)), 1)
+
+
+def _spiked(d: int = 300, top: float = 1.2) -> torch.Tensor:
+    g = torch.Generator().manual_seed(11)
+    U, _ = torch.linalg.qr(torch.randn(d, d, generator=g, dtype=torch.float64))
+    ev = torch.linspace(-1, 1, d, dtype=torch.float64)
+    ev[-1] = top
+    return U @ torch.diag(ev) @ U.T
+
+
+@pytest.mark.parametrize("max_basis", [4, 9, 25])
+def test_a_capped_basis_restarts_and_still_converges(max_basis):
+    """A basis capped below what the solve needs restarts from its Ritz vector: the same eigenvalue to the
+    tolerance, the explicit residual certified, more products than the uncapped solve, restarts counted."""
+    from hybridsmooth.curvature.operators import matrix_operator
+
+    A = _spiked()
+    free = lanczos_top_eigs(matrix_operator(A), tol=1e-8, max_iter=400)
+    capped = lanczos_top_eigs(matrix_operator(A), tol=1e-8, max_iter=400, max_basis=max_basis)
+    assert free.converged and capped.converged and free.restarts == 0
+    assert capped.restarts >= 1 and capped.iterations >= free.iterations
+    assert abs(capped.top - 1.2) <= 1e-8 * 1.2 + capped.residuals[0]
+    assert capped.residuals[0] <= 1e-8 * 1.2
+    with pytest.raises(ValueError, match="max_basis must be >= 2"):
+        lanczos_top_eigs(matrix_operator(A), max_basis=1)
+
+
+def test_the_default_basis_is_cut_to_the_free_memory(monkeypatch):
+    """With little free memory the basis keeps what fits (at least 4 rows) and the solve restarts."""
+    from hybridsmooth.curvature import ritz
+    from hybridsmooth.curvature.operators import matrix_operator
+
+    A = _spiked()
+    row = A.shape[0] * 8
+    monkeypatch.setattr(ritz, "_available_bytes", lambda device: int(6 * row / ritz.BASIS_MEMORY_FRACTION))
+    assert ritz.basis_capacity(A.shape[0], 100, dtype=torch.float64, device="cpu") == 6
+    res = lanczos_top_eigs(matrix_operator(A), tol=1e-8, max_iter=400)
+    assert res.converged and res.restarts >= 1
+    monkeypatch.setattr(ritz, "_available_bytes", lambda device: 0)
+    assert ritz.basis_capacity(A.shape[0], 100, dtype=torch.float64, device="cpu") == 4
+    monkeypatch.setattr(ritz, "_available_bytes", lambda device: None)
+    assert ritz.basis_capacity(A.shape[0], 100, dtype=torch.float64, device="cpu") == 100
