@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg
-import torch
 from torch import Tensor
 
+from . import precise
 from .operators import Operator
 from .ritz import basis_rows, lanczos_step, with_room
 from .trace import Probe, _probes
@@ -87,7 +87,7 @@ def spectral_density(
     Z = _probes(d, n_probes, kind=probe, seed=seed, dtype=op.dtype, device=op.device)
     nodes, weights = np.zeros((n_probes, m)), np.zeros((n_probes, m))
     for p, z in enumerate(Z):
-        a, b = _lanczos_tridiagonal(op, z / torch.linalg.vector_norm(z), m)
+        a, b = _lanczos_tridiagonal(op, z / precise.norm(z), m)
         if len(a) == 1:
             theta, S = a, np.ones((1, 1))
         else:

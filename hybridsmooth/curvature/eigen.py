@@ -17,6 +17,7 @@ import scipy.linalg
 import torch
 from torch import Tensor
 
+from . import precise
 from .block_lanczos import _block_lanczos
 from .operators import Operator
 from .ritz import (
@@ -106,8 +107,8 @@ def _random_unit_orthogonal(Q: Tensor, gen: torch.Generator) -> Tensor:
     """A random unit vector orthogonal to the rows of Q (fewer than d rows)."""
     v = torch.randn(Q.shape[1], generator=gen, dtype=torch.float64).to(dtype=Q.dtype, device=Q.device)
     for _ in range(2):
-        v = v - Q.T @ (Q @ v)
-    return v / torch.linalg.vector_norm(v)
+        v = v - Q.T @ precise.project(Q, v)
+    return v / precise.norm(v)
 
 
 def _single_lanczos(
@@ -190,7 +191,7 @@ def _single_lanczos(
 def _ritz_vector(Q: Tensor, s: np.ndarray) -> Tensor:
     """The unit Ritz vector Q^T s (the restart vector of a full basis)."""
     v = Q.T @ torch.as_tensor(s, dtype=Q.dtype, device=Q.device)
-    return v / torch.linalg.vector_norm(v)
+    return v / precise.norm(v)
 
 
 def power_iteration(
@@ -220,15 +221,15 @@ def power_iteration(
     lam, res, prev, converged, it, history = 0.0, float("inf"), None, False, 0, []
     for it in range(1, int(max_iter) + 1):  # noqa: B007  (it is the count returned after the loop)
         w = op.matvec(v)
-        lam = float(v @ w)
-        res = float(torch.linalg.vector_norm(w - lam * v))
+        lam = precise.dot(v, w)
+        res = precise.norm(w - lam * v)
         history.append(lam)
         if criterion == "residual":
             done = res <= tol * abs(lam)
         else:
             done = prev is not None and abs(lam - prev) <= tol * abs(lam)
         prev = lam
-        wn = torch.linalg.vector_norm(w)
+        wn = precise.norm(w)
         if done or not wn > 0:
             converged = bool(done) or res == 0.0
             break

@@ -9,6 +9,7 @@ products are not (``_ExplicitSchedule`` says when to pay for it).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -16,6 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from . import precise
 from .operators import Operator
 
 Which = Literal["LM", "LA", "SA"]
@@ -68,7 +70,7 @@ def _start_vector(op: Operator, seed: int, v0: Tensor | None) -> Tensor:
     else:
         g = torch.Generator(device="cpu").manual_seed(int(seed))
         v = torch.randn(op.shape[0], generator=g, dtype=torch.float64).to(dtype=op.dtype, device=op.device)
-    nrm = torch.linalg.vector_norm(v)
+    nrm = precise.norm(v)
     if not nrm > 0:
         raise ValueError("the start vector must be non-zero")
     return v / nrm
@@ -97,7 +99,7 @@ def _explicit_residuals(op: Operator, values: np.ndarray, vectors: Tensor) -> tu
     """||A v_i - lambda_i v_i|| for the columns v_i of ``vectors`` (one product each)."""
     lam = torch.as_tensor(np.asarray(values, dtype=float), dtype=vectors.dtype, device=vectors.device)
     R = _apply_rows(op, vectors.T) - lam[:, None] * vectors.T
-    return tuple(float(r) for r in torch.linalg.vector_norm(R, dim=1))
+    return precise.row_norms(R)
 
 
 def _wanted_pairs(
@@ -178,14 +180,25 @@ def lanczos_step(op: Operator, Q: Tensor, j: int) -> tuple[float, Tensor, float]
     (alpha_j, w, beta_j) with alpha_j = q_j^T A q_j, w the residual of A q_j against the basis and
     beta_j = ||w||. One product. The caller decides what follows: q_{j+1} = w / beta_j, a restart, or a stop."""
     w = op.matvec(Q[j])
-    alpha = float(Q[j] @ w)
+    alpha = precise.dot(Q[j], w)
+    # the three-term recurrence first: two axpys take the large components along q_j and q_{j-1}, so that
+    # one pass of classical Gram-Schmidt against the whole basis usually suffices; a second pass runs only
+    # when the first removed more than 1 - 1/sqrt(2) of the norm (the DGKS test). Each pass reads the whole
+    # basis twice (538 MB a row on SmolLM2), which costs more than the product on a long run. The first
+    # write makes a new vector (the operator's output may be shared); the rest work in it in place, since
+    # each fresh vector of length d costs page faults, not only arithmetic.
+    w = torch.add(w, Q[j], alpha=-alpha)
+    if j > 0:
+        w.add_(Q[j - 1], alpha=-precise.dot(Q[j - 1], w))
     basis = Q[: j + 1]
-    # two passes of classical Gram-Schmidt against the whole basis ("twice is enough"); the first writes a new
-    # vector (the operator's output may be shared), the second works in it in place: a vector of length d is
-    # 91 MB for MiniLM's base weights, and each fresh one costs page faults, not only arithmetic
-    w = torch.addmv(w, basis.T, basis @ w, alpha=-1)
-    w.addmv_(basis.T, basis @ w, alpha=-1)
-    return alpha, w, float(torch.linalg.vector_norm(w))
+    norm = precise.norm(w)
+    for _ in range(2):
+        before = norm
+        w.addmv_(basis.T, precise.project(basis, w), alpha=-1)
+        norm = precise.norm(w)
+        if norm > before / math.sqrt(2):
+            break
+    return alpha, w, norm
 
 
 def _all_within(residuals, tol: float, scale: float) -> bool:

@@ -30,6 +30,7 @@ from ..objectives.base import Objective
 from ..optim.hybrid_sgd import HybridSGDConfig, hybrid_step
 from ..optim.schedule import ScheduledStep
 from ..zo.estimators import ZOEstimate, zo_gradient_flat
+from . import precise
 from .eigen import lanczos_top_eigs
 from .hvp import Backend, HessianAtPoint
 
@@ -65,11 +66,11 @@ def secant_ratio(
     b, other = (0, 1) if block == "x" else (1, 0)
     if not torch.equal(z[other], z_prime[other]):
         raise ValueError(f"the pair must differ in block {block} only; the other block moved")
-    step = float(torch.linalg.vector_norm(z_prime[b] - z[b]))
+    step = precise.norm(z_prime[b] - z[b])
     if step == 0.0:
         raise ValueError("the two points coincide in the moved block")
     g0, g1 = objective.grad(*z, idx)[b], objective.grad(*z_prime, idx)[b]
-    return float(torch.linalg.vector_norm(g1 - g0)) / step
+    return precise.norm(g1 - g0) / step
 
 
 def secant_along_trajectory(
@@ -85,7 +86,7 @@ def secant_along_trajectory(
         z = (xs[t], ys[t])
         zp = (xs[t + 1], ys[t]) if block == "x" else (xs[t], ys[t + 1])
         b = 0 if block == "x" else 1
-        step = float(torch.linalg.vector_norm(zp[b] - z[b]))
+        step = precise.norm(zp[b] - z[b])
         if step == 0.0:
             continue
         gx, gy = objective.grad(*z, idx)
