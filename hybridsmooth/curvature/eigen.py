@@ -131,7 +131,7 @@ def _single_lanczos(
     d = op.shape[0]
     t0, start_hvp = time.perf_counter(), op.counter.hvps
     cap = basis_capacity(d, m_max + 1, dtype=op.dtype, device=op.device, max_basis=max_basis)
-    Q = basis_rows(d, min(cap, 8), dtype=op.dtype, device=op.device)
+    Q = basis_rows(d, min(cap, 32), dtype=op.dtype, device=op.device)
     Q[0] = _start_vector(op, seed, v0)
     alpha, beta = np.zeros(cap), np.zeros(cap)
     converged, m, used, restarts, history = False, 0, 0, 0, []

@@ -340,10 +340,11 @@ class HessianAtPoint:
         acc_x = acc_y = None
         for s, w in self.plan:
             hx, hy = fn(s, vx, vy, out)
+            # one sample of weight 1 (the usual minibatch) passes its product through: no copy of length d
             if hx is not None:
-                acc_x = w * hx if acc_x is None else acc_x + w * hx
+                acc_x = (hx if w == 1.0 else w * hx) if acc_x is None else acc_x + w * hx
             if hy is not None:
-                acc_y = w * hy if acc_y is None else acc_y + w * hy
+                acc_y = (hy if w == 1.0 else w * hy) if acc_y is None else acc_y + w * hy
         return acc_x, acc_y
 
     def _notify(self, k: int) -> None:

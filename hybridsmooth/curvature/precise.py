@@ -57,4 +57,6 @@ def project(basis: Tensor, w: Tensor) -> Tensor:
 
 def dot(a: Tensor, b: Tensor) -> float:
     """a . b of two vectors, accumulated in float64 across chunks."""
+    if _plain(b):
+        return float(a.reshape(-1) @ b.reshape(-1))
     return float(_project64(a.reshape(1, -1), b.reshape(-1))[0])

@@ -158,10 +158,11 @@ def basis_capacity(d: int, wanted: int, *, dtype: torch.dtype, device, max_basis
 
 
 def basis_rows(d: int, rows: int, *, dtype: torch.dtype, device) -> Tensor:
-    """A zeroed Krylov basis with room for ``rows`` rows now; ``with_room`` grows it as the solve goes on.
-    Room for the whole product budget up front would cost (max_iter + 1) vectors of length d whether or not
-    the solve needs them: 9 GB zeroed for 22.7M base weights at max_iter = 100."""
-    return torch.zeros(rows, d, dtype=dtype, device=device)
+    """A Krylov basis with room for ``rows`` rows now, left unset (every solver writes row n before it reads
+    rows :n + 1, so on the CPU a row's memory is touched only when it is written); ``with_room`` grows it as
+    the solve goes on. Zeroing room for the whole product budget up front cost (max_iter + 1) vectors of
+    length d whether or not the solve needed them: 9 GB for 22.7M base weights at max_iter = 100."""
+    return torch.empty(rows, d, dtype=dtype, device=device)
 
 
 def with_room(Q: Tensor, rows: int, limit: int) -> Tensor:
@@ -184,10 +185,13 @@ def lanczos_step(op: Operator, Q: Tensor, j: int) -> tuple[float, Tensor, float]
     # the three-term recurrence first: two axpys take the large components along q_j and q_{j-1}, so that
     # one pass of classical Gram-Schmidt against the whole basis usually suffices; a second pass runs only
     # when the first removed more than 1 - 1/sqrt(2) of the norm (the DGKS test). Each pass reads the whole
-    # basis twice (538 MB a row on SmolLM2), which costs more than the product on a long run. The first
-    # write makes a new vector (the operator's output may be shared); the rest work in it in place, since
-    # each fresh vector of length d costs page faults, not only arithmetic.
-    w = torch.add(w, Q[j], alpha=-alpha)
+    # basis twice (538 MB a row on SmolLM2), which costs more than the product on a long run. The product is
+    # the solver's own and is worked on in place (a copy first only when the operator handed back a view of
+    # the basis), since each fresh vector of length d costs page faults, not only arithmetic.
+    if w.untyped_storage().data_ptr() == Q.untyped_storage().data_ptr():
+        w = torch.add(w, Q[j], alpha=-alpha)
+    else:
+        w.add_(Q[j], alpha=-alpha)
     if j > 0:
         w.add_(Q[j - 1], alpha=-precise.dot(Q[j - 1], w))
     basis = Q[: j + 1]
