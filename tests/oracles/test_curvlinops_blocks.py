@@ -38,9 +38,13 @@ def test_block_norms_agree_on_minilm_lora_on_one_small_batch():
     from hybridsmooth.problems import make_problem
 
     obj = make_problem("llm:model=minilm,adapter=lora,task=sentiment,n_train=4,batch_size=4,max_length=16,lora_r=2")
-    # the adapter block: both converge in 20-30 products; the 22.7M-weight base block needs far more products
-    # than a test can spend (see the README's oracle measurements)
-    theirs = curvlinops_block_norms(obj, blocks=("yy",), tol=1e-6).set_index("block")
-    ours = block_constants(obj, blocks=("yy",), idx=0, tol=1e-6, max_iter=60)["yy"]
-    assert ours.converged, ours.residual
-    assert ours.estimate == pytest.approx(theirs.loc["yy", "value"], rel=1e-4)
+    # both blocks converge in 20-30 products on each side; the 22.7M-weight base block did not converge on ours
+    # in 60 products before its norms were accumulated in float64 (curvature.precise)
+    theirs = curvlinops_block_norms(obj, blocks=("yy", "xx"), tol=1e-6).set_index("block")
+    ours = {
+        "yy": block_constants(obj, blocks=("yy",), idx=0, tol=1e-6, max_iter=60)["yy"],
+        "xx": block_constants(obj, blocks=("xx",), idx=0, tol=1e-4, max_iter=60)["xx"],
+    }
+    for b in ("yy", "xx"):
+        assert ours[b].converged, (b, ours[b].residual)
+        assert ours[b].estimate == pytest.approx(theirs.loc[b, "value"], rel=1e-4), b
