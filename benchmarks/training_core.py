@@ -391,7 +391,9 @@ TIME_RATIOS = (
 MEMORY_RATIOS = (
     Ratio("ZO step (regenerate) / inference", "zo regen", "forward", 1.10),
     Ratio("ZO step (buffer) / inference", "zo buffer", "forward", None),
+    Ratio("ZO step (Rademacher, regenerate) / inference", "zo rademacher", "forward", 1.10),
     Ratio("hybrid step / FO-PEFT step", "hybrid", "fo-peft", 1.10),
+    Ratio("hybrid step (Rademacher, plus) / FO-PEFT", "hybrid rad+plus", "fo-peft", 1.10),
     Ratio("FO-full step / FO-PEFT step (contrast)", "fo-full", "fo-peft", None),
 )
 
