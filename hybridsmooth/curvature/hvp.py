@@ -230,8 +230,10 @@ class HessianAtPoint:
             return tuple(t for t in self._forward(s, vx, vy, out) if t is not None)
 
         dims = tuple(None if V is None else 1 for V in (VX, VY))
-        res = torch.func.vmap(one, in_dims=dims, out_dims=1)(VX, VY)
-        return self._split([t.detach() for t in res], out)
+        # out_dims=0, then columns: vmap broadcasts an output that does not depend on the direction (a constant
+        # cross block) along a leading dimension only; with out_dims=1 it fails to expand it
+        res = torch.func.vmap(one, in_dims=dims, out_dims=0)(VX, VY)
+        return self._split([t.detach().T for t in res], out)
 
     def _finite_difference(self, s, vx, vy, out: OutBlock) -> tuple[Tensor | None, Tensor | None]:
         """Fourth-order central difference of gradients, step from :class:`StepScales` (error: fd_relative_step)."""
@@ -293,7 +295,7 @@ class HessianAtPoint:
         k = widths.pop()
         VX, VY = self._checked(VX, VY, out, lambda d: (d, k))
         fn = {"reverse_over_reverse": self._reverse_many, "forward_over_reverse": self._forward_many}.get(self.backend)
-        if self.batched and fn is not None and k > 0:
+        if self.batched and fn is not None and k > 1:  # one column gains nothing from batching
             try:
                 res = self._over_plan(fn, VX, VY, out)
             except (RuntimeError, NotImplementedError) as err:

@@ -336,3 +336,21 @@ def test_block_lanczos_is_as_before_batching_and_multiplies_whole_blocks(which, 
     ref = lanczos_top_eigs(_unbatched(op), 2, tol=1e-9, max_iter=40, seed=1)
     np.testing.assert_allclose(res.estimates, ref.estimates, rtol=1e-10)
     assert (res.iterations, res.n_hvp, res.converged) == (ref.iterations, ref.n_hvp, ref.converged)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_forward_batched_cross_block_that_ignores_the_direction(k):
+    """On the quartic problem forward-over-reverse H_xy does not depend on the direction inside vmap; the
+    batched product must still give k columns (it once failed to expand them and fell back with a warning)."""
+    from hybridsmooth.curvature import HessianAtPoint
+    from hybridsmooth.problems import make_problem
+
+    obj = make_problem("quartic:dx=3,dy=2,n=4,seed=1")
+    x, y = obj.initial_point()
+    op = HessianAtPoint(obj, x, y, idx=0, backend="forward_over_reverse").operator("xy")
+    V = torch.randn(op.shape[1], k, generator=torch.Generator().manual_seed(k), dtype=op.dtype)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="batched Hessian")
+        out = op.matmat(V)
+    ref = torch.stack([op.matvec(V[:, j]) for j in range(k)], dim=1)
+    assert out.shape == (op.shape[0], k) and torch.allclose(out, ref, rtol=1e-12, atol=1e-12)
