@@ -58,7 +58,7 @@ from .precision import (
     rounding_seed,
     stochastic_round,
 )
-from .signs import PackedSigns, add_direction, as_tensor, draw_signs, supports
+from .signs import PackedSigns, add_direction, as_tensor, draw_signs
 
 NoiseMode = Literal["regenerate", "buffer"]
 NOISE_MODES: tuple[str, ...] = ("regenerate", "buffer")
@@ -98,7 +98,7 @@ def noise(
     if state is not None:
         generator.set_state(state)
     for p in params:
-        if packed and form == "spsa" and supports(p.dtype):
+        if packed and form == "spsa":
             yield draw_signs(tuple(p.shape), generator=generator, dtype=p.dtype, device=p.device)
         else:
             yield draw_directions(tuple(p.shape), form=form, generator=generator, dtype=p.dtype, device=p.device)

@@ -33,11 +33,6 @@ _PATTERNS: dict[torch.dtype, tuple[torch.dtype, int]] = {
 CHUNK = 1 << 18
 
 
-def supports(dtype: torch.dtype) -> bool:
-    """Whether packed signs can be drawn for ``dtype`` (float16, bfloat16, float32, float64)."""
-    return dtype in _PATTERNS
-
-
 @dataclass(frozen=True)
 class PackedSigns:
     """+-1 of ``shape`` in ``dtype``, stored as ``words`` (ceil(numel / w) integers of width w)."""
