@@ -26,6 +26,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from .. import validate
 from ..curvature.block_constants import BLOCK_QUANTITY
 from ..curvature.hvp import BACKENDS
 from ..errors import UsageError
@@ -145,6 +146,8 @@ def run(args) -> int:
     if args.out is not None:
         ensure_output_file(args.out, "--out")  # before the work: a long estimate must not end unwritable
     blocks = _parse_blocks(args.blocks)
+    if args.tol is not None:  # before the model loads
+        validate.positive("--rtol", args.tol, error=UsageError)
     with _loading_bars(args):
         objective = make_problem(args.problem)
     if args.forward_only:

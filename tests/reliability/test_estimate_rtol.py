@@ -45,3 +45,16 @@ def test_tol_is_the_same_option_and_csv_keeps_rtol(capsys, tmp_path):
 def test_default_rtol_is_the_dtype_default(capsys):
     rows = _rows(capsys, "--blocks", "yy")
     assert rows[0]["rtol"] == 1e-10  # float64 problem
+
+
+def test_a_bad_rtol_is_refused_before_the_problem_is_built(capsys, monkeypatch):
+    import hybridsmooth.commands.estimate as estimate
+
+    def never(spec):
+        raise AssertionError("the problem was built before --rtol was checked")
+
+    monkeypatch.setattr(estimate, "make_problem", never)
+    for bad in ("-1", "0", "nan", "inf"):
+        assert main(["estimate", SPEC, "--rtol", bad, "--quiet"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "--rtol must be a finite positive number" in err[0]
