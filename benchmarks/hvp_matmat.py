@@ -9,6 +9,10 @@ the median are reported, because the host CPU is shared (trust ratios, not secon
 largest relative gap between the matmat and k matvecs (rounding), and "loop" marks an engine that fell
 back to one product per vector because an op has no batching rule.
 
+``--slq-steps S`` (default 5; 0 skips it) adds the spectral density: ``spectral_density`` with --k probes of S
+Lanczos steps, the probes side by side (one k-column product per step) against one probe at a time, in seconds
+per product, with the largest gap between their quadrature nodes.
+
     .venv/bin/python benchmarks/hvp_matmat.py                                       # MiniLM + LoRA, batch 8 x 32
     .venv/bin/python benchmarks/hvp_matmat.py --problem quadratic:dx=200,dy=20,n=4
     .venv/bin/python benchmarks/hvp_matmat.py --backends reverse_over_reverse,forward_over_reverse --k 16
@@ -23,7 +27,7 @@ import time
 
 import torch
 
-from hybridsmooth.curvature import HessianAtPoint
+from hybridsmooth.curvature import HessianAtPoint, spectral_density
 from hybridsmooth.problems import make_problem
 
 DEFAULT_PROBLEM = "llm:model=minilm,adapter=lora,n_train=8,batch_size=8,max_length=32"
@@ -56,13 +60,14 @@ def main(argv=None) -> int:
     p.add_argument("--reps", type=int, default=3, help="round-robin repetitions (best and median reported)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--slq-steps", type=int, default=5, help="Lanczos steps per SLQ probe (default 5; 0: no SLQ)")
     args = p.parse_args(argv)
     blocks = [b for b in args.blocks.split(",") if b]
     backends = [b for b in args.backends.split(",") if b]
     if any(b not in ("xx", "yy") for b in blocks) or any(b not in SHORT for b in backends):
         p.error(f"--blocks among xx, yy and --backends among {', '.join(SHORT)}")
-    if args.reps < 1 or args.k < 1:
-        p.error("need --reps >= 1 and --k >= 1")
+    if args.reps < 1 or args.k < 1 or args.slq_steps < 0:
+        p.error("need --reps >= 1, --k >= 1 and --slq-steps >= 0")
     torch.set_num_threads(args.threads)
     t_load, obj = timed(lambda: make_problem(args.problem))
     x, y = obj.initial_point()
@@ -80,10 +85,19 @@ def main(argv=None) -> int:
         gaps[(b, be)] = gap(op.matmat(V), op, V)  # also builds the graph and warms both paths up
         ops[(b, be)], fell_back[(b, be)] = (op, V), not engine.batched
     samples: dict[tuple, list[float]] = {}
+    nodes: dict[tuple, dict] = {}
+
+    def slq(op, batch):
+        return spectral_density(op, n_probes=args.k, n_steps=args.slq_steps, seed=args.seed, batch=batch)
+
     for rep in range(args.reps):
         for key, (op, V) in ops.items():
             samples.setdefault(("matvec", *key), []).append(timed(lambda: op.matvec(V[:, 0]))[0])
             samples.setdefault(("matmat", *key), []).append(timed(lambda: op.matmat(V))[0] / args.k)
+            for batch in (1, args.k) if args.slq_steps else ():
+                sec, sd = timed(lambda: slq(op, batch))
+                samples.setdefault((f"slq{batch}", *key), []).append(sec / sd.n_hvp)
+                nodes.setdefault(key, {})[batch] = sd.nodes
         print(f"  rep {rep + 1}/{args.reps} done", file=sys.stderr, flush=True)
 
     # best-of-reps is the least disturbed by other processes on a shared host; the median is shown too
@@ -95,6 +109,14 @@ def main(argv=None) -> int:
             one, per = m[("matvec", b, be)], m[("matmat", b, be)]
             note = "  loop" if fell_back[(b, be)] else ""
             print(f"{b:>5} {SHORT[be]:>9} {one:10.4f} {per:13.4f} {per / one:6.2f}x {gaps[(b, be)]:9.1e}{note}")
+        if args.slq_steps:
+            print(f"  SLQ, {args.k} probes x {args.slq_steps} steps, seconds per product:")
+            print(f"{'block':>5} {'backend':>9} {'one probe':>10} {f'{args.k} probes':>13} {'ratio':>7} {'max gap':>9}")
+            for b, be in cases:
+                one, per = m[("slq1", b, be)], m[(f"slq{args.k}", b, be)]
+                n = nodes[(b, be)]
+                g = float(abs(n[args.k] - n[1]).max() / max(abs(n[1]).max(), 1e-300))
+                print(f"{b:>5} {SHORT[be]:>9} {one:10.4f} {per:13.4f} {per / one:6.2f}x {g:9.1e}")
     return 0
 
 

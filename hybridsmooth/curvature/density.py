@@ -16,12 +16,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg
+import torch
 from torch import Tensor
 
 from . import precise
 from .operators import Operator
-from .ritz import basis_rows, lanczos_step, with_room
-from .trace import Probe, _probes
+from .ritz import _apply_rows, basis_capacity, basis_rows, lanczos_update, with_room
+from .trace import PROBE_BLOCK, Probe, _probes
 
 
 @dataclass(frozen=True)
@@ -58,40 +59,84 @@ def _lanczos_tridiagonal(op: Operator, v: Tensor, m: int) -> tuple[np.ndarray, n
     """alpha (m',) and beta (m'-1,) of the Lanczos tridiagonal from unit v: the eigen-solver's
     ``lanczos_step``, stopped after m steps or when the Krylov space closes (no restart: a closed space
     already gives the quadrature exactly)."""
+    return _lanczos_tridiagonals(op, v[None], m)[0]
+
+
+def _lanczos_tridiagonals(op: Operator, V: Tensor, m: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``_lanczos_tridiagonal`` of each unit row of V, run side by side: each step multiplies the probes still
+    running with one batched product (``Operator.matmat``), then each probe runs its own recurrence
+    (``lanczos_update``) on its own basis. A lone probe takes ``matvec``, so that one probe gives the
+    eigen-solver's recurrence to the last bit; a batch agrees with it to rounding."""
     d = op.shape[0]
-    Q = basis_rows(d, min(m, 8), dtype=op.dtype, device=op.device)
-    Q[0] = v
-    alpha, beta = [], []
+    bases = []
+    for v in V:
+        Q = basis_rows(d, min(m, 8), dtype=op.dtype, device=op.device)
+        Q[0] = v
+        bases.append(Q)
+    alpha: list[list[float]] = [[] for _ in bases]
+    beta: list[list[float]] = [[] for _ in bases]
+    running = list(range(len(bases)))
     for j in range(m):
-        a, w, b = lanczos_step(op, Q, j)
-        alpha.append(a)
-        if j == m - 1 or b <= 1e3 * np.finfo(float).eps * max(abs(a) for a in alpha):
+        rows = torch.stack([bases[p][j] for p in running]) if len(running) > 1 else None
+        W = [op.matvec(bases[running[0]][j])] if rows is None else list(_apply_rows(op, rows))
+        still = []
+        for p, w in zip(running, W):
+            # a row of the batched product is a strided view of its columns; the update works on it in place
+            a, w, b = lanczos_update(bases[p], j, w.contiguous())
+            alpha[p].append(a)
+            if j == m - 1 or b <= 1e3 * np.finfo(float).eps * max(abs(x) for x in alpha[p]):
+                continue
+            beta[p].append(b)
+            bases[p] = with_room(bases[p], j + 2, m)
+            bases[p][j + 1] = w / b
+            still.append(p)
+        running = still
+        if not running:
             break
-        beta.append(b)
-        Q = with_room(Q, j + 2, m)
-        Q[j + 1] = w / b
-    return np.array(alpha), np.array(beta)
+    return [(np.array(a), np.array(b)) for a, b in zip(alpha, beta)]
+
+
+def probes_per_batch(d: int, n_probes: int, n_steps: int, *, dtype: torch.dtype, device) -> int:
+    """How many SLQ probes run side by side by default: at most ``PROBE_BLOCK`` (each column of a batched
+    product costs the memory of one product, graph activations included), and no more bases of
+    ``n_steps`` rows of length d than ``ritz.basis_capacity`` allows (at least one)."""
+    rows = basis_capacity(d, n_probes * n_steps, dtype=dtype, device=device)
+    return max(1, min(n_probes, PROBE_BLOCK, rows // max(1, n_steps)))
 
 
 def spectral_density(
-    op: Operator, *, n_probes: int = 8, n_steps: int = 30, seed: int = 0, probe: Probe = "rademacher"
+    op: Operator,
+    *,
+    n_probes: int = 8,
+    n_steps: int = 30,
+    seed: int = 0,
+    probe: Probe = "rademacher",
+    batch: int | None = None,
 ) -> SpectralDensity:
-    """SLQ: ``n_probes`` Lanczos runs of ``n_steps`` products each (normalised probes)."""
+    """SLQ: ``n_probes`` Lanczos runs of ``n_steps`` products each (normalised probes), ``batch`` probes at a
+    time sharing one batched product per step (None: ``probes_per_batch``, which keeps their bases within the
+    memory share a Krylov basis may take). The probes are drawn all at once, so a seed gives the same
+    density whatever the batch, to rounding."""
     if op.shape[0] != op.shape[1] or not op.symmetric:
         raise ValueError(f"{op.name}: SLQ needs a symmetric square operator")
     if n_probes < 1 or n_steps < 1:
         raise ValueError(f"need n_probes >= 1 and n_steps >= 1, got {n_probes}, {n_steps}")
+    if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or batch < 1):
+        raise ValueError(f"batch must be a positive integer or None, got {batch!r}")
     d = op.shape[0]
     m = min(n_steps, d)
+    if batch is None:
+        batch = probes_per_batch(d, n_probes, m, dtype=op.dtype, device=op.device)
     t0, h0 = time.perf_counter(), op.counter.hvps
     Z = _probes(d, n_probes, kind=probe, seed=seed, dtype=op.dtype, device=op.device)
     nodes, weights = np.zeros((n_probes, m)), np.zeros((n_probes, m))
-    for p, z in enumerate(Z):
-        a, b = _lanczos_tridiagonal(op, z / precise.norm(z), m)
-        if len(a) == 1:
-            theta, S = a, np.ones((1, 1))
-        else:
-            theta, S = scipy.linalg.eigh_tridiagonal(a, b)
-        nodes[p, : len(theta)] = theta
-        weights[p, : len(theta)] = S[0] ** 2
+    for first in range(0, n_probes, batch):
+        V = torch.stack([z / precise.norm(z) for z in Z[first : first + batch]])
+        for p, (a, b) in enumerate(_lanczos_tridiagonals(op, V, m), start=first):
+            if len(a) == 1:
+                theta, S = a, np.ones((1, 1))
+            else:
+                theta, S = scipy.linalg.eigh_tridiagonal(a, b)
+            nodes[p, : len(theta)] = theta
+            weights[p, : len(theta)] = S[0] ** 2
     return SpectralDensity(nodes, weights, d, op.counter.hvps - h0, time.perf_counter() - t0, seed)

@@ -180,7 +180,12 @@ def lanczos_step(op: Operator, Q: Tensor, j: int) -> tuple[float, Tensor, float]
     """Step j of single-vector Lanczos with full re-orthogonalisation, from the orthonormal rows Q[: j + 1]:
     (alpha_j, w, beta_j) with alpha_j = q_j^T A q_j, w the residual of A q_j against the basis and
     beta_j = ||w||. One product. The caller decides what follows: q_{j+1} = w / beta_j, a restart, or a stop."""
-    w = op.matvec(Q[j])
+    return lanczos_update(Q, j, op.matvec(Q[j]))
+
+
+def lanczos_update(Q: Tensor, j: int, w: Tensor) -> tuple[float, Tensor, float]:
+    """``lanczos_step`` from its product w = A Q[j], taken by the caller (several probes' products can then
+    share one batched product); w is worked on in place unless it is a view of Q."""
     alpha = precise.dot(Q[j], w)
     # the three-term recurrence first: two axpys take the large components along q_j and q_{j-1}, so that
     # one pass of classical Gram-Schmidt against the whole basis usually suffices; a second pass runs only
