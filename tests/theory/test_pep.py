@@ -78,6 +78,27 @@ def test_non_converged_solve_is_a_status():
     assert math.isnan(t.pep.iloc[0]) and t.status.iloc[0] != "optimal"
 
 
+@pytest.mark.parametrize("T", [1, 2])
+def test_zero_variance_reduction_gives_the_component_tree_value(T):
+    """Ground truth for the one-function form: where the n-component tree solves (Jacobi, n = 2), both give
+    one worst case, to the solvers' accuracy."""
+    case = PEPCase(n=2, T=T, c_x=1 / 16, c_y=1 / 16, s2_x=0.0, s2_y=0.0)
+    tree, reduced = pep_value(case, reduce=False), pep_value(case)
+    assert tree.converged and reduced.converged
+    assert reduced.value == pytest.approx(tree.value, rel=1e-5)
+
+
+def test_zero_variance_gauss_seidel_two_epochs_solves_in_the_reduction():
+    """The tree form of this case fails in Clarabel and stops "optimal_inaccurate" in SCS; its reduction
+    solves, below B_R, and the table says which form it solved."""
+    case = PEPCase(n=2, T=2, c_x=1 / 16, c_y=1 / 16, s2_x=0.0, s2_y=0.0, update="gauss_seidel")
+    t = case_table(cases=[("gs", case, "max")], measure=False)
+    row = t.iloc[0]
+    assert row.status == "optimal" and row.formulation.startswith("one function")
+    # between one epoch's worst case (0.125, T = 1) and the bound; close to Jacobi's 0.1108 at T = 2
+    assert 0.1 < row.pep < 0.125 and row.B_R >= row.pep
+
+
 def test_no_variance_bound_is_unbounded_for_two_epochs():
     case = PEPCase(n=2, T=2, c_x=1 / 16, c_y=1 / 16)
     assert skeleton_bound(case) == math.inf

@@ -12,7 +12,7 @@ Print the table: ``python -m hybridsmooth.theory.pep [quick|full]``.
 """
 
 from .cases import case_table, counterexamples, skeleton_bound, standard_cases
-from .problems import PEPCase, build_pep, pep_value, perm_sequences
+from .problems import PEPCase, build_pep, pep_value, perm_sequences, reduces_to_one_function
 from .solver import EXTRA_HINT, SolveResult, require_pepit, solve
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "counterexamples",
     "pep_value",
     "perm_sequences",
+    "reduces_to_one_function",
     "require_pepit",
     "skeleton_bound",
     "solve",

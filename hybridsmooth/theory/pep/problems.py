@@ -16,6 +16,14 @@ constraints below can be stated there (more interpolation points only add valid 
 Sample orders: "expectation" puts the trajectories of all permutation sequences in one PEP over the same
 components (Theorem R's LHS is E over pi for a fixed f); ``perm_seq`` fixes one sequence (the max over sequences
 is taken by the caller).
+
+Zero variance (s2_x = s2_y = 0, n > 1) is solved in its exact reduction, one function and n T inner steps with
+the metric at every n-th point: (R2) with s2 = 0 makes every component's gradient equal to grad f at every
+visited point, so every permutation follows the same path, that of gradient descent on f = (1/n) sum_i f_i
+(1-smooth, and it alone enters the initial conditions); conversely f_i = f for any 1-smooth f is feasible. The
+tree form states the same problem through equality constraints with no interior, on which Clarabel fails
+and SCS stops "optimal_inaccurate" (Gauss-Seidel, n = 2, T = 2); ``reduce=False`` keeps it, for the test that
+both give one value where both solve.
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ import functools
 import itertools
 import operator
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .solver import SolveResult, require_pepit, solve
 
@@ -151,13 +159,40 @@ def _tree_metric(b: _Build, w, t: int, weight: float, perm_seq):
     return metric
 
 
-def build_pep(case: PEPCase, perm_seq: Sequence[tuple[int, ...]] | None = None):
-    """The PEPit problem of ``case`` (see the module docstring); ``perm_seq`` = one permutation per epoch."""
+def reduces_to_one_function(case: PEPCase) -> bool:
+    """Whether ``case`` has the exact one-function reduction of the module docstring (zero variance, n > 1)."""
+    return case.n > 1 and case.s2_x == 0 and case.s2_y == 0
+
+
+def _reduced_metric(b: _Build, w):
+    """Theorem R's LHS of a zero-variance case on its one function: n T inner steps, the metric at every n-th
+    point, the end point visited for its initial-condition constraints."""
+    n, T = b.case.n, b.case.T
+    metric = None
+    for _ in range(T):
+        term = _lhs_term(b, w) / T
+        metric = term if metric is None else metric + term
+        for _ in range(n):
+            w = _step(b, w, 0)
+    _oracles(b, w)
+    return metric
+
+
+def build_pep(case: PEPCase, perm_seq: Sequence[tuple[int, ...]] | None = None, *, reduce: bool = True):
+    """The PEPit problem of ``case`` (see the module docstring); ``perm_seq`` = one permutation per epoch.
+    ``reduce``: a zero-variance case in its exact one-function reduction (every ``perm_seq`` gives it)."""
     require_pepit()
     from PEPit import PEP, Expression
     from PEPit.functions import SmoothFunction
 
     problem = PEP()
+    if reduce and reduces_to_one_function(case):
+        # s2 = 0 leaves (R2) nothing to constrain on one function; the variance constraints are dropped with it
+        one = replace(case, s2_x=None, s2_y=None)
+        f = problem.declare_function(SmoothFunction, L=1.0)
+        b = _Build(problem, [f], problem.declare_block_partition(d=2), one, cache={}, f_low=Expression())
+        problem.set_performance_metric(_reduced_metric(b, problem.set_initial_point()))
+        return problem
     comps = [problem.declare_function(SmoothFunction, L=1.0) for _ in range(case.n)]
     b = _Build(problem, comps, problem.declare_block_partition(d=2), case, cache={})
     b.f_low = Expression()
@@ -166,11 +201,14 @@ def build_pep(case: PEPCase, perm_seq: Sequence[tuple[int, ...]] | None = None):
     return problem
 
 
-def pep_value(case: PEPCase, perm_seq=None, *, solver: str | None = None, **options) -> SolveResult:
+def pep_value(
+    case: PEPCase, perm_seq=None, *, solver: str | None = None, reduce: bool = True, **options
+) -> SolveResult:
     """Build and solve one PEP (value None unless the solver reports "optimal"). With no ``solver``, Clarabel
     first and SCS if Clarabel does not reach "optimal" (interior-point steps stall on the degenerate
-    sigma^2 = 0 constraints, where SCS does not); the result names the solver that gave it."""
-    problem = build_pep(case, perm_seq)
+    sigma^2 = 0 constraints of the tree form, where SCS does not); the result names the solver that gave it.
+    ``reduce``: see ``build_pep``."""
+    problem = build_pep(case, perm_seq, reduce=reduce)
     if solver is not None:
         return solve(problem, solver, **options)
     first = solve(problem, "CLARABEL", **options)
