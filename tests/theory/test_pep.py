@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 
+import pandas as pd
 import pytest
 
 pytest.importorskip("PEPit")
@@ -103,6 +104,33 @@ def test_no_variance_bound_is_unbounded_for_two_epochs():
     case = PEPCase(n=2, T=2, c_x=1 / 16, c_y=1 / 16)
     assert skeleton_bound(case) == math.inf
     assert not pep_value(case, solver="CLARABEL").converged  # SCS alone takes minutes to give up here
+
+
+def test_without_variance_bound_instances_grow_like_sigma_squared():
+    """The unbounded case by instances: quadratics meeting (R1) and Delta0 whose LHS grows about 100x per 100x
+    of variance once the variance term dominates (T = 2), while one epoch (T = 1) does not see the variance."""
+    from hybridsmooth.theory.pep.cases import variance_witness
+
+    w = variance_witness(PEPCase(n=2, T=2, c_x=1 / 16, c_y=1 / 16), s2_values=(1e6, 1e8, 1e10))
+    excess = w.lhs.to_numpy() - 0.1108  # the zero-variance worst case
+    assert (excess > 0).all() and 50 < excess[1] / excess[0] < 200 and 50 < excess[2] / excess[1] < 200
+    assert w.lhs.iloc[-1] > 1e3  # above every finite PEP value of the table
+    one = variance_witness(PEPCase(n=2, T=1, c_x=1 / 16, c_y=1 / 16), s2_values=(1e8,))
+    assert one.lhs.iloc[0] == pytest.approx(0.125, rel=1e-9)
+
+
+def test_check16_reports_the_unbounded_case_with_its_witness():
+    from hybridsmooth.theory.claims import check16_pep_worst_case as c16
+
+    case = PEPCase(n=2, T=2, c_x=1 / 16, c_y=1 / 16)
+    t = case_table(cases=[("RR n=2 no (R2)", case, "expectation")], solver="CLARABEL", measure=False)
+    res = c16._row(t.iloc[0])
+    assert res.details["status"] != "optimal"
+    s2, lhs = zip(*res.details["witness"])
+    assert list(s2) == sorted(s2) and lhs[-1] > 10 * lhs[0]
+    rows = pd.DataFrame({"details": [res.details]})
+    (note,) = c16.report_notes(rows)
+    assert "unbounded" in note and "no value reported" in note
 
 
 def test_missing_pepit_names_the_extra(monkeypatch):

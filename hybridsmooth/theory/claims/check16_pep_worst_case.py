@@ -36,10 +36,23 @@ def _row(r) -> CheckResult:
     details = {k: r[k] for k in ("pep", "B_R", "ratio", "measured", "measured_pct_of_pep", "status", "solver")}
     details.update(accuracy=r.accuracy, gap=r.gap)
     if r.status != "optimal":
-        # no number from a solve that did not converge; unbounded without (R2) matches an infinite B_R
+        # no number from a solve that did not converge; unbounded without (R2) matches an infinite B_R, and
+        # the witness shows it with instances
+        if r.s2_x is None or (isinstance(r.s2_x, float) and math.isnan(r.s2_x)):
+            if r["T"] >= 2:
+                details["witness"] = _witness(r)
         return one_sided(f"16: PEP status {r.status}", inst, math.nan, r.B_R, details=details, expected="report")
     expected = "pass" if r.orders == "expectation" else "report"
     return one_sided("16: PEP worst case <= B_R", inst, r.pep, r.B_R, atol=1e-6, details=details, expected=expected)
+
+
+def _witness(r) -> list[tuple[float, float]]:
+    from ..pep.cases import variance_witness
+    from ..pep.problems import PEPCase
+
+    case = PEPCase(n=int(r.n), T=int(r["T"]), c_x=float(r.c_x), c_y=float(r.c_y), update=r["update"])
+    w = variance_witness(case)
+    return [(float(a), float(b)) for a, b in zip(w.s2, w.lhs)]
 
 
 def check16_pep_worst_case(*, size: Size = "fast") -> list[CheckResult]:
@@ -68,5 +81,16 @@ def report_sentence(rows: pd.DataFrame) -> str:
 
 
 def report_notes(rows: pd.DataFrame) -> list[str]:
-    dets = [d for d in rows.details if isinstance(d, dict) and d.get("status") != "optimal"]
-    return [f"PEP not solved to optimality ({d['status']}, {d['solver']}): no value reported" for d in dets]
+    notes = []
+    for d in rows.details:
+        if not isinstance(d, dict) or d.get("status") == "optimal":
+            continue
+        note = f"PEP not solved to optimality ({d['status']}, {d['solver']}): no value reported"
+        if d.get("witness"):
+            pts = ", ".join(f"{lhs:.3g} at {s2:.0e}" for s2, lhs in d["witness"])
+            note += (
+                f"; without (R2) the worst case is unbounded: quadratics meeting (R1) and Delta0 reach LHS {pts} "
+                "(rescaled sigma^2), growing like sigma^2"
+            )
+        notes.append(note)
+    return notes

@@ -83,6 +83,21 @@ def measured_lhs(case: PEPCase, *, seeds: int = 64) -> tuple[float, float]:
     return mean_se(step_weighted_average(res.metrics, case.T, case.c_x, case.c_y))
 
 
+# rescaled variances of the no-(R2) witness: each step of 100x moves the LHS by about 100x once it dominates
+WITNESS_S2 = (1e2, 1e4, 1e6, 1e8)
+
+
+def variance_witness(case: PEPCase, s2_values=WITNESS_S2) -> pd.DataFrame:
+    """Without (R2): the measured LHS of ``quadratic_for`` at growing rescaled variance, every instance meeting
+    (R1) and Delta0. From T = 2 on it grows like sigma^2 (the first epoch's end moves by O(c^2 sigma)), so no
+    finite worst case exists: what B_R = inf says, shown by instances rather than by a solver's status."""
+    rows = []
+    for v in s2_values:
+        m, se = measured_lhs(replace(case, s2_x=float(v), s2_y=float(v)))
+        rows.append({"s2": float(v), "lhs": m, "lhs_se": se})
+    return pd.DataFrame(rows)
+
+
 def _worst_over_orders(case: PEPCase, orders: str, solver, options):
     """The solve for Theorem R's expectation, or the max over permutation sequences (None if any fails)."""
     # zero variance: every order follows the same path, so the max over orders is the expectation
