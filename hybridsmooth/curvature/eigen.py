@@ -167,7 +167,7 @@ def _single_lanczos(
             beta[j] = 0.0
             Q[j + 1] = _random_unit_orthogonal(Q[:m], restart_gen)
         else:
-            Q[j + 1] = w / beta[j]
+            torch.div(w, beta[j], out=Q[j + 1])  # into the basis row: no temporary of length d
         j += 1
     recurrence = beta[m - 1] * np.abs(S[-1, idx])
     values, vectors, residuals = _wanted_pairs(op, Q, m, theta, S, idx, explicit, schedule.checked, recurrence)

@@ -177,7 +177,11 @@ class HessianAtPoint:
 
     def _reverse(self, s, vx, vy, out: OutBlock) -> tuple[Tensor | None, Tensor | None]:
         xr, yr, gx, gy = self._graph(s, self._need(vx, vy, out))
-        terms = [(g * v).sum() for g, v in ((gx, vx), (gy, vy)) if v is not None and g is not None and g.requires_grad]
+        # a dot, not (g * v).sum(): the same backward (v times a unit output gradient, bit for bit) without a
+        # temporary of length d per product (91 MB on MiniLM's base weights, page faults included)
+        terms = [
+            torch.dot(g, v) for g, v in ((gx, vx), (gy, vy)) if v is not None and g is not None and g.requires_grad
+        ]
         leaves = [leaf for leaf, b in ((xr, "x"), (yr, "y")) if out in (b, "both")]
         if not terms:  # the gradient does not depend on z: the Hessian block is zero
             res = [None] * len(leaves)
