@@ -31,6 +31,9 @@ from ..optim.run_metrics import summarize_run
 from ..paths import ensure_output_dir
 from ..problems import make_problem
 
+# one process: on the 2-core reference machine two figure workers were slower, not faster (Fig 1's first
+# converged point took 124 s beside a training worker, 21 s alone); --workers 2 is for machines with more cores
+DEFAULT_WORKERS = 1
 DEMO_PROBLEM = "quadratic:dx=50,dy=10,Lx=10,Ly=1,coupling=0.5,n=16,spread=0.1"
 TARGET = 1e-3  # targets: the seed-mean squared gradient norm falls below TARGET x its start value
 
@@ -46,6 +49,12 @@ def add_arguments(parser) -> None:
     parser.add_argument("--rerun", action="store_true", help="redo the figures' runs even when stored")
     parser.add_argument("--epochs", type=int, default=400, help="epochs per run (default 400)")
     parser.add_argument("--seeds", type=int, default=20, help="seeds per run (default 20)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=DEFAULT_WORKERS,
+        help=f"processes the figures run in side by side (default {DEFAULT_WORKERS}; see figures --workers)",
+    )
     parser.add_argument(
         "--threads",
         type=int,
@@ -66,6 +75,7 @@ def _check_options(args) -> None:
     """Refuse bad options before step 1: the later steps run for minutes and would fail only then."""
     seeds = validate.integer("--seeds", args.seeds, minimum=1, error=UsageError)
     epochs = validate.integer("--epochs", args.epochs, minimum=1, error=UsageError)
+    validate.integer("--workers", args.workers, minimum=1, error=UsageError)
     if args.threads is not None:
         validate.threads("--threads", args.threads)
     # the metrics table: one row of about ten float64 columns per seed and epoch, plus the iterates
@@ -93,7 +103,9 @@ def run(args) -> int:
     fig_dir, fig_runs, report = out / "figures", out / "figure_runs", out / "check_report.md"
     print("\n== 2/3 figures (quick mode) ==", flush=True)
     status |= figures.run(
-        argparse.Namespace(mode="quick", only=None, rerun=args.rerun, out=str(fig_dir), runs_dir=str(fig_runs))
+        argparse.Namespace(
+            mode="quick", only=None, rerun=args.rerun, out=str(fig_dir), runs_dir=str(fig_runs), workers=args.workers
+        )
     )
     print("\n== 3/3 theorem checks (standard suite, fast size) ==", flush=True)
     status |= check.run(

@@ -1,10 +1,11 @@
 """``hybridsmooth figures [--quick | --full] [--only a,b] [--rerun] [--out figures] [--runs-dir runs/figures]
-[--write-grid FILE]``: build the registered figures (``hybridsmooth.experiments.EXPERIMENTS``).
+[--workers N] [--write-grid FILE]``: build the registered figures (``hybridsmooth.experiments.EXPERIMENTS``).
 
 For each selected implemented figure: when its stored tables exist for the same config and ``--rerun`` is not
 given, only re-plot (no training); otherwise run, then plot. Writes OUT/<name>.png, OUT/<name>.csv (the main
 table) and rewrites OUT/README.md with one caption line per figure. Bad names, configs and output folders are
 refused before any run (a figure run can take minutes; its result must not be lost to an unwritable folder).
+``--workers N`` runs the figures in N processes first (``figure_workers``), then plots them in order.
 
 ``--write-grid FILE`` trains and plots nothing: it writes the training runs of the selected figures as a grid
 file (a list of runs) whose root is the figures' store of model runs, so that ``hybridsmooth sweep run FILE``
@@ -18,13 +19,17 @@ import shutil
 import time
 from pathlib import Path
 
+import torch
+
 from .. import experiments as ex
+from .. import validate
 from ..engine import sweep
 from ..engine.rundir import json_safe, write_atomic
 from ..errors import UsageError
 from ..experiments import figure_runs
 from ..experiments.registry import CONFIG_FILE, read_config, tables_exist, validate_config
 from ..paths import ensure_output_dir, ensure_output_file
+from .figure_workers import run_in_workers
 
 GRID_SUFFIXES = (".toml", ".yaml", ".yml")
 
@@ -50,6 +55,12 @@ def add_arguments(parser) -> None:
         dest="runs_dir",
         default="runs/figures",
         help="folder of the stored runs, one sub-folder per figure (default runs/figures)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="figures run side by side in this many processes (default 1); figures sharing a run share a worker",
     )
     parser.add_argument(
         "--write-grid",
@@ -137,16 +148,25 @@ def run(args) -> int:
             validate_config(e, configs[e.name])
     if getattr(args, "write_grid", None):
         return write_figures_grid(args.write_grid, selected, configs, runs_dir, mode)
+    workers = validate.integer("--workers", getattr(args, "workers", 1), minimum=1, error=UsageError)
     stored = {e.name: _has_stored_run(e, runs_dir / e.name, configs[e.name]) and not args.rerun for e in selected}
     ensure_output_dir(out, "--out")
     if not all(stored.values()):  # re-plotting only reads the runs folder, which may then be read-only
         ensure_output_dir(runs_dir, "--runs-dir")
+    to_run = [e for e in selected if not stored[e.name]]
+    ran = {}
+    if workers > 1 and len(to_run) > 1:
+        ran = run_in_workers(
+            to_run, configs, runs_dir, rerun=bool(args.rerun), workers=workers, threads=torch.get_num_threads()
+        )
     for i, e in enumerate(selected, 1):
         tables_dir = runs_dir / e.name
         config = configs[e.name]
         t0 = time.perf_counter()
         if stored[e.name]:
             action = "re-plot from stored tables"
+        elif e.name in ran:
+            action = f"run in a worker ({ran[e.name]:.1f} s), plot"
         else:
             action = "run + plot"
             print(f"[{i}/{len(selected)}] {e.name}: running ({mode}) ...", flush=True)

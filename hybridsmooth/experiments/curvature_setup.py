@@ -24,7 +24,7 @@ BLOCK_LABELS = {
 # the third series and takes the neutral colour
 BLOCK_COLORS = style.BLOCK_COLORS
 RANDOM_INIT_MODELS = ("tiny-llama", "tiny-bert")
-LANCZOS_TOL = 1e-3
+LANCZOS_TOL = 1e-3  # the relative residual a figure's solve stops at when its config predates "lanczos_rtol"
 # the figures keep the Lanczos recurrence residual for the diagonal blocks: exact under the solver's full
 # re-orthogonalisation, and it saves one explicit product per operator (a fifth of a quick figure's products);
 # the cross block has always carried its explicit residual
@@ -75,11 +75,27 @@ def figure_problem(model: str, adapter: str, task: str, data: dict) -> str:
     return paper_setup.llm_problem(model, adapter, task)
 
 
+def lanczos_rtol(config: Mapping) -> float:
+    """The relative residual at which a figure's Lanczos solves stop (config "lanczos_rtol", in (0, 1))."""
+    v = config.get("lanczos_rtol", LANCZOS_TOL)
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < 1:
+        raise UsageError(f"config 'lanczos_rtol' must be a number in (0, 1), got {v!r}")
+    return float(v)
+
+
 def figure_block_constants(
-    objective: Objective, x: Tensor, y: Tensor, *, idx: int, iterations: int, seed: int = 0, cross: bool = True
+    objective: Objective,
+    x: Tensor,
+    y: Tensor,
+    *,
+    idx: int,
+    iterations: int,
+    seed: int = 0,
+    cross: bool = True,
+    rtol: float = LANCZOS_TOL,
 ) -> list[dict]:
     """One row per block (x, y and, with ``cross``, xy): ``curvature.block_constants`` of f_idx at (x, y) with
-    at most ``iterations`` Lanczos steps, relative tolerance LANCZOS_TOL and FIGURE_RESIDUALS, as
+    at most ``iterations`` Lanczos steps, relative tolerance ``rtol`` and FIGURE_RESIDUALS, as
     {block, L, residual, iterations, hvps, converged, seconds}. Ritz values are lower bounds on the norms."""
     result = block_constants(
         objective,
@@ -88,7 +104,7 @@ def figure_block_constants(
         blocks=("xx", "yy", "xy") if cross else ("xx", "yy"),
         idx=idx,
         max_iter=iterations,
-        tol=LANCZOS_TOL,
+        tol=rtol,
         seed=seed,
         residuals=FIGURE_RESIDUALS,
         check=False,

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from hybridsmooth.errors import UsageError
+from hybridsmooth.experiments import curvature_setup as cs
 from hybridsmooth.experiments import paper_curvature as pc
 from hybridsmooth.experiments import paper_fig1, paper_fig5
 from hybridsmooth.experiments.registry import read_table, validate_config, write_config, write_table
@@ -36,6 +37,8 @@ def test_exports_two_paper_experiments():
         ("fig1", "eta_x", -1e-4),
         ("fig1", "measure_every", 100),
         ("fig1", "lanczos_iter", 1),
+        ("fig1", "lanczos_rtol", 0.0),
+        ("fig5", "lanczos_rtol", 1.5),
         ("fig1", "model", "a,b"),
         ("fig1", "data", [1, 2]),
         ("fig5", "models", []),
@@ -229,6 +232,31 @@ def test_secants_and_lanczos_on_a_block_quadratic():
     assert ((sec.secant_x >= lo_x * (1 - 1e-6)) & (sec.secant_x <= exact["x"] * (1 + 1e-6))).all()
     assert ((sec.secant_y >= lo_y * (1 - 1e-6)) & (sec.secant_y <= exact["y"] * (1 + 1e-6))).all()
     assert np.allclose(sec.ratio, sec.secant_x / sec.secant_y)
+
+
+def test_the_relative_residual_of_the_config_decides_when_a_solve_stops():
+    """A loose lanczos_rtol stops the x solve early on a spread spectrum, a tight one runs it to the exact norm;
+    each row's converged flag says which tolerance it met."""
+    d_x, d_y = 30, 3
+    A, B = _spd(d_x, 0.1, 8.0, 1), _spd(d_y, 0.2, 1.5, 2)
+    C = torch.zeros(d_x, d_y, dtype=torch.float64)
+    model = BlockQuadratic(A, B, C, torch.zeros(d_x, dtype=torch.float64))
+    obj = ModuleObjective(
+        model,
+        [torch.ones(1, dtype=torch.float64)],
+        lambda call, s: call(s[0]),
+        is_x=lambda n: n == "base",
+        is_y=lambda n: n == "adapter",
+    )
+    x, y = obj.initial_point()
+    loose = cs.figure_block_constants(obj, x, y, idx=0, iterations=d_x, cross=False, rtol=0.3)
+    tight = cs.figure_block_constants(obj, x, y, idx=0, iterations=d_x, cross=False, rtol=1e-10)
+    lx, tx = loose[0], tight[0]
+    assert lx["block"] == tx["block"] == "x"
+    assert lx["converged"] and lx["iterations"] < tx["iterations"]
+    assert lx["residual"] <= 0.3 * lx["L"] and tx["residual"] <= 1e-10 * tx["L"]
+    assert tx["L"] == pytest.approx(float(torch.linalg.matrix_norm(A, 2)), rel=1e-10)
+    assert cs.lanczos_rtol({}) == cs.LANCZOS_TOL  # a config written before the key
 
 
 def test_fig1_run_rejects_other_methods():
