@@ -96,12 +96,23 @@ def _lanczos_tridiagonals(op: Operator, V: Tensor, m: int) -> list[tuple[np.ndar
     return [(np.array(a), np.array(b)) for a, b in zip(alpha, beta)]
 
 
+# On the CPU, probes run side by side only while their stacked vectors stay this small: at MiniLM's 22.7M base
+# weights (91 MB a vector) eight side by side cost 1.5x more per product than one at a time, although the
+# batched product alone costs 0.86x (the stacked copies and eight bases stream from memory instead of cache);
+# at its 148k adapter weights eight side by side cost 0.81-0.86x (benchmarks/hvp_matmat.py).
+CPU_BATCH_BYTES = 64 << 20
+
+
 def probes_per_batch(d: int, n_probes: int, n_steps: int, *, dtype: torch.dtype, device) -> int:
     """How many SLQ probes run side by side by default: at most ``PROBE_BLOCK`` (each column of a batched
-    product costs the memory of one product, graph activations included), and no more bases of
-    ``n_steps`` rows of length d than ``ritz.basis_capacity`` allows (at least one)."""
+    product costs the memory of one product, graph activations included), no more bases of ``n_steps``
+    rows of length d than ``ritz.basis_capacity`` allows, and on the CPU no more vectors than fit in
+    ``CPU_BATCH_BYTES`` (at least one)."""
     rows = basis_capacity(d, n_probes * n_steps, dtype=dtype, device=device)
-    return max(1, min(n_probes, PROBE_BLOCK, rows // max(1, n_steps)))
+    batch = min(n_probes, PROBE_BLOCK, rows // max(1, n_steps))
+    if torch.device(device).type == "cpu":
+        batch = min(batch, CPU_BATCH_BYTES // (d * torch.tensor([], dtype=dtype).element_size()))
+    return max(1, batch)
 
 
 def spectral_density(

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from hybridsmooth.curvature import HessianAtPoint, matrix_operator, ritz, spectral_density
+from hybridsmooth.curvature import HessianAtPoint, density, matrix_operator, ritz, spectral_density
 from hybridsmooth.curvature.density import probes_per_batch
 from hybridsmooth.curvature.operators import Operator
 
@@ -86,6 +86,10 @@ def test_default_batch_follows_the_free_memory(monkeypatch):
     monkeypatch.setattr(ritz, "_available_bytes", lambda device: None)
     assert probes_per_batch(d, 20, steps, dtype=torch.float32, device="cpu") == 8  # the product's own cap
     assert probes_per_batch(d, 3, steps, dtype=torch.float32, device="cpu") == 3
+    # on the CPU long vectors run one probe at a time (batching measured slower there)
+    long = density.CPU_BATCH_BYTES // 4 // 3  # three float32 vectors fit
+    assert probes_per_batch(long, 8, steps, dtype=torch.float32, device="cpu") == 3
+    assert probes_per_batch(4 * long, 8, steps, dtype=torch.float32, device="cpu") == 1
 
 
 @pytest.mark.parametrize("batch", [0, -1, 1.5, True])
