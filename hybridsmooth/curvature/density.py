@@ -88,7 +88,7 @@ def _lanczos_tridiagonals(op: Operator, V: Tensor, m: int) -> list[tuple[np.ndar
                 continue
             beta[p].append(b)
             bases[p] = with_room(bases[p], j + 2, m)
-            bases[p][j + 1] = w / b
+            torch.div(w, b, out=bases[p][j + 1])
             still.append(p)
         running = still
         if not running:
