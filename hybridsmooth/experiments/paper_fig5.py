@@ -65,6 +65,7 @@ def run_fig5(config: Mapping, out_dir: Path) -> None:
 def _fig5_batch_rows(config: Mapping, model: str, adapter: str, task: str) -> list[dict]:
     """One row per minibatch 0..n_batches-1 of one configuration: its loss and Lanczos L_x, L_y at the start."""
     nb, iters, seed = int(config["n_batches"]), int(config["lanczos_iter"]), int(config["seed"])
+    rtol = cs.lanczos_rtol(config)
     problem = cs.figure_problem(model, adapter, task, cs.data_keys(config))
     obj = objective_at_start(problem)
     if obj.n < nb:
@@ -78,7 +79,7 @@ def _fig5_batch_rows(config: Mapping, model: str, adapter: str, task: str) -> li
         est = {
             r["block"]: r
             for r in cs.figure_block_constants(
-                obj, x, y, idx=b, iterations=iters, seed=seed + 10 * b, cross=False, rtol=cs.lanczos_rtol(config)
+                obj, x, y, idx=b, iterations=iters, seed=seed + 10 * b, cross=False, rtol=rtol
             )
         }
         rows.append(
