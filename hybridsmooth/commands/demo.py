@@ -75,7 +75,9 @@ def _check_options(args) -> None:
     """Refuse bad options before step 1: the later steps run for minutes and would fail only then."""
     seeds = validate.integer("--seeds", args.seeds, minimum=1, error=UsageError)
     epochs = validate.integer("--epochs", args.epochs, minimum=1, error=UsageError)
-    validate.integer("--workers", args.workers, minimum=1, error=UsageError)
+    workers = validate.integer("--workers", args.workers, minimum=1, error=UsageError)
+    if args.synthetic_only and workers != DEFAULT_WORKERS:
+        raise UsageError("--workers applies to the figures, which --synthetic-only skips; drop one of them")
     if args.threads is not None:
         validate.threads("--threads", args.threads)
     # the metrics table: one row of about ten float64 columns per seed and epoch, plus the iterates

@@ -146,9 +146,11 @@ def run(args) -> int:
         configs[e.name] = e.config(mode)
         if e.implemented:
             validate_config(e, configs[e.name])
-    if getattr(args, "write_grid", None):
-        return write_figures_grid(args.write_grid, selected, configs, runs_dir, mode)
     workers = validate.integer("--workers", getattr(args, "workers", 1), minimum=1, error=UsageError)
+    if getattr(args, "write_grid", None):
+        if workers != 1:
+            raise UsageError("--workers runs figures, which --write-grid does not; the sweep has its own --workers")
+        return write_figures_grid(args.write_grid, selected, configs, runs_dir, mode)
     stored = {e.name: _has_stored_run(e, runs_dir / e.name, configs[e.name]) and not args.rerun for e in selected}
     ensure_output_dir(out, "--out")
     if not all(stored.values()):  # re-plotting only reads the runs folder, which may then be read-only

@@ -55,3 +55,15 @@ def test_a_bad_worker_count_is_refused_before_any_run(tmp_path, bad):
     with pytest.raises(UsageError, match="--workers"):
         figures.run(_args("--only", "stability_region", "--out", str(tmp_path / "f"), "--workers", bad))
     assert not (tmp_path / "f").exists()
+
+
+def test_workers_that_would_not_apply_are_refused(tmp_path):
+    from hybridsmooth.cli import main
+
+    grid = tmp_path / "g.toml"
+    with pytest.raises(UsageError, match="--write-grid"):
+        figures.run(_args("--only", "fig3", "--write-grid", str(grid), "--workers", "2"))
+    assert not grid.exists()
+    # the demo's figures are what --workers parallelises; --synthetic-only runs none
+    assert main(["demo", "--synthetic-only", "--workers", "2", "--out", str(tmp_path / "d")]) == 2
+    assert not (tmp_path / "d").exists()
