@@ -106,6 +106,57 @@ def test_no_variance_bound_is_unbounded_for_two_epochs():
     assert not pep_value(case, solver="CLARABEL").converged  # SCS alone takes minutes to give up here
 
 
+def test_the_relaxed_rung_still_refuses_the_unbounded_case():
+    """Clarabel at the stated 1e-6 of the last rung fails on the no-(R2) case (SCS at 1e-6 calls it "optimal")."""
+    from hybridsmooth.theory.pep.solver import RELAXED
+
+    solver, relaxed = RELAXED
+    res = pep_value(PEPCase(n=2, T=2, c_x=1 / 16, c_y=1 / 16), solver=solver, **relaxed)
+    assert not res.converged and res.value is None
+
+
+def test_two_reshuffled_epochs_with_a_variance_bound_solve_at_the_stated_relaxed_accuracy(monkeypatch):
+    """RR n = 2, T = 2, sigma^2 = 0.5: Clarabel stalls at 1e-8 and SCS at 1e-7 takes minutes without converging
+    (skipped here by a stub), so the value comes from the last rung, which the row states."""
+    from hybridsmooth.theory.pep import solver as solver_mod
+    from hybridsmooth.theory.pep.solver import SolveResult
+
+    real = solver_mod.solve
+    calls = []
+
+    def no_scs(problem, name="CLARABEL", **options):
+        calls.append((name, options))
+        if name == "SCS":
+            return SolveResult(None, "optimal_inaccurate", "SCS", "stub")
+        return real(problem, name, **options)
+
+    monkeypatch.setattr(solver_mod, "solve", no_scs)
+    case = PEPCase(n=2, T=2, c_x=1 / 16, c_y=1 / 16, s2_x=0.5, s2_y=0.5)
+    res = pep_value(case)
+    assert [c[0] for c in calls] == ["CLARABEL", "SCS", "CLARABEL"]
+    assert not calls[0][1]  # the first rung ran at the stated 1e-8
+    assert res.converged and "tol_gap_rel=1e-06" in res.accuracy and res.gap < 1e-5
+    # at most one epoch's worst case (0.125), at least the zero-variance value (0.1108), far below B_R
+    assert 0.1108 <= res.value <= 0.125 and skeleton_bound(case) > 6 * res.value
+
+
+def test_options_given_by_the_caller_are_not_relaxed(monkeypatch):
+    from hybridsmooth.theory.pep import solver as solver_mod
+
+    calls = []
+
+    def fails(problem, name="CLARABEL", **options):
+        calls.append((name, options))
+        return solver_mod.SolveResult(None, "max_iters", name, "stub")
+
+    monkeypatch.setattr(solver_mod, "solve", fails)
+    res = pep_value(PEPCase(n=1, T=2, c_x=1 / 8, c_y=1 / 8), tol_feas=1e-9)
+    assert not res.converged and calls == [("CLARABEL", {"tol_feas": 1e-9}), ("SCS", {"tol_feas": 1e-9})]
+    calls.clear()
+    pep_value(PEPCase(n=1, T=2, c_x=1 / 8, c_y=1 / 8))
+    assert [c[0] for c in calls] == ["CLARABEL", "SCS", "CLARABEL"]
+
+
 def test_without_variance_bound_instances_grow_like_sigma_squared():
     """The unbounded case by instances: quadratics meeting (R1) and Delta0 whose LHS grows about 100x per 100x
     of variance once the variance term dominates (T = 2), while one epoch (T = 1) does not see the variance."""

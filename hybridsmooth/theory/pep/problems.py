@@ -34,7 +34,7 @@ import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from .solver import SolveResult, require_pepit, solve
+from .solver import SolveResult, require_pepit, solve, solve_with_fallbacks
 
 X, Y = 0, 1  # block indices of the partition
 
@@ -204,15 +204,13 @@ def build_pep(case: PEPCase, perm_seq: Sequence[tuple[int, ...]] | None = None, 
 def pep_value(
     case: PEPCase, perm_seq=None, *, solver: str | None = None, reduce: bool = True, **options
 ) -> SolveResult:
-    """Build and solve one PEP (value None unless the solver reports "optimal"). With no ``solver``, Clarabel
-    first and SCS if Clarabel does not reach "optimal" (interior-point steps stall on the degenerate
-    sigma^2 = 0 constraints of the tree form, where SCS does not); the result names the solver that gave it.
-    ``reduce``: see ``build_pep``."""
+    """Build and solve one PEP (value None unless the solver reports "optimal"). With no ``solver``, the
+    ladder of ``solver.solve_with_fallbacks`` (Clarabel, SCS, Clarabel at a stated 1e-6); the result names the
+    solver and accuracy that gave it. ``reduce``: see ``build_pep``."""
     problem = build_pep(case, perm_seq, reduce=reduce)
     if solver is not None:
         return solve(problem, solver, **options)
-    first = solve(problem, "CLARABEL", **options)
-    return first if first.converged else solve(problem, "SCS", **options)
+    return solve_with_fallbacks(problem, **options)
 
 
 def perm_sequences(n: int, T: int) -> list[tuple[tuple[int, ...], ...]]:
@@ -241,5 +239,4 @@ def min_grad_pep(case: PEPCase, *, solver: str | None = None, **options) -> Solv
     _oracles(b, w)  # w_T carries the initial-condition constraints too
     if solver is not None:
         return solve(problem, solver, **options)
-    first = solve(problem, "CLARABEL", **options)
-    return first if first.converged else solve(problem, "SCS", **options)
+    return solve_with_fallbacks(problem, **options)
