@@ -214,14 +214,37 @@ def render(
         "",
     ]
     if constants:
-        lines.append(
-            f"L_x = {_num(constants['L_x'], 4)} (relative residual {_num(constants['L_x_residual'], 2)}), "
-            f"L_y = {_num(constants['L_y'], 4)} (residual {_num(constants['L_y_residual'], 2)}) on minibatch 0 at "
-            f"the start point, {constants['iterations']} Lanczos products per block: lower bounds, so the "
-            "limits are upper bounds of the theory's limits."
-        )
-        lines.append("")
+        lines += [constants_sentence(constants), ""]
     lines += [markdown_table(frames["step_sizes"]), "", "## Budget", "", markdown_table(frames["budget"]), ""]
     if CONTROL in set(frames["methods"]["method"]):
         lines += ["## Control", "", markdown_table(frames["control"]), ""]
     return "\n".join(lines)
+
+
+def constants_sentence(constants: dict) -> str:
+    """What the step-size limits rest on: each block's Lanczos value with its relative residual and products,
+    and whether the solve converged (a constants.json from before the residual rule holds a fixed product
+    count and absolute residuals)."""
+
+    def block(name: str) -> str:
+        value = constants[f"L_{name}"]
+        rel = constants.get(f"L_{name}_rel_residual", constants[f"L_{name}_residual"] / abs(value))
+        state = ""
+        if f"L_{name}_converged" in constants:
+            state = ", converged" if constants[f"L_{name}_converged"] else ", NOT converged"
+        return (
+            f"L_{name} = {_num(value, 4)} (relative residual {_num(rel, 2)}, "
+            f"{constants[f'L_{name}_products']} products{state})"
+        )
+
+    if "rtol" in constants:
+        how = (
+            f"Lanczos to relative residual {constants['rtol']:g} (at most {constants['max_products']} products): "
+            "Ritz values, lower bounds of the block norms, within about the residual of an eigenvalue"
+        )
+    else:
+        how = f"{constants['iterations']} Lanczos products per block: lower bounds"
+    return (
+        f"{block('x')}, {block('y')} on minibatch 0 at the start point, {how}; so the limits are upper bounds "
+        "of the theory's limits."
+    )

@@ -32,6 +32,33 @@ def test_the_quick_claim_writes_every_table_the_figure_and_the_report(quick_run)
     assert constants["L_x"] > 0 and constants["L_y"] > 0
 
 
+def test_the_theory_limits_rest_on_converged_constants_and_the_report_says_so(quick_run):
+    from hybridsmooth.claim.protocol import CONSTANTS_RTOL
+
+    constants = json.loads((quick_run / "constants.json").read_text())
+    assert constants["rtol"] == CONSTANTS_RTOL
+    for b in "xy":
+        rel = constants[f"L_{b}_rel_residual"]
+        assert rel == pytest.approx(constants[f"L_{b}_residual"] / constants[f"L_{b}"])
+        assert constants[f"L_{b}_converged"] == (rel <= CONSTANTS_RTOL)
+        assert constants[f"L_{b}_products"] <= constants["max_products"]
+    report = (quick_run / "report.md").read_text()
+    assert f"Lanczos to relative residual {CONSTANTS_RTOL:g}" in report
+
+
+def test_the_constants_sentence_reads_a_file_from_before_the_residual_rule():
+    from hybridsmooth.claim.report import constants_sentence
+
+    old = {"iterations": 8, "L_x": 4.0, "L_x_residual": 0.4, "L_x_products": 9}
+    old.update({"L_y": 2.0, "L_y_residual": 2e-4, "L_y_products": 6})
+    text = constants_sentence(old)
+    # the stored residuals are in the units of L: the sentence gives them relative
+    assert "L_x = 4 (relative residual 0.1, 9 products)" in text and "8 Lanczos products per block" in text
+    new = {**old, "rtol": 1e-2, "max_products": 60, "L_x_converged": False, "L_y_converged": True}
+    text = constants_sentence(new)
+    assert "NOT converged" in text and "L_y = 2 (relative residual 0.0001, 6 products, converged)" in text
+
+
 def test_selection_uses_the_dev_split_only_and_takes_the_best_dev_accuracy(quick_run):
     sel = pd.read_csv(quick_run / "selection.csv")
     assert "test_accuracy" not in sel.columns or sel["test_accuracy"].isna().all()
