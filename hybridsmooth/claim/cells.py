@@ -96,7 +96,10 @@ class Cell:
         """(method, seed, run) for the selected setting of each method on every seed, and the control."""
         out = [(m, s, self.run(m, selected[m], s, final=True)) for m in self.methods for s in self.seeds]
         if "hybrid" in self.methods:
-            control = {**selected["hybrid"], "eta_x": 0.0}
+            # the code-path check compares with FO-PEFT's runs, so it takes FO-PEFT's adapter step: with the
+            # hybrid's own eta_y (0.2 against FO-PEFT's 0.3 in the topic cell) the two differ by construction
+            eta_y = selected["fo_peft"]["eta_y"] if "fo_peft" in selected else selected["hybrid"]["eta_y"]
+            control = {**selected["hybrid"], "eta_x": 0.0, "eta_y": eta_y}
             out += [(CONTROL, s, self.run("hybrid", control, s, final=True)) for s in self.control_seeds]
         return out
 

@@ -82,3 +82,18 @@ def test_the_target_is_set_by_fo_peft_s_lowest_mean_dev_loss_not_its_collapsed_e
     assert table.loc["hybrid", "steps_to_target"] == 150 and table.loc["hybrid", "seconds_to_target"] == 6
     rising = _curve("fo_peft", 0, [0.7, 0.8, 0.9, 1.0]).assign(seconds=0)
     assert math.isnan(target_dev_loss(rising))
+
+
+def test_the_control_takes_fo_peft_s_adapter_step_when_the_selections_differ():
+    """The eta_x = 0 control is compared with FO-PEFT's runs: at the hybrid's own eta_y it would differ by
+    construction (the topic cell selected 0.2 for the hybrid and 0.3 for FO-PEFT)."""
+    from hybridsmooth.claim.cells import cell_named
+
+    cell = cell_named("quick")
+    selected = {m: dict(cell.grids[m][0]) for m in cell.methods}
+    selected["hybrid"] = {"eta_x": 1e-3, "eta_y": 0.1, "mu": 1e-3}
+    selected["fo_peft"] = {"eta_x": 0.0, "eta_y": 0.3, "mu": 1e-3}
+    controls = [r for m, _, r in cell.final_runs(selected) if m == CONTROL]
+    assert len(controls) == len(cell.control_seeds)
+    for run in controls:
+        assert (run.optimizer.method, run.optimizer.eta_x, run.optimizer.eta_y) == ("hybrid", 0.0, 0.3)
