@@ -7,6 +7,9 @@ runs on the same seeds, so the comparison is paired.
 
 Two phases: the grids are run on the tuning seed (selection on the dev split only, ``claim.selection``),
 then each method's selected setting on every seed of ``seeds``, with the block probe and the test split.
+The tuning runs carry the probe and the test split too (the tuning table drops the test columns, so the
+selection never sees them): the selected tuning run is then that seed's final run, the same description and
+so the same folder, and the store runs it once instead of twice.
 """
 
 from __future__ import annotations
@@ -89,8 +92,9 @@ class Cell:
         )
 
     def tuning_runs(self) -> list[tuple[str, dict, RunDescription]]:
-        """(method, setting, run) for every grid point on the tuning seed."""
-        return [(m, dict(s), self.run(m, s, self.tune_seed, final=False)) for m in self.methods for s in self.grids[m]]
+        """(method, setting, run) for every grid point on the tuning seed, each described as a final run
+        (module docstring)."""
+        return [(m, dict(s), self.run(m, s, self.tune_seed, final=True)) for m in self.methods for s in self.grids[m]]
 
     def final_runs(self, selected: dict) -> list[tuple[str, int, RunDescription]]:
         """(method, seed, run) for the selected setting of each method on every seed, and the control."""

@@ -207,7 +207,8 @@ def analyse(cell: Cell, out_dir: str | Path, *, wall_seconds: float | None = Non
         meta = {"wall_seconds": wall_seconds, "workers": workers}
     if from_folders:
         # the tuning runs count where they ran here; a selection taken from elsewhere brought only its table
-        folders = [*(tuning["folder"] if tuned_here else []), *per_seed["folder"]]
+        # (a selected tuning run is also its seed's final run: counted once)
+        folders = dict.fromkeys([*(tuning["folder"] if tuned_here else []), *per_seed["folder"]])
         meta.update(folder_times([Path(f) for f in folders]))
     write_atomic(meta_path, json.dumps(meta, indent=2) + "\n")
     plot_claim(

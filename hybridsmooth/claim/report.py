@@ -216,6 +216,13 @@ def render(
     if constants:
         lines += [constants_sentence(constants), ""]
     lines += [markdown_table(frames["step_sizes"]), "", "## Budget", "", markdown_table(frames["budget"]), ""]
+    shared = frames["budget"].get("shared_runs")
+    if shared is not None and shared.sum() > 0:
+        lines += [
+            f"{int(shared.sum())} seeded run(s) are the selected tuning runs themselves (the tuning seed's run at "
+            "the selected setting, the same description): they ran once and count with the tuning runs.",
+            "",
+        ]
     if CONTROL in set(frames["methods"]["method"]):
         lines += ["## Control", "", markdown_table(frames["control"]), ""]
     return "\n".join(lines)

@@ -69,11 +69,16 @@ def _record(folder: Path) -> dict:
     }
 
 
+TEST_COLUMNS = ("test_accuracy", "test_loss", "final_test_accuracy", "final_test_loss")
+
+
 def tuning_table(cell: Cell, root: Path) -> pd.DataFrame:
     rows = []
     for method, _setting, run in cell.tuning_runs():
         rec = _record(Path(root) / run.content_hash())
         rec.pop("evals"), rec.pop("probes")
+        # the run measured the test split for its seed's final table; the selection must not see it
+        rec.update(dict.fromkeys(TEST_COLUMNS))
         rows.append({"method": method, "eta_x": run.eta_x, "eta_y": run.eta_y, "mu": run.mu, **rec})
     return pd.DataFrame(rows)
 
@@ -326,13 +331,17 @@ def contribution_table(probes: pd.DataFrame, every: int) -> pd.DataFrame:
 
 def budget_table(tuning: pd.DataFrame, per_seed: pd.DataFrame, steps: int) -> pd.DataFrame:
     """Per method: steps per run, passes per step, mean seconds per step, runs and training seconds spent
-    in tuning and in the seeded runs (evaluations excluded)."""
+    in tuning and in the seeded runs (evaluations excluded). A seeded run that is also a tuning run (the
+    selected setting on the tuning seed) is counted once, with the tuning runs; ``shared_runs`` counts them."""
     rows = []
     methods = list(dict.fromkeys([*tuning["method"], *per_seed["method"]]))
+    tuned = set(tuning["folder"]) if "folder" in tuning else set()
     for method in methods:
         t = tuning[tuning["method"] == method]
         f = per_seed[per_seed["method"] == method]
-        both = pd.concat([t, f])
+        shared = f["folder"].isin(tuned) if "folder" in f else pd.Series(False, index=f.index)
+        new = f[~shared]
+        both = pd.concat([t, new])
         done = both["steps_done"].astype(float).sum()
         forwards, backward = PASSES.get(method, (math.nan, ""))
         rows.append(
@@ -345,7 +354,8 @@ def budget_table(tuning: pd.DataFrame, per_seed: pd.DataFrame, steps: int) -> pd
                 "tuning_runs": len(t),
                 "tuning_seconds": float(t["train_seconds"].sum()),
                 "seeded_runs": len(f),
-                "seeded_seconds": float(f["train_seconds"].sum()),
+                "shared_runs": int(shared.sum()),
+                "seeded_seconds": float(new["train_seconds"].sum()),
             }
         )
     return pd.DataFrame(rows)

@@ -71,6 +71,22 @@ def test_selection_uses_the_dev_split_only_and_takes_the_best_dev_accuracy(quick
         assert (row.eta_x, row.eta_y) == (chosen.loc[row.method, "eta_x"], chosen.loc[row.method, "eta_y"])
 
 
+def test_the_selected_tuning_run_is_the_tuning_seed_s_final_run_and_runs_once(quick_run):
+    sel = pd.read_csv(quick_run / "selection.csv")
+    per_seed = pd.read_csv(quick_run / "per_seed.csv")
+    cell = cell_named("quick")
+    mine = per_seed[(per_seed["seed"] == cell.tune_seed) & (per_seed["method"] != CONTROL)].set_index("method")
+    chosen = sel[sel["selected"]].set_index("method")
+    assert (mine.loc[chosen.index, "folder"] == chosen["folder"]).all()
+    # the final table reads that run's test split; the selection table never shows it
+    assert mine["test_accuracy"].notna().all() and sel["test_accuracy"].isna().all()
+    budget = pd.read_csv(quick_run / "budget.csv").set_index("method")
+    assert budget.loc[list(cell.methods), "shared_runs"].eq(1).all()
+    assert "are the selected tuning runs themselves" in (quick_run / "report.md").read_text()
+    meta = json.loads((quick_run / "meta.json").read_text())
+    assert meta["runs"] == len(set(sel["folder"]) | set(per_seed["folder"]))
+
+
 def test_seeds_are_paired_across_methods(quick_run):
     per_seed = pd.read_csv(quick_run / "per_seed.csv")
     cell = cell_named("quick")
@@ -118,7 +134,12 @@ def test_every_cell_describes_its_runs_and_set_changes_the_problem_only():
     for cell in CELLS.values():
         runs = cell.tuning_runs()
         assert len({r.content_hash() for _, _, r in runs}) == len(runs)  # one folder per grid point
-        assert all(not r.eval_test and r.probe_every == 0 for _, _, r in runs)  # tuning never sees the test split
+        # each tuning run is described as a final run, so the selected one is also its seed's final run
+        assert all(r.eval_test and r.probe_every == cell.probe_every for _, _, r in runs)
+        first = {m: cell.grids[m][0] for m in cell.methods}
+        tuned = {r.content_hash() for _, _, r in runs}
+        on_tune_seed = [r for m, s, r in cell.final_runs(first) if s == cell.tune_seed and m != CONTROL]
+        assert len(on_tune_seed) == len(cell.methods) and all(r.content_hash() in tuned for r in on_tune_seed)
     paper = CELLS["paper"]
     spec = _with_keys(paper.problem, ["model=/ckpt/llama-7b", "dtype=bfloat16"])
     assert "model=/ckpt/llama-7b" in spec and "dtype=bfloat16" in spec and "facebook" not in spec
