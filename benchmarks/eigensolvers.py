@@ -49,7 +49,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # sibling module
 
 from bench_objectives import llm_minibatch_objective  # noqa: E402
 
-from hybridsmooth.curvature import HessianAtPoint, lanczos_top_eigs, power_iteration  # noqa: E402
+from hybridsmooth.curvature import HessianAtPoint, heap, lanczos_top_eigs, power_iteration  # noqa: E402
 from hybridsmooth.curvature.operators import Operator  # noqa: E402
 from hybridsmooth.oracles import install_hint  # noqa: E402
 from hybridsmooth.oracles.pyhessian_power import pyhessian_power, pyhessian_rule_stop  # noqa: E402
@@ -136,7 +136,9 @@ def run_block(obj, block: str, args) -> None:
     x, y = obj.initial_point()
     pyh = None
     if pyhessian_available():  # first, so its kept graph is freed before ours is built
-        pyh = pyhessian_power(obj, block, batch_index=0, max_iter=args.power_iters, tol=0.0, seed=args.seed)
+        # under the allocator setting our solvers run with (curvature.heap), so that the two compare maths
+        with heap.retained_heap(obj.device):
+            pyh = pyhessian_power(obj, block, batch_index=0, max_iter=args.power_iters, tol=0.0, seed=args.seed)
     engine = HessianAtPoint(obj, x, y, idx=0, reuse_graph=True)
     op = engine.operator(block)
     dim = op.shape[0]

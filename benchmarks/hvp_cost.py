@@ -7,6 +7,8 @@ For each block b (yy: the adapter, LoRA + head; xx: every base weight) and each 
   builds the gradient graph once per batch and reuses it (retain_graph); the first product pays for the
   graph, and the steady-state product is what an eigen-solver pays per iteration (goal: <= 1.5x a gradient).
   Forward-over-reverse and finite differences keep no graph, so their per-iteration cost equals standalone.
+  The solvers keep freed memory in the heap while they run (``curvature.heap``); ``--heap keep,default``
+  times the solve both ways, side by side in each repetition.
 
 The reference is the gradient of the same block (``blocks=b``, the other block detached), and the gradient
 of both blocks is printed too. All timings are interleaved round-robin over --reps repetitions and the
@@ -30,7 +32,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # sibling module
 
 from bench_objectives import llm_minibatch_objective  # noqa: E402
 
-from hybridsmooth.curvature import BACKENDS, HessianAtPoint, lanczos_top_eigs  # noqa: E402
+from hybridsmooth.curvature import BACKENDS, HessianAtPoint, heap, lanczos_top_eigs  # noqa: E402
 from hybridsmooth.curvature.hvp import hvp  # noqa: E402
 
 SHORT = {"reverse_over_reverse": "rev-rev", "forward_over_reverse": "fwd-rev", "finite_difference": "fin-diff"}
@@ -53,9 +55,18 @@ def main(argv=None) -> int:
     p.add_argument("--reps", type=int, default=3, help="round-robin repetitions (median reported)")
     p.add_argument("--iters", type=int, default=4, help="Lanczos products per in-solver measurement")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument(
+        "--heap",
+        default="keep,default",
+        help="in-solver allocator modes, comma-separated: keep (freed memory stays in the heap during the "
+        "solve, the solvers' default) and default (glibc's own thresholds)",
+    )
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     blocks = [b for b in args.blocks.split(",") if b]
+    heap_modes = [h for h in args.heap.split(",") if h]
+    if not heap_modes or any(h not in ("keep", "default") for h in heap_modes):
+        p.error("--heap lists keep and/or default")
     backends = [b for b in args.backends.split(",") if b]
     if any(b not in ("xx", "yy") for b in blocks) or any(b not in BACKENDS for b in backends):
         p.error(f"--blocks among xx, yy and --backends among {', '.join(BACKENDS)}")
@@ -91,9 +102,12 @@ def main(argv=None) -> int:
                 engine = HessianAtPoint(obj, x, y, idx=0, backend=be, reuse_graph=True, check=(rep == 0))
                 op = engine.operator(b)
                 first, _ = timed(lambda: op.matvec(vec[b]))
-                res = lanczos_top_eigs(op, 1, max_iter=args.iters, tol=1e-300, explicit_residuals=False)
                 record(("first", b, be), first)
-                record(("solver", b, be), res.seconds / res.n_hvp)
+                for mode in heap_modes:
+                    heap.enabled = mode == "keep"
+                    res = lanczos_top_eigs(op, 1, max_iter=args.iters, tol=1e-300, explicit_residuals=False)
+                    record(("solver", b, be, mode), res.seconds / res.n_hvp)
+                heap.enabled = True
                 engine.release()
         print(f"  rep {rep + 1}/{args.reps} done", file=sys.stderr, flush=True)
 
@@ -101,15 +115,17 @@ def main(argv=None) -> int:
     for label, agg in (("best of", min), ("median of", statistics.median)):
         m = {k: agg(v) for k, v in samples.items()}
         print(f"[{label} {args.reps}] gradient of both blocks: {m[('grad', 'xy')]:.3f}s")
+        heads = "".join(f" {'in solver, ' + h:>19}" for h in heap_modes)
         print(
-            f"{'block':>5} {'backend':>9} {'grad_b s':>9} {'standalone':>11} {'1st in solver':>14} "
-            f"{'per solver iter':>16}   (ratios to the gradient of the same block)"
+            f"{'block':>5} {'backend':>9} {'grad_b s':>9} {'standalone':>11} {'1st in solver':>14}{heads}"
+            "   (ratios to the gradient of the same block)"
         )
         for b in blocks:
             g = m[("grad", b)]
             for be in backends:
-                s_, f, it = m[("standalone", b, be)], m[("first", b, be)], m[("solver", b, be)]
-                print(f"{b:>5} {SHORT[be]:>9} {g:9.3f} {s_ / g:10.2f}x {f / g:13.2f}x {it / g:15.2f}x")
+                s_, f = m[("standalone", b, be)], m[("first", b, be)]
+                its = "".join(f" {m[('solver', b, be, h)] / g:18.2f}x" for h in heap_modes)
+                print(f"{b:>5} {SHORT[be]:>9} {g:9.3f} {s_ / g:10.2f}x {f / g:13.2f}x{its}")
     return 0
 
 

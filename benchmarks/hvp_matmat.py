@@ -13,6 +13,10 @@ back to one product per vector because an op has no batching rule.
 Lanczos steps, the probes side by side (one k-column product per step) against one probe at a time, in seconds
 per product, with the largest gap between their quadrature nodes.
 
+``--heap keep,default`` times everything both ways, side by side in each repetition: ``keep`` inside
+``curvature.heap.retained_heap`` (freed memory stays mapped: what the solvers run with), ``default`` under
+glibc's own thresholds (each 91 MB vector of the base weights mapped and zero-filled afresh).
+
     .venv/bin/python benchmarks/hvp_matmat.py                                       # MiniLM + LoRA, batch 8 x 32
     .venv/bin/python benchmarks/hvp_matmat.py --problem quadratic:dx=200,dy=20,n=4
     .venv/bin/python benchmarks/hvp_matmat.py --backends reverse_over_reverse,forward_over_reverse --k 16
@@ -27,7 +31,7 @@ import time
 
 import torch
 
-from hybridsmooth.curvature import HessianAtPoint, spectral_density
+from hybridsmooth.curvature import HessianAtPoint, heap, spectral_density
 from hybridsmooth.problems import make_problem
 
 DEFAULT_PROBLEM = "llm:model=minilm,adapter=lora,n_train=8,batch_size=8,max_length=32"
@@ -61,7 +65,11 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--slq-steps", type=int, default=5, help="Lanczos steps per SLQ probe (default 5; 0: no SLQ)")
+    p.add_argument("--heap", default="keep,default", help="allocator modes, comma-separated: keep, default")
     args = p.parse_args(argv)
+    modes = [h for h in args.heap.split(",") if h]
+    if not modes or any(h not in ("keep", "default") for h in modes):
+        p.error("--heap lists keep and/or default")
     blocks = [b for b in args.blocks.split(",") if b]
     backends = [b for b in args.backends.split(",") if b]
     if any(b not in ("xx", "yy") for b in blocks) or any(b not in SHORT for b in backends):
@@ -91,32 +99,38 @@ def main(argv=None) -> int:
         return spectral_density(op, n_probes=args.k, n_steps=args.slq_steps, seed=args.seed, batch=batch)
 
     for rep in range(args.reps):
-        for key, (op, V) in ops.items():
-            samples.setdefault(("matvec", *key), []).append(timed(lambda: op.matvec(V[:, 0]))[0])
-            samples.setdefault(("matmat", *key), []).append(timed(lambda: op.matmat(V))[0] / args.k)
-            for batch in (1, args.k) if args.slq_steps else ():
-                sec, sd = timed(lambda: slq(op, batch))
-                samples.setdefault((f"slq{batch}", *key), []).append(sec / sd.n_hvp)
-                nodes.setdefault(key, {})[batch] = sd.nodes
+        for mode in modes:
+            heap.enabled = mode == "keep"
+            for key, (op, V) in ops.items():
+                with heap.retained_heap(op.device):
+                    samples.setdefault(("matvec", mode, *key), []).append(timed(lambda: op.matvec(V[:, 0]))[0])
+                    samples.setdefault(("matmat", mode, *key), []).append(timed(lambda: op.matmat(V))[0] / args.k)
+                    for batch in (1, args.k) if args.slq_steps else ():
+                        sec, sd = timed(lambda: slq(op, batch))
+                        samples.setdefault((f"slq{batch}", mode, *key), []).append(sec / sd.n_hvp)
+                        nodes.setdefault(key, {})[batch] = sd.nodes
+        heap.enabled = True
         print(f"  rep {rep + 1}/{args.reps} done", file=sys.stderr, flush=True)
 
     # best-of-reps is the least disturbed by other processes on a shared host; the median is shown too
     for label, agg in (("best of", min), ("median of", statistics.median)):
         m = {k: agg(v) for k, v in samples.items()}
-        print(f"[{label} {args.reps}]")
-        print(f"{'block':>5} {'backend':>9} {'matvec s':>10} {'matmat s/vec':>13} {'ratio':>7} {'max gap':>9}")
-        for b, be in cases:
-            one, per = m[("matvec", b, be)], m[("matmat", b, be)]
-            note = "  loop" if fell_back[(b, be)] else ""
-            print(f"{b:>5} {SHORT[be]:>9} {one:10.4f} {per:13.4f} {per / one:6.2f}x {gaps[(b, be)]:9.1e}{note}")
-        if args.slq_steps:
-            print(f"  SLQ, {args.k} probes x {args.slq_steps} steps, seconds per product:")
-            print(f"{'block':>5} {'backend':>9} {'one probe':>10} {f'{args.k} probes':>13} {'ratio':>7} {'max gap':>9}")
+        for mode in modes:
+            print(f"[{label} {args.reps}, heap {mode}]")
+            print(f"{'block':>5} {'backend':>9} {'matvec s':>10} {'matmat s/vec':>13} {'ratio':>7} {'max gap':>9}")
             for b, be in cases:
-                one, per = m[("slq1", b, be)], m[(f"slq{args.k}", b, be)]
-                n = nodes[(b, be)]
-                g = float(abs(n[args.k] - n[1]).max() / max(abs(n[1]).max(), 1e-300))
-                print(f"{b:>5} {SHORT[be]:>9} {one:10.4f} {per:13.4f} {per / one:6.2f}x {g:9.1e}")
+                one, per = m[("matvec", mode, b, be)], m[("matmat", mode, b, be)]
+                note = "  loop" if fell_back[(b, be)] else ""
+                print(f"{b:>5} {SHORT[be]:>9} {one:10.4f} {per:13.4f} {per / one:6.2f}x {gaps[(b, be)]:9.1e}{note}")
+            if args.slq_steps:
+                print(f"  SLQ, {args.k} probes x {args.slq_steps} steps, seconds per product:")
+                probes = f"{args.k} probes"
+                print(f"{'block':>5} {'backend':>9} {'one probe':>10} {probes:>13} {'ratio':>7} {'max gap':>9}")
+                for b, be in cases:
+                    one, per = m[("slq1", mode, b, be)], m[(f"slq{args.k}", mode, b, be)]
+                    n = nodes[(b, be)]
+                    g = float(abs(n[args.k] - n[1]).max() / max(abs(n[1]).max(), 1e-300))
+                    print(f"{b:>5} {SHORT[be]:>9} {one:10.4f} {per:13.4f} {per / one:6.2f}x {g:9.1e}")
     return 0
 
 

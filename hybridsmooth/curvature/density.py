@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from . import precise
+from .heap import keeps_heap
 from .operators import Operator
 from .ritz import _apply_rows, basis_capacity, basis_rows, lanczos_update, with_room
 from .trace import PROBE_BLOCK, Probe, _probes
@@ -115,6 +116,7 @@ def probes_per_batch(d: int, n_probes: int, n_steps: int, *, dtype: torch.dtype,
     return max(1, batch)
 
 
+@keeps_heap
 def spectral_density(
     op: Operator,
     *,

@@ -19,6 +19,7 @@ from torch import Tensor
 
 from . import precise
 from .block_lanczos import _block_lanczos
+from .heap import keeps_heap
 from .operators import Operator
 from .ritz import (
     WHICH,
@@ -40,6 +41,7 @@ from .ritz import (
 __all__ = ["EigResult", "WHICH", "Which", "eigsh_top", "lanczos_top_eigs", "power_iteration"]
 
 
+@keeps_heap
 def lanczos_top_eigs(
     op: Operator,
     k: int = 1,
@@ -194,6 +196,7 @@ def _ritz_vector(Q: Tensor, s: np.ndarray) -> Tensor:
     return v / precise.norm(v)
 
 
+@keeps_heap
 def power_iteration(
     op: Operator,
     *,

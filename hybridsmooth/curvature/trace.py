@@ -19,6 +19,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from .heap import keeps_heap
 from .operators import Operator
 
 Probe = Literal["rademacher", "gaussian"]
@@ -63,6 +64,7 @@ def _square(op: Operator) -> int:
     return op.shape[0]
 
 
+@keeps_heap
 def hutchinson(
     op: Operator, *, n_probes: int = 32, seed: int = 0, probe: Probe = "rademacher", block_size: int = PROBE_BLOCK
 ) -> TraceResult:
@@ -81,6 +83,7 @@ def hutchinson(
     return _from_probe_values(vals, None, op, h0, t0, seed, f"hutchinson-{probe}")
 
 
+@keeps_heap
 def hutchpp(
     op: Operator, *, n_matvecs: int = 48, seed: int = 0, probe: Probe = "rademacher", block_size: int = PROBE_BLOCK
 ) -> TraceResult:
