@@ -64,3 +64,19 @@ def test_the_solvers_give_the_same_bits_either_way(monkeypatch):
         pw = power_iteration(op, max_iter=50, tol=1e-12)
         runs.append((lz.estimates, lz.residuals, pw.estimates, pw.residuals))
     assert runs[0] == runs[1]
+
+
+def test_vectors_above_the_mmap_threshold_give_the_same_bits_either_way(monkeypatch):
+    # 12M float32 entries: 48 MB per vector, above glibc's largest mmap threshold, so the two settings take
+    # the memory from different places (fresh mappings against the heap)
+    from hybridsmooth.curvature.operators import Operator
+
+    d = 12_000_000
+    diag = torch.linspace(-1.0, 3.0, d, dtype=torch.float32)
+    op = Operator((d, d), torch.float32, torch.device("cpu"), lambda v: diag * v, name="diagonal")
+    runs = []
+    for on in (True, False):
+        monkeypatch.setattr(heap, "enabled", on)
+        res = lanczos_top_eigs(op, 1, max_iter=6, tol=1e-300, explicit_residuals=False)
+        runs.append((res.estimates, res.residuals))
+    assert runs[0] == runs[1]
