@@ -45,6 +45,7 @@ from ..objectives.base import Objective
 from .defects import OperatorDefects, operator_defects
 from .determinism import NondeterministicObjectiveError, check_determinism
 from .fd_step import StepScales, fd_relative_step
+from .heap import retained_heap
 from .operators import HVPCounter, Operator
 
 __all__ = [
@@ -438,6 +439,11 @@ def hvp(
     reduce: Reduce = "per_sample",
     out: OutBlock = "both",
 ) -> tuple[Tensor | None, Tensor | None]:
-    """Standalone grad^2 f_idx(x, y) (v_x, v_y): builds and frees its graphs, no determinism check."""
-    engine = HessianAtPoint(objective, x, y, idx=idx, backend=backend, reduce=reduce, reuse_graph=False, check=False)
-    return engine.product(vx, vy, out=out)
+    """Standalone grad^2 f_idx(x, y) (v_x, v_y): builds and frees its graphs, no determinism check. Freed
+    memory stays in the heap until it returns (``curvature.heap``), so its second backward reuses the pages
+    of its first."""
+    with retained_heap(objective.device):
+        engine = HessianAtPoint(
+            objective, x, y, idx=idx, backend=backend, reduce=reduce, reuse_graph=False, check=False
+        )
+        return engine.product(vx, vy, out=out)
