@@ -99,19 +99,17 @@ def main(argv=None) -> int:
             for be in backends:
                 vx, vy = (vec[b], None) if b == "xx" else (None, vec[b])
                 for mode in heap_modes:
-                    heap.enabled = mode == "keep"
-                    product = timed(lambda: hvp(obj, x, y, vx, vy, idx=0, backend=be, out=blk))[0]
+                    with heap.switched(mode == "keep"):
+                        product = timed(lambda: hvp(obj, x, y, vx, vy, idx=0, backend=be, out=blk))[0]
                     record(("standalone", b, be, mode), product)
-                heap.enabled = True
                 engine = HessianAtPoint(obj, x, y, idx=0, backend=be, reuse_graph=True, check=(rep == 0))
                 op = engine.operator(b)
                 first, _ = timed(lambda: op.matvec(vec[b]))
                 record(("first", b, be), first)
                 for mode in heap_modes:
-                    heap.enabled = mode == "keep"
-                    res = lanczos_top_eigs(op, 1, max_iter=args.iters, tol=1e-300, explicit_residuals=False)
+                    with heap.switched(mode == "keep"):
+                        res = lanczos_top_eigs(op, 1, max_iter=args.iters, tol=1e-300, explicit_residuals=False)
                     record(("solver", b, be, mode), res.seconds / res.n_hvp)
-                heap.enabled = True
                 engine.release()
         print(f"  rep {rep + 1}/{args.reps} done", file=sys.stderr, flush=True)
 

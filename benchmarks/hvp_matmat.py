@@ -100,16 +100,14 @@ def main(argv=None) -> int:
 
     for rep in range(args.reps):
         for mode in modes:
-            heap.enabled = mode == "keep"
             for key, (op, V) in ops.items():
-                with heap.retained_heap(op.device):
+                with heap.switched(mode == "keep"), heap.retained_heap(op.device):
                     samples.setdefault(("matvec", mode, *key), []).append(timed(lambda: op.matvec(V[:, 0]))[0])
                     samples.setdefault(("matmat", mode, *key), []).append(timed(lambda: op.matmat(V))[0] / args.k)
                     for batch in (1, args.k) if args.slq_steps else ():
                         sec, sd = timed(lambda: slq(op, batch))
                         samples.setdefault((f"slq{batch}", mode, *key), []).append(sec / sd.n_hvp)
                         nodes.setdefault(key, {})[batch] = sd.nodes
-        heap.enabled = True
         print(f"  rep {rep + 1}/{args.reps} done", file=sys.stderr, flush=True)
 
     # best-of-reps is the least disturbed by other processes on a shared host; the median is shown too

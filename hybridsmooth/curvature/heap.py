@@ -51,6 +51,17 @@ def glibc() -> ctypes.CDLL | None:
     return _libc
 
 
+@contextlib.contextmanager
+def switched(on: bool) -> Iterator[None]:
+    """``enabled`` set to ``on`` within the block and restored after it, also when the block raises."""
+    global enabled
+    before, enabled = enabled, bool(on)
+    try:
+        yield
+    finally:
+        enabled = before
+
+
 def _set(lib: ctypes.CDLL, settings) -> None:
     for param, value in settings:
         lib.mallopt(ctypes.c_int(param), ctypes.c_int(value))

@@ -45,12 +45,14 @@ def test_nested_blocks_keep_the_memory_until_the_outermost_ends():
     assert _rss_mb() - base < 64
 
 
-def test_other_devices_and_the_switch_leave_the_allocator_alone(monkeypatch):
+def test_other_devices_and_the_switch_leave_the_allocator_alone():
     with heap.retained_heap("meta") as kept:
         assert not kept
-    monkeypatch.setattr(heap, "enabled", False)
-    with heap.retained_heap("cpu") as kept:
-        assert not kept
+    with pytest.raises(RuntimeError), heap.switched(False):
+        with heap.retained_heap("cpu") as kept:
+            assert not kept
+        raise RuntimeError
+    assert heap.enabled  # restored when the block raised
 
 
 def test_the_solvers_give_the_same_bits_either_way(monkeypatch):
