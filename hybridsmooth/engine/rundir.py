@@ -53,6 +53,8 @@ _VOLATILE_KEYS = {
     ("torch_version",),
     ("hybridsmooth_version",),
     ("run_hash",),
+    ("threads",),
+    ("cpu",),
 }
 
 
@@ -259,7 +261,7 @@ def _config_diff(stored: dict, new: dict) -> str:
     stored, new = _identity(stored), _identity(new)
     parts = []
     for key in sorted(set(stored) | set(new)):
-        if key in ("run_hash", "torch_version", "hybridsmooth_version"):
+        if key in ("run_hash", "torch_version", "hybridsmooth_version", "threads", "cpu"):
             continue
         a, b = stored.get(key), json_safe(new.get(key))
         if isinstance(a, dict) and isinstance(b, dict):
@@ -397,4 +399,20 @@ def run_config_record(description: RunDescription, objective: Objective) -> dict
         "hybridsmooth_version": __version__,
         "device": str(objective.device),
         "dtype": str(objective.dtype).replace("torch.", ""),
+        # the same seed gives the same bits only with the same reduction order: thread count and CPU kernels
+        "threads": torch.get_num_threads(),
+        "cpu": cpu_name(),
     }
+
+
+def cpu_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else ``platform.processor()``, else the machine type."""
+    import platform
+
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

@@ -115,15 +115,16 @@ def measure_point(obj, config: Mapping, idx: int = 0) -> tuple[pd.DataFrame, pd.
     return align.table().assign(d_x=obj.d_x), traces, diag_table
 
 
-def short_hybrid_run(obj, config: Mapping, idx: int = 0) -> None:
+def short_hybrid_run(obj, config: Mapping, idx: int = 0) -> pd.DataFrame:
     """``steps`` hybrid steps on f_idx in place (Jacobi: grad_y at the clean point, then one central in-place ZO
-    step on x with q = 1, then the FO step on y), the noise keyed by (seed, epoch 0, step t) as in training."""
+    step on x with q = 1, then the FO step on y), the noise keyed by (seed, epoch 0, step t) as in training.
+    Returns one row per step: the ZO step's two losses and its projected gradient (no extra forward)."""
     from ..zo.inplace import zo_step_inplace
 
-    x, y = obj.x, obj.y
+    x, y, rows = obj.x, obj.y, []
     for t in range(int(config["steps"])):
         _, gy = obj.grad(x, y, idx, blocks="y")
-        zo_step_inplace(
+        zo = zo_step_inplace(
             [x],
             lambda: obj.loss(x, y, idx),
             mu=config["mu"],
@@ -134,6 +135,8 @@ def short_hybrid_run(obj, config: Mapping, idx: int = 0) -> None:
         )
         with torch.no_grad():
             y.add_(gy, alpha=-float(config["eta_y"]))
+        rows.append(dict(step=t, loss_plus=zo.loss_plus[0], loss_minus=zo.loss_minus[0], phi=zo.phi[0]))
+    return pd.DataFrame(rows, columns=["step", "loss_plus", "loss_minus", "phi"])
 
 
 def run_zo_view(config: Mapping, out_dir: Path) -> None:

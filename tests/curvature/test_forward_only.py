@@ -131,3 +131,23 @@ def test_zo_view_quick_mode_runs_and_plots(tmp_path):
     png = tmp_path / "zo_view.png"
     zo_view.plot_zo_view(tmp_path, png)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_short_hybrid_run_records_its_zo_losses_and_repeats_bitwise():
+    from hybridsmooth.experiments import zo_view
+
+    cfg = {**zo_view.ZO_VIEW_QUICK, "models": ["tiny-llama"], "steps": 3}
+    ends = []
+    for _ in range(2):
+        obj = zo_view._objective(cfg, "tiny-llama", "prompt")
+        table = zo_view.short_hybrid_run(obj, cfg)
+        ends.append((table, obj.x.clone(), obj.y.clone()))
+    table = ends[0][0]
+    assert list(table.step) == [0, 1, 2] and table[["loss_plus", "loss_minus"]].gt(0).all().all()
+    # phi is the central difference of the two recorded losses
+    assert torch.allclose(
+        torch.tensor(table.phi.to_numpy()),
+        torch.tensor(((table.loss_plus - table.loss_minus) / (2 * cfg["mu"])).to_numpy()),
+        rtol=1e-4,
+    )
+    assert ends[0][0].equals(ends[1][0]) and torch.equal(ends[0][1], ends[1][1]) and torch.equal(ends[0][2], ends[1][2])

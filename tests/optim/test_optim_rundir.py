@@ -3,6 +3,7 @@ import math
 
 import pandas as pd
 import pytest
+import torch
 
 from hybridsmooth.engine import json_safe, load_run, run_config_record, write_run
 from hybridsmooth.engine.run_description import RunDescription
@@ -20,6 +21,8 @@ def test_write_and_load_roundtrip_strict_json(tmp_path):
     back = load_run(out)
     assert back.config["run"]["optimizer"]["eta_y"] == 0.2 and back.config["run"]["seeds"] == 2
     assert back.config["dtype"] == "float64" and back.config["device"] == "cpu" and back.config["torch_version"]
+    # what decides the reduction order, so that a rerun elsewhere can tell why its last bits differ
+    assert back.config["threads"] == torch.get_num_threads() and back.config["cpu"]
     pd.testing.assert_frame_equal(back.metrics, res.metrics, check_dtype=False)
     assert back.summary["extra"] is None  # non-finite -> null, strict JSON
     json.loads((out / "summary.json").read_text(), parse_constant=lambda c: pytest.fail(f"non-strict {c}"))
