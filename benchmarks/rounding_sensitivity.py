@@ -8,8 +8,9 @@ rounding decides: reproducible on one machine with one thread count, not across 
 20 is 0.298 from the start point, 0.362 with jitter 1e-7 and 0.237 on one thread instead of two; with LoRA
 the jitter moves it by 4e-6.
 
-    .venv/bin/python benchmarks/rounding_sensitivity.py --model smollm2 --adapter prompt     # ~5 min, 2 GB (--other-threads 1: ~8)
-    .venv/bin/python benchmarks/rounding_sensitivity.py --model tiny-bert --steps 5           # seconds
+    .venv/bin/python benchmarks/rounding_sensitivity.py --model smollm2 --adapter prompt   # ~5 min, 2 GB
+    .venv/bin/python benchmarks/rounding_sensitivity.py --other-threads 1                  # ~8 min
+    .venv/bin/python benchmarks/rounding_sensitivity.py --model tiny-bert --steps 5         # seconds
 """
 
 from __future__ import annotations

@@ -13,17 +13,25 @@ Every operation runs the project's own code path on the same ModuleObjective and
                   ``engine.model_step.inplace_zo_block_step`` (regenerated noise): what ``train_model`` runs;
 * ``hybrid plus`` the same with the adapter gradient from the ZO step's own forward at x + mu u (fo_point plus);
 * ``hybrid rad+plus`` fo_point plus with Rademacher directions: the cheapest hybrid step;
-* ``fo-full``     ``hybrid_step`` with method fo_full (the gradient of every weight), for contrast.
+* ``fo-full``     ``hybrid_step`` with method fo_full (the gradient of every weight), for contrast, its update
+                  of x in place as ``train_model`` makes it (``optim.hybrid_sgd.sgd_in_place``);
+* ``fo-full copy`` the same with the update of x out of place and copied into the live weights (before).
 
 Time: one warm-up of each, then ``--reps`` round-robin repetitions (interleaved, so a busy neighbour on a
 shared host slows every operation alike); medians reported. Peak memory: on CUDA
 ``torch.cuda.max_memory_allocated`` with a reset before each operation (it counts every live tensor:
 weights, batch, activations, noise). On the CPU each operation runs in a FRESH subprocess that loads the
-model, builds the batch, runs the operation once (warm-up), resets the RSS high-water mark and runs it
-again; its peak is the bytes of the model's tensors (parameters + buffers: what the CUDA number counts
-too) plus the peak RSS growth of the second run (see ``benchmarks/_memory.py``). glibc is told to return
-every allocation over 128 KiB to the kernel when freed (``MALLOC_MMAP_THRESHOLD_``), so freed-but-cached
-heap cannot hide growth.
+model, builds the batch, resets the RSS high-water mark and runs the operation twice; its peak is the bytes
+of the model's tensors (parameters + buffers: what the CUDA number counts too) plus the peak RSS growth
+over the two calls (see ``benchmarks/_memory.py``). Outside a kept heap glibc is told to return every
+allocation over 128 KiB to the kernel when freed (``MALLOC_MMAP_THRESHOLD_``), so freed-but-cached heap
+cannot hide growth.
+
+Heap (``--heap``): ``train_model`` runs its steps under glibc's own thresholds (``default``). ``--heap
+keep,default`` also times every operation with freed memory kept in the heap (``curvature.heap``, what the
+eigen-solvers run with), in the same rounds, each operation once untimed in its block before its timed call,
+and prints each one's keep / default ratio of time and of peak memory. Measured: only FO-Full gains (SmolLM2
+0.96x time, MiniLM about 0.83x) and every step holds 1.1-2.0x the memory, so training keeps glibc's thresholds.
 
     .venv/bin/python benchmarks/training_core.py                       # SmolLM2-135M + LoRA r=8, 16 x 64, fp32
     .venv/bin/python benchmarks/training_core.py --quick               # tiny-llama, < 1 minute
@@ -33,6 +41,7 @@ heap cannot hide growth.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import os
@@ -51,6 +60,7 @@ if str(REPO) not in sys.path:  # run as a script (benchmarks/ on sys.path) or wi
 import torch  # noqa: E402
 
 from benchmarks._memory import start_rss_window  # noqa: E402
+from hybridsmooth.curvature import heap  # noqa: E402
 
 OPERATIONS = (
     "forward",
@@ -63,6 +73,7 @@ OPERATIONS = (
     "hybrid plus",
     "hybrid rad+plus",
     "fo-full",
+    "fo-full copy",
 )
 # random LLaMA shapes for --llama (weights drawn by transformers' own init; no checkpoint needed)
 LLAMA_SHAPES = {
@@ -88,6 +99,8 @@ LLAMA_SHAPES = {
     ),
 }
 MIB = 2**20
+HEAPS = ("default", "keep")
+HEAP_LABELS = {"default": "glibc's own thresholds, as train_model runs", "keep": "freed memory kept in the heap"}
 
 
 # --- the objective ----------------------------------------------------------------------------------------
@@ -199,7 +212,7 @@ def _shape_text(shape: str) -> str:
 def make_operations(obj, *, mu: float, eta_x: float, eta_y: float, seed: int) -> dict[str, Callable[[], None]]:
     """name -> a zero-argument callable running one step (or forward) of the training core on sample 0."""
     from hybridsmooth.engine.model_step import inplace_zo_block_step
-    from hybridsmooth.optim.hybrid_sgd import HybridSGDConfig, hybrid_step
+    from hybridsmooth.optim.hybrid_sgd import HybridSGDConfig, hybrid_step, sgd_in_place
     from hybridsmooth.rng import zo_generator
     from hybridsmooth.zo.inplace import zo_step_inplace
 
@@ -230,7 +243,7 @@ def make_operations(obj, *, mu: float, eta_x: float, eta_y: float, seed: int) ->
 
         return run
 
-    def step(method: str, form: str = "central", fo_point: str = "clean") -> Callable[[], None]:
+    def step(method: str, form: str = "central", fo_point: str = "clean", in_place: bool = True) -> Callable[[], None]:
         config = HybridSGDConfig(
             method=method,
             eta_x=0.0 if method == "fo_peft" else eta_x,
@@ -245,9 +258,16 @@ def make_operations(obj, *, mu: float, eta_x: float, eta_y: float, seed: int) ->
             k = next(counter)
             zo_fn = inplace_zo_block_step(obj, noise_mode="regenerate", fo_point=fo_point, idx=0)
             x_new, y_new = hybrid_step(
-                obj, obj.x, obj.y, 0, config, zo_generator(seed, 0, k, obj.device), zo_block_step=zo_fn
+                obj,
+                obj.x,
+                obj.y,
+                0,
+                config,
+                zo_generator(seed, 0, k, obj.device),
+                zo_block_step=zo_fn,
+                fo_x_update=sgd_in_place if in_place else None,
             )
-            with torch.no_grad():  # as train_model does: FO updates come back out of place
+            with torch.no_grad():  # as train_model does: x in place, an FO update of y out of place
                 if x_new is not obj.x:
                     obj.x.copy_(x_new)
                 if y_new is not obj.y:
@@ -266,6 +286,7 @@ def make_operations(obj, *, mu: float, eta_x: float, eta_y: float, seed: int) ->
         "hybrid plus": step("hybrid", fo_point="plus"),
         "hybrid rad+plus": step("hybrid", "spsa", "plus"),
         "fo-full": step("fo_full"),
+        "fo-full copy": step("fo_full", in_place=False),
     }
 
 
@@ -274,32 +295,52 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def time_operations(ops: dict, names: list[str], *, reps: int, device: str) -> dict[str, list[float]]:
-    """Seconds per call: one warm-up each, then ``reps`` interleaved rounds. fo-full (the contrast) runs
-    in a phase of its own after the others: on the shared 2-core CPU host we saw every later operation
-    slow down 2-4x after a full-gradient step (it touches 3-4x the memory), which would bias the ratios
-    of the steps users run."""
-    if "fo-full" in names and len(names) > 1:
-        rest = [n for n in names if n != "fo-full"]
-        return {
-            **time_operations(ops, rest, reps=reps, device=device),
-            **time_operations(ops, ["fo-full"], reps=reps, device=device),
-        }
-    samples: dict[str, list[float]] = {n: [] for n in names}
+def time_operations(
+    ops: dict, names: list[str], *, reps: int, device: str, heaps: tuple[str, ...] = ("default",)
+) -> dict[str, dict[str, list[float]]]:
+    """Seconds per call under each heap setting: one warm-up each, then ``reps`` interleaved rounds (every
+    setting in every round). fo-full (the contrast, both updates) runs in a phase of its own after the others: on the
+    shared 2-core CPU host we saw every later operation slow down 2-4x after a full-gradient step (it touches
+    3-4x the memory), which would bias the ratios of the steps users run."""
+    full = [n for n in names if n.startswith("fo-full")]
+    if full and len(full) < len(names):
+        rest = [n for n in names if n not in full]
+        first = time_operations(ops, rest, reps=reps, device=device, heaps=heaps)
+        last = time_operations(ops, full, reps=reps, device=device, heaps=heaps)
+        return {h: {**first[h], **last[h]} for h in heaps}
+    samples: dict[str, dict[str, list[float]]] = {h: {n: [] for n in names} for h in heaps}
     for rnd in range(reps + 1):
-        for n in names:
-            _sync(device)
-            t0 = time.perf_counter()
-            ops[n]()
-            _sync(device)
-            seconds = time.perf_counter() - t0
-            if rnd > 0:
-                samples[n].append(seconds)
-            else:
-                print(f"  warm-up {n}: {seconds:.3f}s", file=sys.stderr, flush=True)
+        for h in heaps:
+            for n in names:
+                with heap_setting(h, device):
+                    if h == "keep":
+                        ops[n]()  # a kept heap starts afresh in each block: one untimed call, as the step before
+                    _sync(device)
+                    t0 = time.perf_counter()
+                    ops[n]()
+                    _sync(device)
+                    seconds = time.perf_counter() - t0
+                    if rnd > 0:
+                        samples[h][n].append(seconds)
+                    else:
+                        print(f"  warm-up {n} (heap {h}): {seconds:.3f}s", file=sys.stderr, flush=True)
         if rnd > 0:
             print(f"  round {rnd}/{reps} done", file=sys.stderr, flush=True)
     return samples
+
+
+@contextlib.contextmanager
+def heap_setting(mode: str, device: str):
+    """``keep``: freed memory stays in the heap for the block (``curvature.heap``, what the eigen-solvers run
+    with); ``default``: glibc's own thresholds, as ``train_model`` runs its steps. A kept heap is handed back
+    when its block ends, so each operation runs once untimed in its block first: the timed call sees the
+    heap a step of the same kind left, as in a run."""
+    if mode == "keep":
+        with heap.switched(True), heap.retained_heap(device):
+            yield
+    else:
+        with heap.switched(False):
+            yield
 
 
 def model_tensor_bytes(obj) -> int:
@@ -331,16 +372,18 @@ def cuda_peaks(ops: dict, names: list[str]) -> dict[str, int]:
 
 
 def _probe(args) -> int:
-    """Child process: peak RSS growth of one operation (second run, after a warm-up) as one JSON line."""
+    """Child process: peak RSS growth of one operation as one JSON line, over two calls under the heap
+    setting ``--probe-heap`` (the first call included: a kept heap would hide the second call's growth)."""
     torch.set_num_threads(args.threads)
     obj, _ = build_objective(args)
     ops = make_operations(obj, mu=args.mu, eta_x=args.eta_x, eta_y=args.eta_y, seed=args.seed)
     op = ops[args.probe]
-    op()
     gc.collect()
-    window = start_rss_window()
-    op()
-    growth = window.growth_bytes()
+    with heap_setting(args.probe_heap, "cpu"):
+        window = start_rss_window()
+        op()
+        op()
+        growth = window.growth_bytes()
     print(
         "PROBE "
         + json.dumps(
@@ -351,22 +394,25 @@ def _probe(args) -> int:
     return 0
 
 
-def cpu_peaks(names: list[str], argv: list[str]) -> tuple[dict[str, int], dict[str, int], bool]:
-    """(peak = model tensors + RSS growth, growth) per operation, each in a fresh subprocess."""
+def cpu_peaks(
+    names: list[str], argv: list[str], heaps: tuple[str, ...]
+) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, int]], bool]:
+    """Per heap setting: (peak = model tensors + RSS growth, growth) per operation, each in a fresh subprocess."""
     env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="131072", MALLOC_TRIM_THRESHOLD_="131072")
-    peaks, growth, resettable = {}, {}, True
-    for n in names:
-        cmd = [sys.executable, "-m", "benchmarks.training_core", *argv, "--probe", n]
-        out = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
-        lines = [ln for ln in out.stdout.splitlines() if ln.startswith("PROBE ")]
-        if out.returncode != 0 or not lines:
-            tail = (out.stderr or out.stdout).strip().splitlines()[-3:]
-            raise SystemExit(f"error: memory probe for {n!r} failed (exit {out.returncode}): {' | '.join(tail)}")
-        rec = json.loads(lines[-1][len("PROBE ") :])
-        growth[n] = rec["growth"]
-        peaks[n] = rec["model"] + rec["growth"]
-        resettable &= rec["resettable"]
-        print(f"  memory probe {n}: +{rec['growth'] / MIB:.0f} MiB", file=sys.stderr, flush=True)
+    peaks, growth, resettable = {h: {} for h in heaps}, {h: {} for h in heaps}, True
+    for h in heaps:
+        for n in names:
+            cmd = [sys.executable, "-m", "benchmarks.training_core", *argv, "--probe", n, "--probe-heap", h]
+            out = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
+            lines = [ln for ln in out.stdout.splitlines() if ln.startswith("PROBE ")]
+            if out.returncode != 0 or not lines:
+                tail = (out.stderr or out.stdout).strip().splitlines()[-3:]
+                raise SystemExit(f"error: memory probe for {n!r} failed (exit {out.returncode}): {' | '.join(tail)}")
+            rec = json.loads(lines[-1][len("PROBE ") :])
+            growth[h][n] = rec["growth"]
+            peaks[h][n] = rec["model"] + rec["growth"]
+            resettable &= rec["resettable"]
+            print(f"  memory probe {n} (heap {h}): +{rec['growth'] / MIB:.0f} MiB", file=sys.stderr, flush=True)
     return peaks, growth, resettable
 
 
@@ -387,6 +433,7 @@ TIME_RATIOS = (
     Ratio("hybrid step (fo-point plus) / FO-PEFT step", "hybrid plus", "fo-peft", None),
     Ratio("hybrid step (Rademacher, plus) / FO-PEFT", "hybrid rad+plus", "fo-peft", None),
     Ratio("FO-full step / FO-PEFT step (contrast)", "fo-full", "fo-peft", None),
+    Ratio("FO-full step, x in place / out of place + copy", "fo-full", "fo-full copy", None),
 )
 MEMORY_RATIOS = (
     Ratio("ZO step (regenerate) / inference", "zo regen", "forward", 1.10),
@@ -395,6 +442,7 @@ MEMORY_RATIOS = (
     Ratio("hybrid step / FO-PEFT step", "hybrid", "fo-peft", 1.10),
     Ratio("hybrid step (Rademacher, plus) / FO-PEFT", "hybrid rad+plus", "fo-peft", 1.10),
     Ratio("FO-full step / FO-PEFT step (contrast)", "fo-full", "fo-peft", None),
+    Ratio("FO-full step, x in place / out of place + copy", "fo-full", "fo-full copy", None),
 )
 
 
@@ -471,7 +519,14 @@ def parse_args(argv):
     p.add_argument("--eta-x", type=float, default=1e-6)
     p.add_argument("--eta-y", type=float, default=1e-4)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--heap",
+        default="default",
+        help="default (glibc's thresholds, as train_model runs), keep (freed memory kept in the heap, as the "
+        "eigen-solvers run), or keep,default measured side by side",
+    )
     p.add_argument("--probe", choices=OPERATIONS, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--probe-heap", choices=HEAPS, default="default", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.tiny:
         args.llama = "tiny"
@@ -494,7 +549,10 @@ def parse_args(argv):
             f"(torch {torch.__version__}, built for CUDA {torch.version.cuda}); run on a GPU machine or pass "
             "--device cpu\n",
         )
-    args.names = names
+    heaps = tuple(dict.fromkeys(h.strip() for h in args.heap.split(",") if h.strip()))
+    if not heaps or set(heaps) - set(HEAPS):
+        p.error(f"--heap takes a comma list among {', '.join(HEAPS)}; got {args.heap!r}")
+    args.names, args.heaps = names, heaps
     return args
 
 
@@ -525,24 +583,41 @@ def main(argv=None) -> int:
         flush=True,
     )
     ops = make_operations(obj, mu=args.mu, eta_x=args.eta_x, eta_y=args.eta_y, seed=args.seed)
-    times = time_operations(ops, args.names, reps=args.reps, device=args.device)
-    peaks, growth, note = {}, {}, ""
+    times = time_operations(ops, args.names, reps=args.reps, device=args.device, heaps=args.heaps)
+    empty = {h: {} for h in args.heaps}
+    peaks, growth, note = empty, empty, ""
     mem_names = [n for n in args.names if n != "2 forwards"]
     if args.memory == "on" and obj.device.type == "cuda":
-        peaks = cuda_peaks(ops, mem_names)
+        peaks = {h: cuda_peaks(ops, mem_names) for h in args.heaps}  # the heap setting is a CPU matter
         note = "torch.cuda.max_memory_allocated, reset before each operation"
     elif args.memory == "on":
         # the CPU probes take minutes on a big model: the timings are printed first, in case they are cut off
-        print_report(times=times, peaks={}, growth={}, names=args.names, device=args.device, cpu_note="")
-        print("\n# memory probes (one fresh process per operation) ...", flush=True)
+        report(args, times, empty, empty, "")
+        print("\n# memory probes (one fresh process per operation and heap setting) ...", flush=True)
         del ops, obj
         gc.collect()
-        peaks, growth, resettable = cpu_peaks(mem_names, argv)
-        note = "model tensors + peak RSS growth, one fresh subprocess per operation; RSS high-water mark " + (
-            "reset before the operation" if resettable else "NOT resettable: growth is a lower bound"
+        peaks, growth, resettable = cpu_peaks(mem_names, argv, args.heaps)
+        note = "model tensors + peak RSS growth over two calls, one fresh subprocess each; RSS high-water mark " + (
+            "reset before the first call" if resettable else "NOT resettable: growth is a lower bound"
         )
-    print_report(times=times, peaks=peaks, growth=growth, names=args.names, device=args.device, cpu_note=note)
+    report(args, times, peaks, growth, note)
     return 0
+
+
+def report(args, times, peaks, growth, note) -> None:
+    """The report of each heap setting, then (with two) each operation's keep / default ratios."""
+    for h in args.heaps:
+        if len(args.heaps) > 1:
+            print(f"\n## heap {h}: " + HEAP_LABELS[h])
+        print_report(
+            times=times[h], peaks=peaks[h], growth=growth[h], names=args.names, device=args.device, cpu_note=note
+        )
+    if set(args.heaps) == {"keep", "default"}:
+        print("\nheap keep / default, per operation (time medians; peaks)")
+        for n in args.names:
+            t = statistics.median(times["keep"][n]) / statistics.median(times["default"][n])
+            m = f"{peaks['keep'][n] / peaks['default'][n]:7.3f}" if n in peaks["default"] else f"{'-':>7}"
+            print(f"  {n:<16} time {t:7.3f}   peak {m}")
 
 
 if __name__ == "__main__":

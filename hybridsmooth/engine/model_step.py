@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from ..objectives.base import Objective
-from ..optim.hybrid_sgd import HybridSGDConfig, ZOStep, hybrid_step
+from ..optim.hybrid_sgd import HybridSGDConfig, ZOStep, hybrid_step, sgd_in_place
 from ..optim.schedule import ScheduledStep
 from ..zo.estimators import ZOEstimate
 from ..zo.inplace import NoiseMode, zo_step_inplace_from
@@ -148,14 +148,22 @@ def model_step(
     t0 = time.perf_counter()
     try:
         x_new, y_new = hybrid_step(
-            objective, objective.x, objective.y, step.idx, config, step.noise, zo_block_step=zo_fn, info=info
+            objective,
+            objective.x,
+            objective.y,
+            step.idx,
+            config,
+            step.noise,
+            zo_block_step=zo_fn,
+            info=info,
+            fo_x_update=sgd_in_place,  # the live weights are the run's own: FO-Full updates them in place
         )
     except RuntimeError as err:
         if "overflow" not in str(err):
             raise
         # an update too large for the weights' dtype: the run has diverged
         return StepOutcome(float("inf"), time.perf_counter() - t0, float("nan"), float("nan"))
-    with torch.no_grad():  # FO updates come back out of place: write them into the live weights
+    with torch.no_grad():  # an FO update of y comes back out of place: write it into the live weights
         if x_new is not objective.x:
             objective.x.copy_(x_new)
         if y_new is not objective.y:

@@ -201,6 +201,13 @@ def fo_block_gradient(
     raise ValueError(f"unknown fo_point {fo_point!r}; accepted: {', '.join(FO_POINTS)}")
 
 
+def sgd_in_place(x: Tensor, grad: Tensor, eta: float) -> Tensor:
+    """x <- x - eta grad in place, overwriting ``grad`` (a gradient nobody else holds): the same two rounded
+    operations as ``x - eta * grad`` (eta * grad, then the difference) without two fresh tensors of x's size."""
+    with torch.no_grad():
+        return x.sub_(grad.mul_(eta))
+
+
 def hybrid_step(
     objective: Objective,
     x: Tensor,
@@ -211,11 +218,13 @@ def hybrid_step(
     *,
     zo_block_step: ZOStep = zo_step,
     info: dict | None = None,
+    fo_x_update: Callable[[Tensor, Tensor, float], Tensor] | None = None,
 ) -> tuple[Tensor, Tensor]:
     """One inner step of THEORY 2.1 on sample(s) ``idx``: returns the new (x, y).
 
     ``info``, when given, receives what the step measured: ``zo_x`` / ``zo_y`` (the ZO estimates) and
-    ``grad_y`` (the adapter gradient used), for per-step records.
+    ``grad_y`` (the adapter gradient used), for per-step records. ``fo_x_update(x, grad_x, eta_x)`` replaces
+    the out-of-place FO update of x, x - eta_x grad_x (``sgd_in_place`` computes the same bits in place).
 
     Under Jacobi with fo_point clean the adapter gradient is taken before x moves, so an in-place ZO step
     (which overwrites x) still gives the Jacobi update; plus and sym read x again after the ZO step and
@@ -228,7 +237,7 @@ def hybrid_step(
     if x_mode == "fo":
         gx, gy_joint = objective.grad(x, y, idx)
         gy = gy_joint if c.update == "jacobi" else None  # one gradient call serves both blocks
-        x_new = x - c.eta_x * gx
+        x_new = x - c.eta_x * gx if fo_x_update is None else fo_x_update(x, gx, c.eta_x)
     else:
         if y_mode == "fo" and c.update == "jacobi" and c.fo_point == "clean":
             gy = grad_y_only(objective, x, y, idx)

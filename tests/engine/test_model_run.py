@@ -158,3 +158,29 @@ def test_fo_point_plus_and_sym_take_the_adapter_gradient_at_the_perturbed_points
     torch.testing.assert_close(obj.y, y0 - cfg.eta_y * expected, rtol=0, atol=1e-6)
     assert res.steps.iloc[0]["grad_y_norm"] == pytest.approx(float(expected.double().norm()), rel=1e-5)
     assert all(p.grad is None for p in obj.model.parameters())
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_the_in_place_sgd_update_rounds_as_the_out_of_place_one(dtype):
+    from hybridsmooth.optim.hybrid_sgd import sgd_in_place
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(10_000, generator=gen).to(dtype)
+    g = (torch.randn(10_000, generator=gen) * 10.0 ** torch.randint(-6, 3, (10_000,), generator=gen)).to(dtype)
+    expected = x - 0.037 * g
+    out = sgd_in_place(x, g.clone(), 0.037)
+    assert out is x and torch.equal(x, expected)
+
+
+def test_fo_full_runs_update_the_live_weights_in_place_with_the_out_of_place_bits(monkeypatch):
+    from hybridsmooth.engine import model_step
+
+    runs = []
+    for in_place in (True, False):
+        if not in_place:
+            monkeypatch.setattr(model_step, "sgd_in_place", lambda x, g, eta: x - eta * g)
+        obj = tiny()
+        res = train_model(obj, run_of(hybrid(method="fo_full", eta_x=1e-2), steps=4))
+        runs.append((res.steps[["loss", "grad_y_norm"]].to_numpy(), obj.x.clone(), obj.y.clone()))
+    assert (runs[0][0] == runs[1][0]).all()
+    assert torch.equal(runs[0][1], runs[1][1]) and torch.equal(runs[0][2], runs[1][2])
