@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from matplotlib.ticker import SymmetricalLogLocator
 
 from ..curvature.block_constants import block_constants
 from ..curvature.forward_only import DiagonalAccumulator, forward_probes, hutchinson_hvp, trace_row, x_groups
@@ -166,7 +167,7 @@ def plot_zo_view(tables_dir: Path, png_path: Path) -> None:
     align = read_table(tables_dir, "zo_view.csv")
     trace = read_table(tables_dir, "zo_view_trace.csv")
     diag = read_table(tables_dir, "zo_view_diag.csv")
-    fig, (a_cos, a_err, a_tr, a_diag) = style.new_figure(ncols=4, width=22, height=4.6)
+    fig, (a_cos, a_err, a_tr, a_diag) = style.new_figure(ncols=4, width=24, height=5.4)
     for (model, adapter, point), t in _cases(align):
         label = f"{model}+{adapter} ({point})"
         a_cos.errorbar(t.q, t.cos, yerr=t.cos_se, marker="o", capsize=3, label=label)
@@ -182,44 +183,62 @@ def plot_zo_view(tables_dir: Path, png_path: Path) -> None:
     )
     _plot_traces(a_tr, trace)
     _plot_diagonals(a_diag, diag)
-    a_cos.legend(fontsize=7)
+    a_cos.legend(fontsize=7)  # one legend: every panel colours the cases in the same order
     style.save_figure(fig, png_path)
 
 
+def _case_label(model: str, adapter: str, point: str) -> str:
+    return f"{model}\n{adapter}\n{point}"
+
+
 def _plot_traces(ax, trace: pd.DataFrame) -> None:
-    """tr(H_xx) per case: forward-only (second differences) beside Hutchinson (HVP), with 1-stderr bars."""
+    """tr(H_xx) per case: forward-only (second differences) beside Hutchinson (HVP), with 1-stderr bars; on a
+    symlog axis when the cases span more than three decades."""
     cases = list(_cases(trace))
     for k, method in enumerate(("second-difference", "hutchinson-hvp")):
         rows = [t[t.method == method].iloc[0] for _, t in cases]
         xs = np.arange(len(rows)) + (k - 0.5) * 0.3
         ax.errorbar(xs, [r.estimate for r in rows], yerr=[r.stderr for r in rows], fmt="o", capsize=3, label=method)
-    ax.set_xticks(range(len(cases)), [f"{m}+{a}\n{p}" for (m, a, p), _ in cases], fontsize=7)
-    ax.set(ylabel="tr(H_xx)", title="Trace: forward-only vs HVP")
-    ax.legend(fontsize=7)
+    ax.axhline(0.0, color="k", lw=0.6)
+    ax.set_xticks(range(len(cases)), [_case_label(*key) for key, _ in cases], fontsize=6)
+    spread = _wide_range(trace.estimate)
+    if spread:  # MiniLM's traces of tens (some negative) beside SmolLM2's thousands
+        ax.set_yscale("symlog", linthresh=spread)
+    ax.set(ylabel="tr(H_xx)" + (" (symlog)" if spread else ""), title="Trace: forward-only vs HVP")
+    ax.legend(fontsize=7, loc="upper left")
 
 
 def _plot_diagonals(ax, diag: pd.DataFrame) -> None:
-    """Per weight tensor: the HiZOO group trace against the Hutchinson one, with the line y = x."""
+    """Per weight tensor: the HiZOO group trace against the Hutchinson one, with the line y = x; no error bars
+    (they would cover the panel), the largest |HiZOO| / stderr in the title instead."""
     for (model, adapter, point), t in _cases(diag):
-        ax.errorbar(
-            t.estimate_hvp,
-            t.estimate_hizoo,
-            xerr=t.stderr_hvp,
-            yerr=t.stderr_hizoo,
-            fmt=".",
-            alpha=0.6,
-            label=f"{model}+{adapter} ({point})",
-        )
+        ax.scatter(t.estimate_hvp, t.estimate_hizoo, s=6, alpha=0.5, label=f"{model}+{adapter} ({point})")
     lo, hi = (
         np.nanmin(diag[["estimate_hvp", "estimate_hizoo"]].values),
         np.nanmax(diag[["estimate_hvp", "estimate_hizoo"]].values),
     )
     ax.plot([lo, hi], [lo, hi], "k--", lw=1)
+    z = (diag.estimate_hizoo / diag.stderr_hizoo).abs().replace(np.inf, np.nan)
     ax.set(
-        xscale="symlog",
-        yscale="symlog",
         xlabel="Hutchinson (HVP) per-tensor trace",
         ylabel="HiZOO per-tensor trace",
-        title="Diagonal by weight tensor",
+        title=f"Diagonal by weight tensor (HiZOO within {np.nanmax(z):.1f} stderr of 0)",
     )
-    ax.legend(fontsize=7)
+    if _wide_range(diag[["estimate_hvp", "estimate_hizoo"]].to_numpy().ravel()):
+        # linear only below the typical HVP per-tensor trace, so that the references stay spread out
+        hvp = np.abs(diag.estimate_hvp.to_numpy(dtype=float))
+        spread = float(10.0 ** np.floor(np.log10(np.median(hvp[np.isfinite(hvp) & (hvp > 0)]))))
+        ax.set_xscale("symlog", linthresh=spread)
+        ax.set_yscale("symlog", linthresh=spread)
+        for axis in (ax.xaxis, ax.yaxis):  # a label every second decade: symlog over many decades crowds them
+            axis.set_major_locator(SymmetricalLogLocator(base=100.0, linthresh=spread))
+
+
+def _wide_range(values, decades: int = 3) -> float:
+    """A symlog threshold (three decades below the largest |value|, at least its smallest nonzero |value|)
+    when the |values| span more than ``decades`` decades, else 0 (a linear axis reads better)."""
+    v = np.abs(np.asarray(values, dtype=float))
+    v = v[np.isfinite(v) & (v > 0)]
+    if len(v) == 0 or v.max() <= 10.0**decades * v.min():
+        return 0.0
+    return float(max(10.0 ** (np.floor(np.log10(v.max())) - 3), v.min()))
