@@ -384,10 +384,6 @@ def load_run(out_dir: str | os.PathLike) -> RunRecord:
 def run_config_record(description: RunDescription, objective: Objective) -> dict:
     """The config.json contents: the run description (``run``, what ``RunDescription.from_dict`` reads back)
     and what follows from it on this machine: the objective's sizes and constants, versions, device, dtype."""
-    import torch
-
-    from .. import __version__
-
     return {
         "run": description.to_dict(),
         "objective": repr(objective),
@@ -395,11 +391,22 @@ def run_config_record(description: RunDescription, objective: Objective) -> dict
         "d_x": objective.d_x,
         "d_y": objective.d_y,
         "constants": objective.constants.as_dict(),
-        "torch_version": torch.__version__,
-        "hybridsmooth_version": __version__,
         "device": str(objective.device),
         "dtype": str(objective.dtype).replace("torch.", ""),
-        # the same seed gives the same bits only with the same reduction order: thread count and CPU kernels
+        **environment_record(),
+    }
+
+
+def environment_record() -> dict:
+    """What wrote a result: versions, and what decides the order of float reductions (the same seed gives the
+    same bits only with the same thread count and CPU kernels)."""
+    import torch
+
+    from .. import __version__
+
+    return {
+        "torch_version": torch.__version__,
+        "hybridsmooth_version": __version__,
         "threads": torch.get_num_threads(),
         "cpu": cpu_name(),
     }

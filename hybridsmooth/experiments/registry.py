@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Literal
 
 import pandas as pd
 
-from ..engine.rundir import json_safe, write_atomic
+from ..engine.rundir import environment_record, json_safe, write_atomic
 from ..errors import UsageError
 
 if TYPE_CHECKING:
@@ -25,6 +25,7 @@ Kind = Literal["paper", "theory"]
 Mode = Literal["quick", "full"]
 MODES: tuple[str, ...] = ("quick", "full")
 CONFIG_FILE = "config.json"
+ENVIRONMENT_FILE = "environment.json"
 
 
 @dataclass(frozen=True)
@@ -102,8 +103,11 @@ def validate_config(exp: Experiment, config: Mapping[str, object]) -> None:
 
 
 def write_config(out_dir: Path, config: Mapping[str, object]) -> None:
+    """config.json (what ``figures`` compares to reuse stored tables) and, beside it, environment.json (what
+    wrote them: versions, thread count, CPU; not part of the comparison)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     write_atomic(out_dir / CONFIG_FILE, json.dumps(json_safe(dict(config)), indent=2, allow_nan=False) + "\n")
+    write_atomic(out_dir / ENVIRONMENT_FILE, json.dumps(environment_record(), indent=2) + "\n")
 
 
 def read_config(tables_dir: Path) -> dict:

@@ -1,6 +1,7 @@
 """Forward-only curvature (curvature.forward_only): ground truth on quadratics first, then the live-weight
 contract (bitwise restore, no graph), the `estimate --forward-only` command and the zo_view figure."""
 
+import json
 import math
 
 import pytest
@@ -131,6 +132,10 @@ def test_zo_view_quick_mode_runs_and_plots(tmp_path):
     png = tmp_path / "zo_view.png"
     zo_view.plot_zo_view(tmp_path, png)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # what wrote the tables, beside the config: a rerun elsewhere can tell why its last bits differ
+    env = json.loads((tmp_path / "environment.json").read_text())
+    assert env["threads"] == torch.get_num_threads() and env["cpu"] and env["torch_version"] == torch.__version__
+    assert "threads" not in json.loads((tmp_path / "config.json").read_text())  # not part of figures' reuse check
 
 
 def test_the_short_hybrid_run_records_its_zo_losses_and_repeats_bitwise():
