@@ -53,8 +53,8 @@ def main(argv=None) -> int:
     p.add_argument("--csv", default=None, help="one row per step and variant, written here")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    if args.steps < 1 or args.jitter < 0:
-        p.error("need --steps >= 1 and --jitter >= 0")
+    if args.steps < 1 or args.jitter < 0 or args.other_threads < 0:
+        p.error("need --steps >= 1, --jitter >= 0 and --other-threads >= 0")
     if args.child:  # a run at another thread count, in its own process
         torch.set_num_threads(args.other_threads)
         end_of_run(args.model, args.adapter, args.steps, 0.0).to_csv(args.child, index=False)

@@ -14,7 +14,7 @@ Every operation runs the project's own code path on the same ModuleObjective and
 * ``hybrid plus`` the same with the adapter gradient from the ZO step's own forward at x + mu u (fo_point plus);
 * ``hybrid rad+plus`` fo_point plus with Rademacher directions: the cheapest hybrid step;
 * ``fo-full``     ``hybrid_step`` with method fo_full (the gradient of every weight), for contrast, its update
-                  of x in place as ``train_model`` makes it (``optim.hybrid_sgd.sgd_in_place``);
+                  of x in place as ``train_model`` makes it (``engine.model_step.sgd_in_place``);
 * ``fo-full copy`` the same with the update of x out of place and copied into the live weights (before).
 
 Time: one warm-up of each, then ``--reps`` round-robin repetitions (interleaved, so a busy neighbour on a
@@ -211,8 +211,8 @@ def _shape_text(shape: str) -> str:
 # --- the operations ---------------------------------------------------------------------------------------
 def make_operations(obj, *, mu: float, eta_x: float, eta_y: float, seed: int) -> dict[str, Callable[[], None]]:
     """name -> a zero-argument callable running one step (or forward) of the training core on sample 0."""
-    from hybridsmooth.engine.model_step import inplace_zo_block_step
-    from hybridsmooth.optim.hybrid_sgd import HybridSGDConfig, hybrid_step, sgd_in_place
+    from hybridsmooth.engine.model_step import inplace_zo_block_step, sgd_in_place
+    from hybridsmooth.optim.hybrid_sgd import HybridSGDConfig, hybrid_step
     from hybridsmooth.rng import zo_generator
     from hybridsmooth.zo.inplace import zo_step_inplace
 

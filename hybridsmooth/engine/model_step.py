@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from ..objectives.base import Objective
-from ..optim.hybrid_sgd import HybridSGDConfig, ZOStep, hybrid_step, sgd_in_place
+from ..optim.hybrid_sgd import HybridSGDConfig, ZOStep, hybrid_step
 from ..optim.schedule import ScheduledStep
 from ..zo.estimators import ZOEstimate
 from ..zo.inplace import NoiseMode, zo_step_inplace_from
@@ -123,6 +123,13 @@ class StepOutcome:
     zo_lost: float = float("nan")
     zo_error_sq: float = float("nan")
     zo_update_scale: float = float("nan")
+
+
+def sgd_in_place(x: Tensor, grad: Tensor, eta: float) -> Tensor:
+    """x <- x - eta grad in place, overwriting ``grad`` (a gradient nobody else holds): the same two rounded
+    operations as ``x - eta * grad`` (eta * grad, then the difference) without two fresh tensors of x's size."""
+    with torch.no_grad():
+        return x.sub_(grad.mul_(eta))
 
 
 def model_step(

@@ -261,7 +261,7 @@ def _config_diff(stored: dict, new: dict) -> str:
     stored, new = _identity(stored), _identity(new)
     parts = []
     for key in sorted(set(stored) | set(new)):
-        if key in ("run_hash", "torch_version", "hybridsmooth_version", "threads", "cpu"):
+        if (key,) in _VOLATILE_KEYS:  # what wrote the run, or how long it ran: not which run it is
             continue
         a, b = stored.get(key), json_safe(new.get(key))
         if isinstance(a, dict) and isinstance(b, dict):
@@ -270,7 +270,7 @@ def _config_diff(stored: dict, new: dict) -> str:
                 for k in sorted(set(a) | set(b))
                 if a.get(k) != b.get(k) and (key, k) not in _VOLATILE_KEYS
             ]
-        elif a != b and (key,) not in _VOLATILE_KEYS:
+        elif a != b:
             parts.append(f"{key}: {a!r} there, {b!r} here")
     return "; ".join(parts[:4]) + (" ..." if len(parts) > 4 else "") if parts else "its hash differs"
 

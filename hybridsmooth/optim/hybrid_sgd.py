@@ -201,13 +201,6 @@ def fo_block_gradient(
     raise ValueError(f"unknown fo_point {fo_point!r}; accepted: {', '.join(FO_POINTS)}")
 
 
-def sgd_in_place(x: Tensor, grad: Tensor, eta: float) -> Tensor:
-    """x <- x - eta grad in place, overwriting ``grad`` (a gradient nobody else holds): the same two rounded
-    operations as ``x - eta * grad`` (eta * grad, then the difference) without two fresh tensors of x's size."""
-    with torch.no_grad():
-        return x.sub_(grad.mul_(eta))
-
-
 def hybrid_step(
     objective: Objective,
     x: Tensor,
@@ -224,7 +217,8 @@ def hybrid_step(
 
     ``info``, when given, receives what the step measured: ``zo_x`` / ``zo_y`` (the ZO estimates) and
     ``grad_y`` (the adapter gradient used), for per-step records. ``fo_x_update(x, grad_x, eta_x)`` replaces
-    the out-of-place FO update of x, x - eta_x grad_x (``sgd_in_place`` computes the same bits in place).
+    the out-of-place FO update of x, x - eta_x grad_x (``engine.model_step.sgd_in_place``: the same bits, in
+    place).
 
     Under Jacobi with fo_point clean the adapter gradient is taken before x moves, so an in-place ZO step
     (which overwrites x) still gives the Jacobi update; plus and sym read x again after the ZO step and

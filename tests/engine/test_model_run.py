@@ -162,7 +162,7 @@ def test_fo_point_plus_and_sym_take_the_adapter_gradient_at_the_perturbed_points
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_the_in_place_sgd_update_rounds_as_the_out_of_place_one(dtype):
-    from hybridsmooth.optim.hybrid_sgd import sgd_in_place
+    from hybridsmooth.engine.model_step import sgd_in_place
 
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(10_000, generator=gen).to(dtype)
