@@ -48,6 +48,18 @@ def _adapter_gradient_hook(objective: Objective, idx: int | None, grads: list[Te
     return hook
 
 
+def _read_rows(objective: Objective, idx: int | None, form: str, options: dict) -> tuple[list | None, Callable]:
+    """(rows per x tensor, loss wrapper) for a step that moves only the embedding rows the batch reads
+    (``zo.read_rows``), or (None, identity) where that does not apply: no index-only embedding, a form other
+    than spsa, a ZO precision other than plain, or a rounding probe."""
+    found = getattr(objective, "embedding_rows", None)
+    plain = options.get("precision", "plain") == "plain" and options.get("probe") is None
+    if found is None or form != "spsa" or not plain or idx is None:
+        return None, lambda loss: loss
+    rows = found.rows(objective.batches[int(idx)], len(objective.x_layout.names))
+    return rows, lambda loss: found.checked(loss, rows[found.position])
+
+
 def inplace_zo_block_step(
     objective: Objective,
     *,
@@ -56,6 +68,7 @@ def inplace_zo_block_step(
     idx: int | None = None,
     precision: RunPrecision | None = None,
     record: dict | None = None,
+    zo_rows: str = "read",
 ) -> ZOStep:
     """A ZO block step for ``hybrid_step`` that perturbs and updates the live weights of ``objective``
     tensor by tensor (MeZO's seed trick), its directions drawn from the generator ``hybrid_step`` passes
@@ -67,7 +80,14 @@ def inplace_zo_block_step(
 
     ``precision`` (``zo.precision.RunPrecision``, one per run): the ZO precision, the float32 master copy of
     each ZO block in mode master, and the coordinate sample on which rounding is measured; the step puts
-    what it measured into ``record`` (block -> (``RoundingSample``, the update's scale eta |phi| / q))."""
+    what it measured into ``record`` (block -> (``RoundingSample``, the update's scale eta |phi| / q)).
+
+    ``zo_rows`` read (default): with Rademacher directions (form spsa) on a model whose word embedding only
+    its lookup reads, the measuring moves of x skip the embedding rows the batch does not read
+    (``zo.read_rows``; the losses are the same, the unread rows round once instead of three times); all:
+    every row moves, as before."""
+    if zo_rows not in ("read", "all"):
+        raise ValueError(f"zo_rows must be read or all, got {zo_rows!r}")
 
     def step_fn(
         loss_fn: Callable[[Tensor], Tensor],
@@ -84,10 +104,13 @@ def inplace_zo_block_step(
         hook = _adapter_gradient_hook(objective, idx, grads) if fo_point != "clean" and v is objective.x else None
         block = "x" if v is objective.x else "y"
         kw = precision.step_options(objective, block) if precision is not None else {}
+        rows, checked = _read_rows(objective, idx, form, kw) if block == "x" and zo_rows == "read" else (None, None)
+        if rows is not None:
+            hook = checked(hook) if hook is not None else None
         res = zo_step_inplace_from(
             generator,
             params,
-            lambda: loss_fn(v),
+            checked(lambda: loss_fn(v)) if rows is not None else lambda: loss_fn(v),
             mu=mu,
             eta=eta,
             form=form,
@@ -95,6 +118,7 @@ def inplace_zo_block_step(
             noise_mode=noise_mode,
             at_plus=hook,
             at_minus=hook if fo_point == "sym" else None,
+            rows=rows,
             **kw,
         )
         if record is not None and res.rounding is not None:

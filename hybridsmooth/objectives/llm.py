@@ -177,6 +177,7 @@ def make_llm_objective(
     ``make_batch`` (texts, labels -> batch), ``description``; see :func:`accuracy`.
     """
     from ..data import DEFAULT_SIZES, TASKS, load_task
+    from .embedding_rows import find_embedding_rows
     from .module import ModuleObjective
 
     if task not in TASKS:
@@ -220,6 +221,8 @@ def make_llm_objective(
     obj.tokenizer, obj.splits, obj.label_names = tok, splits, names
     obj.scores_fn, obj.make_batch, obj.description = scores_fn, make_batch, loaded.description
     obj.eval_batch_size = batch_size
+    # the word embedding, when only its lookup reads it: a Rademacher ZO step then moves just the batch's rows
+    obj.embedding_rows = find_embedding_rows(net, [p for n, p in net.named_parameters() if is_base_name(n)])
     return obj
 
 

@@ -24,6 +24,8 @@ Two noise modes, same numbers from the same seed:
 
 The spsa form's Rademacher u_j stays packed in both modes (``zo.signs``: 64 signs per generator draw, added in
 cache-sized chunks), so its regeneration costs a fraction of a Gaussian one and its buffer 1/32 of x (float32).
+In precision plain it also draws runs of adjacent views as one tensor (``zo.flat_runs``: the same signs) and
+can move only the rows the loss reads for the measuring forwards (``rows``; ``zo.read_rows``).
 
 Both modes draw u_j tensor by tensor in the order of ``params`` with each tensor's own shape, dtype and
 device, and apply the identical sequence of ``add_`` calls, so their results agree bitwise. For a single
@@ -259,8 +261,17 @@ class _StochasticBlock(_PerturbedBlock):
         self._round_add(self.directions(j, capture), coefficient)
 
 
-def _make_block(params, *, form, generator, noise_mode, precision, master) -> _PerturbedBlock:
+def _make_block(params, *, form, generator, noise_mode, precision, master, rows=None, merge=True) -> _PerturbedBlock:
     kw = dict(form=form, generator=generator, buffered=noise_mode == "buffer")
+    if rows is not None and (form != "spsa" or precision != "plain"):
+        raise ValueError(
+            f"rows: only the spsa form in precision plain moves rows alone bitwise as the whole tensor "
+            f"(got form {form}, precision {precision})"
+        )
+    if form == "spsa" and precision == "plain":
+        from .read_rows import plain_spsa_block
+
+        return plain_spsa_block(params, rows=rows, merge=merge, **kw)
     if precision == "master":
         masters = _check_params(master) if master is not None else None
         if masters is None or [m.shape for m in masters] != [p.shape for p in params]:
@@ -321,6 +332,7 @@ def zo_step_inplace(
     loss_at_x: float | None = None,
     at_plus: LossClosure | None = None,
     at_minus: LossClosure | None = None,
+    rows: Sequence[Tensor | None] | None = None,
 ) -> InplaceStep:
     """One in-place ZO step x <- x - (eta/q) sum_j phi_j u_j on ``params`` (see the module docstring), its
     noise from ``zo_generator(run_seed, epoch, step)`` on the device of ``params``: ``zo_step_inplace_from``
@@ -339,6 +351,7 @@ def zo_step_inplace(
         loss_at_x=loss_at_x,
         at_plus=at_plus,
         at_minus=at_minus,
+        rows=rows,
     )
 
 
@@ -358,6 +371,7 @@ def zo_step_inplace_from(
     precision: str = "plain",
     master: Sequence[Tensor] | None = None,
     probe: CoordinateSample | None = None,
+    rows: Sequence[Tensor | None] | None = None,
 ) -> InplaceStep:
     """One in-place ZO step x <- x - (eta/q) sum_j phi_j u_j on ``params``, u_1..u_q drawn from ``generator``
     (on the device of ``params``) from its current state on; the step advances it.
@@ -376,12 +390,26 @@ def zo_step_inplace_from(
     weights (exact restore); ``stochastic`` rounds the update stochastically. ``probe``, a fixed sample of
     coordinates, adds what rounding did to the step (``InplaceStep.rounding``) at the cost of a few
     gathers: the sampled u_j are read while the update regenerates them anyway.
+
+    ``rows`` (form spsa, precision plain, no probe; ``zo.read_rows``): per parameter, None or the rows the
+    loss reads; the measuring moves skip the other rows, the update moves them all.
     """
     mu, eta, form, q = _check_step_options(mu=mu, eta=eta, form=form, q=q, noise_mode=noise_mode, at_minus=at_minus)
     params = _check_params(params)
     t0 = time.perf_counter()
     kind = check_precision(precision)
-    block = _make_block(params, form=form, generator=generator, noise_mode=noise_mode, precision=kind, master=master)
+    if rows is not None and probe is not None:
+        raise ValueError("a rounding probe needs the dense step (rows=None)")
+    block = _make_block(
+        params,
+        form=form,
+        generator=generator,
+        noise_mode=noise_mode,
+        precision=kind,
+        master=master,
+        rows=rows,
+        merge=probe is None,  # the probe's coordinates name the tensors as given
+    )
     x0 = probe.gather(block.params) if probe is not None else None  # block.params: the iterate (master or weights)
     taps: list[Tensor] = []
     capture = (probe, taps) if probe is not None else None

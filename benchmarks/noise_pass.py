@@ -1,0 +1,128 @@
+"""What one pass of ZO noise over a model's base weights costs, piece by piece, measured side by side.
+
+A regenerating ZO step makes three passes over x: x + mu u, x - 2 mu u, and the restore fused with the
+update. Each pass draws u tensor by tensor from the generator and adds it. This prints the seconds of one pass
+in each of the ways the training core can make it, interleaved round by round (medians):
+
+* ``gaussian``        Gaussian u, tensor by tensor (the default central form);
+* ``packed``          Rademacher u packed 64 signs per draw, tensor by tensor (form spsa, the step before);
+* ``packed, merged``  the same signs with adjacent tensors merged into one (``zo.flat_runs``; what a
+                      step's update pass does now);
+* ``rows read``       the measuring move of a step that moves only the embedding rows the batch reads
+                      (``zo.read_rows``), the other tensors merged: what a step's two measuring passes do now;
+* ``rows read, per tensor`` the same move tensor by tensor;
+* ``merged, 2^18 chunks`` ``packed, merged`` expanding 2^18 signs at a time (the former chunk size) instead
+                      of ``zo.signs.CHUNK``.
+
+    .venv/bin/python benchmarks/noise_pass.py                  # MiniLM + LoRA, 8 x 32 tokens, 2 threads
+    .venv/bin/python benchmarks/noise_pass.py --model tiny-bert --reps 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch  # noqa: E402
+
+
+def make_passes(obj) -> dict:
+    from hybridsmooth.zo import signs
+    from hybridsmooth.zo.estimators import draw_directions
+    from hybridsmooth.zo.flat_runs import merge_adjacent
+    from hybridsmooth.zo.read_rows import _move_rows
+
+    views = list(obj.x_layout.views(obj.x).values())
+    gen = torch.Generator().manual_seed(0)
+    found = obj.embedding_rows
+    rows = found.rows(obj.batches[0], len(views)) if found is not None else [None] * len(views)
+    merged, _ = merge_adjacent(views, [None] * len(views))
+    merged_rows = merge_adjacent(views, rows)
+    alpha = 1e-12  # the weights barely move: every pass sees the same numbers
+
+    def packed(tensors):
+        def run():
+            for v in tensors:
+                signs.draw_signs(tuple(v.shape), generator=gen, dtype=v.dtype).add_to(v, alpha)
+
+        return run
+
+    def gaussian():
+        for v in views:
+            v.add_(draw_directions(tuple(v.shape), form="central", generator=gen, dtype=v.dtype), alpha=alpha)
+
+    def rows_read(tensors, which):
+        def run():
+            for v, r in zip(tensors, which):
+                u = signs.draw_signs(tuple(v.shape), generator=gen, dtype=v.dtype)
+                u.add_to(v, alpha) if r is None else _move_rows(v, u, r, alpha)
+
+        return run
+
+    def small_chunks():
+        chunk = signs.CHUNK
+        signs.CHUNK = 1 << 18
+        try:
+            packed(merged)()
+        finally:
+            signs.CHUNK = chunk
+
+    out = {"gaussian": gaussian, "packed": packed(views), "packed, merged": packed(merged)}
+    out["merged, 2^18 chunks"] = small_chunks
+    if found is not None:
+        out["rows read"] = rows_read(*merged_rows)
+        out["rows read, per tensor"] = rows_read(views, rows)
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", default="minilm")
+    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--max-length", type=int, default=32)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--reps", type=int, default=15)
+    args = ap.parse_args(argv)
+    if args.reps < 1 or args.threads < 1:
+        print("noise_pass: --reps and --threads must be positive", file=sys.stderr)
+        return 2
+    from hybridsmooth.objectives.llm import make_llm_objective
+
+    torch.set_num_threads(args.threads)
+    obj = make_llm_objective(
+        model=args.model, adapter="lora", n_train=4 * args.batch_size, batch_size=args.batch_size,
+        max_length=args.max_length, seed=0,
+    )  # fmt: skip
+    views = list(obj.x_layout.views(obj.x).values())
+    small = sum(v.numel() < 100_000 for v in views)
+    print(f"{args.model}: d_x = {obj.d_x:,} in {len(views)} tensors ({small} under 100k), {args.threads} thread(s)")
+    from hybridsmooth.zo.flat_runs import merge_adjacent
+
+    print(f"adjacent tensors merged: {len(merge_adjacent(views, [None] * len(views))[0])} tensor(s) to draw")
+    if obj.embedding_rows is not None:
+        r = obj.embedding_rows.rows(obj.batches[0], len(views))[obj.embedding_rows.position]
+        emb = views[obj.embedding_rows.position]
+        print(f"word embedding {tuple(emb.shape)}: the first batch reads {len(r)} of its {emb.shape[0]} rows")
+    passes = make_passes(obj)
+    times: dict[str, list[float]] = {n: [] for n in passes}
+    for fn in passes.values():
+        fn()  # warm-up
+    for _ in range(args.reps):
+        for name, fn in passes.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    med = {n: statistics.median(v) for n, v in times.items()}
+    print(f"\n{'one pass':<22} {'median ms':>10} {'min ms':>8}  vs packed")
+    for n, v in times.items():
+        print(f"{n:<22} {1e3 * med[n]:10.2f} {1e3 * min(v):8.2f}  {med[n] / med['packed']:6.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
