@@ -182,6 +182,24 @@ def test_accuracy_is_the_argmax_agreement(lora_llama):
         accuracy(obj, obj.x, obj.y, split="val")
 
 
+@pytest.mark.parametrize("model", ["tiny-llama", "tiny-bert"])
+def test_evaluation_in_length_order_is_the_evaluation_in_data_order(model):
+    obj = make_llm_objective(model=model, adapter="lora", **{**SMALL, "n_test": 30, "batch_size": 4, "max_length": 96})
+    test = obj.splits.test
+    got = llm.evaluate(obj, obj.x, obj.y, split="test")
+    batches = obj._eval_batches[("test", 30, 4)]
+    widths = [b["input_ids"].shape[1] for b in batches]
+    assert widths == sorted(widths) and sum(b["input_ids"].numel() for b in batches) < 30 * max(widths)
+    batch = obj.make_batch(test.texts, test.labels)  # one batch in data order, padded to the longest
+    with torch.no_grad():
+        scores = obj.scores_fn(lambda **kw: obj.model(**kw), batch).float()
+    loss = torch.nn.functional.cross_entropy(scores, batch["labels"]).item()
+    assert got["accuracy"] == (scores.argmax(-1) == batch["labels"]).float().mean().item()
+    assert got["loss"] == pytest.approx(loss, rel=1e-5)
+    assert llm.evaluate(obj, obj.x, obj.y, split="test", limit=10)["accuracy"] >= 0  # its own batches
+    assert ("test", 10, 4) in obj._eval_batches and obj._eval_batches[("test", 30, 4)] is batches
+
+
 def test_bfloat16_runs_on_cpu():
     obj = make_llm_objective(model="tiny-llama", adapter="lora", dtype="bfloat16", **SMALL)
     assert obj.dtype == torch.bfloat16 and obj.x.dtype == torch.bfloat16 and obj.y.dtype == torch.bfloat16
