@@ -6,10 +6,10 @@ the matrix is half of its base weights. The perturbations x +- mu u that exist o
 then skip the other rows; the update x <- x - eta phi u / q still moves every row. Per step that is one full
 pass over such a matrix instead of three.
 
-What stays and what changes, for the same seed:
+What stays and what changes in one step from the same point, for the same seed:
 
 * The directions are drawn exactly as before (the same generator calls, so the same u for every tensor).
-* Every loss value is bitwise the same: the forward reads the same numbers.
+* Every loss value of the step is bitwise the same: the forward reads the same numbers.
 * The rows read end bitwise where they did: each move is the same single rounding of x + c u.
 * The rows not read are no longer moved out and back: they get x + c u with c the update only, one
   rounding instead of three (closer to the exact x - eta phi u / q). Later steps that read those rows then
