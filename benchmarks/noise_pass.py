@@ -32,35 +32,25 @@ import torch  # noqa: E402
 
 
 def make_passes(obj) -> dict:
+    """name -> one measuring pass (a fresh direction, then x + alpha u) through the step's own blocks."""
     from hybridsmooth.zo import signs
-    from hybridsmooth.zo.estimators import draw_directions
     from hybridsmooth.zo.flat_runs import merge_adjacent
-    from hybridsmooth.zo.read_rows import _move_rows
+    from hybridsmooth.zo.inplace import _PerturbedBlock
+    from hybridsmooth.zo.read_rows import ReadRowsBlock
 
     views = list(obj.x_layout.views(obj.x).values())
     gen = torch.Generator().manual_seed(0)
     found = obj.embedding_rows
     rows = found.rows(obj.batches[0], len(views)) if found is not None else [None] * len(views)
     merged, _ = merge_adjacent(views, [None] * len(views))
-    merged_rows = merge_adjacent(views, rows)
     alpha = 1e-12  # the weights barely move: every pass sees the same numbers
 
-    def packed(tensors):
+    def one_pass(params, form="spsa", rows=None):
         def run():
-            for v in tensors:
-                signs.draw_signs(tuple(v.shape), generator=gen, dtype=v.dtype).add_to(v, alpha)
-
-        return run
-
-    def gaussian():
-        for v in views:
-            v.add_(draw_directions(tuple(v.shape), form="central", generator=gen, dtype=v.dtype), alpha=alpha)
-
-    def rows_read(tensors, which):
-        def run():
-            for v, r in zip(tensors, which):
-                u = signs.draw_signs(tuple(v.shape), generator=gen, dtype=v.dtype)
-                u.add_to(v, alpha) if r is None else _move_rows(v, u, r, alpha)
+            kw = dict(form=form, generator=gen, buffered=False)
+            block = ReadRowsBlock(params, rows=rows, **kw) if rows is not None else _PerturbedBlock(params, **kw)
+            block.new_direction()
+            block.move(alpha, offset=alpha)
 
         return run
 
@@ -68,15 +58,16 @@ def make_passes(obj) -> dict:
         chunk = signs.CHUNK
         signs.CHUNK = 1 << 18
         try:
-            packed(merged)()
+            one_pass(merged)()
         finally:
             signs.CHUNK = chunk
 
-    out = {"gaussian": gaussian, "packed": packed(views), "packed, merged": packed(merged)}
+    out = {"gaussian": one_pass(views, "central"), "packed": one_pass(views), "packed, merged": one_pass(merged)}
     out["merged, 2^18 chunks"] = small_chunks
     if found is not None:
-        out["rows read"] = rows_read(*merged_rows)
-        out["rows read, per tensor"] = rows_read(views, rows)
+        merged_params, merged_rows = merge_adjacent(views, rows)
+        out["rows read"] = one_pass(merged_params, rows=merged_rows)
+        out["rows read, per tensor"] = one_pass(views, rows=rows)
     return out
 
 

@@ -49,7 +49,7 @@ def _adapter_gradient_hook(objective: Objective, idx: int | None, grads: list[Te
 
 
 def _read_rows(objective: Objective, idx: int | None, form: str, options: dict) -> tuple[list | None, Callable]:
-    """(rows per x tensor, loss wrapper) for a step that moves only the embedding rows the batch reads
+    """(rows per x tensor, loss wrapper) for an x step that moves only the embedding rows the batch reads
     (``zo.read_rows``), or (None, identity) where that does not apply: no index-only embedding, a form other
     than spsa, a ZO precision other than plain, or a rounding probe."""
     found = getattr(objective, "embedding_rows", None)
@@ -104,13 +104,13 @@ def inplace_zo_block_step(
         hook = _adapter_gradient_hook(objective, idx, grads) if fo_point != "clean" and v is objective.x else None
         block = "x" if v is objective.x else "y"
         kw = precision.step_options(objective, block) if precision is not None else {}
-        rows, checked = _read_rows(objective, idx, form, kw) if block == "x" and zo_rows == "read" else (None, None)
-        if rows is not None:
-            hook = checked(hook) if hook is not None else None
+        moves_rows = block == "x" and zo_rows == "read"
+        rows, checked = _read_rows(objective, idx, form, kw) if moves_rows else (None, lambda loss: loss)
+        hook = checked(hook) if hook is not None else None
         res = zo_step_inplace_from(
             generator,
             params,
-            checked(lambda: loss_fn(v)) if rows is not None else lambda: loss_fn(v),
+            checked(lambda: loss_fn(v)),
             mu=mu,
             eta=eta,
             form=form,
