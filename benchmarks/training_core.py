@@ -13,7 +13,10 @@ Every operation runs the project's own code path on the same ModuleObjective and
                   of it (``zo.read_rows``): what ``train_model`` runs;
 * ``zo rademacher before`` the same step tensor by tensor with every row moved (the former step; only when
                   asked for);
-* ``fo-peft``     ``optim.hybrid_sgd.hybrid_step`` with method fo_peft (``grad_y_only``: x out of autograd);
+* ``fo-peft``     ``optim.hybrid_sgd.hybrid_step`` with method fo_peft (x out of autograd); the loss that
+                  ``train_model`` records comes from the gradient's own forward;
+* ``fo-peft before`` the same step after a separate no-grad forward that recorded the loss (the former
+                  ``train_model`` step; only when asked for; ``fo-full before`` likewise);
 * ``hybrid``      ``hybrid_step`` with method hybrid and the in-place ZO block step of
                   ``engine.model_step.inplace_zo_block_step`` (regenerated noise): what ``train_model`` runs;
 * ``hybrid plus`` the same with the adapter gradient from the ZO step's own forward at x + mu u (fo_point plus);
@@ -82,9 +85,11 @@ OPERATIONS = (
     "fo-full copy",
     "zo rademacher before",
     "hybrid rad+plus before",
+    "fo-peft before",
+    "fo-full before",
 )
 # the code paths a change replaced, timed beside their successors only when asked for
-ON_REQUEST = ("fo-full copy", "zo rademacher before", "hybrid rad+plus before")
+ON_REQUEST = ("fo-full copy", "zo rademacher before", "hybrid rad+plus before", "fo-peft before", "fo-full before")
 # random LLaMA shapes for --llama (weights drawn by transformers' own init; no checkpoint needed)
 LLAMA_SHAPES = {
     # 1.3B LLaMA-shaped (OpenLLaMA/ TinyLlama-like widths, untied embeddings): 1,345,423,360 base weights
@@ -329,7 +334,17 @@ def make_operations(obj, *, mu: float, eta_x: float, eta_y: float, seed: int) ->
         "hybrid rad+plus before": _tensor_by_tensor(True)(step("hybrid", "spsa", "plus", zo_rows="all")),
         "fo-full": step("fo_full"),
         "fo-full copy": step("fo_full", in_place=False),
+        "fo-peft before": _after(forward, step("fo_peft")),
+        "fo-full before": _after(forward, step("fo_full")),
     }
+
+
+def _after(first: Callable[[], None], then: Callable[[], None]) -> Callable[[], None]:
+    def run() -> None:
+        first()
+        then()
+
+    return run
 
 
 def _sync(device: str) -> None:
@@ -478,6 +493,8 @@ TIME_RATIOS = (
     Ratio("FO-full step, x in place / out of place + copy", "fo-full", "fo-full copy", None),
     Ratio("ZO step (Rademacher), now / before", "zo rademacher", "zo rademacher before", None),
     Ratio("hybrid step (Rademacher, plus), now / before", "hybrid rad+plus", "hybrid rad+plus before", None),
+    Ratio("FO-PEFT step with its loss record, now / before", "fo-peft", "fo-peft before", None),
+    Ratio("FO-full step with its loss record, now / before", "fo-full", "fo-full before", None),
 )
 MEMORY_RATIOS = (
     Ratio("ZO step (regenerate) / inference", "zo regen", "forward", 1.10),

@@ -7,8 +7,9 @@ folders, or from the committed tables where the folders are gone. ``plan`` write
 two phases (the second once the first is finished) for ``hybridsmooth sweep run`` elsewhere.
 
 Cells (``--cell``): ``main`` (MiniLM + LoRA, tweets), ``topic`` (MiniLM + LoRA, BBC News), ``smollm2``
-(SmolLM2-135M + LoRA, tweets), ``paper`` (OPT-1.3B + LoRA on SST-2, on GPUs), ``quick`` (a tiny random
-model: the pipeline in seconds; ``--quick`` is ``--cell quick``). ``--set key=value`` changes a key of the
+(SmolLM2-135M + LoRA, tweets; ``smollm2_short``: cut to about two hours on 2 cores), ``paper`` (OPT-1.3B +
+LoRA on SST-2, on GPUs), ``quick`` (a tiny random model: the pipeline in seconds; ``--quick`` is ``--cell
+quick``). ``--set key=value`` changes a key of the
 cell's problem spec (a model on disk: ``--set model=/ckpt/opt-1.3b``; SST-2 from a file: ``--set
 data=/data/sst2/train.tsv``; ``--set device=cuda --set dtype=bfloat16``, with ``--zo-precision master`` so
 that small ZO steps survive bfloat16). The executors and their options are those of ``sweep run``.
@@ -19,7 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import validate
-from ..claim.cells import CONTROL, METHOD_ORDER
+from ..claim.cells import CELLS, CONTROL, METHOD_ORDER
 from ..errors import UsageError
 from . import sweep as sweep_command
 
@@ -36,7 +37,7 @@ def add_arguments(parser) -> None:
         ("plan", "write the grid files of the two phases (the second once tuning is finished)"),
     ):
         p = actions.add_parser(name, help=help_text, description=help_text)
-        p.add_argument("--cell", default="main", help="main | topic | smollm2 | paper | quick (default main)")
+        p.add_argument("--cell", default="main", help=f"{' | '.join(CELLS)} (default main)")
         p.add_argument("--quick", action="store_true", help="the quick cell: a tiny model, the pipeline only")
         p.add_argument("--out", required=True, help="folder of the results (its runs/ holds the run folders)")
         p.add_argument("--steps", type=int, default=None, help="steps per run (default: the cell's)")

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from ..objectives.base import Objective
-from ..optim.hybrid_sgd import HybridSGDConfig, ZOStep, hybrid_step
+from ..optim.hybrid_sgd import HybridSGDConfig, ZOStep, hybrid_step, records_start_loss
 from ..optim.schedule import ScheduledStep
 from ..zo.estimators import ZOEstimate
 from ..zo.inplace import NoiseMode, zo_step_inplace_from
@@ -173,7 +173,8 @@ def model_step(
         objective, noise_mode=noise_mode, fo_point=config.fo_point, idx=step.idx, precision=precision, record=rounding
     )
     has_zo = "zo" in config.modes
-    if not has_zo:  # a logging forward at the step's start point, outside the timed step
+    logged = has_zo or records_start_loss(config)
+    if not logged:  # a logging forward at the step's start point, outside the timed step
         with torch.no_grad():
             loss = float(objective.loss(objective.x, objective.y, step.idx))
     t0 = time.perf_counter()
@@ -203,6 +204,8 @@ def model_step(
     est = info.get("zo_x") or info.get("zo_y")
     if has_zo:  # f_i at the start point: (L+ + L-)/2 = f_i + O(mu^2) for the two-sided forms
         loss = float(est.loss_at_x)
+    elif logged:  # f_i at the start point, from the forward of the step's own gradient
+        loss = float(info["loss"])
     phi = float(est.phi.mean()) if est is not None else float("nan")
     gy = info.get("grad_y")
     gy_norm = float(torch.linalg.vector_norm(gy.double())) if gy is not None else float("nan")

@@ -201,6 +201,14 @@ def fo_block_gradient(
     raise ValueError(f"unknown fo_point {fo_point!r}; accepted: {', '.join(FO_POINTS)}")
 
 
+def records_start_loss(config: HybridSGDConfig) -> bool:
+    """Whether ``hybrid_step`` with ``info`` records f_i at the start point from its own gradient's forward:
+    an FO x block (the joint gradient at (x, y)), or a frozen x with the adapter's clean Jacobi gradient."""
+    x_mode, y_mode = config.modes
+    clean_y = y_mode == "fo" and config.update == "jacobi" and config.fo_point == "clean"
+    return x_mode == "fo" or (x_mode == "frozen" and clean_y)
+
+
 def hybrid_step(
     objective: Objective,
     x: Tensor,
@@ -215,8 +223,9 @@ def hybrid_step(
 ) -> tuple[Tensor, Tensor]:
     """One inner step of THEORY 2.1 on sample(s) ``idx``: returns the new (x, y).
 
-    ``info``, when given, receives what the step measured: ``zo_x`` / ``zo_y`` (the ZO estimates) and
-    ``grad_y`` (the adapter gradient used), for per-step records. ``fo_x_update(x, grad_x, eta_x)`` replaces
+    ``info``, when given, receives what the step measured: ``zo_x`` / ``zo_y`` (the ZO estimates),
+    ``grad_y`` (the adapter gradient used) and, where ``records_start_loss(config)``, ``loss``: f_i(x, y) from
+    the forward of the step's own gradient, for per-step records. ``fo_x_update(x, grad_x, eta_x)`` replaces
     the out-of-place FO update of x, x - eta_x grad_x (``engine.model_step.sgd_in_place``: the same bits, in
     place).
 
@@ -229,12 +238,18 @@ def hybrid_step(
     u1 = est = None
     gy = None
     if x_mode == "fo":
-        gx, gy_joint = objective.grad(x, y, idx)
+        if info is None:
+            gx, gy_joint = objective.grad(x, y, idx)
+        else:  # the gradient's own forward gives f_i at the start point: no second forward to record it
+            info["loss"], gx, gy_joint = objective.value_and_grad(x, y, idx)
         gy = gy_joint if c.update == "jacobi" else None  # one gradient call serves both blocks
         x_new = x - c.eta_x * gx if fo_x_update is None else fo_x_update(x, gx, c.eta_x)
     else:
         if y_mode == "fo" and c.update == "jacobi" and c.fo_point == "clean":
-            gy = grad_y_only(objective, x, y, idx)
+            if info is not None and records_start_loss(c):
+                info["loss"], _, gy = objective.value_and_grad(x, y, idx, blocks="y")
+            else:
+                gy = grad_y_only(objective, x, y, idx)
         if x_mode == "zo":
             x_new, est = zo_block_step(
                 lambda xx: objective.loss(xx, y, idx), x, eta=c.eta_x, mu=c.mu, form=c.form, q=c.q, generator=generator

@@ -184,3 +184,26 @@ def test_fo_full_runs_update_the_live_weights_in_place_with_the_out_of_place_bit
         runs.append((res.steps[["loss", "grad_y_norm"]].to_numpy(), obj.x.clone(), obj.y.clone()))
     assert (runs[0][0] == runs[1][0]).all()
     assert torch.equal(runs[0][1], runs[1][1]) and torch.equal(runs[0][2], runs[1][2])
+
+
+@pytest.mark.parametrize("method,etas", [("fo_peft", dict(eta_x=0.0, eta_y=1e-2)), ("fo_full", dict(eta_x=1e-2))])
+def test_fo_steps_record_their_loss_from_the_gradients_forward(monkeypatch, method, etas):
+    from hybridsmooth.engine import model_step
+
+    def counted_run():
+        obj = tiny()
+        forwards = []
+        obj.model.register_forward_pre_hook(lambda *_: forwards.append(1))
+        res = train_model(
+            obj, run_of(hybrid(method=method, **etas), steps=4), evaluate=lambda _: {"loss": 0.0, "accuracy": 0.0}
+        )
+        return res.steps["loss"].to_numpy(), len(forwards), obj.x.clone(), obj.y.clone()
+
+    loss, forwards, x, y = counted_run()
+    assert forwards == 4  # one forward per step: the gradient's, no logging forward beside it
+    # the earlier path: a separate no-grad forward at each step's start point records the loss
+    monkeypatch.setattr(model_step, "records_start_loss", lambda config: False)
+    loss_before, forwards_before, x_before, y_before = counted_run()
+    assert forwards_before == 8
+    assert torch.allclose(torch.tensor(loss), torch.tensor(loss_before), rtol=1e-6, atol=0.0)
+    assert torch.equal(x, x_before) and torch.equal(y, y_before)  # the steps themselves are unchanged
