@@ -31,8 +31,8 @@ from .registry import read_table, write_config, write_table
 MIN_IMPROVEMENT = 0.01
 METHOD_ORDER = ("hybrid", "fo_peft", "fo_full", "zo_full", "zo_peft")
 
-# (forwards, backwards over y, backwards over x) per step, fo_point = clean, central ZO, q = 1; a logging
-# forward of the FO-only methods is outside the timed step and not counted
+# (forwards, backwards over y, backwards over x) per step, fo_point = clean, central ZO, q = 1; every method
+# records its loss from these passes (the FO-only ones from their gradient's forward), so no other pass runs
 PASSES = {
     "hybrid": (3, 1, 0),  # ZO on x: 2 forwards; FO on y: forward + backward through y only
     "hybrid+plus": (2, 1, 0),  # the adapter gradient rides on the ZO forward at x + mu u
