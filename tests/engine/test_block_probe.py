@@ -112,3 +112,28 @@ def test_the_test_split_is_read_at_the_best_dev_evaluation_and_at_the_end(tmp_pa
     assert summary["best_test_loss"] == pytest.approx(stopped.test["loss"], rel=1e-6)
     assert summary["best_test_accuracy"] == stopped.test["accuracy"]
     assert summary["final_test_accuracy"] == long.test["accuracy"]
+
+
+def test_the_test_split_is_read_once_when_the_best_dev_evaluation_is_the_last(monkeypatch):
+    from hybridsmooth.engine.held_out import best_point, test_evaluations
+    from hybridsmooth.objectives import llm
+
+    reads = []
+    real = llm.evaluate
+
+    def counted(objective, x, y, *, split="dev", **kw):
+        reads.append(split)
+        return real(objective, x, y, split=split, **kw)
+
+    monkeypatch.setattr(llm, "evaluate", counted)
+    obj = tiny()
+    kept = best_point(None, obj, ("y",), 4, 0.5, 0.75)  # the final point: the live weights, unchanged since
+    at_end = test_evaluations(obj, kept)
+    assert reads == ["test"]
+    assert at_end["best_test_loss"] == at_end["loss"] and at_end["best_test_accuracy"] == at_end["accuracy"]
+    with torch.no_grad():
+        obj.y.add_(0.5)  # the run moved on after its best evaluation: the kept point is read on its own
+    reads.clear()
+    later = test_evaluations(obj, kept)
+    assert reads == ["test", "test"]
+    assert later["best_test_loss"] == pytest.approx(at_end["loss"], rel=1e-6) and later["loss"] != at_end["loss"]
