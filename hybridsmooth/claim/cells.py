@@ -181,8 +181,9 @@ CELLS: dict[str, Cell] = {
     ),
     # the SmolLM2 cell cut to what runs in about two hours on 2 cores (the full cell needs about 13): the two
     # methods the claim is about, 100 steps (1.6 epochs), half the dev and test splits, 7 grid points. Its
-    # adapter grid sits higher than the full cell's: 2/L_y = 0.27 at the start point (L_y = 7.4), and a 30-step
-    # probe of FO-PEFT on the tuning seed reached 0.78 dev accuracy at eta_y = 0.1 against 0.75 at 0.03
+    # adapter grid sits higher than the full cell's: 2/L_y = 0.27 on the 8-tweet minibatch of the README's
+    # constants (L_y = 7.4; 0.39 on this cell's first minibatch), and a 30-step probe of FO-PEFT on the tuning
+    # seed reached 0.78 dev accuracy at eta_y = 0.1 against 0.75 at 0.03
     "smollm2_short": Cell(
         "smollm2_short",
         "llm:model=smollm2,adapter=lora,task=sentiment,n_train=1000,n_dev=250,n_test=500,batch_size=16,max_length=32",
