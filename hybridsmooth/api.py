@@ -91,7 +91,7 @@ def train(
             ``mu``, ``q``, ``seed``, ``update``, ``fo_point``, ``divergence_factor``.
 
     Returns:
-        The :class:`~hybridsmooth.optim.hybrid_sgd.RunResult`; ``to_frame()`` gives the per-epoch metrics.
+        The :class:`~hybridsmooth.optim.run_metrics.RunResult`; ``to_frame()`` gives the per-epoch metrics.
 
     Example:
         >>> import hybridsmooth as hs

@@ -26,7 +26,8 @@ from .. import validate
 from ..engine import run_config_record, write_run
 from ..engine.run_description import RunDescription
 from ..errors import UsageError
-from ..optim.hybrid_sgd import HybridSGDConfig, run_hybrid_sgd
+from ..optim.batched_run import run_hybrid_sgd
+from ..optim.hybrid_sgd import HybridSGDConfig
 from ..optim.run_metrics import summarize_run
 from ..paths import ensure_output_dir
 from ..problems import make_problem

@@ -50,7 +50,7 @@ def execute(
         )
     check_batch_memory(objective, description.seed_arg, description.optimizer.q)
     if folder is None:
-        from ..optim.hybrid_sgd import run_hybrid_sgd
+        from ..optim.batched_run import run_hybrid_sgd
 
         if resume:
             raise ValueError("resume needs a run folder")

@@ -13,7 +13,8 @@ import torch
 
 from ..errors import UsageError
 from ..objectives.base import Objective
-from ..optim.hybrid_sgd import EpochState, HybridSGDConfig, run_hybrid_sgd
+from ..optim.batched_run import EpochState, run_hybrid_sgd
+from ..optim.hybrid_sgd import HybridSGDConfig
 from ..optim.run_metrics import RunResult, summarize_run
 from .interrupt import RunInterrupted, deferred_interrupt
 from .run_description import RunDescription

@@ -12,7 +12,8 @@ import pandas as pd
 
 from ..errors import UsageError
 from ..objectives.base import Objective
-from ..optim.hybrid_sgd import HybridSGDConfig, run_hybrid_sgd
+from ..optim.batched_run import run_hybrid_sgd
+from ..optim.hybrid_sgd import HybridSGDConfig
 from ..theory import predictions
 from ..theory.claims.check13_two_step_speedup import exact_epochs, first_below, separable_quadratic
 from . import style

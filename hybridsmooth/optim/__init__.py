@@ -2,7 +2,8 @@
 limits."""
 
 from ..rng import SeedStreams, as_seed_indices
-from .hybrid_sgd import METHODS, HybridSGDConfig, fo_block_gradient, hybrid_step, run_hybrid_sgd, zo_step
+from .batched_run import run_hybrid_sgd
+from .hybrid_sgd import METHODS, HybridSGDConfig, fo_block_gradient, hybrid_step, zo_step
 from .limits import StepLimit, diagnose, step_limits
 from .orders import ORDERS, sample_orders
 from .run_metrics import RunResult, summarize_run

@@ -17,7 +17,8 @@ import torch
 
 from ...objectives.base import Objective
 from ...objectives.quadratic import BlockQuadratic
-from ...optim.hybrid_sgd import HybridSGDConfig, run_hybrid_sgd
+from ...optim.batched_run import run_hybrid_sgd
+from ...optim.hybrid_sgd import HybridSGDConfig
 from ..checks import CheckResult, one_sided, two_sided
 
 KEY = "9"

@@ -16,7 +16,8 @@ from __future__ import annotations
 import pandas as pd
 
 from ...objectives.base import Objective
-from ...optim.hybrid_sgd import HybridSGDConfig, run_hybrid_sgd
+from ...optim.batched_run import run_hybrid_sgd
+from ...optim.hybrid_sgd import HybridSGDConfig
 from ...problems import make_problem
 from ..assumptions.joint import joint_lambda_on_ray
 from ..bounds import RefConstants, initial_gap

@@ -21,7 +21,8 @@ import pandas as pd
 import torch
 
 from ...objectives.quadratic import BlockQuadratic
-from ...optim.hybrid_sgd import HybridSGDConfig, run_hybrid_sgd
+from ...optim.batched_run import run_hybrid_sgd
+from ...optim.hybrid_sgd import HybridSGDConfig
 from ..checks import CheckResult, two_sided
 from ..run_statistics import mean_se, phi_per_seed
 from ..sizes import Size, check_size, seed_count

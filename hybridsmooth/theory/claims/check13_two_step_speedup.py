@@ -22,7 +22,8 @@ import torch
 
 from ...objectives.base import Objective
 from ...objectives.quadratic import BlockQuadratic
-from ...optim.hybrid_sgd import HybridSGDConfig, run_hybrid_sgd
+from ...optim.batched_run import run_hybrid_sgd
+from ...optim.hybrid_sgd import HybridSGDConfig
 from .. import predictions
 from ..checks import CheckResult, two_sided
 from ..recursions import isotropic_zo_rate

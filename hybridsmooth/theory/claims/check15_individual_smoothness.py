@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from ...objectives.counterexamples import make_falsifier
-from ...optim.hybrid_sgd import HybridSGDConfig, run_hybrid_sgd
+from ...optim.batched_run import run_hybrid_sgd
+from ...optim.hybrid_sgd import HybridSGDConfig
 from ..checks import CheckResult, one_sided, two_sided
 
 KEY = "15"

@@ -72,7 +72,8 @@ def quadratic_for(case: PEPCase, *, d_b: int = 2, seed: int = 0):
 def measured_lhs(case: PEPCase, *, seeds: int = 64) -> tuple[float, float]:
     """Seed mean and standard error of Theorem R's LHS for FO RR-SGD (``run_hybrid_sgd``, method fo_full) on
     ``quadratic_for(case)``: a point below the tight worst case, as every instance is."""
-    from ...optim.hybrid_sgd import HybridSGDConfig, run_hybrid_sgd
+    from ...optim.batched_run import run_hybrid_sgd
+    from ...optim.hybrid_sgd import HybridSGDConfig
 
     obj = quadratic_for(case)
     S = 1 if case.n == 1 else seeds  # one permutation only: the run is deterministic
