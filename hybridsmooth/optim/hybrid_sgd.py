@@ -232,16 +232,18 @@ def hybrid_step(
     c = config
     u1 = est = None
     gy = None
+    # the gradient's own forward gives f_i at the start point: no second forward to record it
+    want_loss = info is not None and records_start_loss(c)
     if x_mode == "fo":
-        if info is None:
-            gx, gy_joint = objective.grad(x, y, idx)
-        else:  # the gradient's own forward gives f_i at the start point: no second forward to record it
+        if want_loss:
             info["loss"], gx, gy_joint = objective.value_and_grad(x, y, idx)
+        else:
+            gx, gy_joint = objective.grad(x, y, idx)
         gy = gy_joint if c.update == "jacobi" else None  # one gradient call serves both blocks
         x_new = x - c.eta_x * gx if fo_x_update is None else fo_x_update(x, gx, c.eta_x)
     else:
         if y_mode == "fo" and c.update == "jacobi" and c.fo_point == "clean":
-            if info is not None and records_start_loss(c):
+            if want_loss:
                 info["loss"], _, gy = objective.value_and_grad(x, y, idx, blocks="y")
             else:
                 gy = grad_y_only(objective, x, y, idx)
