@@ -123,24 +123,14 @@ MU = 1e-3  # MeZO's smoothing radius
 
 
 def _minilm_grids() -> dict:
-    # plain SGD on the adapter: eta_y = 1.0 leaves FO-PEFT at chance on the tweets and 0.1 is still far from
-    # level after 300 steps (a 300-step probe before the grid was fixed); the hybrid at eta_y = 0.5 collapsed
-    # to chance after 200 steps on the tuning seed, so 0.2 was added to every adapter grid. ZO-Full learned
-    # best at eta_x = 1e-3 (dev accuracy 0.43 -> 0.64 in 400 steps), so the hybrid's ZO block gets that
-    # step too: with eta_x <= 1e-4 alone, Hybrid and FO-PEFT would agree by construction
-    return {
-        "hybrid": _grid(eta_x=[1e-5, 1e-4, 1e-3], eta_y=[0.2, 0.3, 0.5], mu=[MU]),
-        "fo_peft": _grid(eta_y=[0.1, 0.2, 0.3, 0.5]),
-        "fo_full": _grid(eta_x=[3e-3, 3e-2], eta_y=[0.2, 0.3, 0.5]),
-        "zo_full": _grid(eta_x=[1e-5, 1e-4, 1e-3], mu=[MU]),
-        "zo_peft": _grid(eta_y=[1e-3, 1e-2, 1e-1], mu=[MU]),
-    }
-
-
-def _topic_grids() -> dict:
-    # a step at 16 x 64 tokens costs about twice the main cell's, so the grid is cut to what fits about 90
-    # minutes on 2 cores, informed by the main cell: the hybrid diverged at eta_y = 0.5 there (dropped); FO-Full
-    # and ZO-Full were selected at the top edge of their eta_x grids, so each grid moves one point up
+    # MiniLM's grids, cut from the first main cell's 25 points to 19 so that a from-scratch run fits about 90
+    # minutes on 2 cores, informed by that run (figures/claim/main_25_points): the hybrid diverged or collapsed
+    # at eta_y = 0.5 (dropped); FO-Full and ZO-Full were selected at the top edge of their eta_x grids, so each
+    # moves one point up, FO-Full at its selected eta_y = 0.3 only. Kept from that grid's design: plain SGD on
+    # the adapter at eta_y = 1.0 left FO-PEFT at chance and 0.1 was far from level after 300 steps (a probe
+    # before the grid was fixed); ZO-Full learned best at eta_x = 1e-3, so the hybrid's ZO block gets that step
+    # too: with eta_x <= 1e-4 alone, Hybrid and FO-PEFT would agree by construction. The topic cell takes the
+    # same grids
     return {
         "hybrid": _grid(eta_x=[1e-5, 1e-4, 1e-3], eta_y=[0.2, 0.3], mu=[MU]),
         "fo_peft": _grid(eta_y=[0.1, 0.2, 0.3, 0.5]),
@@ -162,7 +152,7 @@ CELLS: dict[str, Cell] = {
         "topic",
         "llm:model=minilm,adapter=lora,task=topic,n_train=1000,batch_size=16,max_length=64",
         steps=200,
-        grids=_topic_grids(),
+        grids=_minilm_grids(),
         notes="MiniLM-L6 + LoRA r=8 on 1000/500/500 BBC News articles (5 topics), 16 x 64 tokens per step, "
         "200 steps (3.2 epochs) and 19 grid points: what fits about 90 minutes on 2 cores",
     ),

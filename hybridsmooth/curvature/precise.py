@@ -60,3 +60,29 @@ def dot(a: Tensor, b: Tensor) -> float:
     if _plain(b):
         return float(a.reshape(-1) @ b.reshape(-1))
     return float(_project64(a.reshape(1, -1), b.reshape(-1))[0])
+
+
+# the float64 reductions below convert one chunk at a time: converting a 22.7M-entry vector whole allocates
+# 180 MB per operand per call, and on a host that hands back idle memory page by page that costs 0.22 s per
+# dot against 0.02 s in chunks the allocator reuses (benchmarks/probe_cost.py)
+CHUNK64 = 1 << 20
+
+
+def dot64(a: Tensor, b: Tensor) -> float:
+    """a . b with every product and sum in float64 (float32 entries multiply exactly there): for differences of
+    two large inner products, where ``dot``'s float32 chunks would lose the result."""
+    a, b = a.detach().reshape(-1), b.detach().reshape(-1)
+    total = torch.zeros((), dtype=torch.float64, device=a.device)
+    for i in range(0, a.numel(), CHUNK64):
+        total += torch.dot(a[i : i + CHUNK64].double(), b[i : i + CHUNK64].double())
+    return float(total)
+
+
+def distance64(a: Tensor, b: Tensor) -> float:
+    """||a - b||_2 with the difference and the sum of squares in float64."""
+    a, b = a.detach().reshape(-1), b.detach().reshape(-1)
+    total = torch.zeros((), dtype=torch.float64, device=a.device)
+    for i in range(0, a.numel(), CHUNK64):
+        d = a[i : i + CHUNK64].double() - b[i : i + CHUNK64].double()
+        total += torch.dot(d, d)
+    return float(total) ** 0.5

@@ -24,6 +24,9 @@ import math
 import torch
 from torch import Tensor
 
+from ..curvature.precise import distance64 as _distance
+from ..curvature.precise import dot64 as _dot
+
 PROBE_EXAMPLES = 32
 PROBE_COLUMNS = (
     "step", "probe_loss", "grad_x_norm", "grad_y_norm", "x_change", "y_change", "x_expected", "y_expected",
@@ -43,12 +46,6 @@ def probe_batch(objective):
     return objective.batches[0]
 
 
-def _dot(a: Tensor, b: Tensor) -> float:
-    return float(torch.dot(a.detach().double(), b.detach().double()))
-
-
-def _distance(a: Tensor, b: Tensor) -> float:
-    return float(torch.linalg.vector_norm(a.detach().double() - b.detach().double()))
 
 
 @dataclasses.dataclass(eq=False)

@@ -52,3 +52,19 @@ def test_a_lanczos_basis_on_a_long_operator_stays_orthonormal():
         Q[j + 1] = w / b
     G = Q.double() @ Q.double().T
     assert float((G - torch.eye(6, dtype=torch.float64)).abs().max()) < 1e-5
+
+
+def test_float64_dot_and_distance_match_whole_vector_float64():
+    """dot64 / distance64 convert chunk by chunk; they agree with the whole-vector float64 reductions to float64
+    rounding, and keep a small difference of two large inner products that float32 chunks would lose."""
+    n = 3 * precise.CHUNK64 + 12_345
+    a, b = _long(n, 2), _long(n, 3)
+    ref_dot = float(a.double() @ b.double())
+    assert abs(precise.dot64(a, b) - ref_dot) <= 1e-13 * abs(ref_dot)
+    ref_dist = float(torch.linalg.vector_norm(a.double() - b.double()))
+    assert abs(precise.distance64(a, b) - ref_dist) <= 1e-13 * ref_dist
+    # a step of 1e-4 relative: <g, x + s> - <g, x> = <g, s> holds to float64 rounding of the large dots
+    step = 1e-4 * _long(n, 4)
+    moved = a + step
+    exact = float(b.double() @ (moved.double() - a.double()))
+    assert abs((precise.dot64(b, moved) - precise.dot64(b, a)) - exact) <= 1e-9 * abs(exact)
