@@ -2,9 +2,10 @@
 
 Every 25 steps a seeded claim run probes the blocks (``engine.block_probe``): one backward of 32 dev examples
 and, over each block, three inner products and a distance in float64. This times one probe (``before`` at a
-point, a fixed move of both blocks, ``after``; the move is not timed) with the reductions as they are (``curvature.precise.dot64`` /
-``distance64``, converting 2^20 entries at a time) against the former whole-vector conversions, interleaved
-over --reps rounds, and prints both probe rows: they must agree to float64 rounding.
+point, a fixed move of both blocks that is not timed, ``after``) with the reductions as they are
+(``curvature.precise.dot64`` / ``distance64``, converting 2^20 entries at a time) against the former
+whole-vector conversions, interleaved over --reps rounds, and prints both probe rows: they must agree to
+float64 rounding.
 
     .venv/bin/python benchmarks/probe_cost.py                    # MiniLM + LoRA, tweets, 16 x 32, 1 thread
     .venv/bin/python benchmarks/probe_cost.py --model tiny-bert --reps 2

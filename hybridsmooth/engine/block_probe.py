@@ -46,8 +46,6 @@ def probe_batch(objective):
     return objective.batches[0]
 
 
-
-
 @dataclasses.dataclass(eq=False)
 class BlockProbe:
     """The probe of one run: ``before(step)`` at the point of a probed step, ``after()`` once it has moved;
