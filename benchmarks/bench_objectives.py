@@ -4,7 +4,8 @@ from __future__ import annotations
 
 
 def llm_minibatch_objective(args):
-    """``make_llm_objective`` for ``--model``, ``--adapter``, ``--batch-size``, ``--max-length`` and ``--seed``."""
+    """``make_llm_objective`` for ``--model``, ``--adapter``, ``--batch-size``, ``--max-length``, ``--seed`` and,
+    where the script has them, ``--device`` and ``--dtype``."""
     from hybridsmooth.objectives.llm import make_llm_objective
 
     return make_llm_objective(
@@ -16,4 +17,6 @@ def llm_minibatch_objective(args):
         n_dev=0,
         n_test=0,
         seed=args.seed,
+        device=getattr(args, "device", "cpu"),
+        dtype=getattr(args, "dtype", "float32"),
     )

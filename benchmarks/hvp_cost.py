@@ -38,9 +38,17 @@ from hybridsmooth.curvature.hvp import hvp  # noqa: E402
 SHORT = {"reverse_over_reverse": "rev-rev", "forward_over_reverse": "fwd-rev", "finite_difference": "fin-diff"}
 
 
+def _sync() -> None:
+    # CUDA runs asynchronously: a timer read before the queue drains measures the launch, not the product
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+
+
 def timed(fn):
+    _sync()
     t0 = time.perf_counter()
     out = fn()
+    _sync()
     return time.perf_counter() - t0, out
 
 
@@ -62,6 +70,8 @@ def main(argv=None) -> int:
         "solve, the solvers' default) and default (glibc's own thresholds)",
     )
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    p.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "float64"))
     args = p.parse_args(argv)
     blocks = [b for b in args.blocks.split(",") if b]
     heap_modes = [h for h in args.heap.split(",") if h]
@@ -77,13 +87,13 @@ def main(argv=None) -> int:
     x, y = obj.initial_point()
     print(
         f"# {obj.spec}: d_x={obj.d_x:,} d_y={obj.d_y:,}, batch {args.batch_size} x {args.max_length} tokens, "
-        f"{obj.dtype}, {args.threads} threads, load {t_load:.1f}s",
+        f"{obj.dtype} on {obj.device}, {args.threads} threads, load {t_load:.1f}s",
         flush=True,
     )
     gen = torch.Generator().manual_seed(args.seed)
     vec = {
-        "xx": torch.randn(obj.d_x, generator=gen).to(obj.dtype),
-        "yy": torch.randn(obj.d_y, generator=gen).to(obj.dtype),
+        "xx": torch.randn(obj.d_x, generator=gen).to(device=obj.device, dtype=obj.dtype),
+        "yy": torch.randn(obj.d_y, generator=gen).to(device=obj.device, dtype=obj.dtype),
     }
     samples: dict[tuple, list[float]] = {}
 

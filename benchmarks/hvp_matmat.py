@@ -38,14 +38,23 @@ DEFAULT_PROBLEM = "llm:model=minilm,adapter=lora,n_train=8,batch_size=8,max_leng
 SHORT = {"reverse_over_reverse": "rev-rev", "forward_over_reverse": "fwd-rev", "finite_difference": "fin-diff"}
 
 
+def _sync() -> None:
+    # CUDA runs asynchronously: a timer read before the queue drains measures the launch, not the product
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+
+
 def timed(fn):
+    _sync()
     t0 = time.perf_counter()
     out = fn()
+    _sync()
     return time.perf_counter() - t0, out
 
 
-def directions(d: int, k: int, seed: int, dtype: torch.dtype) -> torch.Tensor:
-    return torch.randn(d, k, generator=torch.Generator().manual_seed(seed), dtype=torch.float64).to(dtype)
+def directions(d: int, k: int, seed: int, dtype: torch.dtype, device) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(d, k, generator=g, dtype=torch.float64).to(device=device, dtype=dtype)
 
 
 def gap(M: torch.Tensor, op, V: torch.Tensor) -> float:
@@ -81,7 +90,7 @@ def main(argv=None) -> int:
     x, y = obj.initial_point()
     idx = None if args.idx < 0 else args.idx
     print(
-        f"# {args.problem}: d_x={obj.d_x:,} d_y={obj.d_y:,}, sample {idx}, {obj.dtype}, k={args.k}, "
+        f"# {args.problem}: d_x={obj.d_x:,} d_y={obj.d_y:,}, sample {idx}, {obj.dtype} on {obj.device}, k={args.k}, "
         f"{args.threads} threads, load {t_load:.1f}s",
         flush=True,
     )
@@ -89,7 +98,7 @@ def main(argv=None) -> int:
     for b, be in cases:
         engine = HessianAtPoint(obj, x, y, idx=idx, backend=be, reuse_graph=True)
         op = engine.operator(b)
-        V = directions(op.shape[1], args.k, args.seed, obj.dtype)
+        V = directions(op.shape[1], args.k, args.seed, obj.dtype, obj.device)
         gaps[(b, be)] = gap(op.matmat(V), op, V)  # also builds the graph and warms both paths up
         ops[(b, be)], fell_back[(b, be)] = (op, V), not engine.batched
     samples: dict[tuple, list[float]] = {}
