@@ -30,6 +30,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # sibling module bench_objectives
 
+from _stop import sigterm_interrupts  # noqa: E402
 from bench_objectives import llm_minibatch_objective  # noqa: E402
 
 from hybridsmooth.curvature import BACKENDS, HessianAtPoint, heap, lanczos_top_eigs  # noqa: E402
@@ -101,7 +102,8 @@ def main(argv=None) -> int:
         samples.setdefault(key, []).append(seconds)
 
     obj.grad(x, y, 0)  # warm-up (allocator, kernels)
-    for rep in range(args.reps):
+
+    def measure_once(rep):
         record(("grad", "xy"), timed(lambda: obj.grad(x, y, 0))[0])
         for b in blocks:
             blk = b[0]
@@ -121,12 +123,28 @@ def main(argv=None) -> int:
                         res = lanczos_top_eigs(op, 1, max_iter=args.iters, tol=1e-300, explicit_residuals=False)
                     record(("solver", b, be, mode), res.seconds / res.n_hvp)
                 engine.release()
-        print(f"  rep {rep + 1}/{args.reps} done", file=sys.stderr, flush=True)
+
+    done = 0
+    try:
+        with sigterm_interrupts():
+            for rep in range(args.reps):
+                t_rep = time.perf_counter()
+                measure_once(rep)
+                done += 1
+                print(
+                    f"  rep {done}/{args.reps} done in {time.perf_counter() - t_rep:.1f}s", file=sys.stderr, flush=True
+                )
+    except KeyboardInterrupt:
+        print(f"# stopped after {done} of {args.reps} repetitions", flush=True)
+        if done == 0:
+            return 1
+        for key in samples:  # a repetition cut short is left out
+            del samples[key][done:]
 
     # best-of-reps is the least disturbed by other processes on a shared host; the median is shown too
     for label, agg in (("best of", min), ("median of", statistics.median)):
         m = {k: agg(v) for k, v in samples.items()}
-        print(f"[{label} {args.reps}] gradient of both blocks: {m[('grad', 'xy')]:.3f}s")
+        print(f"[{label} {done}] gradient of both blocks: {m[('grad', 'xy')]:.3f}s")
         alone = "".join(f" {'standalone, ' + h:>20}" for h in heap_modes)
         heads = "".join(f" {'in solver, ' + h:>19}" for h in heap_modes)
         print(

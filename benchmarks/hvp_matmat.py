@@ -25,14 +25,19 @@ glibc's own thresholds (each 91 MB vector of the base weights mapped and zero-fi
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
 
 import torch
 
-from hybridsmooth.curvature import HessianAtPoint, heap, spectral_density
-from hybridsmooth.problems import make_problem
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # sibling module _stop
+
+from _stop import sigterm_interrupts  # noqa: E402
+
+from hybridsmooth.curvature import HessianAtPoint, heap, spectral_density  # noqa: E402
+from hybridsmooth.problems import make_problem  # noqa: E402
 
 DEFAULT_PROBLEM = "llm:model=minilm,adapter=lora,n_train=8,batch_size=8,max_length=32"
 SHORT = {"reverse_over_reverse": "rev-rev", "forward_over_reverse": "fwd-rev", "finite_difference": "fin-diff"}
@@ -95,35 +100,51 @@ def main(argv=None) -> int:
         flush=True,
     )
     cases, ops, fell_back, gaps = [(b, be) for be in backends for b in blocks], {}, {}, {}
-    for b, be in cases:
-        engine = HessianAtPoint(obj, x, y, idx=idx, backend=be, reuse_graph=True)
-        op = engine.operator(b)
-        V = directions(op.shape[1], args.k, args.seed, obj.dtype, obj.device)
-        gaps[(b, be)] = gap(op.matmat(V), op, V)  # also builds the graph and warms both paths up
-        ops[(b, be)], fell_back[(b, be)] = (op, V), not engine.batched
     samples: dict[tuple, list[float]] = {}
     nodes: dict[tuple, dict] = {}
 
     def slq(op, batch):
         return spectral_density(op, n_probes=args.k, n_steps=args.slq_steps, seed=args.seed, batch=batch)
 
-    for rep in range(args.reps):
-        for mode in modes:
-            for key, (op, V) in ops.items():
-                with heap.switched(mode == "keep"), heap.retained_heap(op.device):
-                    samples.setdefault(("matvec", mode, *key), []).append(timed(lambda: op.matvec(V[:, 0]))[0])
-                    samples.setdefault(("matmat", mode, *key), []).append(timed(lambda: op.matmat(V))[0] / args.k)
-                    for batch in (1, args.k) if args.slq_steps else ():
-                        sec, sd = timed(lambda: slq(op, batch))
-                        samples.setdefault((f"slq{batch}", mode, *key), []).append(sec / sd.n_hvp)
-                        nodes.setdefault(key, {})[batch] = sd.nodes
-        print(f"  rep {rep + 1}/{args.reps} done", file=sys.stderr, flush=True)
+    done = 0
+    try:
+        with sigterm_interrupts():
+            for b, be in cases:
+                t_setup = time.perf_counter()
+                engine = HessianAtPoint(obj, x, y, idx=idx, backend=be, reuse_graph=True)
+                op = engine.operator(b)
+                V = directions(op.shape[1], args.k, args.seed, obj.dtype, obj.device)
+                gaps[(b, be)] = gap(op.matmat(V), op, V)  # also builds the graph and warms both paths up
+                ops[(b, be)], fell_back[(b, be)] = (op, V), not engine.batched
+                print(f"  {b} {SHORT[be]}: set up in {time.perf_counter() - t_setup:.1f}s", file=sys.stderr, flush=True)
+            for _ in range(args.reps):
+                t_rep = time.perf_counter()
+                for mode in modes:
+                    for key, (op, V) in ops.items():
+                        with heap.switched(mode == "keep"), heap.retained_heap(op.device):
+                            one = timed(lambda: op.matvec(V[:, 0]))[0]
+                            samples.setdefault(("matvec", mode, *key), []).append(one)
+                            many = timed(lambda: op.matmat(V))[0] / args.k
+                            samples.setdefault(("matmat", mode, *key), []).append(many)
+                            for batch in (1, args.k) if args.slq_steps else ():
+                                sec, sd = timed(lambda: slq(op, batch))
+                                samples.setdefault((f"slq{batch}", mode, *key), []).append(sec / sd.n_hvp)
+                                nodes.setdefault(key, {})[batch] = sd.nodes
+                done += 1
+                print(
+                    f"  rep {done}/{args.reps} done in {time.perf_counter() - t_rep:.1f}s", file=sys.stderr, flush=True
+                )
+    except KeyboardInterrupt:
+        print(f"# stopped after {done} of {args.reps} repetitions", flush=True)
+        if done == 0:
+            return 1
+        samples = {k: v[:done] for k, v in samples.items()}  # a repetition cut short is left out
 
     # best-of-reps is the least disturbed by other processes on a shared host; the median is shown too
     for label, agg in (("best of", min), ("median of", statistics.median)):
         m = {k: agg(v) for k, v in samples.items()}
         for mode in modes:
-            print(f"[{label} {args.reps}, heap {mode}]")
+            print(f"[{label} {done}, heap {mode}]")
             print(f"{'block':>5} {'backend':>9} {'matvec s':>10} {'matmat s/vec':>13} {'ratio':>7} {'max gap':>9}")
             for b, be in cases:
                 one, per = m[("matvec", mode, b, be)], m[("matmat", mode, b, be)]
