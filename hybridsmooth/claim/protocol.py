@@ -279,4 +279,15 @@ def folder_times(folders: list[Path]) -> dict:
         "runs": len(folders),
         "span_minutes": (max(ends) - min(starts)) / 60,
         "run_minutes": sum(e - s for s, e in zip(starts, ends)) / 60,
+        "machines": sorted({machine(f) for f in folders}),
     }
+
+
+def machine(folder: Path) -> str:
+    """Where a run ran, from its config.json: two machines agree only to rounding (their floating-point kernels
+    differ), and a run that is unstable late can amplify that into a different ending."""
+    cfg = json.loads((folder / "config.json").read_text())
+    return (
+        f"{cfg.get('cpu', '?')}, {cfg.get('device', '?')}, torch {cfg.get('torch_version', '?')}, "
+        f"{cfg.get('threads', '?')} thread(s)"
+    )

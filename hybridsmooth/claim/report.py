@@ -110,6 +110,8 @@ def render(
                 else "."
             )
         )
+    if meta.get("machines"):
+        lines.append(f"Ran on: {'; '.join(meta['machines'])}.")
     lines += ["", "## Verdicts", "", *[f"- {text}" for text in v.values()], ""]
     methods = frames["methods"].copy()
     methods["method"] = [LABELS.get(m, m) for m in methods["method"]]

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 
 from hybridsmooth.claim.cells import CONTROL, cell_named
 from hybridsmooth.cli import main
@@ -85,6 +86,9 @@ def test_the_selected_tuning_run_is_the_tuning_seed_s_final_run_and_runs_once(qu
     assert "are the selected tuning runs themselves" in (quick_run / "report.md").read_text()
     meta = json.loads((quick_run / "meta.json").read_text())
     assert meta["runs"] == len(set(sel["folder"]) | set(per_seed["folder"]))
+    # where the runs ran: one machine here, named with its torch and thread count, and said in the report
+    assert len(meta["machines"]) == 1 and f"torch {torch.__version__}" in meta["machines"][0]
+    assert f"Ran on: {meta['machines'][0]}." in (quick_run / "report.md").read_text()
 
 
 def test_seeds_are_paired_across_methods(quick_run):
