@@ -11,7 +11,16 @@ import torch
 from hybridsmooth.rng import zo_generator
 from hybridsmooth.zo.estimators import draw_directions
 from hybridsmooth.zo.inplace import regenerate_directions, zo_step_inplace
-from hybridsmooth.zo.signs import CHUNK, PackedSigns, add_direction, as_tensor, draw_signs, rademacher
+from hybridsmooth.zo.signs import (
+    ACCELERATOR_CHUNK,
+    CHUNK,
+    PackedSigns,
+    add_direction,
+    as_tensor,
+    chunk_for,
+    draw_signs,
+    rademacher,
+)
 
 DTYPES = [torch.float64, torch.float32, torch.bfloat16, torch.float16]
 WIDTH = {torch.float64: 64, torch.float32: 32, torch.bfloat16: 16, torch.float16: 16}
@@ -28,6 +37,20 @@ def test_chunked_add_is_the_materialised_add_bitwise(dtype, n):
     expected = x + 0.3 * u if dtype == torch.float64 else x.clone().add_(u, alpha=0.3)
     add_direction(x, signs, 0.3)
     assert torch.equal(x, expected)
+
+
+def test_the_chunk_follows_the_device_and_never_changes_a_number():
+    assert chunk_for("cpu") == CHUNK and chunk_for("cuda") == ACCELERATOR_CHUNK  # no GPU needed to ask
+    n = ACCELERATOR_CHUNK + 2 * CHUNK + 77  # past one accelerator chunk, so both loops cross a boundary
+    signs = draw_signs((n,), generator=torch.Generator().manual_seed(9), dtype=torch.bfloat16)
+    x = torch.randn(n, generator=torch.Generator().manual_seed(2)).to(torch.bfloat16)
+    expected = x.clone().add_(signs.materialize(), alpha=0.25)
+    for chunk in (64 * 1024, CHUNK, ACCELERATOR_CHUNK):
+        y = x.clone()
+        signs.add_to(y, 0.25, chunk=chunk)
+        assert torch.equal(y, expected), chunk
+    with pytest.raises(ValueError, match="multiple of 64"):
+        signs.add_to(x.clone(), 1.0, chunk=100)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
