@@ -1,4 +1,5 @@
-"""A benchmark stopped by ``timeout`` (SIGTERM) reports the repetitions it finished instead of nothing."""
+"""Benchmarks in a time box: one stopped by ``timeout`` (SIGTERM) reports the repetitions it finished, and the
+GPU suite refuses a machine without CUDA in one line instead of failing stage by stage."""
 
 import os
 import signal
@@ -41,3 +42,18 @@ def test_hvp_matmat_stopped_by_timeout_prints_its_finished_repetitions():
     done = int(out.split("# stopped after ")[1].split()[0])
     assert done >= 2
     assert f"[best of {done}, heap default]" in out and "rev-rev" in out
+
+
+def test_gpu_suite_refuses_a_machine_without_cuda_in_one_line(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: the suite would run")
+    script = REPO / "benchmarks" / "gpu_suite.sh"
+    usage = subprocess.run(["bash", str(script)], capture_output=True, text=True)
+    assert usage.returncode == 2 and "usage: benchmarks/gpu_suite.sh OUT_DIR" in usage.stdout
+    env = {**os.environ, "PYTHON": sys.executable}
+    out = subprocess.run(["bash", str(script), str(tmp_path / "out")], capture_output=True, text=True, env=env)
+    assert out.returncode == 2
+    assert out.stderr.strip().count("\n") == 0 and "no CUDA GPU" in out.stderr
+    assert not (tmp_path / "out").exists()  # nothing written, nothing half-measured
