@@ -30,7 +30,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # sibling module bench_objectives
 
-from _stop import sigterm_interrupts  # noqa: E402
+from _stop import repeat_until_stopped  # noqa: E402
 from bench_objectives import llm_minibatch_objective  # noqa: E402
 
 from hybridsmooth.curvature import BACKENDS, HessianAtPoint, heap, lanczos_top_eigs  # noqa: E402
@@ -124,22 +124,9 @@ def main(argv=None) -> int:
                     record(("solver", b, be, mode), res.seconds / res.n_hvp)
                 engine.release()
 
-    done = 0
-    try:
-        with sigterm_interrupts():
-            for rep in range(args.reps):
-                t_rep = time.perf_counter()
-                measure_once(rep)
-                done += 1
-                print(
-                    f"  rep {done}/{args.reps} done in {time.perf_counter() - t_rep:.1f}s", file=sys.stderr, flush=True
-                )
-    except KeyboardInterrupt:
-        print(f"# stopped after {done} of {args.reps} repetitions", flush=True)
-        if done == 0:
-            return 1
-        for key in samples:  # a repetition cut short is left out
-            del samples[key][done:]
+    done = repeat_until_stopped(args.reps, measure_once, samples)
+    if done == 0:
+        return 1
 
     # best-of-reps is the least disturbed by other processes on a shared host; the median is shown too
     for label, agg in (("best of", min), ("median of", statistics.median)):

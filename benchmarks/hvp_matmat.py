@@ -34,7 +34,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # sibling module _stop
 
-from _stop import sigterm_interrupts  # noqa: E402
+from _stop import repeat_until_stopped  # noqa: E402
 
 from hybridsmooth.curvature import HessianAtPoint, heap, spectral_density  # noqa: E402
 from hybridsmooth.problems import make_problem  # noqa: E402
@@ -106,39 +106,29 @@ def main(argv=None) -> int:
     def slq(op, batch):
         return spectral_density(op, n_probes=args.k, n_steps=args.slq_steps, seed=args.seed, batch=batch)
 
-    done = 0
-    try:
-        with sigterm_interrupts():
-            for b, be in cases:
-                t_setup = time.perf_counter()
-                engine = HessianAtPoint(obj, x, y, idx=idx, backend=be, reuse_graph=True)
-                op = engine.operator(b)
-                V = directions(op.shape[1], args.k, args.seed, obj.dtype, obj.device)
-                gaps[(b, be)] = gap(op.matmat(V), op, V)  # also builds the graph and warms both paths up
-                ops[(b, be)], fell_back[(b, be)] = (op, V), not engine.batched
-                print(f"  {b} {SHORT[be]}: set up in {time.perf_counter() - t_setup:.1f}s", file=sys.stderr, flush=True)
-            for _ in range(args.reps):
-                t_rep = time.perf_counter()
-                for mode in modes:
-                    for key, (op, V) in ops.items():
-                        with heap.switched(mode == "keep"), heap.retained_heap(op.device):
-                            one = timed(lambda: op.matvec(V[:, 0]))[0]
-                            samples.setdefault(("matvec", mode, *key), []).append(one)
-                            many = timed(lambda: op.matmat(V))[0] / args.k
-                            samples.setdefault(("matmat", mode, *key), []).append(many)
-                            for batch in (1, args.k) if args.slq_steps else ():
-                                sec, sd = timed(lambda: slq(op, batch))
-                                samples.setdefault((f"slq{batch}", mode, *key), []).append(sec / sd.n_hvp)
-                                nodes.setdefault(key, {})[batch] = sd.nodes
-                done += 1
-                print(
-                    f"  rep {done}/{args.reps} done in {time.perf_counter() - t_rep:.1f}s", file=sys.stderr, flush=True
-                )
-    except KeyboardInterrupt:
-        print(f"# stopped after {done} of {args.reps} repetitions", flush=True)
-        if done == 0:
-            return 1
-        samples = {k: v[:done] for k, v in samples.items()}  # a repetition cut short is left out
+    for b, be in cases:
+        t_setup = time.perf_counter()
+        engine = HessianAtPoint(obj, x, y, idx=idx, backend=be, reuse_graph=True)
+        op = engine.operator(b)
+        V = directions(op.shape[1], args.k, args.seed, obj.dtype, obj.device)
+        gaps[(b, be)] = gap(op.matmat(V), op, V)  # also builds the graph and warms both paths up
+        ops[(b, be)], fell_back[(b, be)] = (op, V), not engine.batched
+        print(f"  {b} {SHORT[be]}: set up in {time.perf_counter() - t_setup:.1f}s", file=sys.stderr, flush=True)
+
+    def measure_once(_rep):
+        for mode in modes:
+            for key, (op, V) in ops.items():
+                with heap.switched(mode == "keep"), heap.retained_heap(op.device):
+                    samples.setdefault(("matvec", mode, *key), []).append(timed(lambda: op.matvec(V[:, 0]))[0])
+                    samples.setdefault(("matmat", mode, *key), []).append(timed(lambda: op.matmat(V))[0] / args.k)
+                    for batch in (1, args.k) if args.slq_steps else ():
+                        sec, sd = timed(lambda: slq(op, batch))
+                        samples.setdefault((f"slq{batch}", mode, *key), []).append(sec / sd.n_hvp)
+                        nodes.setdefault(key, {})[batch] = sd.nodes
+
+    done = repeat_until_stopped(args.reps, measure_once, samples)
+    if done == 0:
+        return 1
 
     # best-of-reps is the least disturbed by other processes on a shared host; the median is shown too
     for label, agg in (("best of", min), ("median of", statistics.median)):
