@@ -287,7 +287,7 @@ def machine(folder: Path) -> str:
     """Where a run ran, from its config.json: two machines agree only to rounding (their floating-point kernels
     differ), and a run that is unstable late can amplify that into a different ending."""
     cfg = json.loads((folder / "config.json").read_text())
+    device = cfg.get("device", "?") + (f" ({cfg['gpu']})" if cfg.get("gpu") else "")
     return (
-        f"{cfg.get('cpu', '?')}, {cfg.get('device', '?')}, torch {cfg.get('torch_version', '?')}, "
-        f"{cfg.get('threads', '?')} thread(s)"
+        f"{cfg.get('cpu', '?')}, {device}, torch {cfg.get('torch_version', '?')}, {cfg.get('threads', '?')} thread(s)"
     )

@@ -55,6 +55,7 @@ _VOLATILE_KEYS = {
     ("run_hash",),
     ("threads",),
     ("cpu",),
+    ("gpu",),
 }
 
 
@@ -392,9 +393,20 @@ def run_config_record(description: RunDescription, objective: Objective) -> dict
         "d_y": objective.d_y,
         "constants": objective.constants.as_dict(),
         "device": str(objective.device),
+        "gpu": accelerator_name(objective.device),
         "dtype": str(objective.dtype).replace("torch.", ""),
         **environment_record(),
     }
+
+
+def accelerator_name(device) -> str | None:
+    """The GPU's model name for a CUDA device (its kernels decide the last bits as a CPU's do), else None."""
+    import torch
+
+    device = torch.device(device)
+    if device.type != "cuda":
+        return None
+    return torch.cuda.get_device_name(device)
 
 
 def environment_record() -> dict:

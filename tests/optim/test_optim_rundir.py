@@ -23,6 +23,7 @@ def test_write_and_load_roundtrip_strict_json(tmp_path):
     assert back.config["dtype"] == "float64" and back.config["device"] == "cpu" and back.config["torch_version"]
     # what decides the reduction order, so that a rerun elsewhere can tell why its last bits differ
     assert back.config["threads"] == torch.get_num_threads() and back.config["cpu"]
+    assert back.config["gpu"] is None  # named only for a CUDA device (accelerator_name)
     pd.testing.assert_frame_equal(back.metrics, res.metrics, check_dtype=False)
     assert back.summary["extra"] is None  # non-finite -> null, strict JSON
     json.loads((out / "summary.json").read_text(), parse_constant=lambda c: pytest.fail(f"non-strict {c}"))
