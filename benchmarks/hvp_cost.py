@@ -98,12 +98,19 @@ def main(argv=None) -> int:
     }
     samples: dict[tuple, list[float]] = {}
 
+    trace = [True]  # the first repetition says each measurement as it ends: where the time goes if it stops
+
     def record(key, seconds):
         samples.setdefault(key, []).append(seconds)
+        if trace[0]:
+            print(f"    {' '.join(map(str, key))}: {seconds:.3f}s", file=sys.stderr, flush=True)
 
+    t_warm = time.perf_counter()
     obj.grad(x, y, 0)  # warm-up (allocator, kernels)
+    print(f"  warm-up gradient: {time.perf_counter() - t_warm:.1f}s", file=sys.stderr, flush=True)
 
     def measure_once(rep):
+        trace[0] = rep == 0
         record(("grad", "xy"), timed(lambda: obj.grad(x, y, 0))[0])
         for b in blocks:
             blk = b[0]
@@ -114,7 +121,10 @@ def main(argv=None) -> int:
                     with heap.switched(mode == "keep"):
                         product = timed(lambda: hvp(obj, x, y, vx, vy, idx=0, backend=be, out=blk))[0]
                     record(("standalone", b, be, mode), product)
+                t_engine = time.perf_counter()
                 engine = HessianAtPoint(obj, x, y, idx=0, backend=be, reuse_graph=True, check=(rep == 0))
+                if trace[0]:  # the determinism check (two losses, two gradients) runs here, in the first one
+                    print(f"    engine {b} {be}: {time.perf_counter() - t_engine:.3f}s", file=sys.stderr, flush=True)
                 op = engine.operator(b)
                 first, _ = timed(lambda: op.matvec(vec[b]))
                 record(("first", b, be), first)
