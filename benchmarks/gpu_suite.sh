@@ -50,6 +50,9 @@ for dt in float32 bfloat16; do
   stage "hvp_matmat_$dt" 60 "$PY" benchmarks/hvp_matmat.py --problem "$P,dtype=$dt" --reps 3 --threads 4 \
     --heap default
 done
-stage claim_smollm2 "$BOX" "$PY" -m hybridsmooth claim run --cell smollm2 --set device=cuda \
+# the cell gets what is left but 25 s, in which `claim report --partial` tables how far it got
+stage claim_smollm2 $(( $(left) - 25 )) "$PY" -m hybridsmooth claim run --cell smollm2 --set device=cuda \
   --out "$OUT/claim_smollm2" --workers "$WORKERS" --threads 2 --no-constants
+stage claim_progress 25 "$PY" -m hybridsmooth claim report --cell smollm2 --set device=cuda \
+  --out "$OUT/claim_smollm2" --partial
 cat "$OUT/suite.log"

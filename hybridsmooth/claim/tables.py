@@ -44,7 +44,9 @@ def best_evaluation(evals: pd.DataFrame | None) -> dict:
     }
 
 
-def _record(folder: Path) -> dict:
+def run_record(folder: Path) -> dict:
+    """A finished run folder as one row of the claim tables (its evaluations and probes under "evals" and
+    "probes")."""
     rec = load_run(folder)
     s = rec.summary
     evals = rec.tables.get(EVALS_FILE)
@@ -75,7 +77,7 @@ TEST_COLUMNS = ("test_accuracy", "test_loss", "final_test_accuracy", "final_test
 def tuning_table(cell: Cell, root: Path) -> pd.DataFrame:
     rows = []
     for method, _setting, run in cell.tuning_runs():
-        rec = _record(Path(root) / run.content_hash())
+        rec = run_record(Path(root) / run.content_hash())
         rec.pop("evals"), rec.pop("probes")
         # the run measured the test split for its seed's final table; the selection must not see it
         rec.update(dict.fromkeys(TEST_COLUMNS))
@@ -87,7 +89,7 @@ def final_tables(cell: Cell, selected: dict, root: Path) -> tuple[pd.DataFrame, 
     """(per seed, learning curves, probes) of the final runs, each row with its method and seed."""
     rows, curves, probes = [], [], []
     for method, seed, run in cell.final_runs(selected):
-        rec = _record(Path(root) / run.content_hash())
+        rec = run_record(Path(root) / run.content_hash())
         evals, probe = rec.pop("evals"), rec.pop("probes")
         labels = {"method": method, "seed": seed}
         rows.append({**labels, "eta_x": run.eta_x, "eta_y": run.eta_y, "mu": run.mu, **rec})

@@ -57,6 +57,13 @@ def add_arguments(parser) -> None:
             default=None,
             help="rounding of the ZO steps in bfloat16/float16 (default plain; see Low precision in the README)",
         )
+        if name == "report":
+            p.add_argument(
+                "--partial",
+                action="store_true",
+                help="how far the run has got (tuning_progress.csv, tuning_curves.csv): every finished tuning run, "
+                "the selection where a method's grid has finished, the seeded runs done",
+            )
         if name == "run":
             sweep_command._add_run_arguments(p)
             p.add_argument("--no-constants", action="store_true", help="skip the block constants (theory limits)")
@@ -119,7 +126,7 @@ def run(args) -> int:
     if args.action == "run":
         return _run(args, cell, out)
     if args.action == "report":
-        return _report(cell, out)
+        return _progress(cell, out) if args.partial else _report(cell, out)
     return _plan(cell, out)
 
 
@@ -165,6 +172,21 @@ def _report(cell, out: Path) -> int:
     except FileNotFoundError as err:
         raise UsageError(f"{err}; run `hybridsmooth claim run` with the same options to finish it") from None
     _print_verdicts(verdicts, out)
+    return 0
+
+
+def _progress(cell, out: Path) -> int:
+    from ..claim.progress import claim_progress, progress_lines
+    from ..claim.protocol import RUNS_DIR, has_run_folders
+
+    if not has_run_folders(out):
+        raise UsageError(f"{out} holds no claim runs (no {out / RUNS_DIR}); run `hybridsmooth claim run` first")
+    progress = claim_progress(cell, out / RUNS_DIR)
+    progress.tuning.to_csv(out / "tuning_progress.csv", index=False)
+    progress.curves.to_csv(out / "tuning_curves.csv", index=False)
+    for line in progress_lines(cell, progress):
+        print(line)
+    print(f"tuning_progress.csv and tuning_curves.csv in {out}")
     return 0
 
 

@@ -209,3 +209,42 @@ def test_more_seeds_for_some_methods_reuse_the_earlier_selection_and_repeat_its_
     assert not (tmp_path / "x" / "runs").exists()
     assert main(["claim", "run", "--quick", "--out", str(more), "--selection", str(tmp_path / "none.csv")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_partial_report_of_a_finished_claim_agrees_with_its_selection(quick_run, capsys):
+    assert main(["claim", "report", "--quick", "--out", str(quick_run), "--partial"]) == 0
+    printed = capsys.readouterr().out
+    progress = pd.read_csv(quick_run / "tuning_progress.csv")
+    sel = pd.read_csv(quick_run / "selection.csv")
+    assert progress["finished"].all() and len(progress) == len(sel)
+    keys = ["method", "eta_x", "eta_y", "mu"]
+    chosen = progress[progress["selected"]][keys].sort_values(keys).reset_index(drop=True)
+    pd.testing.assert_frame_equal(chosen, sel[sel["selected"]][keys].sort_values(keys).reset_index(drop=True))
+    cell = cell_named("quick")
+    settings = {r.method: {k: float(getattr(r, k)) for k in ("eta_x", "eta_y", "mu")} for r in chosen.itertuples()}
+    total = len(cell.final_runs(settings))
+    assert f"seeded runs: {total} of {total} finished" in printed
+    assert not pd.read_csv(quick_run / "tuning_curves.csv").empty
+
+
+def test_partial_report_of_a_grid_point_not_yet_run(quick_run):
+    """A grid point without a finished run (a time box stopped the run) leaves its method unselected and the
+    seeded runs unplanned; the other methods are selected as the full analysis selects them."""
+    from hybridsmooth.claim.progress import claim_progress, progress_lines
+
+    cell = cell_named("quick")
+    grids = {**cell.grids, "fo_peft": [*cell.grids["fo_peft"], {"eta_y": 0.05}]}
+    cell = cell.with_changes(grids=grids)
+    progress = claim_progress(cell, quick_run / "runs")
+    t = progress.tuning
+    fo_peft = t[t["method"] == "fo_peft"]
+    assert fo_peft["finished"].sum() == len(fo_peft) - 1 and not fo_peft["selected"].any()
+    assert "fo_peft" not in progress.selected and progress.seeded_total is None
+    assert set(progress.selected) == set(cell.methods) - {"fo_peft"}
+    sel = pd.read_csv(quick_run / "selection.csv")
+    for m, setting in progress.selected.items():
+        row = sel[(sel["method"] == m) & sel["selected"]].iloc[0]
+        assert setting == {k: float(row[k]) for k in ("eta_x", "eta_y", "mu")}
+    lines = progress_lines(cell, progress)
+    assert f"fo_peft: {len(fo_peft) - 1} of {len(fo_peft)} grid points finished" in lines
+    assert lines[-1] == "seeded runs: not planned until the tuning of fo_peft has finished"

@@ -1,0 +1,84 @@
+"""How far a claim run has got, read from its run folders: per tuning grid point whether it finished and what
+it reached, the selection wherever a method's whole grid has finished, and how many seeded runs are done.
+
+What a run stopped by a time box (a GPU lent for minutes, a job's wall-clock limit) can still report; the full
+analysis (``protocol.analyse``) needs every run. The selection is the protocol's own (``selection.select``,
+the dev split only); the test columns of a finished tuning run are shown beside it, never read by it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from ..engine.rundir import COMPLETE_FILE
+from .cells import Cell
+from .selection import select
+from .tables import TEST_COLUMNS, run_record
+
+
+@dataclass(frozen=True)
+class Progress:
+    tuning: pd.DataFrame  # one row per grid point: its setting, finished, what it reached, selected
+    curves: pd.DataFrame  # the finished tuning runs' dev evaluations, labelled by method and setting
+    selected: dict  # method -> setting, for the methods whose whole grid has finished
+    seeded_done: int | None  # finished seeded runs (the control's included), once every method is selected
+    seeded_total: int | None
+
+
+def _finished(folder: Path) -> bool:
+    return (folder / COMPLETE_FILE).is_file()
+
+
+def claim_progress(cell: Cell, root: Path) -> Progress:
+    rows, curves = [], []
+    for method, _setting, run in cell.tuning_runs():
+        folder = Path(root) / run.content_hash()
+        row = {"method": method, "eta_x": run.eta_x, "eta_y": run.eta_y, "mu": run.mu, "finished": _finished(folder)}
+        if row["finished"]:
+            rec = run_record(folder)
+            evals = rec.pop("evals")
+            rec.pop("probes")
+            row.update(rec)
+            if evals is not None:
+                curves.append(evals.assign(method=method, eta_x=run.eta_x, eta_y=run.eta_y))
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    table["selected"] = False
+    complete = [m for m in cell.methods if table.loc[table["method"] == m, "finished"].all()]
+    selected = {}
+    if complete:
+        rows_done = table[table["method"].isin(complete)].drop(columns=list(TEST_COLUMNS), errors="ignore")
+        selected, marked = select(rows_done)
+        table.loc[marked.index, "selected"] = marked["selected"]
+    seeded_done = seeded_total = None
+    if len(selected) == len(cell.methods):
+        finals = cell.final_runs(selected)
+        seeded_total = len(finals)
+        seeded_done = sum(_finished(Path(root) / r.content_hash()) for _, _, r in finals)
+    cat = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame()
+    return Progress(table, cat, selected, seeded_done, seeded_total)
+
+
+def progress_lines(cell: Cell, progress: Progress) -> list[str]:
+    """One line per method, then one for the seeded runs."""
+    t = progress.tuning
+    from .protocol import describe_setting
+
+    lines = []
+    for method in cell.methods:
+        rows = t[t["method"] == method]
+        line = f"{method}: {int(rows['finished'].sum())} of {len(rows)} grid points finished"
+        if method in progress.selected:
+            best = rows[rows["selected"]].iloc[0]
+            setting = describe_setting(method, progress.selected[method])
+            line += f"; selected {setting} (best dev accuracy {best['best_dev_accuracy']:.3f})"
+        lines.append(line)
+    if progress.seeded_total is None:
+        waiting = [m for m in cell.methods if m not in progress.selected]
+        lines.append(f"seeded runs: not planned until the tuning of {', '.join(waiting)} has finished")
+    else:
+        lines.append(f"seeded runs: {progress.seeded_done} of {progress.seeded_total} finished")
+    return lines
