@@ -28,29 +28,16 @@ import time
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # sibling module bench_objectives
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # sibling modules bench_objectives, _stop, _timing
 
 from _stop import repeat_until_stopped  # noqa: E402
+from _timing import timed  # noqa: E402
 from bench_objectives import llm_minibatch_objective  # noqa: E402
 
 from hybridsmooth.curvature import BACKENDS, HessianAtPoint, heap, lanczos_top_eigs  # noqa: E402
 from hybridsmooth.curvature.hvp import hvp  # noqa: E402
 
 SHORT = {"reverse_over_reverse": "rev-rev", "forward_over_reverse": "fwd-rev", "finite_difference": "fin-diff"}
-
-
-def _sync() -> None:
-    # CUDA runs asynchronously: a timer read before the queue drains measures the launch, not the product
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        torch.cuda.synchronize()
-
-
-def timed(fn):
-    _sync()
-    t0 = time.perf_counter()
-    out = fn()
-    _sync()
-    return time.perf_counter() - t0, out
 
 
 def main(argv=None) -> int:

@@ -32,29 +32,16 @@ import time
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # sibling module _stop
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # sibling modules _stop, _timing
 
 from _stop import repeat_until_stopped  # noqa: E402
+from _timing import timed  # noqa: E402
 
 from hybridsmooth.curvature import HessianAtPoint, heap, spectral_density  # noqa: E402
 from hybridsmooth.problems import make_problem  # noqa: E402
 
 DEFAULT_PROBLEM = "llm:model=minilm,adapter=lora,n_train=8,batch_size=8,max_length=32"
 SHORT = {"reverse_over_reverse": "rev-rev", "forward_over_reverse": "fwd-rev", "finite_difference": "fin-diff"}
-
-
-def _sync() -> None:
-    # CUDA runs asynchronously: a timer read before the queue drains measures the launch, not the product
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        torch.cuda.synchronize()
-
-
-def timed(fn):
-    _sync()
-    t0 = time.perf_counter()
-    out = fn()
-    _sync()
-    return time.perf_counter() - t0, out
 
 
 def directions(d: int, k: int, seed: int, dtype: torch.dtype, device) -> torch.Tensor:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..engine.rundir import COMPLETE_FILE
+from ..engine.sweep import folder_state
 from .cells import Cell
 from .selection import select
 from .tables import TEST_COLUMNS, run_record
@@ -28,17 +28,17 @@ class Progress:
     seeded_total: int | None
 
 
-def _finished(folder: Path) -> bool:
-    return (folder / COMPLETE_FILE).is_file()
+def _finished(root: Path, run) -> bool:
+    # the sweep's own test: a folder finished at a shorter length is a run to continue, not a finished one
+    return folder_state(Path(root) / run.content_hash(), run)[0] == "finished"
 
 
 def claim_progress(cell: Cell, root: Path) -> Progress:
     rows, curves = [], []
     for method, _setting, run in cell.tuning_runs():
-        folder = Path(root) / run.content_hash()
-        row = {"method": method, "eta_x": run.eta_x, "eta_y": run.eta_y, "mu": run.mu, "finished": _finished(folder)}
+        row = {"method": method, "eta_x": run.eta_x, "eta_y": run.eta_y, "mu": run.mu, "finished": _finished(root, run)}
         if row["finished"]:
-            rec = run_record(folder)
+            rec = run_record(Path(root) / run.content_hash())
             evals = rec.pop("evals")
             rec.pop("probes")
             row.update(rec)
@@ -57,16 +57,16 @@ def claim_progress(cell: Cell, root: Path) -> Progress:
     if len(selected) == len(cell.methods):
         finals = cell.final_runs(selected)
         seeded_total = len(finals)
-        seeded_done = sum(_finished(Path(root) / r.content_hash()) for _, _, r in finals)
+        seeded_done = sum(_finished(root, r) for _, _, r in finals)
     cat = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame()
     return Progress(table, cat, selected, seeded_done, seeded_total)
 
 
 def progress_lines(cell: Cell, progress: Progress) -> list[str]:
     """One line per method, then one for the seeded runs."""
-    t = progress.tuning
     from .protocol import describe_setting
 
+    t = progress.tuning
     lines = []
     for method in cell.methods:
         rows = t[t["method"] == method]
