@@ -2,11 +2,33 @@
 
 from __future__ import annotations
 
+import faulthandler
+import os
 import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+
+
+STACKS_ENV = "BENCH_STACKS_EVERY"
+
+
+def dump_stacks_from_env() -> float:
+    """With BENCH_STACKS_EVERY=S in the environment, print every thread's Python stack to stderr every S
+    seconds until the process ends: where a benchmark that prints nothing spends its time (a stall inside one
+    C call, which no Python signal handler interrupts). Returns S (0 when unset)."""
+    raw = os.environ.get(STACKS_ENV, "").strip()
+    if not raw:
+        return 0.0
+    try:
+        every = float(raw)
+    except ValueError:
+        raise SystemExit(f"error: {STACKS_ENV}={raw!r} is not a number of seconds") from None
+    if every <= 0:
+        raise SystemExit(f"error: {STACKS_ENV} must be positive seconds, got {raw}")
+    faulthandler.dump_traceback_later(every, repeat=True, file=sys.stderr)
+    return every
 
 
 @contextmanager
@@ -15,6 +37,8 @@ def sigterm_interrupts() -> Iterator[None]:
     repetition; outside it the previous handler is back."""
 
     def interrupt(signum, frame):
+        print("# SIGTERM at:", file=sys.stderr, flush=True)
+        faulthandler.dump_traceback(file=sys.stderr, all_threads=False)
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, interrupt)

@@ -45,9 +45,9 @@ P="llm:model=smollm2,adapter=lora,n_train=8,batch_size=8,max_length=32,device=cu
 # reverse-over-reverse only: with all three back-ends one repetition on SmolLM2 outlasted 50 s on the H200 (on
 # 2 CPU cores it takes minutes), and it is the back-end the solvers use
 for dt in float32 bfloat16; do
-  stage "hvp_cost_$dt" 60 "$PY" benchmarks/hvp_cost.py --model smollm2 --device cuda --dtype "$dt" --reps 3 \
+  BENCH_STACKS_EVERY=15 stage "hvp_cost_$dt" 60 "$PY" benchmarks/hvp_cost.py --model smollm2 --device cuda --dtype "$dt" --reps 3 \
     --backends reverse_over_reverse --threads 4 --heap default
-  stage "hvp_matmat_$dt" 60 "$PY" benchmarks/hvp_matmat.py --problem "$P,dtype=$dt" --reps 3 --threads 4 \
+  BENCH_STACKS_EVERY=15 stage "hvp_matmat_$dt" 60 "$PY" benchmarks/hvp_matmat.py --problem "$P,dtype=$dt" --reps 3 --threads 4 \
     --heap default
 done
 # the cell gets what is left but 25 s, in which `claim report --partial` tables how far it got

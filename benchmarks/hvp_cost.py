@@ -30,7 +30,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # sibling modules bench_objectives, _stop, _timing
 
-from _stop import repeat_until_stopped  # noqa: E402
+from _stop import dump_stacks_from_env, repeat_until_stopped  # noqa: E402
 from _timing import timed  # noqa: E402
 from bench_objectives import llm_minibatch_objective  # noqa: E402
 
@@ -61,6 +61,7 @@ def main(argv=None) -> int:
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "float64"))
     args = p.parse_args(argv)
+    dump_stacks_from_env()
     blocks = [b for b in args.blocks.split(",") if b]
     heap_modes = [h for h in args.heap.split(",") if h]
     if not heap_modes or any(h not in ("keep", "default") for h in heap_modes):

@@ -34,7 +34,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # sibling modules _stop, _timing
 
-from _stop import repeat_until_stopped  # noqa: E402
+from _stop import dump_stacks_from_env, repeat_until_stopped  # noqa: E402
 from _timing import timed  # noqa: E402
 
 from hybridsmooth.curvature import HessianAtPoint, heap, spectral_density  # noqa: E402
@@ -68,6 +68,7 @@ def main(argv=None) -> int:
     p.add_argument("--slq-steps", type=int, default=5, help="Lanczos steps per SLQ probe (default 5; 0: no SLQ)")
     p.add_argument("--heap", default="keep,default", help="allocator modes, comma-separated: keep, default")
     args = p.parse_args(argv)
+    dump_stacks_from_env()
     modes = [h for h in args.heap.split(",") if h]
     if not modes or any(h not in ("keep", "default") for h in modes):
         p.error("--heap lists keep and/or default")

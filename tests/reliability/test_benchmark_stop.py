@@ -44,6 +44,25 @@ def test_hvp_matmat_stopped_by_timeout_prints_its_finished_repetitions():
     assert f"[best of {done}, heap default]" in out and "rev-rev" in out
 
 
+def test_stack_dumps_every_n_seconds_say_where_a_silent_run_waits():
+    """BENCH_STACKS_EVERY prints the Python stack while the program sits in one long call; unset, nothing."""
+    code = (
+        "import sys, time; sys.path.insert(0, 'benchmarks'); from _stop import dump_stacks_from_env\n"
+        "def slow_call_here():\n    time.sleep(1.5)\n"
+        "print(dump_stacks_from_env()); slow_call_here()"
+    )
+    env = {**os.environ, "BENCH_STACKS_EVERY": "0.4"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, env=env)
+    assert out.returncode == 0 and out.stdout.strip() == "0.4"
+    assert out.stderr.count("slow_call_here") >= 2  # one dump every 0.4 s during the 1.5 s call
+    env.pop("BENCH_STACKS_EVERY")
+    quiet = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, env=env)
+    assert quiet.stdout.strip() == "0.0" and "slow_call_here" not in quiet.stderr
+    env["BENCH_STACKS_EVERY"] = "soon"
+    bad = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, env=env)
+    assert bad.returncode != 0 and "BENCH_STACKS_EVERY='soon' is not a number of seconds" in bad.stderr
+
+
 def test_gpu_suite_refuses_a_machine_without_cuda_in_one_line(tmp_path):
     import torch
 
