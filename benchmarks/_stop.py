@@ -10,7 +10,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-
 STACKS_ENV = "BENCH_STACKS_EVERY"
 
 

@@ -37,7 +37,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # sibling module
 from _stop import dump_stacks_from_env, repeat_until_stopped  # noqa: E402
 from _timing import timed  # noqa: E402
 
-from hybridsmooth.curvature import HessianAtPoint, heap, spectral_density  # noqa: E402
+from hybridsmooth.curvature import HessianAtPoint, draws, heap, spectral_density  # noqa: E402
 from hybridsmooth.problems import make_problem  # noqa: E402
 
 DEFAULT_PROBLEM = "llm:model=minilm,adapter=lora,n_train=8,batch_size=8,max_length=32"
@@ -45,8 +45,9 @@ SHORT = {"reverse_over_reverse": "rev-rev", "forward_over_reverse": "fwd-rev", "
 
 
 def directions(d: int, k: int, seed: int, dtype: torch.dtype, device) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    return torch.randn(d, k, generator=g, dtype=torch.float64).to(device=device, dtype=dtype)
+    """d x k Gaussian columns, drawn on ``device`` (a host float64 draw of 8 x 134.5M entries took longer than
+    the whole benchmark's time box on the GPU)."""
+    return draws.normal((d, k), draws.generator(seed, device), dtype, device)
 
 
 def gap(M: torch.Tensor, op, V: torch.Tensor) -> float:

@@ -159,16 +159,18 @@ CELLS: dict[str, Cell] = {
     # the adapter grids run from 0.03 to 0.3: the tuning phase of this cell on one GPU (figures/claim/
     # smollm2_gpu_tuning, with the former grids 3e-3 to 3e-2) selected the top eta_y = 0.03 for Hybrid, FO-PEFT
     # and FO-Full, every run still improving at step 300, and the cut cell on the CPU selected 0.3. FO-Full's
-    # eta_x stays at most 1e-3, below 2/L_x = 1.3e-3 (L_x = 1590 at the start point)
+    # eta_x stays at most 1e-3, below 2/L_x = 1.3e-3 (L_x = 1590 at the start point). On the 19-point grid
+    # (figures/claim/smollm2_gpu) eta_y = 0.1 won inside every adapter grid, but the hybrid's eta_x = 1e-5 and
+    # ZO-Full's 1e-4 were the tops of their grids, so each grid goes one decade further (23 points)
     "smollm2": Cell(
         "smollm2",
         "llm:model=smollm2,adapter=lora,task=sentiment,n_train=1000,batch_size=16,max_length=32",
         steps=300,
         grids={
-            "hybrid": _grid(eta_x=[1e-6, 1e-5], eta_y=[0.03, 0.1, 0.3], mu=[MU]),
+            "hybrid": _grid(eta_x=[1e-6, 1e-5, 1e-4], eta_y=[0.03, 0.1, 0.3], mu=[MU]),
             "fo_peft": _grid(eta_y=[0.03, 0.1, 0.3]),
             "fo_full": _grid(eta_x=[1e-4, 1e-3], eta_y=[0.03, 0.1]),
-            "zo_full": _grid(eta_x=[1e-6, 1e-5, 1e-4], mu=[MU]),
+            "zo_full": _grid(eta_x=[1e-6, 1e-5, 1e-4, 1e-3], mu=[MU]),
             "zo_peft": _grid(eta_y=[1e-4, 1e-3, 1e-2], mu=[MU]),
         },
         notes="SmolLM2-135M + LoRA r=8, prompt-based, on 1000/500/1000 tweets, 16 x 32 tokens per step",

@@ -7,7 +7,7 @@ import math
 import torch
 
 from .. import validate
-from ..curvature import block_constants, supremum_bound
+from ..curvature import block_constants, draws, supremum_bound
 from ..curvature.block_constants import BLOCK_QUANTITY, default_tol
 from ..errors import UsageError
 from ..objectives.base import Objective
@@ -112,9 +112,11 @@ def _points(objective: Objective, n_points: int, spread: float, seed: int) -> li
     if n_points > 1:
         z0 = torch.cat([x0, y0])
         scale = spread * max(1.0, float(z0.pow(2).mean().sqrt()))
-        g = torch.Generator(device="cpu").manual_seed(seed)
+        # drawn where the point lives (curvature.draws): the same numbers as ever on the CPU, and no
+        # CPU-made displacement added to a GPU point
+        g = draws.generator(seed, z0.device)
         for _ in range(n_points - 1):
-            dz = scale * torch.randn(z0.numel(), generator=g, dtype=torch.float64).to(z0.dtype)
+            dz = scale * draws.normal(z0.numel(), g, z0.dtype, z0.device)
             pts.append((x0 + dz[: objective.d_x], y0 + dz[objective.d_x :]))
     return pts
 

@@ -16,6 +16,7 @@ import scipy.linalg
 import torch
 from torch import Tensor
 
+from . import draws
 from .operators import Operator
 from .ritz import EigResult, _all_within, _apply_rows, _ExplicitSchedule, _order, _wanted_pairs, basis_rows, with_room
 
@@ -51,7 +52,7 @@ def _rank_split(W: Tensor, Q: Tensor, drop: float) -> tuple[Tensor, np.ndarray]:
 
 
 def _random_rows(count: int, d: int, gen: torch.Generator, like: Tensor) -> Tensor:
-    return torch.randn(count, d, generator=gen, dtype=torch.float64).to(dtype=like.dtype, device=like.device)
+    return draws.normal((count, d), gen, like.dtype, like.device)
 
 
 def _fresh_block(Q: Tensor, size: int, gen: torch.Generator, first: Tensor | None = None) -> Tensor:
@@ -127,7 +128,7 @@ def _block_lanczos(
     """
     t0, start_hvp = time.perf_counter(), op.counter.hvps
     b = min(k + 1, n_max)
-    gen = torch.Generator(device="cpu").manual_seed(int(seed))
+    gen = draws.generator(seed, op.device)
     Q, n = _initial_basis(op, n_max, b, gen, v0)
     s = 0  # first row of the newest block
     T = np.zeros((n_max, n_max))

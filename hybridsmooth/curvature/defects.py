@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
+from . import draws
+
 if TYPE_CHECKING:
     from .hvp import BlockName, HessianAtPoint
 
@@ -31,7 +33,7 @@ TRANSPOSED = {"xx": "xx", "yy": "yy", "full": "full", "xy": "yx", "yx": "xy"}
 
 
 def _probe(n: int, g: torch.Generator, like: Tensor) -> Tensor:
-    v = torch.randn(n, generator=g, dtype=torch.float64)
+    v = draws.normal(n, g, torch.float64, like.device)
     return (v / torch.linalg.vector_norm(v)).to(dtype=like.dtype, device=like.device)
 
 
@@ -49,7 +51,7 @@ def operator_defects(
     """
     op, op_t = engine.operator(block), engine.operator(TRANSPOSED[block])
     start = engine.counter.hvps
-    g = torch.Generator(device="cpu").manual_seed(int(seed))
+    g = draws.generator(seed, engine.x.device)
     u, v, w = _probe(op.shape[0], g, engine.x), _probe(op.shape[1], g, engine.x), _probe(op.shape[1], g, engine.x)
     bv, btu, bw, bvw = op.matvec(v), op_t.matvec(u), op.matvec(w), op.matvec(v + w)
     scale = norm if norm is not None and norm > 0 else max(float(bv.norm()), float(btu.norm()), float(bw.norm()))

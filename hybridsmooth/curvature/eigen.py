@@ -17,7 +17,7 @@ import scipy.linalg
 import torch
 from torch import Tensor
 
-from . import precise
+from . import draws, precise
 from .block_lanczos import _block_lanczos
 from .heap import keeps_heap
 from .operators import Operator
@@ -107,7 +107,7 @@ def lanczos_top_eigs(
 
 def _random_unit_orthogonal(Q: Tensor, gen: torch.Generator) -> Tensor:
     """A random unit vector orthogonal to the rows of Q (fewer than d rows)."""
-    v = torch.randn(Q.shape[1], generator=gen, dtype=torch.float64).to(dtype=Q.dtype, device=Q.device)
+    v = draws.normal(Q.shape[1], gen, Q.dtype, Q.device)
     for _ in range(2):
         v = v - Q.T @ precise.project(Q, v)
     return v / precise.norm(v)
@@ -165,7 +165,7 @@ def _single_lanczos(
         if closed:
             # a closed space whose Ritz pair fails the explicit test: carry on in a fresh direction
             if restart_gen is None:
-                restart_gen = torch.Generator(device="cpu").manual_seed(int(seed) + 1)
+                restart_gen = draws.generator(int(seed) + 1, Q.device)
             beta[j] = 0.0
             Q[j + 1] = _random_unit_orthogonal(Q[:m], restart_gen)
         else:

@@ -31,6 +31,7 @@ from torch import Tensor
 
 from ..zo.estimators import check_mu, check_q, projected_gradient
 from ..zo.inplace import forward, noise
+from . import draws
 
 LossClosure = Callable[[], "Tensor | float"]
 # called once per direction with (j, u per tensor, phi_j, s_j): the consumers that share one pass
@@ -219,11 +220,11 @@ def hutchinson_hvp(
     """Hutchinson's trace and diagonal from Hessian-vector products on one flat block: Rademacher z, one at a
     time (a (probes x d) matrix of a model would not fit), trace sample z^T H z, diagonal sample z * H z."""
     n_probes = check_q(n_probes)
-    gen = torch.Generator(device="cpu").manual_seed(int(seed))
+    gen = draws.generator(seed, like.device)
     acc = DiagonalAccumulator([like], groups)
     values, squares, t0 = [], [], time.perf_counter()
     for _ in range(n_probes):
-        z = (2 * torch.randint(0, 2, like.shape, generator=gen) - 1).to(dtype=like.dtype, device=like.device)
+        z = draws.signs(tuple(like.shape), gen, like.dtype, like.device)
         hz = matvec(z).detach()
         v = z * hz
         values.append(float(v.to(torch.float64).sum()))

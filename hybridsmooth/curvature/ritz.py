@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from . import precise
+from . import draws, precise
 from .operators import Operator
 
 Which = Literal["LM", "LA", "SA"]
@@ -68,8 +68,7 @@ def _start_vector(op: Operator, seed: int, v0: Tensor | None) -> Tensor:
     if v0 is not None:
         v = v0.to(dtype=op.dtype, device=op.device).clone()
     else:
-        g = torch.Generator(device="cpu").manual_seed(int(seed))
-        v = torch.randn(op.shape[0], generator=g, dtype=torch.float64).to(dtype=op.dtype, device=op.device)
+        v = draws.normal(op.shape[0], draws.generator(seed, op.device), op.dtype, op.device)
     nrm = precise.norm(v)
     if not nrm > 0:
         raise ValueError("the start vector must be non-zero")

@@ -19,6 +19,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from . import draws
 from .heap import keeps_heap
 from .operators import Operator
 
@@ -41,14 +42,12 @@ class TraceResult:
 
 
 def _probes(d: int, count: int, *, kind: Probe, seed: int, dtype: torch.dtype, device) -> Tensor:
-    g = torch.Generator(device="cpu").manual_seed(int(seed))
+    g = draws.generator(seed, device)
     if kind == "rademacher":
-        z = (2 * torch.randint(0, 2, (count, d), generator=g) - 1).to(torch.float64)
-    elif kind == "gaussian":
-        z = torch.randn(count, d, generator=g, dtype=torch.float64)
-    else:
-        raise ValueError(f"unknown probe {kind!r}; accepted: rademacher, gaussian")
-    return z.to(dtype=dtype, device=device)
+        return draws.signs((count, d), g, dtype, device)
+    if kind == "gaussian":
+        return draws.normal((count, d), g, dtype, device)
+    raise ValueError(f"unknown probe {kind!r}; accepted: rademacher, gaussian")
 
 
 def _apply_blocked(op: Operator, Z: Tensor, block_size: int) -> Tensor:

@@ -248,3 +248,30 @@ def test_partial_report_of_a_grid_point_not_yet_run(quick_run):
     lines = progress_lines(cell, progress)
     assert f"fo_peft: {len(fo_peft) - 1} of {len(fo_peft)} grid points finished" in lines
     assert lines[-1] == "seeded runs: not planned until the tuning of fo_peft has finished"
+
+
+def test_the_committed_gpu_tuning_runs_rebuild_their_table_and_the_widened_grid_waits_for_its_new_points():
+    """figures/claim/smollm2_gpu holds the SmolLM2 cell's GPU tuning runs (no checkpoints): read on the grid they
+    ran on, they give the committed tuning.csv value for value; on the cell's present grid, one decade wider for
+    the hybrid's and ZO-Full's eta_x, those two methods wait for their new points and the rest stay selected."""
+    from hybridsmooth.claim.progress import claim_progress
+    from hybridsmooth.commands.claim import _with_keys
+
+    folder = Path(__file__).resolve().parents[2] / "figures" / "claim" / "smollm2_gpu"
+    committed = pd.read_csv(folder / "tuning.csv")
+    base = cell_named("smollm2")
+    cell = base.with_changes(problem=_with_keys(base.problem, ["device=cuda"]))  # as `claim run --set device=cuda`
+    ran = {
+        **cell.grids,
+        "hybrid": [g for g in cell.grids["hybrid"] if g["eta_x"] <= 1e-5],
+        "zo_full": [g for g in cell.grids["zo_full"] if g["eta_x"] <= 1e-4],
+    }
+    rebuilt = claim_progress(cell.with_changes(grids=ran), folder / "runs").tuning
+    assert len(rebuilt) == len(committed) == 19 and rebuilt["finished"].all()
+    cols = ["method", "eta_x", "eta_y", "mu", "diverged", "best_dev_step", "best_dev_accuracy", "test_accuracy"]
+    cols += ["final_dev_loss", "selected"]
+    pd.testing.assert_frame_equal(rebuilt[cols].reset_index(drop=True), committed[cols], check_dtype=False)
+    now = claim_progress(cell, folder / "runs")
+    assert set(now.selected) == {"fo_peft", "fo_full", "zo_peft"} and now.seeded_total is None
+    t = now.tuning
+    assert (~t["finished"]).sum() == 4  # hybrid at eta_x = 1e-4 (three eta_y), ZO-Full at 1e-3

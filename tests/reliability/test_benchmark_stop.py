@@ -76,3 +76,7 @@ def test_gpu_suite_refuses_a_machine_without_cuda_in_one_line(tmp_path):
     assert out.returncode == 2
     assert out.stderr.strip().count("\n") == 0 and "no CUDA GPU" in out.stderr
     assert not (tmp_path / "out").exists()  # nothing written, nothing half-measured
+    bad = subprocess.run(
+        ["bash", str(script), str(tmp_path / "out"), "60", "claim,bogus"], capture_output=True, text=True
+    )
+    assert bad.returncode == 2 and "unknown stage 'bogus'" in bad.stderr and not (tmp_path / "out").exists()
