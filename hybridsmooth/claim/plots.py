@@ -115,3 +115,42 @@ def plot_claim(out_dir: Path, png_path: Path, *, title: str = "", probe_every: i
     if title:
         fig.suptitle(title)
     save_figure(fig, png_path)
+
+
+def plot_tuning(tuning: pd.DataFrame, curves: pd.DataFrame, png_path: Path, *, title: str = "") -> None:
+    """The tuning phase as it stands (``claim report --partial``): one panel per method, dev accuracy against
+    step for every finished grid point; the selected point thick, a diverged one dashed and crossed at its end,
+    grid points not yet run listed in the panel's title."""
+    methods = list(dict.fromkeys(tuning["method"]))
+    fig, axes = new_figure(ncols=len(methods), width=4.6 * len(methods), height=4.4)
+    for ax, method in zip(axes, methods):
+        rows = tuning[tuning["method"] == method]
+        color = COLORS.get(method, "black")
+        for marker, row in zip("osD^vP<>*h", rows[rows["finished"]].itertuples()):
+            mine = curves[(curves["method"] == method) & np.isclose(curves["eta_x"], row.eta_x)]
+            mine = mine[np.isclose(mine["eta_y"], row.eta_y)].sort_values("step")
+            if mine.empty:
+                continue
+            label = ", ".join(f"{k}={v:g}" for k, v in (("eta_x", row.eta_x), ("eta_y", row.eta_y)) if v)
+            chosen, diverged = bool(row.selected), bool(row.diverged)
+            ax.plot(
+                mine["step"],
+                mine["dev_accuracy"],
+                "--" if diverged else "-",
+                color=color,
+                lw=2.6 if chosen else 1.0,
+                alpha=1.0 if chosen else 0.55,
+                marker=marker,
+                ms=4,
+                label=label + (" (selected)" if chosen else "") + (" (diverged)" if diverged else ""),
+            )
+            if diverged:
+                ax.plot(mine["step"].iloc[-1], mine["dev_accuracy"].iloc[-1], "x", color=color, ms=8)
+        waiting = int((~rows["finished"]).sum())
+        ax.set_title(LABELS.get(method, method) + (f" ({waiting} of {len(rows)} points not run)" if waiting else ""))
+        ax.set_xlabel("step")
+        ax.legend(fontsize=7)
+    axes[0].set_ylabel("dev accuracy (tuning seed)")
+    if title:
+        fig.suptitle(title)
+    save_figure(fig, png_path)

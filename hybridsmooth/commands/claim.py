@@ -184,9 +184,15 @@ def _progress(cell, out: Path) -> int:
     progress = claim_progress(cell, out / RUNS_DIR)
     progress.tuning.to_csv(out / "tuning_progress.csv", index=False)
     progress.curves.to_csv(out / "tuning_curves.csv", index=False)
+    if not progress.curves.empty:
+        from ..claim.plots import plot_tuning
+
+        plot_tuning(
+            progress.tuning, progress.curves, out / "tuning_progress.png", title=f"claim cell {cell.name}: tuning"
+        )
     for line in progress_lines(cell, progress):
         print(line)
-    print(f"tuning_progress.csv and tuning_curves.csv in {out}")
+    print(f"tuning_progress.csv, tuning_curves.csv and tuning_progress.png in {out}")
     return 0
 
 

@@ -225,6 +225,8 @@ def test_partial_report_of_a_finished_claim_agrees_with_its_selection(quick_run,
     total = len(cell.final_runs(settings))
     assert f"seeded runs: {total} of {total} finished" in printed
     assert not pd.read_csv(quick_run / "tuning_curves.csv").empty
+    assert (quick_run / "tuning_progress.png").stat().st_size > 10_000
+    assert "tuning_progress.png" in printed
 
 
 def test_partial_report_of_a_grid_point_not_yet_run(quick_run):
