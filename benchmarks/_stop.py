@@ -22,10 +22,12 @@ def dump_stacks_from_env() -> float:
         return 0.0
     try:
         every = float(raw)
+        problem = None if every > 0 else f"{STACKS_ENV} must be positive seconds, got {raw}"
     except ValueError:
-        raise SystemExit(f"error: {STACKS_ENV}={raw!r} is not a number of seconds") from None
-    if every <= 0:
-        raise SystemExit(f"error: {STACKS_ENV} must be positive seconds, got {raw}")
+        problem = f"{STACKS_ENV}={raw!r} is not a number of seconds"
+    if problem:  # bad input: one line, exit 2, before any work
+        print(f"error: {problem}", file=sys.stderr)
+        raise SystemExit(2)
     faulthandler.dump_traceback_later(every, repeat=True, file=sys.stderr)
     return every
 

@@ -23,7 +23,8 @@ cd "$(dirname "$0")/.."
 [[ $# -ge 1 ]] || { sed -n '2,20p' "$0"; exit 2; }
 OUT="$1"; BOX="${2:-540}"; STAGES="${3:-quick,gpu_check,curvature,claim}"
 PY="${PYTHON:-python3}"
-declare -A LIMIT=([quick]=100 [gpu_check]=220 [curvature]=180 [claim]=0)
+CURV=45  # each of the four curvature benchmarks
+declare -A LIMIT=([quick]=100 [gpu_check]=220 [curvature]=$(( 4 * CURV )) [claim]=0)
 IFS=, read -r -a ORDER <<< "$STAGES"
 for s in "${ORDER[@]}"; do
   [[ -v "LIMIT[$s]" ]] || { echo "error: unknown stage '$s'; the stages are quick, gpu_check, curvature, claim" >&2; exit 2; }
@@ -82,9 +83,9 @@ for s in "${ORDER[@]}"; do
       smollm2_ready
       # reverse-over-reverse only: it is the back-end the solvers use (three back-ends outlasted a 50 s box)
       for dt in float32 bfloat16; do
-        BENCH_STACKS_EVERY=15 stage "hvp_cost_$dt" 45 "$PY" benchmarks/hvp_cost.py --model smollm2 --device cuda \
+        BENCH_STACKS_EVERY=15 stage "hvp_cost_$dt" "$CURV" "$PY" benchmarks/hvp_cost.py --model smollm2 --device cuda \
           --dtype "$dt" --reps 3 --backends reverse_over_reverse --threads 4 --heap default
-        BENCH_STACKS_EVERY=15 stage "hvp_matmat_$dt" 45 "$PY" benchmarks/hvp_matmat.py --problem "$P,dtype=$dt" \
+        BENCH_STACKS_EVERY=15 stage "hvp_matmat_$dt" "$CURV" "$PY" benchmarks/hvp_matmat.py --problem "$P,dtype=$dt" \
           --reps 3 --threads 4 --heap default
       done ;;
     claim)

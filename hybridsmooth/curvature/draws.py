@@ -43,6 +43,7 @@ def signs(shape: tuple[int, ...] | int, gen: torch.Generator, dtype: torch.dtype
     """Rademacher entries (+1 or -1, each with probability 1/2) of ``shape`` as ``dtype`` on ``device``."""
     shape = (shape,) if isinstance(shape, int) else tuple(shape)
     if _on_host(gen):
-        return (2 * torch.randint(0, 2, shape, generator=gen) - 1).to(torch.float64).to(dtype=dtype, device=device)
+        # +-1 is exact in every dtype: no float64 step needed for the same values as the former draws
+        return (2 * torch.randint(0, 2, shape, generator=gen) - 1).to(dtype=dtype, device=device)
     bits = torch.randint(0, 2, shape, generator=gen, device=gen.device, dtype=torch.int8)
     return (2 * bits - 1).to(dtype=dtype)
