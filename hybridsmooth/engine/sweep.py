@@ -184,7 +184,9 @@ def _skipped(run: PlannedRun) -> Outcome:
         return Outcome(run.index, str(run.folder), "failed", run.note)
     summary = _read(run.folder / SUMMARY_FILE) or {}
     diverged = bool(summary.get("diverged_seeds") or summary.get("diverged"))
-    return Outcome(run.index, str(run.folder), "diverged" if diverged else "skipped")
+    if diverged:  # said again on every resume: which step size failed, not only that one did
+        return Outcome(run.index, str(run.folder), "diverged", str(summary.get("diagnosis", "")))
+    return Outcome(run.index, str(run.folder), "skipped")
 
 
 def _init_worker(threads: int) -> None:

@@ -252,28 +252,36 @@ def test_partial_report_of_a_grid_point_not_yet_run(quick_run):
     assert lines[-1] == "seeded runs: not planned until the tuning of fo_peft has finished"
 
 
-def test_the_committed_gpu_tuning_runs_rebuild_their_table_and_the_widened_grid_waits_for_its_new_points():
-    """figures/claim/smollm2_gpu holds the SmolLM2 cell's GPU tuning runs (no checkpoints): read on the grid they
-    ran on, they give the committed tuning.csv value for value; on the cell's present grid, one decade wider for
-    the hybrid's and ZO-Full's eta_x, those two methods wait for their new points and the rest stay selected."""
+def test_the_committed_gpu_runs_rebuild_their_tuning_table_selection_and_paired_verdicts(tmp_path):
+    """figures/claim/smollm2_gpu holds the SmolLM2 cell's GPU runs (no checkpoints): every point of the cell's
+    23-point grid and 19 of its 27 seeded runs. Read again, they give the committed tuning_progress.csv value for
+    value, select the same settings, count the seeded runs done, and give the committed per-seed table and
+    paired differences of the three methods whose five seeds finished."""
     from hybridsmooth.claim.progress import claim_progress
+    from hybridsmooth.claim.protocol import analyse
     from hybridsmooth.commands.claim import _with_keys
 
     folder = Path(__file__).resolve().parents[2] / "figures" / "claim" / "smollm2_gpu"
-    committed = pd.read_csv(folder / "tuning.csv")
+    committed = pd.read_csv(folder / "tuning_progress.csv")
     base = cell_named("smollm2")
     cell = base.with_changes(problem=_with_keys(base.problem, ["device=cuda"]))  # as `claim run --set device=cuda`
-    ran = {
-        **cell.grids,
-        "hybrid": [g for g in cell.grids["hybrid"] if g["eta_x"] <= 1e-5],
-        "zo_full": [g for g in cell.grids["zo_full"] if g["eta_x"] <= 1e-4],
-    }
-    rebuilt = claim_progress(cell.with_changes(grids=ran), folder / "runs").tuning
-    assert len(rebuilt) == len(committed) == 19 and rebuilt["finished"].all()
+    progress = claim_progress(cell, folder / "runs")
+    rebuilt = progress.tuning
+    assert len(rebuilt) == len(committed) == 23 and rebuilt["finished"].all()
     cols = ["method", "eta_x", "eta_y", "mu", "diverged", "best_dev_step", "best_dev_accuracy", "test_accuracy"]
     cols += ["final_dev_loss", "selected"]
     pd.testing.assert_frame_equal(rebuilt[cols].reset_index(drop=True), committed[cols], check_dtype=False)
-    now = claim_progress(cell, folder / "runs")
-    assert set(now.selected) == {"fo_peft", "fo_full", "zo_peft"} and now.seeded_total is None
-    t = now.tuning
-    assert (~t["finished"]).sum() == 4  # hybrid at eta_x = 1e-4 (three eta_y), ZO-Full at 1e-3
+    assert set(progress.selected) == set(cell.methods)
+    assert progress.selected["hybrid"] == {"eta_x": 1e-5, "eta_y": 0.1, "mu": 1e-3}  # inside the widened grid
+    assert (progress.seeded_done, progress.seeded_total) == (19, 27)
+
+    three = cell.with_changes(methods=("hybrid", "fo_peft", "fo_full"), control_seeds=())  # `--methods` does so
+    (tmp_path / "runs").symlink_to(folder / "runs", target_is_directory=True)
+    analyse(three, tmp_path)
+    keys = ["method", "seed"]
+    for name, cols in (
+        ("per_seed", keys + ["test_accuracy", "final_test_accuracy", "final_dev_loss", "best_dev_step"]),
+        ("paired", ["comparison", "metric", "pairs", "mean_difference", "low", "high", "verdict"]),
+    ):
+        got, want = pd.read_csv(tmp_path / f"{name}.csv"), pd.read_csv(folder / f"{name}.csv")
+        pd.testing.assert_frame_equal(got[cols], want[cols], check_dtype=False)

@@ -192,3 +192,19 @@ def test_two_workers_give_the_same_metrics_as_one(tmp_path):
     assert main(["sweep", "run", str(two / "grid.toml"), "--workers", "2"]) == 0
     for run in sweep.plan(sweep.read_grid(one / "grid.toml")):
         pd.testing.assert_frame_equal(frame(run.folder), frame(two / "runs" / run.folder.name))
+
+
+def test_a_diverged_run_says_its_diagnosis_again_when_a_resume_skips_it(tmp_path):
+    """A resumed sweep (a claim's next GPU box) skips a diverged run; its line still says which step size
+    failed, read from the run's summary, instead of an empty reason."""
+    text = GRID.replace('methods = ["hybrid", "zo_full"]', 'methods = ["hybrid"]').replace(
+        "eta_y = [0.1]", "eta_y = [100.0]"
+    )
+    path = write_grid(tmp_path, text=text)
+    run = sweep.plan(sweep.read_grid(path))[0]
+    execute(run.description, folder=run.folder)
+    again = sweep.plan(sweep.read_grid(path))[0]
+    assert again.state == "finished"
+    outcome = sweep._skipped(again)
+    assert outcome.status == "diverged"
+    assert "diverged" in outcome.message and "eta_y" in outcome.message
