@@ -270,17 +270,44 @@ def read_source_tables(out: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFr
 
 
 def folder_times(folders: list[Path]) -> dict:
-    """From the run folders' files: the span from the first run's start (its config.json) to the last one's
-    end (its completion marker), and the runs' summed durations (model loading and evaluations included),
-    whichever command or machine ran them."""
-    starts = [(f / "config.json").stat().st_mtime for f in folders]
-    ends = [(f / "complete.json").stat().st_mtime for f in folders]
+    """From the run folders, whichever command or machine ran them: the runs' summed durations and, where
+    every completion marker records its run's start and end, the wall time during which at least one run was
+    going and the span from the first start to the last end. The span counts the hours between sittings (a
+    claim resumed on a GPU lent for minutes at a time); the busy time does not. Folders written before the
+    markers recorded those times make every duration the runs' own timers (summary.json's seconds: training
+    steps only) and give no wall time: their files' times are those of the last copy or checkout."""
+    spans = [run_interval(Path(f)) for f in folders]
+    timed = all(span is not None for span in spans)
+    durations = [e - s for s, e in spans] if timed else [_run_seconds(Path(f)) for f in folders]
     return {
         "runs": len(folders),
-        "span_minutes": (max(ends) - min(starts)) / 60,
-        "run_minutes": sum(e - s for s, e in zip(starts, ends)) / 60,
+        "run_minutes": sum(durations) / 60,
+        "span_minutes": (max(e for _, e in spans) - min(s for s, _ in spans)) / 60 if timed else None,
+        "busy_minutes": union_seconds(spans) / 60 if timed else None,
         "machines": sorted({machine(f) for f in folders}),
     }
+
+
+def run_interval(folder: Path) -> tuple[float, float] | None:
+    """(start, end) of a finished run in seconds since the epoch, as its completion marker records them."""
+    marker = json.loads((folder / "complete.json").read_text())
+    if marker.get("started_at") is None or marker.get("finished_at") is None:
+        return None
+    return float(marker["started_at"]), float(marker["finished_at"])
+
+
+def _run_seconds(folder: Path) -> float:
+    return float(json.loads((folder / "summary.json").read_text()).get("seconds") or 0.0)
+
+
+def union_seconds(spans: list[tuple[float, float]]) -> float:
+    """The length of the union of the intervals."""
+    total, reach = 0.0, -math.inf
+    for start, end in sorted(spans):
+        if end > reach:
+            total += end - max(start, reach)
+            reach = end
+    return total
 
 
 def machine(folder: Path) -> str:

@@ -100,10 +100,15 @@ def render(
         "initialisation and sample order for every method), "
         + (f"the eta_x = 0 control on seeds {control_seeds}." if control_seeds else "no eta_x = 0 control."),
     ]
-    if meta.get("span_minutes") is not None:
+    if meta.get("run_minutes") is not None:
         lines.append(
-            f"{meta['runs']} runs, {meta['run_minutes']:.0f} run-minutes (model loading and evaluations included), "
-            f"{meta['span_minutes']:.0f} min from the first run's start to the last one's end"
+            f"{meta['runs']} runs, {meta['run_minutes']:.0f} run-minutes "
+            + (
+                "(model loading and evaluations included), "
+                if meta.get("span_minutes") is not None
+                else "(their training steps, as each run timed them), "
+            )
+            + _wall_time(meta)
             + (
                 f"; the last `claim run` took {meta['wall_seconds'] / 60:.0f} min with {meta['workers']} worker(s)."
                 if meta.get("wall_seconds")
@@ -256,4 +261,16 @@ def constants_sentence(constants: dict) -> str:
     return (
         f"{block('x')}, {block('y')} on minibatch 0 at the start point, {how}; so the limits are upper bounds "
         "of the theory's limits."
+    )
+
+
+def _wall_time(meta: dict) -> str:
+    span, busy = meta.get("span_minutes"), meta.get("busy_minutes")
+    if span is None:
+        return "wall time not recorded (run folders written before their completion markers recorded it)"
+    if busy is None or span - busy < max(1.0, 0.05 * span):
+        return f"{span:.0f} min from the first run's start to the last one's end"
+    return (
+        f"{busy:.0f} min of wall time with at least one run going ({span:.0f} min from the first run's start to "
+        f"the last one's end: the runs ran in separate sittings)"
     )

@@ -26,6 +26,7 @@ import json
 import math
 import os
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -173,6 +174,7 @@ class RunFolder:
     def __init__(self, path: Path, fd: int, *, resume: bool):
         self.path, self._fd, self.resume = path, fd, resume
         self.config: dict | None = None
+        self._started_at: float | None = None
 
     # --- lifecycle ------------------------------------------------------------------------------------
     def __enter__(self) -> RunFolder:
@@ -197,6 +199,7 @@ class RunFolder:
         (self.path / COMPLETE_FILE).unlink(missing_ok=True)
         write_atomic(self.path / CONFIG_FILE, _json_text(config))
         self.config = config
+        self._started_at = time.time()
         return config
 
     def check_resume(self, config: dict) -> str:
@@ -252,6 +255,10 @@ class RunFolder:
                 "complete": True,
                 "run_hash": self.config["run_hash"],
                 "files": sorted([METRICS_FILE, SUMMARY_FILE, *(tables or {})]),
+                # wall-clock times of this sitting (a resumed run's last one): a git checkout or a copy
+                # resets the files' own times, which a report of where the hours went cannot then read
+                "started_at": self._started_at,
+                "finished_at": time.time(),
             },
         )
         return self.path

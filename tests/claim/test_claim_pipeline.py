@@ -285,3 +285,43 @@ def test_the_committed_gpu_runs_rebuild_their_tuning_table_selection_and_paired_
     ):
         got, want = pd.read_csv(tmp_path / f"{name}.csv"), pd.read_csv(folder / f"{name}.csv")
         pd.testing.assert_frame_equal(got[cols], want[cols], check_dtype=False)
+
+
+def test_wall_time_counts_the_runs_not_the_hours_between_sittings(tmp_path):
+    """A claim resumed across sittings (a GPU lent for minutes at a time): the report gives the wall time during
+    which a run was going, from the times each run's completion marker records, and says that the span from the
+    first start to the last end holds the gaps. Folders without those times give their runs' own timers and no
+    wall time, since a copy or a checkout resets their files' times."""
+    from hybridsmooth.claim.protocol import folder_times, union_seconds
+    from hybridsmooth.claim.report import _wall_time
+
+    assert union_seconds([(0, 10), (5, 20), (100, 130), (110, 120)]) == 50
+    assert union_seconds([]) == 0
+    folders = []
+    for i, (start, end) in enumerate([(0.0, 600.0), (300.0, 900.0), (7200.0, 7500.0)]):
+        f = tmp_path / f"run{i}"
+        f.mkdir()
+        (f / "config.json").write_text(json.dumps({"device": "cpu", "threads": 1}))
+        (f / "complete.json").write_text(json.dumps({"complete": True, "started_at": start, "finished_at": end}))
+        folders.append(f)
+    meta = folder_times(folders)
+    assert meta["runs"] == 3 and meta["busy_minutes"] == 20 and meta["span_minutes"] == 125
+    assert meta["run_minutes"] == 25
+    line = _wall_time(meta)
+    assert line.startswith("20 min of wall time with at least one run going") and "separate sittings" in line
+    assert _wall_time({**meta, "busy_minutes": 124.5}) == "125 min from the first run's start to the last one's end"
+    # an older marker without the times: the runs' own timers, and no wall time (file times are the copy's)
+    (folders[0] / "complete.json").write_text(json.dumps({"complete": True}))
+    (folders[0] / "summary.json").write_text(json.dumps({"seconds": 90.0}))
+    for f in folders[1:]:
+        (f / "summary.json").write_text(json.dumps({"seconds": 60.0}))
+    old = folder_times(folders)
+    assert old["run_minutes"] == 1.5 + 1 + 1 and old["span_minutes"] is None and old["busy_minutes"] is None
+    assert _wall_time(old).startswith("wall time not recorded")
+
+
+def test_a_finished_run_folder_records_when_it_started_and_ended(quick_run):
+    import time
+
+    marker = json.loads(next((quick_run / "runs").glob("*/complete.json")).read_text())
+    assert marker["started_at"] <= marker["finished_at"] <= time.time()
