@@ -28,7 +28,7 @@ class Progress:
     seeded_total: int | None
 
 
-def _finished(root: Path, run) -> bool:
+def run_finished(root: Path, run) -> bool:
     # the sweep's own test: a folder finished at a shorter length is a run to continue, not a finished one
     return folder_state(Path(root) / run.content_hash(), run)[0] == "finished"
 
@@ -36,7 +36,8 @@ def _finished(root: Path, run) -> bool:
 def claim_progress(cell: Cell, root: Path) -> Progress:
     rows, curves = [], []
     for method, _setting, run in cell.tuning_runs():
-        row = {"method": method, "eta_x": run.eta_x, "eta_y": run.eta_y, "mu": run.mu, "finished": _finished(root, run)}
+        row = {"method": method, "eta_x": run.eta_x, "eta_y": run.eta_y, "mu": run.mu}
+        row["finished"] = run_finished(root, run)
         if row["finished"]:
             rec = run_record(Path(root) / run.content_hash())
             evals = rec.pop("evals")
@@ -57,7 +58,7 @@ def claim_progress(cell: Cell, root: Path) -> Progress:
     if len(selected) == len(cell.methods):
         finals = cell.final_runs(selected)
         seeded_total = len(finals)
-        seeded_done = sum(_finished(root, r) for _, _, r in finals)
+        seeded_done = sum(run_finished(root, r) for _, _, r in finals)
     cat = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame()
     return Progress(table, cat, selected, seeded_done, seeded_total)
 

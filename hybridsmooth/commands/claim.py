@@ -170,9 +170,36 @@ def _report(cell, out: Path) -> int:
     try:
         verdicts = analyse(cell, out)
     except FileNotFoundError as err:
-        raise UsageError(f"{err}; run `hybridsmooth claim run` with the same options to finish it") from None
+        raise UsageError(
+            _unfinished(cell, out) or f"{err}; run `hybridsmooth claim run` with the same options to finish it"
+        ) from None
     _print_verdicts(verdicts, out)
     return 0
+
+
+def _unfinished(cell, out: Path) -> str | None:
+    """What a report of an unfinished claim can still do (a GPU box that stopped in the seeded phase): the
+    methods whose every seed finished, which ``--methods`` analyses now; None when the tuning is unfinished."""
+    from ..claim.cells import CONTROL
+    from ..claim.progress import claim_progress, run_finished
+    from ..claim.protocol import RUNS_DIR
+
+    progress = claim_progress(cell, out / RUNS_DIR)
+    if progress.seeded_total is None:
+        return None
+    root = out / RUNS_DIR
+    done = {}
+    for method, _, run in cell.final_runs(progress.selected):
+        done[method] = done.get(method, True) and run_finished(root, run)
+    complete = [m for m in cell.methods if done.get(m)]
+    text = f"{progress.seeded_done} of {progress.seeded_total} seeded runs have finished; "
+    if "hybrid" in complete and len(complete) > 1:
+        text += f"every seed of {', '.join(complete)}: `--methods {','.join(complete)}` analyses those now; "
+    elif complete:
+        text += f"every seed of {', '.join(complete)} only, too few to compare the hybrid with a baseline; "
+    if done.get(CONTROL) is False:
+        text += "the eta_x = 0 control has not; "
+    return text + "`--partial` shows the rest, and `hybridsmooth claim run` with the same options finishes it"
 
 
 def _progress(cell, out: Path) -> int:

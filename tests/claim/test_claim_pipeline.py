@@ -325,3 +325,16 @@ def test_a_finished_run_folder_records_when_it_started_and_ended(quick_run):
 
     marker = json.loads(next((quick_run / "runs").glob("*/complete.json")).read_text())
     assert marker["started_at"] <= marker["finished_at"] <= time.time()
+
+
+def test_a_report_of_an_unfinished_seeded_phase_names_the_methods_it_can_analyse(tmp_path, capsys):
+    """The committed GPU cell stopped in its seeded phase: a full report is refused in one line that says how
+    many seeded runs finished and which methods ``--methods`` can analyse now."""
+    folder = Path(__file__).resolve().parents[2] / "figures" / "claim" / "smollm2_gpu"
+    (tmp_path / "runs").symlink_to(folder / "runs", target_is_directory=True)
+    args = ["claim", "report", "--cell", "smollm2", "--set", "device=cuda", "--out", str(tmp_path)]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "19 of 27 seeded runs have finished" in err
+    assert "`--methods hybrid,fo_peft,fo_full` analyses those now" in err and "control has not" in err
+    assert len(err.strip().splitlines()) == 1
