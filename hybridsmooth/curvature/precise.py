@@ -58,13 +58,14 @@ def _project64_batched(basis: Tensor, w: Tensor) -> Tensor:
     over SmolLM2's 134.5M base weights: an SLQ run in hvp_matmat on the H200 (2026-12-04) finished no
     repetition in 45 s, stopped in this loop. The chunks are shorter than the loop's because a batched product
     may sum each chunk in sequence (the CPU's does: 2e-6 relative over 65k columns, 3e-8 over 4k). The CPU
-    keeps the loop, with which its tests and figures were made."""
+    keeps the loop: its tests and figures were made with it, and there it is the faster of the two
+    (benchmarks/lanczos_calls.py: 0.86 s against 1.12 s per Lanczos update at SmolLM2's length)."""
     k, d = basis.shape
     full = d - d % BATCHED_CHUNK
     n = full // BATCHED_CHUNK
     # (n, k, chunk) views of the basis and (n, chunk, 1) of w: one small gemv per chunk, nothing copied
     rows = basis[:, :full].unflatten(1, (n, BATCHED_CHUNK)).transpose(0, 1)
-    out = torch.bmm(rows, w[:full].view(n, BATCHED_CHUNK, 1)).squeeze(-1).double().sum(0)
+    out = torch.bmm(rows, w[:full].reshape(n, BATCHED_CHUNK, 1)).squeeze(-1).double().sum(0)
     if full < d:
         out += (basis[:, full:] @ w[full:]).double()
     return out
