@@ -258,10 +258,20 @@ def constants_sentence(constants: dict) -> str:
         )
     else:
         how = f"{constants['iterations']} Lanczos products per block: lower bounds"
-    return (
+    text = (
         f"{block('x')}, {block('y')} on minibatch 0 at the start point, {how}; so the limits are upper bounds "
         "of the theory's limits."
     )
+    if constants.get("tr_x") is not None:
+        text += (
+            f" tr(H_xx) = {_num(constants['tr_x'], 4)} +- {_num(constants['tr_x_stderr'], 2)} there "
+            f"({constants['tr_x_directions']} second differences of forward passes) against d_x L_x = "
+            f"{_num(constants['d_x'] * constants['L_x'], 2)}: descent_bound = 2/(tr(H_xx) + 2 L_x) is the step below "
+            "which a Gaussian ZO step lowers the loss in expectation on the local quadratic (a one-step condition "
+            "at one point, inf where tr(H_xx) + 2 L_x <= 0; THEORY's limit is this bound with the worst case "
+            "d_x L_x in place of the trace)."
+        )
+    return text
 
 
 def _wall_time(meta: dict) -> str:

@@ -52,11 +52,25 @@ def theory_limit(mode: str, L: float, d: int) -> float:
     return 2.0 / (L * (d + 2)) if mode == "zo" else 2.0 / L
 
 
+def zo_descent_bound(trace: float, L: float) -> float:
+    """2 / (tr H + 2 L): a Gaussian ZO step of size eta below it lowers f in expectation on the local quadratic.
+    With g = (u^T grad f) u, u ~ N(0, I), E[g^T H g] = ||grad f||^2 tr H + 2 grad f^T H grad f (Isserlis), so the
+    expected change -eta ||grad f||^2 + eta^2 / 2 E[g^T H g] is negative for eta < 2 ||grad f||^2 / E[g^T H g],
+    which is at least this bound when grad f^T H grad f <= L ||grad f||^2. THEORY's 2/(L (d + 2)) is the same
+    bound with the worst case d L in place of tr H. A one-step condition at one point, not a stability
+    theorem. Infinite when tr H + 2 L <= 0 (an indefinite H whose trace outweighs it: the local quadratic
+    then sets no limit); NaN when a constant is missing."""
+    if not (math.isfinite(trace) and math.isfinite(L)):
+        return math.nan
+    return 2.0 / (trace + 2 * L) if trace + 2 * L > 0 else math.inf
+
+
 def step_size_table(selection: pd.DataFrame, constants: dict) -> pd.DataFrame:
     """Per method and moving block: the grid's values, its stable range (largest value that never diverged,
     smallest that did), the selected value and the theory's limit from the measured constants
     (``constants``: L_x, L_y with their residuals, d_x, d_y; Lanczos lower bounds, so the limits are upper
-    bounds of the true limits)."""
+    bounds of the true limits), and for a ZO block the descent bound 2/(tr H + 2 L) where the constants hold
+    the block's trace (``zo_descent_bound``)."""
     rows = []
     for method, runs in selection.groupby("method", sort=False):
         for block, mode in zip("xy", _block_modes(method)):
@@ -82,6 +96,9 @@ def step_size_table(selection: pd.DataFrame, constants: dict) -> pd.DataFrame:
                     "theory_limit": limit,
                     "limit_formula": "2/(L_x (d_x+2))".replace("x", block) if mode == "zo" else f"2/L_{block}",
                     "selected_over_limit": value / limit if limit > 0 else math.nan,
+                    "descent_bound": (
+                        zo_descent_bound(float(constants.get(f"tr_{block}", math.nan)), L) if mode == "zo" else math.nan
+                    ),
                 }
             )
     return pd.DataFrame(rows)

@@ -1,6 +1,7 @@
 """The claim test end to end on a tiny random model (``claim run --quick``): the pipeline, not a result."""
 
 import json
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -45,6 +46,44 @@ def test_the_theory_limits_rest_on_converged_constants_and_the_report_says_so(qu
         assert constants[f"L_{b}_products"] <= constants["max_products"]
     report = (quick_run / "report.md").read_text()
     assert f"Lanczos to relative residual {CONSTANTS_RTOL:g}" in report
+    # the x block's trace from forward passes, and the descent bound it gives a ZO block in the step-size table
+    from hybridsmooth.claim.protocol import TRACE_DIRECTIONS
+    from hybridsmooth.claim.selection import zo_descent_bound
+
+    assert constants["tr_x_directions"] == TRACE_DIRECTIONS and constants["tr_x_stderr"] > 0
+    sizes = pd.read_csv(quick_run / "step_sizes.csv")
+    zo = sizes[(sizes["method"] == "hybrid") & (sizes["block"] == "x")].iloc[0]
+    expected = zo_descent_bound(constants["tr_x"], constants["L_x"])  # infinite where tr + 2 L <= 0
+    assert zo["descent_bound"] == (expected if math.isinf(expected) else pytest.approx(expected))
+    assert sizes.loc[sizes["estimator"] == "FO", "descent_bound"].isna().all()
+    assert "tr(H_xx) = " in report and "descent_bound" in report
+
+
+def test_the_zo_descent_bound_is_where_gaussian_zo_steps_stop_lowering_a_quadratic_in_expectation():
+    """Ground truth on f(x) = x^T H x / 2 with a chosen indefinite-free spectrum: the exact descent limit
+    eta* = 2 ||g||^2 / (||g||^2 tr H + 2 g^T H g) (central differences are exact on a quadratic), checked by
+    200,000 sampled Gaussian ZO steps on each side of it; 2/(tr H + 2 L) is below eta* and above THEORY's
+    2/(L (d + 2))."""
+    from hybridsmooth.claim.selection import theory_limit, zo_descent_bound
+
+    gen = torch.Generator().manual_seed(0)
+    d = 12
+    eig = torch.linspace(0.1, 4.0, d, dtype=torch.float64)
+    x = torch.randn(d, generator=gen, dtype=torch.float64)
+    f = 0.5 * (eig * x * x).sum()
+    g = eig * x
+    exact = float(2 * (g @ g) / ((g @ g) * eig.sum() + 2 * (g * eig * g).sum()))
+    U = torch.randn(200_000, d, generator=gen, dtype=torch.float64)
+    steps = (U @ g)[:, None] * U  # (f(x + mu u) - f(x - mu u)) / (2 mu) u, exact here
+
+    def mean_change(eta: float) -> float:
+        moved = x - eta * steps
+        return float((0.5 * (eig * moved * moved).sum(1) - f).mean())
+
+    assert mean_change(0.8 * exact) < 0 < mean_change(1.25 * exact)
+    bound = zo_descent_bound(float(eig.sum()), float(eig.max()))
+    assert theory_limit("zo", float(eig.max()), d) < bound <= exact
+    assert zo_descent_bound(-10.0, 1.0) == math.inf and math.isnan(zo_descent_bound(math.nan, 1.0))
 
 
 def test_the_constants_sentence_reads_a_file_from_before_the_residual_rule():
