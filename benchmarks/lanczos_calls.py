@@ -26,10 +26,6 @@ from hybridsmooth.curvature import draws, precise  # noqa: E402
 from hybridsmooth.curvature.ritz import lanczos_update  # noqa: E402
 
 
-def _batched(basis, w):
-    return precise._project64_batched(basis, w) if not precise._plain(w) else (basis @ w).double()
-
-
 def count_calls(fn) -> int:
     from torch.profiler import ProfilerActivity, profile
 
@@ -58,17 +54,17 @@ def main(argv=None) -> int:
         Q[i] /= precise.norm(Q[i])
     w0 = draws.normal(args.length, gen, dtype, device)
     j = args.rows - 1
-    loop = precise._project64
+    chooser = precise._takes_batched_path
     print(f"# one Lanczos update, step j = {j}, length {args.length:,}, {dtype} on {device}, best of {args.reps}")
     print(f"{'reduction':>10} {'calls':>8} {'seconds':>9}")
     rows = {}
-    for name, fn in (("loop", loop), ("batched", _batched)):
-        precise._project64 = fn
+    for name, batched in (("loop", False), ("batched", True)):
+        precise._takes_batched_path = lambda w, batched=batched: batched
         try:
             calls = count_calls(lambda: lanczos_update(Q, j, w0.clone()))
             seconds = min(timed(lambda: lanczos_update(Q, j, w0.clone()))[0] for _ in range(args.reps))
         finally:
-            precise._project64 = loop
+            precise._takes_batched_path = chooser
         rows[name] = (calls, seconds)
         print(f"{name:>10} {calls:8d} {seconds:9.3f}")
     (c_loop, s_loop), (c_b, s_b) = rows["loop"], rows["batched"]

@@ -26,6 +26,7 @@ class Progress:
     selected: dict  # method -> setting, for the methods whose whole grid has finished
     seeded_done: int | None  # finished seeded runs (the control's included), once every method is selected
     seeded_total: int | None
+    seeded_complete: dict | None = None  # method (the control too) -> whether every one of its seeds finished
 
 
 def run_finished(root: Path, run) -> bool:
@@ -54,13 +55,15 @@ def claim_progress(cell: Cell, root: Path) -> Progress:
         rows_done = table[table["method"].isin(complete)].drop(columns=list(TEST_COLUMNS), errors="ignore")
         selected, marked = select(rows_done)
         table.loc[marked.index, "selected"] = marked["selected"]
-    seeded_done = seeded_total = None
+    seeded_done = seeded_total = complete_by_method = None
     if len(selected) == len(cell.methods):
-        finals = cell.final_runs(selected)
-        seeded_total = len(finals)
-        seeded_done = sum(run_finished(root, r) for _, _, r in finals)
+        finals = [(method, run_finished(root, r)) for method, _, r in cell.final_runs(selected)]
+        seeded_total, seeded_done = len(finals), sum(done for _, done in finals)
+        complete_by_method = {}
+        for method, done in finals:
+            complete_by_method[method] = complete_by_method.get(method, True) and done
     cat = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame()
-    return Progress(table, cat, selected, seeded_done, seeded_total)
+    return Progress(table, cat, selected, seeded_done, seeded_total, complete_by_method)
 
 
 def progress_lines(cell: Cell, progress: Progress) -> list[str]:

@@ -181,16 +181,13 @@ def _unfinished(cell, out: Path) -> str | None:
     """What a report of an unfinished claim can still do (a GPU box that stopped in the seeded phase): the
     methods whose every seed finished, which ``--methods`` analyses now; None when the tuning is unfinished."""
     from ..claim.cells import CONTROL
-    from ..claim.progress import claim_progress, run_finished
+    from ..claim.progress import claim_progress
     from ..claim.protocol import RUNS_DIR
 
     progress = claim_progress(cell, out / RUNS_DIR)
     if progress.seeded_total is None:
         return None
-    root = out / RUNS_DIR
-    done = {}
-    for method, _, run in cell.final_runs(progress.selected):
-        done[method] = done.get(method, True) and run_finished(root, run)
+    done = progress.seeded_complete
     complete = [m for m in cell.methods if done.get(m)]
     text = f"{progress.seeded_done} of {progress.seeded_total} seeded runs have finished; "
     if "hybrid" in complete and len(complete) > 1:
