@@ -4,7 +4,9 @@ A regenerating ZO step makes three passes over x: x + mu u, x - 2 mu u, and the 
 update. Each pass draws u tensor by tensor from the generator and adds it. This prints the seconds of one pass
 in each of the ways the training core can make it, interleaved round by round (medians):
 
-* ``gaussian``        Gaussian u, tensor by tensor (the default central form);
+* ``gaussian``        Gaussian u, tensor by tensor (the default central form), tensors over 2^20 entries drawn
+                      and added a chunk at a time (``zo.gaussian_chunks``; what a step does now);
+* ``gaussian, whole`` the same u with each tensor drawn whole, then added (the step before; the same numbers);
 * ``packed``          Rademacher u packed 64 signs per draw, tensor by tensor (form spsa, the step before);
 * ``packed, merged``  the same signs with adjacent tensors merged into one (``zo.flat_runs``; what a
                       step's update pass does now);
@@ -62,7 +64,22 @@ def make_passes(obj) -> dict:
         finally:
             signs.CHUNK = chunk
 
-    out = {"gaussian": one_pass(views, "central"), "packed": one_pass(views), "packed, merged": one_pass(merged)}
+    def whole_gaussian():
+        from hybridsmooth.zo import inplace
+
+        chunk = inplace.GAUSSIAN_CHUNK
+        inplace.GAUSSIAN_CHUNK = 1 << 62
+        try:
+            one_pass(views, "central")()
+        finally:
+            inplace.GAUSSIAN_CHUNK = chunk
+
+    out = {
+        "gaussian": one_pass(views, "central"),
+        "gaussian, whole": whole_gaussian,
+        "packed": one_pass(views),
+        "packed, merged": one_pass(merged),
+    }
     out["merged, 2^18 chunks"] = small_chunks
     if found is not None:
         merged_params, merged_rows = merge_adjacent(views, rows)

@@ -6,6 +6,8 @@ Every operation runs the project's own code path on the same ModuleObjective and
 * ``2 forwards``  two of them back to back: the time reference of a ZO step;
 * ``zo regen``    ``zo.inplace.zo_step_inplace`` over every base-weight tensor (the objective's per-tensor
                   views of x), noise regenerated from (run seed, epoch, step) [MeZO's seed trick];
+* ``zo regen before`` the same step with each tensor's Gaussian noise drawn whole before it is added (the former
+                  step; the same numbers: ``zo.gaussian_chunks``; only when asked for);
 * ``zo buffer``   the same step with the noise drawn once into a buffer (one extra copy of x);
 * ``zo rademacher`` the regenerating step with Rademacher directions (form spsa), packed 64 signs per draw,
                   adjacent tensors drawn as one (``zo.flat_runs``); on a model whose word embedding only its
@@ -19,6 +21,7 @@ Every operation runs the project's own code path on the same ModuleObjective and
                   ``train_model`` step; only when asked for; ``fo-full before`` likewise);
 * ``hybrid``      ``hybrid_step`` with method hybrid and the in-place ZO block step of
                   ``engine.model_step.inplace_zo_block_step`` (regenerated noise): what ``train_model`` runs;
+* ``hybrid before`` the same with whole Gaussian draws (the former step; only when asked for);
 * ``hybrid plus`` the same with the adapter gradient from the ZO step's own forward at x + mu u (fo_point plus);
 * ``hybrid rad+plus`` fo_point plus with Rademacher directions: the cheapest hybrid step (rows read, as above);
 * ``hybrid rad+plus before`` the same with the former ZO step (only when asked for);
@@ -75,10 +78,12 @@ OPERATIONS = (
     "forward",
     "2 forwards",
     "zo regen",
+    "zo regen before",
     "zo buffer",
     "zo rademacher",
     "fo-peft",
     "hybrid",
+    "hybrid before",
     "hybrid plus",
     "hybrid rad+plus",
     "fo-full",
@@ -89,7 +94,15 @@ OPERATIONS = (
     "fo-full before",
 )
 # the code paths a change replaced, timed beside their successors only when asked for
-ON_REQUEST = ("fo-full copy", "zo rademacher before", "hybrid rad+plus before", "fo-peft before", "fo-full before")
+ON_REQUEST = (
+    "zo regen before",
+    "hybrid before",
+    "fo-full copy",
+    "zo rademacher before",
+    "hybrid rad+plus before",
+    "fo-peft before",
+    "fo-full before",
+)
 # random LLaMA shapes for --llama (weights drawn by transformers' own init; no checkpoint needed)
 LLAMA_SHAPES = {
     # 1.3B LLaMA-shaped (OpenLLaMA/ TinyLlama-like widths, untied embeddings): 1,345,423,360 base weights
@@ -247,6 +260,22 @@ def _tensor_by_tensor(on: bool):
     return wrap
 
 
+def _whole_gaussian(fn: Callable[[], None]) -> Callable[[], None]:
+    """Run the wrapped operation with the former Gaussian noise: each tensor's direction drawn whole, then added."""
+
+    def run() -> None:
+        from hybridsmooth.zo import inplace
+
+        chunk = inplace.GAUSSIAN_CHUNK
+        inplace.GAUSSIAN_CHUNK = 1 << 62
+        try:
+            fn()
+        finally:
+            inplace.GAUSSIAN_CHUNK = chunk
+
+    return run
+
+
 def make_operations(obj, *, mu: float, eta_x: float, eta_y: float, seed: int) -> dict[str, Callable[[], None]]:
     """name -> a zero-argument callable running one step (or forward) of the training core on sample 0."""
     from hybridsmooth.engine.model_step import inplace_zo_block_step, sgd_in_place
@@ -324,11 +353,13 @@ def make_operations(obj, *, mu: float, eta_x: float, eta_y: float, seed: int) ->
         "forward": forward,
         "2 forwards": two_forwards,
         "zo regen": zo("regenerate"),
+        "zo regen before": _whole_gaussian(zo("regenerate")),
         "zo buffer": zo("buffer"),
         "zo rademacher": zo("regenerate", "spsa", "read"),
         "zo rademacher before": zo("regenerate", "spsa", "before"),
         "fo-peft": step("fo_peft"),
         "hybrid": step("hybrid"),
+        "hybrid before": _whole_gaussian(step("hybrid")),
         "hybrid plus": step("hybrid", fo_point="plus"),
         "hybrid rad+plus": step("hybrid", "spsa", "plus"),
         "hybrid rad+plus before": _tensor_by_tensor(True)(step("hybrid", "spsa", "plus", zo_rows="all")),
@@ -491,6 +522,8 @@ TIME_RATIOS = (
     Ratio("hybrid step (Rademacher, plus) / FO-PEFT", "hybrid rad+plus", "fo-peft", None),
     Ratio("FO-full step / FO-PEFT step (contrast)", "fo-full", "fo-peft", None),
     Ratio("FO-full step, x in place / out of place + copy", "fo-full", "fo-full copy", None),
+    Ratio("ZO step (Gaussian, regenerate), now / before", "zo regen", "zo regen before", None),
+    Ratio("hybrid step (Gaussian), now / before", "hybrid", "hybrid before", None),
     Ratio("ZO step (Rademacher), now / before", "zo rademacher", "zo rademacher before", None),
     Ratio("hybrid step (Rademacher, plus), now / before", "hybrid rad+plus", "hybrid rad+plus before", None),
     Ratio("FO-PEFT step with its loss record, now / before", "fo-peft", "fo-peft before", None),
@@ -498,9 +531,11 @@ TIME_RATIOS = (
 )
 MEMORY_RATIOS = (
     Ratio("ZO step (regenerate) / inference", "zo regen", "forward", 1.10),
+    Ratio("ZO step (regenerate, whole Gaussian draws: before) / inference", "zo regen before", "forward", None),
     Ratio("ZO step (buffer) / inference", "zo buffer", "forward", None),
     Ratio("ZO step (Rademacher, regenerate) / inference", "zo rademacher", "forward", 1.10),
     Ratio("hybrid step / FO-PEFT step", "hybrid", "fo-peft", 1.10),
+    Ratio("hybrid step (whole Gaussian draws: before) / FO-PEFT step", "hybrid before", "fo-peft", None),
     Ratio("hybrid step (Rademacher, plus) / FO-PEFT", "hybrid rad+plus", "fo-peft", 1.10),
     Ratio("FO-full step / FO-PEFT step (contrast)", "fo-full", "fo-peft", None),
     Ratio("FO-full step, x in place / out of place + copy", "fo-full", "fo-full copy", None),

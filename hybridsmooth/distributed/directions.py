@@ -36,9 +36,10 @@ def direction_generator(run_seed: int, epoch: int, step: int, j: int, device="cp
     return g
 
 
-def direction(params: Sequence[Tensor], key: tuple[int, int, int], j: int, form: Form):
-    """u_j tensor by tensor, regenerated from its key (run seed, epoch, step)."""
-    return noise(params, form=form, generator=direction_generator(*key, j, device=params[0].device))
+def direction(params: Sequence[Tensor], key: tuple[int, int, int], j: int, form: Form, *, lazy: bool = False):
+    """u_j tensor by tensor, regenerated from its key (run seed, epoch, step); ``lazy`` as in ``zo.inplace.noise``
+    (for a caller that adds each tensor's direction before asking for the next)."""
+    return noise(params, form=form, generator=direction_generator(*key, j, device=params[0].device), lazy=lazy)
 
 
 def _copy_back(params: Sequence[Tensor], saved: Sequence[Tensor]) -> None:
@@ -88,5 +89,5 @@ def direction_parallel_step(
         phi[j] = projected_gradient(lp, lm, mu=mu, form=form)
     all_sum_(phi, group)
     for j in range(q):  # the same sequence of updates on every rank
-        update(params, direction(params, key, j, form), -eta * float(phi[j]) / q)
+        update(params, direction(params, key, j, form, lazy=True), -eta * float(phi[j]) / q)
     return phi

@@ -52,6 +52,8 @@ from torch import Tensor
 
 from ..rng import zo_generator
 from .estimators import Form, check_form, check_mu, check_q, draw_directions, projected_gradient, zo_gradient_along
+from .gaussian_chunks import CHUNK as GAUSSIAN_CHUNK
+from .gaussian_chunks import GaussianDraw, chunks_apply
 from .precision import (
     CoordinateSample,
     RoundingSample,
@@ -93,15 +95,23 @@ def noise(
     generator: torch.Generator,
     state: Tensor | None = None,
     packed: bool = False,
-) -> Iterator[Tensor | PackedSigns]:
+    lazy: bool = False,
+) -> Iterator[Tensor | PackedSigns | GaussianDraw]:
     """u tensor by tensor in the order of ``params`` (same shape/dtype/device as each), drawn from
     ``generator`` after setting it to ``state`` (the regeneration point) when given. ``packed``: the spsa
-    form's signs stay packed (``zo.signs``; the same values, added in chunks by ``perturb``)."""
+    form's signs stay packed (``zo.signs``; the same values, added in chunks by ``perturb``). ``lazy``: a
+    Gaussian direction of a tensor longer than a chunk is drawn while it is added, a chunk at a time, where
+    that gives the same numbers (``zo.gaussian_chunks``); each must be used before the next is asked for."""
     if state is not None:
         generator.set_state(state)
     for p in params:
         if packed and form == "spsa":
             yield draw_signs(tuple(p.shape), generator=generator, dtype=p.dtype, device=p.device)
+        elif lazy and p.numel() > GAUSSIAN_CHUNK and p.is_contiguous() and chunks_apply(p.device, p.dtype):
+            u = GaussianDraw(tuple(p.shape), generator=generator, dtype=p.dtype)
+            yield u
+            if not u.drawn:  # the next draw would take this one's numbers
+                raise RuntimeError("a lazy Gaussian direction was skipped; it must be added before the next is drawn")
         else:
             yield draw_directions(tuple(p.shape), form=form, generator=generator, dtype=p.dtype, device=p.device)
 
@@ -176,7 +186,9 @@ class _PerturbedBlock:
             out = self.buffers[j]
         else:
             self.draws += 1
-            out = noise(self.params, form=self.form, generator=self.generator, state=self.states[j], packed=True)
+            out = noise(
+                self.params, form=self.form, generator=self.generator, state=self.states[j], packed=True, lazy=True
+            )
         return out if capture is None else capture[0].tap(out, capture[1])
 
     def settle(self, update: float, capture: tuple | None = None) -> None:

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from .gaussian_chunks import GaussianDraw
+
 # float dtype -> (integer dtype of the same width, the bit pattern of 1.0 in it)
 _PATTERNS: dict[torch.dtype, tuple[torch.dtype, int]] = {
     torch.float64: (torch.int64, 0x3FF0000000000000),
@@ -134,14 +136,14 @@ def rademacher(shape: tuple[int, ...], *, generator: torch.Generator, dtype: tor
     return draw_signs(shape, generator=generator, dtype=dtype, device=device).materialize()
 
 
-def as_tensor(u: Tensor | PackedSigns) -> Tensor:
-    """A direction as a tensor (packed signs materialised)."""
-    return u.materialize() if isinstance(u, PackedSigns) else u
+def as_tensor(u: Tensor | PackedSigns | GaussianDraw) -> Tensor:
+    """A direction as a tensor (packed signs or a lazy Gaussian draw materialised)."""
+    return u.materialize() if isinstance(u, (PackedSigns, GaussianDraw)) else u
 
 
-def add_direction(target: Tensor, u: Tensor | PackedSigns, alpha: float) -> None:
-    """target <- target + alpha * u in place, for a tensor direction or packed signs."""
-    if isinstance(u, PackedSigns):
+def add_direction(target: Tensor, u: Tensor | PackedSigns | GaussianDraw, alpha: float) -> None:
+    """target <- target + alpha * u in place, for a tensor direction, packed signs or a lazy Gaussian draw."""
+    if isinstance(u, (PackedSigns, GaussianDraw)):
         u.add_to(target, alpha)
     else:
         target.add_(u, alpha=alpha)
