@@ -12,8 +12,12 @@ differ in rounding anyway.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
+
+from ..zo.gaussian_chunks import randn_cast
 
 
 def generator(seed: int, device: torch.device | str) -> torch.Generator:
@@ -35,7 +39,11 @@ def normal(shape: tuple[int, ...] | int, gen: torch.Generator, dtype: torch.dtyp
     """Standard Gaussian entries of ``shape`` as ``dtype`` on ``device`` (module docstring: where they are drawn)."""
     shape = (shape,) if isinstance(shape, int) else tuple(shape)
     if _on_host(gen):
-        return torch.randn(shape, generator=gen, dtype=torch.float64).to(dtype=dtype, device=device)
+        if dtype == torch.float64:
+            return torch.randn(shape, generator=gen, dtype=torch.float64).to(device=device)
+        # the same float64 draw, a chunk at a time: no float64 temporary of the whole length
+        flat = randn_cast(math.prod(shape), generator=gen, draw_dtype=torch.float64, dtype=dtype)
+        return flat.view(shape).to(device=device)
     return torch.randn(shape, generator=gen, dtype=_draw_dtype(dtype), device=gen.device).to(dtype=dtype)
 
 

@@ -72,7 +72,7 @@ def _start_vector(op: Operator, seed: int, v0: Tensor | None) -> Tensor:
     nrm = precise.norm(v)
     if not nrm > 0:
         raise ValueError("the start vector must be non-zero")
-    return v / nrm
+    return v.div_(nrm)  # v is this function's own tensor: no second vector of length d
 
 
 def _order(theta: np.ndarray, which: str) -> np.ndarray:

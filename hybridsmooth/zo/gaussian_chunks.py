@@ -98,3 +98,17 @@ class GaussianDraw:
         for start, count in bounds:
             part = buf[:count].normal_(generator=self.generator)
             flat[start : start + count].add_(part, alpha=alpha)
+
+
+def randn_cast(n: int, *, generator: torch.Generator, draw_dtype: torch.dtype, dtype: torch.dtype, chunk: int = CHUNK):
+    """``torch.randn(n, generator=generator, dtype=draw_dtype).to(dtype)`` on the CPU, bitwise, without the
+    whole draw in ``draw_dtype``: chunks are drawn into one buffer and cast into the result (the float64 start
+    vectors of the curvature solvers: a 182 MB temporary at MiniLM's 22.7M base weights)."""
+    if generator.device.type != "cpu" or n < _GROUP:
+        return torch.randn(n, generator=generator, dtype=draw_dtype).to(dtype)
+    out = torch.empty(n, dtype=dtype)
+    bounds = chunk_bounds(n, chunk)
+    buf = torch.empty(max(c for _, c in bounds), dtype=draw_dtype)
+    for start, count in bounds:
+        out[start : start + count].copy_(buf[:count].normal_(generator=generator))
+    return out

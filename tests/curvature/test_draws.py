@@ -21,6 +21,26 @@ def test_cpu_draws_are_the_former_host_draws_bit_for_bit(dtype):
     assert torch.equal(signs, former_signs.to(dtype))
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("shape", [(3 * 2**20 + 7,), (2, 2**20 + 1)])
+def test_long_cpu_draws_come_in_chunks_with_the_former_bits(dtype, shape, monkeypatch):
+    from hybridsmooth.zo import gaussian_chunks
+
+    whole = torch.randn
+    sizes = []
+
+    def watched(*args, **kw):
+        out = whole(*args, **kw)
+        sizes.append(out.numel())
+        return out
+
+    former = whole(shape, generator=torch.Generator().manual_seed(11), dtype=torch.float64).to(dtype)
+    monkeypatch.setattr(gaussian_chunks.torch, "randn", watched)
+    got = draws.normal(shape, draws.generator(11, "cpu"), dtype, "cpu")
+    assert got.shape == shape and torch.equal(got, former)
+    assert not sizes  # no whole float64 draw: chunks into one buffer
+
+
 def test_trace_probes_and_lanczos_start_unchanged_on_the_cpu():
     # the probes of Hutchinson and the start of Lanczos as the solvers drew them before draws.py existed
     z = _probes(30, 4, kind="gaussian", seed=3, dtype=torch.float32, device="cpu")
