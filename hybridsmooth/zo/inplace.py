@@ -107,7 +107,13 @@ def noise(
     for p in params:
         if packed and form == "spsa":
             yield draw_signs(tuple(p.shape), generator=generator, dtype=p.dtype, device=p.device)
-        elif lazy and p.numel() > GAUSSIAN_CHUNK and p.is_contiguous() and chunks_apply(p.device, p.dtype):
+        elif (
+            lazy
+            and form != "spsa"
+            and p.numel() > GAUSSIAN_CHUNK
+            and p.is_contiguous()
+            and chunks_apply(p.device, p.dtype)
+        ):
             u = GaussianDraw(tuple(p.shape), generator=generator, dtype=p.dtype)
             yield u
             if not u.drawn:  # the next draw would take this one's numbers

@@ -94,10 +94,11 @@ def test_lazy_noise_refuses_to_skip_a_draw(monkeypatch):
     params = [torch.zeros(100), torch.zeros(200)]
     with pytest.raises(RuntimeError, match="skipped"):
         list(noise(params, form="central", generator=torch.Generator().manual_seed(0), lazy=True))
-    lazy = noise(params, form="central", generator=torch.Generator().manual_seed(0), lazy=True)
-    whole = noise(params, form="central", generator=torch.Generator().manual_seed(0))
-    for u, w in zip(lazy, whole, strict=True):
-        assert torch.equal(as_tensor(u), w)
+    for form in ("central", "forward", "spsa"):  # spsa: Rademacher signs, never a Gaussian draw
+        lazy = noise(params, form=form, generator=torch.Generator().manual_seed(0), lazy=True)
+        whole = noise(params, form=form, generator=torch.Generator().manual_seed(0))
+        for u, w in zip(lazy, whole, strict=True):
+            assert torch.equal(as_tensor(u), w), form
 
 
 def _model():
