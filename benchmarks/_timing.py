@@ -20,3 +20,13 @@ def timed(fn):
     out = fn()
     _sync()
     return time.perf_counter() - t0, out
+
+
+def interleaved(ops: dict, reps: int) -> dict[str, list[float]]:
+    """Seconds of each of ``ops`` (name -> zero-argument callable) over ``reps`` rounds, the operations taking
+    turns within each round, so that a busy neighbour on a shared host slows all of them alike."""
+    times: dict[str, list[float]] = {name: [] for name in ops}
+    for _ in range(reps):
+        for name, fn in ops.items():
+            times[name].append(timed(fn)[0])
+    return times

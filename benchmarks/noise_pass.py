@@ -25,12 +25,13 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
+from _timing import interleaved  # noqa: E402
 
 
 def make_passes(obj) -> dict:
@@ -117,14 +118,9 @@ def main(argv=None) -> int:
         emb = views[obj.embedding_rows.position]
         print(f"word embedding {tuple(emb.shape)}: the first batch reads {len(r)} of its {emb.shape[0]} rows")
     passes = make_passes(obj)
-    times: dict[str, list[float]] = {n: [] for n in passes}
     for fn in passes.values():
         fn()  # warm-up
-    for _ in range(args.reps):
-        for name, fn in passes.items():
-            t0 = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t0)
+    times = interleaved(passes, args.reps)
     med = {n: statistics.median(v) for n, v in times.items()}
     print(f"\n{'one pass':<22} {'median ms':>10} {'min ms':>8}  vs packed")
     for n, v in times.items():

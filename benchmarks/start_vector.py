@@ -16,12 +16,13 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
+from _timing import interleaved  # noqa: E402
 
 from hybridsmooth.curvature import precise  # noqa: E402
 from hybridsmooth.curvature.ritz import _start_vector  # noqa: E402
@@ -54,12 +55,7 @@ def main(argv=None) -> int:
     if not torch.equal(ops["now"](), ops["before"]()):
         print("start_vector: the two start vectors differ; the timing would compare different work", file=sys.stderr)
         return 1
-    times: dict[str, list[float]] = {k: [] for k in ops}
-    for _ in range(args.reps):
-        for name, fn in ops.items():
-            t0 = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t0)
+    times = interleaved(ops, args.reps)
     med = {k: statistics.median(v) for k, v in times.items()}
     print(
         f"start vector of length {args.d:,}, float32 from a float64 draw, {args.threads} thread(s), {args.reps} rounds"

@@ -25,7 +25,9 @@ Two noise modes, same numbers from the same seed:
 The spsa form's Rademacher u_j stays packed in both modes (``zo.signs``: 64 signs per generator draw, added in
 cache-sized chunks), so its regeneration costs a fraction of a Gaussian one and its buffer 1/32 of x (float32).
 In precision plain it also draws runs of adjacent views as one tensor (``zo.flat_runs``: the same signs) and
-can move only the rows the loss reads for the measuring forwards (``rows``; ``zo.read_rows``).
+can move only the rows the loss reads for the measuring forwards (``rows``; ``zo.read_rows``). A regenerated
+Gaussian u_j of a float32 or float64 CPU tensor over 2^20 entries is drawn while it is added, a chunk at a
+time (``zo.gaussian_chunks``: the bits of the whole draw), so the step holds no whole tensor of noise.
 
 Both modes draw u_j tensor by tensor in the order of ``params`` with each tensor's own shape, dtype and
 device, and apply the identical sequence of ``add_`` calls, so their results agree bitwise. For a single
@@ -123,7 +125,8 @@ def noise(
 
 
 def perturb(params: Sequence[Tensor], directions: Iterator | Sequence, scale: float) -> None:
-    """x <- x + scale * u in place, one tensor at a time (so at most one tensor of noise is alive)."""
+    """x <- x + scale * u in place, one tensor at a time (so at most one tensor of noise is alive; a chunk of it
+    for packed signs and lazy Gaussian draws)."""
     with torch.no_grad():
         for p, u in zip(params, directions, strict=True):
             add_direction(p, u, scale)
