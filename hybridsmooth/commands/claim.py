@@ -1,10 +1,12 @@
-"""``hybridsmooth claim run | report | plan``: the paper's accuracy claim as a tuned, seeded, paired test.
+"""``hybridsmooth claim run | report | plan | merge``: the paper's accuracy claim as a tuned, seeded, paired test.
 
 ``run`` tunes each method on the dev split, runs the selected settings on every seed, measures the block
 constants and writes the tables, figure and report (``claim.protocol``); run again, it continues where it
 stopped (finished runs are never repeated). ``report`` rebuilds the tables, figure and report from the run
 folders, or from the committed tables where the folders are gone. ``plan`` writes the grid files of the
-two phases (the second once the first is finished) for ``hybridsmooth sweep run`` elsewhere.
+two phases (the second once the first is finished) for ``hybridsmooth sweep run`` elsewhere. ``merge --from
+DIR`` brings in the cell's runs finished in another claim folder (or its ``runs/``), phase by phase
+(``engine.sweep_merge``): what a GPU box or a cluster's scratch made joins ``--out`` without being run again.
 
 Cells (``--cell``): ``main`` (MiniLM + LoRA, tweets), ``topic`` (MiniLM + LoRA, BBC News), ``smollm2``
 (SmolLM2-135M + LoRA, tweets; ``smollm2_short``: cut to about two hours on 2 cores), ``paper`` (OPT-1.3B +
@@ -26,7 +28,7 @@ from . import sweep as sweep_command
 
 METHOD_NAMES = (*METHOD_ORDER, CONTROL)
 
-ACTIONS = ("run", "report", "plan")
+ACTIONS = ("run", "report", "plan", "merge")
 
 
 def add_arguments(parser) -> None:
@@ -35,6 +37,7 @@ def add_arguments(parser) -> None:
         ("run", "tune on dev, run the selected settings on every seed, analyse (resumable)"),
         ("report", "rebuild the tables, figure and report from the finished runs"),
         ("plan", "write the grid files of the two phases (the second once tuning is finished)"),
+        ("merge", "bring in the cell's runs finished in another claim folder (--from), phase by phase"),
     ):
         p = actions.add_parser(name, help=help_text, description=help_text)
         p.add_argument("--cell", default="main", help=f"{' | '.join(CELLS)} (default main)")
@@ -63,6 +66,14 @@ def add_arguments(parser) -> None:
                 action="store_true",
                 help="how far the run has got (tuning_progress.csv, tuning_curves.csv): every finished tuning run, "
                 "the selection where a method's grid has finished, the seeded runs done",
+            )
+        if name == "merge":
+            p.add_argument(
+                "--from",
+                dest="source",
+                required=True,
+                metavar="DIR",
+                help="another claim folder of the same cell, or its runs/ (e.g. unpacked from a GPU box)",
             )
         if name == "run":
             sweep_command._add_run_arguments(p)
@@ -127,6 +138,8 @@ def run(args) -> int:
         return _run(args, cell, out)
     if args.action == "report":
         return _progress(cell, out) if args.partial else _report(cell, out)
+    if args.action == "merge":
+        return _merge(cell, out, Path(args.source))
     return _plan(cell, out)
 
 
@@ -221,21 +234,61 @@ def _progress(cell, out: Path) -> int:
 
 
 def _plan(cell, out: Path) -> int:
+    _write_tuning_grid(cell, out)
+    if _write_final_grid(cell, out) is None:
+        print("the tuning runs are not all finished: run them, then plan again for the seeded runs")
+    return 0
+
+
+def _write_tuning_grid(cell, out: Path) -> Path:
+    from ..claim.protocol import RUNS_DIR
+    from ..engine.sweep import write_grid
+
+    path = write_grid(out / "tuning.toml", out / RUNS_DIR, [r for _, _, r in cell.tuning_runs()])
+    print(f"wrote {path} ({len(cell.tuning_runs())} runs)")
+    return path
+
+
+def _write_final_grid(cell, out: Path) -> Path | None:
+    """final.toml from the selection, or None while the tuning runs are not all finished."""
     from ..claim import tables
     from ..claim.protocol import RUNS_DIR
     from ..claim.selection import select
     from ..engine.sweep import write_grid
 
-    root = out / RUNS_DIR
-    path = write_grid(out / "tuning.toml", root, [r for _, _, r in cell.tuning_runs()])
-    print(f"wrote {path} ({len(cell.tuning_runs())} runs)")
     try:
-        selected, _ = select(tables.tuning_table(cell, root))
+        selected, _ = select(tables.tuning_table(cell, out / RUNS_DIR))
     except FileNotFoundError:
-        print("the tuning runs are not all finished: run them, then plan again for the seeded runs")
-        return 0
+        return None
     final = [r for _, _, r in cell.final_runs(selected)]
-    print(f"wrote {write_grid(out / 'final.toml', root, final)} ({len(final)} runs)")
+    path = write_grid(out / "final.toml", out / RUNS_DIR, final)
+    print(f"wrote {path} ({len(final)} runs)")
+    return path
+
+
+def _merge(cell, out: Path, source: Path) -> int:
+    from ..claim.protocol import RUNS_DIR
+    from ..engine import sweep
+    from ..engine.sweep_merge import MERGE_STATES, merge_finished
+
+    if (source / RUNS_DIR).is_dir():
+        source = source / RUNS_DIR
+    if not source.is_dir():
+        raise UsageError(f"--from {source}: not a claim folder nor a folder of run folders")
+    phases = [("tuning", _write_tuning_grid(cell, out))]
+    for name, grid in phases:
+        results = merge_finished(sweep.plan(sweep.read_grid(grid)), source)
+        for r in results:
+            if r.status in ("replaced", "kept"):
+                print(f"{name}: {r.status} {r.folder.name}: {r.note}")
+        counts = {s: sum(r.status == s for r in results) for s in MERGE_STATES}
+        print(f"{name}: {len(results)} runs: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n))
+        if name == "tuning":
+            final = _write_final_grid(cell, out)
+            if final is None:
+                print("the tuning runs are not all finished here: the seeded runs cannot be named yet")
+            else:
+                phases.append(("seeded", final))
     return 0
 
 

@@ -1,9 +1,10 @@
-"""``hybridsmooth sweep plan | run | status | collect GRID``: a grid of runs, one run folder each.
+"""``hybridsmooth sweep plan | run | status | collect | merge GRID``: a grid of runs, one run folder each.
 
 GRID is a TOML file (see ``engine.sweep``). ``plan`` lists the runs and the state of their folders, ``run``
 runs what is not finished (finished folders are skipped, partial ones resumed; exit status 1 if a run failed
 or diverged), ``status`` counts the states and names the failed runs, ``collect`` writes one tidy table of
-the finished runs read from their folders.
+the finished runs read from their folders, ``merge --from DIR`` brings in the runs finished in another root of
+the same sweep (``engine.sweep_merge``).
 
 ``run --executor`` says where the runs go (``engine.sweep_executors``): ``local`` (default) runs them here,
 ``--workers`` processes at once; ``ray`` runs each as a Ray task (``--cpus-per-run``, fractional
@@ -50,6 +51,7 @@ def add_arguments(parser) -> None:
         ("run", "run every run of GRID that is not finished (resumes partial ones)"),
         ("status", "count the runs of GRID by state and name the failed ones"),
         ("collect", "write one table (one row per run, seed and epoch) of GRID's finished runs"),
+        ("merge", "bring GRID's runs finished in another root (--from) into its own folders"),
     ):
         p = actions.add_parser(name, help=help_text, description=help_text)
         p.add_argument("grid", help="grid file: TOML, or YAML (.yaml/.yml); axes or a list of runs")
@@ -60,6 +62,14 @@ def add_arguments(parser) -> None:
             _add_run_arguments(p)
         if name == "collect":
             p.add_argument("--out", required=True, help="table to write: .csv, or .parquet (needs pyarrow)")
+        if name == "merge":
+            p.add_argument(
+                "--from",
+                dest="source",
+                required=True,
+                metavar="DIR",
+                help="another root of the same sweep (run folders named by their hash), e.g. copied from a GPU box",
+            )
 
 
 def _add_run_arguments(p) -> None:
@@ -92,14 +102,15 @@ def _add_run_arguments(p) -> None:
 
 def run(args) -> int:
     if args.action is None:
-        raise UsageError("give an action: plan, run, status or collect")
+        raise UsageError("give an action: plan, run, status, collect or merge")
     if args.action == "run":
         _check_run_options(args)
     if args.action == "collect":
         _check_table_path(args.out)
     grid = sweep.read_grid(args.grid, args.root)
     runs = sweep.plan(grid)
-    return {"plan": _plan, "run": _run, "status": _status, "collect": _collect}[args.action](args, runs)
+    actions = {"plan": _plan, "run": _run, "status": _status, "collect": _collect, "merge": _merge}
+    return actions[args.action](args, runs)
 
 
 def _check_run_options(args) -> None:
@@ -261,4 +272,17 @@ def _collect(args, runs) -> int:
     else:
         table.to_csv(out, index=False)
     print(f"wrote {out}: {len(table)} rows x {len(table.columns)} columns from {len(runs) - len(missing)} runs")
+    return 0
+
+
+def _merge(args, runs) -> int:
+    from ..engine.sweep_merge import MERGE_STATES, merge_finished
+
+    results = merge_finished(runs, args.source)
+    for r in results:
+        if r.status in ("copied", "replaced", "kept") or (r.status == "unfinished" and r.note):
+            print(f"{r.status} {r.folder}" + (f": {r.note}" if r.note else ""))
+    by = {s: sum(r.status == s for r in results) for s in MERGE_STATES}
+    print(f"{len(results)} runs: " + ", ".join(f"{n} {s}" for s, n in by.items() if n or s in ("copied", "here")))
+    print(_counts_line(sweep.plan(sweep.read_grid(args.grid, args.root))))
     return 0

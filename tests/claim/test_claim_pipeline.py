@@ -159,6 +159,37 @@ def test_a_second_run_trains_nothing_and_report_rebuilds_the_same_tables(quick_r
     pd.testing.assert_frame_equal(pd.read_csv(quick_run / "methods.csv"), before)
 
 
+def test_merge_brings_another_machines_runs_in_phase_by_phase(quick_run, tmp_path, capsys):
+    """What a GPU box made joins a claim folder without running again: first only the tuning runs (the seeded
+    runs cannot be named before), then everything, after which report gives the source's tables."""
+    import shutil
+
+    box = tmp_path / "box"
+    shutil.copytree(quick_run / "runs", box / "runs")
+    cell = cell_named("quick")
+    tuning = {r.content_hash() for _, _, r in cell.tuning_runs()}
+    for folder in (box / "runs").iterdir():
+        if folder.name not in tuning:
+            (folder / "complete.json").unlink()  # the box stopped before its seeded runs ended
+    here = tmp_path / "here"
+    capsys.readouterr()
+    assert main(["claim", "merge", "--quick", "--out", str(here), "--from", str(box)]) == 0
+    said = capsys.readouterr().out
+    # the five selected tuning runs are seeded runs too (budget.csv's shared_runs); the other seven did not end
+    assert "tuning: 7 runs: 7 copied" in said and "seeded: 12 runs: 5 here, 7 unfinished" in said
+    assert main(["claim", "merge", "--quick", "--out", str(here), "--from", str(quick_run)]) == 0
+    said = capsys.readouterr().out
+    assert "tuning: 7 runs: 7 here" in said and "seeded: 12 runs: 7 copied, 5 here" in said
+    assert main(["claim", "report", "--quick", "--out", str(here)]) == 0
+    for table in ("methods", "per_seed", "paired"):
+        mine, theirs = (pd.read_csv(d / f"{table}.csv") for d in (here, quick_run))
+        if "folder" in mine:  # where the runs live; the folder names (their hashes) must agree
+            mine["folder"], theirs["folder"] = (t["folder"].map(lambda f: Path(f).name) for t in (mine, theirs))
+        pd.testing.assert_frame_equal(mine, theirs)
+    assert main(["claim", "merge", "--quick", "--out", str(here), "--from", str(tmp_path / "none")]) == 2
+    assert "not a claim folder" in capsys.readouterr().err
+
+
 def test_bad_claim_options_get_one_line_errors(tmp_path, capsys):
     assert main(["claim", "run", "--cell", "nope", "--out", str(tmp_path)]) == 2
     assert "unknown cell 'nope'" in capsys.readouterr().err
