@@ -68,13 +68,7 @@ def add_arguments(parser) -> None:
                 "the selection where a method's grid has finished, the seeded runs done",
             )
         if name == "merge":
-            p.add_argument(
-                "--from",
-                dest="source",
-                required=True,
-                metavar="DIR",
-                help="another claim folder of the same cell, or its runs/ (e.g. unpacked from a GPU box)",
-            )
+            sweep_command.add_merge_source(p, "another claim folder of the same cell, or its runs/")
         if name == "run":
             sweep_command._add_run_arguments(p)
             p.add_argument("--no-constants", action="store_true", help="skip the block constants (theory limits)")

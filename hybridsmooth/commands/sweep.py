@@ -63,13 +63,12 @@ def add_arguments(parser) -> None:
         if name == "collect":
             p.add_argument("--out", required=True, help="table to write: .csv, or .parquet (needs pyarrow)")
         if name == "merge":
-            p.add_argument(
-                "--from",
-                dest="source",
-                required=True,
-                metavar="DIR",
-                help="another root of the same sweep (run folders named by their hash), e.g. copied from a GPU box",
-            )
+            add_merge_source(p, "another root of the same sweep (run folders named by their hash)")
+
+
+def add_merge_source(p, what: str) -> None:
+    """``--from DIR`` of a merge: where the runs finished on another machine are."""
+    p.add_argument("--from", dest="source", required=True, metavar="DIR", help=f"{what}, e.g. copied from a GPU box")
 
 
 def _add_run_arguments(p) -> None:

@@ -8,7 +8,6 @@ import os
 import shutil
 
 import pandas as pd
-import pytest
 
 from hybridsmooth.cli import main
 from hybridsmooth.engine import sweep
