@@ -262,28 +262,30 @@ def _write_final_grid(cell, out: Path) -> Path | None:
 
 def _merge(cell, out: Path, source: Path) -> int:
     from ..claim.protocol import RUNS_DIR
-    from ..engine import sweep
-    from ..engine.sweep_merge import MERGE_STATES, merge_finished
 
     if (source / RUNS_DIR).is_dir():
         source = source / RUNS_DIR
     if not source.is_dir():
         raise UsageError(f"--from {source}: not a claim folder nor a folder of run folders")
-    phases = [("tuning", _write_tuning_grid(cell, out))]
-    for name, grid in phases:
-        results = merge_finished(sweep.plan(sweep.read_grid(grid)), source)
-        for r in results:
-            if r.status in ("replaced", "kept"):
-                print(f"{name}: {r.status} {r.folder.name}: {r.note}")
-        counts = {s: sum(r.status == s for r in results) for s in MERGE_STATES}
-        print(f"{name}: {len(results)} runs: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n))
-        if name == "tuning":
-            final = _write_final_grid(cell, out)
-            if final is None:
-                print("the tuning runs are not all finished here: the seeded runs cannot be named yet")
-            else:
-                phases.append(("seeded", final))
+    _merge_phase("tuning", _write_tuning_grid(cell, out), source)
+    final = _write_final_grid(cell, out)  # the seeded runs are named by the selection, once tuning is complete
+    if final is None:
+        print("the tuning runs are not all finished here: the seeded runs cannot be named yet")
+    else:
+        _merge_phase("seeded", final, source)
     return 0
+
+
+def _merge_phase(name: str, grid: Path, source: Path) -> None:
+    from ..engine import sweep
+    from ..engine.sweep_merge import merge_counts, merge_finished
+
+    results = merge_finished(sweep.plan(sweep.read_grid(grid)), source)
+    for r in results:
+        if r.status in ("replaced", "kept"):
+            print(f"{name}: {r.status} {r.folder.name}: {r.note}")
+    counts = merge_counts(results)
+    print(f"{name}: {len(results)} runs: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n))
 
 
 def _print_verdicts(verdicts: dict, out: Path) -> None:

@@ -275,13 +275,13 @@ def _collect(args, runs) -> int:
 
 
 def _merge(args, runs) -> int:
-    from ..engine.sweep_merge import MERGE_STATES, merge_finished
+    from ..engine.sweep_merge import merge_counts, merge_finished
 
     results = merge_finished(runs, args.source)
     for r in results:
         if r.status in ("copied", "replaced", "kept") or (r.status == "unfinished" and r.note):
             print(f"{r.status} {r.folder}" + (f": {r.note}" if r.note else ""))
-    by = {s: sum(r.status == s for r in results) for s in MERGE_STATES}
+    by = merge_counts(results)
     print(f"{len(results)} runs: " + ", ".join(f"{n} {s}" for s, n in by.items() if n or s in ("copied", "here")))
     print(_counts_line(sweep.plan(sweep.read_grid(args.grid, args.root))))
     return 0

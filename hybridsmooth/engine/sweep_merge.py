@@ -40,9 +40,14 @@ def merge_finished(runs: list[PlannedRun], source: str | os.PathLike) -> list[Me
     source = Path(source)
     if not source.is_dir():
         raise UsageError(f"--from {source}: not a folder of run folders")
-    if any(run.folder.parent.resolve() == source.resolve() for run in runs[:1]):
+    if runs and runs[0].folder.parent.resolve() == source.resolve():
         raise UsageError(f"--from {source} is the sweep's own root")
     return [_merge_one(run, source / run.folder.name) for run in runs]
+
+
+def merge_counts(results: list[MergeResult]) -> dict[str, int]:
+    """How many runs ended in each of MERGE_STATES."""
+    return {s: sum(r.status == s for r in results) for s in MERGE_STATES}
 
 
 def _merge_one(run: PlannedRun, src: Path) -> MergeResult:

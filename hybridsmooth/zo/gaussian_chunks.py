@@ -93,11 +93,16 @@ class GaussianDraw:
             return
         self._claim()
         flat = target.view(-1)
-        bounds = chunk_bounds(self.numel, self.chunk)
-        buf = torch.empty(max(c for _, c in bounds), dtype=self.dtype)
-        for start, count in bounds:
-            part = buf[:count].normal_(generator=self.generator)
+        for start, count, part in _drawn_chunks(self.numel, self.generator, self.dtype, self.chunk):
             flat[start : start + count].add_(part, alpha=alpha)
+
+
+def _drawn_chunks(n: int, generator: torch.Generator, dtype: torch.dtype, chunk: int):
+    """(start, count, entries) of one N(0, I) draw of n entries, a chunk at a time into one reused buffer."""
+    bounds = chunk_bounds(n, chunk)
+    buf = torch.empty(max(c for _, c in bounds), dtype=dtype)
+    for start, count in bounds:
+        yield start, count, buf[:count].normal_(generator=generator)
 
 
 def randn_cast(n: int, *, generator: torch.Generator, draw_dtype: torch.dtype, dtype: torch.dtype, chunk: int = CHUNK):
@@ -107,8 +112,6 @@ def randn_cast(n: int, *, generator: torch.Generator, draw_dtype: torch.dtype, d
     if generator.device.type != "cpu" or n < _GROUP:
         return torch.randn(n, generator=generator, dtype=draw_dtype).to(dtype)
     out = torch.empty(n, dtype=dtype)
-    bounds = chunk_bounds(n, chunk)
-    buf = torch.empty(max(c for _, c in bounds), dtype=draw_dtype)
-    for start, count in bounds:
-        out[start : start + count].copy_(buf[:count].normal_(generator=generator))
+    for start, count, part in _drawn_chunks(n, generator, draw_dtype, chunk):
+        out[start : start + count].copy_(part)
     return out
