@@ -122,6 +122,8 @@ def render(
                 else "."
             )
         )
+    if meta.get("pooled_from"):
+        lines.append("Pooled (`claim pool`) from " + "; ".join(_pooled_part(p) for p in meta["pooled_from"]) + ".")
     if meta.get("machines"):
         lines.append(f"Ran on: {'; '.join(meta['machines'])}.")
     lines += ["", "## Verdicts", "", *[f"- {text}" for text in v.values()], ""]
@@ -278,6 +280,15 @@ def constants_sentence(constants: dict) -> str:
             "at one point, inf where tr(H_xx) + 2 L_x <= 0; THEORY's limit is this bound with the worst case "
             "d_x L_x in place of the trace)."
         )
+    return text
+
+
+def _pooled_part(part: dict) -> str:
+    text = f"`{part['folder']}`: {part['seeded_runs_pooled']} seeded runs"
+    if part.get("run_minutes") is not None and part.get("runs"):
+        text += f" (the folder's {part['runs']} runs took {part['run_minutes']:.0f} run-minutes"
+        span = part.get("span_minutes")
+        text += f", {span:.0f} min from first start to last end)" if span is not None else ")"
     return text
 
 

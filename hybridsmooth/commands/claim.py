@@ -1,4 +1,4 @@
-"""``hybridsmooth claim run | report | plan | merge``: the paper's accuracy claim as a tuned, seeded, paired test.
+"""``hybridsmooth claim run | report | plan | merge | pool``: the accuracy claim as a tuned, seeded, paired test.
 
 ``run`` tunes each method on the dev split, runs the selected settings on every seed, measures the block
 constants and writes the tables, figure and report (``claim.protocol``); run again, it continues where it
@@ -7,6 +7,8 @@ folders, or from the committed tables where the folders are gone. ``plan`` write
 two phases (the second once the first is finished) for ``hybridsmooth sweep run`` elsewhere. ``merge --from
 DIR`` brings in the cell's runs finished in another claim folder (or its ``runs/``), phase by phase
 (``engine.sweep_merge``): what a GPU box or a cluster's scratch made joins ``--out`` without being run again.
+``pool --from A --from B`` analyses the seeded runs of several finished claim folders at the same selected
+step sizes as one (``claim.pool``): more seeds run later, ``run --seeds 10-19 --selection A/selection.csv``.
 
 Cells (``--cell``): ``main`` (MiniLM + LoRA, tweets), ``topic`` (MiniLM + LoRA, BBC News), ``smollm2``
 (SmolLM2-135M + LoRA, tweets; ``smollm2_short``: cut to about two hours on 2 cores), ``paper`` (OPT-1.3B +
@@ -28,7 +30,7 @@ from . import sweep as sweep_command
 
 METHOD_NAMES = (*METHOD_ORDER, CONTROL)
 
-ACTIONS = ("run", "report", "plan", "merge")
+ACTIONS = ("run", "report", "plan", "merge", "pool")
 
 
 def add_arguments(parser) -> None:
@@ -38,13 +40,20 @@ def add_arguments(parser) -> None:
         ("report", "rebuild the tables, figure and report from the finished runs"),
         ("plan", "write the grid files of the two phases (the second once tuning is finished)"),
         ("merge", "bring in the cell's runs finished in another claim folder (--from), phase by phase"),
+        ("pool", "analyse the seeded runs of several claim folders (--from A --from B) at the same step sizes"),
     ):
         p = actions.add_parser(name, help=help_text, description=help_text)
         p.add_argument("--cell", default="main", help=f"{' | '.join(CELLS)} (default main)")
         p.add_argument("--quick", action="store_true", help="the quick cell: a tiny model, the pipeline only")
         p.add_argument("--out", required=True, help="folder of the results (its runs/ holds the run folders)")
         p.add_argument("--steps", type=int, default=None, help="steps per run (default: the cell's)")
-        p.add_argument("--seeds", type=int, default=None, help="seeds 0..N-1 at the selected settings")
+        p.add_argument(
+            "--seeds",
+            default=None,
+            metavar="N|A-B",
+            help="seeds 0..N-1, or A..B, at the selected settings (a range without the tuning seed 0: with "
+            "--selection, to add seeds that `claim pool` joins to an earlier folder's)",
+        )
         p.add_argument(
             "--methods",
             default=None,
@@ -69,6 +78,15 @@ def add_arguments(parser) -> None:
             )
         if name == "merge":
             sweep_command.add_merge_source(p, "another claim folder of the same cell, or its runs/")
+        if name == "pool":
+            p.add_argument(
+                "--from",
+                dest="sources",
+                action="append",
+                required=True,
+                metavar="DIR",
+                help="a finished claim folder of the cell (its tables suffice); give two or more",
+            )
         if name == "run":
             sweep_command._add_run_arguments(p)
             p.add_argument("--no-constants", action="store_true", help="skip the block constants (theory limits)")
@@ -89,9 +107,9 @@ def cell_from_args(args):
     if args.steps is not None:
         changes["steps"] = validate.integer("--steps", args.steps, minimum=1, error=UsageError)
     if args.seeds is not None:
-        n = validate.integer("--seeds", args.seeds, minimum=2, error=UsageError)
-        changes["seeds"] = tuple(range(n))
-        changes["control_seeds"] = tuple(s for s in cell.control_seeds if s < n)
+        seeds = parse_seeds(args.seeds)
+        changes["seeds"] = seeds
+        changes["control_seeds"] = tuple(s for s in cell.control_seeds if s in seeds)
     if args.methods is not None:
         names = [m.strip() for m in args.methods.split(",") if m.strip()]
         unknown = [m for m in names if m not in METHOD_NAMES]
@@ -108,6 +126,18 @@ def cell_from_args(args):
         changes["problem"] = _with_keys(cell.problem, args.set)
         parse_spec(changes["problem"])  # a bad key or value is refused now, not in every worker
     return cell.with_changes(**changes) if changes else cell
+
+
+def parse_seeds(text) -> tuple[int, ...]:
+    """``N`` (seeds 0..N-1) or ``A-B`` (seeds A..B), at least two seeds."""
+    first, dash, last = str(text).strip().partition("-")
+    try:
+        seeds = range(int(first), int(last) + 1) if dash else range(int(first))
+    except ValueError:
+        raise UsageError(f"--seeds takes N (seeds 0..N-1) or A-B (seeds A..B), got {text!r}") from None
+    if len(seeds) < 2 or seeds.start < 0:
+        raise UsageError(f"--seeds {text}: give at least two seeds, none negative")
+    return tuple(seeds)
 
 
 def _with_keys(problem: str, items: list[str]) -> str:
@@ -134,7 +164,16 @@ def run(args) -> int:
         return _progress(cell, out) if args.partial else _report(cell, out)
     if args.action == "merge":
         return _merge(cell, out, Path(args.source))
+    if args.action == "pool":
+        return _pool(cell, out, args.sources)
     return _plan(cell, out)
+
+
+def _pool(cell, out: Path, sources: list[str]) -> int:
+    from ..claim.pool import pool_claims
+
+    pool_claims(cell, sources, out, say=lambda line: print(line, flush=True))
+    return _report(cell, out)
 
 
 def _run(args, cell, out: Path) -> int:

@@ -408,3 +408,53 @@ def test_a_report_of_an_unfinished_seeded_phase_names_the_methods_it_can_analyse
     assert "19 of 27 seeded runs have finished" in err
     assert "`--methods hybrid,fo_peft,fo_full` analyses those now" in err and "control has not" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_more_seeds_in_a_second_folder_pool_with_the_first_and_each_seed_counts_once(quick_run, tmp_path, capsys):
+    later = tmp_path / "later"
+    args = ["claim", "run", "--quick", "--out", str(later), "--selection", str(quick_run / "selection.csv")]
+    assert main([*args, "--methods", "hybrid,fo_peft", "--seeds", "2-3", "--no-constants"]) == 0
+    assert "4 runs, 4 to run" in capsys.readouterr().out  # the tuning seed 0 is not among them: nothing shared
+    later_seeds = pd.read_csv(later / "per_seed.csv")
+    assert sorted(set(later_seeds["seed"])) == [2, 3]
+    pooled = tmp_path / "pooled"
+    pool = ["claim", "pool", "--quick", "--methods", "hybrid,fo_peft", "--out", str(pooled)]
+    assert main([*pool, "--from", str(quick_run), "--from", str(later)]) == 0
+    said = capsys.readouterr().out
+    assert "hybrid: 4 seeds (0-3)" in said and "fo_peft: 4 seeds (0-3)" in said
+    per_seed = pd.read_csv(pooled / "per_seed.csv")
+    first = pd.read_csv(quick_run / "per_seed.csv")
+    expected = pd.concat([first[first["method"].isin(["hybrid", "fo_peft"])], later_seeds])
+    key = ["method", "seed"]
+    pd.testing.assert_frame_equal(
+        per_seed.sort_values(key).reset_index(drop=True), expected.sort_values(key).reset_index(drop=True)
+    )
+    paired = pd.read_csv(pooled / "paired.csv")
+    row = paired[(paired["comparison"] == "hybrid - fo_peft") & (paired["metric"] == "test_accuracy")].iloc[0]
+    assert row["pairs"] == 4
+    diff = per_seed.pivot(index="seed", columns="method", values="test_accuracy")
+    assert row["mean_difference"] == pytest.approx((diff["hybrid"] - diff["fo_peft"]).mean())
+    report = (pooled / "report.md").read_text()
+    assert "seeds [0, 1, 2, 3]" in report and f"`{later}`: 4 seeded runs" in report
+    assert json.loads((pooled / "constants.json").read_text())["L_x"] > 0  # from the first folder that has them
+    # a seed in two folders, a folder pooled with itself, a method no folder ran, a different selection: refused
+    assert main([*pool[:-1], str(tmp_path / "again"), "--from", str(quick_run), "--from", str(pooled)]) == 2
+    assert "seed 0 was run in more than one folder" in capsys.readouterr().err
+    assert main([*pool, "--from", str(later), "--from", str(pooled)]) == 2
+    assert "is one of the --from folders" in capsys.readouterr().err
+    full = ["claim", "pool", "--quick", "--methods", "hybrid,fo_full", "--out", str(tmp_path / "ff")]
+    assert main([*full, "--from", str(later), "--from", str(later)]) == 2
+    assert "no --from folder ran fo_full" in capsys.readouterr().err
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    for name in ("per_seed.csv", "curves.csv", "probes.csv"):
+        (moved / name).write_text((later / name).read_text())
+    sel = pd.read_csv(later / "selection.csv")
+    sel.loc[sel["method"] == "hybrid", "eta_y"] = (
+        0.1 if sel.loc[sel["method"] == "hybrid", "eta_y"].iloc[0] != 0.1 else 0.3
+    )
+    sel.to_csv(moved / "selection.csv", index=False)
+    assert main([*pool[:-1], str(tmp_path / "other"), "--from", str(quick_run), "--from", str(moved)]) == 2
+    assert "pool runs of the same selected step sizes only" in capsys.readouterr().err
+    assert main([*pool[:-1], str(tmp_path / "one"), "--from", str(later)]) == 2
+    assert "at least two --from folders" in capsys.readouterr().err

@@ -177,6 +177,31 @@ def test_module_objective_integration(backend, dense_full):
         assert torch.linalg.vector_norm(got - _block(dense_full, ref, blk) @ w) <= tol * torch.linalg.vector_norm(got)
 
 
+@pytest.mark.llm
+@pytest.mark.parametrize("model", ["tiny-bert", "tiny-llama"])
+def test_directions_as_output_gradients_give_the_bits_of_differentiating_the_inner_product(model):
+    """The product hands v to autograd as the gradient's output gradient; differentiating <g, v> (the former
+    form) multiplies v by a unit gradient first, which is exact: every block gives the same bits."""
+    from hybridsmooth.problems import make_problem
+
+    obj = make_problem(f"llm:model={model},adapter=lora,n_train=8,n_dev=0,n_test=0,batch_size=8,max_length=16")
+    x, y = obj.initial_point()
+    engine = HessianAtPoint(obj, x, y, idx=0, check=False)
+    g = torch.Generator().manual_seed(1)
+    vx, vy = torch.randn(obj.d_x, generator=g), torch.randn(obj.d_y, generator=g)
+
+    def inner_product_form(vx_, vy_, out):
+        xr, yr, gx, gy = engine._graph(0, engine._need(vx_, vy_, out))
+        terms = [torch.dot(gr, v) for gr, v in ((gx, vx_), (gy, vy_)) if v is not None]
+        leaves = [leaf for leaf, b in ((xr, "x"), (yr, "y")) if out in (b, "both")]
+        return torch.autograd.grad(sum(terms), leaves, retain_graph=True)
+
+    for a, b, out in ((vx, None, "x"), (None, vy, "y"), (None, vy, "x"), (vx, None, "y"), (vx, vy, "both")):
+        got = [t for t in engine.product(a, b, out=out) if t is not None]
+        want = inner_product_form(a, b, out)
+        assert all(torch.equal(p, q) for p, q in zip(got, want, strict=True)), (model, out)
+
+
 class SmallWeightsBigBank(torch.nn.Module):
     """A tanh layer with weights of rms 0.02 next to a large tensor of ones: the step of a finite difference
     must follow the small weights the direction touches, not the norm of the whole point (~316)."""

@@ -292,3 +292,29 @@ def test_full_gradient_matches_plain_backward_and_model_keeps_its_parameters(fix
         for n, p in params.items():
             p.grad = None
             p.requires_grad_(old[n])
+
+
+def test_a_single_minibatch_gradient_passes_through_and_the_sum_over_minibatches_is_unchanged(lora_llama):
+    """grad f_i is autograd's own output (g * 1.0 would be the same bits in a fresh vector); f's gradient still
+    sums w_i grad f_i into a vector of its own, and a broadcast gradient is copied before anything adds into it."""
+    from hybridsmooth.objectives.module import _scaled
+
+    obj = lora_llama
+    gx, gy = obj.grad(obj.x, obj.y, 1)
+    with torch.enable_grad():
+        xr, yr = obj.x.detach().requires_grad_(True), obj.y.detach().requires_grad_(True)
+        want = torch.autograd.grad(obj.loss(xr, yr, 1), [xr, yr])
+    assert torch.equal(gx, want[0]) and torch.equal(gy, want[1])
+    assert gx.data_ptr() != obj.x.data_ptr() and gx.is_contiguous()
+    total_x, total_y = obj.grad(obj.x, obj.y)
+    parts = [obj.grad(obj.x, obj.y, i) for i in range(obj.n)]
+    sum_x = parts[0][0] * float(obj.weights[0])
+    for i in range(1, obj.n):
+        sum_x = sum_x.add_(parts[i][0], alpha=float(obj.weights[i]))
+    assert obj.n > 1 and torch.equal(total_x, sum_x)
+    assert all(p[0].data_ptr() != total_x.data_ptr() for p in parts)
+    broadcast = torch.ones(()).expand(5)
+    kept = _scaled(broadcast, 1.0)
+    assert kept.is_contiguous() and torch.equal(kept, torch.ones(5))
+    fresh = torch.arange(3.0)
+    assert _scaled(fresh, 1.0) is fresh and torch.equal(_scaled(fresh, 0.5), fresh * 0.5)
