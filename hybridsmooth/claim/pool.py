@@ -120,7 +120,8 @@ def _pooled_meta(sources: list[Path], pooled: list[int]) -> dict:
     for src, n in zip(sources, pooled):
         path = src / "meta.json"
         meta = json.loads(path.read_text()) if path.is_file() else {}
-        machines.update(meta.get("machines", []))
+        # a folder analysed before runs recorded their machine says so, instead of passing for one of the others
+        machines.update(meta.get("machines") or [f"not recorded for {src}"])
         parts.append(
             {
                 "folder": str(src),

@@ -458,3 +458,11 @@ def test_more_seeds_in_a_second_folder_pool_with_the_first_and_each_seed_counts_
     assert "pool runs of the same selected step sizes only" in capsys.readouterr().err
     assert main([*pool[:-1], str(tmp_path / "one"), "--from", str(later)]) == 2
     assert "at least two --from folders" in capsys.readouterr().err
+    # a folder whose meta.json never recorded its machine is named as such, not passed off as the other's machine
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    for name in ("selection.csv", "per_seed.csv", "curves.csv", "probes.csv"):
+        (bare / name).write_text((later / name).read_text())
+    assert main([*pool[:-1], str(tmp_path / "unrecorded"), "--from", str(quick_run), "--from", str(bare)]) == 0
+    machines = json.loads((tmp_path / "unrecorded" / "meta.json").read_text())["machines"]
+    assert f"not recorded for {bare}" in machines and len(machines) == 2
