@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Literal
 
 import torch
@@ -176,9 +177,6 @@ class HessianAtPoint:
         outs = {"x", "y"} if out == "both" else {out}
         return frozenset(ins | outs)
 
-    def _reverse(self, s, vx, vy, out: OutBlock) -> tuple[Tensor | None, Tensor | None]:
-        return self._double_backward(s, vx, vy, out, batched=False)
-
     def _double_backward(self, s, vx, vy, out: OutBlock, *, batched: bool) -> tuple[Tensor | None, Tensor | None]:
         """d/dz <grad f_s, v> for the requested output blocks; ``batched``: vx, vy are (d, k) columns, run as one
         double backward over a batch of k output gradients."""
@@ -225,10 +223,6 @@ class HessianAtPoint:
             fn, primals, tangents = grad_fn, (self.x, self.y), (vx, vy)
         _, tangent_out = torch.func.jvp(fn, primals, tangents)
         return self._split([t.detach() for t in tangent_out], out)
-
-    def _reverse_many(self, s, VX, VY, out: OutBlock) -> tuple[Tensor | None, Tensor | None]:
-        """:meth:`_reverse` for k columns: one double backward with the k directions as a batch of grad_outputs."""
-        return self._double_backward(s, VX, VY, out, batched=True)
 
     def _forward_many(self, s, VX, VY, out: OutBlock) -> tuple[Tensor | None, Tensor | None]:
         """:meth:`_forward` vmapped over the k columns (the primal point is shared, only the tangents vary)."""
@@ -281,7 +275,7 @@ class HessianAtPoint:
         """The requested output block(s) of grad^2 f_idx(z) (v_x, v_y); a missing input block is zero."""
         vx, vy = self._checked(vx, vy, out, lambda d: (d,))
         fn = {
-            "reverse_over_reverse": self._reverse,
+            "reverse_over_reverse": partial(self._double_backward, batched=False),
             "forward_over_reverse": self._forward,
             "finite_difference": self._finite_difference,
         }[self.backend]
@@ -301,7 +295,10 @@ class HessianAtPoint:
             raise ValueError("VX and VY must be 2-D with the same number of columns")
         k = widths.pop()
         VX, VY = self._checked(VX, VY, out, lambda d: (d, k))
-        fn = {"reverse_over_reverse": self._reverse_many, "forward_over_reverse": self._forward_many}.get(self.backend)
+        fn = {
+            "reverse_over_reverse": partial(self._double_backward, batched=True),
+            "forward_over_reverse": self._forward_many,
+        }.get(self.backend)
         if self.batched and fn is not None and k > 1:  # one column gains nothing from batching
             try:
                 res = self._over_plan(fn, VX, VY, out)
