@@ -48,6 +48,11 @@ def pool_claims(cell: Cell, sources: Sequence[str | Path], out: str | Path, *, s
         raise UsageError(f"{out} is one of the --from folders: pool into a new folder")
     if (out / RUNS_DIR).is_dir() and any((out / RUNS_DIR).iterdir()):
         raise UsageError(f"{out} holds run folders of its own: pool into a new folder")
+    meta_path = out / "meta.json"
+    if (out / "per_seed.csv").is_file() and not (
+        meta_path.is_file() and "pooled_from" in json.loads(meta_path.read_text())
+    ):
+        raise UsageError(f"{out} holds another claim's tables: pool into a new folder (an earlier pool is replaced)")
     methods = _methods(cell)
     tuning_parts, seeded, curves, probes, agreed, origin, pooled = [], [], [], [], {}, {}, []
     for src in sources:

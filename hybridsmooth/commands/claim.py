@@ -165,6 +165,10 @@ def run(args) -> int:
     if args.action == "merge":
         return _merge(cell, out, Path(args.source))
     if args.action == "pool":
+        # the seeds are those the folders ran, and no run happens: these would be ignored, so they are refused
+        for flag, value in (("--seeds", args.seeds), ("--zo-precision", args.zo_precision)):
+            if value is not None:
+                raise UsageError(f"claim pool takes no {flag}: the pooled runs are those the --from folders hold")
         return _pool(cell, out, args.sources)
     return _plan(cell, out)
 

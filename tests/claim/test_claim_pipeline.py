@@ -466,3 +466,11 @@ def test_more_seeds_in_a_second_folder_pool_with_the_first_and_each_seed_counts_
     assert main([*pool[:-1], str(tmp_path / "unrecorded"), "--from", str(quick_run), "--from", str(bare)]) == 0
     machines = json.loads((tmp_path / "unrecorded" / "meta.json").read_text())["machines"]
     assert f"not recorded for {bare}" in machines and len(machines) == 2
+    # options that do not apply, and another claim's tables as the destination, are refused before any work
+    for extra, word in ((["--seeds", "3"], "--seeds"), (["--zo-precision", "master"], "--zo-precision")):
+        assert main([*pool, "--from", str(quick_run), "--from", str(later), *extra]) == 2
+        assert f"takes no {word}" in capsys.readouterr().err
+    assert main([*pool[:-1], str(bare), "--from", str(quick_run), "--from", str(later)]) == 2
+    assert "holds another claim's tables" in capsys.readouterr().err
+    assert main([*pool, "--from", str(quick_run), "--from", str(later)]) == 0  # an earlier pool is replaced
+    capsys.readouterr()
