@@ -14,7 +14,10 @@ in each of the ways the training core can make it, interleaved round by round (m
                       (``zo.read_rows``), the other tensors merged: what a step's two measuring passes do now;
 * ``rows read, per tensor`` the same move tensor by tensor;
 * ``merged, 2^18 chunks`` ``packed, merged`` expanding 2^18 signs at a time (the former chunk size) instead
-                      of ``zo.signs.CHUNK``.
+                      of ``zo.signs.CHUNK``;
+* ``gaussian split``  Gaussian u of the split stream (``zo.gaussian_split``): independently seeded chunks of
+                      ``SPLIT_CHUNK`` entries, drawn and added on all threads (other numbers than ``gaussian``);
+* ``split, 2^18`` / ``split, 2^20`` the same with other chunk sizes (what SPLIT_CHUNK was chosen from).
 
     .venv/bin/python benchmarks/noise_pass.py                  # MiniLM + LoRA, 8 x 32 tokens, 2 threads
     .venv/bin/python benchmarks/noise_pass.py --model tiny-bert --reps 3
@@ -48,9 +51,9 @@ def make_passes(obj) -> dict:
     merged, _ = merge_adjacent(views, [None] * len(views))
     alpha = 1e-12  # the weights barely move: every pass sees the same numbers
 
-    def one_pass(params, form="spsa", rows=None):
+    def one_pass(params, form="spsa", rows=None, stream="sequential"):
         def run():
-            kw = dict(form=form, generator=gen, buffered=False)
+            kw = dict(form=form, generator=gen, buffered=False, stream=stream)
             block = ReadRowsBlock(params, rows=rows, **kw) if rows is not None else _PerturbedBlock(params, **kw)
             block.new_direction()
             block.move(alpha, offset=alpha)
@@ -82,6 +85,23 @@ def make_passes(obj) -> dict:
         "packed, merged": one_pass(merged),
     }
     out["merged, 2^18 chunks"] = small_chunks
+
+    def split_pass(chunk):
+        def run():
+            from hybridsmooth.zo import gaussian_split
+
+            kept = gaussian_split.SPLIT_CHUNK
+            gaussian_split.SPLIT_CHUNK = chunk
+            try:
+                one_pass(views, "central", stream="split")()
+            finally:
+                gaussian_split.SPLIT_CHUNK = kept
+
+        return run
+
+    out["gaussian split"] = one_pass(views, "central", stream="split")
+    out["split, 2^18"] = split_pass(1 << 18)
+    out["split, 2^20"] = split_pass(1 << 20)
     if found is not None:
         merged_params, merged_rows = merge_adjacent(views, rows)
         out["rows read"] = one_pass(merged_params, rows=merged_rows)

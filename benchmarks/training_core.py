@@ -15,6 +15,8 @@ Every operation runs the project's own code path on the same ModuleObjective and
                   of it (``zo.read_rows``): what ``train_model`` runs;
 * ``zo rademacher before`` the same step tensor by tensor with every row moved (the former step; only when
                   asked for);
+* ``zo split``    the regenerating Gaussian step with the split stream (``zo.gaussian_split``: independently
+                  seeded chunks drawn and added on all threads; the same distribution, other numbers);
 * ``fo-peft``     ``optim.hybrid_sgd.hybrid_step`` with method fo_peft (x out of autograd); the loss that
                   ``train_model`` records comes from the gradient's own forward;
 * ``fo-peft before`` the same step after a separate no-grad forward that recorded the loss (the former
@@ -25,6 +27,7 @@ Every operation runs the project's own code path on the same ModuleObjective and
 * ``hybrid plus`` the same with the adapter gradient from the ZO step's own forward at x + mu u (fo_point plus);
 * ``hybrid rad+plus`` fo_point plus with Rademacher directions: the cheapest hybrid step (rows read, as above);
 * ``hybrid rad+plus before`` the same with the former ZO step (only when asked for);
+* ``hybrid split+plus`` fo_point plus with the split Gaussian stream;
 * ``fo-full``     ``hybrid_step`` with method fo_full (the gradient of every weight), for contrast, its update
                   of x in place as ``train_model`` makes it (``engine.model_step.sgd_in_place``);
 * ``fo-full copy`` the same with the update of x out of place and copied into the live weights (before);
@@ -83,11 +86,13 @@ OPERATIONS = (
     "zo regen before",
     "zo buffer",
     "zo rademacher",
+    "zo split",
     "fo-peft",
     "hybrid",
     "hybrid before",
     "hybrid plus",
     "hybrid rad+plus",
+    "hybrid split+plus",
     "fo-full",
     "fo-full copy",
     "zo rademacher before",
@@ -318,7 +323,7 @@ def make_operations(obj, *, mu: float, eta_x: float, eta_y: float, seed: int) ->
     found = getattr(obj, "embedding_rows", None)
     read_rows = found.rows(obj.batches[0], len(x_views)) if found is not None else None
 
-    def zo(mode: str, form: str = "central", rows: str = "all") -> Callable[[], None]:
+    def zo(mode: str, form: str = "central", rows: str = "all", stream: str = "sequential") -> Callable[[], None]:
         @_tensor_by_tensor(rows == "before")
         def run() -> None:
             zo_step_inplace(
@@ -332,12 +337,18 @@ def make_operations(obj, *, mu: float, eta_x: float, eta_y: float, seed: int) ->
                 noise_mode=mode,
                 form=form,
                 rows=read_rows if rows == "read" else None,
+                stream=stream,
             )
 
         return run
 
     def step(
-        method: str, form: str = "central", fo_point: str = "clean", in_place: bool = True, zo_rows: str = "read"
+        method: str,
+        form: str = "central",
+        fo_point: str = "clean",
+        in_place: bool = True,
+        zo_rows: str = "read",
+        stream: str = "sequential",
     ) -> Callable[[], None]:
         config = HybridSGDConfig(
             method=method,
@@ -351,7 +362,9 @@ def make_operations(obj, *, mu: float, eta_x: float, eta_y: float, seed: int) ->
 
         def run() -> None:
             k = next(counter)
-            zo_fn = inplace_zo_block_step(obj, noise_mode="regenerate", fo_point=fo_point, idx=0, zo_rows=zo_rows)
+            zo_fn = inplace_zo_block_step(
+                obj, noise_mode="regenerate", fo_point=fo_point, idx=0, zo_rows=zo_rows, stream=stream
+            )
             x_new, y_new = hybrid_step(
                 obj,
                 obj.x,
@@ -378,12 +391,14 @@ def make_operations(obj, *, mu: float, eta_x: float, eta_y: float, seed: int) ->
         "zo buffer": zo("buffer"),
         "zo rademacher": zo("regenerate", "spsa", "read"),
         "zo rademacher before": zo("regenerate", "spsa", "before"),
+        "zo split": zo("regenerate", stream="split"),
         "fo-peft": step("fo_peft"),
         "hybrid": step("hybrid"),
         "hybrid before": _whole_gaussian(step("hybrid")),
         "hybrid plus": step("hybrid", fo_point="plus"),
         "hybrid rad+plus": step("hybrid", "spsa", "plus"),
         "hybrid rad+plus before": _tensor_by_tensor(True)(step("hybrid", "spsa", "plus", zo_rows="all")),
+        "hybrid split+plus": step("hybrid", fo_point="plus", stream="split"),
         "fo-full": step("fo_full"),
         "fo-full copy": step("fo_full", in_place=False),
         "fo-peft before": _after(forward, step("fo_peft")),
@@ -542,6 +557,10 @@ TIME_RATIOS = (
     Ratio("hybrid step / FO-PEFT step", "hybrid", "fo-peft", None),
     Ratio("hybrid step (fo-point plus) / FO-PEFT step", "hybrid plus", "fo-peft", None),
     Ratio("hybrid step (Rademacher, plus) / FO-PEFT", "hybrid rad+plus", "fo-peft", None),
+    Ratio("ZO step (Gaussian split, regenerate) / 2 forwards", "zo split", "2 forwards", None),
+    Ratio("ZO step (Gaussian), split / sequential stream", "zo split", "zo regen", None),
+    Ratio("hybrid step (Gaussian split, plus) / FO-PEFT", "hybrid split+plus", "fo-peft", None),
+    Ratio("hybrid step (Gaussian, plus), split / sequential stream", "hybrid split+plus", "hybrid plus", None),
     Ratio("FO-full step / FO-PEFT step (contrast)", "fo-full", "fo-peft", None),
     Ratio("FO-full step, x in place / out of place + copy", "fo-full", "fo-full copy", None),
     Ratio("ZO step (Gaussian, regenerate), now / before", "zo regen", "zo regen before", None),
@@ -557,6 +576,7 @@ MEMORY_RATIOS = (
     Ratio("ZO step (regenerate, whole Gaussian draws: before) / inference", "zo regen before", "forward", None),
     Ratio("ZO step (buffer) / inference", "zo buffer", "forward", None),
     Ratio("ZO step (Rademacher, regenerate) / inference", "zo rademacher", "forward", 1.10),
+    Ratio("ZO step (Gaussian split, regenerate) / inference", "zo split", "forward", 1.10),
     Ratio("hybrid step / FO-PEFT step", "hybrid", "fo-peft", 1.10),
     Ratio("hybrid step (whole Gaussian draws: before) / FO-PEFT step", "hybrid before", "fo-peft", None),
     Ratio("hybrid step (Rademacher, plus) / FO-PEFT", "hybrid rad+plus", "fo-peft", 1.10),

@@ -33,6 +33,7 @@ from ..optim.run_metrics import summarize_run
 from ..problems import make_problem
 from ..zo.estimators import FORMS
 from ..zo.inplace import NOISE_MODES
+from ..zo.gaussian_split import ZO_STREAMS
 from ..zo.precision import ZO_PRECISIONS
 
 SYNTHETIC_ONLY = ("seeds", "seed_list")
@@ -87,6 +88,14 @@ def _optimizer_options(group) -> None:
         help="torch models in bfloat16/float16: plain (perturb, restore and update the weights in their dtype), "
         "master (a float32 copy of the ZO block is the iterate: exact restore, 2x the bf16 weights' memory) or "
         f"stochastic (stochastic rounding of the update, no copy); default {OPT['zo_precision']}",
+    )
+    group.add_argument(
+        "--zo-stream",
+        default=OPT["zo_stream"],
+        choices=list(ZO_STREAMS),
+        help="torch models, Gaussian forms: how a ZO direction is drawn, sequential (entry after entry from the "
+        "step's generator, one core) or split (independently seeded chunks on all threads: the same distribution, "
+        f"other numbers, about 0.6x the seconds of a noise pass on 2 CPU cores); default {OPT['zo_stream']}",
     )
     group.add_argument(
         "--divergence-factor",

@@ -69,6 +69,7 @@ def inplace_zo_block_step(
     precision: RunPrecision | None = None,
     record: dict | None = None,
     zo_rows: str = "read",
+    stream: str = "sequential",
 ) -> ZOStep:
     """A ZO block step for ``hybrid_step`` that perturbs and updates the live weights of ``objective``
     tensor by tensor (MeZO's seed trick), its directions drawn from the generator ``hybrid_step`` passes
@@ -85,7 +86,9 @@ def inplace_zo_block_step(
     ``zo_rows`` read (default): with Rademacher directions (form spsa) on a model whose word embedding only
     its lookup reads, the measuring moves of x skip the embedding rows the batch does not read
     (``zo.read_rows``; the losses are the same, the unread rows round once instead of three times); all:
-    every row moves, as before."""
+    every row moves, as before.
+
+    ``stream``: how a Gaussian direction is drawn (``zo.gaussian_split``; ``HybridSGDConfig.zo_stream``)."""
     if zo_rows not in ("read", "all"):
         raise ValueError(f"zo_rows must be read or all, got {zo_rows!r}")
 
@@ -119,6 +122,7 @@ def inplace_zo_block_step(
             at_plus=hook,
             at_minus=hook if fo_point == "sym" else None,
             rows=rows,
+            stream=stream,
             **kw,
         )
         if record is not None and res.rounding is not None:
@@ -170,7 +174,13 @@ def model_step(
     info: dict = {}
     rounding: dict = {}
     zo_fn = inplace_zo_block_step(
-        objective, noise_mode=noise_mode, fo_point=config.fo_point, idx=step.idx, precision=precision, record=rounding
+        objective,
+        noise_mode=noise_mode,
+        fo_point=config.fo_point,
+        idx=step.idx,
+        precision=precision,
+        record=rounding,
+        stream=config.zo_stream,
     )
     has_zo = "zo" in config.modes
     logged = has_zo or records_start_loss(config)

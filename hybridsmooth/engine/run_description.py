@@ -34,7 +34,7 @@ MODEL_EXTRAS = {"probe_every": 0, "eval_test": False}
 SYNTHETIC_ONLY = ("seeds",)
 _OPTIMIZER_FIELDS = frozenset(f.name for f in dataclasses.fields(HybridSGDConfig))
 # optimizer fields that to_dict leaves out while they hold their default (added after runs were stored)
-_OPTIONAL_OPTIMIZER_FIELDS = {"zo_precision": "plain"}
+_OPTIONAL_OPTIMIZER_FIELDS = {"zo_precision": "plain", "zo_stream": "sequential"}
 
 
 def is_model_problem(problem: str) -> bool:
@@ -93,11 +93,12 @@ class RunDescription:
             raise UsageError(f"unknown noise mode {self.noise_mode!r}; accepted: {', '.join(NOISE_MODES)}")
         object.__setattr__(self, "seeds", self._checked_seeds())
         self._refuse_settings_of_the_other_kind()
-        if not self.is_model and self.optimizer.zo_precision != "plain":
-            raise UsageError(
-                f"zo_precision {self.optimizer.zo_precision!r} does not apply to {self.problem!r}: "
-                "it is a setting of the in-place ZO step of torch models"
-            )
+        for name, default in _OPTIONAL_OPTIMIZER_FIELDS.items():
+            if not self.is_model and getattr(self.optimizer, name) != default:
+                raise UsageError(
+                    f"{name} {getattr(self.optimizer, name)!r} does not apply to {self.problem!r}: "
+                    "it is a setting of the in-place ZO step of torch models"
+                )
 
     def _checked_seeds(self):
         seeds = self.seeds

@@ -30,6 +30,7 @@ from torch import Tensor
 
 from ..objectives.base import Objective
 from ..zo.estimators import FORMS, Form, ZOEstimate, zo_gradient
+from ..zo.gaussian_split import check_stream
 from ..zo.precision import ZO_PRECISIONS
 from .limits import BlockMode, StepLimit, step_limits
 from .orders import ORDERS, Order
@@ -81,6 +82,10 @@ class HybridSGDConfig:
     # "stochastic" rounds the update stochastically. Left out of a run's identity while "plain"
     # (RunDescription.to_dict), so runs described before it existed keep their hashes.
     zo_precision: str = "plain"
+    # how the in-place ZO step of a torch model draws a Gaussian direction (zo.gaussian_split): "sequential"
+    # from the step's generator, entry after entry; "split" as independently seeded chunks on all threads (the
+    # same distribution, other numbers). Left out of a run's identity while "sequential", like zo_precision.
+    zo_stream: str = "sequential"
 
     def __post_init__(self):
         _choice("method", self.method, tuple(METHODS))
@@ -116,6 +121,9 @@ class HybridSGDConfig:
         _choice("zo_precision", self.zo_precision, ZO_PRECISIONS)
         if self.zo_precision != "plain" and "zo" not in self.modes:
             raise ValueError(f"zo_precision {self.zo_precision!r} needs a ZO block; method {self.method} has none")
+        check_stream(self.zo_stream, self.form)
+        if self.zo_stream != "sequential" and "zo" not in self.modes:
+            raise ValueError(f"zo_stream {self.zo_stream!r} needs a ZO block; method {self.method} has none")
 
     @property
     def modes(self) -> tuple[BlockMode, BlockMode]:

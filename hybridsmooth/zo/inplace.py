@@ -29,11 +29,15 @@ can move only the rows the loss reads for the measuring forwards (``rows``; ``zo
 Gaussian u_j of a float32 or float64 CPU tensor over 2^20 entries is drawn while it is added, a chunk at a
 time (``zo.gaussian_chunks``: the bits of the whole draw), so the step holds no whole tensor of noise.
 
+Two Gaussian streams (``stream``): ``sequential`` (default) draws u_j from the step's generator entry after
+entry, on one core; ``split`` (``zo.gaussian_split``) draws a base seed from it and u_j as independently seeded
+chunks, drawn and added on all the CPU's threads. Same distribution, other numbers for the same seed.
+
 Both modes draw u_j tensor by tensor in the order of ``params`` with each tensor's own shape, dtype and
 device, and apply the identical sequence of ``add_`` calls, so their results agree bitwise. For a single
 flat tensor and q = 1 the direction is bitwise the one ``zo_gradient`` draws from the same generator;
 the in-place gradient itself agrees with ``zo_gradient`` only to rounding, because x - mu u is reached
-as (x + mu u) - 2 mu u in place, not computed fresh (see ``reference_step``).
+as (x + mu u) - 2 mu u in place, not computed fresh (see ``zo.inplace_reference.reference_step``).
 
 An exception inside ``loss`` (or anywhere in the step) restores x before it propagates (try/finally),
 to rounding: x + mu u - mu u is x up to a few ulp of |x| + mu |u| (check 16).
@@ -43,6 +47,7 @@ to rounding: x + mu u - mu u is x up to a few ulp of |x| + mu |u| (check 16).
 # and its two precision variants; splitting them would expose that state across modules.
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -53,9 +58,10 @@ import torch
 from torch import Tensor
 
 from ..rng import zo_generator
-from .estimators import Form, check_form, check_mu, check_q, draw_directions, projected_gradient, zo_gradient_along
+from .estimators import Form, check_form, check_mu, check_q, draw_directions, projected_gradient
 from .gaussian_chunks import CHUNK as GAUSSIAN_CHUNK
 from .gaussian_chunks import GaussianDraw, chunks_apply
+from .gaussian_split import ZO_STREAMS, SplitDraw, add_split, check_stream, split_directions  # noqa: F401
 from .precision import (
     CoordinateSample,
     RoundingSample,
@@ -98,14 +104,21 @@ def noise(
     state: Tensor | None = None,
     packed: bool = False,
     lazy: bool = False,
-) -> Iterator[Tensor | PackedSigns | GaussianDraw]:
+    stream: str = "sequential",
+) -> Iterator[Tensor | PackedSigns | GaussianDraw | SplitDraw]:
     """u tensor by tensor in the order of ``params`` (same shape/dtype/device as each), drawn from
     ``generator`` after setting it to ``state`` (the regeneration point) when given. ``packed``: the spsa
     form's signs stay packed (``zo.signs``; the same values, added in chunks by ``perturb``). ``lazy``: a
     Gaussian direction of a tensor longer than a chunk is drawn while it is added, a chunk at a time, where
-    that gives the same numbers (``zo.gaussian_chunks``); each must be used before the next is asked for."""
+    that gives the same numbers (``zo.gaussian_chunks``); each must be used before the next is asked for.
+    ``stream`` split: a Gaussian u is the split stream's (``zo.gaussian_split``), drawn when it is used, or
+    drawn whole when ``lazy`` is False."""
     if state is not None:
         generator.set_state(state)
+    if stream == "split" and form != "spsa":
+        draws = split_directions([p.shape for p in params], generator=generator, dtypes=[p.dtype for p in params])
+        yield from (draws if lazy else (u.materialize() for u in draws))
+        return
     for p in params:
         if packed and form == "spsa":
             yield draw_signs(tuple(p.shape), generator=generator, dtype=p.dtype, device=p.device)
@@ -126,9 +139,19 @@ def noise(
 
 def perturb(params: Sequence[Tensor], directions: Iterator | Sequence, scale: float) -> None:
     """x <- x + scale * u in place, one tensor at a time (so at most one tensor of noise is alive; a chunk of it
-    for packed signs and lazy Gaussian draws)."""
+    for packed signs and lazy Gaussian draws); a split-stream direction in one pass over all the tensors' chunks
+    on all threads (its draws take nothing from a generator when used, so they can be gathered first)."""
+    directions = iter(directions)
+    first = next(directions, None)
     with torch.no_grad():
-        for p, u in zip(params, directions, strict=True):
+        if isinstance(first, SplitDraw):
+            draws = [first, *directions]
+            if len(draws) != len(params):
+                raise ValueError(f"{len(params)} tensors but {len(draws)} directions")
+            add_split(params, draws, scale)
+            return
+        # the sequential draws stay lazy: each must be added before the next is drawn
+        for p, u in zip(params, directions if first is None else itertools.chain((first,), directions), strict=True):
             add_direction(p, u, scale)
 
 
@@ -174,8 +197,11 @@ class _PerturbedBlock:
     tensor from ``generator`` and kept in buffers (``buffer``) or redrawn from the generator state saved
     before each (``regenerate``). ``draws`` counts the generations of noise."""
 
-    def __init__(self, params: list[Tensor], *, form: Form, generator: torch.Generator, buffered: bool):
+    def __init__(
+        self, params: list[Tensor], *, form: Form, generator: torch.Generator, buffered: bool, stream="sequential"
+    ):
         self.params, self.form, self.generator, self.buffered = params, form, generator, buffered
+        self.stream = stream
         self.states: list[Tensor] = []
         self.buffers: list[list[Tensor]] = []
         self.draws = 0
@@ -185,7 +211,9 @@ class _PerturbedBlock:
         """Direction j = current + 1: save its regeneration point (buffer mode: draw it once, now)."""
         self.states.append(self.generator.get_state())
         if self.buffered:
-            self.buffers.append(list(noise(self.params, form=self.form, generator=self.generator, packed=True)))
+            self.buffers.append(
+                list(noise(self.params, form=self.form, generator=self.generator, packed=True, stream=self.stream))
+            )
             self.draws += 1
         self.current = len(self.states) - 1
 
@@ -196,7 +224,13 @@ class _PerturbedBlock:
         else:
             self.draws += 1
             out = noise(
-                self.params, form=self.form, generator=self.generator, state=self.states[j], packed=True, lazy=True
+                self.params,
+                form=self.form,
+                generator=self.generator,
+                state=self.states[j],
+                packed=True,
+                lazy=True,
+                stream=self.stream,
             )
         return out if capture is None else capture[0].tap(out, capture[1])
 
@@ -282,8 +316,12 @@ class _StochasticBlock(_PerturbedBlock):
         self._round_add(self.directions(j, capture), coefficient)
 
 
-def _make_block(params, *, form, generator, noise_mode, precision, master, rows=None, merge=True) -> _PerturbedBlock:
+def _make_block(
+    params, *, form, generator, noise_mode, precision, master, rows=None, merge=True, stream="sequential"
+) -> _PerturbedBlock:
     kw = dict(form=form, generator=generator, buffered=noise_mode == "buffer")
+    if stream != "sequential":  # the spsa form's signs have one stream (_check_step_options refuses another)
+        kw["stream"] = stream
     if rows is not None and (form != "spsa" or precision != "plain"):
         raise ValueError(
             f"rows: only the spsa form in precision plain moves rows alone bitwise as the whole tensor "
@@ -326,10 +364,13 @@ def _measure(
     return loss_plus, _hooked(at_minus) if at_minus is not None else forward(loss)
 
 
-def _check_step_options(*, mu, eta, form, q, noise_mode, at_minus) -> tuple[float, float, Form, int]:
+def _check_step_options(
+    *, mu, eta, form, q, noise_mode, at_minus, stream="sequential"
+) -> tuple[float, float, Form, int]:
     if at_minus is not None and check_form(form) == "forward":
         raise ValueError("at_minus needs a two-sided form (central or spsa): the forward form has no x - mu u")
     mu, q, form = check_mu(mu), check_q(q), check_form(form)
+    check_stream(stream, form)
     eta = float(eta)
     if not math.isfinite(eta):
         raise ValueError(f"the step size eta must be a finite number, got {eta!r}")
@@ -354,11 +395,12 @@ def zo_step_inplace(
     at_plus: LossClosure | None = None,
     at_minus: LossClosure | None = None,
     rows: Sequence[Tensor | None] | None = None,
+    stream: str = "sequential",
 ) -> InplaceStep:
     """One in-place ZO step x <- x - (eta/q) sum_j phi_j u_j on ``params`` (see the module docstring), its
     noise from ``zo_generator(run_seed, epoch, step)`` on the device of ``params``: ``zo_step_inplace_from``
     with that generator."""
-    _check_step_options(mu=mu, eta=eta, form=form, q=q, noise_mode=noise_mode, at_minus=at_minus)
+    _check_step_options(mu=mu, eta=eta, form=form, q=q, noise_mode=noise_mode, at_minus=at_minus, stream=stream)
     params = _check_params(params)  # after the options, whose errors come first
     return zo_step_inplace_from(
         zo_generator(run_seed, epoch, step, device=params[0].device),
@@ -373,6 +415,7 @@ def zo_step_inplace(
         at_plus=at_plus,
         at_minus=at_minus,
         rows=rows,
+        stream=stream,
     )
 
 
@@ -393,6 +436,7 @@ def zo_step_inplace_from(
     master: Sequence[Tensor] | None = None,
     probe: CoordinateSample | None = None,
     rows: Sequence[Tensor | None] | None = None,
+    stream: str = "sequential",
 ) -> InplaceStep:
     """One in-place ZO step x <- x - (eta/q) sum_j phi_j u_j on ``params``, u_1..u_q drawn from ``generator``
     (on the device of ``params``) from its current state on; the step advances it.
@@ -414,8 +458,12 @@ def zo_step_inplace_from(
 
     ``rows`` (form spsa, precision plain, no probe; ``zo.read_rows``): per parameter, None or the rows the
     loss reads; the measuring moves skip the other rows, the update moves them all.
+
+    ``stream`` (Gaussian forms): ``sequential`` or ``split`` (module docstring; ``zo.gaussian_split``).
     """
-    mu, eta, form, q = _check_step_options(mu=mu, eta=eta, form=form, q=q, noise_mode=noise_mode, at_minus=at_minus)
+    mu, eta, form, q = _check_step_options(
+        mu=mu, eta=eta, form=form, q=q, noise_mode=noise_mode, at_minus=at_minus, stream=stream
+    )
     params = _check_params(params)
     t0 = time.perf_counter()
     kind = check_precision(precision)
@@ -430,6 +478,7 @@ def zo_step_inplace_from(
         master=master,
         rows=rows,
         merge=probe is None,  # the probe's coordinates name the tensors as given
+        stream=stream,
     )
     x0 = probe.gather(block.params) if probe is not None else None  # block.params: the iterate (master or weights)
     taps: list[Tensor] = []
@@ -486,53 +535,3 @@ def _directions_and_update(
     for j in range(q - 1):
         block.add_along(j, -eta * phis[j] / q, capture)
     return phis, plus, minus
-
-
-# --- helpers to check the trick against the out-of-place estimator -----------------------------------
-
-
-def regenerate_directions(
-    params: Sequence[Tensor], *, run_seed: int, epoch: int, step: int, form: Form = "central", q: int = 1
-) -> list[list[Tensor]]:
-    """The directions u_j (per tensor) that ``zo_step_inplace`` uses for (run_seed, epoch, step)."""
-    params = _check_params(params)
-    gen = zo_generator(run_seed, epoch, step, device=params[0].device)
-    return [list(noise(params, form=check_form(form), generator=gen)) for _ in range(check_q(q))]
-
-
-def reference_step(
-    params: Sequence[Tensor],
-    loss_fn: Callable[[Sequence[Tensor]], Tensor],
-    *,
-    mu: float,
-    eta: float,
-    run_seed: int,
-    epoch: int,
-    step: int,
-    form: Form = "central",
-    q: int = 1,
-) -> tuple[list[Tensor], Tensor]:
-    """Out-of-place twin of ``zo_step_inplace``: the same directions, the estimator of
-    ``zo_gradient_along`` on the flattened block, returns (new params, phi of shape (q,)).
-
-    ``loss_fn`` takes a list of tensors shaped like ``params`` (with possible leading batch dims) and
-    returns the loss. Agreement with the in-place step is to float rounding, not bitwise (module docstring).
-    """
-    params = _check_params(params)
-    shapes = [p.shape for p in params]
-    sizes = [p.numel() for p in params]
-    u = torch.stack(
-        [
-            torch.cat([t.reshape(-1) for t in u_j])
-            for u_j in regenerate_directions(params, run_seed=run_seed, epoch=epoch, step=step, form=form, q=q)
-        ]
-    )
-    x = torch.cat([p.detach().reshape(-1) for p in params])
-
-    def flat_loss(z: Tensor) -> Tensor:
-        lead = z.shape[:-1]
-        return loss_fn([c.reshape(*lead, *s) for c, s in zip(torch.split(z, sizes, dim=-1), shapes)])
-
-    est = zo_gradient_along(flat_loss, x, u, mu=mu, form=form)
-    new = x - eta * est.grad
-    return [c.reshape(s).clone() for c, s in zip(torch.split(new, sizes), shapes)], est.phi

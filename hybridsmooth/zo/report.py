@@ -14,7 +14,8 @@ import time
 import numpy as np
 import torch
 
-from .inplace import regenerate_directions, zo_step_inplace
+from .inplace import zo_step_inplace
+from .inplace_reference import regenerate_directions
 from .instances import cos_sum_instance, log_cosh_instance, quadratic_instance, signed_quadratic_instance
 from .moments import (
     quadratic_central_second_moment,

@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 from .gaussian_chunks import GaussianDraw
+from .gaussian_split import SplitDraw
 
 # float dtype -> (integer dtype of the same width, the bit pattern of 1.0 in it)
 _PATTERNS: dict[torch.dtype, tuple[torch.dtype, int]] = {
@@ -136,14 +137,14 @@ def rademacher(shape: tuple[int, ...], *, generator: torch.Generator, dtype: tor
     return draw_signs(shape, generator=generator, dtype=dtype, device=device).materialize()
 
 
-def as_tensor(u: Tensor | PackedSigns | GaussianDraw) -> Tensor:
+def as_tensor(u: Tensor | PackedSigns | GaussianDraw | SplitDraw) -> Tensor:
     """A direction as a tensor (packed signs or a lazy Gaussian draw materialised)."""
-    return u.materialize() if isinstance(u, (PackedSigns, GaussianDraw)) else u
+    return u.materialize() if isinstance(u, (PackedSigns, GaussianDraw, SplitDraw)) else u
 
 
-def add_direction(target: Tensor, u: Tensor | PackedSigns | GaussianDraw, alpha: float) -> None:
+def add_direction(target: Tensor, u: Tensor | PackedSigns | GaussianDraw | SplitDraw, alpha: float) -> None:
     """target <- target + alpha * u in place, for a tensor direction, packed signs or a lazy Gaussian draw."""
-    if isinstance(u, (PackedSigns, GaussianDraw)):
+    if isinstance(u, (PackedSigns, GaussianDraw, SplitDraw)):
         u.add_to(target, alpha)
     else:
         target.add_(u, alpha=alpha)

@@ -3,7 +3,7 @@
 import torch
 
 from hybridsmooth.distributed.directions import direction, measure_exact
-from hybridsmooth.zo.inplace import regenerate_directions
+from hybridsmooth.zo.inplace_reference import regenerate_directions
 
 from .dist_scenarios import DIRS, dirs_problem, run_directions
 

@@ -7,7 +7,8 @@ from torch import nn
 from hybridsmooth.distributed.sharded import local_shape, replay_directions
 from hybridsmooth.distributed.toy import LoRAMLP, mse, toy_data
 from hybridsmooth.zo.estimators import projected_gradient
-from hybridsmooth.zo.inplace import forward, perturb, regenerate_directions, update
+from hybridsmooth.zo.inplace import forward, perturb, update
+from hybridsmooth.zo.inplace_reference import regenerate_directions
 
 from .dist_scenarios import SHARD, WORLD
 

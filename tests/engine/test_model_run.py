@@ -135,7 +135,7 @@ def test_fo_point_plus_and_sym_take_the_adapter_gradient_at_the_perturbed_points
     """THEORY 2.3 in place: grad_y at x + mu u_1 (plus) or its average over x +- mu u_1 (sym), taken in the ZO
     step's own forward passes, equals the out-of-place gradient at the regenerated direction."""
     from hybridsmooth.optim.orders import sample_orders
-    from hybridsmooth.zo.inplace import regenerate_directions
+    from hybridsmooth.zo.inplace_reference import regenerate_directions
 
     obj = tiny()
     x0, y0 = obj.initial_point()

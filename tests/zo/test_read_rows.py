@@ -7,7 +7,8 @@ from torch import nn
 
 from hybridsmooth.objectives.embedding_rows import EmbeddingRows
 from hybridsmooth.rng import zo_generator
-from hybridsmooth.zo.inplace import regenerate_directions, zo_step_inplace
+from hybridsmooth.zo.inplace import zo_step_inplace
+from hybridsmooth.zo.inplace_reference import regenerate_directions
 from hybridsmooth.zo.signs import draw_signs
 
 IDS = torch.tensor([3, 7, 7, 50, 99, 0])

@@ -10,7 +10,8 @@ import torch
 
 from hybridsmooth.rng import zo_generator
 from hybridsmooth.zo.estimators import draw_directions
-from hybridsmooth.zo.inplace import regenerate_directions, zo_step_inplace
+from hybridsmooth.zo.inplace import zo_step_inplace
+from hybridsmooth.zo.inplace_reference import regenerate_directions
 from hybridsmooth.zo.signs import (
     ACCELERATOR_CHUNK,
     CHUNK,

@@ -12,17 +12,8 @@ import torch
 
 from hybridsmooth.rng import zo_generator
 from hybridsmooth.zo.estimators import FORMS, projected_gradient, zo_gradient
-from hybridsmooth.zo.inplace import (
-    InplaceStep,
-    forward,
-    noise,
-    perturb,
-    reference_step,
-    regenerate_directions,
-    update,
-    zo_step_inplace,
-    zo_step_inplace_from,
-)
+from hybridsmooth.zo.inplace import InplaceStep, forward, noise, perturb, update, zo_step_inplace, zo_step_inplace_from
+from hybridsmooth.zo.inplace_reference import reference_step, regenerate_directions
 
 SHAPES = [(7,), (3, 5), (2, 2, 2)]
 

@@ -1,0 +1,238 @@
+"""A Gaussian direction drawn as independently seeded chunks, on all the CPU's threads (the ``split`` stream).
+
+torch's CPU generator is one Mersenne Twister, drawn serially: 22.7M float32 Gaussians (MiniLM's base
+weights) take 77 ms, of which 64 ms are the uniforms, on one core however many the step has, and a regenerated
+ZO step draws its direction three times. The ``sequential`` stream (``zo.gaussian_chunks``) cannot spread that
+over cores without changing its numbers: every entry depends on all the draws before it. The ``split`` stream
+defines the direction differently: its entries are cut into consecutive chunks of ``SPLIT_CHUNK`` (the chunks
+of one tensor after another, in the order of the parameters), and chunk k is N(0, I) from a generator of its
+own, seeded by a bijective mix of (a base seed, k). The base seed is one draw from the step's generator, so a
+direction is regenerated from the generator state saved before it, as in the sequential stream.
+
+What that gives: every chunk can be drawn and added on any thread, so a pass over the weights runs on all of
+``torch.get_num_threads()`` threads; the numbers depend on the base seed and the chunk size only, never on the
+thread count; the distribution is N(0, I) entry by entry, with the chunks of one direction drawn from distinct
+seeds (the mix is a bijection of k, so two chunks of a direction never share a seed). What it costs: the numbers
+differ from the sequential stream's for the same seed, so it is a separate, selectable stream
+(``HybridSGDConfig.zo_stream``), never a silent change. The ZO estimator's moments are the Gaussian ones either
+way (tested like the sequential stream's).
+
+Adding in chunks rounds like adding the whole tensor in float32 and float64 on the CPU (``zo.gaussian_chunks``),
+so a chunked pass and ``materialize`` followed by one ``add_`` give the same bits there; elsewhere (bfloat16,
+float16, any accelerator) a tensor's direction is materialised and added whole, on the calling thread.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import torch
+from torch import Tensor
+
+from .gaussian_chunks import chunks_apply
+
+# entries per independently seeded chunk (1 MiB in float32). Part of the stream's definition: another size
+# gives other numbers. Small enough that MiniLM's feed-forward matrices (590k entries) split over two threads,
+# large enough that seeding a generator (about 1 us) and one kernel call per chunk are noise
+# (benchmarks/noise_pass.py, "gaussian split" against the chunk sizes it was chosen from)
+SPLIT_CHUNK = 1 << 16
+
+_MASK32 = 0xFFFFFFFF
+# how a Gaussian ZO direction is drawn: entry after entry from the step's generator, or this module's chunks
+ZO_STREAMS: tuple[str, ...] = ("sequential", "split")
+
+
+def _fmix32(h: int) -> int:
+    """MurmurHash3's finaliser: a bijection of 32-bit integers that spreads every input bit."""
+    h ^= h >> 16
+    h = (h * 0x85EBCA6B) & _MASK32
+    h ^= h >> 13
+    h = (h * 0xC2B2AE35) & _MASK32
+    return h ^ (h >> 16)
+
+
+def chunk_seed(base: int, k: int) -> int:
+    """The seed of chunk k of a direction with base seed ``base``: distinct for distinct k < 2^32 (an odd
+    multiplier keeps base + k * c a bijection of k, and the finaliser is one), so a direction's chunks never
+    share a generator state. 32 bits, all that torch's CPU Mersenne Twister takes from a seed."""
+    return _fmix32((int(base) + int(k) * 0x9E3779B9) & _MASK32)
+
+
+def draw_base_seed(generator: torch.Generator) -> int:
+    """A direction's base seed: one 32-bit draw from the step's generator (which then advances by that draw)."""
+    return int(torch.randint(0, 1 << 32, (1,), generator=generator, dtype=torch.int64, device=generator.device))
+
+
+def split_bounds(n: int, chunk: int) -> list[tuple[int, int]]:
+    """(start, count) of the chunks of a tensor of n entries: ``chunk`` long, the last one shorter."""
+    if chunk <= 0:
+        raise ValueError(f"chunk must be positive, got {chunk}")
+    return [(s, min(chunk, n - s)) for s in range(0, n, chunk)]
+
+
+class SplitDraw:
+    """The split-stream direction of one tensor: N(0, I) of ``shape`` and ``dtype`` whose chunk j is drawn from
+    a generator seeded ``chunk_seed(base, first + j)``. Nothing is drawn until it is used; unlike a
+    sequential draw it can be used any number of times, each use drawing the same numbers again."""
+
+    def __init__(
+        self,
+        shape: Sequence[int],
+        *,
+        base: int,
+        first: int,
+        dtype: torch.dtype,
+        device: torch.device | str = "cpu",
+        chunk: int = SPLIT_CHUNK,
+    ):
+        self.shape, self.dtype, self.device = tuple(int(s) for s in shape), dtype, torch.device(device)
+        self.base, self.first, self.chunk = int(base), int(first), int(chunk)
+
+    @property
+    def numel(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def n_chunks(self) -> int:
+        return len(split_bounds(self.numel, self.chunk))
+
+    def tasks(self) -> list[tuple[int, int, int]]:
+        """(start, count, seed) of each chunk of the flattened tensor."""
+        return [
+            (start, count, chunk_seed(self.base, self.first + j))
+            for j, (start, count) in enumerate(split_bounds(self.numel, self.chunk))
+        ]
+
+    def materialize(self) -> Tensor:
+        """The direction as a tensor of ``shape``, drawn chunk by chunk on the calling thread."""
+        out = torch.empty(self.numel, dtype=self.dtype, device=self.device)
+        gen = torch.Generator(device=self.device)
+        for start, count, seed in self.tasks():
+            gen.manual_seed(seed)
+            out[start : start + count].normal_(generator=gen)
+        return out.view(self.shape)
+
+    def add_to(self, target: Tensor, alpha: float) -> None:
+        """target <- target + alpha * u in place, drawn and added a chunk at a time on all threads where that
+        rounds like one whole add (float32 / float64 on the CPU, a contiguous target); materialised elsewhere."""
+        add_split([target], [self], alpha)
+
+
+def _check_target(target: Tensor, u: SplitDraw) -> None:
+    if tuple(target.shape) != u.shape or target.dtype != u.dtype:
+        raise ValueError(
+            f"a direction of shape {u.shape} and dtype {u.dtype} cannot be added to a tensor of shape "
+            f"{tuple(target.shape)} and dtype {target.dtype}"
+        )
+
+
+def _chunked(target: Tensor) -> bool:
+    return target.is_contiguous() and chunks_apply(target.device, target.dtype)
+
+
+_POOL: ThreadPoolExecutor | None = None
+_POOL_SIZE = 0
+_LOCAL = threading.local()
+
+
+def _one_intra_op_thread() -> None:
+    # each worker is one of the step's threads: an add that split itself again over the intra-op threads
+    # oversubscribes the cores (a pass over MiniLM's weights: 57 ms against 42 with one thread per worker)
+    torch.set_num_threads(1)
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    """A process-wide pool of ``workers`` threads of one intra-op thread each, rebuilt when the count changes."""
+    global _POOL, _POOL_SIZE
+    if _POOL is None or _POOL_SIZE != workers:
+        if _POOL is not None:
+            _POOL.shutdown(wait=True)
+        _POOL = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="zo-split", initializer=_one_intra_op_thread)
+        _POOL_SIZE = workers
+    return _POOL
+
+
+def _scratch(dtype: torch.dtype, count: int) -> tuple[torch.Generator, Tensor]:
+    """This thread's generator and a buffer of at least ``count`` entries of ``dtype`` (kept between passes)."""
+    if not hasattr(_LOCAL, "gen"):
+        _LOCAL.gen, _LOCAL.bufs = torch.Generator(), {}
+    buf = _LOCAL.bufs.get(dtype)
+    if buf is None or buf.numel() < count:
+        buf = _LOCAL.bufs[dtype] = torch.empty(count, dtype=dtype)
+    return _LOCAL.gen, buf
+
+
+def _run_tasks(tasks: list[tuple[Tensor, int, int, int]], alpha: float) -> None:
+    """Each (flat target, start, count, seed): draw the chunk into this thread's buffer and add it in place."""
+    for flat, start, count, seed in tasks:
+        gen, buf = _scratch(flat.dtype, count)
+        gen.manual_seed(seed)
+        flat[start : start + count].add_(buf[:count].normal_(generator=gen), alpha=alpha)
+
+
+def add_split(
+    targets: Sequence[Tensor], draws: Sequence[SplitDraw], alpha: float, *, workers: int | None = None
+) -> None:
+    """targets[i] <- targets[i] + alpha * draws[i] for every i, in place: the chunks of all the tensors that
+    can be split are dealt round-robin to ``workers`` threads (default ``torch.get_num_threads()``); the
+    others are materialised and added whole here. The result does not depend on ``workers``: each chunk is
+    added by exactly one thread, and to entries no other chunk touches."""
+    if len(targets) != len(draws):
+        raise ValueError(f"{len(targets)} tensors but {len(draws)} directions")
+    tasks: list[tuple[Tensor, int, int, int]] = []
+    with torch.no_grad():
+        for target, u in zip(targets, draws):
+            _check_target(target, u)
+            if _chunked(target):
+                flat = target.view(-1)
+                tasks.extend((flat, start, count, seed) for start, count, seed in u.tasks())
+            else:
+                target.add_(u.materialize(), alpha=alpha)
+        threads = torch.get_num_threads()
+        workers = max(1, int(workers if workers is not None else threads))
+        if workers == 1 or len(tasks) < 2:
+            _run_tasks(tasks, alpha)
+            return
+        shares = [tasks[w::workers] for w in range(min(workers, len(tasks)))]
+        try:
+            for future in [_pool(workers).submit(_run_tasks, share, alpha) for share in shares]:
+                future.result()
+        finally:
+            # a worker's set_num_threads(1) also sets the count new threads start with; this thread's own is
+            # untouched, and setting it again puts the process-wide default back
+            torch.set_num_threads(threads)
+
+
+def split_directions(
+    shapes: Sequence[Sequence[int]],
+    *,
+    generator: torch.Generator,
+    dtypes: Sequence[torch.dtype],
+    chunk: int | None = None,
+) -> list[SplitDraw]:
+    """One split-stream direction over tensors of ``shapes`` (in order) and ``dtypes``, on the generator's
+    device: draws its base seed from ``generator`` (advancing it by one draw); chunks are numbered across the
+    tensors, so no two chunks of the direction share a seed."""
+    chunk = SPLIT_CHUNK if chunk is None else chunk
+    base = draw_base_seed(generator)
+    draws, first = [], 0
+    for shape, dtype in zip(shapes, dtypes, strict=True):
+        u = SplitDraw(shape, base=base, first=first, dtype=dtype, device=generator.device, chunk=chunk)
+        draws.append(u)
+        first += u.n_chunks
+    return draws
+
+
+def check_stream(stream: object, form: str) -> str:
+    """``stream`` if it is one of ZO_STREAMS and applies to ``form``, else a ValueError saying why."""
+    if stream not in ZO_STREAMS:
+        raise ValueError(f"unknown ZO noise stream {stream!r}; accepted: {', '.join(ZO_STREAMS)}")
+    if stream == "split" and form == "spsa":
+        raise ValueError(
+            "the split stream draws Gaussian directions (forms central, forward); the spsa form's packed "
+            "Rademacher signs have one stream, already cheap (zo.signs)"
+        )
+    return str(stream)
