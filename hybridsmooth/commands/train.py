@@ -32,8 +32,8 @@ from ..optim.orders import ORDERS
 from ..optim.run_metrics import summarize_run
 from ..problems import make_problem
 from ..zo.estimators import FORMS
-from ..zo.inplace import NOISE_MODES
 from ..zo.gaussian_split import ZO_STREAMS
+from ..zo.inplace import NOISE_MODES
 from ..zo.precision import ZO_PRECISIONS
 
 SYNTHETIC_ONLY = ("seeds", "seed_list")

@@ -18,8 +18,9 @@ differ from the sequential stream's for the same seed, so it is a separate, sele
 way (tested like the sequential stream's).
 
 Adding in chunks rounds like adding the whole tensor in float32 and float64 on the CPU (``zo.gaussian_chunks``),
-so a chunked pass and ``materialize`` followed by one ``add_`` give the same bits there; elsewhere (bfloat16,
-float16, any accelerator) a tensor's direction is materialised and added whole, on the calling thread.
+so a chunked pass and ``materialize`` followed by one ``add_`` give the same bits there; in bfloat16 and float16
+a tensor's direction is materialised and added whole, on the calling thread. CPU only: a GPU's generator
+already draws in parallel, and there each chunk would cost a kernel launch.
 """
 
 from __future__ import annotations
@@ -216,6 +217,13 @@ def split_directions(
     """One split-stream direction over tensors of ``shapes`` (in order) and ``dtypes``, on the generator's
     device: draws its base seed from ``generator`` (advancing it by one draw); chunks are numbered across the
     tensors, so no two chunks of the direction share a seed."""
+    if generator.device.type != "cpu":
+        # each chunk would be a kernel launch and a reseed (20,000 per pass over a 1.3B model), while a GPU's
+        # Philox generator already draws the sequential stream in parallel
+        raise ValueError(
+            f"the split stream spreads the CPU generator's draws over CPU threads; on {generator.device.type} use "
+            "the sequential stream"
+        )
     chunk = SPLIT_CHUNK if chunk is None else chunk
     base = draw_base_seed(generator)
     draws, first = [], 0

@@ -5,6 +5,7 @@ Gaussian direction, and ZO steps with it that keep every property of the sequent
 from __future__ import annotations
 
 import threading
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -204,6 +205,12 @@ def test_the_stream_is_checked_and_the_sign_form_has_one():
         HybridSGDConfig(method="fo_peft", eta_y=0.1, zo_stream="split")
     with pytest.raises(ValueError, match="spsa form's packed"):
         HybridSGDConfig(method="hybrid", eta_x=1e-3, eta_y=0.1, form="spsa", zo_stream="split")
+
+
+def test_the_split_stream_is_refused_on_a_gpu():
+    gpu = SimpleNamespace(device=torch.device("cuda"))  # only its device is read before the refusal
+    with pytest.raises(ValueError, match="on cuda use the sequential stream"):
+        split_directions([(10,)], generator=gpu, dtypes=[torch.float32])
 
 
 def test_lazy_and_whole_noise_of_the_split_stream_are_the_same_numbers(small_chunks):
