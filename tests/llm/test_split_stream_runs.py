@@ -13,6 +13,7 @@ import hybridsmooth.zo.inplace as inplace
 from hybridsmooth.cli import main
 from hybridsmooth.engine.model_run import train_model
 from hybridsmooth.engine.run_description import RunDescription
+from hybridsmooth.engine.sweep import expand
 from hybridsmooth.errors import UsageError
 from hybridsmooth.optim import HybridSGDConfig
 from tests.tiny_model_runs import hybrid, run_of, tiny
@@ -58,3 +59,18 @@ def test_the_command_line_stores_the_stream_and_refuses_it_with_signs(tmp_path, 
     assert config["run"]["optimizer"]["zo_stream"] == "split"
     assert main([*base, "--zo-stream", "split", "--form", "spsa", "--out", str(tmp_path / "r")]) == 2
     assert "spsa form's packed" in capsys.readouterr().err
+
+
+def test_a_sweep_grid_takes_the_stream_as_an_axis():
+    grid = {
+        "problems": ["llm:model=tiny-llama,adapter=lora"],
+        "methods": ["zo_full"],
+        "eta_x": 1e-4,
+        "steps": 2,
+        "zo_stream": ["sequential", "split"],
+    }
+    sequential, split = expand(grid)
+    assert (sequential.optimizer.zo_stream, split.optimizer.zo_stream) == ("sequential", "split")
+    assert sequential.content_hash() != split.content_hash()
+    with pytest.raises(UsageError, match="spsa form's packed"):
+        expand({**grid, "form": "spsa"})
