@@ -17,7 +17,7 @@ in each of the ways the training core can make it, interleaved round by round (m
                       of ``zo.signs.CHUNK``;
 * ``gaussian split``  Gaussian u of the split stream (``zo.gaussian_split``): independently seeded chunks of
                       ``SPLIT_CHUNK`` entries, drawn and added on all threads (other numbers than ``gaussian``);
-* ``split, 2^18`` / ``split, 2^20`` the same with other chunk sizes (what SPLIT_CHUNK was chosen from).
+* ``split, 2^16`` / ``split, 2^20`` the same with other chunk sizes (what SPLIT_CHUNK was chosen from).
 
     .venv/bin/python benchmarks/noise_pass.py                  # MiniLM + LoRA, 8 x 32 tokens, 2 threads
     .venv/bin/python benchmarks/noise_pass.py --model tiny-bert --reps 3
@@ -100,7 +100,7 @@ def make_passes(obj) -> dict:
         return run
 
     out["gaussian split"] = one_pass(views, "central", stream="split")
-    out["split, 2^18"] = split_pass(1 << 18)
+    out["split, 2^16"] = split_pass(1 << 16)
     out["split, 2^20"] = split_pass(1 << 20)
     if found is not None:
         merged_params, merged_rows = merge_adjacent(views, rows)

@@ -4,18 +4,21 @@ torch's CPU generator is one Mersenne Twister, drawn serially: 22.7M float32 Gau
 weights) take 77 ms, of which 64 ms are the uniforms, on one core however many the step has, and a regenerated
 ZO step draws its direction three times. The ``sequential`` stream (``zo.gaussian_chunks``) cannot spread that
 over cores without changing its numbers: every entry depends on all the draws before it. The ``split`` stream
-defines the direction differently: its entries are cut into consecutive chunks of ``SPLIT_CHUNK`` (the chunks
-of one tensor after another, in the order of the parameters), and chunk k is N(0, I) from a generator of its
-own, seeded by a bijective mix of (a base seed, k). The base seed is one draw from the step's generator, so a
-direction is regenerated from the generator state saved before it, as in the sequential stream.
+defines the direction differently. Number the entries of the block (its tensors flattened one after another,
+in the order of the parameters) i = 0, 1, ..., n - 1; entry i is entry i mod C of a draw of min(C, n - kC)
+values N(0, I) from a generator of its own for chunk k = i div C, seeded by a bijective mix of (a base seed, k);
+C = ``SPLIT_CHUNK``.
+The base seed is one draw from the step's generator, so a direction is regenerated from the generator state
+saved before it, as in the sequential stream.
 
 What that gives: every chunk can be drawn and added on any thread, so a pass over the weights runs on all of
-``torch.get_num_threads()`` threads; the numbers depend on the base seed and the chunk size only, never on the
-thread count; the distribution is N(0, I) entry by entry, with the chunks of one direction drawn from distinct
-seeds (the mix is a bijection of k, so two chunks of a direction never share a seed). What it costs: the numbers
-differ from the sequential stream's for the same seed, so it is a separate, selectable stream
-(``HybridSGDConfig.zo_stream``), never a silent change. The ZO estimator's moments are the Gaussian ones either
-way (tested like the sequential stream's).
+``torch.get_num_threads()`` threads; the numbers depend on the base seed, C and an entry's place in the block,
+never on the thread count or on how the block is cut into tensors (a chunk may span several small tensors, which
+then share one draw); the distribution is N(0, I) entry by entry, the chunks of one direction drawn from distinct
+seeds (the mix is a bijection of k, so two chunks never share a seed). What it costs: the numbers differ from the
+sequential stream's for the same seed, so it is a separate, selectable stream (``HybridSGDConfig.zo_stream``),
+never a silent change. The ZO estimator's moments are the Gaussian ones either way (tested like the sequential
+stream's).
 
 Adding in chunks rounds like adding the whole tensor in float32 and float64 on the CPU (``zo.gaussian_chunks``),
 so a chunked pass and ``materialize`` followed by one ``add_`` give the same bits there; in bfloat16 and float16
@@ -36,10 +39,10 @@ from torch import Tensor
 from .gaussian_chunks import chunks_apply
 
 # entries per independently seeded chunk (1 MiB in float32). Part of the stream's definition: another size
-# gives other numbers. Small enough that MiniLM's feed-forward matrices (590k entries) split over two threads,
-# large enough that seeding a generator (about 1 us) and one kernel call per chunk are noise
-# (benchmarks/noise_pass.py, "gaussian split" against the chunk sizes it was chosen from)
-SPLIT_CHUNK = 1 << 16
+# gives other numbers. A pass over MiniLM's 22.7M base weights on 2 threads (benchmarks/noise_pass.py, "gaussian
+# split" against "split, 2^16" and "split, 2^20", side by side): 2^16 pays a seeding, a draw call and Python
+# per chunk 347 times; 2^20 leaves up to a chunk of imbalance between the threads
+SPLIT_CHUNK = 1 << 18
 
 _MASK32 = 0xFFFFFFFF
 # how a Gaussian ZO direction is drawn: entry after entry from the step's generator, or this module's chunks
@@ -67,53 +70,54 @@ def draw_base_seed(generator: torch.Generator) -> int:
     return int(torch.randint(0, 1 << 32, (1,), generator=generator, dtype=torch.int64, device=generator.device))
 
 
-def split_bounds(n: int, chunk: int) -> list[tuple[int, int]]:
-    """(start, count) of the chunks of a tensor of n entries: ``chunk`` long, the last one shorter."""
-    if chunk <= 0:
-        raise ValueError(f"chunk must be positive, got {chunk}")
-    return [(s, min(chunk, n - s)) for s in range(0, n, chunk)]
-
-
 class SplitDraw:
-    """The split-stream direction of one tensor: N(0, I) of ``shape`` and ``dtype`` whose chunk j is drawn from
-    a generator seeded ``chunk_seed(base, first + j)``. Nothing is drawn until it is used; unlike a
-    sequential draw it can be used any number of times, each use drawing the same numbers again."""
+    """The split-stream direction of one tensor of a block of ``total`` entries: entries ``offset`` ..
+    ``offset + numel - 1`` of the block's direction with base seed ``base`` (module docstring), in ``shape`` and
+    ``dtype``. Nothing is drawn until it is used; unlike a sequential draw it can be used any number of times,
+    drawing the same numbers."""
 
     def __init__(
         self,
         shape: Sequence[int],
         *,
         base: int,
-        first: int,
+        offset: int,
+        total: int,
         dtype: torch.dtype,
         device: torch.device | str = "cpu",
         chunk: int = SPLIT_CHUNK,
     ):
+        if chunk <= 0 or chunk % 16:
+            # torch's CPU normal_ maps 16 entries at a time; a multiple of 16 keeps every chunk on one kernel path
+            raise ValueError(f"chunk must be a positive multiple of 16, got {chunk}")
         self.shape, self.dtype, self.device = tuple(int(s) for s in shape), dtype, torch.device(device)
-        self.base, self.first, self.chunk = int(base), int(first), int(chunk)
+        self.base, self.offset, self.total, self.chunk = int(base), int(offset), int(total), int(chunk)
+        if not 0 <= self.offset <= self.total - self.numel:
+            raise ValueError(f"a tensor of {self.numel} entries at {self.offset} is outside a block of {self.total}")
 
     @property
     def numel(self) -> int:
         return math.prod(self.shape)
 
-    @property
-    def n_chunks(self) -> int:
-        return len(split_bounds(self.numel, self.chunk))
-
-    def tasks(self) -> list[tuple[int, int, int]]:
-        """(start, count, seed) of each chunk of the flattened tensor."""
-        return [
-            (start, count, chunk_seed(self.base, self.first + j))
-            for j, (start, count) in enumerate(split_bounds(self.numel, self.chunk))
-        ]
+    def segments(self) -> list[tuple[int, int, int, int, int]]:
+        """(chunk index k, its length, start in the chunk, start in the flattened tensor, count) of each piece
+        of a chunk this tensor holds."""
+        out, start, end = [], self.offset, self.offset + self.numel
+        while start < end:
+            k, at = divmod(start, self.chunk)
+            count = min(self.chunk - at, end - start)
+            out.append((k, min(self.chunk, self.total - k * self.chunk), at, start - self.offset, count))
+            start += count
+        return out
 
     def materialize(self) -> Tensor:
         """The direction as a tensor of ``shape``, drawn chunk by chunk on the calling thread."""
         out = torch.empty(self.numel, dtype=self.dtype, device=self.device)
         gen = torch.Generator(device=self.device)
-        for start, count, seed in self.tasks():
-            gen.manual_seed(seed)
-            out[start : start + count].normal_(generator=gen)
+        for k, length, at, start, count in self.segments():
+            gen.manual_seed(chunk_seed(self.base, k))
+            drawn = torch.empty(length, dtype=self.dtype, device=self.device).normal_(generator=gen)
+            out[start : start + count].copy_(drawn[at : at + count])
         return out.view(self.shape)
 
     def add_to(self, target: Tensor, alpha: float) -> None:
@@ -157,41 +161,54 @@ def _pool(workers: int) -> ThreadPoolExecutor:
 
 
 def _scratch(dtype: torch.dtype, count: int) -> tuple[torch.Generator, Tensor]:
-    """This thread's generator and a buffer of at least ``count`` entries of ``dtype`` (kept between passes)."""
+    """This thread's generator and ``count`` entries of its buffer of ``dtype`` (kept between passes; a draw
+    into the head of a longer buffer gives the numbers of a draw into a fresh tensor of that length)."""
     if not hasattr(_LOCAL, "gen"):
         _LOCAL.gen, _LOCAL.bufs = torch.Generator(), {}
     buf = _LOCAL.bufs.get(dtype)
     if buf is None or buf.numel() < count:
         buf = _LOCAL.bufs[dtype] = torch.empty(count, dtype=dtype)
-    return _LOCAL.gen, buf
+    return _LOCAL.gen, buf[:count]
 
 
-def _run_tasks(tasks: list[tuple[Tensor, int, int, int]], alpha: float) -> None:
-    """Each (flat target, start, count, seed): draw the chunk into this thread's buffer and add it in place."""
-    for flat, start, count, seed in tasks:
-        gen, buf = _scratch(flat.dtype, count)
-        gen.manual_seed(seed)
-        flat[start : start + count].add_(buf[:count].normal_(generator=gen), alpha=alpha)
+# one chunk's work: its seed, its length, and the (flat target, start in the chunk, start in the target, count)
+# of the pieces it adds to
+_Task = tuple[int, int, list[tuple[Tensor, int, int, int]]]
+
+
+def _run_tasks(tasks: list[_Task], alpha: float) -> None:
+    """Draw each chunk into this thread's buffer (once per dtype its pieces have) and add its pieces in place."""
+    for seed, chunk, pieces in tasks:
+        drawn: dict[torch.dtype, Tensor] = {}
+        for flat, at, start, count in pieces:
+            values = drawn.get(flat.dtype)
+            if values is None:
+                gen, buf = _scratch(flat.dtype, chunk)
+                gen.manual_seed(seed)
+                values = drawn[flat.dtype] = buf.normal_(generator=gen)
+            flat[start : start + count].add_(values[at : at + count], alpha=alpha)
 
 
 def add_split(
     targets: Sequence[Tensor], draws: Sequence[SplitDraw], alpha: float, *, workers: int | None = None
 ) -> None:
-    """targets[i] <- targets[i] + alpha * draws[i] for every i, in place: the chunks of all the tensors that
-    can be split are dealt round-robin to ``workers`` threads (default ``torch.get_num_threads()``); the
-    others are materialised and added whole here. The result does not depend on ``workers``: each chunk is
-    added by exactly one thread, and to entries no other chunk touches."""
+    """targets[i] <- targets[i] + alpha * draws[i] for every i, in place: the chunks that the tensors which can
+    be split hold are dealt round-robin to ``workers`` threads (default ``torch.get_num_threads()``), each chunk
+    drawn once for all the tensors it spans; the other tensors are materialised and added whole here. The result
+    does not depend on ``workers``: each entry is added once, by one thread."""
     if len(targets) != len(draws):
         raise ValueError(f"{len(targets)} tensors but {len(draws)} directions")
-    tasks: list[tuple[Tensor, int, int, int]] = []
+    chunks: dict[tuple[int, int, int], list[tuple[Tensor, int, int, int]]] = {}
     with torch.no_grad():
         for target, u in zip(targets, draws):
             _check_target(target, u)
-            if _chunked(target):
-                flat = target.view(-1)
-                tasks.extend((flat, start, count, seed) for start, count, seed in u.tasks())
-            else:
+            if not _chunked(target):
                 target.add_(u.materialize(), alpha=alpha)
+                continue
+            flat = target.view(-1)
+            for k, length, at, start, count in u.segments():
+                chunks.setdefault((u.base, k, length), []).append((flat, at, start, count))
+        tasks = [(chunk_seed(base, k), length, pieces) for (base, k, length), pieces in chunks.items()]
         threads = torch.get_num_threads()
         workers = max(1, int(workers if workers is not None else threads))
         if workers == 1 or len(tasks) < 2:
@@ -214,9 +231,8 @@ def split_directions(
     dtypes: Sequence[torch.dtype],
     chunk: int | None = None,
 ) -> list[SplitDraw]:
-    """One split-stream direction over tensors of ``shapes`` (in order) and ``dtypes``, on the generator's
-    device: draws its base seed from ``generator`` (advancing it by one draw); chunks are numbered across the
-    tensors, so no two chunks of the direction share a seed."""
+    """One split-stream direction over a block of tensors of ``shapes`` (in order) and ``dtypes``: draws its base
+    seed from ``generator`` (advancing it by one draw) and places each tensor at its offset in the block."""
     if generator.device.type != "cpu":
         # each chunk would be a kernel launch and a reseed (20,000 per pass over a 1.3B model), while a GPU's
         # Philox generator already draws the sequential stream in parallel
@@ -226,11 +242,12 @@ def split_directions(
         )
     chunk = SPLIT_CHUNK if chunk is None else chunk
     base = draw_base_seed(generator)
-    draws, first = [], 0
+    total = sum(math.prod(s) for s in shapes)
+    draws, offset = [], 0
     for shape, dtype in zip(shapes, dtypes, strict=True):
-        u = SplitDraw(shape, base=base, first=first, dtype=dtype, device=generator.device, chunk=chunk)
+        u = SplitDraw(shape, base=base, offset=offset, total=total, dtype=dtype, chunk=chunk)
         draws.append(u)
-        first += u.n_chunks
+        offset += u.numel
     return draws
 
 

@@ -50,8 +50,19 @@ def test_added_in_chunks_on_any_number_of_threads_is_the_materialised_direction(
     add_split(params, draws, -0.37, workers=workers)
     for got, want in zip(params, expected):
         assert torch.equal(got, want)
-    assert sum(u.n_chunks for u in draws) == 1 + 24 + 1 + 16  # chunks numbered across the tensors
-    assert [u.first for u in draws] == [0, 1, 25, 26]
+    assert [u.offset for u in draws] == [0, 7, 1507, 1515]  # each tensor's place in the block
+
+
+def test_the_direction_does_not_depend_on_how_the_block_is_cut_into_tensors(small_chunks):
+    sizes = [7, 1500, 8, 1000, 64, 1]
+    cut = split_directions(
+        [(n,) for n in sizes], generator=torch.Generator().manual_seed(4), dtypes=[torch.float32] * 6
+    )
+    (whole,) = split_directions([(sum(sizes),)], generator=torch.Generator().manual_seed(4), dtypes=[torch.float32])
+    assert torch.equal(torch.cat([u.materialize() for u in cut]), whole.materialize())
+    targets = [torch.zeros(n) for n in sizes]
+    add_split(targets, cut, 1.0, workers=2)
+    assert torch.equal(torch.cat(targets), whole.materialize())
 
 
 def test_a_draw_can_be_used_again_and_the_generator_advances_by_one_draw():
@@ -67,20 +78,20 @@ def test_a_draw_can_be_used_again_and_the_generator_advances_by_one_draw():
 def test_half_precision_and_strided_targets_add_the_materialised_direction_whole():
     for dtype in (torch.bfloat16, torch.float16):
         x = torch.randn(5000).to(dtype)
-        u = SplitDraw((5000,), base=9, first=0, dtype=dtype, chunk=64)
+        u = SplitDraw((5000,), base=9, offset=0, total=5000, dtype=dtype, chunk=64)
         want = x.clone().add_(u.materialize(), alpha=0.3)
         u.add_to(x, 0.3)
         assert torch.equal(x, want)
     x = torch.randn(80, 60)
     t = x.t()  # not contiguous
-    u = SplitDraw(tuple(t.shape), base=9, first=0, dtype=torch.float32, chunk=64)
+    u = SplitDraw(tuple(t.shape), base=9, offset=0, total=4800, dtype=torch.float32, chunk=64)
     want = t.clone().add_(u.materialize(), alpha=0.3)
     u.add_to(t, 0.3)
     assert torch.equal(t, want)
 
 
 def test_a_mismatched_target_is_refused():
-    u = SplitDraw((10,), base=1, first=0, dtype=torch.float32)
+    u = SplitDraw((10,), base=1, offset=0, total=10, dtype=torch.float32)
     with pytest.raises(ValueError, match="cannot be added"):
         u.add_to(torch.zeros(11), 1.0)
     with pytest.raises(ValueError, match="cannot be added"):
@@ -182,7 +193,11 @@ def test_the_pool_leaves_this_thread_and_new_threads_their_thread_count():
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
-        add_split([torch.zeros(10_000)], [SplitDraw((10_000,), base=1, first=0, dtype=torch.float32, chunk=64)], 1.0)
+        add_split(
+            [torch.zeros(10_000)],
+            [SplitDraw((10_000,), base=1, offset=0, total=10_000, dtype=torch.float32, chunk=64)],
+            1.0,
+        )
         seen = []
         t = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
         t.start()
@@ -221,3 +236,17 @@ def test_lazy_and_whole_noise_of_the_split_stream_are_the_same_numbers(small_chu
     lazy = list(noise(params, form="central", generator=g, state=state, lazy=True, stream="split"))
     assert all(isinstance(u, SplitDraw) for u in lazy)
     assert all(torch.equal(w, as_tensor(u)) for w, u in zip(whole, lazy))
+
+
+def test_a_chunk_spanning_tensors_of_two_dtypes_is_drawn_in_each(small_chunks):
+    dtypes = [torch.float32, torch.float64, torch.float32]
+    draws = split_directions([(50,), (30,), (100,)], generator=torch.Generator().manual_seed(6), dtypes=dtypes)
+    targets = [torch.zeros(n, dtype=d) for n, d in zip((50, 30, 100), dtypes)]
+    add_split(targets, draws, 1.0, workers=2)
+    assert all(torch.equal(t, u.materialize()) for t, u in zip(targets, draws))
+    # chunk 0 (entries 0-63) serves the first two tensors: the float64 piece is the same generator's float64 draw
+    g = torch.Generator().manual_seed(chunk_seed(draws[0].base, 0))
+    assert torch.equal(targets[1][:14], torch.empty(64, dtype=torch.float64).normal_(generator=g)[50:64])
+    # the last chunk (entries 128-179) is drawn at its own length, 52
+    g.manual_seed(chunk_seed(draws[0].base, 2))
+    assert torch.equal(targets[2][48:], torch.empty(52).normal_(generator=g))
