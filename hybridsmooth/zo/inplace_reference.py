@@ -26,7 +26,7 @@ def regenerate_directions(
 ) -> list[list[Tensor]]:
     """The directions u_j (per tensor) that ``zo_step_inplace`` uses for (run_seed, epoch, step)."""
     params = _check_params(params)
-    form = check_stream(stream, check_form(form)) and form
+    check_stream(stream, check_form(form))
     gen = zo_generator(run_seed, epoch, step, device=params[0].device)
     return [list(noise(params, form=form, generator=gen, stream=stream)) for _ in range(check_q(q))]
 
