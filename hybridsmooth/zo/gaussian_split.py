@@ -29,6 +29,7 @@ already draws in parallel, and there each chunk would cost a kernel launch.
 from __future__ import annotations
 
 import math
+import os
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -139,7 +140,7 @@ def _chunked(target: Tensor) -> bool:
 
 
 _POOL: ThreadPoolExecutor | None = None
-_POOL_SIZE = 0
+_POOL_KEY: tuple[int, int] = (0, 0)
 _LOCAL = threading.local()
 
 
@@ -150,13 +151,15 @@ def _one_intra_op_thread() -> None:
 
 
 def _pool(workers: int) -> ThreadPoolExecutor:
-    """A process-wide pool of ``workers`` threads of one intra-op thread each, rebuilt when the count changes."""
-    global _POOL, _POOL_SIZE
-    if _POOL is None or _POOL_SIZE != workers:
-        if _POOL is not None:
+    """A process-wide pool of ``workers`` threads of one intra-op thread each, rebuilt when the count changes
+    and in a forked child (which inherits the pool but not its threads: work handed to it would never run)."""
+    global _POOL, _POOL_KEY
+    key = (workers, os.getpid())
+    if _POOL is None or _POOL_KEY != key:
+        if _POOL is not None and _POOL_KEY[1] == key[1]:
             _POOL.shutdown(wait=True)
         _POOL = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="zo-split", initializer=_one_intra_op_thread)
-        _POOL_SIZE = workers
+        _POOL_KEY = key
     return _POOL
 
 

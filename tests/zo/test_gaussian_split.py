@@ -4,7 +4,10 @@ Gaussian direction, and ZO steps with it that keep every property of the sequent
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
+import time
 from types import SimpleNamespace
 
 import numpy as np
@@ -250,3 +253,29 @@ def test_a_chunk_spanning_tensors_of_two_dtypes_is_drawn_in_each(small_chunks):
     # the last chunk (entries 128-179) is drawn at its own length, 52
     g.manual_seed(chunk_seed(draws[0].base, 2))
     assert torch.equal(targets[2][48:], torch.empty(52).normal_(generator=g))
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_draws_with_a_pool_of_its_own():
+    x = torch.zeros(10_000)
+    draw = SplitDraw((10_000,), base=3, offset=0, total=10_000, dtype=torch.float32, chunk=64)
+    add_split([x], [draw], 1.0, workers=2)  # the parent's pool exists now
+    time.sleep(0.2)  # and its threads wait idle: a child that reused the pool would hand them work in vain
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: a pass through the inherited pool would hang; report what it computed
+        try:
+            y = torch.zeros(10_000)
+            add_split([y], [draw], 1.0, workers=2)
+            os.write(write, b"1" if torch.equal(x, y) else b"0")
+        finally:
+            os._exit(0)
+    os.close(write)
+    deadline = time.monotonic() + 60
+    while os.waitpid(pid, os.WNOHANG) == (0, 0):
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            pytest.fail("the forked child's noise pass never finished")
+        time.sleep(0.05)
+    assert os.read(read, 1) == b"1"
