@@ -74,3 +74,12 @@ def test_a_sweep_grid_takes_the_stream_as_an_axis():
     assert sequential.content_hash() != split.content_hash()
     with pytest.raises(UsageError, match="spsa form's packed"):
         expand({**grid, "form": "spsa"})
+
+
+def test_the_split_stream_keeps_the_master_modes_exact_restore_in_bfloat16(tmp_path):
+    obj = tiny(dtype="bfloat16")
+    cfg = hybrid(method="zo_full", eta_x=1e-4, eta_y=0.0, zo_precision="master", zo_stream="split")
+    res = train_model(obj, run_of(cfg, steps=2, checkpoint_every=1), out_dir=tmp_path)
+    master = torch.load(tmp_path / "checkpoint.pt", weights_only=False)["zo_master"]["x"]
+    assert torch.equal(obj.x, master.to(torch.bfloat16))  # every restore was a copy of the float32 iterate
+    assert res.steps["zo_residue"].lt(1e-6).all()
