@@ -17,6 +17,7 @@ Every operation runs the project's own code path on the same ModuleObjective and
                   asked for);
 * ``zo split``    the regenerating Gaussian step with the split stream (``zo.gaussian_split``: independently
                   seeded chunks drawn and added on all threads; the same distribution, other numbers);
+* ``zo buffer split`` the split stream's direction drawn once per step into a buffer, on all threads;
 * ``fo-peft``     ``optim.hybrid_sgd.hybrid_step`` with method fo_peft (x out of autograd); the loss that
                   ``train_model`` records comes from the gradient's own forward;
 * ``fo-peft before`` the same step after a separate no-grad forward that recorded the loss (the former
@@ -87,6 +88,7 @@ OPERATIONS = (
     "zo buffer",
     "zo rademacher",
     "zo split",
+    "zo buffer split",
     "fo-peft",
     "hybrid",
     "hybrid before",
@@ -392,6 +394,7 @@ def make_operations(obj, *, mu: float, eta_x: float, eta_y: float, seed: int) ->
         "zo rademacher": zo("regenerate", "spsa", "read"),
         "zo rademacher before": zo("regenerate", "spsa", "before"),
         "zo split": zo("regenerate", stream="split"),
+        "zo buffer split": zo("buffer", stream="split"),
         "fo-peft": step("fo_peft"),
         "hybrid": step("hybrid"),
         "hybrid before": _whole_gaussian(step("hybrid")),
@@ -559,6 +562,7 @@ TIME_RATIOS = (
     Ratio("hybrid step (Rademacher, plus) / FO-PEFT", "hybrid rad+plus", "fo-peft", None),
     Ratio("ZO step (Gaussian split, regenerate) / 2 forwards", "zo split", "2 forwards", None),
     Ratio("ZO step (Gaussian), split / sequential stream", "zo split", "zo regen", None),
+    Ratio("ZO step (buffer), split / sequential stream", "zo buffer split", "zo buffer", None),
     Ratio("hybrid step (Gaussian split, plus) / FO-PEFT", "hybrid split+plus", "fo-peft", None),
     Ratio("hybrid step (Gaussian, plus), split / sequential stream", "hybrid split+plus", "hybrid plus", None),
     Ratio("FO-full step / FO-PEFT step (contrast)", "fo-full", "fo-peft", None),

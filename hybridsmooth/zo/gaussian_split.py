@@ -179,8 +179,9 @@ def _scratch(dtype: torch.dtype, count: int) -> tuple[torch.Generator, Tensor]:
 _Task = tuple[int, int, list[tuple[Tensor, int, int, int]]]
 
 
-def _run_tasks(tasks: list[_Task], alpha: float) -> None:
-    """Draw each chunk into this thread's buffer (once per dtype its pieces have) and add its pieces in place."""
+def _run_tasks(tasks: list[_Task], alpha: float | None) -> None:
+    """Draw each chunk into this thread's buffer (once per dtype its pieces have) and add its pieces in place
+    (``alpha`` None: write them)."""
     for seed, chunk, pieces in tasks:
         drawn: dict[torch.dtype, Tensor] = {}
         for flat, at, start, count in pieces:
@@ -189,16 +190,21 @@ def _run_tasks(tasks: list[_Task], alpha: float) -> None:
                 gen, buf = _scratch(flat.dtype, chunk)
                 gen.manual_seed(seed)
                 values = drawn[flat.dtype] = buf.normal_(generator=gen)
-            flat[start : start + count].add_(values[at : at + count], alpha=alpha)
+            piece = values[at : at + count]
+            if alpha is None:
+                flat[start : start + count].copy_(piece)
+            else:
+                flat[start : start + count].add_(piece, alpha=alpha)
 
 
 def add_split(
-    targets: Sequence[Tensor], draws: Sequence[SplitDraw], alpha: float, *, workers: int | None = None
+    targets: Sequence[Tensor], draws: Sequence[SplitDraw], alpha: float | None, *, workers: int | None = None
 ) -> None:
-    """targets[i] <- targets[i] + alpha * draws[i] for every i, in place: the chunks that the tensors which can
-    be split hold are dealt round-robin to ``workers`` threads (default ``torch.get_num_threads()``), each chunk
-    drawn once for all the tensors it spans; the other tensors are materialised and added whole here. The result
-    does not depend on ``workers``: each entry is added once, by one thread."""
+    """targets[i] <- targets[i] + alpha * draws[i] for every i, in place (``alpha`` None: targets[i] <-
+    draws[i]): the chunks that the tensors which can be split hold are dealt round-robin to ``workers`` threads
+    (default ``torch.get_num_threads()``), each chunk drawn once for all the tensors it spans; the other tensors
+    are materialised and added whole here. The result does not depend on ``workers``: each entry is added once,
+    by one thread."""
     if len(targets) != len(draws):
         raise ValueError(f"{len(targets)} tensors but {len(draws)} directions")
     chunks: dict[tuple[int, int, int], list[tuple[Tensor, int, int, int]]] = {}
@@ -206,7 +212,10 @@ def add_split(
         for target, u in zip(targets, draws):
             _check_target(target, u)
             if not _chunked(target):
-                target.add_(u.materialize(), alpha=alpha)
+                if alpha is None:
+                    target.copy_(u.materialize())
+                else:
+                    target.add_(u.materialize(), alpha=alpha)
                 continue
             flat = target.view(-1)
             for k, length, at, start, count in u.segments():
@@ -225,6 +234,14 @@ def add_split(
             # a worker's set_num_threads(1) also sets the count new threads start with; this thread's own is
             # untouched, and setting it again puts the process-wide default back
             torch.set_num_threads(threads)
+
+
+def materialize_split(draws: Sequence[SplitDraw]) -> list[Tensor]:
+    """The tensors of a direction (``split_directions``), drawn on all threads: ``SplitDraw.materialize`` of
+    each, bit for bit, with each chunk drawn once however many tensors it spans."""
+    out = [torch.empty(u.shape, dtype=u.dtype, device=u.device) for u in draws]
+    add_split(out, draws, None)
+    return out
 
 
 def split_directions(

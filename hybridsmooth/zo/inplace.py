@@ -61,7 +61,7 @@ from ..rng import zo_generator
 from .estimators import Form, check_form, check_mu, check_q, draw_directions, projected_gradient
 from .gaussian_chunks import CHUNK as GAUSSIAN_CHUNK
 from .gaussian_chunks import GaussianDraw, chunks_apply
-from .gaussian_split import ZO_STREAMS, SplitDraw, add_split, check_stream, split_directions  # noqa: F401
+from .gaussian_split import SplitDraw, add_split, check_stream, materialize_split, split_directions
 from .precision import (
     CoordinateSample,
     RoundingSample,
@@ -117,7 +117,7 @@ def noise(
         generator.set_state(state)
     if stream == "split" and form != "spsa":
         draws = split_directions([p.shape for p in params], generator=generator, dtypes=[p.dtype for p in params])
-        yield from (draws if lazy else (u.materialize() for u in draws))
+        yield from (draws if lazy else materialize_split(draws))
         return
     for p in params:
         if packed and form == "spsa":

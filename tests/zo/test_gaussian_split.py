@@ -16,7 +16,14 @@ import torch
 
 import hybridsmooth.zo.gaussian_split as gs
 from hybridsmooth.optim.hybrid_sgd import HybridSGDConfig
-from hybridsmooth.zo.gaussian_split import SplitDraw, add_split, check_stream, chunk_seed, split_directions
+from hybridsmooth.zo.gaussian_split import (
+    SplitDraw,
+    add_split,
+    check_stream,
+    chunk_seed,
+    materialize_split,
+    split_directions,
+)
 from hybridsmooth.zo.inplace import noise, zo_step_inplace
 from hybridsmooth.zo.inplace_reference import reference_step, regenerate_directions
 from hybridsmooth.zo.signs import as_tensor
@@ -279,3 +286,11 @@ def test_a_forked_child_draws_with_a_pool_of_its_own():
             pytest.fail("the forked child's noise pass never finished")
         time.sleep(0.05)
     assert os.read(read, 1) == b"1"
+
+
+def test_a_whole_direction_drawn_on_all_threads_is_each_tensors_materialised_direction(small_chunks):
+    dtypes = [torch.float32, torch.float32, torch.bfloat16, torch.float64]
+    draws = split_directions(SHAPES, generator=torch.Generator().manual_seed(12), dtypes=dtypes)
+    whole = materialize_split(draws)
+    assert all(w.shape == u.shape and w.dtype == u.dtype for w, u in zip(whole, draws))
+    assert all(torch.equal(w, u.materialize()) for w, u in zip(whole, draws))
