@@ -143,6 +143,25 @@ def _aligned(per_seed: pd.DataFrame, a: str, b: str, column: str) -> tuple[np.nd
     return wide[a].to_numpy(), wide[b].to_numpy()
 
 
+PAIRED_COLUMNS = (
+    "comparison",
+    "metric",
+    "pairs",
+    "mean_difference",
+    "bootstrap_low",
+    "bootstrap_high",
+    "t_low",
+    "t_high",
+    "low",
+    "high",
+    "detectable_difference",
+    "sign_flip_p",
+    "smallest_possible_p",
+    "verdict",
+)
+COLLAPSE_COLUMNS = ("comparison", "pairs", "collapsed_a", "collapsed_b", "only_a", "only_b", "mcnemar_p")
+
+
 def paired_table(per_seed: pd.DataFrame, pairs=PAIRS) -> pd.DataFrame:
     """The paired differences a - b (test accuracy: higher is better; final dev loss: lower is better)."""
     rows = []
@@ -155,7 +174,8 @@ def paired_table(per_seed: pd.DataFrame, pairs=PAIRS) -> pd.DataFrame:
             rows.append(
                 {"comparison": f"{a} - {b}", "metric": column, **paired_difference(va, vb, higher_is_better=higher)}
             )
-    return pd.DataFrame(rows)
+    # a folder of one method (seeds to pool later) has no pair: the table keeps its columns for the figure
+    return pd.DataFrame(rows, columns=None if rows else PAIRED_COLUMNS)
 
 
 def collapsed(per_seed: pd.DataFrame) -> pd.Series:
@@ -189,7 +209,7 @@ def collapse_table(per_seed: pd.DataFrame, pairs=PAIRS) -> pd.DataFrame:
                 "mcnemar_p": exact_mcnemar_p(only_a, only_b),
             }
         )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=None if rows else COLLAPSE_COLUMNS)
 
 
 def target_dev_loss(curves: pd.DataFrame) -> float:

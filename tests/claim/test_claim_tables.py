@@ -6,7 +6,15 @@ import pandas as pd
 import pytest
 
 from hybridsmooth.claim.cells import CONTROL
-from hybridsmooth.claim.tables import CONTROL_TOLERANCE, collapse_table, collapsed, control_table
+from hybridsmooth.claim.tables import (
+    COLLAPSE_COLUMNS,
+    CONTROL_TOLERANCE,
+    PAIRED_COLUMNS,
+    collapse_table,
+    collapsed,
+    control_table,
+    paired_table,
+)
 
 
 def _per_seed(method, best, final, diverged=None):
@@ -41,6 +49,19 @@ def test_collapse_table_counts_discordant_seeds_and_gives_the_exact_mcnemar_p():
     assert (row["collapsed_a"], row["collapsed_b"], row["only_a"], row["only_b"]) == (1, 4, 0, 3)
     assert row["mcnemar_p"] == pytest.approx(0.25)  # 3 discordant seeds, all one way: 2 / 2^3
     assert len(collapse_table(per_seed[per_seed["method"] == "hybrid"])) == 0  # no pair to compare
+
+
+def test_a_folder_of_one_method_writes_its_pair_tables_with_their_columns(tmp_path):
+    """Seeds of one method run to be pooled later have no pair; the empty tables keep their columns, so that the
+    figure and a reader can load them (an empty frame without columns wrote a file pandas cannot read)."""
+    one = _per_seed("fo_full", [0.84] * 3, [0.84] * 3).assign(final_test_accuracy=0.8, final_dev_loss=0.4)
+    for table, columns in ((paired_table(one), PAIRED_COLUMNS), (collapse_table(one), COLLAPSE_COLUMNS)):
+        assert table.empty and tuple(table.columns) == columns
+        table.to_csv(tmp_path / "t.csv", index=False)
+        assert tuple(pd.read_csv(tmp_path / "t.csv").columns) == columns
+    two = pd.concat([one, one.assign(method="hybrid")])
+    assert tuple(paired_table(two).columns) == PAIRED_COLUMNS  # the names a filled table has
+    assert tuple(collapse_table(two).columns) == COLLAPSE_COLUMNS
 
 
 def _curve(method, seed, losses):
