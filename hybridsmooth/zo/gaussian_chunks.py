@@ -48,6 +48,15 @@ def chunk_bounds(n: int, chunk: int) -> list[tuple[int, int]]:
     return bounds
 
 
+def check_target(target: Tensor, shape: tuple[int, ...], dtype: torch.dtype, what: str = "a direction") -> None:
+    """A ValueError unless ``target`` has ``shape`` and ``dtype``, the direction's, so that it can take it in place."""
+    if tuple(target.shape) != tuple(shape) or target.dtype != dtype:
+        raise ValueError(
+            f"{what} of shape {tuple(shape)} and dtype {dtype} cannot be added to a tensor of shape "
+            f"{tuple(target.shape)} and dtype {target.dtype}"
+        )
+
+
 def chunks_apply(device: torch.device | str, dtype: torch.dtype) -> bool:
     """Whether a draw added on ``device`` in ``dtype`` can be split without changing its numbers."""
     return torch.device(device).type == "cpu" and dtype in (torch.float32, torch.float64)
@@ -82,11 +91,7 @@ class GaussianDraw:
 
     def add_to(self, target: Tensor, alpha: float) -> None:
         """target <- target + alpha * u in place; u is drawn a chunk at a time unless it was materialised."""
-        if tuple(target.shape) != self.shape or target.dtype != self.dtype:
-            raise ValueError(
-                f"a direction of shape {self.shape} and dtype {self.dtype} cannot be added to a tensor of shape "
-                f"{tuple(target.shape)} and dtype {target.dtype}"
-            )
+        check_target(target, self.shape, self.dtype)
         splittable = target.is_contiguous() and chunks_apply(target.device, target.dtype) and self.numel >= _GROUP
         if self._whole is not None or not splittable:
             target.add_(self.materialize(), alpha=alpha)

@@ -37,7 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 import torch
 from torch import Tensor
 
-from .gaussian_chunks import chunks_apply
+from .gaussian_chunks import check_target, chunks_apply
 
 # entries per independently seeded chunk (1 MiB in float32). Part of the stream's definition: another size
 # gives other numbers. A pass over MiniLM's 22.7M base weights on 2 threads (benchmarks/noise_pass.py, "gaussian
@@ -127,14 +127,6 @@ class SplitDraw:
         add_split([target], [self], alpha)
 
 
-def _check_target(target: Tensor, u: SplitDraw) -> None:
-    if tuple(target.shape) != u.shape or target.dtype != u.dtype:
-        raise ValueError(
-            f"a direction of shape {u.shape} and dtype {u.dtype} cannot be added to a tensor of shape "
-            f"{tuple(target.shape)} and dtype {target.dtype}"
-        )
-
-
 def _chunked(target: Tensor) -> bool:
     return target.is_contiguous() and chunks_apply(target.device, target.dtype)
 
@@ -179,6 +171,14 @@ def _scratch(dtype: torch.dtype, count: int) -> tuple[torch.Generator, Tensor]:
 _Task = tuple[int, int, list[tuple[Tensor, int, int, int]]]
 
 
+def _put(dest: Tensor, values: Tensor, alpha: float | None) -> None:
+    """dest <- dest + alpha * values in place, or dest <- values when ``alpha`` is None."""
+    if alpha is None:
+        dest.copy_(values)
+    else:
+        dest.add_(values, alpha=alpha)
+
+
 def _run_tasks(tasks: list[_Task], alpha: float | None) -> None:
     """Draw each chunk into this thread's buffer (once per dtype its pieces have) and add its pieces in place
     (``alpha`` None: write them)."""
@@ -190,11 +190,7 @@ def _run_tasks(tasks: list[_Task], alpha: float | None) -> None:
                 gen, buf = _scratch(flat.dtype, chunk)
                 gen.manual_seed(seed)
                 values = drawn[flat.dtype] = buf.normal_(generator=gen)
-            piece = values[at : at + count]
-            if alpha is None:
-                flat[start : start + count].copy_(piece)
-            else:
-                flat[start : start + count].add_(piece, alpha=alpha)
+            _put(flat[start : start + count], values[at : at + count], alpha)
 
 
 def add_split(
@@ -210,12 +206,9 @@ def add_split(
     chunks: dict[tuple[int, int, int], list[tuple[Tensor, int, int, int]]] = {}
     with torch.no_grad():
         for target, u in zip(targets, draws):
-            _check_target(target, u)
+            check_target(target, u.shape, u.dtype)
             if not _chunked(target):
-                if alpha is None:
-                    target.copy_(u.materialize())
-                else:
-                    target.add_(u.materialize(), alpha=alpha)
+                _put(target, u.materialize(), alpha)
                 continue
             flat = target.view(-1)
             for k, length, at, start, count in u.segments():

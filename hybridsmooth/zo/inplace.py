@@ -151,7 +151,7 @@ def perturb(params: Sequence[Tensor], directions: Iterator | Sequence, scale: fl
             add_split(params, draws, scale)
             return
         # the sequential draws stay lazy: each must be added before the next is drawn
-        for p, u in zip(params, directions if first is None else itertools.chain((first,), directions), strict=True):
+        for p, u in zip(params, itertools.chain(() if first is None else (first,), directions), strict=True):
             add_direction(p, u, scale)
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .gaussian_chunks import GaussianDraw
+from .gaussian_chunks import GaussianDraw, check_target
 from .gaussian_split import SplitDraw
 
 # float dtype -> (integer dtype of the same width, the bit pattern of 1.0 in it)
@@ -97,11 +97,7 @@ class PackedSigns:
     def add_to(self, target: Tensor, alpha: float, *, chunk: int | None = None) -> None:
         """target <- target + alpha * u in place, ``chunk`` entries at a time (default ``chunk_for`` the
         target's device; elementwise the same as adding ``materialize()`` for any multiple of 64)."""
-        if tuple(target.shape) != self.shape or target.dtype != self.dtype:
-            raise ValueError(
-                f"signs of shape {self.shape} and dtype {self.dtype} cannot be added to a tensor of shape "
-                f"{tuple(target.shape)} and dtype {target.dtype}"
-            )
+        check_target(target, self.shape, self.dtype, what="signs")
         if not target.is_contiguous():
             target.add_(self.materialize(), alpha=alpha)
             return
