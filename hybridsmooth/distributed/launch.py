@@ -6,6 +6,7 @@ collide. ``torchrun`` does the same from the command line (``process_group_from_
 
 from __future__ import annotations
 
+import gc
 import os
 import tempfile
 from collections.abc import Callable
@@ -22,6 +23,18 @@ def _entry(rank: int, fn: Callable, world: int, init_file: str, threads: int, ar
     try:
         fn(rank, world, *args)
     finally:
+        close_process_group()
+
+
+def close_process_group() -> None:
+    """Destroy the default group after freeing what still holds it.
+
+    FSDP2 modules sit in reference cycles (their hooks hold the module), so a sharded model outlives the
+    function that built it until the cycle collector runs; when that is interpreter exit, after the group is
+    gone, the process dies with "terminate called without an active exception" (SIGABRT) in about one run of
+    four (tests/distributed: 6 of 25 without the collection, 0 of 70 with it)."""
+    gc.collect()
+    if dist.is_initialized():
         dist.destroy_process_group()
 
 

@@ -19,7 +19,7 @@ from ..optim import HybridSGDConfig
 from ..optim.schedule import step_schedule
 from .comm import rank_world
 from .data_parallel import ReplicaObjective, dp_model_step
-from .launch import process_group_from_env
+from .launch import close_process_group, process_group_from_env
 from .toy import minibatches, split_batches, toy_data, toy_objective
 
 
@@ -70,8 +70,7 @@ def main(argv=None) -> int:
     try:
         train(rank, world, args)
     finally:
-        if dist.is_initialized():
-            dist.destroy_process_group()
+        close_process_group()
     return 0
 
 
