@@ -16,7 +16,7 @@ Modules, one job each:
   noise keyed by (run seed, epoch, step, shard index);
 * ``directions``: q directions spread over ranks, with an exact restore (an in-place one lets replicas drift);
 * ``lanczos``: the top Hessian eigenvalue with shards of the Lanczos vectors, finite-difference HVPs;
-* ``toy``: the tiny model and data; ``train``: the entry point; ``launch``: process start-up.
+* ``toy``: the tiny model and data; ``train``: the entry point; ``launch``: process start-up and teardown.
 
 Reproducibility: a run is reproducible for a fixed mesh. Data parallelism gives the same result on any
 number of ranks up to float rounding (the reduced losses add the same terms in another order), and replicas
@@ -30,12 +30,13 @@ from .comm import all_dot, rank_world, weighted_mean
 from .data_parallel import ReplicaObjective, dp_model_step
 from .directions import direction_parallel_step
 from .lanczos import fd_hvp, sharded_gradient, sharded_lanczos
-from .launch import spawn_gloo
+from .launch import close_process_group, spawn_gloo
 from .sharded import replay_directions, sharded_hybrid_step, sharded_zo_step
 
 __all__ = [
     "ReplicaObjective",
     "all_dot",
+    "close_process_group",
     "direction_parallel_step",
     "dp_model_step",
     "fd_hvp",
