@@ -48,6 +48,8 @@ def verdicts(frames: dict) -> dict:
             f"(detectable at 80% power: {100 * row.detectable_difference:.1f} points; exact sign-flip "
             f"p = {row.sign_flip_p:.3g}, the smallest {row.pairs} pairs can give being {row.smallest_possible_p:.3g})"
         )
+    if not len(paired):  # a folder of one method, run to be pooled with the others, has no pair to judge
+        out["comparisons"] = "none: no two of the compared methods ran here (`claim pool` joins folders)"
     collapses = frames.get("collapses", pd.DataFrame())
     for row in collapses.itertuples():
         a, b = row.comparison.split(" - ")

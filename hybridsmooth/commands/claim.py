@@ -58,7 +58,8 @@ def add_arguments(parser) -> None:
             "--methods",
             default=None,
             metavar="M,M",
-            help=f"only these methods (of {', '.join(METHOD_NAMES)}); the control runs only when listed",
+            help=f"only these methods (of {', '.join(METHOD_NAMES)}; any the cell has a grid for, also one it "
+            "does not run by default); the control runs only when listed",
         )
         p.add_argument(
             "--set", action="append", default=[], metavar="KEY=VALUE", help="change a key of the cell's problem spec"
@@ -117,7 +118,15 @@ def cell_from_args(args):
             raise UsageError(f"--methods: unknown method(s) {unknown or names}; accepted: {', '.join(METHOD_NAMES)}")
         if CONTROL in names and "hybrid" not in names:
             raise UsageError(f"--methods: {CONTROL} is the hybrid's control; list hybrid with it")
-        changes["methods"] = tuple(m for m in cell.methods if m in names)
+        # a method the cell does not run by default but has a grid for runs when named (the cut SmolLM2
+        # cell's FO-Full: its own folder, pooled with the default methods' folders afterwards)
+        gridless = [m for m in names if m != CONTROL and m not in cell.grids]
+        if gridless:
+            raise UsageError(
+                f"--methods: cell {cell.name} has no step-size grid for {', '.join(gridless)}; "
+                f"it has grids for {', '.join(m for m in METHOD_ORDER if m in cell.grids)}"
+            )
+        changes["methods"] = tuple(m for m in METHOD_ORDER if m in names)
         if CONTROL not in names or "hybrid" not in names:
             changes["control_seeds"] = ()
     if args.zo_precision is not None:

@@ -10,6 +10,7 @@ import torch
 
 from hybridsmooth.claim.cells import CONTROL, cell_named
 from hybridsmooth.cli import main
+from hybridsmooth.errors import UsageError
 
 pytestmark = pytest.mark.llm
 
@@ -224,6 +225,27 @@ def test_every_cell_describes_its_runs_and_set_changes_the_problem_only():
     assert fo.optimizer.zo_precision == "plain"  # no ZO block, no ZO rounding mode
 
 
+def test_methods_names_any_method_the_cell_has_a_grid_for_and_refuses_the_others():
+    import argparse
+
+    from hybridsmooth.commands.claim import add_arguments, cell_from_args
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+
+    def cell(*words):
+        return cell_from_args(parser.parse_args(["run", "--out", "x", *words]))
+
+    short = ["--cell", "smollm2_short"]
+    assert cell(*short).methods == ("hybrid", "fo_peft")  # FO-Full has a grid but runs only when named
+    only = cell(*short, "--methods", "fo_full")
+    assert only.methods == ("fo_full",) and [m for m, _, _ in only.tuning_runs()] == ["fo_full"] * 4
+    # named in any order, run in the cell's method order
+    assert cell(*short, "--methods", "fo_full,hybrid").methods == ("hybrid", "fo_full")
+    with pytest.raises(UsageError, match="no step-size grid for zo_full; it has grids for hybrid, fo_peft, fo_full"):
+        cell(*short, "--methods", "hybrid,zo_full")
+
+
 def test_the_best_dev_point_the_run_kept_is_the_one_its_evaluations_name(quick_run):
     per_seed = pd.read_csv(quick_run / "per_seed.csv")
     for row in per_seed.itertuples():
@@ -269,6 +291,11 @@ def test_more_seeds_for_some_methods_reuse_the_earlier_selection_and_repeat_its_
         assert row.final_dev_loss == earlier.loc[(row.method, row.seed), "final_dev_loss"]
     assert main(["claim", "report", "--quick", "--out", str(more), "--methods", "hybrid,fo_peft", "--seeds", "3"]) == 0
     assert set(pd.read_csv(more / "collapses.csv")["comparison"]) == {"hybrid - fo_peft"}
+    assert "- hybrid - fo_peft: " in (more / "report.md").read_text()
+    # one method's analysis has no pair to judge, and its report says so instead of an empty section
+    assert main(["claim", "report", "--quick", "--out", str(more), "--methods", "fo_peft", "--seeds", "3"]) == 0
+    assert pd.read_csv(more / "paired.csv").empty
+    assert "## Verdicts\n\n- none: no two of the compared methods ran here" in (more / "report.md").read_text()
     assert main([*args, "--methods", "hybrid,sgd"]) == 2
     assert "unknown method(s) ['sgd']" in capsys.readouterr().err
     assert main([*args, "--methods", "hybrid_eta_x_0"]) == 2
@@ -474,3 +501,26 @@ def test_more_seeds_in_a_second_folder_pool_with_the_first_and_each_seed_counts_
     assert "holds another claim's tables" in capsys.readouterr().err
     assert main([*pool, "--from", str(quick_run), "--from", str(later)]) == 0  # an earlier pool is replaced
     capsys.readouterr()
+
+
+def test_the_seed_ablation_example_reruns_the_protocols_own_runs(quick_run, tmp_path):
+    """examples/claim_seed_ablation.py at the quick cell's selected hybrid setting gives that cell's per-seed
+    numbers: the same run descriptions (splits, adapter start, data order, ZO directions)."""
+    import subprocess
+    import sys
+
+    from hybridsmooth.claim.selection import select
+
+    selected, _ = select(pd.read_csv(quick_run / "selection.csv"))
+    hybrid = selected["hybrid"]
+    script = Path(__file__).resolve().parents[2] / "examples" / "claim_seed_ablation.py"
+    args = [sys.executable, str(script), "--cell", "quick", "--method", "hybrid", "--seeds", "0,1"]
+    args += ["--eta-x", str(hybrid["eta_x"]), "--eta-y", str(hybrid["eta_y"]), "--mu", str(hybrid["mu"])]
+    proc = subprocess.run([*args, "--out", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    table = pd.read_csv(tmp_path / "ablation.csv").set_index("seed")
+    earlier = pd.read_csv(quick_run / "per_seed.csv").query("method == 'hybrid'").set_index("seed")
+    for seed in (0, 1):
+        assert Path(table.loc[seed, "folder"]).name == Path(earlier.loc[seed, "folder"]).name  # the same run
+        assert table.loc[seed, "best_test_accuracy"] == earlier.loc[seed, "test_accuracy"]
+        assert table.loc[seed, "best_dev_step"] == earlier.loc[seed, "best_dev_step"]
