@@ -13,27 +13,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
 from pathlib import Path
 
 import pandas as pd
 
+from hybridsmooth.claim.cells import cell_named
+from hybridsmooth.engine.sweep import Grid, plan, run_all
+from hybridsmooth.errors import UsageError
+from hybridsmooth.optim.hybrid_sgd import METHODS
 
-def run_one(job) -> dict:
-    import torch
 
-    from hybridsmooth.claim.cells import cell_named
-    from hybridsmooth.engine.execute import execute
-
-    torch.set_num_threads(1)  # as the claim's workers run
-    cell_name, method, setting, seed, out = job
-    description = cell_named(cell_name).run(method, setting, seed, final=True)
-    folder = Path(out) / "runs" / description.content_hash()
-    if not (folder / "complete.json").is_file():
-        execute(description, folder=folder, resume=folder.is_dir())
+def ablation_row(seed: int, folder: Path) -> dict:
+    """One seed's row: its best dev evaluation, the test accuracy there and at the end, the distance x moved
+    (the probe's last reading; a seeded claim run always probes)."""
     summary = json.loads((folder / "summary.json").read_text())
-    probes = pd.read_csv(folder / "probes.csv") if (folder / "probes.csv").is_file() else None
-    moved = float(probes["x_distance"].iloc[-1]) if probes is not None and "x_distance" in probes else float("nan")
+    moved = float(pd.read_csv(folder / "probes.csv")["x_distance"].iloc[-1])
     keys = ("diverged", "best_dev_step", "best_dev_accuracy", "best_test_accuracy", "final_test_accuracy")
     return {"seed": seed, **{k: summary.get(k) for k in keys}, "x_distance_end": moved, "folder": str(folder)}
 
@@ -41,7 +35,7 @@ def run_one(job) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cell", default="smollm2_short")
-    parser.add_argument("--method", default="hybrid")
+    parser.add_argument("--method", default="hybrid", choices=list(METHODS))
     parser.add_argument("--eta-x", type=float, default=0.0)
     parser.add_argument("--eta-y", type=float, default=0.0)
     parser.add_argument("--mu", type=float, default=1e-3)
@@ -50,12 +44,28 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
     setting = {"eta_x": args.eta_x, "eta_y": args.eta_y, "mu": args.mu}
-    seeds = [int(s) for s in args.seeds.split(",")]
-    jobs = [(args.cell, args.method, setting, s, args.out) for s in seeds]
-    with mp.get_context("spawn").Pool(min(args.workers, len(jobs))) as pool:
-        rows = pool.map(run_one, jobs)
-    table = pd.DataFrame(rows).assign(method=args.method, **setting)
-    Path(args.out).mkdir(parents=True, exist_ok=True)
+    # every description is built (and so checked) before any run starts: a bad seed, cell or step size is
+    # refused in one line
+    try:
+        seeds = [int(s) for s in args.seeds.split(",")]
+    except ValueError:
+        parser.error(f"--seeds: comma-separated integers, got {args.seeds!r}")
+    try:
+        cell = cell_named(args.cell)
+        runs = [cell.run(args.method, setting, s, final=True) for s in seeds]
+    except (ValueError, UsageError) as err:
+        parser.error(str(err))
+    # the sweep's own planning and runner: the claim's folder names, finished runs skipped, one run per folder
+    planned = plan(Grid(Path(args.out) / "runs", tuple(runs)))
+    conflict = [p for p in planned if p.state == "conflict"]
+    if conflict:
+        parser.error(f"{conflict[0].folder} holds another run ({conflict[0].note}): give another --out")
+    outcomes = run_all(planned, workers=args.workers, threads=1)  # 1 thread per worker, as the claim's runs
+    lost = [o for o in outcomes if o.status in ("failed", "interrupted")]
+    if lost:
+        parser.exit(1, f"{len(lost)} run(s) did not finish ({lost[0].status}: {lost[0].message})\n")
+    table = pd.DataFrame([ablation_row(s, p.folder) for s, p in zip(seeds, planned)])
+    table = table.assign(method=args.method, **setting)
     table.to_csv(Path(args.out) / "ablation.csv", index=False)
     print(table.drop(columns="folder").to_string(index=False))
 
