@@ -98,13 +98,19 @@ class Cell:
     def final_runs(self, selected: dict) -> list[tuple[str, int, RunDescription]]:
         """(method, seed, run) for the selected setting of each method on every seed, and the control."""
         out = [(m, s, self.run(m, selected[m], s, final=True)) for m in self.methods for s in self.seeds]
-        if "hybrid" in self.methods:
+        if self.control_seeds and "hybrid" in selected:
             # the code-path check compares with FO-PEFT's runs, so it takes FO-PEFT's adapter step: with the
             # hybrid's own eta_y (0.2 against FO-PEFT's 0.3 in the topic cell) the two differ by construction
             eta_y = selected["fo_peft"]["eta_y"] if "fo_peft" in selected else selected["hybrid"]["eta_y"]
             control = {**selected["hybrid"], "eta_x": 0.0, "eta_y": eta_y}
             out += [(CONTROL, s, self.run("hybrid", control, s, final=True)) for s in self.control_seeds]
         return out
+
+    def selected_methods(self) -> list[str]:
+        """The methods whose selected setting the seeded runs take: the cell's, and the hybrid's and FO-PEFT's
+        for the control (which can run without them, at an earlier claim's selection)."""
+        control = ("hybrid", "fo_peft") if self.control_seeds else ()
+        return [*self.methods, *(m for m in control if m not in self.methods)]
 
     def with_changes(self, **changes) -> Cell:
         return dataclasses.replace(self, **changes)
@@ -181,7 +187,11 @@ CELLS: dict[str, Cell] = {
     # constants (L_y = 7.4; 0.39 on this cell's first minibatch), and a 30-step probe of FO-PEFT on the tuning
     # seed reached 0.78 dev accuracy at eta_y = 0.1 against 0.75 at 0.03. FO-Full has a grid but runs only when
     # named (`--methods fo_full`, its own folder, pooled with the others): the full cell's on the GPU selected
-    # eta_x = 1e-3 (below 2/L_x = 1.3e-3) at eta_y = 0.1, and this cell's other methods selected eta_y = 0.3
+    # eta_x = 1e-3 (below 2/L_x = 1.3e-3) at eta_y = 0.1, and this cell's other methods selected eta_y = 0.3.
+    # ZO-Full and ZO-PEFT likewise (`--methods zo_full,zo_peft`), each with two points cut from the full cell's
+    # grids as tuned on the GPU (300 steps): ZO-Full selected eta_x = 1e-4 there, diverged at 1e-3 within 8
+    # steps and barely moved at 1e-6; ZO-PEFT selected eta_y = 1e-3, ended below chance at 1e-2 and barely
+    # moved at 1e-4, so with a third of the steps its grid reaches halfway to the step that failed
     "smollm2_short": Cell(
         "smollm2_short",
         "llm:model=smollm2,adapter=lora,task=sentiment,n_train=1000,n_dev=250,n_test=500,batch_size=16,max_length=32",
@@ -190,12 +200,15 @@ CELLS: dict[str, Cell] = {
             "hybrid": _grid(eta_x=[1e-6, 1e-5], eta_y=[0.1, 0.3], mu=[MU]),
             "fo_peft": _grid(eta_y=[0.03, 0.1, 0.3]),
             "fo_full": _grid(eta_x=[1e-4, 1e-3], eta_y=[0.1, 0.3]),
+            "zo_full": _grid(eta_x=[1e-5, 1e-4], mu=[MU]),
+            "zo_peft": _grid(eta_y=[1e-3, 3e-3], mu=[MU]),
         },
         methods=("hybrid", "fo_peft"),
         control_seeds=(),
         eval_every=25,
         notes="SmolLM2-135M + LoRA r=8, prompt-based, on 1000/250/500 tweets, 16 x 32 tokens per step, 100 steps "
-        "(1.6 epochs), Hybrid and FO-PEFT (FO-Full when named): what fits about two hours on 2 cores",
+        "(1.6 epochs), Hybrid and FO-PEFT (the other methods and the control when named): what fits about two "
+        "hours on 2 cores",
     ),
     # the paper's scale, on GPUs: OPT-1.3B from the hub or a checkpoint folder (--set model=PATH), SST-2 from a
     # file (--set data=PATH); MeZO's ZO step sizes and radius. LLaMA-7B: --set model=PATH --set dtype=bfloat16

@@ -206,7 +206,10 @@ def analyse(cell: Cell, out_dir: str | Path, *, wall_seconds: float | None = Non
     root = out / RUNS_DIR
     from_folders = has_run_folders(out)
     if from_folders:
-        tuned_here = all((root / r.content_hash()).is_dir() for _, _, r in cell.tuning_runs())
+        # a control run without the hybrid took the hybrid's step sizes from an earlier claim's selection
+        tuned_here = set(cell.selected_methods()) <= set(cell.methods) and all(
+            (root / r.content_hash()).is_dir() for _, _, r in cell.tuning_runs()
+        )
         tuning = tables.tuning_table(cell, root) if tuned_here else read_tuning(out / "selection.csv", cell)
         selected, selection = select(tuning)
         per_seed, curves, probes = tables.final_tables(cell, selected, root)
@@ -266,18 +269,22 @@ def _read_runs_table(path: Path) -> pd.DataFrame:
 
 
 def read_tuning(path: Path, cell: Cell) -> pd.DataFrame:
-    """The tuning table of ``cell``'s methods from a selection.csv (written by an earlier analysis)."""
+    """The tuning table of the methods whose selection ``cell``'s seeded runs take (``Cell.selected_methods``)
+    from a selection.csv (written by an earlier analysis)."""
     if not Path(path).is_file():
         raise FileNotFoundError(f"{path}: no selection table (the cell's tuning runs are not here either)")
     tuning = _read_runs_table(path).drop(columns=["selected"], errors="ignore")
-    missing = [m for m in cell.methods if m not in set(tuning["method"])]
+    # the control falls back to the hybrid's own eta_y where FO-PEFT was not selected (Cell.final_runs)
+    needed = [*cell.methods, *(["hybrid"] if cell.control_seeds else [])]
+    missing = [m for m in dict.fromkeys(needed) if m not in set(tuning["method"])]
     if missing:
         raise UsageError(
             f"{path} selects no step sizes for {', '.join(missing)}: give the --methods (and --seeds) the claim "
             "ran with"
         )
-    tuning = tuning[tuning["method"].isin(cell.methods)].reset_index(drop=True)
-    grid = {(m, r.eta_x, r.eta_y, r.mu) for m, _, r in cell.tuning_runs()}
+    needed_grids = tuple(m for m in cell.selected_methods() if m in cell.grids)
+    tuning = tuning[tuning["method"].isin(needed_grids)].reset_index(drop=True)
+    grid = {(m, r.eta_x, r.eta_y, r.mu) for m, _, r in cell.with_changes(methods=needed_grids).tuning_runs()}
     foreign = [
         f"{row.method} eta_x={row.eta_x:g} eta_y={row.eta_y:g} mu={row.mu:g}"
         for row in tuning.itertuples()

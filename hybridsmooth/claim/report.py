@@ -105,8 +105,12 @@ def render(
     lines = [
         f"# Claim test, cell `{cell.name}`",
         "",
-        f"{cell.notes}. {cell.steps} steps per run, seeds {seeds} (paired: the same splits, adapter "
-        "initialisation and sample order for every method), "
+        f"{cell.notes}. {cell.steps} steps per run, "
+        + (
+            f"seeds {seeds} (paired: the same splits, adapter initialisation and sample order for every method), "
+            if seeds
+            else "no method's seeded runs (the control's folder, to be pooled), "
+        )
         + (f"the eta_x = 0 control on seeds {control_seeds}." if control_seeds else "no eta_x = 0 control."),
     ]
     if meta.get("run_minutes") is not None:
@@ -242,7 +246,14 @@ def render(
             "",
         ]
     if CONTROL in set(frames["methods"]["method"]):
-        lines += ["## Control", "", markdown_table(frames["control"]), ""]
+        lines += ["## Control", ""]
+        if frames["control"].empty:
+            lines += [
+                "FO-PEFT did not run on the control's seeds here: `claim pool` joins this folder to one that did.",
+                "",
+            ]
+        else:
+            lines += [markdown_table(frames["control"]), ""]
     return "\n".join(lines)
 
 

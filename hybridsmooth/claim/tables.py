@@ -290,7 +290,11 @@ def control_table(per_seed: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
     loss along the run and the first evaluation where it exceeds ``CONTROL_TOLERANCE``, and the differences
     of the test accuracy and loss at the best dev checkpoint."""
     rows = []
-    for seed in sorted(set(per_seed[per_seed["method"] == CONTROL]["seed"])):
+    # a control run in a folder of its own meets FO-PEFT's runs of its seeds only once pooled with them
+    both_ran = set(per_seed[per_seed["method"] == CONTROL]["seed"]) & set(
+        per_seed[per_seed["method"] == "fo_peft"]["seed"]
+    )
+    for seed in sorted(both_ran):
         c = curves[(curves["method"] == CONTROL) & (curves["seed"] == seed)].set_index("step")["dev_loss"]
         f = curves[(curves["method"] == "fo_peft") & (curves["seed"] == seed)].set_index("step")["dev_loss"]
         both = c.index.intersection(f.index)

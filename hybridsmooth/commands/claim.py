@@ -59,7 +59,8 @@ def add_arguments(parser) -> None:
             default=None,
             metavar="M,M",
             help=f"only these methods (of {', '.join(METHOD_NAMES)}; any the cell has a grid for, also one it "
-            "does not run by default); the control runs only when listed",
+            f"does not run by default); the control {CONTROL} runs only when listed: on the --seeds given, else "
+            "on the cell's control seeds; listed without hybrid, it needs --selection",
         )
         p.add_argument(
             "--set", action="append", default=[], metavar="KEY=VALUE", help="change a key of the cell's problem spec"
@@ -116,8 +117,13 @@ def cell_from_args(args):
         unknown = [m for m in names if m not in METHOD_NAMES]
         if unknown or not names:
             raise UsageError(f"--methods: unknown method(s) {unknown or names}; accepted: {', '.join(METHOD_NAMES)}")
-        if CONTROL in names and "hybrid" not in names:
-            raise UsageError(f"--methods: {CONTROL} is the hybrid's control; list hybrid with it")
+        if CONTROL in names and "hybrid" not in names and getattr(args, "selection", "given") is None:
+            # the control is the hybrid's setting at eta_x = 0 (FO-PEFT's eta_y): without the hybrid's tuning
+            # here, those step sizes come from an earlier selection
+            raise UsageError(
+                f"--methods: {CONTROL} is the hybrid's control; list hybrid with it, or give the --selection "
+                "of a claim that selected the hybrid and FO-PEFT"
+            )
         # a method the cell does not run by default but has a grid for runs when named (the cut SmolLM2
         # cell's FO-Full: its own folder, pooled with the default methods' folders afterwards)
         gridless = [m for m in names if m != CONTROL and m not in cell.grids]
@@ -127,8 +133,12 @@ def cell_from_args(args):
                 f"it has grids for {', '.join(m for m in METHOD_ORDER if m in cell.grids)}"
             )
         changes["methods"] = tuple(m for m in METHOD_ORDER if m in names)
-        if CONTROL not in names or "hybrid" not in names:
+        if CONTROL not in names:
             changes["control_seeds"] = ()
+        elif args.seeds is not None or not cell.control_seeds:
+            # named with the seeds, the control runs on those seeds (also in a folder of its own, for seeds whose
+            # hybrid and FO-PEFT runs are elsewhere); a cell without default control seeds runs it on its seeds
+            changes["control_seeds"] = changes.get("seeds", cell.seeds)
     if args.zo_precision is not None:
         changes["zo_precision"] = args.zo_precision
     if args.set:

@@ -225,7 +225,7 @@ def test_every_cell_describes_its_runs_and_set_changes_the_problem_only():
     assert fo.optimizer.zo_precision == "plain"  # no ZO block, no ZO rounding mode
 
 
-def test_methods_names_any_method_the_cell_has_a_grid_for_and_refuses_the_others():
+def test_methods_names_any_method_the_cell_has_a_grid_for_and_refuses_the_others(monkeypatch):
     import argparse
 
     from hybridsmooth.commands.claim import add_arguments, cell_from_args
@@ -242,8 +242,25 @@ def test_methods_names_any_method_the_cell_has_a_grid_for_and_refuses_the_others
     assert only.methods == ("fo_full",) and [m for m, _, _ in only.tuning_runs()] == ["fo_full"] * 4
     # named in any order, run in the cell's method order
     assert cell(*short, "--methods", "fo_full,hybrid").methods == ("hybrid", "fo_full")
-    with pytest.raises(UsageError, match="no step-size grid for zo_full; it has grids for hybrid, fo_peft, fo_full"):
-        cell(*short, "--methods", "hybrid,zo_full")
+    assert cell(*short, "--methods", "zo_full,zo_peft").methods == ("zo_full", "zo_peft")
+    from hybridsmooth.claim import cells
+
+    cut = cells.CELLS["smollm2_short"]
+    without = {m: g for m, g in cut.grids.items() if m != "zo_peft"}
+    monkeypatch.setitem(cells.CELLS, "smollm2_short", cut.with_changes(grids=without))
+    with pytest.raises(
+        UsageError, match="no step-size grid for zo_peft; it has grids for hybrid, fo_peft, fo_full, zo_full"
+    ):
+        cell(*short, "--methods", "hybrid,zo_peft")
+    monkeypatch.undo()
+    # the control: not run by this cell unless named; named, on the seeds given, else the cell's control seeds
+    # (every seed here, since the cell has none)
+    assert cell(*short).control_seeds == ()
+    assert cell(*short, "--methods", "hybrid,hybrid_eta_x_0").control_seeds == (0, 1, 2, 3, 4)
+    assert cell("--methods", "hybrid,fo_peft,hybrid_eta_x_0").control_seeds == (0, 1)  # the main cell's own
+    assert cell("--methods", "hybrid,fo_peft,hybrid_eta_x_0", "--seeds", "5-7").control_seeds == (5, 6, 7)
+    assert cell("--seeds", "5-7").control_seeds == ()  # not named: the cell's control seeds among those
+    assert cell("--methods", "hybrid,fo_peft", "--seeds", "0-4").control_seeds == ()
 
 
 def test_the_best_dev_point_the_run_kept_is_the_one_its_evaluations_name(quick_run):
@@ -298,8 +315,10 @@ def test_more_seeds_for_some_methods_reuse_the_earlier_selection_and_repeat_its_
     assert "## Verdicts\n\n- none: no two of the compared methods ran here" in (more / "report.md").read_text()
     assert main([*args, "--methods", "hybrid,sgd"]) == 2
     assert "unknown method(s) ['sgd']" in capsys.readouterr().err
-    assert main([*args, "--methods", "hybrid_eta_x_0"]) == 2
-    assert "list hybrid with it" in capsys.readouterr().err
+    # the control without the hybrid takes the hybrid's step sizes from a selection, so it needs one
+    assert main(["claim", "run", "--quick", "--out", str(tmp_path / "c"), "--methods", "hybrid_eta_x_0"]) == 2
+    assert "list hybrid with it, or give the --selection" in capsys.readouterr().err
+    assert not (tmp_path / "c" / "runs").exists()
     # the quick cell's selection given to the main cell is refused before any run
     assert main(["claim", "run", "--out", str(tmp_path / "x"), "--selection", str(tmp_path / "selection.csv")]) == 2
     assert "was not made for cell main" in capsys.readouterr().err
@@ -501,6 +520,41 @@ def test_more_seeds_in_a_second_folder_pool_with_the_first_and_each_seed_counts_
     assert "holds another claim's tables" in capsys.readouterr().err
     assert main([*pool, "--from", str(quick_run), "--from", str(later)]) == 0  # an earlier pool is replaced
     capsys.readouterr()
+
+
+def test_the_control_in_a_folder_of_its_own_pools_with_the_hybrid_and_fo_peft_of_its_seeds(quick_run, tmp_path, capsys):
+    """The eta_x = 0 control run later, alone, at an earlier claim's selection: its runs are those the claim
+    would have made, its folder says that FO-PEFT is elsewhere, and pooled with the folder of the same seeds'
+    hybrid and FO-PEFT runs it gives the control table."""
+    selection = ["--selection", str(quick_run / "selection.csv"), "--no-constants"]
+    control = tmp_path / "control"
+    run = ["claim", "run", "--quick", *selection, "--seeds", "2-3"]
+    assert main([*run, "--out", str(control), "--methods", "hybrid_eta_x_0"]) == 0
+    assert "2 runs, 2 to run" in capsys.readouterr().out
+    assert set(pd.read_csv(control / "per_seed.csv")["method"]) == {"hybrid_eta_x_0"}
+    assert (control / "control.csv").read_text().strip() == ""  # nothing to compare with in this folder
+    report = (control / "report.md").read_text()
+    assert (
+        "no method's seeded runs (the control's folder, to be pooled), the eta_x = 0 control on seeds [2, 3]" in report
+    )
+    assert "FO-PEFT did not run on the control's seeds here" in report
+    # the same runs as the control of a claim that ran the hybrid and FO-PEFT beside it
+    together = tmp_path / "together"
+    assert main([*run, "--out", str(together), "--methods", "hybrid,fo_peft,hybrid_eta_x_0"]) == 0
+    assert "6 runs, 6 to run" in capsys.readouterr().out
+    apart = tmp_path / "apart"
+    assert main([*run, "--out", str(apart), "--methods", "hybrid,fo_peft"]) == 0
+    pooled = tmp_path / "pooled"
+    pool = ["claim", "pool", "--quick", "--methods", "hybrid,fo_peft,hybrid_eta_x_0", "--out", str(pooled)]
+    assert main([*pool, "--from", str(apart), "--from", str(control)]) == 0
+    assert "hybrid_eta_x_0: 2 seeds (2-3)" in capsys.readouterr().out
+    expected = pd.read_csv(together / "control.csv")
+    assert list(expected["seed"]) == [2, 3]
+    pd.testing.assert_frame_equal(pd.read_csv(pooled / "control.csv"), expected)
+    assert "## Control\n\n|" in (pooled / "report.md").read_text()
+    # the control's folder pooled with a folder that ran it too counts a seed twice: refused
+    assert main([*pool[:-1], str(tmp_path / "twice"), "--from", str(together), "--from", str(control)]) == 2
+    assert "hybrid_eta_x_0 seed 2 was run in more than one folder" in capsys.readouterr().err
 
 
 def test_the_seed_ablation_example_reruns_the_protocols_own_runs(quick_run, tmp_path):
