@@ -188,10 +188,11 @@ CELLS: dict[str, Cell] = {
     # seed reached 0.78 dev accuracy at eta_y = 0.1 against 0.75 at 0.03. FO-Full has a grid but runs only when
     # named (`--methods fo_full`, its own folder, pooled with the others): the full cell's on the GPU selected
     # eta_x = 1e-3 (below 2/L_x = 1.3e-3) at eta_y = 0.1, and this cell's other methods selected eta_y = 0.3.
-    # ZO-Full and ZO-PEFT likewise (`--methods zo_full,zo_peft`), each with two points cut from the full cell's
-    # grids as tuned on the GPU (300 steps): ZO-Full selected eta_x = 1e-4 there, diverged at 1e-3 within 8
-    # steps and barely moved at 1e-6; ZO-PEFT selected eta_y = 1e-3, ended below chance at 1e-2 and barely
-    # moved at 1e-4, so with a third of the steps its grid reaches halfway to the step that failed
+    # ZO-Full and ZO-PEFT likewise (`--methods zo_full,zo_peft`), each grid cut from the full cell's as tuned
+    # on the GPU (300 steps): ZO-Full selected eta_x = 1e-4 there, diverged at 1e-3 within 8 steps and barely
+    # moved at 1e-6; ZO-PEFT selected eta_y = 1e-3, ended below chance at 1e-2 and barely moved at 1e-4. Each
+    # grid first had two points here (ZO-Full 1e-5 and 1e-4, ZO-PEFT 1e-3 and 3e-3); both selected an edge on
+    # the tuning seed (1e-5; 3e-3, still improving at step 100), so each grid went one point further
     "smollm2_short": Cell(
         "smollm2_short",
         "llm:model=smollm2,adapter=lora,task=sentiment,n_train=1000,n_dev=250,n_test=500,batch_size=16,max_length=32",
@@ -200,8 +201,8 @@ CELLS: dict[str, Cell] = {
             "hybrid": _grid(eta_x=[1e-6, 1e-5], eta_y=[0.1, 0.3], mu=[MU]),
             "fo_peft": _grid(eta_y=[0.03, 0.1, 0.3]),
             "fo_full": _grid(eta_x=[1e-4, 1e-3], eta_y=[0.1, 0.3]),
-            "zo_full": _grid(eta_x=[1e-5, 1e-4], mu=[MU]),
-            "zo_peft": _grid(eta_y=[1e-3, 3e-3], mu=[MU]),
+            "zo_full": _grid(eta_x=[1e-6, 1e-5, 1e-4], mu=[MU]),
+            "zo_peft": _grid(eta_y=[1e-3, 3e-3, 1e-2], mu=[MU]),
         },
         methods=("hybrid", "fo_peft"),
         control_seeds=(),
