@@ -34,7 +34,11 @@ def run_finished(root: Path, run) -> bool:
     return folder_state(Path(root) / run.content_hash(), run)[0] == "finished"
 
 
-def claim_progress(cell: Cell, root: Path) -> Progress:
+def claim_progress(cell: Cell, root: Path, *, selected: dict | None = None) -> Progress:
+    """``selected``: the step sizes taken from an earlier claim (``claim run --selection``), whose tuning did
+    not run here; the seeded runs are counted at those."""
+    if selected is not None:
+        return _seeded_progress(cell, root, pd.DataFrame(), pd.DataFrame(), selected)
     rows, curves = [], []
     for method, _setting, run in cell.tuning_runs():
         row = {"method": method, "eta_x": run.eta_x, "eta_y": run.eta_y, "mu": run.mu}
@@ -55,15 +59,19 @@ def claim_progress(cell: Cell, root: Path) -> Progress:
         rows_done = table[table["method"].isin(complete)].drop(columns=list(TEST_COLUMNS), errors="ignore")
         selected, marked = select(rows_done)
         table.loc[marked.index, "selected"] = marked["selected"]
+    cat = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame()
+    return _seeded_progress(cell, root, table, cat, selected)
+
+
+def _seeded_progress(cell: Cell, root: Path, table: pd.DataFrame, curves: pd.DataFrame, selected: dict) -> Progress:
     seeded_done = seeded_total = complete_by_method = None
-    if len(selected) == len(cell.methods):
+    if len(selected) == len(cell.methods) or set(cell.selected_methods()) <= set(selected):
         finals = [(method, run_finished(root, r)) for method, _, r in cell.final_runs(selected)]
         seeded_total, seeded_done = len(finals), sum(done for _, done in finals)
         complete_by_method = {}
         for method, done in finals:
             complete_by_method[method] = complete_by_method.get(method, True) and done
-    cat = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame()
-    return Progress(table, cat, selected, seeded_done, seeded_total, complete_by_method)
+    return Progress(table, curves, selected, seeded_done, seeded_total, complete_by_method)
 
 
 def progress_lines(cell: Cell, progress: Progress) -> list[str]:
@@ -72,7 +80,9 @@ def progress_lines(cell: Cell, progress: Progress) -> list[str]:
 
     t = progress.tuning
     lines = []
-    for method in cell.methods:
+    if t.empty and progress.selected:
+        lines.append("step sizes from an earlier claim's selection (no tuning here)")
+    for method in cell.methods if not t.empty else ():
         rows = t[t["method"] == method]
         line = f"{method}: {int(rows['finished'].sum())} of {len(rows)} grid points finished"
         if method in progress.selected:

@@ -253,7 +253,7 @@ def _unfinished(cell, out: Path) -> str | None:
     from ..claim.progress import claim_progress
     from ..claim.protocol import RUNS_DIR
 
-    progress = claim_progress(cell, out / RUNS_DIR)
+    progress = claim_progress(cell, out / RUNS_DIR, selected=_earlier_selection(cell, out))
     if progress.seeded_total is None:
         return None
     done = progress.seeded_complete
@@ -274,7 +274,11 @@ def _progress(cell, out: Path) -> int:
 
     if not has_run_folders(out):
         raise UsageError(f"{out} holds no claim runs (no {out / RUNS_DIR}); run `hybridsmooth claim run` first")
-    progress = claim_progress(cell, out / RUNS_DIR)
+    progress = claim_progress(cell, out / RUNS_DIR, selected=_earlier_selection(cell, out))
+    for line in progress_lines(cell, progress):
+        print(line)
+    if progress.tuning.empty:
+        return 0
     progress.tuning.to_csv(out / "tuning_progress.csv", index=False)
     progress.curves.to_csv(out / "tuning_curves.csv", index=False)
     if not progress.curves.empty:
@@ -283,10 +287,22 @@ def _progress(cell, out: Path) -> int:
         plot_tuning(
             progress.tuning, progress.curves, out / "tuning_progress.png", title=f"claim cell {cell.name}: tuning"
         )
-    for line in progress_lines(cell, progress):
-        print(line)
     print(f"tuning_progress.csv, tuning_curves.csv and tuning_progress.png in {out}")
     return 0
+
+
+def _earlier_selection(cell, out: Path) -> dict | None:
+    """The step sizes a `claim run --selection` took (its selection.csv, written before the seeded runs): where
+    not every tuning run has a folder here (the analysis's own rule); None where they do, or before a selection."""
+    from ..claim.protocol import RUNS_DIR, read_tuning
+    from ..claim.selection import select
+
+    tuned_here = set(cell.selected_methods()) <= set(cell.methods) and all(
+        (out / RUNS_DIR / r.content_hash()).is_dir() for _, _, r in cell.tuning_runs()
+    )
+    if tuned_here or not (out / "selection.csv").is_file():
+        return None
+    return select(read_tuning(out / "selection.csv", cell))[0]
 
 
 def _plan(cell, out: Path) -> int:

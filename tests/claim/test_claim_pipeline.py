@@ -538,6 +538,12 @@ def test_the_control_in_a_folder_of_its_own_pools_with_the_hybrid_and_fo_peft_of
         "no method's seeded runs (the control's folder, to be pooled), the eta_x = 0 control on seeds [2, 3]" in report
     )
     assert "FO-PEFT did not run on the control's seeds here" in report
+    # how far it got, at the step sizes it took (no tuning of its own to report)
+    partial = ["claim", "report", "--quick", "--out", str(control), "--partial", "--methods", "hybrid_eta_x_0"]
+    assert main([*partial, "--seeds", "2-3"]) == 0
+    said = capsys.readouterr().out
+    assert "step sizes from an earlier claim's selection (no tuning here)" in said
+    assert "seeded runs: 2 of 2 finished" in said and not (control / "tuning_progress.csv").exists()
     # the same runs as the control of a claim that ran the hybrid and FO-PEFT beside it
     together = tmp_path / "together"
     assert main([*run, "--out", str(together), "--methods", "hybrid,fo_peft,hybrid_eta_x_0"]) == 0
