@@ -8,7 +8,8 @@ two phases (the second once the first is finished) for ``hybridsmooth sweep run`
 DIR`` brings in the cell's runs finished in another claim folder (or its ``runs/``), phase by phase
 (``engine.sweep_merge``): what a GPU box or a cluster's scratch made joins ``--out`` without being run again.
 ``pool --from A --from B`` analyses the seeded runs of several finished claim folders at the same selected
-step sizes as one (``claim.pool``): more seeds run later, ``run --seeds 10-19 --selection A/selection.csv``.
+step sizes as one (``claim.pool``): more seeds run later, ``run --seeds 10-19 --selection A/selection.csv``,
+or the eta_x = 0 control alone, ``run --methods hybrid_eta_x_0 --seeds 0-1 --selection A/selection.csv``.
 
 Cells (``--cell``): ``main`` (MiniLM + LoRA, tweets), ``topic`` (MiniLM + LoRA, BBC News), ``smollm2``
 (SmolLM2-135M + LoRA, tweets; ``smollm2_short``: cut to about two hours on 2 cores), ``paper`` (OPT-1.3B +
