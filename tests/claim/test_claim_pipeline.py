@@ -558,6 +558,19 @@ def test_the_control_in_a_folder_of_its_own_pools_with_the_hybrid_and_fo_peft_of
     assert list(expected["seed"]) == [2, 3]
     pd.testing.assert_frame_equal(pd.read_csv(pooled / "control.csv"), expected)
     assert "## Control\n\n|" in (pooled / "report.md").read_text()
+    # step by step (examples/control_step_by_step.py): the same code path, so the same gradient at the start
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[2] / "examples" / "control_step_by_step.py"
+    table = tmp_path / "step_by_step.csv"
+    args = [sys.executable, str(script), str(control), str(apart), "--second-method", "fo_peft", "--out", str(table)]
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    steps = pd.read_csv(table)
+    assert sorted(set(steps["seed"])) == [2, 3] and len(steps) == 2 * 8
+    assert (steps[steps["step"] == 0]["relative"] == 0).all()
+    assert "seed 2: grad_y_norm at most" in proc.stdout
     # the control's folder pooled with a folder that ran it too counts a seed twice: refused
     assert main([*pool[:-1], str(tmp_path / "twice"), "--from", str(together), "--from", str(control)]) == 2
     assert "hybrid_eta_x_0 seed 2 was run in more than one folder" in capsys.readouterr().err
