@@ -182,6 +182,12 @@ def run(args) -> int:
         return _run(args, cell, out)
     if args.action == "report":
         return _progress(cell, out) if args.partial else _report(cell, out)
+    if args.action in ("plan", "merge") and not cell.methods:
+        # both go phase by phase from the tuning grid, which the control alone does not have
+        raise UsageError(
+            f"claim {args.action}: the control alone has no grid to tune; run it at an earlier claim's step sizes "
+            "(`claim run --methods hybrid_eta_x_0 --selection DIR/selection.csv`) and join folders with `claim pool`"
+        )
     if args.action == "merge":
         return _merge(cell, out, Path(args.source))
     if args.action == "pool":

@@ -318,6 +318,12 @@ def test_more_seeds_for_some_methods_reuse_the_earlier_selection_and_repeat_its_
     # the control without the hybrid takes the hybrid's step sizes from a selection, so it needs one
     assert main(["claim", "run", "--quick", "--out", str(tmp_path / "c"), "--methods", "hybrid_eta_x_0"]) == 2
     assert "list hybrid with it, or give the --selection" in capsys.readouterr().err
+    assert main(["claim", "plan", "--quick", "--out", str(tmp_path / "c"), "--methods", "hybrid_eta_x_0"]) == 2
+    assert "claim plan: the control alone has no grid to tune" in capsys.readouterr().err
+    merge = ["claim", "merge", "--quick", "--out", str(tmp_path / "c"), "--from", str(more)]
+    assert main([*merge, "--methods", "hybrid_eta_x_0"]) == 2
+    assert "claim merge: the control alone has no grid to tune" in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()
     assert not (tmp_path / "c" / "runs").exists()
     # the quick cell's selection given to the main cell is refused before any run
     assert main(["claim", "run", "--out", str(tmp_path / "x"), "--selection", str(tmp_path / "selection.csv")]) == 2
