@@ -16,26 +16,28 @@ exceeds the claim's rounding tolerance.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import pandas as pd
 
 from hybridsmooth.claim.tables import CONTROL_TOLERANCE
+from hybridsmooth.engine.rundir import load_run
+from hybridsmooth.problems import parse_spec
 
 
-def runs_by_seed(folder: Path, method: str | None = None) -> dict[int, Path]:
-    """The finished run folders under ``folder/runs`` (of ``method`` only, when given), by the seed of their
-    problem: one run per seed."""
-    found: dict[int, Path] = {}
-    for run in sorted((folder / "runs").glob("*/complete.json")):
-        described = json.loads((run.parent / "config.json").read_text())["run"]
+def runs_by_seed(folder: Path, method: str | None = None) -> dict[int, pd.DataFrame]:
+    """The metrics of the finished runs under ``folder/runs`` (of ``method`` only, when given), by the seed of
+    their problem: one run per seed."""
+    found: dict[int, pd.DataFrame] = {}
+    for marker in sorted((folder / "runs").glob("*/complete.json")):
+        record = load_run(marker.parent)
+        described = record.config["run"]
         if method is not None and described["optimizer"]["method"] != method:
             continue
-        seed = int(described["problem"].rsplit("seed=", 1)[1])
+        seed = int(parse_spec(described["problem"])[1]["seed"])
         if seed in found:
             raise SystemExit(f"{folder}: two finished runs of seed {seed}; name the method (--first-method ...)")
-        found[seed] = run.parent
+        found[seed] = record.metrics
     return found
 
 
@@ -54,8 +56,8 @@ def main() -> None:
         parser.error(f"no seed has a finished run in both {args.first} and {args.second}")
     rows = []
     for seed in seeds:
-        a = pd.read_csv(first[seed] / "metrics.csv").set_index("step")[args.column]
-        b = pd.read_csv(second[seed] / "metrics.csv").set_index("step")[args.column]
+        a = first[seed].set_index("step")[args.column]
+        b = second[seed].set_index("step")[args.column]
         both = a.index.intersection(b.index)
         rel = (a[both] - b[both]).abs() / b[both].abs()
         rows.append(pd.DataFrame({"seed": seed, "step": both, "first": a[both], "second": b[both], "relative": rel}))

@@ -65,7 +65,7 @@ def claim_progress(cell: Cell, root: Path, *, selected: dict | None = None) -> P
 
 def _seeded_progress(cell: Cell, root: Path, table: pd.DataFrame, curves: pd.DataFrame, selected: dict) -> Progress:
     seeded_done = seeded_total = complete_by_method = None
-    if len(selected) == len(cell.methods) or set(cell.selected_methods()) <= set(selected):
+    if set(cell.methods) <= set(selected):
         finals = [(method, run_finished(root, r)) for method, _, r in cell.final_runs(selected)]
         seeded_total, seeded_done = len(finals), sum(done for _, done in finals)
         complete_by_method = {}

@@ -206,11 +206,8 @@ def analyse(cell: Cell, out_dir: str | Path, *, wall_seconds: float | None = Non
     root = out / RUNS_DIR
     from_folders = has_run_folders(out)
     if from_folders:
-        # a control run without the hybrid took the hybrid's step sizes from an earlier claim's selection
-        tuned_here = set(cell.selected_methods()) <= set(cell.methods) and all(
-            (root / r.content_hash()).is_dir() for _, _, r in cell.tuning_runs()
-        )
-        tuning = tables.tuning_table(cell, root) if tuned_here else read_tuning(out / "selection.csv", cell)
+        here = tuned_here(cell, out)
+        tuning = tables.tuning_table(cell, root) if here else read_tuning(out / "selection.csv", cell)
         selected, selection = select(tuning)
         per_seed, curves, probes = tables.final_tables(cell, selected, root)
     else:
@@ -243,7 +240,7 @@ def analyse(cell: Cell, out_dir: str | Path, *, wall_seconds: float | None = Non
     if from_folders:
         # the tuning runs count where they ran here; a selection taken from elsewhere brought only its table
         # (a selected tuning run is also its seed's final run: counted once)
-        folders = dict.fromkeys([*(tuning["folder"] if tuned_here else []), *per_seed["folder"]])
+        folders = dict.fromkeys([*(tuning["folder"] if here else []), *per_seed["folder"]])
         meta.update(folder_times([Path(f) for f in folders]))
     write_atomic(meta_path, json.dumps(meta, indent=2) + "\n")
     plot_claim(
@@ -253,6 +250,15 @@ def analyse(cell: Cell, out_dir: str | Path, *, wall_seconds: float | None = Non
     text = report_mod.render(cell, frames, selection, constants, meta, rule=RULE, per_seed=per_seed)
     write_atomic(out / "report.md", text)
     return verdicts
+
+
+def tuned_here(cell: Cell, out: Path) -> bool:
+    """Whether ``cell``'s tuning ran in ``out`` (every tuning run has its folder there), rather than its step
+    sizes coming from an earlier claim's selection (``claim run --selection``; always so for the control run
+    without the hybrid)."""
+    return set(cell.selected_methods()) <= set(cell.methods) and all(
+        (Path(out) / RUNS_DIR / r.content_hash()).is_dir() for _, _, r in cell.tuning_runs()
+    )
 
 
 def has_run_folders(out: Path) -> bool:

@@ -118,13 +118,6 @@ def cell_from_args(args):
         unknown = [m for m in names if m not in METHOD_NAMES]
         if unknown or not names:
             raise UsageError(f"--methods: unknown method(s) {unknown or names}; accepted: {', '.join(METHOD_NAMES)}")
-        if CONTROL in names and "hybrid" not in names and getattr(args, "selection", "given") is None:
-            # the control is the hybrid's setting at eta_x = 0 (FO-PEFT's eta_y): without the hybrid's tuning
-            # here, those step sizes come from an earlier selection
-            raise UsageError(
-                f"--methods: {CONTROL} is the hybrid's control; list hybrid with it, or give the --selection "
-                "of a claim that selected the hybrid and FO-PEFT"
-            )
         # a method the cell does not run by default but has a grid for runs when named (the cut SmolLM2
         # cell's FO-Full: its own folder, pooled with the default methods' folders afterwards)
         gridless = [m for m in names if m != CONTROL and m not in cell.grids]
@@ -209,6 +202,13 @@ def _pool(cell, out: Path, sources: list[str]) -> int:
 def _run(args, cell, out: Path) -> int:
     from ..claim.protocol import run_claim
 
+    if cell.control_seeds and "hybrid" not in cell.methods and args.selection is None:
+        # the control is the hybrid's setting at eta_x = 0 (FO-PEFT's eta_y): without the hybrid's tuning
+        # here, those step sizes come from an earlier selection
+        raise UsageError(
+            f"--methods: {CONTROL} is the hybrid's control; list hybrid with it, or give the --selection "
+            "of a claim that selected the hybrid and FO-PEFT"
+        )
     sweep_command._check_run_options(args)
     options = sweep_command._executor_options(args)
     verdicts = run_claim(
@@ -301,13 +301,10 @@ def _progress(cell, out: Path) -> int:
 def _earlier_selection(cell, out: Path) -> dict | None:
     """The step sizes a `claim run --selection` took (its selection.csv, written before the seeded runs): where
     not every tuning run has a folder here (the analysis's own rule); None where they do, or before a selection."""
-    from ..claim.protocol import RUNS_DIR, read_tuning
+    from ..claim.protocol import read_tuning, tuned_here
     from ..claim.selection import select
 
-    tuned_here = set(cell.selected_methods()) <= set(cell.methods) and all(
-        (out / RUNS_DIR / r.content_hash()).is_dir() for _, _, r in cell.tuning_runs()
-    )
-    if tuned_here or not (out / "selection.csv").is_file():
+    if tuned_here(cell, out) or not (out / "selection.csv").is_file():
         return None
     return select(read_tuning(out / "selection.csv", cell))[0]
 
