@@ -1,17 +1,19 @@
-"""The claim test's figure, drawn from its CSVs: test accuracy per method with intervals, dev-loss curves
+"""The claim test's figures, drawn from its CSVs: test accuracy per method with intervals, dev-loss curves
 with bands, the paired differences against their detectable size, and the first-order decrease owed to
-each block of the hybrid."""
+each block of the hybrid (claim.png); the eta_x = 0 control against FO-PEFT, seed by seed (control.png)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
 from ..experiments.style import METHOD_COLORS, SPREAD_ALPHA, THEORY_COLOR, THEORY_LINESTYLE, new_figure, save_figure
 from .cells import CONTROL
 from .stats import bootstrap_interval
+from .tables import CONTROL_TOLERANCE
 
 LABELS = {
     "hybrid": "Hybrid",
@@ -112,6 +114,59 @@ def plot_claim(out_dir: Path, png_path: Path, *, title: str = "", probe_every: i
     _curves_panel(axes[1], curves)
     _paired_panel(axes[2], paired)
     _probe_panel(axes[3], probes, probe_every)
+    if title:
+        fig.suptitle(title)
+    save_figure(fig, png_path)
+
+
+CONTROL_FLOOR = 1e-9  # where an exact match (a relative difference of 0) is drawn on the log scale
+
+
+def plot_control(out_dir: Path, png_path: Path, *, title: str = "") -> None:
+    """Where the eta_x = 0 control and FO-PEFT come apart: the relative dev-loss difference at every evaluation,
+    seed by seed, against the rounding tolerance (seeds past it drawn thick and named), and each seed's test
+    accuracy of the two runs against each other."""
+    out_dir = Path(out_dir)
+    steps = pd.read_csv(out_dir / "control_steps.csv")
+    table = pd.read_csv(out_dir / "control.csv").set_index("seed")
+    per_seed = pd.read_csv(out_dir / "per_seed.csv")
+    fig, axes = new_figure(ncols=2, width=13, height=4.8)
+    # a seed past the tolerance gets a colour of its own in both panels; the seeds that match stay grey
+    palette = iter(plt.rcParams["axes.prop_cycle"].by_key()["color"] * 4)
+    color = {s: (COLORS[CONTROL] if bool(ok) else next(palette)) for s, ok in table["matches_to_rounding"].items()}
+    ax = axes[0]
+    for seed, df in steps.groupby("seed"):
+        apart = not bool(table.loc[seed, "matches_to_rounding"])
+        rel = np.maximum(df["relative_difference"].to_numpy(dtype=float), CONTROL_FLOOR)
+        ax.plot(
+            df["step"], rel, "o-", lw=2.2 if apart else 0.9, ms=4 if apart else 3, alpha=1.0 if apart else 0.5,
+            color=color[seed], label=f"seed {seed}" if apart else None,
+        )  # fmt: skip
+    ax.axhline(CONTROL_TOLERANCE, color=THEORY_COLOR, ls=THEORY_LINESTYLE, lw=1, label="rounding tolerance")
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel(f"|control - FO-PEFT| / FO-PEFT, dev loss (0 drawn at {CONTROL_FLOOR:g})")
+    matched = int(table["matches_to_rounding"].sum())
+    ax.set_title(f"the control matches FO-PEFT on {matched} of {len(table)} seeds")
+    ax.legend(fontsize=8)
+    ax = axes[1]
+    acc = per_seed[per_seed["method"].isin([CONTROL, "fo_peft"])]
+    acc = acc.pivot(index="seed", columns="method", values="test_accuracy")
+    acc = acc.loc[acc.index.isin(table.index)].dropna()
+    for seed, row in acc.iterrows():
+        apart = not bool(table.loc[seed, "matches_to_rounding"])
+        ax.scatter(row["fo_peft"], row[CONTROL], s=40 if apart else 18, color=color[seed])
+        if apart:
+            ax.annotate(
+                f"seed {seed}", (row["fo_peft"], row[CONTROL]), xytext=(4, -10), textcoords="offset points", fontsize=8
+            )
+    if len(acc):
+        lo, hi = float(acc.min().min()), float(acc.max().max())
+        pad = 0.02 + 0.05 * (hi - lo)
+        ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color=THEORY_COLOR, lw=1)
+    ax.set_xlabel("FO-PEFT test accuracy (best dev checkpoint)")
+    ax.set_ylabel("control (hybrid at eta_x = 0) test accuracy")
+    ax.set_title("seed by seed (diverged runs left out)")
     if title:
         fig.suptitle(title)
     save_figure(fig, png_path)

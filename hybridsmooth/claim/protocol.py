@@ -14,7 +14,8 @@ constants at the start point for the theory's step-size limits, and writes into 
   collapses.csv             the same pairs: late collapses per method, exact McNemar p-value
   targets.csv               steps and seconds to the target dev loss, with intervals
   levelled.csv              whether each method's dev loss has levelled off
-  control.csv               the hybrid at eta_x = 0 against FO-PEFT
+  control.csv               the hybrid at eta_x = 0 against FO-PEFT, per seed
+  control_steps.csv         the same at every evaluation (control.png draws it, where the control ran)
   contributions.csv         the first-order decrease owed to each block, and how far each moved
   step_sizes.csv            the grids' stable ranges and the selected values against the theory's limits
   budget.csv                steps, passes and seconds per method
@@ -42,7 +43,7 @@ from ..errors import UsageError
 from . import report as report_mod
 from . import tables
 from .cells import Cell
-from .plots import plot_claim
+from .plots import plot_claim, plot_control
 from .selection import RULE, select, step_size_table
 
 RUNS_DIR = "runs"
@@ -224,6 +225,7 @@ def analyse(cell: Cell, out_dir: str | Path, *, wall_seconds: float | None = Non
         "targets": tables.targets_table(curves, tables.target_dev_loss(curves)),
         "levelled": tables.levelled_table(curves),
         "control": tables.control_table(per_seed, curves),
+        "control_steps": tables.control_steps(per_seed, curves),
         "collapses": tables.collapse_table(per_seed),
         "contributions": tables.contribution_table(probes, cell.probe_every) if len(probes) else pd.DataFrame(),
         "budget": tables.budget_table(tuning, per_seed, cell.steps),
@@ -246,6 +248,8 @@ def analyse(cell: Cell, out_dir: str | Path, *, wall_seconds: float | None = Non
     plot_claim(
         out, out / "claim.png", title=f"claim test, cell {cell.name}: {cell.notes}", probe_every=cell.probe_every
     )
+    if len(frames["control"]):
+        plot_control(out, out / "control.png", title=f"the eta_x = 0 control, cell {cell.name}")
     verdicts = report_mod.verdicts(frames)
     text = report_mod.render(cell, frames, selection, constants, meta, rule=RULE, per_seed=per_seed)
     write_atomic(out / "report.md", text)

@@ -253,7 +253,7 @@ def render(
                 "",
             ]
         else:
-            lines += [markdown_table(frames["control"]), ""]
+            lines += [markdown_table(frames["control"]), "", "Evaluation by evaluation: `control.png`.", ""]
     return "\n".join(lines)
 
 

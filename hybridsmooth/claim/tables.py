@@ -285,20 +285,44 @@ def levelled_table(curves: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _control_seeds(per_seed: pd.DataFrame) -> list:
+    # a control run in a folder of its own meets FO-PEFT's runs of its seeds only once pooled with them
+    return sorted(
+        set(per_seed[per_seed["method"] == CONTROL]["seed"]) & set(per_seed[per_seed["method"] == "fo_peft"]["seed"])
+    )
+
+
+def control_steps(per_seed: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
+    """The hybrid at eta_x = 0 beside FO-PEFT at every evaluation of the seeds both ran: both dev losses and
+    their relative difference |control - FO-PEFT| / |FO-PEFT| (the control's figure, and its table's source)."""
+    rows = []
+    for seed in _control_seeds(per_seed):
+        c = curves[(curves["method"] == CONTROL) & (curves["seed"] == seed)].set_index("step")["dev_loss"]
+        f = curves[(curves["method"] == "fo_peft") & (curves["seed"] == seed)].set_index("step")["dev_loss"]
+        both = c.index.intersection(f.index)
+        rows.append(
+            pd.DataFrame(
+                {
+                    "seed": seed,
+                    "step": both,
+                    "control_dev_loss": c[both].to_numpy(),
+                    "fo_peft_dev_loss": f[both].to_numpy(),
+                    "relative_difference": ((c[both] - f[both]).abs() / f[both].abs()).to_numpy(),
+                }
+            )
+        )
+    columns = ["seed", "step", "control_dev_loss", "fo_peft_dev_loss", "relative_difference"]
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=columns)
+
+
 def control_table(per_seed: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
     """The hybrid at eta_x = 0 against FO-PEFT on the same seeds: the largest relative difference of the dev
     loss along the run and the first evaluation where it exceeds ``CONTROL_TOLERANCE``, and the differences
     of the test accuracy and loss at the best dev checkpoint."""
+    steps = control_steps(per_seed, curves).set_index("step")
     rows = []
-    # a control run in a folder of its own meets FO-PEFT's runs of its seeds only once pooled with them
-    both_ran = set(per_seed[per_seed["method"] == CONTROL]["seed"]) & set(
-        per_seed[per_seed["method"] == "fo_peft"]["seed"]
-    )
-    for seed in sorted(both_ran):
-        c = curves[(curves["method"] == CONTROL) & (curves["seed"] == seed)].set_index("step")["dev_loss"]
-        f = curves[(curves["method"] == "fo_peft") & (curves["seed"] == seed)].set_index("step")["dev_loss"]
-        both = c.index.intersection(f.index)
-        rel = (c[both] - f[both]).abs() / f[both].abs()
+    for seed in _control_seeds(per_seed):
+        rel = steps[steps["seed"] == seed]["relative_difference"]
         pc = per_seed[(per_seed["method"] == CONTROL) & (per_seed["seed"] == seed)].iloc[0]
         pf = per_seed[(per_seed["method"] == "fo_peft") & (per_seed["seed"] == seed)].iloc[0]
         worst = float(rel.max()) if len(rel) else math.nan
@@ -306,7 +330,7 @@ def control_table(per_seed: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
         rows.append(
             {
                 "seed": seed,
-                "evaluations": len(both),
+                "evaluations": len(rel),
                 "max_relative_dev_loss_difference": worst,
                 # where rounding differences grew past the tolerance: late, and growing step by step, is the
                 # amplification of perturb/restore rounding by an unstable step; at step 0 a code-path difference

@@ -25,10 +25,11 @@ def quick_run(tmp_path_factory):
 def test_the_quick_claim_writes_every_table_the_figure_and_the_report(quick_run):
     for name in (
         "selection", "per_seed", "curves", "probes", "methods", "paired", "targets", "levelled", "control",
-        "contributions", "step_sizes", "budget",
+        "control_steps", "contributions", "step_sizes", "budget",
     ):  # fmt: skip
         assert not pd.read_csv(quick_run / f"{name}.csv").empty, name
     assert (quick_run / "claim.png").stat().st_size > 10_000
+    assert (quick_run / "control.png").stat().st_size > 10_000
     report = (quick_run / "report.md").read_text()
     assert "## Verdicts" in report and "hybrid - fo_peft" in report
     constants = json.loads((quick_run / "constants.json").read_text())
@@ -277,7 +278,17 @@ def test_report_rebuilds_every_table_from_the_committed_tables_without_the_run_f
 
     kept = tmp_path / "kept"
     shutil.copytree(quick_run, kept, ignore=shutil.ignore_patterns("runs"))
-    names = ("methods", "paired", "collapses", "targets", "levelled", "control", "contributions", "budget")
+    names = (
+        "methods",
+        "paired",
+        "collapses",
+        "targets",
+        "levelled",
+        "control",
+        "control_steps",
+        "contributions",
+        "budget",
+    )
     before = {name: pd.read_csv(quick_run / f"{name}.csv") for name in names}
     for name in names:
         (kept / f"{name}.csv").unlink()
@@ -539,6 +550,7 @@ def test_the_control_in_a_folder_of_its_own_pools_with_the_hybrid_and_fo_peft_of
     assert "2 runs, 2 to run" in capsys.readouterr().out
     assert set(pd.read_csv(control / "per_seed.csv")["method"]) == {"hybrid_eta_x_0"}
     assert (control / "control.csv").read_text().strip() == ""  # nothing to compare with in this folder
+    assert not (control / "control.png").exists()
     report = (control / "report.md").read_text()
     assert (
         "no method's seeded runs (the control's folder, to be pooled), the eta_x = 0 control on seeds [2, 3]" in report

@@ -12,6 +12,7 @@ from hybridsmooth.claim.tables import (
     PAIRED_COLUMNS,
     collapse_table,
     collapsed,
+    control_steps,
     control_table,
     paired_table,
 )
@@ -84,6 +85,17 @@ def test_control_table_finds_where_the_control_and_fo_peft_came_apart():
     assert table.loc[0, "max_relative_dev_loss_difference"] == pytest.approx(0.5)
     assert not table.loc[0, "matches_to_rounding"]
     assert math.isnan(table.loc[1, "first_step_apart"]) and table.loc[1, "matches_to_rounding"]
+    # evaluation by evaluation (control.png): the same differences the table's maxima come from
+    steps = control_steps(per_seed, curves)
+    assert list(steps.columns) == ["seed", "step", "control_dev_loss", "fo_peft_dev_loss", "relative_difference"]
+    seed0 = steps[steps["seed"] == 0].set_index("step")["relative_difference"]
+    assert seed0[0] == 0 and seed0[100] == pytest.approx(1e-5, rel=1e-6) and seed0[150] == pytest.approx(0.5)
+    assert steps.groupby("seed")["relative_difference"].max().to_dict() == pytest.approx(
+        table["max_relative_dev_loss_difference"].to_dict()
+    )
+    # a control whose FO-PEFT runs are elsewhere: nothing to compare, with the columns a filled table has
+    alone = control_steps(per_seed[per_seed["method"] == CONTROL], curves)
+    assert alone.empty and list(alone.columns) == list(steps.columns)
 
 
 def test_the_target_is_set_by_fo_peft_s_lowest_mean_dev_loss_not_its_collapsed_end():
