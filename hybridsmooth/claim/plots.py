@@ -62,22 +62,21 @@ def _paired_panel(ax, paired: pd.DataFrame) -> None:
             i,
             xerr=[[row["mean_difference"] - row["low"]], [row["high"] - row["mean_difference"]]],
             fmt="o",
-            color=COLORS["hybrid"],
+            color=COLORS.get(row["comparison"].split(" - ")[0], "black"),
             capsize=4,
         )
         mde = row["detectable_difference"]
         if np.isfinite(mde):
             ax.plot([-mde, mde], [i + 0.25, i + 0.25], "|--", color=THEORY_COLOR, lw=1)
-        ax.annotate(row["verdict"], (row["mean_difference"], i - 0.3), ha="center", fontsize=8)
+        # named inside the panel: tick labels this long run into the panel on the left
+        label = " - ".join(LABELS.get(m, m) for m in row["comparison"].split(" - "))
+        ax.annotate(f"{label}: {row['verdict']}", (row["mean_difference"], i - 0.3), ha="center", fontsize=8)
     ax.axvline(0, color=THEORY_COLOR, lw=1)
-    labels = [
-        c.replace("hybrid", "Hybrid").replace("fo_peft", "FO-PEFT").replace("fo_full", "FO-Full")
-        for c in acc["comparison"]
-    ]
-    ax.set_yticks(range(len(acc)), labels)
+    ax.set_yticks([])
     ax.set_ylim(-0.8, len(acc) - 0.2)
     ax.set_xlabel("paired test-accuracy difference (95% interval; dashed: detectable at 80% power)")
-    ax.set_title("Hybrid against the baselines")
+    rounding = (acc["comparison"] == f"{CONTROL} - fo_peft").any()
+    ax.set_title("Hybrid against the baselines" + (" (grey: at eta_x = 0, rounding alone)" if rounding else ""))
 
 
 def _probe_panel(ax, probes: pd.DataFrame, every: int) -> None:
@@ -107,6 +106,10 @@ def plot_claim(out_dir: Path, png_path: Path, *, title: str = "", probe_every: i
     per_seed = pd.read_csv(out_dir / "per_seed.csv")
     curves = pd.read_csv(out_dir / "curves.csv")
     paired = pd.read_csv(out_dir / "paired.csv")
+    control_path = out_dir / "control_paired.csv"
+    if control_path.is_file() and control_path.stat().st_size:  # rounding alone, below the claim's pairs
+        control = pd.read_csv(control_path)
+        paired = pd.concat([paired, control], ignore_index=True) if len(control) else paired
     probes_path = out_dir / "probes.csv"
     probes = pd.read_csv(probes_path) if probes_path.is_file() else pd.DataFrame(columns=["method"])
     fig, axes = new_figure(ncols=4, width=24, height=5.2)

@@ -16,6 +16,8 @@ constants at the start point for the theory's step-size limits, and writes into 
   levelled.csv              whether each method's dev loss has levelled off
   control.csv               the hybrid at eta_x = 0 against FO-PEFT, per seed
   control_steps.csv         the same at every evaluation (control.png draws it, where the control ran)
+  control_paired.csv,       the control - FO-PEFT as paired.csv and collapses.csv have the claim's pairs: what
+  control_collapses.csv       rounding alone does to a comparison
   contributions.csv         the first-order decrease owed to each block, and how far each moved
   step_sizes.csv            the grids' stable ranges and the selected values against the theory's limits
   budget.csv                steps, passes and seconds per method
@@ -226,6 +228,8 @@ def analyse(cell: Cell, out_dir: str | Path, *, wall_seconds: float | None = Non
         "levelled": tables.levelled_table(curves),
         "control": tables.control_table(per_seed, curves),
         "control_steps": tables.control_steps(per_seed, curves),
+        "control_paired": tables.paired_table(per_seed, pairs=tables.CONTROL_PAIRS),
+        "control_collapses": tables.collapse_table(per_seed, pairs=tables.CONTROL_PAIRS),
         "collapses": tables.collapse_table(per_seed),
         "contributions": tables.contribution_table(probes, cell.probe_every) if len(probes) else pd.DataFrame(),
         "budget": tables.budget_table(tuning, per_seed, cell.steps),

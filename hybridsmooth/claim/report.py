@@ -40,7 +40,9 @@ def verdicts(frames: dict) -> dict:
     out = {}
     paired = frames["paired"]
     where = {"test_accuracy": "at the best dev checkpoint", "final_test_accuracy": "at the end of the run"}
-    for row in paired[paired["metric"].isin(list(where))].itertuples():
+    # the control's pair after the claim's: the difference rounding alone makes, beside the ones it qualifies
+    with_control = _joined(paired, frames.get("control_paired"))
+    for row in with_control[with_control["metric"].isin(list(where))].itertuples():
         name = row.comparison.replace(" - ", " vs ") + ("" if row.metric == "test_accuracy" else " (end)")
         out[name] = (
             f"{row.comparison}: {_points(row.mean_difference)} points of test accuracy {where[row.metric]} "
@@ -50,7 +52,7 @@ def verdicts(frames: dict) -> dict:
         )
     if not len(paired):  # a folder of one method, run to be pooled with the others, has no pair to judge
         out["comparisons"] = "none: no two of the compared methods ran here (`claim pool` joins folders)"
-    collapses = frames.get("collapses", pd.DataFrame())
+    collapses = _joined(frames.get("collapses", pd.DataFrame()), frames.get("control_collapses"))
     for row in collapses.itertuples():
         a, b = row.comparison.split(" - ")
         out[f"{a} vs {b} (collapses)"] = (
@@ -61,18 +63,14 @@ def verdicts(frames: dict) -> dict:
     control = frames["control"]
     if len(control):
         worst = control["max_relative_dev_loss_difference"].max()
-        ok = bool(control["matches_to_rounding"].all())
-        out["control"] = (
-            f"hybrid at eta_x = 0 against FO-PEFT on {len(control)} seeds: largest relative dev-loss difference "
-            f"{worst:.2g} along the run: " + ("matches to rounding" if ok else "DOES NOT match to rounding")
-        )
+        matched = int(control["matches_to_rounding"].sum())
+        out["control"] = f"hybrid at eta_x = 0 against FO-PEFT on {len(control)} seeds: " + (
+            "matches to rounding on every seed" if matched == len(control) else
+            f"DOES NOT match to rounding on {len(control) - matched} (matches on {matched})"
+        ) + f"; largest relative dev-loss difference {worst:.2g} along the run"  # fmt: skip
         apart = control[control["first_step_apart"].notna()]
         if len(apart):
-            row = apart.iloc[0]
-            out["control"] += (
-                f" (seed {int(row['seed'])}: apart first at step {int(row['first_step_apart'])}, after a relative "
-                f"difference of {row['first_evaluation_difference']:.2g} at the first evaluation)"
-            )
+            out["control"] += "; apart from step " + ", ".join(_apart(row) for row in apart.to_dict("records"))
     lev = frames["levelled"]
     fo = lev[lev["method"] == "fo_peft"]
     if len(fo):
@@ -90,6 +88,21 @@ def verdicts(frames: dict) -> dict:
                 "more often)"
             )
     return out
+
+
+def _joined(frame: pd.DataFrame, more: pd.DataFrame | None) -> pd.DataFrame:
+    return frame if more is None or more.empty else pd.concat([frame, more], ignore_index=True)
+
+
+def _apart(row: dict) -> str:
+    """Where one seed's control and FO-PEFT came apart, and how: which run diverged, if one did."""
+    step, seed = int(row["first_step_apart"]), int(row["seed"])
+    diverged = [
+        f"{who} diverged at {int(row[f'{key}_diverged_at'])}"
+        for who, key in (("the control", "control"), ("FO-PEFT", "fo_peft"))
+        if math.isfinite(row.get(f"{key}_diverged_at", math.nan))
+    ]
+    return f"{step} on seed {seed}" + (f" ({', '.join(diverged)})" if diverged else "")
 
 
 def render(
@@ -254,6 +267,19 @@ def render(
             ]
         else:
             lines += [markdown_table(frames["control"]), "", "Evaluation by evaluation: `control.png`.", ""]
+            if len(frames.get("control_paired", [])):
+                lines += [
+                    "What rounding alone does to the comparison (the same pairing and tests as the claim's; read "
+                    "Hybrid - FO-PEFT against it):",
+                    "",
+                    markdown_table(
+                        frames["control_paired"],
+                        ["comparison", "metric", "pairs", "mean_difference", "low", "high", "sign_flip_p", "verdict"],
+                    ),
+                    "",
+                    markdown_table(frames["control_collapses"]),
+                    "",
+                ]
     return "\n".join(lines)
 
 

@@ -25,7 +25,7 @@ def quick_run(tmp_path_factory):
 def test_the_quick_claim_writes_every_table_the_figure_and_the_report(quick_run):
     for name in (
         "selection", "per_seed", "curves", "probes", "methods", "paired", "targets", "levelled", "control",
-        "control_steps", "contributions", "step_sizes", "budget",
+        "control_steps", "control_paired", "control_collapses", "contributions", "step_sizes", "budget",
     ):  # fmt: skip
         assert not pd.read_csv(quick_run / f"{name}.csv").empty, name
     assert (quick_run / "claim.png").stat().st_size > 10_000
@@ -575,7 +575,11 @@ def test_the_control_in_a_folder_of_its_own_pools_with_the_hybrid_and_fo_peft_of
     expected = pd.read_csv(together / "control.csv")
     assert list(expected["seed"]) == [2, 3]
     pd.testing.assert_frame_equal(pd.read_csv(pooled / "control.csv"), expected)
+    for name in ("control_steps", "control_paired", "control_collapses"):
+        pd.testing.assert_frame_equal(pd.read_csv(pooled / f"{name}.csv"), pd.read_csv(together / f"{name}.csv"))
+    assert len(pd.read_csv(pooled / "control_paired.csv")) == 3  # best checkpoint, end, final dev loss
     assert "## Control\n\n|" in (pooled / "report.md").read_text()
+    assert "What rounding alone does to the comparison" in (pooled / "report.md").read_text()
     # step by step (examples/control_step_by_step.py): the same code path, so the same gradient at the start
     import subprocess
     import sys

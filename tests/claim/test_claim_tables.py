@@ -18,7 +18,7 @@ from hybridsmooth.claim.tables import (
 )
 
 
-def _per_seed(method, best, final, diverged=None):
+def _per_seed(method, best, final, diverged=None, steps_done=150):
     n = len(best)
     return pd.DataFrame(
         {
@@ -27,6 +27,7 @@ def _per_seed(method, best, final, diverged=None):
             "best_dev_accuracy": best,
             "final_dev_accuracy": final,
             "diverged": diverged or [False] * n,
+            "steps_done": steps_done,
             "test_accuracy": 0.8,
             "test_loss": 0.4,
         }
@@ -93,9 +94,38 @@ def test_control_table_finds_where_the_control_and_fo_peft_came_apart():
     assert steps.groupby("seed")["relative_difference"].max().to_dict() == pytest.approx(
         table["max_relative_dev_loss_difference"].to_dict()
     )
+    assert table["control_diverged_at"].isna().all() and table["fo_peft_diverged_at"].isna().all()
     # a control whose FO-PEFT runs are elsewhere: nothing to compare, with the columns a filled table has
     alone = control_steps(per_seed[per_seed["method"] == CONTROL], curves)
     assert alone.empty and list(alone.columns) == list(steps.columns)
+
+
+def test_a_control_that_diverges_where_fo_peft_does_not_has_come_apart_whatever_their_shared_evaluations_say():
+    """Seed 4 of the cut SmolLM2 cell: the control diverged at step 45 and FO-PEFT ran on; their two shared
+    evaluations (steps 0 and 25) agree to 2e-5. Both diverging at the same step is still a match."""
+    curve = [0.7, 0.6, 0.5, 0.4]
+    per_seed = pd.concat(
+        [
+            _per_seed("fo_peft", [0.8] * 3, [0.8] * 3, [False, True, True], steps_done=[150, 23, 23]),
+            _per_seed(CONTROL, [0.8] * 3, [0.8] * 3, [True, True, True], steps_done=[46, 23, 31]),
+        ]
+    )
+    curves = pd.concat(
+        [
+            _curve("fo_peft", 0, curve),
+            _curve(CONTROL, 0, curve).iloc[:1],  # diverged before its second evaluation
+            _curve("fo_peft", 1, curve).iloc[:1],
+            _curve(CONTROL, 1, curve).iloc[:1],
+            _curve("fo_peft", 2, curve).iloc[:1],
+            _curve(CONTROL, 2, curve).iloc[:1],
+        ]
+    )
+    table = control_table(per_seed, curves).set_index("seed")
+    assert table.loc[0, "max_relative_dev_loss_difference"] == 0 and table.loc[0, "evaluations"] == 1
+    assert not table.loc[0, "matches_to_rounding"] and table.loc[0, "first_step_apart"] == 45
+    assert table.loc[0, "control_diverged_at"] == 45 and math.isnan(table.loc[0, "fo_peft_diverged_at"])
+    assert table.loc[1, "matches_to_rounding"] and math.isnan(table.loc[1, "first_step_apart"])  # both at step 22
+    assert not table.loc[2, "matches_to_rounding"] and table.loc[2, "first_step_apart"] == 22  # at 30 and 22
 
 
 def test_the_target_is_set_by_fo_peft_s_lowest_mean_dev_loss_not_its_collapsed_end():
