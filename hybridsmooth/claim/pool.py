@@ -24,6 +24,7 @@ from ..errors import UsageError
 from .cells import CONTROL, Cell
 from .protocol import RUNS_DIR, read_source_tables
 from .selection import select
+from .tables import zo_precisions
 
 SETTING_KEYS = ("eta_x", "eta_y", "mu")
 
@@ -55,6 +56,7 @@ def pool_claims(cell: Cell, sources: Sequence[str | Path], out: str | Path, *, s
         raise UsageError(f"{out} holds another claim's tables: pool into a new folder (an earlier pool is replaced)")
     methods = _methods(cell)
     tuning_parts, seeded, curves, probes, agreed, origin, pooled = [], [], [], [], {}, {}, []
+    agreed_precision: dict[str, tuple] = {}
     for src in sources:
         try:
             tuning, per_seed, curve, probe = read_source_tables(src)
@@ -62,6 +64,13 @@ def pool_claims(cell: Cell, sources: Sequence[str | Path], out: str | Path, *, s
             raise UsageError(f"--from {src}: {err} (pool the folders of finished claim runs)") from None
         selected, _ = select(tuning)
         ran = [m for m in methods if m in set(per_seed["method"])]
+        for m, precision in zo_precisions(per_seed[per_seed["method"].isin(ran)]).items():
+            if agreed_precision.setdefault(m, (precision, src))[0] != precision:
+                first, where = agreed_precision[m]
+                raise UsageError(
+                    f"{src} ran {m} in ZO precision {precision}, {where} in {first}: pool runs of one precision "
+                    "only (it changes a run's numbers as a step size does)"
+                )
         for m in ran:
             key = "hybrid" if m == CONTROL else m
             setting = _setting(selected, key)
@@ -83,6 +92,8 @@ def pool_claims(cell: Cell, sources: Sequence[str | Path], out: str | Path, *, s
     if missing:
         raise UsageError(f"no --from folder ran {', '.join(missing)}; give --methods the folders ran")
     per_seed = pd.concat(seeded, ignore_index=True)
+    if "zo_precision" in per_seed:  # a source from before runs recorded it ran in plain precision
+        per_seed["zo_precision"] = per_seed["zo_precision"].fillna("plain")
     twice = per_seed[per_seed.duplicated(["method", "seed"], keep=False)]
     if len(twice):
         row = twice.iloc[0]

@@ -8,7 +8,7 @@ import pandas as pd
 
 from .cells import CONTROL, Cell
 from .plots import LABELS
-from .tables import DROP
+from .tables import DROP, zo_precisions
 
 
 def _num(value, digits: int = 3) -> str:
@@ -141,6 +141,14 @@ def render(
                 else "."
             )
         )
+    if per_seed is not None and len(per_seed):
+        other = {m: p for m, p in zo_precisions(per_seed).items() if p != "plain"}
+        if other:
+            lines.append(
+                "ZO precision (`zo.precision`): "
+                + ", ".join(f"{LABELS.get(m, m)} {p}" for m, p in other.items())
+                + "; every other method plain."
+            )
     if meta.get("pooled_from"):
         lines.append("Pooled (`claim pool`) from " + "; ".join(_pooled_part(p) for p in meta["pooled_from"]) + ".")
     if meta.get("machines"):

@@ -74,6 +74,14 @@ def run_record(folder: Path) -> dict:
     }
 
 
+def zo_precisions(per_seed: pd.DataFrame) -> dict[str, str]:
+    """Each method's ZO precision (``zo.precision``) as its seeded runs record it; tables written before they
+    recorded it ran in plain precision, the only one there was for their cells."""
+    recorded = per_seed["zo_precision"] if "zo_precision" in per_seed else pd.Series("plain", index=per_seed.index)
+    found = recorded.fillna("plain").groupby(per_seed["method"], sort=False).unique()
+    return {m: ", ".join(sorted(v)) for m, v in found.items()}
+
+
 TEST_COLUMNS = ("test_accuracy", "test_loss", "final_test_accuracy", "final_test_loss")
 
 
@@ -95,7 +103,9 @@ def final_tables(cell: Cell, selected: dict, root: Path) -> tuple[pd.DataFrame, 
         rec = run_record(Path(root) / run.content_hash())
         evals, probe = rec.pop("evals"), rec.pop("probes")
         labels = {"method": method, "seed": seed}
-        rows.append({**labels, "eta_x": run.eta_x, "eta_y": run.eta_y, "mu": run.mu, **rec})
+        # the ZO rounding mode changes a run's numbers as a step size does (``claim pool`` keeps it apart)
+        setting = {"eta_x": run.eta_x, "eta_y": run.eta_y, "mu": run.mu, "zo_precision": run.zo_precision}
+        rows.append({**labels, **setting, **rec})
         if evals is not None:
             curves.append(evals.assign(**labels))
         if probe is not None and len(probe):

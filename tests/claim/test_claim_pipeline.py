@@ -598,6 +598,38 @@ def test_the_control_in_a_folder_of_its_own_pools_with_the_hybrid_and_fo_peft_of
     assert "hybrid_eta_x_0 seed 2 was run in more than one folder" in capsys.readouterr().err
 
 
+def test_the_control_with_an_exact_restore_matches_fo_peft_bit_for_bit_and_pools_only_with_its_precision(
+    quick_run, tmp_path, capsys
+):
+    """In ZO precision master the weights are restored by a copy of the float32 iterate, so at eta_x = 0 the
+    hybrid's code path IS FO-PEFT's to the bit: every dev loss equal. The precision changes a run's numbers
+    as a step size does, so a pool refuses to join runs of one method in two precisions, and says which
+    methods ran in which."""
+    selection = ["--selection", str(quick_run / "selection.csv"), "--no-constants"]
+    run = ["claim", "run", "--quick", *selection, "--seeds", "2-3"]
+    exact, plain, baselines = tmp_path / "exact", tmp_path / "plain", tmp_path / "baselines"
+    control = ["--methods", "hybrid_eta_x_0"]
+    assert main([*run, "--out", str(exact), *control, "--zo-precision", "master"]) == 0
+    assert main([*run, "--out", str(plain), *control]) == 0
+    assert main([*run, "--out", str(baselines), "--methods", "hybrid,fo_peft"]) == 0
+    assert set(pd.read_csv(exact / "per_seed.csv")["zo_precision"]) == {"master"}
+    assert set(pd.read_csv(baselines / "per_seed.csv")["zo_precision"]) == {"plain"}
+    pool = ["claim", "pool", "--quick", "--methods", "hybrid,fo_peft,hybrid_eta_x_0"]
+    pooled = tmp_path / "pooled"
+    assert main([*pool, "--out", str(pooled), "--from", str(baselines), "--from", str(exact)]) == 0
+    steps = pd.read_csv(pooled / "control_steps.csv")
+    assert len(steps) == 2 * 3 and (steps["control_dev_loss"] == steps["fo_peft_dev_loss"]).all()
+    assert (pd.read_csv(pooled / "control.csv")["max_relative_dev_loss_difference"] == 0).all()
+    assert (
+        "ZO precision (`zo.precision`): Hybrid, eta_x=0 master; every other method plain."
+        in (pooled / "report.md").read_text()
+    )
+    capsys.readouterr()
+    mixed = ["--out", str(tmp_path / "mixed"), "--from", str(baselines), "--from", str(exact), "--from", str(plain)]
+    assert main([*pool, *mixed]) == 2
+    assert "ran hybrid_eta_x_0 in ZO precision plain" in capsys.readouterr().err
+
+
 def test_the_seed_ablation_example_reruns_the_protocols_own_runs(quick_run, tmp_path):
     """examples/claim_seed_ablation.py at the quick cell's selected hybrid setting gives that cell's per-seed
     numbers: the same run descriptions (splits, adapter start, data order, ZO directions)."""
