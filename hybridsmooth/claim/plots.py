@@ -106,10 +106,10 @@ def plot_claim(out_dir: Path, png_path: Path, *, title: str = "", probe_every: i
     per_seed = pd.read_csv(out_dir / "per_seed.csv")
     curves = pd.read_csv(out_dir / "curves.csv")
     paired = pd.read_csv(out_dir / "paired.csv")
-    control_path = out_dir / "control_paired.csv"
-    if control_path.is_file() and control_path.stat().st_size:  # rounding alone, below the claim's pairs
-        control = pd.read_csv(control_path)
-        paired = pd.concat([paired, control], ignore_index=True) if len(control) else paired
+    control_path = out_dir / "control_paired.csv"  # absent from folders analysed before it existed
+    control = pd.read_csv(control_path) if control_path.is_file() else pd.DataFrame()
+    if len(control):  # rounding alone, below the claim's pairs
+        paired = pd.concat([paired, control], ignore_index=True)
     probes_path = out_dir / "probes.csv"
     probes = pd.read_csv(probes_path) if probes_path.is_file() else pd.DataFrame(columns=["method"])
     fig, axes = new_figure(ncols=4, width=24, height=5.2)
