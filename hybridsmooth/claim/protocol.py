@@ -248,6 +248,7 @@ def analyse(cell: Cell, out_dir: str | Path, *, wall_seconds: float | None = Non
         # (a selected tuning run is also its seed's final run: counted once)
         folders = dict.fromkeys([*(tuning["folder"] if here else []), *per_seed["folder"]])
         meta.update(folder_times([Path(f) for f in folders]))
+        meta["tuned_here"] = here
     write_atomic(meta_path, json.dumps(meta, indent=2) + "\n")
     plot_claim(
         out, out / "claim.png", title=f"claim test, cell {cell.name}: {cell.notes}", probe_every=cell.probe_every

@@ -231,11 +231,15 @@ def render(
             markdown_table(frames["contributions"]),
             "",
         ]
+    lines += ["## Selection on the dev split", "", f"Rule: {rule}.", ""]
+    if meta.get("tuned_here") is False:
+        lines += [
+            "No tuning ran in this folder: the step sizes are the selected rows of the table given to "
+            "`claim run --selection`, shown as that table has them (a table cut to chosen rows fixes the "
+            "step sizes by hand, and then they are not the dev split's choice).",
+            "",
+        ]
     lines += [
-        "## Selection on the dev split",
-        "",
-        f"Rule: {rule}.",
-        "",
         markdown_table(
             selection,
             [

@@ -310,6 +310,10 @@ def test_more_seeds_for_some_methods_reuse_the_earlier_selection_and_repeat_its_
     assert main([*args, "--methods", "hybrid,fo_peft", "--seeds", "3", "--no-constants"]) == 0
     said = capsys.readouterr().out
     assert "no tuning" in said and "tuning.toml" not in said and "6 runs, 6 to run" in said
+    # the report says where its step sizes came from; the folder that tuned does not say it
+    taken = "No tuning ran in this folder: the step sizes are the selected rows of the table given to"
+    assert taken in (more / "report.md").read_text() and taken not in (quick_run / "report.md").read_text()
+    assert json.loads((more / "meta.json").read_text())["tuned_here"] is False
     per_seed = pd.read_csv(more / "per_seed.csv")
     assert sorted(set(per_seed["method"])) == ["fo_peft", "hybrid"] and sorted(set(per_seed["seed"])) == [0, 1, 2]
     # the same seed at the same step sizes on the same machine: the same numbers as the earlier run
