@@ -74,6 +74,7 @@ def _paired_panel(ax, paired: pd.DataFrame) -> None:
     ax.axvline(0, color=THEORY_COLOR, lw=1)
     ax.set_yticks([])
     ax.set_ylim(-0.8, len(acc) - 0.2)
+    ax.xaxis.set_major_locator(plt.MaxNLocator(5))  # narrow intervals otherwise give ticks that run together
     ax.set_xlabel("paired test-accuracy difference (95% interval; dashed: detectable at 80% power)")
     rounding = (acc["comparison"] == f"{CONTROL} - fo_peft").any()
     ax.set_title("Hybrid against the baselines" + (" (grey: at eta_x = 0, rounding alone)" if rounding else ""))
