@@ -112,6 +112,8 @@ def pool_claims(cell: Cell, sources: Sequence[str | Path], out: str | Path, *, s
         pd.concat(probes, ignore_index=True).to_csv(out / "probes.csv", index=False)
     _copy_constants(cell, sources, out, say)
     meta = _pooled_meta(sources, pooled)
+    if any(_meta(src).get("tuned_here") is False for src in set(origin.values())):
+        meta["tuned_here"] = False  # the selection rows come from a folder that took them from a given table
     write_atomic(out / "meta.json", json.dumps(meta, indent=2) + "\n")
     counts = {m: sorted(int(s) for s in per_seed[per_seed["method"] == m]["seed"]) for m in methods}
     for m, seeds in counts.items():
@@ -131,11 +133,15 @@ def _copy_constants(cell: Cell, sources: list[Path], out: Path, say: Callable) -
     say("no --from folder measured the block constants of this cell's problem: the theory limits are left out")
 
 
+def _meta(src: Path) -> dict:
+    path = src / "meta.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
 def _pooled_meta(sources: list[Path], pooled: list[int]) -> dict:
     parts, machines = [], set()
     for src, n in zip(sources, pooled):
-        path = src / "meta.json"
-        meta = json.loads(path.read_text()) if path.is_file() else {}
+        meta = _meta(src)
         # a folder analysed before runs recorded their machine says so, instead of passing for one of the others
         machines.update(meta.get("machines") or [f"not recorded for {src}"])
         parts.append(

@@ -499,6 +499,11 @@ def test_more_seeds_in_a_second_folder_pool_with_the_first_and_each_seed_counts_
     paired = pd.read_csv(pooled / "paired.csv")
     row = paired[(paired["comparison"] == "hybrid - fo_peft") & (paired["metric"] == "test_accuracy")].iloc[0]
     assert row["pairs"] == 4
+    # the selection rows come from the first folder; one that took them from a given table says so in the pool
+    taken = "No tuning ran in this folder: the step sizes are the selected rows of the table given to"
+    assert taken not in (pooled / "report.md").read_text()
+    assert main([*pool[:-1], str(tmp_path / "pooled_later"), "--from", str(later), "--from", str(quick_run)]) == 0
+    assert taken in (tmp_path / "pooled_later" / "report.md").read_text()
     diff = per_seed.pivot(index="seed", columns="method", values="test_accuracy")
     assert row["mean_difference"] == pytest.approx((diff["hybrid"] - diff["fo_peft"]).mean())
     report = (pooled / "report.md").read_text()
