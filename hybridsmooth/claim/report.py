@@ -105,6 +105,23 @@ def _apart(row: dict) -> str:
     return f"{step} on seed {seed}" + (f" ({', '.join(diverged)})" if diverged else "")
 
 
+def _selection_steps(selection: pd.DataFrame, steps: int) -> list[str]:
+    """A paragraph where the selected step sizes were chosen on runs of another length than this folder's (an
+    earlier claim's selection given to ``claim run --steps N --selection``): the dev split chose them for that
+    budget, not this one."""
+    if "steps_done" not in selection or "selected" not in selection:
+        return []
+    chosen = selection[selection["selected"].astype(bool) & ~selection["diverged"].astype(bool)]
+    other = sorted({int(s) for s in chosen["steps_done"]} - {int(steps)})
+    if not other:
+        return []
+    return [
+        f"The selected step sizes were chosen on runs of {' and '.join(map(str, other))} steps; this folder's runs "
+        f"take {steps}, so the dev split did not choose them for this budget.",
+        "",
+    ]
+
+
 def render(
     cell: Cell, frames: dict, selection: pd.DataFrame, constants: dict, meta: dict, *, rule: str, per_seed=None
 ) -> str:
@@ -239,6 +256,7 @@ def render(
             "step sizes by hand, and then they are not the dev split's choice).",
             "",
         ]
+    lines += _selection_steps(selection, cell.steps)
     lines += [
         markdown_table(
             selection,

@@ -109,6 +109,9 @@ def cell_from_args(args):
     changes = {}
     if args.steps is not None:
         changes["steps"] = validate.integer("--steps", args.steps, minimum=1, error=UsageError)
+        if changes["steps"] != cell.steps:
+            # the notes describe the cell as defined (some name its step count): the report and figure say both
+            changes["notes"] = f"{cell.notes}; run here at {changes['steps']} steps (--steps), not {cell.steps}"
     if args.seeds is not None:
         seeds = parse_seeds(args.seeds)
         changes["seeds"] = seeds

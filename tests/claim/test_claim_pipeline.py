@@ -348,6 +348,23 @@ def test_more_seeds_for_some_methods_reuse_the_earlier_selection_and_repeat_its_
     assert "no such file" in capsys.readouterr().err
 
 
+def test_a_selection_taken_to_another_step_count_says_the_dev_split_chose_it_for_another_budget(quick_run, tmp_path):
+    longer = tmp_path / "longer"
+    selection = str(quick_run / "selection.csv")
+    base = ["claim", "run", "--quick", "--selection", selection, "--methods", "fo_peft", "--seeds", "2"]
+    assert main([*base, "--out", str(longer), "--steps", "12", "--no-constants"]) == 0
+    report = (longer / "report.md").read_text()
+    assert "were chosen on runs of 8 steps; this folder's runs take 12" in report
+    assert "12 steps per run" in report and "run here at 12 steps (--steps), not 8" in report
+    assert int(pd.read_csv(longer / "per_seed.csv")["steps_done"].iloc[0]) == 12
+    # at the selection's own step count neither is said
+    same = tmp_path / "same"
+    assert main([*base, "--out", str(same), "--steps", "8", "--no-constants"]) == 0
+    report = (same / "report.md").read_text()
+    assert "were chosen on runs of" not in report and "(--steps)" not in report
+    assert "were chosen on runs of" not in (quick_run / "report.md").read_text()
+
+
 def test_partial_report_of_a_finished_claim_agrees_with_its_selection(quick_run, capsys):
     assert main(["claim", "report", "--quick", "--out", str(quick_run), "--partial"]) == 0
     printed = capsys.readouterr().out
