@@ -22,7 +22,7 @@ import pandas as pd
 from ..engine.rundir import write_atomic
 from ..errors import UsageError
 from .cells import CONTROL, Cell
-from .protocol import RUNS_DIR, read_source_tables
+from .protocol import RUNS_DIR, check_steps, read_source_tables
 from .selection import select
 from .tables import zo_precisions
 
@@ -62,6 +62,7 @@ def pool_claims(cell: Cell, sources: Sequence[str | Path], out: str | Path, *, s
             tuning, per_seed, curve, probe = read_source_tables(src)
         except FileNotFoundError as err:
             raise UsageError(f"--from {src}: {err} (pool the folders of finished claim runs)") from None
+        check_steps(per_seed, cell.steps, f"--from {src}")
         selected, _ = select(tuning)
         ran = [m for m in methods if m in set(per_seed["method"])]
         for m, precision in zo_precisions(per_seed[per_seed["method"].isin(ran)]).items():

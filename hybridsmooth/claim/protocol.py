@@ -216,6 +216,7 @@ def analyse(cell: Cell, out_dir: str | Path, *, wall_seconds: float | None = Non
     else:
         tuning, per_seed, curves, probes = read_source_tables(out)
         selected, selection = select(tuning)
+    check_steps(per_seed, cell.steps, out)
     selection.to_csv(out / "selection.csv", index=False)
     per_seed.to_csv(out / "per_seed.csv", index=False)
     curves.to_csv(out / "curves.csv", index=False)
@@ -259,6 +260,22 @@ def analyse(cell: Cell, out_dir: str | Path, *, wall_seconds: float | None = Non
     text = report_mod.render(cell, frames, selection, constants, meta, rule=RULE, per_seed=per_seed)
     write_atomic(out / "report.md", text)
     return verdicts
+
+
+def check_steps(per_seed: pd.DataFrame, steps: int, where) -> None:
+    """Refuse seeded runs of another length than ``steps`` (the cell's, or ``--steps``). A run folder's identity
+    leaves its step count out (a continuation keeps it), so without this the report of 200-step runs analysed
+    as the cell's 100 would say 100, and a pool could join runs of both lengths. A diverged run stops early."""
+    if not len(per_seed) or "steps_done" not in per_seed:
+        return
+    done = per_seed["steps_done"].astype(int)
+    wrong = per_seed[(done > steps) | (~per_seed["diverged"].astype(bool) & (done != steps))]
+    if len(wrong):
+        row = wrong.iloc[0]
+        raise UsageError(
+            f"{where}: {row.method} seed {int(row.seed)} ran {int(row.steps_done)} steps, where this analysis "
+            f"expects {steps}: give the --steps its runs were made with"
+        )
 
 
 def tuned_here(cell: Cell, out: Path) -> bool:

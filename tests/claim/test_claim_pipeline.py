@@ -348,7 +348,9 @@ def test_more_seeds_for_some_methods_reuse_the_earlier_selection_and_repeat_its_
     assert "no such file" in capsys.readouterr().err
 
 
-def test_a_selection_taken_to_another_step_count_says_the_dev_split_chose_it_for_another_budget(quick_run, tmp_path):
+def test_a_selection_taken_to_another_step_count_says_the_dev_split_chose_it_for_another_budget(
+    quick_run, tmp_path, capsys
+):
     longer = tmp_path / "longer"
     selection = str(quick_run / "selection.csv")
     base = ["claim", "run", "--quick", "--selection", selection, "--methods", "fo_peft", "--seeds", "2"]
@@ -357,6 +359,15 @@ def test_a_selection_taken_to_another_step_count_says_the_dev_split_chose_it_for
     assert "were chosen on runs of 8 steps; this folder's runs take 12" in report
     assert "12 steps per run" in report and "run here at 12 steps (--steps), not 8" in report
     assert int(pd.read_csv(longer / "per_seed.csv")["steps_done"].iloc[0]) == 12
+    # the runs' folders are those of 8-step runs (a continuation keeps its identity): analysed or pooled as the
+    # cell's 8 steps, they are refused instead of reported as 8-step runs
+    report = ["claim", "report", "--quick", "--out", str(longer), "--methods", "fo_peft", "--seeds", "2"]
+    assert main(report) == 2
+    assert "fo_peft seed 0 ran 12 steps, where this analysis expects 8" in capsys.readouterr().err
+    pool = ["claim", "pool", "--quick", "--methods", "fo_peft", "--out", str(tmp_path / "p")]
+    assert main([*pool, "--from", str(quick_run), "--from", str(longer)]) == 2
+    assert f"--from {longer}: fo_peft seed 0 ran 12 steps" in capsys.readouterr().err
+    assert main([*report, "--steps", "12"]) == 0
     # at the selection's own step count neither is said
     same = tmp_path / "same"
     assert main([*base, "--out", str(same), "--steps", "8", "--no-constants"]) == 0
