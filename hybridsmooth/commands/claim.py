@@ -47,7 +47,12 @@ def add_arguments(parser) -> None:
         p.add_argument("--cell", default="main", help=f"{' | '.join(CELLS)} (default main)")
         p.add_argument("--quick", action="store_true", help="the quick cell: a tiny model, the pipeline only")
         p.add_argument("--out", required=True, help="folder of the results (its runs/ holds the run folders)")
-        p.add_argument("--steps", type=int, default=None, help="steps per run (default: the cell's)")
+        p.add_argument(
+            "--steps",
+            type=int,
+            default=None,
+            help="steps per run (default: the cell's); report, merge and pool: the steps the runs were made with",
+        )
         p.add_argument(
             "--seeds",
             default=None,
