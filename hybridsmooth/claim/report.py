@@ -242,9 +242,20 @@ def render(
         "",
     ]
     if len(frames["contributions"]):
+        every = cell.probe_every
         lines += [
             "## What each block contributes (first-order decrease of the probe loss, summed over the run)",
             "",
+            *(
+                [
+                    f"x_distance_end, y_distance_end: ||x_t - x_0|| and ||y_t - y_0|| at the last probe (one every "
+                    f"{every} steps from step 0, before that step's update: in a run of {cell.steps} steps the last "
+                    f"is at step {(cell.steps - 1) // every * every}, not at its end).",
+                    "",
+                ]
+                if every > 0
+                else []
+            ),
             markdown_table(frames["contributions"]),
             "",
         ]

@@ -32,6 +32,9 @@ def test_the_quick_claim_writes_every_table_the_figure_and_the_report(quick_run)
     assert (quick_run / "control.png").stat().st_size > 10_000
     report = (quick_run / "report.md").read_text()
     assert "## Verdicts" in report and "hybrid - fo_peft" in report
+    # the distances are those of the last probe (every 4 steps from 0 in 8 steps: step 4), not of the run's end
+    assert "in a run of 8 steps the last is at step 4, not at its end" in report
+    assert sorted(set(pd.read_csv(quick_run / "probes.csv")["step"])) == [0, 4]
     constants = json.loads((quick_run / "constants.json").read_text())
     assert constants["L_x"] > 0 and constants["L_y"] > 0
 
