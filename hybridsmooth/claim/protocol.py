@@ -266,7 +266,7 @@ def check_steps(per_seed: pd.DataFrame, steps: int, where) -> None:
     """Refuse seeded runs of another length than ``steps`` (the cell's, or ``--steps``). A run folder's identity
     leaves its step count out (a continuation keeps it), so without this the report of 200-step runs analysed
     as the cell's 100 would say 100, and a pool could join runs of both lengths. A diverged run stops early."""
-    if not len(per_seed) or "steps_done" not in per_seed:
+    if not len(per_seed):
         return
     done = per_seed["steps_done"].astype(int)
     wrong = per_seed[(done > steps) | (~per_seed["diverged"].astype(bool) & (done != steps))]

@@ -109,8 +109,6 @@ def _selection_steps(selection: pd.DataFrame, steps: int) -> list[str]:
     """A paragraph where the selected step sizes were chosen on runs of another length than this folder's (an
     earlier claim's selection given to ``claim run --steps N --selection``): the dev split chose them for that
     budget, not this one."""
-    if "steps_done" not in selection or "selected" not in selection:
-        return []
     chosen = selection[selection["selected"].astype(bool) & ~selection["diverged"].astype(bool)]
     other = sorted({int(s) for s in chosen["steps_done"]} - {int(steps)})
     if not other:
