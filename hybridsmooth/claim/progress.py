@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..engine.sweep import folder_state
+from ..engine.sweep import folder_state, stored_length
+from ..errors import UsageError
 from .cells import Cell
 from .selection import select
 from .tables import TEST_COLUMNS, run_record
@@ -39,6 +40,7 @@ def claim_progress(cell: Cell, root: Path, *, selected: dict | None = None) -> P
     not run here; the seeded runs are counted at those."""
     if selected is not None:
         return _seeded_progress(cell, root, pd.DataFrame(), pd.DataFrame(), selected)
+    _refuse_longer(root, [(f"{m} at {_setting_text(m, s)} (tuning)", r) for m, s, r in cell.tuning_runs()])
     rows, curves = [], []
     for method, _setting, run in cell.tuning_runs():
         row = {"method": method, "eta_x": run.eta_x, "eta_y": run.eta_y, "mu": run.mu}
@@ -66,12 +68,31 @@ def claim_progress(cell: Cell, root: Path, *, selected: dict | None = None) -> P
 def _seeded_progress(cell: Cell, root: Path, table: pd.DataFrame, curves: pd.DataFrame, selected: dict) -> Progress:
     seeded_done = seeded_total = complete_by_method = None
     if set(cell.methods) <= set(selected):
+        _refuse_longer(root, [(f"{m} seed {seed}", r) for m, seed, r in cell.final_runs(selected)])
         finals = [(method, run_finished(root, r)) for method, _, r in cell.final_runs(selected)]
         seeded_total, seeded_done = len(finals), sum(done for _, done in finals)
         complete_by_method = {}
         for method, done in finals:
             complete_by_method[method] = complete_by_method.get(method, True) and done
     return Progress(table, curves, selected, seeded_done, seeded_total, complete_by_method)
+
+
+def _refuse_longer(root: Path, runs: list) -> None:
+    """A run longer than asked is the report's --steps, not the run, being wrong: the sweep calls such a folder a
+    conflict, so without this every run would count as unfinished (the full analysis refuses the same runs)."""
+    for label, run in runs:
+        have = stored_length(Path(root) / run.content_hash(), run)
+        if have is not None and run.steps is not None and have > run.steps:
+            raise UsageError(
+                f"{Path(root).parent}: {label} ran {have} steps, where this report expects {run.steps}: give the "
+                "--steps its runs were made with"
+            )
+
+
+def _setting_text(method: str, setting: dict) -> str:
+    from .protocol import describe_setting
+
+    return describe_setting(method, setting)
 
 
 def progress_lines(cell: Cell, progress: Progress) -> list[str]:

@@ -77,6 +77,15 @@ def _length(run: dict) -> int:
     return run.get("steps") or (run.get("optimizer") or {}).get("epochs", 0)
 
 
+def stored_length(folder: Path, description: RunDescription) -> int | None:
+    """The epochs or steps of the run ``folder`` holds under ``description``'s identity (finished or not);
+    None when it holds none, or another run."""
+    config = _read(folder / CONFIG_FILE)
+    if config is None or config.get("run_hash") != description.content_hash():
+        return None
+    return _length(config.get("run") or {})
+
+
 def _read(path: Path) -> dict | None:
     try:
         value = json.loads(path.read_text(encoding="utf-8"))

@@ -370,6 +370,11 @@ def test_a_selection_taken_to_another_step_count_says_the_dev_split_chose_it_for
     pool = ["claim", "pool", "--quick", "--methods", "fo_peft", "--out", str(tmp_path / "p")]
     assert main([*pool, "--from", str(quick_run), "--from", str(longer)]) == 2
     assert f"--from {longer}: fo_peft seed 0 ran 12 steps" in capsys.readouterr().err
+    # the progress report too: at 8 steps these runs are no unfinished runs but longer ones
+    assert main([*report, "--partial"]) == 2
+    assert f"{longer}: fo_peft seed 0 ran 12 steps, where this report expects 8" in capsys.readouterr().err
+    assert main([*report, "--partial", "--steps", "12"]) == 0
+    assert "seeded runs: 2 of 2 finished" in capsys.readouterr().out
     assert main([*report, "--steps", "12"]) == 0
     # at the selection's own step count neither is said
     same = tmp_path / "same"
@@ -395,6 +400,9 @@ def test_partial_report_of_a_finished_claim_agrees_with_its_selection(quick_run,
     assert not pd.read_csv(quick_run / "tuning_curves.csv").empty
     assert (quick_run / "tuning_progress.png").stat().st_size > 10_000
     assert "tuning_progress.png" in printed
+    # asked at a shorter length, the finished tuning runs are refused, not counted as unfinished
+    assert main(["claim", "report", "--quick", "--out", str(quick_run), "--partial", "--steps", "4"]) == 2
+    assert "(tuning) ran 8 steps, where this report expects 4" in capsys.readouterr().err
 
 
 def test_partial_report_of_a_grid_point_not_yet_run(quick_run):
