@@ -8,10 +8,13 @@ import pandas as pd
 
 from .cells import CONTROL, Cell
 from .plots import LABELS
+from .stats import SEEDS_MOST
 from .tables import DROP, zo_precisions
 
 
 def _num(value, digits: int = 3) -> str:
+    if isinstance(value, float) and math.isinf(value):
+        return "inf" if value > 0 else "-inf"
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "-"
     if isinstance(value, bool):
@@ -35,6 +38,15 @@ def _points(value: float) -> str:
     return f"{100 * value:+.1f}" if math.isfinite(value) else "-"
 
 
+def _planned(row) -> str:
+    """What a 1-point difference would take at this spread (absent from tables analysed before it existed)."""
+    seeds = getattr(row, "seeds_to_detect_planned", math.nan)
+    if not (isinstance(seeds, (int, float)) and not math.isnan(seeds)):
+        return ""
+    need = f"more than {SEEDS_MOST}" if math.isinf(seeds) else f"{int(seeds)}"
+    return f"; a 1-point difference would need {need} paired seeds at this spread"
+
+
 def verdicts(frames: dict) -> dict:
     """One line per comparison (test accuracy), the control's and FO-PEFT's levelling, as a dict."""
     out = {}
@@ -49,6 +61,7 @@ def verdicts(frames: dict) -> dict:
             f"[{_points(row.low)}, {_points(row.high)}] over {row.pairs} paired seeds: {row.verdict} "
             f"(detectable at 80% power: {100 * row.detectable_difference:.1f} points; exact sign-flip "
             f"p = {row.sign_flip_p:.3g}, the smallest {row.pairs} pairs can give being {row.smallest_possible_p:.3g})"
+            + _planned(row)
         )
     if not len(paired):  # a folder of one method, run to be pooled with the others, has no pair to judge
         out["comparisons"] = "none: no two of the compared methods ran here (`claim pool` joins folders)"
@@ -211,13 +224,18 @@ def render(
                 "low",
                 "high",
                 "detectable_difference",
+                "seeds_to_detect_planned",
                 "sign_flip_p",
                 "verdict",
             ],
         ),
         "",
         "Verdict: the wider of the bootstrap and paired t intervals excludes zero. sign_flip_p: the exact paired "
-        "permutation test, which assumes no normality.",
+        "permutation test, which assumes no normality. seeds_to_detect_planned: the paired seeds at which a true "
+        "difference of 1 point of test accuracy would be detected with 80% power, if the spread of these seeds' "
+        "differences is the true one (a plan, as uncertain as that spread: a few collapses widen it, and the "
+        "t test it rests on assumes the differences are roughly normal; inf: more than "
+        f"{SEEDS_MOST}).",
         "",
         "## Late collapses",
         "",

@@ -22,6 +22,7 @@ BOOTSTRAP_RESAMPLES = 10_000
 SIGN_FLIP_EXACT = 16  # enumerate all 2^n sign patterns up to this many pairs, else draw them
 LEVEL = 0.95
 POWER = 0.8
+SEEDS_MOST = 10_000  # the largest plan seeds_to_detect states; beyond it, inf
 
 
 def bootstrap_interval(values, *, level: float = LEVEL, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0):
@@ -57,6 +58,23 @@ def detectable_difference(differences, *, level: float = LEVEL, power: float = P
     return float(factor * d.std(ddof=1) / math.sqrt(d.size))
 
 
+def seeds_to_detect(
+    differences, difference: float, *, level: float = LEVEL, power: float = POWER, most: int = SEEDS_MOST
+) -> float:
+    """The fewest paired seeds at which ``detectable_difference`` reaches ``difference``, taking the spread of
+    the observed per-seed differences as the true one: a plan for the next experiment, as uncertain as that
+    spread (few seeds, or a few collapses among them, make it so). inf beyond ``most`` seeds, nan below two
+    differences."""
+    d = np.asarray([x for x in differences if np.isfinite(x)], dtype=float)
+    if d.size < 2 or not difference > 0:
+        return math.nan
+    sd = d.std(ddof=1)
+    n = np.arange(2, most + 1)
+    factor = scipy_stats.t.ppf(1 - (1 - level) / 2, n - 1) + scipy_stats.t.ppf(power, n - 1)
+    enough = np.nonzero(factor * sd / np.sqrt(n) <= difference)[0]
+    return float(n[enough[0]]) if enough.size else math.inf
+
+
 def sign_flip_p(differences, *, resamples: int = 100_000, seed: int = 0) -> float:
     """Two-sided p-value of the paired permutation test of a zero mean: under the null each per-seed
     difference is as likely negative as positive, so flip their signs in every way (all 2^n patterns up to
@@ -87,9 +105,10 @@ def exact_mcnemar_p(only_a: int, only_b: int) -> float:
     return float(min(1.0, 2 * scipy_stats.binom.cdf(min(only_a, only_b), n, 0.5)))
 
 
-def paired_difference(a, b, *, higher_is_better: bool = True, seed: int = 0) -> dict:
+def paired_difference(a, b, *, higher_is_better: bool = True, seed: int = 0, planned: float | None = None) -> dict:
     """``a - b`` seed by seed (two aligned sequences): the mean difference with its bootstrap and t intervals,
-    the verdict for ``a`` against ``b`` and the detectable difference.
+    the verdict for ``a`` against ``b``, the detectable difference and, for a ``planned`` difference, the
+    paired seeds that would detect it at this spread.
 
     The verdict uses the wider of the two intervals: "better" or "worse" when it excludes zero, else "no
     detectable difference at this power"."""
@@ -118,6 +137,7 @@ def paired_difference(a, b, *, higher_is_better: bool = True, seed: int = 0) -> 
         "low": float(lo),
         "high": float(hi),
         "detectable_difference": detectable_difference(d),
+        "seeds_to_detect_planned": seeds_to_detect(d, planned) if planned else math.nan,
         "sign_flip_p": sign_flip_p(d),
         "smallest_possible_p": 2.0 / 2**d.size if d.size else math.nan,
         "verdict": verdict,

@@ -11,6 +11,7 @@ from hybridsmooth.claim.stats import (
     detectable_difference,
     exact_mcnemar_p,
     paired_difference,
+    seeds_to_detect,
     sign_flip_p,
     t_interval,
 )
@@ -56,6 +57,41 @@ def test_detectable_difference_is_the_paired_t_formula():
     assert detectable_difference(d) == pytest.approx(expected)
     # four times the seeds: about half the detectable difference (sd fixed)
     assert detectable_difference(np.tile(d, 4)) < 0.5 * detectable_difference(d)
+
+
+def _paired_t_power(n: int, difference: float, sd: float) -> float:
+    """The exact power of the two-sided 5% paired t test on n pairs: the noncentral t distribution."""
+    df, crit, shift = n - 1, stats.t.ppf(0.975, n - 1), difference * math.sqrt(n) / sd
+    return stats.nct.sf(crit, df, shift) + stats.nct.cdf(-crit, df, shift)
+
+
+@pytest.mark.parametrize("sd", [0.01, 0.02, 0.05])
+def test_seeds_to_detect_is_the_fewest_seeds_the_paired_t_test_has_the_power_for(sd):
+    d = np.array([1.0, -1.0, 2.0, -2.0, 0.5])
+    d = d / d.std(ddof=1) * sd  # differences whose spread is sd
+    n = seeds_to_detect(d, 0.01)
+    assert n == int(n) and n >= 2
+    # the formula's plan is the noncentral t's: 80% power at n seeds, less at one fewer
+    assert _paired_t_power(int(n), 0.01, sd) >= 0.8 > _paired_t_power(int(n) - 1, 0.01, sd)
+    # and it is where detectable_difference, given n differences of this spread, reaches the planned one
+
+    def spread(k):
+        e = np.resize(d, k)
+        return e / e.std(ddof=1) * sd
+
+    assert detectable_difference(spread(int(n))) <= 0.01 < detectable_difference(spread(int(n) - 1))
+    # for many seeds, the normal approximation ((z_0.975 + z_0.8) sd / difference)^2
+    normal = ((stats.norm.ppf(0.975) + stats.norm.ppf(0.8)) * sd / 0.01) ** 2
+    assert n == pytest.approx(normal, rel=0.3 if sd < 0.05 else 0.03)
+
+
+def test_seeds_to_detect_at_the_edges():
+    assert seeds_to_detect([0.0, 0.0, 0.0], 0.01) == 2  # no spread: two seeds decide it
+    assert seeds_to_detect([0.5, -0.5], 0.01) == math.inf  # past SEEDS_MOST
+    assert math.isnan(seeds_to_detect([0.1], 0.01)) and math.isnan(seeds_to_detect([0.1, 0.2], 0.0))
+    planned = paired_difference([0.80, 0.82, 0.79], [0.79, 0.80, 0.80], planned=0.01)
+    assert planned["seeds_to_detect_planned"] == seeds_to_detect([0.01, 0.02, -0.01], 0.01)
+    assert math.isnan(paired_difference([0.80, 0.82], [0.79, 0.80])["seeds_to_detect_planned"])
 
 
 @pytest.mark.parametrize(
