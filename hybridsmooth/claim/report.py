@@ -47,6 +47,17 @@ def _planned(row) -> str:
     return f"; a 1-point difference would need {need} paired seeds at this spread"
 
 
+def _typical(row) -> str:
+    """The Hodges-Lehmann difference and its signed-rank interval (absent from tables analysed before it)."""
+    low, high = getattr(row, "hodges_lehmann_low", math.nan), getattr(row, "hodges_lehmann_high", math.nan)
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return ""
+    return (
+        f"; the typical seed (Hodges-Lehmann): {_points(row.hodges_lehmann)} [{_points(low)}, {_points(high)}] "
+        f"({100 * row.hodges_lehmann_level:.1f}%)"
+    )
+
+
 def verdicts(frames: dict) -> dict:
     """One line per comparison (test accuracy), the control's and FO-PEFT's levelling, as a dict."""
     out = {}
@@ -62,6 +73,7 @@ def verdicts(frames: dict) -> dict:
             f"(detectable at 80% power: {100 * row.detectable_difference:.1f} points; exact sign-flip "
             f"p = {row.sign_flip_p:.3g}, the smallest {row.pairs} pairs can give being {row.smallest_possible_p:.3g})"
             + _planned(row)
+            + _typical(row)
         )
     if not len(paired):  # a folder of one method, run to be pooled with the others, has no pair to judge
         out["comparisons"] = "none: no two of the compared methods ran here (`claim pool` joins folders)"
@@ -225,6 +237,9 @@ def render(
                 "high",
                 "detectable_difference",
                 "seeds_to_detect_planned",
+                "hodges_lehmann",
+                "hodges_lehmann_low",
+                "hodges_lehmann_high",
                 "sign_flip_p",
                 "verdict",
             ],
@@ -235,7 +250,10 @@ def render(
         "difference of 1 point of test accuracy would be detected with 80% power, if the spread of these seeds' "
         "differences is the true one (a plan, as uncertain as that spread: a few collapses widen it, and the "
         "t test it rests on assumes the differences are roughly normal; inf: more than "
-        f"{SEEDS_MOST}).",
+        f"{SEEDS_MOST}). hodges_lehmann: the typical difference, the median of the pairwise means of the per-seed "
+        "differences, with the interval of the exact signed-rank test (95%, or the nearest level the seeds allow: "
+        "the verdict lines give it); a few seeds that fail apart from the rest move it by a rank, where they move "
+        "the mean by their size. The verdict is the mean's.",
         "",
         "## Late collapses",
         "",

@@ -10,6 +10,7 @@ from hybridsmooth.claim.stats import (
     bootstrap_interval,
     detectable_difference,
     exact_mcnemar_p,
+    hodges_lehmann,
     paired_difference,
     seeds_to_detect,
     sign_flip_p,
@@ -92,6 +93,50 @@ def test_seeds_to_detect_at_the_edges():
     planned = paired_difference([0.80, 0.82, 0.79], [0.79, 0.80, 0.80], planned=0.01)
     assert planned["seeds_to_detect_planned"] == seeds_to_detect([0.01, 0.02, -0.01], 0.01)
     assert math.isnan(paired_difference([0.80, 0.82], [0.79, 0.80])["seeds_to_detect_planned"])
+
+
+def test_hodges_lehmann_is_the_median_of_the_walsh_averages():
+    d = np.array([0.03, -0.01, 0.002, 0.05, -0.02, 0.01, 0.0])
+    walsh = [(d[i] + d[j]) / 2 for i in range(d.size) for j in range(i, d.size)]
+    assert hodges_lehmann(d)[0] == pytest.approx(np.median(walsh))
+    symmetric = 0.4 + np.array([-3.0, -1.0, -0.5, 0.5, 1.0, 3.0])
+    assert hodges_lehmann(symmetric)[0] == pytest.approx(0.4)
+
+
+def test_hodges_lehmann_interval_inverts_scipys_exact_signed_rank_test():
+    d = np.random.default_rng(3).normal(0.01, 0.02, size=12)  # no ties
+    _, low, high, level = hodges_lehmann(d)
+    alpha = 1 - level
+    assert level >= 0.95 and alpha == pytest.approx(stats.wilcoxon(d - (low - 1e-9), method="exact").pvalue)
+
+    def p(shift):
+        return stats.wilcoxon(d - shift, method="exact").pvalue
+
+    # just outside each end the test rejects at the achieved level, just inside it does not
+    assert p(low - 1e-9) <= alpha + 1e-12 < p(low + 1e-9)
+    assert p(high + 1e-9) <= alpha + 1e-12 < p(high - 1e-9)
+
+
+@pytest.mark.parametrize("n", [5, 10])
+def test_hodges_lehmann_interval_covers_as_often_as_its_achieved_level(n):
+    rng = np.random.default_rng(n)
+    trials, covered, level = 4000, 0, None
+    for _ in range(trials):
+        _, low, high, level = hodges_lehmann(rng.standard_t(3, size=n) + 0.3)  # heavy tails, centre 0.3
+        covered += low <= 0.3 <= high
+    assert level == pytest.approx(1 - 2 / 2**5 if n == 5 else 0.9512, abs=1e-4)  # n = 5 cannot reach 95%
+    assert covered / trials == pytest.approx(level, abs=0.015)
+
+
+def test_a_few_failed_seeds_move_the_typical_difference_by_a_rank_not_by_their_size():
+    rng = np.random.default_rng(0)
+    d = np.concatenate([rng.normal(0.0, 0.005, size=18), [-0.18, -0.16]])  # two seeds that never learn
+    out = paired_difference(d, np.zeros_like(d))
+    # the mean is pulled two points down and its interval is wide; the typical difference stays near zero
+    assert out["mean_difference"] < -0.015 and out["high"] - out["low"] > 0.04
+    assert out["hodges_lehmann_low"] <= 0 <= out["hodges_lehmann_high"] and abs(out["hodges_lehmann"]) < 0.005
+    assert out["hodges_lehmann_high"] - out["hodges_lehmann_low"] < 0.2 * (out["high"] - out["low"])
+    assert math.isnan(hodges_lehmann([0.1])[1]) and hodges_lehmann([0.1, 0.3])[1:] == (0.1, 0.3, 0.5)
 
 
 @pytest.mark.parametrize(
