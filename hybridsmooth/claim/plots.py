@@ -65,17 +65,35 @@ def _paired_panel(ax, paired: pd.DataFrame) -> None:
             color=COLORS.get(row["comparison"].split(" - ")[0], "black"),
             capsize=4,
         )
+        typical = row.get("hodges_lehmann", np.nan)  # absent from tables analysed before it existed
+        if np.isfinite(typical) and np.isfinite(row.get("hodges_lehmann_low", np.nan)):
+            low, high = row["hodges_lehmann_low"], row["hodges_lehmann_high"]
+            ax.errorbar(
+                typical,
+                i - 0.15,
+                xerr=[[typical - low], [high - typical]],
+                fmt="D",
+                mfc="none",
+                ms=5,
+                color=COLORS.get(row["comparison"].split(" - ")[0], "black"),
+                capsize=3,
+                lw=1,
+                alpha=0.8,
+            )
         mde = row["detectable_difference"]
         if np.isfinite(mde):
             ax.plot([-mde, mde], [i + 0.25, i + 0.25], "|--", color=THEORY_COLOR, lw=1)
         # named inside the panel: tick labels this long run into the panel on the left
         label = " - ".join(LABELS.get(m, m) for m in row["comparison"].split(" - "))
-        ax.annotate(f"{label}: {row['verdict']}", (row["mean_difference"], i - 0.3), ha="center", fontsize=8)
+        ax.annotate(f"{label}: {row['verdict']}", (row["mean_difference"], i - 0.4), ha="center", fontsize=8)
     ax.axvline(0, color=THEORY_COLOR, lw=1)
     ax.set_yticks([])
     ax.set_ylim(-0.8, len(acc) - 0.2)
     ax.xaxis.set_major_locator(plt.MaxNLocator(5))  # narrow intervals otherwise give ticks that run together
-    ax.set_xlabel("paired test-accuracy difference (95% interval; dashed: detectable at 80% power)")
+    ax.set_xlabel(
+        "paired test-accuracy difference (dot: mean, 95% interval; diamond: typical seed,\n"
+        "Hodges-Lehmann with the signed-rank interval; dashed: detectable at 80% power)"
+    )
     rounding = (acc["comparison"] == f"{CONTROL} - fo_peft").any()
     ax.set_title("Hybrid against the baselines" + (" (grey: at eta_x = 0, rounding alone)" if rounding else ""))
 
