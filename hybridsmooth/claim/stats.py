@@ -7,6 +7,9 @@ Generator, so the same numbers always give the same interval). With few seeds a 
 narrower than it should be; the verdict therefore also reports the paired t interval and takes the wider.
 Both lean on a roughly normal mean; the exact sign-flip test (``sign_flip_p``) does not, and says what few
 seeds can show at all: with n pairs its two-sided p-value is never below 2 / 2^n (0.0625 for 5 seeds).
+Where two or three seeds fail apart from the rest, the mean speaks for them more than for the typical seed;
+``hodges_lehmann`` gives the typical difference with the exact signed-rank interval beside it, and
+``seeds_to_detect`` what the next experiment would need at the spread measured.
 Late collapses (a seed's accuracy falling to chance) are yes/no outcomes per seed: ``exact_mcnemar_p``
 compares their counts between two methods on the same seeds.
 """
