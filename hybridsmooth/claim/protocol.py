@@ -10,8 +10,7 @@ constants at the start point for the theory's step-size limits, and writes into 
   per_seed.csv              every seeded run: test accuracy and loss, final dev loss, seconds
   curves.csv, probes.csv    dev loss and accuracy along each run; the block probe's records
   methods.csv               per method: test accuracy and dev loss with bootstrap 95% intervals
-  paired.csv                Hybrid - FO-PEFT and Hybrid - FO-Full, paired by seed, with the verdicts, the
-                            typical difference and the seeds a 1-point difference would need
+  paired.csv                Hybrid - FO-PEFT and Hybrid - FO-Full by seed: verdicts, typical seed, seed plan
   collapses.csv             the same pairs: late collapses per method, exact McNemar p-value
   targets.csv               steps and seconds to the target dev loss, with intervals
   levelled.csv              whether each method's dev loss has levelled off
