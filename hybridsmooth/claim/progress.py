@@ -40,7 +40,9 @@ def claim_progress(cell: Cell, root: Path, *, selected: dict | None = None) -> P
     not run here; the seeded runs are counted at those."""
     if selected is not None:
         return _seeded_progress(cell, root, pd.DataFrame(), pd.DataFrame(), selected)
-    _refuse_longer(root, [(f"{m} at {_setting_text(m, s)} (tuning)", r) for m, s, r in cell.tuning_runs()])
+    from .protocol import describe_setting
+
+    _refuse_longer(root, [(f"{m} at {describe_setting(m, s)} (tuning)", r) for m, s, r in cell.tuning_runs()])
     rows, curves = [], []
     for method, _setting, run in cell.tuning_runs():
         row = {"method": method, "eta_x": run.eta_x, "eta_y": run.eta_y, "mu": run.mu}
@@ -87,12 +89,6 @@ def _refuse_longer(root: Path, runs: list) -> None:
                 f"{Path(root).parent}: {label} ran {have} steps, where this report expects {run.steps}: give the "
                 "--steps its runs were made with"
             )
-
-
-def _setting_text(method: str, setting: dict) -> str:
-    from .protocol import describe_setting
-
-    return describe_setting(method, setting)
 
 
 def progress_lines(cell: Cell, progress: Progress) -> list[str]:

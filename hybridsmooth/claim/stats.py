@@ -98,7 +98,7 @@ def hodges_lehmann(differences, *, level: float = LEVEL):
     ways = np.zeros(m + 1)
     ways[0] = 1.0
     for rank in range(1, d.size + 1):
-        ways[rank:] = (ways[rank:] + ways[:-rank].copy()) / 2
+        ways[rank:] = (ways[rank:] + ways[:-rank]) / 2
         ways[:rank] /= 2
     cdf = np.cumsum(ways)
     # the smallest rank sum whose lower tail reaches (1 - level) / 2; the interval keeps the Walsh averages
