@@ -8,7 +8,7 @@ import pandas as pd
 
 from .cells import CONTROL, Cell
 from .plots import LABELS
-from .stats import SEEDS_MOST
+from .stats import RANK_PLAN_MOST, SEEDS_MOST
 from .tables import DROP, zo_precisions
 
 
@@ -43,8 +43,15 @@ def _planned(row) -> str:
     seeds = getattr(row, "seeds_to_detect_planned", math.nan)
     if not (isinstance(seeds, (int, float)) and not math.isnan(seeds)):
         return ""
-    need = f"more than {SEEDS_MOST}" if math.isinf(seeds) else f"{int(seeds)}"
-    return f"; a 1-point difference would need {need} paired seeds at this spread"
+    line = f"; a 1-point difference would need {_seeds(seeds, SEEDS_MOST)} paired seeds at this spread"
+    by_rank = getattr(row, "seeds_to_detect_by_rank", math.nan)
+    if isinstance(by_rank, (int, float)) and not math.isnan(by_rank):
+        line += f" ({_seeds(by_rank, RANK_PLAN_MOST)} on the typical seed, by the signed-rank test)"
+    return line
+
+
+def _seeds(seeds: float, most: int) -> str:
+    return f"more than {most}" if math.isinf(seeds) else f"{int(seeds)}"
 
 
 def _typical(row) -> str:
@@ -237,6 +244,7 @@ def render(
                 "high",
                 "detectable_difference",
                 "seeds_to_detect_planned",
+                "seeds_to_detect_by_rank",
                 "hodges_lehmann",
                 "hodges_lehmann_low",
                 "hodges_lehmann_high",
@@ -250,7 +258,10 @@ def render(
         "difference of 1 point of test accuracy would be detected with 80% power, if the spread of these seeds' "
         "differences is the true one (a plan, as uncertain as that spread: a few collapses widen it, and the "
         "t test it rests on assumes the differences are roughly normal; inf: more than "
-        f"{SEEDS_MOST}). hodges_lehmann: the typical difference, the median of the pairwise means of the per-seed "
+        f"{SEEDS_MOST}). seeds_to_detect_by_rank: the same plan for the signed-rank test of the typical seed, "
+        "by simulated experiments drawn from these seeds' differences moved to a 1-point centre (a few failed "
+        f"seeds count there by their share, not their size; inf: more than {RANK_PLAN_MOST}). "
+        "hodges_lehmann: the typical difference, the median of the pairwise means of the per-seed "
         "differences, with the interval of the exact signed-rank test (95%, or the nearest level the seeds allow: "
         "the verdict lines give it); a few seeds that fail apart from the rest move it by a rank, where they move "
         "the mean by their size. The verdict is the mean's.",

@@ -9,7 +9,8 @@ Both lean on a roughly normal mean; the exact sign-flip test (``sign_flip_p``) d
 seeds can show at all: with n pairs its two-sided p-value is never below 2 / 2^n (0.0625 for 5 seeds).
 Where two or three seeds fail apart from the rest, the mean speaks for them more than for the typical seed;
 ``hodges_lehmann`` gives the typical difference with the exact signed-rank interval beside it, and
-``seeds_to_detect`` what the next experiment would need at the spread measured.
+``seeds_to_detect`` what the next experiment would need at the spread measured, and ``seeds_to_detect_by_rank``
+the same for the signed-rank test of the typical seed.
 Late collapses (a seed's accuracy falling to chance) are yes/no outcomes per seed: ``exact_mcnemar_p``
 compares their counts between two methods on the same seeds.
 """
@@ -27,6 +28,9 @@ LEVEL = 0.95
 POWER = 0.8
 HODGES_LEHMANN_KEYS = ("hodges_lehmann", "hodges_lehmann_low", "hodges_lehmann_high", "hodges_lehmann_level")
 SEEDS_MOST = 10_000  # the largest plan seeds_to_detect states; beyond it, inf
+EXACT_SIGNED_RANK = 300  # pairs up to which the signed-rank null is counted exactly
+RANK_PLAN_DRAWS = 2000  # simulated experiments per seed count in seeds_to_detect_by_rank
+RANK_PLAN_MOST = 2000  # the largest plan seeds_to_detect_by_rank states; beyond it, inf
 
 
 def bootstrap_interval(values, *, level: float = LEVEL, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0):
@@ -79,6 +83,27 @@ def seeds_to_detect(
     return float(n[enough[0]]) if enough.size else math.inf
 
 
+def _signed_rank_cut(n: int, level: float) -> tuple[int, float]:
+    """(cut, achieved level) of the two-sided exact Wilcoxon signed-rank test on n pairs: the smallest rank sum
+    whose lower tail under the null reaches (1 - level) / 2 (at least 1), and the level that cut achieves. The
+    null counts the sign patterns that give each rank sum, as probabilities halved at each pair so that no
+    count overflows; above EXACT_SIGNED_RANK pairs the normal approximation takes over (its error is then
+    well below a rank)."""
+    m = n * (n + 1) // 2
+    if n > EXACT_SIGNED_RANK:
+        sd = math.sqrt(n * (n + 1) * (2 * n + 1) / 24)
+        cut = max(1, math.floor(m / 2 - scipy_stats.norm.ppf(1 - (1 - level) / 2) * sd + 0.5))
+        return cut, float(1 - 2 * scipy_stats.norm.cdf((cut - 0.5 - m / 2) / sd))
+    ways = np.zeros(m + 1)
+    ways[0] = 1.0
+    for rank in range(1, n + 1):
+        ways[rank:] = (ways[rank:] + ways[:-rank]) / 2
+        ways[:rank] /= 2
+    cdf = np.cumsum(ways)
+    cut = max(1, int(np.searchsorted(cdf, (1 - level) / 2, side="left")))
+    return cut, float(1 - 2 * cdf[cut - 1])
+
+
 def hodges_lehmann(differences, *, level: float = LEVEL):
     """(estimate, low, high, achieved level) of the typical paired difference: the Hodges-Lehmann estimate (the
     median of the Walsh averages (d_i + d_j) / 2, i <= j) and the interval that inverts the exact Wilcoxon
@@ -93,19 +118,67 @@ def hodges_lehmann(differences, *, level: float = LEVEL):
     i, j = np.triu_indices(d.size)
     walsh = np.sort((d[i] + d[j]) / 2)
     m = walsh.size
-    # the exact null distribution of the signed-rank statistic: how many sign patterns give each rank sum
-    # (as probabilities, halved at each seed, so that no count overflows)
-    ways = np.zeros(m + 1)
-    ways[0] = 1.0
-    for rank in range(1, d.size + 1):
-        ways[rank:] = (ways[rank:] + ways[:-rank]) / 2
-        ways[:rank] /= 2
-    cdf = np.cumsum(ways)
-    # the smallest rank sum whose lower tail reaches (1 - level) / 2; the interval keeps the Walsh averages
-    # from that rank on (at least the extreme ones, when no tail is small enough)
-    cut = max(1, int(np.searchsorted(cdf, (1 - level) / 2, side="left")))
-    achieved = 1 - 2 * cdf[cut - 1]
-    return float(np.median(walsh)), float(walsh[cut - 1]), float(walsh[m - cut]), float(achieved)
+    # the interval keeps the Walsh averages from the critical rank on (at least the extreme ones, when no
+    # tail is small enough)
+    cut, achieved = _signed_rank_cut(d.size, level)
+    return float(np.median(walsh)), float(walsh[cut - 1]), float(walsh[m - cut]), achieved
+
+
+def signed_rank_rejects(samples, *, level: float = LEVEL) -> np.ndarray:
+    """For each row of ``samples`` (paired differences, one row per experiment of n pairs): whether the
+    two-sided signed-rank test at ``level`` rejects a zero centre, i.e. whether ``hodges_lehmann``'s interval
+    leaves out zero. The rank sum of the positive differences counts the positive Walsh averages, so it is
+    compared with the same critical rank; ranks of tied sizes are averaged and a zero difference keeps its rank
+    with no sign (where rows have ties, the two agree to within a tied pair). A row of fewer pairs than the
+    level needs (n < 6 at 95%) never rejects."""
+    s = np.atleast_2d(np.asarray(samples, dtype=float))
+    n = s.shape[1]
+    cut, achieved = _signed_rank_cut(n, level)
+    if achieved < level:
+        return np.zeros(s.shape[0], dtype=bool)
+    ranks = scipy_stats.rankdata(np.abs(s), axis=1)
+    most = n * (n + 1) / 2 - cut  # a rank sum above this leaves fewer than cut Walsh averages on the other side
+    return ((ranks * (s > 0)).sum(axis=1) > most) | ((ranks * (s < 0)).sum(axis=1) > most)
+
+
+def seeds_to_detect_by_rank(
+    differences,
+    difference: float,
+    *,
+    level: float = LEVEL,
+    power: float = POWER,
+    most: int = RANK_PLAN_MOST,
+    draws: int = RANK_PLAN_DRAWS,
+    seed: int = 0,
+) -> float:
+    """``seeds_to_detect`` for the typical seed: the fewest paired seeds at which the signed-rank test
+    (``signed_rank_rejects``, the test behind ``hodges_lehmann``'s interval) detects a shift of ``difference``
+    with probability ``power``. The observed differences, moved so that their Hodges-Lehmann centre is
+    ``difference``, stand for the population: ``draws`` experiments of n seeds are drawn from them with
+    replacement (the same seeded draws for every n) and the share that reject is the power at n. The search
+    doubles n and then bisects, so the answer is exact up to the draws' error (about 0.01 in power at
+    0.8). Where two or three seeds fail far from the rest, the t test's plan grows with the failures' size; this
+    one only with their share. inf beyond ``most`` seeds, nan below two differences."""
+    d = np.asarray([x for x in differences if np.isfinite(x)], dtype=float)
+    if d.size < 2 or not difference > 0:
+        return math.nan
+    population = d - hodges_lehmann(d)[0] + difference
+
+    def enough(n: int) -> bool:
+        rng = np.random.default_rng(seed)
+        picks = population[rng.integers(0, population.size, size=(draws, n))]
+        return bool(signed_rank_rejects(picks, level=level).mean() >= power)
+
+    # the power at n rises with n (up to the draws' error): double to a sufficient n, then bisect below it
+    low, high = 1, 2
+    while not enough(high):
+        if high >= most:
+            return math.inf
+        low, high = high, min(2 * high, most)
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (low, mid) if enough(mid) else (mid, high)
+    return float(high)
 
 
 def sign_flip_p(differences, *, resamples: int = 100_000, seed: int = 0) -> float:
@@ -171,6 +244,7 @@ def paired_difference(a, b, *, higher_is_better: bool = True, seed: int = 0, pla
         "high": float(hi),
         "detectable_difference": detectable_difference(d),
         "seeds_to_detect_planned": seeds_to_detect(d, planned) if planned else math.nan,
+        "seeds_to_detect_by_rank": seeds_to_detect_by_rank(d, planned, seed=seed) if planned else math.nan,
         **dict(zip(HODGES_LEHMANN_KEYS, hodges_lehmann(d))),
         "sign_flip_p": sign_flip_p(d),
         "smallest_possible_p": 2.0 / 2**d.size if d.size else math.nan,

@@ -170,6 +170,7 @@ PAIRED_COLUMNS = (
     "high",
     "detectable_difference",
     "seeds_to_detect_planned",
+    "seeds_to_detect_by_rank",
     "hodges_lehmann",
     "hodges_lehmann_low",
     "hodges_lehmann_high",

@@ -13,7 +13,9 @@ from hybridsmooth.claim.stats import (
     hodges_lehmann,
     paired_difference,
     seeds_to_detect,
+    seeds_to_detect_by_rank,
     sign_flip_p,
+    signed_rank_rejects,
     t_interval,
 )
 
@@ -137,6 +139,63 @@ def test_a_few_failed_seeds_move_the_typical_difference_by_a_rank_not_by_their_s
     assert out["hodges_lehmann_low"] <= 0 <= out["hodges_lehmann_high"] and abs(out["hodges_lehmann"]) < 0.005
     assert out["hodges_lehmann_high"] - out["hodges_lehmann_low"] < 0.2 * (out["high"] - out["low"])
     assert math.isnan(hodges_lehmann([0.1])[1]) and hodges_lehmann([0.1, 0.3])[1:] == (0.1, 0.3, 0.5)
+
+
+def test_signed_rank_rejects_as_scipys_exact_test_and_where_the_typical_interval_leaves_out_zero():
+    rng = np.random.default_rng(7)
+    rows = rng.normal(rng.uniform(-0.6, 0.6, size=(300, 1)), 1.0, size=(300, 12))  # no ties, some rejected
+    rejects = signed_rank_rejects(rows)
+    level = hodges_lehmann(rows[0])[3]
+    exact = np.array([stats.wilcoxon(r, method="exact").pvalue <= 1 - level + 1e-12 for r in rows])
+    outside = np.array([not (lo <= 0 <= hi) for _, lo, hi, _ in map(hodges_lehmann, rows)])
+    assert 30 < rejects.sum() < 270  # both outcomes are exercised
+    assert np.array_equal(rejects, exact) and np.array_equal(rejects, outside)
+    assert not signed_rank_rejects(np.ones((3, 5))).any()  # 5 pairs cannot reach 95%
+
+
+def test_the_signed_rank_cut_by_the_normal_approximation_is_the_counted_one(monkeypatch):
+    from hybridsmooth.claim import stats as claim_stats
+
+    counted = [claim_stats._signed_rank_cut(n, 0.95) for n in (60, 250)]
+    monkeypatch.setattr(claim_stats, "EXACT_SIGNED_RANK", 10)
+    for (cut, level), n in zip(counted, (60, 250)):
+        approx_cut, approx_level = claim_stats._signed_rank_cut(n, 0.95)
+        assert abs(approx_cut - cut) <= 1 and approx_level == pytest.approx(level, abs=2e-3)
+
+
+def test_seeds_to_detect_by_rank_on_normal_differences_has_the_power_it_plans():
+    # a population of normal quantiles: the plan should give 80% power on fresh normal experiments, and need
+    # about pi / 3 times the t test's seeds (the signed-rank test's efficiency against normal data is 3 / pi)
+    population = stats.norm.ppf((np.arange(4000) + 0.5) / 4000) * 0.02
+    n = seeds_to_detect_by_rank(population, 0.005)
+    assert 1.0 <= n / seeds_to_detect(population, 0.005) <= 1.12
+    rng = np.random.default_rng(5)
+
+    def power(k):
+        return signed_rank_rejects(rng.normal(0.005, 0.02, size=(4000, int(k)))).mean()
+
+    assert power(n) == pytest.approx(0.8, abs=0.03)
+    assert power(round(0.85 * n)) < 0.78
+
+
+def test_seeds_to_detect_by_rank_counts_a_few_failed_seeds_by_their_share_not_their_size():
+    rng = np.random.default_rng(0)
+    d = np.concatenate([rng.normal(0.0, 0.005, size=18), [-0.18, -0.16]])  # two seeds that never learn
+    by_rank, by_t = seeds_to_detect_by_rank(d, 0.01), seeds_to_detect(d, 0.01)
+    assert by_t > 150 and by_rank < by_t / 5
+    worse = np.concatenate([d[:18], [-1.8, -1.6]])  # the same failures, ten times as far: the t plan grows
+    assert seeds_to_detect_by_rank(worse, 0.01) == by_rank and seeds_to_detect(worse, 0.01) > 50 * by_t
+
+
+def test_seeds_to_detect_by_rank_at_the_edges():
+    assert seeds_to_detect_by_rank([0.0, 0.0, 0.0], 0.01) == 6  # no spread: the fewest seeds 95% allows
+    assert seeds_to_detect_by_rank([0.5, -0.5, 0.4, -0.6], 0.01, most=50) == math.inf
+    assert math.isnan(seeds_to_detect_by_rank([0.1], 0.01)) and math.isnan(seeds_to_detect_by_rank([0.1, 0.2], 0))
+    d = np.random.default_rng(2).normal(0.0, 0.02, size=15)
+    assert seeds_to_detect_by_rank(d, 0.01) == seeds_to_detect_by_rank(d, 0.01)  # seeded
+    planned = paired_difference(d, np.zeros_like(d), planned=0.01)
+    assert planned["seeds_to_detect_by_rank"] == seeds_to_detect_by_rank(d, 0.01)
+    assert math.isnan(paired_difference(d, np.zeros_like(d))["seeds_to_detect_by_rank"])
 
 
 @pytest.mark.parametrize(
