@@ -59,9 +59,11 @@ def _typical(row) -> str:
     low, high = getattr(row, "hodges_lehmann_low", math.nan), getattr(row, "hodges_lehmann_high", math.nan)
     if not (math.isfinite(low) and math.isfinite(high)):
         return ""
+    rank_p = getattr(row, "signed_rank_p", math.nan)
     return (
         f"; the typical seed (Hodges-Lehmann): {_points(row.hodges_lehmann)} [{_points(low)}, {_points(high)}] "
-        f"({100 * row.hodges_lehmann_level:.1f}%)"
+        f"({100 * row.hodges_lehmann_level:.1f}%"
+        + (f"; signed-rank p = {rank_p:.3g})" if math.isfinite(rank_p) else ")")
     )
 
 
@@ -249,6 +251,7 @@ def render(
                 "hodges_lehmann_low",
                 "hodges_lehmann_high",
                 "sign_flip_p",
+                "signed_rank_p",
                 "verdict",
             ],
         ),
@@ -264,7 +267,8 @@ def render(
         "hodges_lehmann: the typical difference, the median of the pairwise means of the per-seed "
         "differences, with the interval of the exact signed-rank test (95%, or the nearest level the seeds allow: "
         "the verdict lines give it); a few seeds that fail apart from the rest move it by a rank, where they move "
-        "the mean by their size. The verdict is the mean's.",
+        "the mean by their size. signed_rank_p: the signed-rank test of a zero typical difference, exact given "
+        "the ties (the sign-flip test of the signed ranks). The verdict is the mean's.",
         "",
         "## Late collapses",
         "",

@@ -199,6 +199,18 @@ def sign_flip_p(differences, *, resamples: int = 100_000, seed: int = 0) -> floa
     return float(np.mean(sums >= observed - 1e-9 * max(1.0, np.abs(d).sum())))
 
 
+def signed_rank_p(differences, *, resamples: int = 100_000, seed: int = 0) -> float:
+    """Two-sided p-value of the Wilcoxon signed-rank test of a zero centre, exact given the data: the sign-flip
+    test (``sign_flip_p``) of the signed ranks of the differences. Tied sizes share their average rank and a
+    zero difference keeps its rank with no sign (Pratt), so ties and zeros, which accuracies in steps of
+    1 / n_test make common, need no correction: the null flips the signs of these very ranks. Without ties it is
+    the classic exact test (scipy's ``wilcoxon(method="exact")``)."""
+    d = np.asarray([x for x in differences if np.isfinite(x)], dtype=float)
+    if d.size == 0:
+        return math.nan
+    return sign_flip_p(np.sign(d) * scipy_stats.rankdata(np.abs(d)), resamples=resamples, seed=seed)
+
+
 def exact_mcnemar_p(only_a: int, only_b: int) -> float:
     """Two-sided exact McNemar p-value for two yes/no outcomes on the same seeds: ``only_a`` seeds where the
     outcome happened to method a alone, ``only_b`` to b alone; under the null each discordant seed is a fair
@@ -247,6 +259,7 @@ def paired_difference(a, b, *, higher_is_better: bool = True, seed: int = 0, pla
         "seeds_to_detect_by_rank": seeds_to_detect_by_rank(d, planned, seed=seed) if planned else math.nan,
         **dict(zip(HODGES_LEHMANN_KEYS, hodges_lehmann(d))),
         "sign_flip_p": sign_flip_p(d),
+        "signed_rank_p": signed_rank_p(d),
         "smallest_possible_p": 2.0 / 2**d.size if d.size else math.nan,
         "verdict": verdict,
     }

@@ -176,6 +176,7 @@ PAIRED_COLUMNS = (
     "hodges_lehmann_high",
     "hodges_lehmann_level",
     "sign_flip_p",
+    "signed_rank_p",
     "smallest_possible_p",
     "verdict",
 )

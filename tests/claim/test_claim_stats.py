@@ -15,6 +15,7 @@ from hybridsmooth.claim.stats import (
     seeds_to_detect,
     seeds_to_detect_by_rank,
     sign_flip_p,
+    signed_rank_p,
     signed_rank_rejects,
     t_interval,
 )
@@ -246,6 +247,23 @@ def test_sign_flip_p_beyond_exact_enumeration_draws_seeded_patterns():
     assert p == sign_flip_p(d, resamples=20_000)  # seeded
     # the t test's p-value is close to the permutation test's for a normal sample of 20
     assert p == pytest.approx(stats.ttest_1samp(d, 0.0).pvalue, abs=0.03)
+
+
+@pytest.mark.parametrize("n", [6, 11, 16])
+def test_signed_rank_p_is_scipys_exact_test_without_ties(n):
+    d = np.random.default_rng(n).normal(0.3, 1.0, size=n)
+    assert signed_rank_p(d) == pytest.approx(stats.wilcoxon(d, method="exact").pvalue, rel=1e-12)
+
+
+def test_signed_rank_p_with_ties_and_zeros_is_the_permutation_test_of_pratts_ranks():
+    d = np.array([0.002, 0.002, -0.001, 0.0, 0.003, 0.001, -0.002, 0.002, 0.0, 0.004])
+    every_pattern = stats.PermutationMethod(n_resamples=np.inf)
+    assert signed_rank_p(d) == pytest.approx(stats.wilcoxon(d, zero_method="pratt", method=every_pattern).pvalue)
+    # beyond exact enumeration: seeded draws of the sign patterns, close to scipy's normal approximation
+    many = np.round(np.random.default_rng(4).normal(0.001, 0.003, size=40), 3)
+    assert signed_rank_p(many) == signed_rank_p(many)
+    assert signed_rank_p(many) == pytest.approx(stats.wilcoxon(many, zero_method="pratt").pvalue, abs=0.01)
+    assert math.isnan(signed_rank_p([])) and paired_difference(d, np.zeros_like(d))["signed_rank_p"] == signed_rank_p(d)
 
 
 @pytest.mark.parametrize("only_a, only_b", [(0, 4), (3, 0), (2, 5), (6, 6), (0, 0), (1, 9)])
