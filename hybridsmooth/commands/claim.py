@@ -146,6 +146,9 @@ def cell_from_args(args):
     if args.set:
         changes["problem"] = _with_keys(cell.problem, args.set)
         parse_spec(changes["problem"])  # a bad key or value is refused now, not in every worker
+        # likewise the notes describe the cell as defined (its adapter, its device): say what --set changed
+        changed = ", ".join(item.strip() for item in args.set)
+        changes["notes"] = f"{changes.get('notes', cell.notes)}; run here with {changed} (--set)"
     return cell.with_changes(**changes) if changes else cell
 
 

@@ -76,7 +76,8 @@ def test_the_paper_cell_runs_from_a_checkpoint_folder_and_a_data_file(opt_folder
     obj = make_problem(sorted(specs)[0])
     assert obj.model.config.model_type == "opt"
     assert any("lora_" in name for name in obj.y_layout.names)
-    assert (out / "report.md").exists()
+    # the report says what --set changed: the cell's notes describe the cell as defined
+    assert "n_train=16, n_dev=8, n_test=8, batch_size=8, max_length=16 (--set)" in (out / "report.md").read_text()
 
 
 def test_a_run_whose_dev_loss_never_fell_says_so_instead_of_a_share():
