@@ -161,6 +161,24 @@ CELLS: dict[str, Cell] = {
         notes="MiniLM-L6 + LoRA r=8 on 1000/500/500 BBC News articles (5 topics), 16 x 64 tokens per step, "
         "200 steps (3.2 epochs) and 19 grid points: what fits about 90 minutes on 2 cores",
     ),
+    # the main cell with a soft prompt (10 virtual tokens, initialised from random vocabulary embeddings) in place
+    # of LoRA, so that the claim is tested across adapters: the hybrid and FO-PEFT only, on the main cell's grids
+    # extended upwards in eta_y, twice, because both methods were selected at the top of their adapter grids:
+    # the hybrid at 0.3 and FO-PEFT at 0.5 on the main cell's grids, then at 0.5 and 1.0 one step up
+    # (figures/claim/prompt holds every tuning run)
+    "prompt": Cell(
+        "prompt",
+        "llm:model=minilm,adapter=prompt,task=sentiment,n_train=1000,batch_size=16,max_length=32",
+        steps=400,
+        grids={
+            "hybrid": _grid(eta_x=[1e-5, 1e-4, 1e-3], eta_y=[0.2, 0.3, 0.5, 1.0], mu=[MU]),
+            "fo_peft": _grid(eta_y=[0.1, 0.2, 0.3, 0.5, 1.0, 2.0]),
+        },
+        methods=("hybrid", "fo_peft"),
+        control_seeds=(),
+        notes="MiniLM-L6 + soft prompt (10 tokens) on 1000/500/1000 tweets (sentiment), 16 x 32 tokens per step, "
+        "Hybrid and FO-PEFT",
+    ),
     # the adapter grids run from 0.03 to 0.3: the tuning phase of this cell on one GPU (figures/claim/
     # smollm2_gpu_tuning, with the former grids 3e-3 to 3e-2) selected the top eta_y = 0.03 for Hybrid, FO-PEFT
     # and FO-Full, every run still improving at step 300, and the cut cell on the CPU selected 0.3. FO-Full's
