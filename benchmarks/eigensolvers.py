@@ -10,7 +10,10 @@ quotient -- the final estimate, its relative error, and the ratio to PyHessian's
 time to target a run would take at its median pace, which a stall of a shared machine does not distort.
 
 Rows:
-  lanczos                  ours, full re-orthogonalisation (hybridsmooth.curvature.lanczos_top_eigs)
+  lanczos                  ours (hybridsmooth.curvature.lanczos_top_eigs), its default re-orthogonalisation:
+                           partial on a block of 2^20 weights or more (xx), full below (yy)
+  lanczos, full            ours, a Gram-Schmidt pass over the whole basis for every product (xx only,
+                           where the default is partial)
   power                    ours (hybridsmooth.curvature.power_iteration), own seeded start vector
   power, PyHessian's v0    ours, started from PyHessian's start vector: same maths as PyHessian, so the
                            same HVP count; the seconds compare the per-HVP cost alone
@@ -50,6 +53,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # sibling module
 from bench_objectives import llm_minibatch_objective  # noqa: E402
 
 from hybridsmooth.curvature import HessianAtPoint, heap, lanczos_top_eigs, power_iteration  # noqa: E402
+from hybridsmooth.curvature.eigen import PARTIAL_REORTH_FROM  # noqa: E402
 from hybridsmooth.curvature.operators import Operator  # noqa: E402
 from hybridsmooth.oracles import install_hint  # noqa: E402
 from hybridsmooth.oracles.pyhessian_power import pyhessian_power, pyhessian_rule_stop  # noqa: E402
@@ -167,6 +171,16 @@ def run_block(obj, block: str, args) -> None:
         ),
         "power": timed.run(power_iteration, max_iter=args.power_iters, tol=1e-300, seed=args.seed),
     }
+    if dim >= PARTIAL_REORTH_FROM:  # the default was partial: full beside it
+        rows["lanczos, full"] = timed.run(
+            lanczos_top_eigs,
+            k=1,
+            max_iter=args.lanczos_iters,
+            tol=1e-300,
+            seed=args.seed,
+            explicit_residuals=False,
+            reorth="full",
+        )
     if pyh is not None:
         if pyh.dim != dim:
             raise RuntimeError(f"PyHessian's block has {pyh.dim} dims, ours {dim}")

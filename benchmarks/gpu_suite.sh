@@ -87,7 +87,7 @@ for s in "${ORDER[@]}"; do
       # reverse-over-reverse only: it is the back-end the solvers use (three back-ends outlasted a 50 s box)
       for dt in float32 bfloat16; do
         BENCH_STACKS_EVERY=15 stage "hvp_cost_$dt" "$CURV" "$PY" benchmarks/hvp_cost.py --model smollm2 --device cuda \
-          --dtype "$dt" --reps 3 --backends reverse_over_reverse --threads 4 --heap default
+          --dtype "$dt" --reps 3 --backends reverse_over_reverse --threads 4 --heap default --reorth partial
         BENCH_STACKS_EVERY=15 stage "hvp_matmat_$dt" "$MATMAT" "$PY" benchmarks/hvp_matmat.py --problem "$P,dtype=$dt" \
           --reps 2 --threads 4 --heap default
       done ;;

@@ -8,7 +8,10 @@ For each block b (yy: the adapter, LoRA + head; xx: every base weight) and each 
   graph, and the steady-state product is what an eigen-solver pays per iteration (goal: <= 1.5x a gradient).
   Forward-over-reverse and finite differences keep no graph, so their per-iteration cost equals standalone.
   The solvers keep freed memory in the heap while they run (``curvature.heap``); ``--heap keep,default``
-  times the solve both ways, side by side in each repetition.
+  times the solve both ways, side by side in each repetition. ``--reorth partial,full`` likewise times the
+  solve with partial re-orthogonalisation (a pass over the basis only when the estimated loss of
+  orthogonality asks, ``curvature.semi_orthogonality``; the default on blocks of 2^20 weights or more) and
+  with full re-orthogonalisation (a pass for every product).
 
 The reference is the gradient of the same block (``blocks=b``, the other block detached), and the gradient
 of both blocks is printed too. All timings are interleaved round-robin over --reps repetitions and the
@@ -57,6 +60,12 @@ def main(argv=None) -> int:
         help="in-solver allocator modes, comma-separated: keep (freed memory stays in the heap during the "
         "solve, the solvers' default) and default (glibc's own thresholds)",
     )
+    p.add_argument(
+        "--reorth",
+        default="partial,full",
+        help="in-solver re-orthogonalisation, comma-separated: partial (passes over the basis when the "
+        "estimates ask) and full (a pass per product)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "float64"))
@@ -66,6 +75,10 @@ def main(argv=None) -> int:
     heap_modes = [h for h in args.heap.split(",") if h]
     if not heap_modes or any(h not in ("keep", "default") for h in heap_modes):
         p.error("--heap lists keep and/or default")
+    reorths = [r for r in args.reorth.split(",") if r]
+    if not reorths or any(r not in ("partial", "full") for r in reorths):
+        p.error("--reorth lists partial and/or full")
+    solver_modes = [(h, r) for h in heap_modes for r in reorths]
     backends = [b for b in args.backends.split(",") if b]
     if any(b not in ("xx", "yy") for b in blocks) or any(b not in BACKENDS for b in backends):
         p.error(f"--blocks among xx, yy and --backends among {', '.join(BACKENDS)}")
@@ -117,10 +130,14 @@ def main(argv=None) -> int:
                 op = engine.operator(b)
                 first, _ = timed(lambda: op.matvec(vec[b]))
                 record(("first", b, be), first)
-                for mode in heap_modes:
+                for mode, reorth in solver_modes:
                     with heap.switched(mode == "keep"):
-                        res = lanczos_top_eigs(op, 1, max_iter=args.iters, tol=1e-300, explicit_residuals=False)
-                    record(("solver", b, be, mode), res.seconds / res.n_hvp)
+                        res = lanczos_top_eigs(
+                            op, 1, max_iter=args.iters, tol=1e-300, explicit_residuals=False, reorth=reorth
+                        )
+                    record(("solver", b, be, mode, reorth), res.seconds / res.n_hvp)
+                    if reorth == "partial":
+                        record(("passes", b, be, mode), res.full_passes)
                 engine.release()
 
     done = repeat_until_stopped(args.reps, measure_once, samples)
@@ -132,7 +149,7 @@ def main(argv=None) -> int:
         m = {k: agg(v) for k, v in samples.items()}
         print(f"[{label} {done}] gradient of both blocks: {m[('grad', 'xy')]:.3f}s")
         alone = "".join(f" {'standalone, ' + h:>20}" for h in heap_modes)
-        heads = "".join(f" {'in solver, ' + h:>19}" for h in heap_modes)
+        heads = "".join(f" {'in solver, ' + h + ', ' + r:>27}" for h, r in solver_modes)
         print(
             f"{'block':>5} {'backend':>9} {'grad_b s':>9}{alone} {'1st in solver':>14}{heads}"
             "   (ratios to the gradient of the same block)"
@@ -142,8 +159,12 @@ def main(argv=None) -> int:
             for be in backends:
                 f = m[("first", b, be)]
                 sa = "".join(f" {m[('standalone', b, be, h)] / g:19.2f}x" for h in heap_modes)
-                its = "".join(f" {m[('solver', b, be, h)] / g:18.2f}x" for h in heap_modes)
+                its = "".join(f" {m[('solver', b, be, h, r)] / g:26.2f}x" for h, r in solver_modes)
                 print(f"{b:>5} {SHORT[be]:>9} {g:9.3f}{sa} {f / g:13.2f}x{its}")
+        passes = {k: v for k, v in m.items() if k[0] == "passes"}
+        if passes and label == "best of":
+            said = ", ".join(f"{k[1]} {SHORT[k[2]]} {k[3]}: {v:.0f}" for k, v in passes.items())
+            print(f"  products with a full pass over the basis in a partial solve of {args.iters}: {said}")
     return 0
 
 

@@ -37,8 +37,16 @@ from .ritz import (
     lanczos_step,
     with_room,
 )
+from .semi_orthogonality import SemiOrthogonality
 
-__all__ = ["EigResult", "WHICH", "Which", "eigsh_top", "lanczos_top_eigs", "power_iteration"]
+__all__ = ["EigResult", "REORTH", "WHICH", "Which", "eigsh_top", "lanczos_top_eigs", "power_iteration"]
+
+Reorth = Literal["auto", "full", "partial"]
+REORTH: tuple[str, ...] = ("auto", "full", "partial")
+# 'auto' re-orthogonalises partially from this many unknowns: the base weights of every real model here (22.7M
+# for MiniLM), where a pass over the basis costs a share of a product, and never on the small test operators,
+# whose numbers then stay those of full re-orthogonalisation
+PARTIAL_REORTH_FROM = 1 << 20
 
 
 @keeps_heap
@@ -54,8 +62,9 @@ def lanczos_top_eigs(
     explicit_residuals: bool = True,
     return_vectors: bool = False,
     max_basis: int | None = None,
+    reorth: Reorth = "auto",
 ) -> EigResult:
-    """The k wanted eigenvalues of a symmetric operator by Lanczos with full re-orthogonalisation.
+    """The k wanted eigenvalues of a symmetric operator by Lanczos with full or partial re-orthogonalisation.
 
     k = 1 runs single-vector Lanczos; k >= 2 runs block Lanczos with a block of b = k + 1 vectors (see
     :func:`_block_lanczos`), because one start vector sees only one direction per eigenspace and misses
@@ -77,6 +86,14 @@ def lanczos_top_eigs(
     vector (``restarts`` counts them). Default: what fits in 40% of the free memory when the solve starts
     (the whole budget on small operators).
 
+    ``reorth`` (k = 1): 'full' passes every new vector through Gram-Schmidt against the whole basis; 'partial'
+    does so only when Simon's estimates of the loss of orthogonality exceed sqrt(eps) (``semi_orthogonality``),
+    which keeps the Ritz values those of full re-orthogonalisation to about eps ||A|| and spares a pass over the
+    basis on most products; 'auto' is 'partial' from ``PARTIAL_REORTH_FROM`` unknowns, where a pass costs a
+    noticeable share of a product, and 'full' below and on operators whose products are not exact to rounding
+    (finite differences: ``Operator.exact_products``). Block Lanczos (k >= 2) always re-orthogonalises fully.
+    The result says which ran and, for 'partial', how many products had a full pass (``full_passes``).
+
     ``which``: 'LM' largest magnitude (the norm), 'LA' largest algebraic, 'SA' smallest algebraic.
     ``v0``: start vector of shape (d,) or, for k >= 2, start block of shape (d, c) (columns completed with
     random vectors from ``seed`` up to the block size). ``iterations`` counts the products that built the
@@ -95,12 +112,15 @@ def lanczos_top_eigs(
         raise ValueError(f"unknown which {which!r}; accepted: {', '.join(WHICH)}")
     if max_iter < 1 or not tol > 0:
         raise ValueError(f"need max_iter >= 1 and tol > 0, got {max_iter}, {tol}")
+    if reorth not in REORTH:
+        raise ValueError(f"unknown reorth {reorth!r}; accepted: {', '.join(REORTH)}")
     d = _check_symmetric(op, k)
     if max_iter < k:
         raise ValueError(f"max_iter = {max_iter} products cannot give k = {k} eigenvalues; need max_iter >= k")
     if k == 1:
+        partial = reorth == "partial" or (reorth == "auto" and d >= PARTIAL_REORTH_FROM and op.exact_products)
         return _single_lanczos(
-            op, which, min(int(max_iter), d), tol, seed, v0, explicit_residuals, return_vectors, max_basis
+            op, which, min(int(max_iter), d), tol, seed, v0, explicit_residuals, return_vectors, max_basis, partial
         )
     return _block_lanczos(op, k, which, min(int(max_iter), d), tol, seed, v0, explicit_residuals, return_vectors)
 
@@ -123,6 +143,7 @@ def _single_lanczos(
     explicit: bool,
     return_vectors: bool,
     max_basis: int | None = None,
+    partial: bool = False,
 ) -> EigResult:
     """Single-vector Lanczos: T_m = tridiag(beta, alpha, beta), recurrence residual beta_m |s_m|.
 
@@ -138,9 +159,12 @@ def _single_lanczos(
     alpha, beta = np.zeros(cap), np.zeros(cap)
     converged, m, used, restarts, history = False, 0, 0, 0, []
     schedule, restart_gen = _ExplicitSchedule(1, explicit), None
+    eps = torch.finfo(op.dtype).eps
+    orth = SemiOrthogonality(eps) if partial else None
+    full_passes = 0
     j = 0
     while True:
-        alpha[j], w, beta[j] = lanczos_step(op, Q, j)
+        alpha[j], w, beta[j] = lanczos_step(op, Q, j, orth)
         m, used = j + 1, used + 1
         if m == 1:
             theta, S = np.array([alpha[0]]), np.ones((1, 1))
@@ -160,6 +184,8 @@ def _single_lanczos(
         if full:
             Q[0] = _ritz_vector(Q[:m], S[:, idx[0]])
             schedule, restarts, j = _ExplicitSchedule(1, explicit), restarts + 1, 0
+            if orth is not None:
+                full_passes, orth = full_passes + orth.full_passes, SemiOrthogonality(eps)
             continue
         Q = with_room(Q, j + 2, cap)
         if closed:
@@ -168,6 +194,8 @@ def _single_lanczos(
                 restart_gen = draws.generator(int(seed) + 1, Q.device)
             beta[j] = 0.0
             Q[j + 1] = _random_unit_orthogonal(Q[:m], restart_gen)
+            if orth is not None:
+                orth.fresh_direction()
         else:
             torch.div(w, beta[j], out=Q[j + 1])  # into the basis row: no temporary of length d
         j += 1
@@ -187,6 +215,8 @@ def _single_lanczos(
         vectors if return_vectors else None,
         tuple(history),
         restarts=restarts,
+        reorth="partial" if orth is not None else "full",
+        full_passes=full_passes + orth.full_passes if orth is not None else None,
     )
 
 

@@ -390,6 +390,7 @@ class HessianAtPoint:
             name=f"H_{block}",
             symmetric=block in ("xx", "yy", "full"),
             apply_many=apply_many,
+            exact_products=self.backend != "finite_difference",
         )
 
     def release(self) -> None:

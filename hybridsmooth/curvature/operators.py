@@ -38,7 +38,9 @@ class Operator:
     ``hvps_per_matvec`` is what one product costs in HVPs of the underlying objective (2 for the
     cross-block dilation, 0 for an explicit matrix); ``counter`` accumulates it. ``apply_many``, if given,
     maps a block of columns V (shape[1], k) to (shape[0], k) at once and must agree with ``apply`` column by
-    column; without it ``matmat`` loops over the columns.
+    column; without it ``matmat`` loops over the columns. ``exact_products`` is False where a product carries an
+    error beyond rounding (finite differences): Lanczos then re-orthogonalises fully, since its estimates of
+    the loss of orthogonality model rounding alone.
     """
 
     shape: tuple[int, int]
@@ -50,6 +52,7 @@ class Operator:
     name: str = "operator"
     symmetric: bool = True
     apply_many: Callable[[Tensor], Tensor] | None = field(default=None, repr=False, compare=False)
+    exact_products: bool = True
 
     def matvec(self, v: Tensor) -> Tensor:
         if v.shape != (self.shape[1],):
@@ -129,6 +132,7 @@ def diagonal_scaled(op: Operator, left: Tensor, right: Tensor, *, name: str | No
         name=name or f"scaled({op.name})",
         symmetric=sym,
         apply_many=lambda V: left[:, None] * op.matmat(right[:, None] * V),
+        exact_products=op.exact_products,
     )
 
 
@@ -148,7 +152,15 @@ def dilation(B: Operator, Bt: Operator, *, name: str = "dilation") -> Operator:
         return torch.cat([B.matmat(V[m:]), Bt.matmat(V[:m])])
 
     return Operator(
-        (m + n, m + n), B.dtype, B.device, apply, hvps_per_matvec=0, counter=B.counter, name=name, apply_many=apply_many
+        (m + n, m + n),
+        B.dtype,
+        B.device,
+        apply,
+        hvps_per_matvec=0,
+        counter=B.counter,
+        name=name,
+        apply_many=apply_many,
+        exact_products=B.exact_products and Bt.exact_products,
     )
 
 
@@ -163,4 +175,5 @@ def gram(B: Operator, Bt: Operator, *, name: str = "gram") -> Operator:
         counter=B.counter,
         name=name,
         apply_many=lambda V: Bt.matmat(B.matmat(V)),
+        exact_products=B.exact_products and Bt.exact_products,
     )

@@ -19,6 +19,7 @@ from torch import Tensor
 
 from . import draws, precise
 from .operators import Operator
+from .semi_orthogonality import SemiOrthogonality
 
 Which = Literal["LM", "LA", "SA"]
 WHICH: tuple[str, ...] = ("LM", "LA", "SA")
@@ -47,6 +48,10 @@ class EigResult:
     history: tuple[float, ...] = field(default=(), repr=False, compare=False)
     block_size: int = 1
     restarts: int = 0
+    # "full": every product's vector had a Gram-Schmidt pass over the whole basis; "partial": only
+    # ``full_passes`` of them did, when the estimated loss of orthogonality asked (``semi_orthogonality``)
+    reorth: str = "full"
+    full_passes: int | None = None
 
     @property
     def top(self) -> float:
@@ -175,14 +180,20 @@ def with_room(Q: Tensor, rows: int, limit: int) -> Tensor:
     return grown
 
 
-def lanczos_step(op: Operator, Q: Tensor, j: int) -> tuple[float, Tensor, float]:
+def lanczos_step(
+    op: Operator, Q: Tensor, j: int, orthogonality: SemiOrthogonality | None = None
+) -> tuple[float, Tensor, float]:
     """Step j of single-vector Lanczos with full re-orthogonalisation, from the orthonormal rows Q[: j + 1]:
     (alpha_j, w, beta_j) with alpha_j = q_j^T A q_j, w the residual of A q_j against the basis and
-    beta_j = ||w||. One product. The caller decides what follows: q_{j+1} = w / beta_j, a restart, or a stop."""
-    return lanczos_update(Q, j, op.matvec(Q[j]))
+    beta_j = ||w||. One product. The caller decides what follows: q_{j+1} = w / beta_j, a restart, or a stop.
+    With ``orthogonality`` the pass over the whole basis runs only when its estimates ask for it (partial
+    re-orthogonalisation, ``semi_orthogonality``)."""
+    return lanczos_update(Q, j, op.matvec(Q[j]), orthogonality)
 
 
-def lanczos_update(Q: Tensor, j: int, w: Tensor) -> tuple[float, Tensor, float]:
+def lanczos_update(
+    Q: Tensor, j: int, w: Tensor, orthogonality: SemiOrthogonality | None = None
+) -> tuple[float, Tensor, float]:
     """``lanczos_step`` from its product w = A Q[j], taken by the caller (several probes' products can then
     share one batched product); w is worked on in place unless it is a view of Q."""
     alpha = precise.dot(Q[j], w)
@@ -200,12 +211,17 @@ def lanczos_update(Q: Tensor, j: int, w: Tensor) -> tuple[float, Tensor, float]:
         w.add_(Q[j - 1], alpha=-precise.dot(Q[j - 1], w))
     basis = Q[: j + 1]
     norm = precise.norm(w)
+    if orthogonality is not None and not orthogonality.needs_full_pass(alpha, norm):
+        orthogonality.record(alpha, norm, full=False)
+        return alpha, w, norm
     for _ in range(2):
         before = norm
         w.addmv_(basis.T, precise.project(basis, w), alpha=-1)
         norm = precise.norm(w)
         if norm > before / math.sqrt(2):
             break
+    if orthogonality is not None:
+        orthogonality.record(alpha, norm, full=True)
     return alpha, w, norm
 
 
