@@ -53,8 +53,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # sibling module
 from bench_objectives import llm_minibatch_objective  # noqa: E402
 
 from hybridsmooth.curvature import HessianAtPoint, heap, lanczos_top_eigs, power_iteration  # noqa: E402
-from hybridsmooth.curvature.eigen import PARTIAL_REORTH_FROM  # noqa: E402
 from hybridsmooth.curvature.operators import Operator  # noqa: E402
+from hybridsmooth.curvature.semi_orthogonality import PARTIAL_REORTH_FROM  # noqa: E402
 from hybridsmooth.oracles import install_hint  # noqa: E402
 from hybridsmooth.oracles.pyhessian_power import pyhessian_power, pyhessian_rule_stop  # noqa: E402
 

@@ -19,7 +19,7 @@ import scipy.linalg
 import torch
 from torch import Tensor
 
-from . import precise
+from . import precise, semi_orthogonality
 from .heap import keeps_heap
 from .operators import Operator
 from .ritz import _apply_rows, basis_capacity, basis_rows, lanczos_update, with_room
@@ -67,13 +67,16 @@ def _lanczos_tridiagonals(op: Operator, V: Tensor, m: int) -> list[tuple[np.ndar
     """``_lanczos_tridiagonal`` of each unit row of V, run side by side: each step multiplies the probes still
     running with one batched product (``Operator.matmat``), then each probe runs its own recurrence
     (``lanczos_update``) on its own basis. A lone probe takes ``matvec``, so that one probe gives the
-    eigen-solver's recurrence to the last bit; a batch agrees with it to rounding."""
+    eigen-solver's recurrence to the last bit; a batch agrees with it to rounding. Each probe re-orthogonalises
+    as the eigen-solver's 'auto' does: partially on large exact operators (``semi_orthogonality``)."""
     d = op.shape[0]
-    bases = []
+    partial = semi_orthogonality.partial_by_default(op)
+    bases, orth = [], []
     for v in V:
         Q = basis_rows(d, min(m, 8), dtype=op.dtype, device=op.device)
         Q[0] = v
         bases.append(Q)
+        orth.append(semi_orthogonality.for_operator(op) if partial else None)
     alpha: list[list[float]] = [[] for _ in bases]
     beta: list[list[float]] = [[] for _ in bases]
     running = list(range(len(bases)))
@@ -83,7 +86,7 @@ def _lanczos_tridiagonals(op: Operator, V: Tensor, m: int) -> list[tuple[np.ndar
         still = []
         for p, w in zip(running, W):
             # a row of the batched product is a strided view of its columns; the update works on it in place
-            a, w, b = lanczos_update(bases[p], j, w.contiguous())
+            a, w, b = lanczos_update(bases[p], j, w.contiguous(), orth[p])
             alpha[p].append(a)
             if j == m - 1 or b <= 1e3 * np.finfo(float).eps * max(abs(x) for x in alpha[p]):
                 continue

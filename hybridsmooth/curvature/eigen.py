@@ -17,7 +17,7 @@ import scipy.linalg
 import torch
 from torch import Tensor
 
-from . import draws, precise
+from . import draws, precise, semi_orthogonality
 from .block_lanczos import _block_lanczos
 from .heap import keeps_heap
 from .operators import Operator
@@ -37,16 +37,11 @@ from .ritz import (
     lanczos_step,
     with_room,
 )
-from .semi_orthogonality import SemiOrthogonality
 
 __all__ = ["EigResult", "REORTH", "WHICH", "Which", "eigsh_top", "lanczos_top_eigs", "power_iteration"]
 
 Reorth = Literal["auto", "full", "partial"]
 REORTH: tuple[str, ...] = ("auto", "full", "partial")
-# 'auto' re-orthogonalises partially from this many unknowns: the base weights of every real model here (22.7M
-# for MiniLM), where a pass over the basis costs a share of a product, and never on the small test operators,
-# whose numbers then stay those of full re-orthogonalisation
-PARTIAL_REORTH_FROM = 1 << 20
 
 
 @keeps_heap
@@ -89,10 +84,11 @@ def lanczos_top_eigs(
     ``reorth`` (k = 1): 'full' passes every new vector through Gram-Schmidt against the whole basis; 'partial'
     does so only when Simon's estimates of the loss of orthogonality exceed sqrt(eps) (``semi_orthogonality``),
     which keeps the Ritz values those of full re-orthogonalisation to about eps ||A|| and spares a pass over the
-    basis on most products; 'auto' is 'partial' from ``PARTIAL_REORTH_FROM`` unknowns, where a pass costs a
-    noticeable share of a product, and 'full' below and on operators whose products are not exact to rounding
-    (finite differences: ``Operator.exact_products``). Block Lanczos (k >= 2) always re-orthogonalises fully.
-    The result says which ran and, for 'partial', how many products had a full pass (``full_passes``).
+    basis on most products; 'auto' is 'partial' from ``semi_orthogonality.PARTIAL_REORTH_FROM`` unknowns, where
+    a pass costs a noticeable share of a product, and 'full' below and on operators whose products are not
+    exact to rounding (finite differences: ``Operator.exact_products``). Block Lanczos (k >= 2) always
+    re-orthogonalises fully. The result says which ran and, for 'partial', how many products had a full pass
+    (``full_passes``).
 
     ``which``: 'LM' largest magnitude (the norm), 'LA' largest algebraic, 'SA' smallest algebraic.
     ``v0``: start vector of shape (d,) or, for k >= 2, start block of shape (d, c) (columns completed with
@@ -118,7 +114,7 @@ def lanczos_top_eigs(
     if max_iter < k:
         raise ValueError(f"max_iter = {max_iter} products cannot give k = {k} eigenvalues; need max_iter >= k")
     if k == 1:
-        partial = reorth == "partial" or (reorth == "auto" and d >= PARTIAL_REORTH_FROM and op.exact_products)
+        partial = reorth == "partial" or (reorth == "auto" and semi_orthogonality.partial_by_default(op))
         return _single_lanczos(
             op, which, min(int(max_iter), d), tol, seed, v0, explicit_residuals, return_vectors, max_basis, partial
         )
@@ -159,8 +155,7 @@ def _single_lanczos(
     alpha, beta = np.zeros(cap), np.zeros(cap)
     converged, m, used, restarts, history = False, 0, 0, 0, []
     schedule, restart_gen = _ExplicitSchedule(1, explicit), None
-    eps = torch.finfo(op.dtype).eps
-    orth = SemiOrthogonality(eps) if partial else None
+    orth = semi_orthogonality.for_operator(op) if partial else None
     full_passes = 0
     j = 0
     while True:
@@ -185,7 +180,7 @@ def _single_lanczos(
             Q[0] = _ritz_vector(Q[:m], S[:, idx[0]])
             schedule, restarts, j = _ExplicitSchedule(1, explicit), restarts + 1, 0
             if orth is not None:
-                full_passes, orth = full_passes + orth.full_passes, SemiOrthogonality(eps)
+                full_passes, orth = full_passes + orth.full_passes, semi_orthogonality.for_operator(op)
             continue
         Q = with_room(Q, j + 2, cap)
         if closed:

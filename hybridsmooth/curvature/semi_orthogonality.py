@@ -26,6 +26,24 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import torch
+
+# the solvers re-orthogonalise partially by default from this many unknowns: the base weights of every real
+# model here (22.7M for MiniLM), where a pass over the basis costs a share of a product, and never on the small
+# test operators, whose numbers then stay those of full re-orthogonalisation
+PARTIAL_REORTH_FROM = 1 << 20
+
+
+def partial_by_default(op) -> bool:
+    """Whether a solver on ``op`` re-orthogonalises partially unless told otherwise: on operators of at least
+    ``PARTIAL_REORTH_FROM`` unknowns whose products are exact to rounding (the estimates model rounding
+    alone; a finite-difference product carries more)."""
+    return op.shape[0] >= PARTIAL_REORTH_FROM and op.exact_products
+
+
+def for_operator(op) -> SemiOrthogonality:
+    """The estimates for a Lanczos run on ``op``, at the rounding unit of its dtype."""
+    return SemiOrthogonality(torch.finfo(op.dtype).eps)
 
 
 class SemiOrthogonality:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from hybridsmooth.curvature import HessianAtPoint, eigen, lanczos_top_eigs
+from hybridsmooth.curvature import HessianAtPoint, density, lanczos_top_eigs, ritz, semi_orthogonality, spectral_density
 from hybridsmooth.curvature.operators import Operator, dilation, matrix_operator
 from hybridsmooth.curvature.ritz import lanczos_step
 from hybridsmooth.curvature.semi_orthogonality import SemiOrthogonality
@@ -88,7 +88,7 @@ def test_partial_restarts_and_closed_spaces():
 def test_auto_chooses_partial_on_large_exact_operators_only(monkeypatch):
     op = _diagonal_operator(torch.float64, d=500)
     assert lanczos_top_eigs(op, tol=1e-8, max_iter=100).reorth == "full"  # below PARTIAL_REORTH_FROM
-    monkeypatch.setattr(eigen, "PARTIAL_REORTH_FROM", 400)
+    monkeypatch.setattr(semi_orthogonality, "PARTIAL_REORTH_FROM", 400)
     assert lanczos_top_eigs(op, tol=1e-8, max_iter=100).reorth == "partial"
     inexact = Operator(op.shape, op.dtype, op.device, op.apply, name="fd", exact_products=False)
     assert lanczos_top_eigs(inexact, tol=1e-8, max_iter=100).reorth == "full"
@@ -119,3 +119,27 @@ def test_bad_arguments():
         SemiOrthogonality(0.0)
     with pytest.raises(ValueError, match="noise"):
         SemiOrthogonality(1e-7, noise=0.5)
+
+
+def test_the_spectral_density_reorthogonalises_partially_and_keeps_its_nodes(monkeypatch):
+    """SLQ's probes follow the eigen-solver's rule: partial on large exact operators. Their Gauss nodes and
+    weights are those of full re-orthogonalisation to rounding, and one probe still runs the eigen-solver's
+    recurrence to the last bit."""
+    g = torch.Generator().manual_seed(2)
+    d = 400
+    U, _ = torch.linalg.qr(torch.randn(d, d, generator=g, dtype=torch.float64))
+    A = (U * torch.linspace(-2.0, 5.0, d, dtype=torch.float64)) @ U.T
+    full = spectral_density(matrix_operator(A), n_probes=3, n_steps=60, seed=1, batch=1)
+    calls = []
+    real_update = ritz.lanczos_update
+
+    def spy(Q, j, w, orthogonality=None):
+        calls.append(orthogonality is not None)
+        return real_update(Q, j, w, orthogonality)
+
+    monkeypatch.setattr(semi_orthogonality, "PARTIAL_REORTH_FROM", 100)
+    monkeypatch.setattr(density, "lanczos_update", spy)
+    part = spectral_density(matrix_operator(A), n_probes=3, n_steps=60, seed=1, batch=1)
+    assert calls and all(calls)
+    np.testing.assert_allclose(part.nodes, full.nodes, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(part.weights, full.weights, rtol=1e-7, atol=1e-9)
