@@ -28,6 +28,7 @@ from contextlib import contextmanager
 
 from .. import validate
 from ..curvature.block_constants import BLOCK_QUANTITY
+from ..curvature.eigen import REORTH
 from ..curvature.hvp import BACKENDS
 from ..errors import UsageError
 from ..objectives.base import Objective
@@ -76,6 +77,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--max-iter", type=int, default=300, help="product budget per eigen-solve (default 300; see --rtol)"
+    )
+    parser.add_argument(
+        "--reorth",
+        choices=REORTH,
+        default="auto",
+        help="Lanczos' re-orthogonalisation: partial (a pass over the basis only when the estimated loss of "
+        "orthogonality asks), full (a pass per product), auto (default: partial on blocks of 2^20 weights "
+        "or more with exact products, full below)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the start vectors and of the points")
     parser.add_argument(
@@ -168,6 +177,7 @@ def run(args) -> int:
         seed=args.seed,
         reuse_graph=not args.no_graph_cache,
         progress=_show_progress(args),
+        reorth=args.reorth,
     )
     secants, end_rows = (
         secant_report(objective, args, blocks, _show_progress(args)) if args.secant_steps else (None, None)
@@ -184,7 +194,7 @@ def run(args) -> int:
 def _write_csv(path: str, rows: list[dict]) -> None:
     try:
         with open(path, "w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=(*table_columns(rows), "rtol"), extrasaction="ignore")
+            w = csv.DictWriter(fh, fieldnames=(*table_columns(rows), "rtol", "reorth"), extrasaction="ignore")
             w.writeheader()
             w.writerows(rows)
     except OSError as err:
@@ -197,6 +207,7 @@ def _print_json(args, rows: list[dict], secants: dict | None, end_rows: list[dic
             problem=args.problem,
             method=args.method,
             backend=args.backend,
+            reorth=args.reorth,
             seed=args.seed,
             idx=args.idx,
             rows=rows,

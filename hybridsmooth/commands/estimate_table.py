@@ -30,10 +30,11 @@ def estimate_table(
     reuse_graph: bool = True,
     points: list | None = None,
     progress: bool = False,
+    reorth: str = "auto",
 ) -> list[dict]:
     """One row per block (see ``commands.estimate``); the work behind the command, callable from Python.
     ``points``: evaluate at these (x, y) points instead of the initial point and its perturbations.
-    ``progress``: draw a bar on stderr."""
+    ``progress``: draw a bar on stderr. ``reorth``: Lanczos' re-orthogonalisation (``lanczos_top_eigs``)."""
     _check_settings(
         objective, blocks, method=method, k=k, n_points=n_points, spread=spread, idx=idx, max_iter=max_iter, seed=seed
     )
@@ -53,6 +54,7 @@ def estimate_table(
         seed=seed,
         reuse_graph=reuse_graph,
         progress=progress,
+        reorth=reorth,
     )
     return [dict(_row(objective, b, [point[b] for point in solved], idx), rtol=tol) for b in blocks]
 
@@ -143,6 +145,8 @@ def _row(objective: Objective, block: str, per_point: list, idx) -> dict:
         points=len(values),
         top_k=list(best.top_k),
         per_point=values,
+        # how the solves re-orthogonalised: "full", or "partial" with the products that had a full pass
+        reorth=_reorth_said(per_point),
     )
     if per_point[0].defects is not None:
         row.update(
@@ -150,6 +154,15 @@ def _row(objective: Objective, block: str, per_point: list, idx) -> dict:
             nonlinearity=max(e.defects.nonlinearity for e in per_point),
         )
     return row
+
+
+def _reorth_said(per_point: list) -> str:
+    solvers = [e.solver for e in per_point if e.solver is not None]
+    if not solvers or all(s.reorth == "full" for s in solvers):
+        return "full"
+    passes = sum(s.full_passes or 0 for s in solvers if s.reorth == "partial")
+    products = sum(s.iterations for s in solvers if s.reorth == "partial")
+    return f"partial ({passes} of {products} products with a full pass)"
 
 
 def _relative(residual: float, estimate: float) -> float:
@@ -172,6 +185,7 @@ def _solve_points(
     seed: int,
     reuse_graph: bool,
     progress: bool,
+    reorth: str = "auto",
 ) -> list:
     """``block_constants`` at every point, one point at a time so that at most one point's cached graphs are
     alive. Every block of point j starts from seed + j: the command's own noise key, kept so that its
@@ -200,6 +214,7 @@ def _solve_points(
                         on_product=bar.product,
                         on_block_start=lambda b, j=j: bar.start(j, b),
                         on_block_done=lambda b: bar.done(),
+                        reorth=reorth,
                     )
                 )
             except ValueError as err:  # non-deterministic objective, Krylov breakdown before k values, ...

@@ -28,7 +28,7 @@ from torch import Tensor
 from ..objectives.base import Objective
 from ..objectives.registry import as_objective
 from .defects import OperatorDefects, operator_defects
-from .eigen import EigResult, eigsh_top, lanczos_top_eigs, power_iteration
+from .eigen import EigResult, Reorth, eigsh_top, lanczos_top_eigs, power_iteration
 from .hvp import Backend, HessianAtPoint
 from .joint import cross_norm
 from .operators import dilation, gram
@@ -144,6 +144,7 @@ def block_constants(
     on_product: Callable[[], None] | None = None,
     on_block_start: Callable[[str], None] | None = None,
     on_block_done: Callable[[str], None] | None = None,
+    reorth: Reorth = "auto",
 ) -> BlockConstants:
     """Block norms of the Hessian of f_idx (``idx=None``: the full f) at (x, y), one eigen-solve per block.
 
@@ -165,6 +166,8 @@ def block_constants(
             counted in ``hvps``).
         check, reuse_graph, on_product: passed to :class:`HessianAtPoint`.
         on_block_start, on_block_done: called with the block name around each solve (progress bars).
+        reorth: Lanczos' re-orthogonalisation (``lanczos_top_eigs``): "auto" (partial on blocks of 2^20
+            weights or more), "full" or "partial".
 
     Returns:
         :class:`BlockConstants`, one :class:`BlockEstimate` per block. Unconverged Ritz values are lower
@@ -205,7 +208,9 @@ def block_constants(
                 on_block_start(b)
             block_seed = seed[b] if isinstance(seed, Mapping) else seed + BLOCK_SEED_OFFSET[b]
             kind = residuals[b] if isinstance(residuals, Mapping) else residuals
-            value, top_k, residual, res = _solve(engine, b, solver, k, tol, max_iter, block_seed, kind == "explicit")
+            value, top_k, residual, res = _solve(
+                engine, b, solver, k, tol, max_iter, block_seed, kind == "explicit", reorth
+            )
             measured = operator_defects(engine, b, block_seed, norm=value) if defects else None
             out.append(
                 BlockEstimate(
@@ -252,14 +257,24 @@ def _exact_block_norms(objective: Objective, blocks: tuple[str, ...]) -> dict[st
 
 
 def _solve(
-    engine: HessianAtPoint, block: str, solver: str, k: int, tol: float, max_iter: int, seed: int, explicit: bool
+    engine: HessianAtPoint,
+    block: str,
+    solver: str,
+    k: int,
+    tol: float,
+    max_iter: int,
+    seed: int,
+    explicit: bool,
+    reorth: Reorth = "auto",
 ) -> tuple[float, tuple[float, ...], float, EigResult]:
     """(estimate, the k values, residual in the estimate's units, solver result) for one block."""
     if block == "xy":
-        return _solve_cross(engine, solver, k, tol, max_iter, seed, explicit)
+        return _solve_cross(engine, solver, k, tol, max_iter, seed, explicit, reorth)
     op = engine.operator(block)
     if solver == "lanczos":
-        res = lanczos_top_eigs(op, k, which="LM", tol=tol, max_iter=max_iter, seed=seed, explicit_residuals=explicit)
+        res = lanczos_top_eigs(
+            op, k, which="LM", tol=tol, max_iter=max_iter, seed=seed, explicit_residuals=explicit, reorth=reorth
+        )
     elif solver == "power":
         res = power_iteration(op, tol=tol, max_iter=max_iter, seed=seed)
     else:
@@ -268,10 +283,17 @@ def _solve(
 
 
 def _solve_cross(
-    engine: HessianAtPoint, solver: str, k: int, tol: float, max_iter: int, seed: int, explicit: bool
+    engine: HessianAtPoint,
+    solver: str,
+    k: int,
+    tol: float,
+    max_iter: int,
+    seed: int,
+    explicit: bool,
+    reorth: Reorth = "auto",
 ) -> tuple[float, tuple[float, ...], float, EigResult]:
     if solver == "lanczos" and k == 1:
-        cn = cross_norm(engine, tol=tol, max_iter=max_iter, seed=seed, explicit_residuals=explicit)
+        cn = cross_norm(engine, tol=tol, max_iter=max_iter, seed=seed, explicit_residuals=explicit, reorth=reorth)
         return cn.estimate, (cn.estimate,), max(cn.solver.residuals), cn.solver
     if solver == "power":
         res = power_iteration(gram(engine.operator("xy"), engine.operator("yx")), tol=tol, max_iter=max_iter, seed=seed)

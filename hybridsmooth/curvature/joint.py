@@ -21,7 +21,7 @@ from typing import Literal
 
 import torch
 
-from .eigen import EigResult, lanczos_top_eigs, power_iteration
+from .eigen import EigResult, Reorth, lanczos_top_eigs, power_iteration
 from .hvp import HessianAtPoint
 from .operators import Operator, diagonal_scaled, dilation, gram
 
@@ -45,6 +45,7 @@ def cross_norm(
     max_iter: int = 200,
     seed: int = 0,
     explicit_residuals: bool = True,
+    reorth: Reorth = "auto",
 ) -> CrossNormResult:
     """||grad^2_xy f_idx(z)|| from the engine's H_xy and H_yx operators.
 
@@ -52,12 +53,20 @@ def cross_norm(
     +-sigma_i, so +sigma_max and -sigma_max emerge together. Asking for the largest algebraic value instead
     can stop early on a converged interior Ritz value near 0 while -sigma_max is already found (seen on
     SmolLM2 + LoRA at B = 0: 1e-5 reported against sigma_max >= 49, with a relative tolerance of 1e-3).
-    ``explicit_residuals``: as in :func:`lanczos_top_eigs` (Lanczos only; power iteration always has them).
+    ``explicit_residuals``, ``reorth``: as in :func:`lanczos_top_eigs` (Lanczos only; power iteration always has
+    explicit residuals).
     """
     B, Bt = engine.operator("xy"), engine.operator("yx")
     if method == "lanczos":
         res = lanczos_top_eigs(
-            dilation(B, Bt), 1, which="LM", tol=tol, max_iter=max_iter, seed=seed, explicit_residuals=explicit_residuals
+            dilation(B, Bt),
+            1,
+            which="LM",
+            tol=tol,
+            max_iter=max_iter,
+            seed=seed,
+            explicit_residuals=explicit_residuals,
+            reorth=reorth,
         )
         return CrossNormResult(abs(res.top), res, "lanczos-dilation")
     if method == "power":

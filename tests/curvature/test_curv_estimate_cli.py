@@ -95,3 +95,22 @@ def test_finite_differences_report_their_measured_defects(tmp_path, capsys):
     assert list(csv.DictReader(open(out_csv)))[0].keys() >= {"asymmetry", "nonlinearity"}
     assert main(["estimate", SPEC, "--json", "--quiet"]) == 0  # exact products: nothing to report
     assert all("asymmetry" not in r for r in json.loads(capsys.readouterr().out)["rows"])
+
+
+def test_estimate_reorth_partial_gives_the_exact_constants_and_says_how_it_ran(tmp_path, capsys):
+    """--reorth partial on every block: the same constants to the tolerance; the table says which
+    re-orthogonalisation ran (auto is full on operators this small) and the JSON records the request."""
+    exact = _exact()
+    assert main(["estimate", SPEC, "--reorth", "partial", "--json", "--rtol", "1e-8"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["reorth"] == "partial"
+    for r in out["rows"]:
+        assert abs(r["estimate"] - exact[r["quantity"]]) <= 1e-6 * exact[r["quantity"]]
+        assert r["converged"] and r["reorth"].startswith("partial (")
+    out_csv = tmp_path / "t.csv"
+    assert main(["estimate", SPEC, "--blocks", "xx", "--out", str(out_csv)]) == 0
+    assert [r["reorth"] for r in csv.DictReader(open(out_csv))] == ["full"]
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exited:
+        main(["estimate", SPEC, "--reorth", "never"])
+    assert exited.value.code == 2 and "--reorth" in capsys.readouterr().err
