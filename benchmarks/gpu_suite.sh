@@ -25,7 +25,7 @@ OUT="$1"; BOX="${2:-540}"; STAGES="${3:-quick,gpu_check,curvature,claim}"
 PY="${PYTHON:-python3}"
 CURV=45    # hvp_cost, per dtype: 37-40 s for 3 repetitions on the H200
 MATMAT=80  # hvp_matmat, per dtype: two set-ups and, per repetition, 4 SLQ runs of 40 products besides the matmats
-CALLS=30   # lanczos_calls: a Lanczos update's basis work, chunk loop against batched product, float32
+CALLS=30   # lanczos_calls: a Lanczos update's basis work, chunk loop against batched product, with and without a pass
 declare -A LIMIT=([quick]=100 [gpu_check]=220 [curvature]=$(( CALLS + 2 * CURV + 2 * MATMAT )) [claim]=0)
 IFS=, read -r -a ORDER <<< "$STAGES"
 for s in "${ORDER[@]}"; do
@@ -82,7 +82,7 @@ for s in "${ORDER[@]}"; do
     gpu_check)
       stage gpu_check 220 bash benchmarks/gpu_check.sh ;;
     curvature)
-      stage lanczos_calls "$CALLS" "$PY" benchmarks/lanczos_calls.py --device cuda --reps 5
+      stage lanczos_calls "$CALLS" "$PY" benchmarks/lanczos_calls.py --device cuda --reps 3
       smollm2_ready
       # reverse-over-reverse only: it is the back-end the solvers use (three back-ends outlasted a 50 s box)
       for dt in float32 bfloat16; do
