@@ -106,6 +106,15 @@ def _explicit_residuals(op: Operator, values: np.ndarray, vectors: Tensor) -> tu
     return precise.row_norms(R)
 
 
+def _ritz_vectors(Q: Tensor, s: np.ndarray, *, dtype, device) -> Tensor:
+    """The unit Ritz vectors Q^T s (columns). Q is orthonormal to rounding under full re-orthogonalisation and
+    only semi-orthogonal under partial re-orthogonalisation, where ||Q^T s|| may differ from 1 by up to about
+    sqrt(eps); the explicit residual certifies an eigenvalue within ||A v - theta v|| of theta for a unit v only."""
+    V = Q.T @ torch.as_tensor(s, dtype=dtype, device=device)
+    norms = torch.as_tensor(precise.row_norms(V.T), dtype=V.dtype, device=V.device)
+    return V.div_(norms)  # in place: no second vector of length d
+
+
 def _wanted_pairs(
     op: Operator,
     Q: Tensor,
@@ -120,7 +129,7 @@ def _wanted_pairs(
     """The wanted Ritz values, their vectors in the basis Q[:n] and their residuals: explicit ones (reusing the
     last check when it was made on this very basis) or, without ``explicit``, the recurrence values."""
     values = theta[idx]
-    vectors = Q[:n].T @ torch.as_tensor(S[:, idx], dtype=op.dtype, device=op.device)
+    vectors = _ritz_vectors(Q[:n], S[:, idx], dtype=op.dtype, device=op.device)
     if explicit:
         residuals = checked[1] if checked is not None and checked[0] == n else _explicit_residuals(op, values, vectors)
     else:
@@ -268,7 +277,7 @@ class _ExplicitSchedule:
             return True
         if not self.due(n, final):
             return False
-        vec = Q[:n].T @ torch.as_tensor(S[:, idx], dtype=op.dtype, device=op.device)
+        vec = _ritz_vectors(Q[:n], S[:, idx], dtype=op.dtype, device=op.device)
         self.checked = (n, _explicit_residuals(op, theta[idx], vec))
         if _all_within(self.checked[1], tol, scale):
             return True
