@@ -165,7 +165,11 @@ CELLS: dict[str, Cell] = {
     # of LoRA, so that the claim is tested across adapters: the hybrid and FO-PEFT only, on the main cell's grids
     # extended upwards in eta_y, twice, because both methods were selected at the top of their adapter grids:
     # the hybrid at 0.3 and FO-PEFT at 0.5 on the main cell's grids, then at 0.5 and 1.0 one step up
-    # (figures/claim/prompt holds every tuning run)
+    # (figures/claim/prompt holds every tuning run). The other methods and the control run when named, each in
+    # its own folder: FO-Full on the main cell's eta_x grid at the two adapter steps the hybrid and FO-PEFT
+    # selected here, and one point below it (it was selected at the grid's lowest eta_x, 1e-2); ZO-Full on the
+    # main cell's grid (the prompt stays at its random start); ZO-PEFT on the main cell's grid and one decade
+    # above it, since the prompt took adapter steps 3-5x the LoRA cell's
     "prompt": Cell(
         "prompt",
         "llm:model=minilm,adapter=prompt,task=sentiment,n_train=1000,batch_size=16,max_length=32",
@@ -173,11 +177,14 @@ CELLS: dict[str, Cell] = {
         grids={
             "hybrid": _grid(eta_x=[1e-5, 1e-4, 1e-3], eta_y=[0.2, 0.3, 0.5, 1.0], mu=[MU]),
             "fo_peft": _grid(eta_y=[0.1, 0.2, 0.3, 0.5, 1.0, 2.0]),
+            "fo_full": _grid(eta_x=[3e-3, 1e-2, 3e-2, 1e-1], eta_y=[0.5, 1.0]),
+            "zo_full": _grid(eta_x=[1e-4, 1e-3, 3e-3], mu=[MU]),
+            "zo_peft": _grid(eta_y=[1e-3, 1e-2, 1e-1, 1.0], mu=[MU]),
         },
         methods=("hybrid", "fo_peft"),
         control_seeds=(),
         notes="MiniLM-L6 + soft prompt (10 tokens) on 1000/500/1000 tweets (sentiment), 16 x 32 tokens per step, "
-        "Hybrid and FO-PEFT",
+        "Hybrid and FO-PEFT (the other methods and the control when named)",
     ),
     # the adapter grids run from 0.03 to 0.3: the tuning phase of this cell on one GPU (figures/claim/
     # smollm2_gpu_tuning, with the former grids 3e-3 to 3e-2) selected the top eta_y = 0.03 for Hybrid, FO-PEFT
