@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import pandas as pd
 import torch
@@ -208,9 +208,8 @@ def block_constants(
                 on_block_start(b)
             block_seed = seed[b] if isinstance(seed, Mapping) else seed + BLOCK_SEED_OFFSET[b]
             kind = residuals[b] if isinstance(residuals, Mapping) else residuals
-            value, top_k, residual, res = _solve(
-                engine, b, solver, k, tol, max_iter, block_seed, kind == "explicit", reorth
-            )
+            how = _Solve(solver, k, tol, max_iter, block_seed, kind == "explicit", reorth)
+            value, top_k, residual, res = _solve(engine, b, how)
             measured = operator_defects(engine, b, block_seed, norm=value) if defects else None
             out.append(
                 BlockEstimate(
@@ -256,44 +255,47 @@ def _exact_block_norms(objective: Objective, blocks: tuple[str, ...]) -> dict[st
     return {b: float(torch.linalg.matrix_norm(subs[b], 2)) if subs[b].numel() else 0.0 for b in blocks}
 
 
-def _solve(
-    engine: HessianAtPoint,
-    block: str,
-    solver: str,
-    k: int,
-    tol: float,
-    max_iter: int,
-    seed: int,
-    explicit: bool,
-    reorth: Reorth = "auto",
-) -> tuple[float, tuple[float, ...], float, EigResult]:
+class _Solve(NamedTuple):
+    """How one block is solved: the solver and its settings (``block_constants``' arguments)."""
+
+    solver: str
+    k: int
+    tol: float
+    max_iter: int
+    seed: int
+    explicit: bool
+    reorth: Reorth = "auto"
+
+
+def _solve(engine: HessianAtPoint, block: str, how: _Solve) -> tuple[float, tuple[float, ...], float, EigResult]:
     """(estimate, the k values, residual in the estimate's units, solver result) for one block."""
     if block == "xy":
-        return _solve_cross(engine, solver, k, tol, max_iter, seed, explicit, reorth)
+        return _solve_cross(engine, how)
     op = engine.operator(block)
-    if solver == "lanczos":
+    if how.solver == "lanczos":
         res = lanczos_top_eigs(
-            op, k, which="LM", tol=tol, max_iter=max_iter, seed=seed, explicit_residuals=explicit, reorth=reorth
+            op,
+            how.k,
+            which="LM",
+            tol=how.tol,
+            max_iter=how.max_iter,
+            seed=how.seed,
+            explicit_residuals=how.explicit,
+            reorth=how.reorth,
         )
-    elif solver == "power":
-        res = power_iteration(op, tol=tol, max_iter=max_iter, seed=seed)
+    elif how.solver == "power":
+        res = power_iteration(op, tol=how.tol, max_iter=how.max_iter, seed=how.seed)
     else:
-        res = eigsh_top(op, k, which="LM", tol=tol, seed=seed)
+        res = eigsh_top(op, how.k, which="LM", tol=how.tol, seed=how.seed)
     return abs(res.top), tuple(res.estimates), max(res.residuals), res
 
 
-def _solve_cross(
-    engine: HessianAtPoint,
-    solver: str,
-    k: int,
-    tol: float,
-    max_iter: int,
-    seed: int,
-    explicit: bool,
-    reorth: Reorth = "auto",
-) -> tuple[float, tuple[float, ...], float, EigResult]:
+def _solve_cross(engine: HessianAtPoint, how: _Solve) -> tuple[float, tuple[float, ...], float, EigResult]:
+    solver, k, tol, max_iter, seed = how.solver, how.k, how.tol, how.max_iter, how.seed
     if solver == "lanczos" and k == 1:
-        cn = cross_norm(engine, tol=tol, max_iter=max_iter, seed=seed, explicit_residuals=explicit, reorth=reorth)
+        cn = cross_norm(
+            engine, tol=tol, max_iter=max_iter, seed=seed, explicit_residuals=how.explicit, reorth=how.reorth
+        )
         return cn.estimate, (cn.estimate,), max(cn.solver.residuals), cn.solver
     if solver == "power":
         res = power_iteration(gram(engine.operator("xy"), engine.operator("yx")), tol=tol, max_iter=max_iter, seed=seed)
@@ -302,7 +304,7 @@ def _solve_cross(
     # k >= 2: the k largest of +-sigma_i are the k largest singular values
     op = dilation(engine.operator("xy"), engine.operator("yx"))
     res = (
-        lanczos_top_eigs(op, k, which="LA", tol=tol, max_iter=max_iter, seed=seed, explicit_residuals=explicit)
+        lanczos_top_eigs(op, k, which="LA", tol=tol, max_iter=max_iter, seed=seed, explicit_residuals=how.explicit)
         if solver == "lanczos"
         else eigsh_top(op, k, which="LA", tol=tol, seed=seed)
     )
