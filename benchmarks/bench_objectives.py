@@ -3,6 +3,16 @@
 from __future__ import annotations
 
 
+def add_minibatch_arguments(parser) -> None:
+    """The options ``llm_minibatch_objective`` reads: ``--model``, ``--adapter``, ``--batch-size``,
+    ``--max-length`` and ``--seed``."""
+    parser.add_argument("--model", default="minilm", help="minilm (default), tiny-bert, smollm2, tiny-llama")
+    parser.add_argument("--adapter", default="lora", choices=("lora", "prompt"))
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--max-length", type=int, default=32)
+    parser.add_argument("--seed", type=int, default=0)
+
+
 def llm_minibatch_objective(args):
     """``make_llm_objective`` for ``--model``, ``--adapter``, ``--batch-size``, ``--max-length``, ``--seed`` and,
     where the script has them, ``--device`` and ``--dtype``."""

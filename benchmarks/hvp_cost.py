@@ -35,7 +35,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # sibling module
 
 from _stop import dump_stacks_from_env, repeat_until_stopped  # noqa: E402
 from _timing import timed  # noqa: E402
-from bench_objectives import llm_minibatch_objective  # noqa: E402
+from bench_objectives import add_minibatch_arguments, llm_minibatch_objective  # noqa: E402
 
 from hybridsmooth.curvature import BACKENDS, HessianAtPoint, draws, heap, lanczos_top_eigs  # noqa: E402
 from hybridsmooth.curvature.hvp import hvp  # noqa: E402
@@ -45,10 +45,7 @@ SHORT = {"reverse_over_reverse": "rev-rev", "forward_over_reverse": "fwd-rev", "
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", default="minilm", help="minilm (default), tiny-bert, smollm2, tiny-llama")
-    p.add_argument("--adapter", default="lora", choices=("lora", "prompt"))
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--max-length", type=int, default=32)
+    add_minibatch_arguments(p)
     p.add_argument("--blocks", default="yy,xx", help="comma-separated among yy, xx")
     p.add_argument("--backends", default=",".join(BACKENDS))
     p.add_argument("--reps", type=int, default=3, help="round-robin repetitions (median reported)")
@@ -66,7 +63,6 @@ def main(argv=None) -> int:
         help="in-solver re-orthogonalisation, comma-separated: partial (passes over the basis when the "
         "estimates ask) and full (a pass per product)",
     )
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "float64"))
     args = p.parse_args(argv)

@@ -22,7 +22,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # sibling module bench_objectives
 
-from bench_objectives import llm_minibatch_objective  # noqa: E402
+from bench_objectives import add_minibatch_arguments, llm_minibatch_objective  # noqa: E402
 
 from hybridsmooth.curvature import HessianAtPoint, semi_orthogonality, spectral_density  # noqa: E402
 
@@ -31,16 +31,12 @@ FULL_EVERYWHERE = 1 << 62  # a threshold no operator reaches: every probe re-ort
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", default="minilm", help="minilm (default), tiny-bert, smollm2, tiny-llama")
-    p.add_argument("--adapter", default="lora", choices=("lora", "prompt"))
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--max-length", type=int, default=32)
+    add_minibatch_arguments(p)
     p.add_argument("--block", default="xx", choices=("xx", "yy"))
     p.add_argument("--probes", type=int, default=2)
     p.add_argument("--steps", type=int, default=30)
     p.add_argument("--reps", type=int, default=2, help="interleaved rounds (median and best reported)")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     if args.probes < 1 or args.steps < 2 or args.reps < 1:
         p.error("need --probes >= 1, --steps >= 2 and --reps >= 1")

@@ -30,6 +30,7 @@ from .ritz import (
     _explicit_residuals,
     _ExplicitSchedule,
     _order,
+    _ritz_vectors,
     _start_vector,
     _wanted_pairs,
     basis_capacity,
@@ -177,7 +178,7 @@ def _single_lanczos(
         if last:
             break
         if full:
-            Q[0] = _ritz_vector(Q[:m], S[:, idx[0]])
+            Q[0] = _ritz_vectors(Q[:m], S[:, idx[0]], dtype=Q.dtype, device=Q.device)
             schedule, restarts, j = _ExplicitSchedule(1, explicit), restarts + 1, 0
             if orth is not None:
                 full_passes, orth = full_passes + orth.full_passes, semi_orthogonality.for_operator(op)
@@ -213,12 +214,6 @@ def _single_lanczos(
         reorth="partial" if orth is not None else "full",
         full_passes=full_passes + orth.full_passes if orth is not None else None,
     )
-
-
-def _ritz_vector(Q: Tensor, s: np.ndarray) -> Tensor:
-    """The unit Ritz vector Q^T s (the restart vector of a full basis)."""
-    v = Q.T @ torch.as_tensor(s, dtype=Q.dtype, device=Q.device)
-    return v / precise.norm(v)
 
 
 @keeps_heap

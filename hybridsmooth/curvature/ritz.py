@@ -107,10 +107,13 @@ def _explicit_residuals(op: Operator, values: np.ndarray, vectors: Tensor) -> tu
 
 
 def _ritz_vectors(Q: Tensor, s: np.ndarray, *, dtype, device) -> Tensor:
-    """The unit Ritz vectors Q^T s (columns). Q is orthonormal to rounding under full re-orthogonalisation and
-    only semi-orthogonal under partial re-orthogonalisation, where ||Q^T s|| may differ from 1 by up to about
-    sqrt(eps); the explicit residual certifies an eigenvalue within ||A v - theta v|| of theta for a unit v only."""
+    """The unit Ritz vectors Q^T s (columns; one vector for a 1-D s, the restart vector of a full basis). Q is
+    orthonormal to rounding under full re-orthogonalisation and only semi-orthogonal under partial
+    re-orthogonalisation, where ||Q^T s|| may differ from 1 by up to about sqrt(eps); the explicit residual
+    certifies an eigenvalue within ||A v - theta v|| of theta for a unit v only."""
     V = Q.T @ torch.as_tensor(s, dtype=dtype, device=device)
+    if V.dim() == 1:
+        return V.div_(precise.norm(V))
     norms = torch.as_tensor(precise.row_norms(V.T), dtype=V.dtype, device=V.device)
     return V.div_(norms)  # in place: no second vector of length d
 

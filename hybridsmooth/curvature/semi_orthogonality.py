@@ -62,9 +62,8 @@ class SemiOrthogonality:
         self.prev = np.zeros(0)  # omega_{j-1,k}, k = 0..j-1
         self.force_next = False
         self.full_passes = 0
-        self.largest = 0.0  # the largest estimate met, before any pass reset it
         self._scale = 0.0
-        self._pending: np.ndarray | None = None
+        self._pending = np.zeros(0)  # the estimates of the step ``needs_full_pass`` last asked about
 
     @property
     def floor(self) -> float:
@@ -83,12 +82,12 @@ class SemiOrthogonality:
             psi = self.eps * self.noise * self._scale
             new[: j - 1] = (t + np.where(t >= 0, psi, -psi)) / beta_j
         self._pending = new
-        self.largest = max(self.largest, float(np.abs(new).max()))
         return self.force_next or bool(np.abs(new).max() > self.level)
 
     def record(self, alpha_j: float, beta_j: float, full: bool) -> None:
+        """Commits step j, which ``needs_full_pass`` was asked about."""
         j = len(self.alpha)
-        new = self._pending if self._pending is not None and len(self._pending) == j + 1 else np.full(j + 1, self.floor)
+        new = self._pending
         if full:
             self.full_passes += 1
             # a pass the estimates asked for is followed by one more; a forced one ends the pair
@@ -99,7 +98,6 @@ class SemiOrthogonality:
         self.alpha.append(float(alpha_j))
         self.beta.append(float(beta_j))
         self.prev, self.cur = self.cur, np.append(new, 1.0)
-        self._pending = None
 
     def fresh_direction(self) -> None:
         """The last new vector was replaced by a random one orthogonal to the whole basis (a closed Krylov
