@@ -151,12 +151,25 @@ def _loading_bars(args) -> Iterator[None]:
             hf_logging.enable_progress_bar()
 
 
+def _check_reorth(args) -> None:
+    """--reorth tells Lanczos how to re-orthogonalise: refused where no Lanczos runs, and 'partial' where block
+    Lanczos runs (--k 2 and more re-orthogonalise fully)."""
+    if args.reorth == "auto":
+        return
+    if args.forward_only or args.method != "lanczos":
+        what = "--forward-only" if args.forward_only else f"--method {args.method}"
+        raise UsageError(f"--reorth {args.reorth} applies to --method lanczos; {what} runs no Lanczos")
+    if args.reorth == "partial" and args.k != 1:
+        raise UsageError(f"--reorth partial applies to single-vector Lanczos (--k 1); --k {args.k} runs block Lanczos")
+
+
 def run(args) -> int:
     if args.out is not None:
         ensure_output_file(args.out, "--out")  # before the work: a long estimate must not end unwritable
     blocks = _parse_blocks(args.blocks)
     if args.tol is not None:  # before the model loads
         validate.positive("--rtol", args.tol, error=UsageError)
+    _check_reorth(args)
     with _loading_bars(args):
         objective = make_problem(args.problem)
     if args.forward_only:

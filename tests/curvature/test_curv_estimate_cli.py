@@ -54,6 +54,9 @@ def test_estimate_table_prints_exact_beside_estimate_and_writes_csv(tmp_path, ca
         (["--points", "0"], "--points must be"),
         (["--idx", "99"], "--idx must lie"),
         (["--k", "99"], "exceeds the number of eigenvalues"),
+        (["--method", "power", "--reorth", "full"], "--method power runs no Lanczos"),
+        (["--forward-only", "--reorth", "partial"], "--forward-only runs no Lanczos"),
+        (["--k", "2", "--reorth", "partial"], "--k 2 runs block Lanczos"),
     ],
 )
 def test_estimate_bad_arguments_exit_2_with_one_line(argv, msg, capsys):
