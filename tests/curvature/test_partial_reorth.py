@@ -66,6 +66,10 @@ def test_partial_gives_the_ritz_values_of_full(dtype, tol, which):
     assert abs(part.top - full.top) <= part.residuals[0] + full.residuals[0]
     assert abs(part.iterations - full.iterations) <= max(2, full.iterations // 10)
     assert part.full_passes < part.iterations
+    # and both against the spectrum itself, known exactly: the diagonal
+    diag = op.apply(torch.ones(op.shape[0], dtype=dtype)).double()
+    exact = {"LM": 10.0, "LA": 10.0, "SA": float(diag.min())}[which]
+    assert abs(part.top - exact) <= part.residuals[0] + 1e-6 * 10.0
 
 
 def test_partial_restarts_and_closed_spaces():
