@@ -40,7 +40,9 @@ def row_norms(rows: Tensor) -> tuple[float, ...]:
     return tuple(norm(r) for r in rows)
 
 
-def _project64(basis: Tensor, w: Tensor) -> Tensor:
+def project64(basis: Tensor, w: Tensor) -> Tensor:
+    """basis @ w accumulated in float64 across chunks of columns, returned in float64 (what ``project`` and
+    ``dot`` round; a sharded solver sums these parts over its ranks before rounding)."""
     if _plain(w) or basis.shape[0] == 0:
         return (basis @ w).double()
     if _takes_batched_path(w):
@@ -58,7 +60,7 @@ def _takes_batched_path(w: Tensor) -> bool:
 
 
 def _project64_batched(basis: Tensor, w: Tensor) -> Tensor:
-    """``_project64`` as one batched product over chunks of BATCHED_CHUNK columns, each reduced in w's dtype,
+    """``project64`` as one batched product over chunks of BATCHED_CHUNK columns, each reduced in w's dtype,
     the chunks summed in float64. On a GPU the loop launched 4 kernels per chunk, 8,200 for one inner product
     over SmolLM2's 134.5M base weights: an SLQ run in hvp_matmat on the H200 (2026-12-04) finished no
     repetition in 45 s, stopped in this loop. The chunks are shorter than the loop's because a batched product
@@ -79,14 +81,14 @@ def _project64_batched(basis: Tensor, w: Tensor) -> Tensor:
 def project(basis: Tensor, w: Tensor) -> Tensor:
     """basis @ w (k rows of length d against a vector of length d), accumulated in float64 across chunks of
     columns; returned in w's dtype."""
-    return _project64(basis, w).to(w.dtype)
+    return project64(basis, w).to(w.dtype)
 
 
 def dot(a: Tensor, b: Tensor) -> float:
     """a . b of two vectors, accumulated in float64 across chunks."""
     if _plain(b):
         return float(a.reshape(-1) @ b.reshape(-1))
-    return float(_project64(a.reshape(1, -1), b.reshape(-1))[0])
+    return float(project64(a.reshape(1, -1), b.reshape(-1))[0])
 
 
 # the float64 reductions below convert one chunk at a time: converting a 22.7M-entry vector whole allocates

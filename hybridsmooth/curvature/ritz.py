@@ -106,14 +106,15 @@ def _explicit_residuals(op: Operator, values: np.ndarray, vectors: Tensor) -> tu
     return precise.row_norms(R)
 
 
-def _ritz_vectors(Q: Tensor, s: np.ndarray, *, dtype, device) -> Tensor:
+def _ritz_vectors(Q: Tensor, s: np.ndarray, *, dtype, device, inner=precise) -> Tensor:
     """The unit Ritz vectors Q^T s (columns; one vector for a 1-D s, the restart vector of a full basis). Q is
     orthonormal to rounding under full re-orthogonalisation and only semi-orthogonal under partial
     re-orthogonalisation, where ||Q^T s|| may differ from 1 by up to about sqrt(eps); the explicit residual
-    certifies an eigenvalue within ||A v - theta v|| of theta for a unit v only."""
+    certifies an eigenvalue within ||A v - theta v|| of theta for a unit v only. ``inner.norm`` measures a
+    single vector (a sharded solver's sums over the ranks)."""
     V = Q.T @ torch.as_tensor(s, dtype=dtype, device=device)
     if V.dim() == 1:
-        return V.div_(precise.norm(V))
+        return V.div_(inner.norm(V))
     norms = torch.as_tensor(precise.row_norms(V.T), dtype=V.dtype, device=V.device)
     return V.div_(norms)  # in place: no second vector of length d
 
@@ -204,11 +205,13 @@ def lanczos_step(
 
 
 def lanczos_update(
-    Q: Tensor, j: int, w: Tensor, orthogonality: SemiOrthogonality | None = None
+    Q: Tensor, j: int, w: Tensor, orthogonality: SemiOrthogonality | None = None, inner=precise
 ) -> tuple[float, Tensor, float]:
     """``lanczos_step`` from its product w = A Q[j], taken by the caller (several probes' products can then
-    share one batched product); w is worked on in place unless it is a view of Q."""
-    alpha = precise.dot(Q[j], w)
+    share one batched product); w is worked on in place unless it is a view of Q. ``inner`` supplies the
+    reductions (``dot``, ``norm``, ``project``, as in ``precise``): a sharded solver passes ones whose local
+    parts are summed over the ranks, so every rank takes the same decisions from the same scalars."""
+    alpha = inner.dot(Q[j], w)
     # the three-term recurrence first: two axpys take the large components along q_j and q_{j-1}, so that
     # one pass of classical Gram-Schmidt against the whole basis usually suffices; a second pass runs only
     # when the first removed more than 1 - 1/sqrt(2) of the norm (the DGKS test). Each pass reads the whole
@@ -220,16 +223,16 @@ def lanczos_update(
     else:
         w.add_(Q[j], alpha=-alpha)
     if j > 0:
-        w.add_(Q[j - 1], alpha=-precise.dot(Q[j - 1], w))
+        w.add_(Q[j - 1], alpha=-inner.dot(Q[j - 1], w))
     basis = Q[: j + 1]
-    norm = precise.norm(w)
+    norm = inner.norm(w)
     if orthogonality is not None and not orthogonality.needs_full_pass(alpha, norm):
         orthogonality.record(alpha, norm, full=False)
         return alpha, w, norm
     for _ in range(2):
         before = norm
-        w.addmv_(basis.T, precise.project(basis, w), alpha=-1)
-        norm = precise.norm(w)
+        w.addmv_(basis.T, inner.project(basis, w), alpha=-1)
+        norm = inner.norm(w)
         if norm > before / math.sqrt(2):
             break
     if orthogonality is not None:

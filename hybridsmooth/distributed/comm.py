@@ -26,6 +26,15 @@ def all_sum_(t: Tensor, group=None) -> Tensor:
     return t
 
 
+def all_min(value: int, group=None, device=None) -> int:
+    """The least of an integer over the ranks (each rank's own where no process group is initialised):
+    for a size every rank must agree on, such as how many basis rows fit in the smallest rank's memory."""
+    t = torch.tensor([int(value)], dtype=torch.int64, device=device)
+    if rank_world(group)[1] > 1:
+        dist.all_reduce(t, op=dist.ReduceOp.MIN, group=group)
+    return int(t)
+
+
 def weighted_mean(value: Tensor, weight: float, group=None) -> Tensor:
     """sum_r w_r v_r / sum_r w_r over the ranks, one collective for any shape of ``value``.
 

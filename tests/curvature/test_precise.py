@@ -86,7 +86,7 @@ def test_the_batched_projection_of_accelerators_matches_the_cpu_loop_and_float64
     basis, w = store[:3], _long(n, 9)  # rows of a preallocated basis, as Lanczos passes them
     ref = basis.double() @ w.double()
     batched = precise._project64_batched(basis, w)
-    loop = precise._project64(basis, w)  # a CPU vector: the loop
+    loop = precise.project64(basis, w)  # a CPU vector: the loop
     assert batched.dtype == torch.float64 and batched.shape == (3,)
     assert torch.allclose(batched, ref, rtol=1e-6, atol=0)
     assert torch.allclose(batched, loop, rtol=1e-6, atol=0)

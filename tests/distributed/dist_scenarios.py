@@ -28,6 +28,9 @@ DP = dict(config=HybridSGDConfig(method="hybrid", eta_x=0.05, eta_y=0.1, mu=1e-3
 SHARD = dict(n_examples=7, mu=1e-3, eta=0.05, eta_y=0.1, run_seed=11, steps=3)
 DIRS = dict(d=400, m=30, q=4, mu=1e-2, eta=1e-2, run_seed=3, steps=3)
 LANCZOS = dict(n_examples=7, h=1e-4, tol=1e-7, max_iter=60)
+# a diagonal operator split over the ranks (exact products, no collective inside): three separated top
+# eigenvalues over a dense bulk, long enough for the chunked float64-accumulated reductions of float32 shards
+SPLIT_DIAG = dict(d=2 * 70_000, tol=1e-5, max_iter=300, max_basis=12)
 ENTRY = ["--steps", "4", "--examples", "18", "--minibatches", "3"]
 
 
@@ -141,7 +144,43 @@ def run_lanczos(rank: int, world: int) -> dict:
     grad = lambda: sharded_gradient(modules, params, lambda: mse(model, batch), len(batch[0]))  # noqa: E731
     local_dim = sum(p.to_local().numel() for p in params)
     res = sharded_lanczos(fd_hvp(grad, params, h=LANCZOS["h"]), local_dim, tol=LANCZOS["tol"], max_iter=60)
-    return dict(estimate=res.top, residual=res.residuals[0], converged=res.converged, iterations=res.iterations)
+    capped = sharded_lanczos(
+        fd_hvp(grad, params, h=LANCZOS["h"]), local_dim, tol=LANCZOS["tol"], max_iter=LANCZOS["max_iter"], max_basis=4
+    )
+    return dict(
+        estimate=res.top,
+        residual=res.residuals[0],
+        converged=res.converged,
+        iterations=res.iterations,
+        capped=_summary(capped),
+        split_diag=run_split_diagonal(rank, world),
+    )
+
+
+def split_diagonal() -> torch.Tensor:
+    """The whole diagonal of the SPLIT_DIAG operator, the same on every rank."""
+    g = torch.Generator().manual_seed(0)
+    d = SPLIT_DIAG["d"]
+    return torch.cat([torch.tensor([10.0, 9.9, 9.5]), 5.0 * torch.rand(d - 3, generator=g)])
+
+
+def _summary(res) -> dict:
+    keys = ("estimates", "residuals", "iterations", "n_hvp", "converged", "restarts", "reorth", "full_passes")
+    return {k: getattr(res, k) for k in keys}
+
+
+def run_split_diagonal(rank: int, world: int) -> dict:
+    """This rank's slice of the diagonal, float32 shards: full, partial, and partial in a capped basis."""
+    local = split_diagonal().chunk(world)[rank].to(torch.float32)
+    kw = dict(dtype=torch.float32, tol=SPLIT_DIAG["tol"], max_iter=SPLIT_DIAG["max_iter"])
+    return {
+        name: _summary(sharded_lanczos(lambda v: local * v, local.numel(), **kw, **extra))
+        for name, extra in (
+            ("full", {}),
+            ("partial", dict(reorth="partial")),
+            ("partial_capped", dict(reorth="partial", max_basis=SPLIT_DIAG["max_basis"])),
+        )
+    }
 
 
 def run_all(rank: int, world: int, out_dir: str) -> None:
