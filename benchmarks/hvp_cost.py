@@ -19,6 +19,7 @@ best (minimum) and the median are reported, because the host CPU is shared (trus
 
     .venv/bin/python benchmarks/hvp_cost.py                         # MiniLM + LoRA, batch 8 x 32 tokens
     .venv/bin/python benchmarks/hvp_cost.py --model tiny-bert --reps 5
+    .venv/bin/python benchmarks/hvp_cost.py --blocks xx --backends reverse_over_reverse --iters 30 --profile
 """
 
 from __future__ import annotations
@@ -62,6 +63,12 @@ def main(argv=None) -> int:
         default="partial,full",
         help="in-solver re-orthogonalisation, comma-separated: partial (passes over the basis when the "
         "estimates ask) and full (a pass per product)",
+    )
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="after the table, a cProfile of one more in-solver run of the first block and back-end (partial "
+        "re-orthogonalisation, heap kept): where a product's time goes besides the double backward",
     )
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "float64"))
@@ -161,7 +168,32 @@ def main(argv=None) -> int:
         if passes and label == "best of":
             said = ", ".join(f"{k[1]} {SHORT[k[2]]} {k[3]}: {v:.0f}" for k, v in passes.items())
             print(f"  products with a full pass over the basis in a partial solve of {args.iters}: {said}")
+    if args.profile:
+        profile_solve(obj, x, y, blocks[0], backends[0], args.iters)
     return 0
+
+
+def profile_solve(obj, x, y, block: str, backend: str, iters: int) -> None:
+    """cProfile of one solve of ``iters`` products (the graph built before, as in the steady state), the top
+    entries by own time: the double backward is torch's ``run_backward``, the rest is the solver's."""
+    import cProfile
+    import pstats
+
+    engine = HessianAtPoint(obj, x, y, idx=0, backend=backend, reuse_graph=True, check=False)
+    op = engine.operator(block)
+    op.matvec(draws.normal(op.shape[0], draws.generator(1, obj.device), obj.dtype, obj.device))  # builds the graph
+    profiler = cProfile.Profile()
+    with heap.switched(True):
+        profiler.enable()
+        res = lanczos_top_eigs(op, 1, max_iter=iters, tol=1e-300, explicit_residuals=False, reorth="partial")
+        profiler.disable()
+    engine.release()
+    g = min(timed(lambda: obj.grad(x, y, 0, blocks=block[0]))[0] for _ in range(3))
+    print(
+        f"[cProfile] {block} {SHORT[backend]}, {res.n_hvp} products, {res.full_passes} with a full pass: "
+        f"{res.seconds / res.n_hvp:.3f}s a product under the profiler; the block's gradient {g:.3f}s (best of 3)"
+    )
+    pstats.Stats(profiler, stream=sys.stdout).sort_stats("tottime").print_stats(12)
 
 
 if __name__ == "__main__":

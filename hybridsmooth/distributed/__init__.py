@@ -15,7 +15,8 @@ Modules, one job each:
 * ``sharded``: FSDP2 (``fully_shard`` on a CPU mesh): the in-place seed trick on each rank's local shards,
   noise keyed by (run seed, epoch, step, shard index);
 * ``directions``: q directions spread over ranks, with an exact restore (an in-place one lets replicas drift);
-* ``lanczos``: the top Hessian eigenvalue with shards of the Lanczos vectors, finite-difference HVPs;
+* ``lanczos``: the top Hessian eigenvalue with shards of the Lanczos vectors (a basis capped by memory, partial
+  re-orthogonalisation), finite-difference HVPs;
 * ``toy``: the tiny model and data; ``train``: the entry point; ``launch``: process start-up and teardown.
 
 Reproducibility: a run is reproducible for a fixed mesh. Data parallelism gives the same result on any
