@@ -13,7 +13,7 @@ bulk, so that the top Ritz value converges and the basis loses orthogonality as 
 
 Per mode: median seconds per product over --reps round-robin repetitions (the host is shared: compare the
 ratios measured side by side), products with a full pass, collectives per product, the basis's MiB per rank,
-and the top estimate (the operator's top eigenvalue is 10).
+and the top estimate with its explicit residual (the operator's top eigenvalue is 10).
 
     .venv/bin/python benchmarks/sharded_lanczos.py                   # 2 processes, 30 products
     .venv/bin/python benchmarks/sharded_lanczos.py --length 2000000 --iters 60 --reps 5
@@ -64,7 +64,9 @@ def rank_main(rank: int, world: int, args, out_file: str) -> None:
             res = sharded.sharded_lanczos(
                 lambda v, d=d: d * v, d.numel(), tol=1e-300, max_iter=args.iters, max_basis=args.iters + 1, **kw
             )
-            rows[name].append((res.seconds / res.n_hvp, res.full_passes, calls[0] / res.n_hvp, res.top))
+            rows[name].append(
+                (res.seconds / res.n_hvp, res.full_passes, calls[0] / res.n_hvp, res.top, res.residuals[0])
+            )
     if rank == 0:
         torch.save(rows, out_file)
 
@@ -91,7 +93,7 @@ def main(argv=None) -> int:
     base = statistics.median(r[0] for r in rows["float64, full"])
     print(
         f"{'mode':>17} {'s / product':>12} {'vs float64 full':>16} {'full passes':>12} {'collectives':>12} "
-        f"{'basis MiB/rank':>15} {'top':>12}"
+        f"{'basis MiB/rank':>15} {'top':>12} {'residual':>9}"
     )
     for name, kw in MODES.items():
         seconds = statistics.median(r[0] for r in rows[name])
@@ -99,7 +101,7 @@ def main(argv=None) -> int:
         mib = (args.iters + 1) * local * torch.tensor([], dtype=kw["dtype"]).element_size() / 2**20
         print(
             f"{name:>17} {seconds:12.4f} {seconds / base:15.2f}x {'-' if passes is None else passes:>12} "
-            f"{rows[name][0][2]:12.1f} {mib:15.0f} {rows[name][0][3]:12.7f}"
+            f"{rows[name][0][2]:12.1f} {mib:15.0f} {rows[name][0][3]:12.7f} {rows[name][0][4]:9.2e}"
         )
     return 0
 

@@ -4,6 +4,7 @@ Launch the runnable example, a data-parallel hybrid run on a tiny LoRA MLP that 
 
     torchrun --nproc-per-node 2 -m hybridsmooth.distributed.train --steps 20
     python -m hybridsmooth.distributed.train --steps 20          # one process: the same losses to rounding
+    python -m hybridsmooth.distributed.curvature --procs 2       # L_x of the sharded toy, checked against one process
 
 or, from Python, ``launch.spawn_gloo(fn, world, *args)`` (what the tests and benchmarks/dp_step.py use).
 
@@ -17,7 +18,8 @@ Modules, one job each:
 * ``directions``: q directions spread over ranks, with an exact restore (an in-place one lets replicas drift);
 * ``lanczos``: the top Hessian eigenvalue with shards of the Lanczos vectors (a basis capped by memory, partial
   re-orthogonalisation), finite-difference HVPs;
-* ``toy``: the tiny model and data; ``train``: the entry point; ``launch``: process start-up and teardown.
+* ``toy``: the tiny model and data; ``train`` and ``curvature``: the entry points; ``launch``: process start-up
+  and teardown.
 
 Reproducibility: a run is reproducible for a fixed mesh. Data parallelism gives the same result on any
 number of ranks up to float rounding (the reduced losses add the same terms in another order), and replicas

@@ -32,7 +32,16 @@ import torch
 from torch import Tensor, nn
 
 from ..curvature import precise
-from ..curvature.ritz import EigResult, _order, _ritz_vectors, basis_capacity, basis_rows, lanczos_update, with_room
+from ..curvature.ritz import (
+    EigResult,
+    _ExplicitSchedule,
+    _order,
+    _ritz_vectors,
+    basis_capacity,
+    basis_rows,
+    lanczos_update,
+    with_room,
+)
 from ..curvature.semi_orthogonality import SemiOrthogonality
 from ..rng import derive_seed
 from .comm import all_min, all_sum_, rank_world
@@ -131,7 +140,8 @@ def sharded_lanczos(
 ) -> EigResult:
     """The top eigenvalue (``which`` as in ``lanczos_top_eigs``) of a symmetric operator whose vectors are
     sharded over the ranks, by single-vector Lanczos. ``converged`` when the explicit residual of the unit
-    Ritz vector is <= tol * max|theta| (checked, one extra product, once the recurrence says so).
+    Ritz vector is <= tol * max|theta| (checked, one extra product, once the recurrence says so; after a
+    failed check, as finite differences may give, the next waits until the basis has grown by a quarter).
 
     ``dtype``, ``device``: the basis vectors' (default float64 on the CPU; pass the shards' dtype and device
     on a model of any size: float32 reductions accumulate in float64 anyway). ``reorth``: 'full' (a pass over
@@ -157,6 +167,7 @@ def sharded_lanczos(
     fresh = lambda: SemiOrthogonality(torch.finfo(dtype).eps) if reorth == "partial" else None  # noqa: E731
     orth, full_passes = fresh(), 0
     products, used, restarts, converged, residual, j = 0, 0, 0, False, float("inf"), 0
+    schedule = _ExplicitSchedule(1, True)
     while True:
         alpha[j], w, beta[j] = lanczos_update(Q, j, matvec(Q[j]).to(dtype=dtype, device=device), orth, inner)
         m, used, products = j + 1, used + 1, products + 1
@@ -165,17 +176,20 @@ def sharded_lanczos(
         scale = max(float(np.abs(theta).max()), np.finfo(float).tiny)
         closed = beta[j] <= 1e3 * np.finfo(float).eps * scale
         last, full = used == m_max, m == cap
-        if closed or last or full or beta[j] * abs(S[-1, i]) <= tol * scale:
+        final = closed or last or full
+        # the recurrence only triggers the explicit test, which waits for the basis to grow after a failure
+        if (final or beta[j] * abs(S[-1, i]) <= tol * scale) and schedule.due(m, final):
             v = _ritz_vectors(Q[:m], S[:, i], dtype=dtype, device=device, inner=inner)
             residual, products = _explicit_residual(matvec, v, float(theta[i]), inner), products + 1
             converged = residual <= tol * scale
             if converged or closed or last:
                 break
+            schedule.fail(m)
             if full:  # restart from the wanted Ritz vector: its Rayleigh quotient can only move towards the end
                 Q[0] = v
                 if orth is not None:
                     full_passes, orth = full_passes + orth.full_passes, fresh()
-                restarts, j = restarts + 1, 0
+                restarts, j, schedule = restarts + 1, 0, _ExplicitSchedule(1, True)
                 continue
         Q = with_room(Q, j + 2, cap)
         torch.div(w, beta[j], out=Q[j + 1])

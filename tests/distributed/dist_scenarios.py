@@ -10,6 +10,8 @@ import os
 import torch
 
 from hybridsmooth.distributed.comm import all_sum_, rank_world
+from hybridsmooth.distributed.curvature import parse as parse_curvature
+from hybridsmooth.distributed.curvature import top_eigenvalue
 from hybridsmooth.distributed.data_parallel import dp_model_step
 from hybridsmooth.distributed.directions import direction, direction_parallel_step
 from hybridsmooth.distributed.lanczos import fd_hvp, sharded_gradient, sharded_lanczos
@@ -32,6 +34,7 @@ LANCZOS = dict(n_examples=7, h=1e-4, tol=1e-7, max_iter=60)
 # eigenvalues over a dense bulk, long enough for the chunked float64-accumulated reductions of float32 shards
 SPLIT_DIAG = dict(d=2 * 70_000, tol=1e-5, max_iter=300, max_basis=12)
 ENTRY = ["--steps", "4", "--examples", "18", "--minibatches", "3"]
+CURVATURE_ENTRY = ["--examples", "9", "--max-basis", "5", "--tol", "1e-6"]
 
 
 def dp_batches():
@@ -183,6 +186,12 @@ def run_split_diagonal(rank: int, world: int) -> dict:
     }
 
 
+def _curvature_entry(rank: int, world: int) -> dict:
+    lines: list[str] = []
+    res = top_eigenvalue(rank, world, parse_curvature(CURVATURE_ENTRY), out=lines.append)
+    return dict(_summary(res), lines=lines)
+
+
 def run_all(rank: int, world: int, out_dir: str) -> None:
     results = dict(
         dp=run_data_parallel(rank, world),
@@ -190,5 +199,6 @@ def run_all(rank: int, world: int, out_dir: str) -> None:
         directions=run_directions(),
         lanczos=run_lanczos(rank, world),
         entry=train(rank, world, parse(ENTRY), out=lambda line: None),
+        curvature_entry=_curvature_entry(rank, world),
     )
     torch.save(results, os.path.join(out_dir, f"rank{rank}.pt"))
