@@ -15,13 +15,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-import torch
-
 from ..curvature.eigen import lanczos_top_eigs
 from ..curvature.hvp import hessian_operator
 from ..curvature.ritz import EigResult
 from .lanczos import fd_hvp, sharded_gradient, sharded_lanczos
-from .launch import close_process_group, process_group_from_env, spawn_gloo
+from .launch import run_entry
 from .sharded import shard_modules
 from .toy import LoRAMLP, mse, split_batches, toy_data, toy_objective
 
@@ -79,21 +77,9 @@ def top_eigenvalue(rank: int, world: int, args: argparse.Namespace, out=print) -
     return res
 
 
-def _spawned(rank: int, world: int, args: argparse.Namespace) -> None:
-    top_eigenvalue(rank, world, args)
-
-
 def main(argv=None) -> int:
     args = parse(argv)
-    torch.set_num_threads(1)  # several processes share the cores
-    rank, world = process_group_from_env()
-    if world == 1 and rank == 0 and not torch.distributed.is_initialized():
-        spawn_gloo(_spawned, args.procs, args)
-        return 0
-    try:
-        top_eigenvalue(rank, world, args)
-    finally:
-        close_process_group()
+    run_entry(top_eigenvalue, args, procs=args.procs)
     return 0
 
 

@@ -53,3 +53,18 @@ def process_group_from_env() -> tuple[int, int]:
         return 0, 1
     dist.init_process_group("gloo")
     return dist.get_rank(), dist.get_world_size()
+
+
+def run_entry(fn: Callable, args, *, procs: int | None = None) -> None:
+    """An entry point's ``fn(rank, world, args)``: on the ranks ``torchrun`` launched when it did; else on
+    ``procs`` gloo processes started here, or, when ``procs`` is None, in this process alone (a world of
+    one, no group). One intra-op thread per process: several processes share the cores."""
+    torch.set_num_threads(1)
+    rank, world = process_group_from_env()
+    if procs is not None and not dist.is_initialized():
+        spawn_gloo(fn, procs, args)
+        return
+    try:
+        fn(rank, world, args)
+    finally:
+        close_process_group()

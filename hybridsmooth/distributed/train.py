@@ -19,7 +19,7 @@ from ..optim import HybridSGDConfig
 from ..optim.schedule import step_schedule
 from .comm import rank_world
 from .data_parallel import ReplicaObjective, dp_model_step
-from .launch import close_process_group, process_group_from_env
+from .launch import run_entry
 from .toy import minibatches, split_batches, toy_data, toy_objective
 
 
@@ -64,13 +64,7 @@ def train(rank: int, world: int, args: argparse.Namespace, out=print) -> list[fl
 
 
 def main(argv=None) -> int:
-    args = parse(argv)
-    torch.set_num_threads(1)  # several processes share the cores
-    rank, world = process_group_from_env()
-    try:
-        train(rank, world, args)
-    finally:
-        close_process_group()
+    run_entry(train, parse(argv))
     return 0
 
 

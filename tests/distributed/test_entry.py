@@ -41,3 +41,9 @@ def test_sharded_curvature_entry_refuses_bad_options(capsys):
     with pytest.raises(SystemExit):
         curvature.parse(["--tol", "0"])
     assert "--tol > 0" in capsys.readouterr().err
+
+
+def test_curvature_main_without_torchrun_starts_its_own_processes(capfd):
+    assert curvature.main(["--procs", "1", "--examples", "6"]) == 0
+    out = capfd.readouterr().out  # printed by the started process, whose stdout is this one's file
+    assert "on 1 rank(s)" in out and "converged True" in out and "one process, exact products" in out
