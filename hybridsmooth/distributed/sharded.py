@@ -37,6 +37,30 @@ def shard_modules(modules: Sequence[nn.Module], mesh) -> list[nn.Module]:
     return [fully_shard(m, mesh=mesh) for m in modules]
 
 
+def shard_transformer(
+    model: nn.Module, needs_grad: Callable[[str], bool], mesh
+) -> tuple[list[nn.Module], list[Tensor]]:
+    """``fully_shard`` a transformer on ``mesh``: each block (the entries of its first ``nn.ModuleList``,
+    BERT's layers or LLaMA's decoder layers), then the root, which takes the embeddings, the norms and the
+    head. The parameters ``needs_grad`` names are the only ones left needing gradients (FSDP2 reads that when it
+    wraps). Returns the sharded modules, root last, and those parameters (DTensors), in the model's order."""
+    for name, p in model.named_parameters():
+        p.requires_grad_(needs_grad(name))
+    blocks = next((list(m) for m in model.modules() if isinstance(m, nn.ModuleList) and len(m) > 0), [])
+    modules = shard_modules([*blocks, model], mesh)
+    return modules, [p for name, p in model.named_parameters() if needs_grad(name)]
+
+
+def local_examples(batch: dict, rank: int, world: int) -> dict:
+    """This rank's contiguous share of a dict batch (``toy.rank_slice`` on every tensor of the batch's length;
+    the rest, such as lengths or flags, as it is)."""
+    from .toy import rank_slice
+
+    n = len(batch["labels"])
+    cut = rank_slice(n, rank, world)
+    return {k: v[cut] if torch.is_tensor(v) and v.dim() > 0 and len(v) == n else v for k, v in batch.items()}
+
+
 def local_shards(params: Sequence[Tensor]) -> list[Tensor]:
     """The rank's shard of each DTensor parameter, as views: editing them edits the parameter."""
     return [p.to_local() for p in params]
