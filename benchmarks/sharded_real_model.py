@@ -96,7 +96,7 @@ def main(argv=None) -> int:
         got = torch.load(out_file, weights_only=False)
     res = got["result"]
     print(
-        f"{args.procs} processes, {got['layers']} encoder layers and the root sharded, {got['local_dim']:,} base "
+        f"{args.procs} processes, {got['layers']} blocks and the root sharded, {got['local_dim']:,} base "
         f"weights on rank 0, finite differences h = {args.h:g}: L_x = {res.top:.6f} (explicit residual "
         f"{res.residuals[0]:.2e}, {res.n_hvp} products, {res.seconds:.1f} s after a {got['setup']:.1f} s set-up, "
         f"converged {res.converged})"
