@@ -34,11 +34,11 @@ LANCZOS = dict(n_examples=7, h=1e-4, tol=1e-7, max_iter=60)
 # eigenvalues over a dense bulk, long enough for the chunked float64-accumulated reductions of float32 shards
 SPLIT_DIAG = dict(d=2 * 70_000, tol=1e-5, max_iter=300, max_basis=12)
 ENTRY = ["--steps", "4", "--examples", "18", "--minibatches", "3"]
-# a random tiny BERT + LoRA, float64: its base weights sharded like a real model's (blocks, then the root)
+# random tiny transformers + LoRA in float64, their base weights sharded like a real model's (blocks, then the
+# root): a BERT, and a LLaMA whose embedding and head are one tied weight
 SHARDED_LLM = dict(
-    objective=dict(
-        model="tiny-bert", adapter="lora", n_train=6, batch_size=6, max_length=16, n_dev=0, n_test=0, dtype="float64"
-    ),
+    objective=dict(adapter="lora", n_train=6, batch_size=6, max_length=16, n_dev=0, n_test=0, dtype="float64"),
+    models=("tiny-bert", "tiny-llama"),
     steps=(1e-4, 3e-4),
     tol=1e-5,
 )
@@ -200,27 +200,30 @@ def _curvature_entry(rank: int, world: int) -> dict:
     return dict(_summary(res), lines=lines)
 
 
-def sharded_llm_objective():
+def sharded_llm_objective(model: str):
     from hybridsmooth.objectives.llm import make_llm_objective
 
-    return make_llm_objective(**SHARDED_LLM["objective"])
+    return make_llm_objective(model=model, **SHARDED_LLM["objective"])
 
 
 def run_sharded_llm(rank: int, world: int) -> dict:
-    """L_x of the tiny BERT with its base weights sharded over the ranks, at two finite-difference steps."""
+    """L_x of each tiny transformer with its base weights sharded over the ranks, at two finite-difference steps."""
     from torch.distributed.device_mesh import init_device_mesh
 
     from hybridsmooth.distributed.sharded import local_examples, shard_transformer
     from hybridsmooth.objectives.llm_models import is_base_name
 
-    obj = sharded_llm_objective()
-    modules, params = shard_transformer(obj.model, is_base_name, init_device_mesh("cpu", (world,)))
-    local = local_examples(obj.batches[0], rank, world)
-    grad = lambda: sharded_gradient(modules, params, lambda: obj.loss_fn(obj.model, local), len(local["labels"]))  # noqa: E731
-    local_dim = sum(p.to_local().numel() for p in params)
-    out = dict(blocks=len(modules) - 1, local_dim=local_dim)
-    for h in SHARDED_LLM["steps"]:
-        out[h] = _summary(sharded_lanczos(fd_hvp(grad, params, h=h), local_dim, tol=SHARDED_LLM["tol"], max_iter=60))
+    out = {}
+    for model in SHARDED_LLM["models"]:
+        obj = sharded_llm_objective(model)
+        modules, params = shard_transformer(obj.model, is_base_name, init_device_mesh("cpu", (world,)))
+        local = local_examples(obj.batches[0], rank, world)
+        grad = lambda: sharded_gradient(modules, params, lambda: obj.loss_fn(obj.model, local), len(local["labels"]))  # noqa: E731,B023
+        local_dim = sum(p.to_local().numel() for p in params)
+        out[model] = dict(blocks=len(modules) - 1, local_dim=local_dim)
+        for h in SHARDED_LLM["steps"]:
+            res = sharded_lanczos(fd_hvp(grad, params, h=h), local_dim, tol=SHARDED_LLM["tol"], max_iter=60)
+            out[model][h] = _summary(res)
     return out
 
 

@@ -84,15 +84,16 @@ def test_sharded_lanczos_refuses_bad_arguments():
         sharded_lanczos(lambda v: v, 10, max_basis=1)
 
 
-def test_sharded_transformer_gives_the_single_process_l_x_up_to_the_finite_difference_bias(ranks):
-    """A tiny BERT + LoRA with its base weights FSDP2-sharded (blocks, then the root): the sharded estimate of
-    L_x = ||H_xx|| against the single-process one by exact products. The finite-difference operator differs
-    from H by O(h^2), which no residual measures; so besides the residuals the test asks for that bias to
-    shrink as h^2 (9x for a 3x smaller step)."""
-    a, b = ranks[0]["sharded_llm"], ranks[1]["sharded_llm"]
+@pytest.mark.parametrize("model", SHARDED_LLM["models"])
+def test_sharded_transformer_gives_the_single_process_l_x_up_to_the_finite_difference_bias(ranks, model):
+    """A tiny transformer + LoRA with its base weights FSDP2-sharded (blocks, then the root; the LLaMA's embedding
+    and head are one tied weight): the sharded estimate of L_x = ||H_xx|| against the single-process one by exact
+    products. The finite-difference operator differs from H by O(h^2), which no residual measures; so besides
+    the residuals the test asks for that bias to shrink as h^2 (9x for a 3x smaller step)."""
+    a, b = ranks[0]["sharded_llm"][model], ranks[1]["sharded_llm"][model]
     assert a == b
-    assert a["blocks"] == 2 and a["local_dim"] < sharded_llm_objective().d_x  # each rank holds a share
-    obj = sharded_llm_objective()
+    obj = sharded_llm_objective(model)
+    assert a["blocks"] == 2 and a["local_dim"] < obj.d_x  # each rank holds a share
     x, y = obj.initial_point()
     ref = lanczos_top_eigs(hessian_operator(obj, x, y, block="xx", idx=0), tol=1e-12, max_iter=200)
     assert ref.converged
