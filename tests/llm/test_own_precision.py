@@ -84,3 +84,36 @@ def test_other_architectures_and_sdpa_keep_their_attention():
     assert sdpa.model.config._attn_implementation == "sdpa"
     keep_own_precision(sdpa.model, "sdpa")
     assert sdpa.model.config._attn_implementation == "sdpa"
+
+
+def _tiny_causal(arch: str):
+    import transformers
+
+    kw = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, vocab_size=100)
+    if arch == "opt":
+        cfg = transformers.OPTConfig(ffn_dim=64, word_embed_proj_dim=32, **kw)
+        cls = transformers.OPTForCausalLM
+    else:
+        cfg = getattr(transformers, f"{arch}Config")(intermediate_size=64, num_key_value_heads=2, **kw)
+        cls = getattr(transformers, f"{arch}ForCausalLM")
+    cfg._attn_implementation = "eager"
+    torch.manual_seed(0)
+    return cls(cfg).eval()
+
+
+@pytest.mark.parametrize("arch", ["opt", "Mistral", "Qwen2"])
+def test_the_other_listed_architectures_had_the_nan_too_and_keep_their_float32_bits(arch):
+    model = _tiny_causal(arch)
+    ids = torch.randint(0, 100, (3, 7), generator=torch.Generator().manual_seed(1))
+    mask = torch.ones(3, 7, dtype=torch.long)
+    mask[0, :3] = 0  # left padding
+    with torch.no_grad():
+        theirs32 = model(input_ids=ids, attention_mask=mask).logits
+        theirs64 = model.to(torch.float64)(input_ids=ids, attention_mask=mask).logits
+        keep_own_precision(model, "eager")
+        assert model.config._attn_implementation == EAGER_OWN_PRECISION
+        ours64 = model(input_ids=ids, attention_mask=mask).logits
+        ours32 = model.to(torch.float32)(input_ids=ids, attention_mask=mask).logits
+    assert torch.isnan(theirs64).any() and torch.isfinite(ours64).all()
+    assert torch.equal(ours32, theirs32)
+    torch.testing.assert_close(ours64[mask.bool()].float(), ours32[mask.bool()], rtol=1e-4, atol=1e-5)
