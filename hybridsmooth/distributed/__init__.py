@@ -34,7 +34,7 @@ from .data_parallel import ReplicaObjective, dp_model_step
 from .directions import direction_parallel_step
 from .lanczos import fd_hvp, sharded_gradient, sharded_lanczos
 from .launch import close_process_group, spawn_gloo
-from .sharded import replay_directions, sharded_hybrid_step, sharded_zo_step
+from .sharded import local_examples, replay_directions, shard_transformer, sharded_hybrid_step, sharded_zo_step
 
 __all__ = [
     "ReplicaObjective",
@@ -43,8 +43,10 @@ __all__ = [
     "direction_parallel_step",
     "dp_model_step",
     "fd_hvp",
+    "local_examples",
     "rank_world",
     "replay_directions",
+    "shard_transformer",
     "sharded_gradient",
     "sharded_hybrid_step",
     "sharded_lanczos",
