@@ -30,7 +30,7 @@ from bench_objectives import add_minibatch_arguments, llm_minibatch_objective  #
 
 from hybridsmooth.curvature import lanczos_top_eigs  # noqa: E402
 from hybridsmooth.curvature.hvp import hessian_operator  # noqa: E402
-from hybridsmooth.distributed.lanczos import fd_hvp, sharded_gradient, sharded_lanczos  # noqa: E402
+from hybridsmooth.distributed.lanczos import sharded_block_norm  # noqa: E402
 from hybridsmooth.distributed.launch import spawn_gloo  # noqa: E402
 from hybridsmooth.distributed.sharded import local_examples, shard_transformer  # noqa: E402
 from hybridsmooth.objectives.llm_models import is_base_name  # noqa: E402
@@ -45,12 +45,13 @@ def sharded_solve(rank: int, world: int, args, out_file: str) -> None:
     net = obj.model
     modules, params = shard_transformer(net, is_base_name, init_device_mesh("cpu", (world,)))
     local = local_examples(obj.batches[0], rank, world)
-    local_dim = sum(p.to_local().numel() for p in params)
-    gradient = lambda: sharded_gradient(modules, params, lambda: obj.loss_fn(net, local), len(local["labels"]))  # noqa: E731
     setup = time.perf_counter() - t0
-    res = sharded_lanczos(
-        fd_hvp(gradient, params, h=args.h),
-        local_dim,
+    res = sharded_block_norm(
+        modules,
+        params,
+        lambda: obj.loss_fn(net, local),
+        len(local["labels"]),
+        h=args.h,
         dtype=obj.dtype,
         tol=args.tol,
         max_iter=args.max_iter,
@@ -58,6 +59,7 @@ def sharded_solve(rank: int, world: int, args, out_file: str) -> None:
         seed=args.seed,
     )
     if rank == 0:
+        local_dim = sum(p.to_local().numel() for p in params)
         torch.save(dict(result=res, setup=setup, local_dim=local_dim, layers=len(modules) - 1), out_file)
 
 

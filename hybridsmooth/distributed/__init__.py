@@ -32,7 +32,7 @@ not depend on the mesh at all.
 from .comm import all_dot, rank_world, weighted_mean
 from .data_parallel import ReplicaObjective, dp_model_step
 from .directions import direction_parallel_step
-from .lanczos import fd_hvp, sharded_gradient, sharded_lanczos
+from .lanczos import fd_hvp, sharded_block_norm, sharded_gradient, sharded_lanczos
 from .launch import close_process_group, spawn_gloo
 from .sharded import local_examples, replay_directions, shard_transformer, sharded_hybrid_step, sharded_zo_step
 
@@ -47,6 +47,7 @@ __all__ = [
     "rank_world",
     "replay_directions",
     "shard_transformer",
+    "sharded_block_norm",
     "sharded_gradient",
     "sharded_hybrid_step",
     "sharded_lanczos",

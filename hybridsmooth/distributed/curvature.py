@@ -18,7 +18,7 @@ import sys
 from ..curvature.eigen import lanczos_top_eigs
 from ..curvature.hvp import hessian_operator
 from ..curvature.ritz import EigResult
-from .lanczos import fd_hvp, sharded_gradient, sharded_lanczos
+from .lanczos import sharded_block_norm
 from .launch import run_entry
 from .sharded import shard_modules
 from .toy import LoRAMLP, mse, split_batches, toy_data, toy_objective
@@ -50,12 +50,12 @@ def top_eigenvalue(rank: int, world: int, args: argparse.Namespace, out=print) -
     modules = shard_modules([model.base[0], model.base[2], model.base[4]], init_device_mesh("cpu", (world,)))
     data = toy_data(args.examples)
     (batch,) = split_batches([data], rank, world)
-    params = list(model.base.parameters())
-    local_dim = sum(p.to_local().numel() for p in params)
-    gradient = lambda: sharded_gradient(modules, params, lambda: mse(model, batch), len(batch[0]))  # noqa: E731
-    res = sharded_lanczos(
-        fd_hvp(gradient, params, h=args.h),
-        local_dim,
+    res = sharded_block_norm(
+        modules,
+        list(model.base.parameters()),
+        lambda: mse(model, batch),
+        len(batch[0]),
+        h=args.h,
         tol=args.tol,
         max_iter=args.max_iter,
         max_basis=args.max_basis,

@@ -208,3 +208,20 @@ def sharded_lanczos(
         reorth=reorth,
         full_passes=full_passes + orth.full_passes if orth is not None else None,
     )
+
+
+def sharded_block_norm(
+    modules: Sequence[nn.Module],
+    params: Sequence[Tensor],
+    local_loss: Callable[[], Tensor],
+    local_size: int,
+    *,
+    h: float = 1e-4,
+    **lanczos_kw,
+) -> EigResult:
+    """||H|| of the mean loss over all ranks' examples with respect to the sharded ``params`` (L_x of the base
+    weights): ``sharded_lanczos`` on ``fd_hvp`` products of ``sharded_gradient`` with this rank's
+    ``local_loss`` over its ``local_size`` examples. ``lanczos_kw`` go to ``sharded_lanczos``."""
+    local_dim = sum(p.to_local().numel() for p in params)
+    gradient = lambda: sharded_gradient(modules, params, local_loss, local_size)  # noqa: E731
+    return sharded_lanczos(fd_hvp(gradient, params, h=h), local_dim, **lanczos_kw)

@@ -14,7 +14,7 @@ from hybridsmooth.distributed.curvature import parse as parse_curvature
 from hybridsmooth.distributed.curvature import top_eigenvalue
 from hybridsmooth.distributed.data_parallel import dp_model_step
 from hybridsmooth.distributed.directions import direction, direction_parallel_step
-from hybridsmooth.distributed.lanczos import fd_hvp, sharded_gradient, sharded_lanczos
+from hybridsmooth.distributed.lanczos import fd_hvp, sharded_block_norm, sharded_gradient, sharded_lanczos
 from hybridsmooth.distributed.sharded import shard_modules, sharded_hybrid_step
 from hybridsmooth.distributed.toy import LoRAMLP, minibatches, mse, split_batches, toy_data, toy_objective
 from hybridsmooth.distributed.train import parse, train
@@ -218,11 +218,17 @@ def run_sharded_llm(rank: int, world: int) -> dict:
         obj = sharded_llm_objective(model)
         modules, params = shard_transformer(obj.model, is_base_name, init_device_mesh("cpu", (world,)))
         local = local_examples(obj.batches[0], rank, world)
-        grad = lambda: sharded_gradient(modules, params, lambda: obj.loss_fn(obj.model, local), len(local["labels"]))  # noqa: E731,B023
-        local_dim = sum(p.to_local().numel() for p in params)
-        out[model] = dict(blocks=len(modules) - 1, local_dim=local_dim)
+        out[model] = dict(blocks=len(modules) - 1, local_dim=sum(p.to_local().numel() for p in params))
         for h in SHARDED_LLM["steps"]:
-            res = sharded_lanczos(fd_hvp(grad, params, h=h), local_dim, tol=SHARDED_LLM["tol"], max_iter=60)
+            res = sharded_block_norm(
+                modules,
+                params,
+                lambda: obj.loss_fn(obj.model, local),  # noqa: B023 (used within this iteration)
+                len(local["labels"]),
+                h=h,
+                tol=SHARDED_LLM["tol"],
+                max_iter=60,
+            )
             out[model][h] = _summary(res)
     return out
 
