@@ -4,7 +4,7 @@ Launch the runnable example, a data-parallel hybrid run on a tiny LoRA MLP that 
 
     torchrun --nproc-per-node 2 -m hybridsmooth.distributed.train --steps 20
     python -m hybridsmooth.distributed.train --steps 20          # one process: the same losses to rounding
-    python -m hybridsmooth.distributed.curvature --procs 2       # L_x of the sharded toy, checked against one process
+    python -m hybridsmooth.distributed.curvature --procs 2       # L_x of the sharded toy (or --problem llm:...)
 
 or, from Python, ``launch.spawn_gloo(fn, world, *args)`` (what the tests and benchmarks/dp_step.py use).
 

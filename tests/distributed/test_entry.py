@@ -47,3 +47,27 @@ def test_curvature_main_without_torchrun_starts_its_own_processes(capfd):
     assert curvature.main(["--procs", "1", "--examples", "6"]) == 0
     out = capfd.readouterr().out  # printed by the started process, whose stdout is this one's file
     assert "on 1 rank(s)" in out and "converged True" in out and "one process, exact products" in out
+
+
+TINY_BERT = "llm:model=tiny-bert,n_train=6,batch_size=6,max_length=16,n_dev=0,n_test=0,dtype=float64"
+
+
+def test_curvature_main_on_a_sharded_transformer_checks_itself(capfd):
+    args = ["--procs", "2", "--problem", TINY_BERT, "--h", "1e-5", "--tol", "1e-6", "--reference"]
+    assert curvature.main(args) == 0
+    out = capfd.readouterr().out
+    ours = re.search(r"on 2 rank\(s\): (\S+) \(explicit residual (\S+),", out)
+    exact = re.search(r"exact products: (\S+) \(residual (\S+)\)", out)
+    assert ours and exact and "converged True" in out
+    # within both residuals and the finite differences' O(h^2) bias (1e-8 relative at h = 1e-5)
+    gap = abs(float(ours.group(1)) - float(exact.group(1)))
+    assert gap <= float(ours.group(2)) + float(exact.group(2)) + 1e-7 * abs(float(exact.group(1)))
+
+
+@pytest.mark.parametrize(
+    "problem,message", [("quadratic:dx=3", "needs an llm: spec"), ("llm:modle=minilm", "unknown key 'modle'")]
+)
+def test_curvature_entry_refuses_a_problem_it_cannot_shard(capsys, problem, message):
+    with pytest.raises(SystemExit):
+        curvature.parse(["--problem", problem])
+    assert message in capsys.readouterr().err
