@@ -30,3 +30,13 @@ def llm_minibatch_objective(args):
         device=getattr(args, "device", "cpu"),
         dtype=getattr(args, "dtype", "float32"),
     )
+
+
+def llm_minibatch_spec(args) -> str:
+    """The ``llm:`` problem spec of ``llm_minibatch_objective`` (for code that takes specs, such as the sharded
+    curvature entry point)."""
+    return (
+        f"llm:model={args.model},adapter={args.adapter},n_train={args.batch_size},batch_size={args.batch_size},"
+        f"max_length={args.max_length},n_dev=0,n_test=0,seed={args.seed},"
+        f"device={getattr(args, 'device', 'cpu')},dtype={getattr(args, 'dtype', 'float32')}"
+    )

@@ -26,14 +26,14 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # sibling module bench_objectives
 
-from bench_objectives import add_minibatch_arguments, llm_minibatch_objective  # noqa: E402
+from bench_objectives import add_minibatch_arguments, llm_minibatch_spec  # noqa: E402
 
 from hybridsmooth.curvature import lanczos_top_eigs  # noqa: E402
 from hybridsmooth.curvature.hvp import hessian_operator  # noqa: E402
+from hybridsmooth.distributed.curvature import shard_problem  # noqa: E402
 from hybridsmooth.distributed.lanczos import sharded_block_norm  # noqa: E402
 from hybridsmooth.distributed.launch import spawn_gloo  # noqa: E402
-from hybridsmooth.distributed.sharded import local_examples, shard_transformer  # noqa: E402
-from hybridsmooth.objectives.llm_models import is_base_name  # noqa: E402
+from hybridsmooth.problems import make_problem  # noqa: E402
 
 
 def sharded_solve(rank: int, world: int, args, out_file: str) -> None:
@@ -41,16 +41,15 @@ def sharded_solve(rank: int, world: int, args, out_file: str) -> None:
     from torch.distributed.device_mesh import init_device_mesh
 
     t0 = time.perf_counter()
-    obj = llm_minibatch_objective(args)
-    net = obj.model
-    modules, params = shard_transformer(net, is_base_name, init_device_mesh("cpu", (world,)))
-    local = local_examples(obj.batches[0], rank, world)
+    obj, modules, params, local_loss, local_size = shard_problem(
+        llm_minibatch_spec(args), rank, world, init_device_mesh("cpu", (world,))
+    )
     setup = time.perf_counter() - t0
     res = sharded_block_norm(
         modules,
         params,
-        lambda: obj.loss_fn(net, local),
-        len(local["labels"]),
+        local_loss,
+        local_size,
         h=args.h,
         dtype=obj.dtype,
         tol=args.tol,
@@ -78,7 +77,7 @@ def main(argv=None) -> int:
     p.add_argument("--max-iter", type=int, default=60)
     args = p.parse_args(argv)
     torch.set_num_threads(args.procs)
-    obj = llm_minibatch_objective(args)
+    obj = make_problem(llm_minibatch_spec(args))
     print(
         f"# {obj.spec}: d_x={obj.d_x:,}, batch {args.batch_size} x {args.max_length} tokens, {obj.dtype}; "
         f"{args.procs} gloo processes x 1 thread against 1 process x {args.procs} threads",

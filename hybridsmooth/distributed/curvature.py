@@ -60,6 +60,20 @@ def parse(argv=None) -> argparse.Namespace:
     return args
 
 
+def shard_problem(spec: str, rank: int, world: int, mesh, batch: int = 0):
+    """An llm: problem built on this rank with its transformer sharded on ``mesh`` (``shard_transformer``, every
+    base weight x): (objective, sharded modules, x parameters, this rank's loss on its share of minibatch
+    ``batch``, the size of that share), what ``sharded_block_norm`` takes."""
+    from ..problems import make_problem
+
+    obj = make_problem(spec)
+    if not 0 <= batch < obj.n:
+        raise SpecError(f"batch {batch}: the problem has {obj.n} minibatches")
+    modules, params = shard_transformer(obj.model, set(obj.x_layout.names).__contains__, mesh)
+    local = local_examples(obj.batches[batch], rank, world)
+    return obj, modules, params, (lambda: obj.loss_fn(obj.model, local)), len(local["labels"])
+
+
 def _sharded_toy(rank: int, world: int, args, mesh):
     model = LoRAMLP(seed=0)
     for name, p in model.named_parameters():  # FSDP2 reads requires_grad when it wraps
@@ -72,16 +86,13 @@ def _sharded_toy(rank: int, world: int, args, mesh):
 
 
 def _sharded_problem(rank: int, world: int, args, mesh):
-    from ..problems import make_problem
+    _, modules, params, local_loss, local_size = shard_problem(args.problem, rank, world, mesh, args.batch)
+    reference = None
+    if args.reference and rank == 0:  # a model of its own: the sharded one's weights are DTensors now
+        from ..problems import make_problem
 
-    obj = make_problem(args.problem)
-    if not 0 <= args.batch < obj.n:
-        raise SpecError(f"--batch {args.batch}: the problem has {obj.n} minibatches")
-    names = set(obj.x_layout.names)
-    modules, params = shard_transformer(obj.model, names.__contains__, mesh)
-    local = local_examples(obj.batches[args.batch], rank, world)
-    reference = make_problem(args.problem) if args.reference and rank == 0 else None
-    return modules, params, (lambda: obj.loss_fn(obj.model, local)), len(local["labels"]), reference, args.batch
+        reference = make_problem(args.problem)
+    return modules, params, local_loss, local_size, reference, args.batch
 
 
 def top_eigenvalue(rank: int, world: int, args: argparse.Namespace, out=print) -> EigResult:

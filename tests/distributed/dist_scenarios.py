@@ -200,35 +200,29 @@ def _curvature_entry(rank: int, world: int) -> dict:
     return dict(_summary(res), lines=lines)
 
 
-def sharded_llm_objective(model: str):
-    from hybridsmooth.objectives.llm import make_llm_objective
+def sharded_llm_spec(model: str) -> str:
+    return "llm:" + ",".join(f"{k}={v}" for k, v in {"model": model, **SHARDED_LLM["objective"]}.items())
 
-    return make_llm_objective(model=model, **SHARDED_LLM["objective"])
+
+def sharded_llm_objective(model: str):
+    from hybridsmooth.problems import make_problem
+
+    return make_problem(sharded_llm_spec(model))
 
 
 def run_sharded_llm(rank: int, world: int) -> dict:
     """L_x of each tiny transformer with its base weights sharded over the ranks, at two finite-difference steps."""
     from torch.distributed.device_mesh import init_device_mesh
 
-    from hybridsmooth.distributed.sharded import local_examples, shard_transformer
-    from hybridsmooth.objectives.llm_models import is_base_name
+    from hybridsmooth.distributed.curvature import shard_problem
 
     out = {}
     for model in SHARDED_LLM["models"]:
-        obj = sharded_llm_objective(model)
-        modules, params = shard_transformer(obj.model, is_base_name, init_device_mesh("cpu", (world,)))
-        local = local_examples(obj.batches[0], rank, world)
+        mesh = init_device_mesh("cpu", (world,))
+        _, modules, params, local_loss, local_size = shard_problem(sharded_llm_spec(model), rank, world, mesh)
         out[model] = dict(blocks=len(modules) - 1, local_dim=sum(p.to_local().numel() for p in params))
         for h in SHARDED_LLM["steps"]:
-            res = sharded_block_norm(
-                modules,
-                params,
-                lambda: obj.loss_fn(obj.model, local),  # noqa: B023 (used within this iteration)
-                len(local["labels"]),
-                h=h,
-                tol=SHARDED_LLM["tol"],
-                max_iter=60,
-            )
+            res = sharded_block_norm(modules, params, local_loss, local_size, h=h, tol=SHARDED_LLM["tol"], max_iter=60)
             out[model][h] = _summary(res)
     return out
 
