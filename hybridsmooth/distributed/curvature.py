@@ -57,7 +57,20 @@ def parse(argv=None) -> argparse.Namespace:
             p.error(str(err))
         if name != "llm":
             p.error(f"--problem needs an llm: spec (a model whose base weights can be sharded), got {name!r}")
+        n = _minibatches(args.problem)
+        if args.batch >= n:
+            p.error(f"--batch {args.batch}: the problem has {n} minibatches (0 to {n - 1})")
     return args
+
+
+def _minibatches(spec: str) -> int:
+    """How many minibatches an llm: spec's training examples make, from the spec alone (no model loaded)."""
+    from ..objectives.llm import make_llm_objective
+    from ..objectives.registry import spec_defaults
+    from ..problems import parse_spec
+
+    kw = {**spec_defaults(make_llm_objective), **parse_spec(spec)[1]}
+    return -(-int(kw["n_train"]) // int(kw["batch_size"]))
 
 
 def shard_problem(spec: str, rank: int, world: int, mesh, batch: int = 0):
