@@ -71,3 +71,9 @@ def test_curvature_entry_refuses_a_problem_it_cannot_shard(capsys, problem, mess
     with pytest.raises(SystemExit):
         curvature.parse(["--problem", problem])
     assert message in capsys.readouterr().err
+
+
+def test_curvature_entry_refuses_a_batch_the_problem_does_not_have_before_loading_it(capsys):
+    with pytest.raises(SystemExit) as stop:  # 6 examples in minibatches of 4 make two: 0 and 1
+        curvature.parse(["--problem", "llm:model=tiny-bert,n_train=6,batch_size=4", "--batch", "2"])
+    assert stop.value.code == 2 and "the problem has 2 minibatches (0 to 1)" in capsys.readouterr().err
