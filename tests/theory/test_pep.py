@@ -206,3 +206,14 @@ def test_figure_tables_and_plot_quick(tmp_path):
     theory_pep.run_pep(cfg, tmp_path)
     theory_pep.plot_pep(tmp_path, tmp_path / "pep.png")
     assert (tmp_path / "pep.png").stat().st_size > 0
+
+
+def test_the_command_refuses_a_mode_it_does_not_have_before_any_solve(capsys):
+    # standard_cases reads every mode but "quick" as full: a typo would start the 25-minute table
+    from hybridsmooth.theory.pep.__main__ import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["fulll"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "invalid choice: 'fulll' (choose from 'quick', 'full')" in err
