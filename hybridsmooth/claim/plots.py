@@ -231,3 +231,70 @@ def plot_tuning(tuning: pd.DataFrame, curves: pd.DataFrame, png_path: Path, *, t
     if title:
         fig.suptitle(title)
     save_figure(fig, png_path)
+
+
+VERDICT_COLORS = {"better": "#2ca02c", "worse": "#d62728"}  # anything else: no detectable difference
+
+
+def plot_summary(table: pd.DataFrame, png_path: Path, *, title: str = "") -> None:
+    """The claim across cells (``claim.summary``): per comparison a panel, per cell a row, in points of
+    accuracy; dot and thick bar: the mean paired difference and its 95% interval, coloured by the verdict;
+    open diamond and thin bar: the typical seed (Hodges-Lehmann, signed-rank interval)."""
+    comparisons = [c for c in ("hybrid - fo_peft", "hybrid - fo_full") if (table["comparison"] == c).any()]
+    rows = list(dict.fromkeys(table["row"]))
+    fig, axes = new_figure(ncols=len(comparisons), width=6.2 * len(comparisons), height=1.0 + 0.62 * len(rows))
+    points = 100.0
+    for ax, comparison in zip(axes, comparisons, strict=True):
+        part = table[table["comparison"] == comparison]
+        for _, r in part.iterrows():
+            y = len(rows) - 1 - rows.index(r["row"])
+            color = VERDICT_COLORS.get(r["verdict"], "#555555")
+            mean = r["mean_difference"] * points
+            ax.errorbar(
+                mean,
+                y + 0.1,
+                xerr=[[mean - r["low"] * points], [r["high"] * points - mean]],
+                fmt="o",
+                color=color,
+                capsize=4,
+                lw=2.2,
+                ms=6,
+            )
+            typical, low, high = (
+                r[k] * points for k in ("hodges_lehmann", "hodges_lehmann_low", "hodges_lehmann_high")
+            )
+            if np.isfinite(typical) and np.isfinite(low):
+                ax.errorbar(
+                    typical, y - 0.15, xerr=[[typical - low], [high - typical]], fmt="D", mfc="none", ms=5,
+                    color=color, capsize=3, lw=1, alpha=0.8,
+                )  # fmt: skip
+            ax.annotate(
+                f"{int(r['pairs'])} pairs",
+                (1.0, y),
+                xycoords=("axes fraction", "data"),
+                xytext=(4, 0),
+                textcoords="offset points",
+                va="center",
+                fontsize=8,
+            )
+        for label in sorted(set(rows) - set(part["row"])):  # said, not left blank: the cell lacks this baseline
+            ax.annotate(
+                "not run", (0.5, len(rows) - 1 - rows.index(label)), xycoords=("axes fraction", "data"),
+                ha="center", va="center", fontsize=8, color=THEORY_COLOR,
+            )  # fmt: skip
+        ax.axvline(0, color=THEORY_COLOR, lw=1)
+        ax.set_yticks(range(len(rows)), list(reversed(rows)) if ax is axes[0] else [""] * len(rows))
+        ax.set_ylim(-0.7, len(rows) - 0.3)
+        names = " - ".join(LABELS.get(m, m) for m in comparison.split(" - "))
+        ax.set_title(f"{names} (points of test accuracy)")
+        ax.set_xlabel(
+            "dot: mean, 95% interval (green better, red worse, grey no\ndetectable difference); diamond: typical seed"
+        )
+    # one scale for every panel, so that equal lengths are equal differences
+    low = min(ax.get_xlim()[0] for ax in axes)
+    high = max(ax.get_xlim()[1] for ax in axes)
+    for ax in axes:
+        ax.set_xlim(low, high)
+    if title:
+        fig.suptitle(title)
+    save_figure(fig, png_path)

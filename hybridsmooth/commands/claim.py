@@ -1,4 +1,5 @@
-"""``hybridsmooth claim run | report | plan | merge | pool``: the accuracy claim as a tuned, seeded, paired test.
+"""``hybridsmooth claim run | report | plan | merge | pool | summary``: the accuracy claim as a tuned, seeded, paired
+test.
 
 ``run`` tunes each method on the dev split, runs the selected settings on every seed, measures the block
 constants and writes the tables, figure and report (``claim.protocol``); run again, it continues where it
@@ -10,6 +11,8 @@ DIR`` brings in the cell's runs finished in another claim folder (or its ``runs/
 ``pool --from A --from B`` analyses the seeded runs of several finished claim folders at the same selected
 step sizes as one (``claim.pool``): more seeds run later, ``run --seeds 10-19 --selection A/selection.csv``,
 or the eta_x = 0 control alone, ``run --methods hybrid_eta_x_0 --seeds 0-1 --selection A/selection.csv``.
+``summary --from A=LABEL --from B=LABEL`` gathers the paired differences of finished folders of any cells into one
+table and figure (``claim.summary``).
 
 Cells (``--cell``): ``main`` (MiniLM + LoRA, tweets), ``topic`` (MiniLM + LoRA, BBC News), ``smollm2``
 (SmolLM2-135M + LoRA, tweets; ``smollm2_short``: cut to about two hours on 2 cores), ``paper`` (OPT-1.3B +
@@ -31,7 +34,7 @@ from . import sweep as sweep_command
 
 METHOD_NAMES = (*METHOD_ORDER, CONTROL)
 
-ACTIONS = ("run", "report", "plan", "merge", "pool")
+ACTIONS = ("run", "report", "plan", "merge", "pool", "summary")
 
 
 def add_arguments(parser) -> None:
@@ -104,6 +107,29 @@ def add_arguments(parser) -> None:
                 metavar="CSV",
                 help="take the step sizes an earlier claim selected (its selection.csv) instead of tuning",
             )
+
+    _add_summary_arguments(actions)
+
+
+def _add_summary_arguments(actions) -> None:
+    from ..claim.summary import METRICS
+
+    text = "one table and figure of the paired differences of finished claim folders of any cells"
+    p = actions.add_parser("summary", help=text, description=text)
+    p.add_argument("--out", required=True, help="folder for summary.csv and summary.png")
+    p.add_argument(
+        "--from",
+        dest="sources",
+        action="append",
+        required=True,
+        metavar="DIR[=LABEL]",
+        help="a finished claim folder (its paired.csv); folders with the same LABEL make one row, each comparison "
+        "taken from the first of them that has it; LABEL defaults to the folder's name",
+    )
+    p.add_argument(
+        "--metric", choices=METRICS, default=METRICS[0], help=f"default {METRICS[0]} (at the best dev check)"
+    )
+    p.add_argument("--title", default="", help="the figure's title")
 
 
 def cell_from_args(args):
@@ -180,6 +206,8 @@ def _with_keys(problem: str, items: list[str]) -> str:
 def run(args) -> int:
     if args.action is None:
         raise UsageError(f"give an action: {', '.join(ACTIONS)}")
+    if args.action == "summary":
+        return _summary(args)
     cell = cell_from_args(args)
     out = Path(args.out)
     if args.action == "run":
@@ -201,6 +229,35 @@ def run(args) -> int:
                 raise UsageError(f"claim pool takes no {flag}: the pooled runs are those the --from folders hold")
         return _pool(cell, out, args.sources)
     return _plan(cell, out)
+
+
+def _summary(args) -> int:
+    from ..claim.plots import plot_summary
+    from ..claim.summary import parse_source, summary_table
+    from ..paths import ensure_output_dir
+
+    try:
+        table = summary_table([parse_source(s) for s in args.sources], metric=args.metric)
+    except (ValueError, FileNotFoundError) as err:
+        raise UsageError(f"claim summary: {err}") from None
+    out = ensure_output_dir(args.out)
+    table.to_csv(out / "summary.csv", index=False)
+    plot_summary(table, out / "summary.png", title=args.title)
+    shown = table.assign(
+        difference=[
+            f"{m:+.1f} [{lo:+.1f}, {hi:+.1f}]"
+            for m, lo, hi in zip(table.mean_difference * 100, table.low * 100, table.high * 100, strict=True)
+        ],
+        typical=[
+            f"{m:+.1f} [{lo:+.1f}, {hi:+.1f}]"
+            for m, lo, hi in zip(
+                table.hodges_lehmann * 100, table.hodges_lehmann_low * 100, table.hodges_lehmann_high * 100, strict=True
+            )
+        ],
+    )
+    print(shown[["row", "comparison", "pairs", "difference", "typical", "verdict"]].to_string(index=False))
+    print(f"wrote {out / 'summary.csv'}, {out / 'summary.png'}")
+    return 0
 
 
 def _pool(cell, out: Path, sources: list[str]) -> int:

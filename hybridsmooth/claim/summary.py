@@ -1,0 +1,94 @@
+"""The claim across cells: one row per cell and comparison, read from the ``paired.csv`` of finished claim folders.
+
+Each folder's analysis already holds, per comparison (Hybrid - FO-PEFT, Hybrid - FO-Full), the mean paired
+difference with the wider of its bootstrap and t intervals, the typical seed's (Hodges-Lehmann) difference with
+the exact signed-rank interval, and the verdict. A summary only gathers them: nothing is recomputed, so a row
+says what the folder it names says. Several folders can make one row (a cell whose FO-Full seeds ran in a
+folder of their own, ``main_48_seeds`` and ``main_20_seeds_fo_full``): for each comparison the first folder
+listed that has it is taken, and the table names that folder and its pairs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+COMPARISONS = ("hybrid - fo_peft", "hybrid - fo_full")
+METRICS = ("test_accuracy", "final_test_accuracy")
+COLUMNS = (
+    "row",
+    "comparison",
+    "folder",
+    "pairs",
+    "mean_difference",
+    "low",
+    "high",
+    "hodges_lehmann",
+    "hodges_lehmann_low",
+    "hodges_lehmann_high",
+    "hodges_lehmann_level",
+    "detectable_difference",
+    "verdict",
+)
+
+
+def parse_source(text: str) -> tuple[str, Path]:
+    """``DIR`` or ``DIR=LABEL`` -> (label, folder); the label defaults to the folder's name."""
+    folder, eq, label = str(text).partition("=")
+    if not folder.strip() or (eq and not label.strip()):
+        raise ValueError(f"--from takes DIR or DIR=LABEL, got {text!r}")
+    path = Path(folder.strip())
+    return (label.strip() if eq else path.name), path
+
+
+def read_paired(folder: Path, metric: str) -> pd.DataFrame:
+    """The rows of ``folder/paired.csv`` for ``metric``, one per comparison it has."""
+    file = Path(folder) / "paired.csv"
+    if not file.is_file():
+        raise FileNotFoundError(
+            f"{folder} has no paired.csv: analyse it first (`hybridsmooth claim report --out {folder}`)"
+        )
+    table = pd.read_csv(file)
+    missing = [c for c in COLUMNS if c not in ("row", "folder") and c not in table.columns]
+    if missing:
+        raise ValueError(
+            f"{file} lacks {', '.join(missing)}: rebuild it with `hybridsmooth claim report --out {folder}`"
+        )
+    rows = table[table["metric"] == metric]
+    if rows.empty:
+        raise ValueError(f"{file} has no rows for metric {metric!r} (it has {', '.join(sorted(set(table['metric'])))})")
+    return rows
+
+
+def summary_table(sources: Sequence[tuple[str, Path]], metric: str = "test_accuracy") -> pd.DataFrame:
+    """One row per (label, comparison) in the order the labels first appear, from the first source of that
+    label whose paired.csv has the comparison; a label none of whose folders compares anything is an error."""
+    if metric not in METRICS:
+        raise ValueError(f"metric {metric!r}: accepted {', '.join(METRICS)}")
+    if not sources:
+        raise ValueError("give at least one claim folder")
+    labels = list(dict.fromkeys(label for label, _ in sources))
+    rows = []
+    for label in labels:
+        taken: set[str] = set()
+        for source_label, folder in sources:
+            if source_label != label:
+                continue
+            paired = read_paired(folder, metric)
+            for comparison in COMPARISONS:
+                found = paired[paired["comparison"] == comparison]
+                if comparison in taken or found.empty:
+                    continue
+                taken.add(comparison)
+                rows.append({"row": label, "folder": str(folder), **found.iloc[0].to_dict()})
+        if not taken:
+            raise ValueError(f"{label}: none of its folders compares {' or '.join(COMPARISONS)}")
+    table = pd.DataFrame(rows)
+    table["pairs"] = table["pairs"].astype(int)
+    order = {c: i for i, c in enumerate(COMPARISONS)}
+    table["_label"] = table["row"].map({label: i for i, label in enumerate(labels)})
+    table["_comparison"] = table["comparison"].map(order)
+    table = table.sort_values(["_label", "_comparison"], kind="stable")
+    return table[list(COLUMNS)].reset_index(drop=True)

@@ -1,0 +1,93 @@
+"""claim.summary and `claim summary`: the paired differences of finished claim folders gathered into one table and
+figure, each entry exactly what the folder it names says."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from hybridsmooth.claim.summary import COLUMNS, parse_source, summary_table
+from hybridsmooth.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+COMMITTED = REPO / "figures" / "claim" / "summary" / "summary.csv"
+
+
+def _paired(folder: Path, rows: list[tuple[str, int, float]]) -> Path:
+    """A paired.csv of test-accuracy rows (comparison, pairs, mean difference), with every column a report writes."""
+    folder.mkdir(parents=True)
+    table = pd.DataFrame(
+        [
+            {
+                "comparison": c,
+                "metric": "test_accuracy",
+                "pairs": n,
+                "mean_difference": m,
+                "low": m - 0.01,
+                "high": m + 0.01,
+                "hodges_lehmann": m / 2,
+                "hodges_lehmann_low": m / 2 - 0.01,
+                "hodges_lehmann_high": m / 2 + 0.01,
+                "hodges_lehmann_level": 0.95,
+                "detectable_difference": 0.02,
+                "verdict": "worse" if m + 0.01 < 0 else "no detectable difference at this power",
+            }
+            for c, n, m in rows
+        ]
+    )
+    table.to_csv(folder / "paired.csv", index=False)
+    return folder
+
+
+def test_the_committed_summary_is_what_its_folders_say_now():
+    committed = pd.read_csv(COMMITTED)
+    sources = list(dict.fromkeys(zip(committed["row"], committed["folder"], strict=True)))
+    rebuilt = summary_table([(label, REPO / folder) for label, folder in sources])
+    rebuilt["folder"] = [str(Path(f).relative_to(REPO)) for f in rebuilt["folder"]]
+    pd.testing.assert_frame_equal(rebuilt, committed[list(COLUMNS)], check_exact=False, rtol=1e-12)
+    # the README's table in short: the main cell at 48 seeds, FO-Full from its own 20-seed folder
+    main = committed[committed["row"].str.startswith("MiniLM + LoRA, tweets")].set_index("comparison")
+    assert main.loc["hybrid - fo_peft", "pairs"] == 48 and main.loc["hybrid - fo_full", "pairs"] == 20
+    assert main.loc["hybrid - fo_full", "verdict"] == "worse"
+
+
+def test_each_comparison_comes_from_the_first_folder_listed_that_has_it(tmp_path):
+    pooled = _paired(tmp_path / "pooled", [("hybrid - fo_peft", 48, 0.001)])
+    own = _paired(tmp_path / "own", [("hybrid - fo_peft", 20, 0.004), ("hybrid - fo_full", 20, -0.013)])
+    other = _paired(tmp_path / "other", [("hybrid - fo_full", 5, -0.003)])
+    table = summary_table([("cell A", pooled), ("cell B", other), ("cell A", own)])
+    got = [(r.row, r.comparison, r.pairs, r.folder) for r in table.itertuples()]
+    assert got == [
+        ("cell A", "hybrid - fo_peft", 48, str(pooled)),  # not own's 20 pairs: pooled is listed first
+        ("cell A", "hybrid - fo_full", 20, str(own)),
+        ("cell B", "hybrid - fo_full", 5, str(other)),
+    ]
+    assert list(table.columns) == list(COLUMNS)
+
+
+def test_bad_sources_are_refused_with_what_to_do(tmp_path):
+    with pytest.raises(FileNotFoundError, match="claim report --out"):
+        summary_table([("x", tmp_path / "nothing")])
+    control_only = _paired(tmp_path / "control", [("hybrid_eta_x_0 - fo_peft", 2, 0.0)])
+    with pytest.raises(ValueError, match="none of its folders compares"):
+        summary_table([("control", control_only)])
+    with pytest.raises(ValueError, match="metric 'dev_loss'"):
+        summary_table([("x", control_only)], metric="dev_loss")
+    with pytest.raises(ValueError, match="DIR or DIR=LABEL"):
+        parse_source("figures/claim/main=")
+    assert parse_source("figures/claim/main_48_seeds") == ("main_48_seeds", Path("figures/claim/main_48_seeds"))
+
+
+def test_the_command_writes_the_table_and_figure_and_refuses_in_one_line(tmp_path, capsys):
+    a = _paired(tmp_path / "a", [("hybrid - fo_peft", 10, -0.019), ("hybrid - fo_full", 10, -0.055)])
+    out = tmp_path / "summary"
+    assert main(["claim", "summary", "--out", str(out), "--from", f"{a}=soft prompt", "--title", "t"]) == 0
+    printed = capsys.readouterr().out
+    assert "soft prompt" in printed and "-5.5 [-6.5, -4.5]" in printed and "worse" in printed
+    assert (out / "summary.png").stat().st_size > 10_000
+    assert len(pd.read_csv(out / "summary.csv")) == 2
+    assert main(["claim", "summary", "--out", str(out), "--from", str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "has no paired.csv" in err
