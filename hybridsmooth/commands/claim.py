@@ -244,20 +244,20 @@ def _summary(args) -> int:
     table.to_csv(out / "summary.csv", index=False)
     plot_summary(table, out / "summary.png", title=args.title)
     shown = table.assign(
-        difference=[
-            f"{m:+.1f} [{lo:+.1f}, {hi:+.1f}]"
-            for m, lo, hi in zip(table.mean_difference * 100, table.low * 100, table.high * 100, strict=True)
-        ],
-        typical=[
-            f"{m:+.1f} [{lo:+.1f}, {hi:+.1f}]"
-            for m, lo, hi in zip(
-                table.hodges_lehmann * 100, table.hodges_lehmann_low * 100, table.hodges_lehmann_high * 100, strict=True
-            )
-        ],
+        difference=_in_points(table, "mean_difference", "low", "high"),
+        typical=_in_points(table, "hodges_lehmann", "hodges_lehmann_low", "hodges_lehmann_high"),
     )
     print(shown[["row", "comparison", "pairs", "difference", "typical", "verdict"]].to_string(index=False))
     print(f"wrote {out / 'summary.csv'}, {out / 'summary.png'}")
     return 0
+
+
+def _in_points(table, mid: str, low: str, high: str) -> list[str]:
+    """ "+0.1 [-0.3, +0.5]": a difference of accuracies and its interval, in points."""
+    return [
+        f"{100 * m:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}]"
+        for m, lo, hi in zip(table[mid], table[low], table[high], strict=True)
+    ]
 
 
 def _pool(cell, out: Path, sources: list[str]) -> int:
