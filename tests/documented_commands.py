@@ -69,14 +69,37 @@ def commands_in(text: str, document: str = "?") -> list[Command]:
             if _ENTRY.match(line):
                 found.append(Command(document, first + start, line))
             i += 1
-    prose = text
-    for block in reversed(fenced):  # blank the blocks, keeping the line count
-        prose = prose[: block.start()] + re.sub(r"[^\n]", " ", block.group(0)) + prose[block.end() :]
+    prose = _prose(text)
     for span in re.finditer(r"(?<!`)`([^`]+)`(?!`)", prose):
         body = " ".join(span.group(1).split())
         if _ENTRY.match(body) and not _MENTION.match(body):
             found.append(Command(document, text.count("\n", 0, span.start()) + 1, body))
     return sorted(found, key=lambda c: c.line)
+
+
+# a path of the repository named in prose: it must exist (build outputs excepted: made by `make docs`)
+_REPO_PATH = re.compile(r"^(?:figures|benchmarks|hybridsmooth|tests|docs|examples)/[\w./-]*$")
+_BUILT = ("docs/_build",)
+
+
+def _prose(text: str) -> str:
+    """``text`` with its fenced blocks blanked, line breaks kept, so that inline spans pair up as shown."""
+    return re.sub(r"^```.*?^```", lambda m: re.sub(r"[^\n]", " ", m.group(0)), text, flags=re.S | re.M)
+
+
+def paths_in(text: str, document: str = "?") -> list[Command]:
+    """Every repository path an inline code span of ``text`` names, as (document, line, path)."""
+    prose, found = _prose(text), []
+    for span in re.finditer(r"(?<!`)`([^`]+)`(?!`)", prose):
+        for word in span.group(1).split():
+            word = word.strip("(),;:'\"")
+            if _REPO_PATH.match(word) and not word.startswith(_BUILT):
+                found.append(Command(document, text.count("\n", 0, span.start()) + 1, word))
+    return found
+
+
+def documented_paths() -> list[Command]:
+    return [p for name in DOCUMENTS for p in paths_in((ROOT / name).read_text(), name)]
 
 
 def documented_commands() -> list[Command]:

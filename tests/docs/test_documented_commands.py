@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import documented_commands as doc_commands
 import pytest
-from documented_commands import Command, commands_in, documented_commands, parse_error
+from documented_commands import Command, commands_in, documented_commands, documented_paths, parse_error, paths_in
 
 COMMANDS = documented_commands()
 
@@ -16,6 +16,20 @@ def test_the_documents_show_commands_of_every_kind():
     assert any("-m hybridsmooth.distributed" in t for t in texts)
     assert any(t.startswith("torchrun") for t in texts)
     assert sum("benchmarks/" in t for t in texts) > 15
+
+
+PATHS = documented_paths()
+
+
+def test_every_repository_path_the_documents_name_exists():
+    assert len(PATHS) > 50
+    missing = [str(p) for p in PATHS if not (doc_commands.ROOT / p.text).exists()]
+    assert not missing, "\n".join(missing)
+
+
+def test_the_path_check_reads_spans_outside_fenced_blocks_only():
+    text = "See `figures/fig3_targets.csv` and\n```\nls `figures/inside_a_block.csv`\n```\nthen `docs/_build/html`."
+    assert [(p.line, p.text) for p in paths_in(text, "doc")] == [(1, "figures/fig3_targets.csv")]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: f"{c.document}:{c.line}")
