@@ -7,7 +7,8 @@ after it are dropped. Parsing goes through the program's own entry (``runpy``) w
 it has accepted the arguments, so nothing runs: what fails is an option the program does not have, a value
 outside its choices, a missing required argument, or a code span whose line break falls inside an argument
 (Markdown shows a line break in a code span as a space, which is also what a reader copies). A program that has
-not stopped at its argument parser after ``PARSE_SECONDS`` is interrupted and reported.
+not stopped at its argument parser after ``PARSE_SECONDS`` is interrupted and reported. The repository paths
+that inline spans name (``documented_paths``) are gathered the same way, for a test that they exist.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ _MENTION = re.compile(r"^hybridsmooth(?:\s+[a-z_]+){0,2}$")
 
 @dataclass(frozen=True)
 class Command:
+    """A place in a document (its name and line) and the command or path written there."""
+
     document: str
     line: int
     text: str
