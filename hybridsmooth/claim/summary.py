@@ -69,26 +69,20 @@ def summary_table(sources: Sequence[tuple[str, Path]], metric: str = "test_accur
         raise ValueError(f"metric {metric!r}: accepted {', '.join(METRICS)}")
     if not sources:
         raise ValueError("give at least one claim folder")
-    labels = list(dict.fromkeys(label for label, _ in sources))
     rows = []
-    for label in labels:
-        taken: set[str] = set()
+    for label in dict.fromkeys(label for label, _ in sources):
+        taken: dict[str, dict] = {}  # comparison -> its row, from the first folder that has it
         for source_label, folder in sources:
             if source_label != label:
                 continue
             paired = read_paired(folder, metric)
             for comparison in COMPARISONS:
                 found = paired[paired["comparison"] == comparison]
-                if comparison in taken or found.empty:
-                    continue
-                taken.add(comparison)
-                rows.append({"row": label, "folder": str(folder), **found.iloc[0].to_dict()})
+                if comparison not in taken and not found.empty:
+                    taken[comparison] = {"row": label, "folder": str(folder), **found.iloc[0].to_dict()}
         if not taken:
             raise ValueError(f"{label}: none of its folders compares {' or '.join(COMPARISONS)}")
+        rows += [taken[c] for c in COMPARISONS if c in taken]
     table = pd.DataFrame(rows)
     table["pairs"] = table["pairs"].astype(int)
-    order = {c: i for i, c in enumerate(COMPARISONS)}
-    table["_label"] = table["row"].map({label: i for i, label in enumerate(labels)})
-    table["_comparison"] = table["comparison"].map(order)
-    table = table.sort_values(["_label", "_comparison"], kind="stable")
     return table[list(COLUMNS)].reset_index(drop=True)
