@@ -239,7 +239,9 @@ VERDICT_COLORS = {"better": "#2ca02c", "worse": "#d62728"}  # anything else: no 
 def plot_summary(table: pd.DataFrame, png_path: Path, *, title: str = "") -> None:
     """The claim across cells (``claim.summary``): per comparison a panel, per cell a row, in points of
     accuracy; dot and thick bar: the mean paired difference and its 95% interval, coloured by the verdict;
-    open diamond and thin bar: the typical seed (Hodges-Lehmann, signed-rank interval)."""
+    open diamond and thin bar: the typical seed (Hodges-Lehmann, signed-rank interval). Each row is labelled with
+    its pairs and, where the table has it, its sign-flip p-value adjusted by Holm over the table; a dot whose
+    verdict does not survive that adjustment is drawn hollow."""
     comparisons = [c for c in ("hybrid - fo_peft", "hybrid - fo_full") if (table["comparison"] == c).any()]
     rows = list(dict.fromkeys(table["row"]))
     fig, axes = new_figure(ncols=len(comparisons), width=6.2 * len(comparisons), height=1.0 + 0.62 * len(rows))
@@ -250,12 +252,15 @@ def plot_summary(table: pd.DataFrame, png_path: Path, *, title: str = "") -> Non
             y = len(rows) - 1 - rows.index(r["row"])
             color = VERDICT_COLORS.get(r["verdict"], "#555555")
             mean = r["mean_difference"] * points
+            # a verdict that does not survive the correction over the whole table keeps its colour, hollow
+            lost = "verdict_holm" in r and r["verdict_holm"] != r["verdict"]
             ax.errorbar(
                 mean,
                 y + 0.1,
                 xerr=[[mean - r["low"] * points], [r["high"] * points - mean]],
                 fmt="o",
                 color=color,
+                mfc="white" if lost else color,
                 capsize=4,
                 lw=2.2,
                 ms=6,
@@ -268,8 +273,9 @@ def plot_summary(table: pd.DataFrame, png_path: Path, *, title: str = "") -> Non
                     typical, y - 0.15, xerr=[[typical - low], [high - typical]], fmt="D", mfc="none", ms=5,
                     color=color, capsize=3, lw=1, alpha=0.8,
                 )  # fmt: skip
+            holm = f"\nHolm p {r['holm_p']:.2g}" if np.isfinite(r.get("holm_p", np.nan)) else ""
             ax.annotate(
-                f"{int(r['pairs'])} pairs",
+                f"{int(r['pairs'])} pairs{holm}",
                 (1.0, y),
                 xycoords=("axes fraction", "data"),
                 xytext=(4, 0),
@@ -286,10 +292,14 @@ def plot_summary(table: pd.DataFrame, png_path: Path, *, title: str = "") -> Non
         ax.set_yticks(range(len(rows)), list(reversed(rows)) if ax is axes[0] else [""] * len(rows))
         ax.set_ylim(-0.7, len(rows) - 0.3)
         names = " - ".join(LABELS.get(m, m) for m in comparison.split(" - "))
-        ax.set_title(f"{names} (points of test accuracy)")
-        ax.set_xlabel(
-            "dot: mean, 95% interval (green better, red worse, grey no\ndetectable difference); diamond: typical seed"
-        )
+        ax.set_title(names)
+        ax.set_xlabel("points of test accuracy")
+    fig.subplots_adjust(wspace=0.3)  # room for each row's pairs and p-value right of its panel
+    fig.text(
+        0.5, -0.02, "dot: mean, 95% interval (green better, red worse, grey no detectable difference; hollow: not "
+        "after Holm's correction over the table's comparisons); diamond: typical seed, signed-rank interval",
+        ha="center", va="top", fontsize=9,
+    )  # fmt: skip
     # one scale for every panel, so that equal lengths are equal differences
     low = min(ax.get_xlim()[0] for ax in axes)
     high = max(ax.get_xlim()[1] for ax in axes)

@@ -223,6 +223,25 @@ def exact_mcnemar_p(only_a: int, only_b: int) -> float:
     return float(min(1.0, 2 * scipy_stats.binom.cdf(min(only_a, only_b), n, 0.5)))
 
 
+def holm_adjusted(p_values) -> np.ndarray:
+    """Holm's step-down adjusted p-values of a family of tests: sorted ascending, the k-th smallest (k from 0) is
+    multiplied by (m - k), capped at 1 and carried up so the order is kept. A test rejects at level alpha with the
+    family-wise error held at alpha, whatever the tests' dependence, exactly when its adjusted p-value is at most
+    alpha. A NaN p-value (a comparison without a test) is not counted in m and stays NaN."""
+    p = np.asarray(p_values, dtype=float)
+    if p.ndim != 1:
+        raise ValueError(f"holm_adjusted takes a flat sequence of p-values, got shape {p.shape}")
+    counted = np.flatnonzero(np.isfinite(p))
+    if ((p[counted] < 0) | (p[counted] > 1)).any():
+        raise ValueError(f"p-values lie in [0, 1], got {p[counted].min()} to {p[counted].max()}")
+    adjusted = np.full(p.shape, math.nan)
+    running = 0.0
+    for rank, i in enumerate(counted[np.argsort(p[counted], kind="stable")]):
+        running = max(running, min(1.0, (counted.size - rank) * p[i]))
+        adjusted[i] = running
+    return adjusted
+
+
 def paired_difference(a, b, *, higher_is_better: bool = True, seed: int = 0, planned: float | None = None) -> dict:
     """``a - b`` seed by seed (two aligned sequences): the mean difference with its bootstrap and t intervals,
     the verdict for ``a`` against ``b``, the detectable difference, for a ``planned`` difference the paired

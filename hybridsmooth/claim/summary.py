@@ -6,6 +6,13 @@ the exact signed-rank interval, and the verdict. A summary only gathers them: no
 says what the folder it names says. Several folders can make one row (a cell whose FO-Full seeds ran in a
 folder of their own, ``main_48_seeds`` and ``main_20_seeds_fo_full``): for each comparison the first folder
 listed that has it is taken, and the table names that folder and its pairs.
+
+The one thing a summary adds is the family: a claim that holds "consistently" is read off many comparisons at
+once, and at 95% each, one of twenty true nulls looks like a difference. So the table carries each comparison's
+exact sign-flip p-value (the test of the mean) and signed-rank p-value (the typical seed) with their Holm
+adjustments over all of its comparisons, and ``verdict_holm``, the verdict that survives them: a "better" or
+"worse" whose adjusted sign-flip p-value exceeds 1 - LEVEL becomes "no detectable difference over the m
+comparisons (Holm)".
 """
 
 from __future__ import annotations
@@ -15,9 +22,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from .stats import LEVEL, holm_adjusted
+
 COMPARISONS = ("hybrid - fo_peft", "hybrid - fo_full")
 METRICS = ("test_accuracy", "final_test_accuracy")
-COLUMNS = (
+READ = (  # as each folder's paired.csv has them, with the row's label and folder
     "row",
     "comparison",
     "folder",
@@ -31,7 +40,11 @@ COLUMNS = (
     "hodges_lehmann_level",
     "detectable_difference",
     "verdict",
+    "sign_flip_p",
+    "signed_rank_p",
 )
+FAMILY_COLUMNS = ("holm_p", "holm_signed_rank_p", "verdict_holm")  # computed over the summary's own rows
+COLUMNS = READ + FAMILY_COLUMNS
 
 
 def parse_source(text: str) -> tuple[str, Path]:
@@ -51,7 +64,7 @@ def read_paired(folder: Path, metric: str) -> pd.DataFrame:
             f"{folder} has no paired.csv: analyse it first (`hybridsmooth claim report --out {folder}`)"
         )
     table = pd.read_csv(file)
-    missing = [c for c in COLUMNS if c not in ("row", "folder") and c not in table.columns]
+    missing = [c for c in READ if c not in ("row", "folder") and c not in table.columns]
     if missing:
         raise ValueError(
             f"{file} lacks {', '.join(missing)}: rebuild it with `hybridsmooth claim report --out {folder}`"
@@ -85,4 +98,19 @@ def summary_table(sources: Sequence[tuple[str, Path]], metric: str = "test_accur
         rows += [taken[c] for c in COMPARISONS if c in taken]
     table = pd.DataFrame(rows)
     table["pairs"] = table["pairs"].astype(int)
-    return table[list(COLUMNS)].reset_index(drop=True)
+    table = table[list(READ)].reset_index(drop=True)
+    return with_family(table)
+
+
+def with_family(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with the Holm-adjusted p-values over all its rows and the verdicts that survive them."""
+    table = table.copy()
+    table["holm_p"] = holm_adjusted(table["sign_flip_p"])
+    table["holm_signed_rank_p"] = holm_adjusted(table["signed_rank_p"])
+    family = int(table["sign_flip_p"].notna().sum())
+    survives = table["holm_p"] <= 1 - LEVEL
+    decided = table["verdict"].isin(("better", "worse"))
+    table["verdict_holm"] = table["verdict"].where(
+        ~decided | survives, f"no detectable difference over the {family} comparisons (Holm)"
+    )
+    return table

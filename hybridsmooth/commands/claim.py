@@ -247,7 +247,9 @@ def _summary(args) -> int:
         difference=_in_points(table, "mean_difference", "low", "high"),
         typical=_in_points(table, "hodges_lehmann", "hodges_lehmann_low", "hodges_lehmann_high"),
     )
-    print(shown[["row", "comparison", "pairs", "difference", "typical", "verdict"]].to_string(index=False))
+    shown["holm_p"] = [f"{p:.2g}" for p in table["holm_p"]]
+    columns = ["row", "comparison", "pairs", "difference", "typical", "verdict", "holm_p", "verdict_holm"]
+    print(shown[columns].to_string(index=False))
     print(f"wrote {out / 'summary.csv'}, {out / 'summary.png'}")
     return 0
 

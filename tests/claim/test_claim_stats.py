@@ -11,6 +11,7 @@ from hybridsmooth.claim.stats import (
     detectable_difference,
     exact_mcnemar_p,
     hodges_lehmann,
+    holm_adjusted,
     paired_difference,
     seeds_to_detect,
     seeds_to_detect_by_rank,
@@ -272,3 +273,45 @@ def test_exact_mcnemar_p_is_the_two_sided_binomial_test_on_discordant_pairs(only
     assert exact_mcnemar_p(only_a, only_b) == pytest.approx(want, rel=1e-12)
     with pytest.raises(ValueError, match="non-negative"):
         exact_mcnemar_p(-1, 2)
+
+
+def _holm_step_down(p, alpha):
+    """Holm's procedure as he stated it: walk the sorted p-values, reject the k-th (from 0) while it is at most
+    alpha / (m - k), stop at the first that is not."""
+    rejected = np.zeros(len(p), dtype=bool)
+    for k, i in enumerate(np.argsort(p, kind="stable")):
+        if p[i] > alpha / (len(p) - k):
+            break
+        rejected[i] = True
+    return rejected
+
+
+def test_holm_adjusted_by_hand_and_as_the_step_down_procedure():
+    # 0.005 * 4, 0.01 * 3, 0.03 * 2, then 0.04 * 1 carried up to 0.06
+    np.testing.assert_allclose(holm_adjusted([0.01, 0.04, 0.03, 0.005]), [0.03, 0.06, 0.06, 0.02])
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        p = np.round(rng.uniform(0, 0.2, size=rng.integers(1, 12)) ** 2, 4)  # ties included
+        adjusted = holm_adjusted(p)
+        assert (adjusted >= p).all() and (adjusted <= 1).all()
+        for alpha in (0.001, 0.01, 0.05, 0.1):
+            np.testing.assert_array_equal(adjusted <= alpha, _holm_step_down(p, alpha))
+
+
+def test_holm_adjusted_holds_the_family_wise_error_at_its_level():
+    # eleven true nulls (the summary's family): uncorrected, some rejection in 1 - 0.95^11 = 43% of families
+    p = np.random.default_rng(1).uniform(size=(20_000, 11))
+    any_rejected = np.array([(holm_adjusted(family) <= 0.05).any() for family in p])
+    assert (p <= 0.05).any(axis=1).mean() == pytest.approx(1 - 0.95**11, abs=0.01)
+    assert any_rejected.mean() <= 0.05 + 0.004  # 0.004: three binomial standard errors at 20,000 families
+
+
+def test_holm_adjusted_leaves_nan_out_of_the_family_and_refuses_what_is_no_p_value():
+    adjusted = holm_adjusted([0.01, math.nan, 0.02])
+    assert math.isnan(adjusted[1])
+    np.testing.assert_allclose(adjusted[[0, 2]], [0.02, 0.02])  # m = 2, not 3
+    assert holm_adjusted([]).size == 0
+    with pytest.raises(ValueError, match=r"in \[0, 1\]"):
+        holm_adjusted([0.5, 1.2])
+    with pytest.raises(ValueError, match="flat sequence"):
+        holm_adjusted([[0.1, 0.2]])

@@ -15,8 +15,9 @@ REPO = Path(__file__).resolve().parents[2]
 COMMITTED = REPO / "figures" / "claim" / "summary" / "summary.csv"
 
 
-def _paired(folder: Path, rows: list[tuple[str, int, float]]) -> Path:
-    """A paired.csv of test-accuracy rows (comparison, pairs, mean difference), with every column a report writes."""
+def _paired(folder: Path, rows: list[tuple[str, int, float]], p: float = 0.5) -> Path:
+    """A paired.csv of test-accuracy rows (comparison, pairs, mean difference), with every column a summary reads;
+    each row's sign-flip p-value ``p``, its signed-rank one a little larger."""
     folder.mkdir(parents=True)
     table = pd.DataFrame(
         [
@@ -33,6 +34,8 @@ def _paired(folder: Path, rows: list[tuple[str, int, float]]) -> Path:
                 "hodges_lehmann_level": 0.95,
                 "detectable_difference": 0.02,
                 "verdict": "worse" if m + 0.01 < 0 else "no detectable difference at this power",
+                "sign_flip_p": p,
+                "signed_rank_p": min(1.0, 1.25 * p),
             }
             for c, n, m in rows
         ]
@@ -51,6 +54,34 @@ def test_the_committed_summary_is_what_its_folders_say_now():
     main = committed[committed["row"].str.startswith("MiniLM + LoRA, tweets")].set_index("comparison")
     assert main.loc["hybrid - fo_peft", "pairs"] == 48 and main.loc["hybrid - fo_full", "pairs"] == 20
     assert main.loc["hybrid - fo_full", "verdict"] == "worse"
+    # the README's reading of the family: over the table's 11 comparisons three "worse" stand, the soft prompt's
+    # against FO-PEFT (sign-flip p 0.012 alone) does not
+    assert committed["sign_flip_p"].notna().sum() == 11
+    lost = committed[committed["verdict_holm"] != committed["verdict"]]
+    assert [(r.row.split(",")[0], r.comparison) for r in lost.itertuples()] == [
+        ("MiniLM + soft prompt", "hybrid - fo_peft")
+    ]
+    assert (committed["verdict_holm"] == "worse").sum() == 3 and lost["holm_p"].iloc[0] > 0.05
+
+
+def test_the_verdicts_that_survive_holms_correction_over_the_table(tmp_path):
+    clear = _paired(tmp_path / "clear", [("hybrid - fo_full", 20, -0.013)], p=0.0001)
+    marginal = _paired(tmp_path / "marginal", [("hybrid - fo_peft", 10, -0.019)], p=0.012)
+    level = _paired(tmp_path / "level", [("hybrid - fo_peft", 10, 0.0), ("hybrid - fo_full", 10, 0.001)], p=0.8)
+    table = summary_table([("clear", clear), ("marginal", marginal), ("level", level)]).set_index("row")
+    # m = 4: 0.0001 * 4, 0.012 * 3, then 0.8 * 2 and 0.8 * 1 capped at 1
+    assert table["holm_p"].tolist() == pytest.approx([0.0004, 0.036, 1.0, 1.0])
+    assert table["holm_signed_rank_p"].tolist() == pytest.approx([0.0005, 0.045, 1.0, 1.0])
+    assert table.loc["clear", "verdict_holm"] == table.loc["marginal", "verdict_holm"] == "worse"
+    # a fifth comparison with p = 0.3 makes the marginal one's 0.012 * 4 = 0.048: it still stands; a sixth at
+    # 0.3 gives 0.012 * 5 = 0.06 and it does not
+    more = [("clear", clear), ("marginal", marginal), ("level", level)]
+    for k in range(2):
+        more.append((f"other {k}", _paired(tmp_path / f"other{k}", [("hybrid - fo_peft", 10, 0.0)], p=0.3)))
+        verdict = summary_table(more).set_index("row").loc["marginal", "verdict_holm"]
+        assert verdict == ("worse" if k == 0 else "no detectable difference over the 6 comparisons (Holm)")
+    # a verdict of no difference is never turned into one by the family
+    assert set(table.loc["level", "verdict_holm"]) == {"no detectable difference at this power"}
 
 
 def test_each_comparison_comes_from_the_first_folder_listed_that_has_it(tmp_path):
@@ -86,6 +117,7 @@ def test_the_command_writes_the_table_and_figure_and_refuses_in_one_line(tmp_pat
     assert main(["claim", "summary", "--out", str(out), "--from", f"{a}=soft prompt", "--title", "t"]) == 0
     printed = capsys.readouterr().out
     assert "soft prompt" in printed and "-5.5 [-6.5, -4.5]" in printed and "worse" in printed
+    assert "holm_p" in printed and "verdict_holm" in printed
     assert (out / "summary.png").stat().st_size > 10_000
     assert len(pd.read_csv(out / "summary.csv")) == 2
     assert main(["claim", "summary", "--out", str(out), "--from", str(tmp_path / "missing")]) == 2
