@@ -8,7 +8,7 @@ import pandas as pd
 
 from .cells import CONTROL, Cell
 from .plots import LABELS
-from .stats import RANK_PLAN_MOST, SEEDS_MOST
+from .stats import RANK_PLAN_MOST, SEEDS_MOST, SIGN_FLIP_EXACT, SIGN_FLIP_RESAMPLES
 from .tables import DROP, zo_precisions
 
 
@@ -54,6 +54,16 @@ def _seeds(seeds: float, most: int) -> str:
     return f"more than {most}" if math.isinf(seeds) else f"{int(seeds)}"
 
 
+def _sign_flip(row) -> str:
+    """The sign-flip test's p-value, said as exact where every sign pattern was counted, else as drawn."""
+    if row.pairs <= SIGN_FLIP_EXACT:
+        return (
+            f"exact sign-flip p = {row.sign_flip_p:.3g}, the smallest {row.pairs} pairs can give being "
+            f"{row.smallest_possible_p:.3g}"
+        )
+    return f"sign-flip p = {row.sign_flip_p:.3g} from {SIGN_FLIP_RESAMPLES:,} seeded sign patterns"
+
+
 def _typical(row) -> str:
     """The Hodges-Lehmann difference and its signed-rank interval (absent from tables analysed before it)."""
     low, high = getattr(row, "hodges_lehmann_low", math.nan), getattr(row, "hodges_lehmann_high", math.nan)
@@ -79,8 +89,7 @@ def verdicts(frames: dict) -> dict:
         out[name] = (
             f"{row.comparison}: {_points(row.mean_difference)} points of test accuracy {where[row.metric]} "
             f"[{_points(row.low)}, {_points(row.high)}] over {row.pairs} paired seeds: {row.verdict} "
-            f"(detectable at 80% power: {100 * row.detectable_difference:.1f} points; exact sign-flip "
-            f"p = {row.sign_flip_p:.3g}, the smallest {row.pairs} pairs can give being {row.smallest_possible_p:.3g})"
+            f"(detectable at 80% power: {100 * row.detectable_difference:.1f} points; {_sign_flip(row)})"
             + _planned(row)
             + _typical(row)
         )
@@ -256,8 +265,9 @@ def render(
             ],
         ),
         "",
-        "Verdict: the wider of the bootstrap and paired t intervals excludes zero. sign_flip_p: the exact paired "
-        "permutation test, which assumes no normality. seeds_to_detect_planned: the paired seeds at which a true "
+        "Verdict: the wider of the bootstrap and paired t intervals excludes zero. sign_flip_p: the paired "
+        f"permutation test, which assumes no normality (exact up to {SIGN_FLIP_EXACT} pairs, else from "
+        f"{SIGN_FLIP_RESAMPLES:,} seeded sign patterns, the observed one counted). seeds_to_detect_planned: the paired seeds at which a true "
         "difference of 1 point of test accuracy would be detected with 80% power, if the spread of these seeds' "
         "differences is the true one (a plan, as uncertain as that spread: a few collapses widen it, and the "
         "t test it rests on assumes the differences are roughly normal; inf: more than "
@@ -267,8 +277,9 @@ def render(
         "hodges_lehmann: the typical difference, the median of the pairwise means of the per-seed "
         "differences, with the interval of the exact signed-rank test (95%, or the nearest level the seeds allow: "
         "the verdict lines give it); a few seeds that fail apart from the rest move it by a rank, where they move "
-        "the mean by their size. signed_rank_p: the signed-rank test of a zero typical difference, exact given "
-        "the ties (the sign-flip test of the signed ranks). The verdict is the mean's.",
+        "the mean by their size. signed_rank_p: the signed-rank test of a zero typical difference, the "
+        "sign-flip test of the signed ranks (so exact given the ties up to the same number of pairs, drawn "
+        "beyond). The verdict is the mean's.",
         "",
         "## Late collapses",
         "",

@@ -5,8 +5,9 @@ sample order, and every method runs on every seed, so two methods are compared b
 differences (a paired design). Intervals are percentile bootstrap intervals over seeds (a private numpy
 Generator, so the same numbers always give the same interval). With few seeds a percentile bootstrap is
 narrower than it should be; the verdict therefore also reports the paired t interval and takes the wider.
-Both lean on a roughly normal mean; the exact sign-flip test (``sign_flip_p``) does not, and says what few
-seeds can show at all: with n pairs its two-sided p-value is never below 2 / 2^n (0.0625 for 5 seeds).
+Both lean on a roughly normal mean; the sign-flip test (``sign_flip_p``) does not, and says what few
+seeds can show at all: with n pairs its two-sided p-value is never below 2 / 2^n (0.0625 for 5 seeds). Up to
+``SIGN_FLIP_EXACT`` pairs it counts every sign pattern (exact); beyond, ``resamples`` seeded draws.
 Where two or three seeds fail apart from the rest, the mean speaks for them more than for the typical seed;
 ``hodges_lehmann`` gives the typical difference with the exact signed-rank interval beside it, and
 ``seeds_to_detect`` what the next experiment would need at the spread measured, and ``seeds_to_detect_by_rank``
@@ -24,6 +25,7 @@ from scipy import stats as scipy_stats
 
 BOOTSTRAP_RESAMPLES = 10_000
 SIGN_FLIP_EXACT = 16  # enumerate all 2^n sign patterns up to this many pairs, else draw them
+SIGN_FLIP_RESAMPLES = 100_000  # the patterns drawn beyond
 LEVEL = 0.95
 POWER = 0.8
 HODGES_LEHMANN_KEYS = ("hodges_lehmann", "hodges_lehmann_low", "hodges_lehmann_high", "hodges_lehmann_level")
@@ -181,11 +183,13 @@ def seeds_to_detect_by_rank(
     return float(high)
 
 
-def sign_flip_p(differences, *, resamples: int = 100_000, seed: int = 0) -> float:
+def sign_flip_p(differences, *, resamples: int = SIGN_FLIP_RESAMPLES, seed: int = 0) -> float:
     """Two-sided p-value of the paired permutation test of a zero mean: under the null each per-seed
     difference is as likely negative as positive, so flip their signs in every way (all 2^n patterns up to
     ``SIGN_FLIP_EXACT`` pairs, else ``resamples`` seeded draws) and count the sums at least as far from zero
-    as the observed one."""
+    as the observed one. Drawn patterns give (1 + count) / (1 + resamples), the observed pattern counted among
+    them, as scipy's ``permutation_test`` does: a drawn p-value is then never 0 and is valid at its level (a
+    plain share of the draws can reject a true null too often, and gives 0 where no draw reaches the data)."""
     d = np.asarray([x for x in differences if np.isfinite(x)], dtype=float)
     if d.size == 0:
         return math.nan
@@ -196,15 +200,19 @@ def sign_flip_p(differences, *, resamples: int = 100_000, seed: int = 0) -> floa
     sums = np.abs(signs @ d)
     observed = abs(d.sum())
     # a relative margin so that patterns tying the observed sum in exact arithmetic count as ties
-    return float(np.mean(sums >= observed - 1e-9 * max(1.0, np.abs(d).sum())))
+    reached = int(np.count_nonzero(sums >= observed - 1e-9 * max(1.0, np.abs(d).sum())))
+    if d.size <= SIGN_FLIP_EXACT:
+        return reached / len(signs)
+    return (1 + reached) / (1 + resamples)
 
 
-def signed_rank_p(differences, *, resamples: int = 100_000, seed: int = 0) -> float:
+def signed_rank_p(differences, *, resamples: int = SIGN_FLIP_RESAMPLES, seed: int = 0) -> float:
     """Two-sided p-value of the Wilcoxon signed-rank test of a zero centre, exact given the data: the sign-flip
     test (``sign_flip_p``) of the signed ranks of the differences. Tied sizes share their average rank and a
     zero difference keeps its rank with no sign (Pratt), so ties and zeros, which accuracies in steps of
     1 / n_test make common, need no correction: the null flips the signs of these very ranks. Without ties it is
-    the classic exact test (scipy's ``wilcoxon(method="exact")``)."""
+    the classic exact test (scipy's ``wilcoxon(method="exact")``); beyond ``SIGN_FLIP_EXACT`` pairs the patterns
+    are drawn, as in ``sign_flip_p``."""
     d = np.asarray([x for x in differences if np.isfinite(x)], dtype=float)
     if d.size == 0:
         return math.nan

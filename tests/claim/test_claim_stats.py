@@ -250,6 +250,20 @@ def test_sign_flip_p_beyond_exact_enumeration_draws_seeded_patterns():
     assert p == pytest.approx(stats.ttest_1samp(d, 0.0).pvalue, abs=0.03)
 
 
+def test_a_drawn_sign_flip_p_counts_the_observed_pattern_and_is_never_zero():
+    # 40 positive differences: no drawn pattern of the 2^40 reaches the observed sum (all plus), the observed
+    # pattern itself does; a plain share of the draws said 0
+    assert sign_flip_p([0.01] * 40, resamples=1000) == pytest.approx(1 / 1001)
+    # scipy's randomized permutation test keeps the same convention: (1 + reached) / (1 + draws)
+    d = np.random.default_rng(3).normal(0.4, 1.0, size=24)
+    ours = sign_flip_p(d, resamples=9999)
+    theirs = stats.permutation_test(
+        (d,), np.mean, permutation_type="samples", n_resamples=9999, rng=np.random.default_rng(0)
+    ).pvalue
+    assert ours == pytest.approx(theirs, abs=0.01)
+    assert (ours * 10_000) == pytest.approx(round(ours * 10_000))  # a count over 10,000
+
+
 @pytest.mark.parametrize("n", [6, 11, 16])
 def test_signed_rank_p_is_scipys_exact_test_without_ties(n):
     d = np.random.default_rng(n).normal(0.3, 1.0, size=n)
