@@ -24,7 +24,7 @@ import numpy as np
 from scipy import stats as scipy_stats
 
 BOOTSTRAP_RESAMPLES = 10_000
-SIGN_FLIP_EXACT = 16  # enumerate all 2^n sign patterns up to this many pairs, else draw them
+SIGN_FLIP_EXACT = 30  # count all 2^n sign patterns up to this many pairs (2 x 2^15 sums), else draw them
 SIGN_FLIP_RESAMPLES = 100_000  # the patterns drawn beyond
 LEVEL = 0.95
 POWER = 0.8
@@ -193,17 +193,33 @@ def sign_flip_p(differences, *, resamples: int = SIGN_FLIP_RESAMPLES, seed: int 
     d = np.asarray([x for x in differences if np.isfinite(x)], dtype=float)
     if d.size == 0:
         return math.nan
-    if d.size <= SIGN_FLIP_EXACT:
-        signs = ((np.arange(2**d.size)[:, None] >> np.arange(d.size)) & 1) * 2 - 1
-    else:
-        signs = np.random.default_rng(seed).choice([-1, 1], size=(resamples, d.size))
-    sums = np.abs(signs @ d)
-    observed = abs(d.sum())
     # a relative margin so that patterns tying the observed sum in exact arithmetic count as ties
-    reached = int(np.count_nonzero(sums >= observed - 1e-9 * max(1.0, np.abs(d).sum())))
+    reach = abs(d.sum()) - 1e-9 * max(1.0, np.abs(d).sum())
+    if reach <= 0:
+        return 1.0  # every pattern's sum is at least as far from zero
     if d.size <= SIGN_FLIP_EXACT:
-        return reached / len(signs)
+        return _patterns_reaching(d, reach) / 2.0**d.size
+    signs = np.random.default_rng(seed).choice([-1, 1], size=(resamples, d.size))
+    reached = int(np.count_nonzero(np.abs(signs @ d) >= reach))
     return (1 + reached) / (1 + resamples)
+
+
+def _signed_sums(values: np.ndarray) -> np.ndarray:
+    """The 2^k sums of ``values`` under every sign pattern."""
+    signs = ((np.arange(2**values.size)[:, None] >> np.arange(values.size)) & 1) * 2 - 1
+    return signs @ values
+
+
+def _patterns_reaching(d: np.ndarray, reach: float) -> int:
+    """How many of the 2^n sign patterns give |sum| >= reach > 0, counted without listing them: every sum is a
+    sum of the first half's plus one of the second's, so for each first-half sum a the second-half sums b with
+    a + b >= reach or a + b <= -reach are found by bisection in the sorted second half (2 x 2^(n/2) sums
+    instead of 2^n)."""
+    half = d.size // 2
+    first, second = _signed_sums(d[:half]), np.sort(_signed_sums(d[half:]))
+    above = second.size - np.searchsorted(second, reach - first, side="left")
+    below = np.searchsorted(second, -reach - first, side="right")
+    return int(above.sum() + below.sum())
 
 
 def signed_rank_p(differences, *, resamples: int = SIGN_FLIP_RESAMPLES, seed: int = 0) -> float:

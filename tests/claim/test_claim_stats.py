@@ -242,11 +242,30 @@ def test_sign_flip_p_of_all_positive_differences_is_the_smallest_possible():
     assert math.isnan(sign_flip_p([]))
 
 
+@pytest.mark.parametrize("n, seed", [(17, 0), (20, 1), (20, 2)])
+def test_sign_flip_p_counts_every_pattern_beyond_what_a_list_of_them_held(n, seed):
+    # differences in steps of 1 / 500 as accuracies are, so sums tie; the brute-force count lists all 2^n sums
+    d = np.round(np.random.default_rng(seed).normal(0.004, 0.01, size=n) * 500) / 500
+    signs = ((np.arange(2**n)[:, None] >> np.arange(n)) & 1) * 2 - 1
+    want = np.mean(np.abs(signs @ d) >= abs(d.sum()) - 1e-12)
+    assert sign_flip_p(d) == pytest.approx(want, rel=1e-12)
+
+
+@pytest.mark.parametrize("n, positive", [(29, 21), (30, 15), (30, 24), (25, 25)])
+def test_sign_flip_p_of_equal_sizes_is_the_two_sided_binomial_test(n, positive):
+    # n differences of one size, `positive` of them positive: the sum is that size times (2K - n), K the plus
+    # signs, Binomial(n, 1/2) under the null; all 2^n patterns, counted, where no list of them would fit
+    d = np.where(np.arange(n) < positive, 0.002, -0.002)
+    k = np.arange(n + 1)
+    want = stats.binom.pmf(k, n, 0.5)[np.abs(2 * k - n) >= abs(2 * positive - n)].sum()
+    assert sign_flip_p(d) == pytest.approx(want, rel=1e-12)
+
+
 def test_sign_flip_p_beyond_exact_enumeration_draws_seeded_patterns():
-    d = np.random.default_rng(1).normal(0.2, 1.0, size=20)
+    d = np.random.default_rng(1).normal(0.2, 1.0, size=40)
     p = sign_flip_p(d, resamples=20_000)
     assert p == sign_flip_p(d, resamples=20_000)  # seeded
-    # the t test's p-value is close to the permutation test's for a normal sample of 20
+    # the t test's p-value is close to the permutation test's for a normal sample of 40
     assert p == pytest.approx(stats.ttest_1samp(d, 0.0).pvalue, abs=0.03)
 
 
@@ -255,7 +274,7 @@ def test_a_drawn_sign_flip_p_counts_the_observed_pattern_and_is_never_zero():
     # pattern itself does; a plain share of the draws said 0
     assert sign_flip_p([0.01] * 40, resamples=1000) == pytest.approx(1 / 1001)
     # scipy's randomized permutation test keeps the same convention: (1 + reached) / (1 + draws)
-    d = np.random.default_rng(3).normal(0.4, 1.0, size=24)
+    d = np.random.default_rng(3).normal(0.25, 1.0, size=40)
     ours = sign_flip_p(d, resamples=9999)
     theirs = stats.permutation_test(
         (d,), np.mean, permutation_type="samples", n_resamples=9999, rng=np.random.default_rng(0)
