@@ -233,18 +233,61 @@ def plot_tuning(tuning: pd.DataFrame, curves: pd.DataFrame, png_path: Path, *, t
     save_figure(fig, png_path)
 
 
+ZO_BLOCK_COLOR = "#6a51a3"  # apart from the verdicts' green, red and grey
+
+
+def _plot_zo_block(ax, zo_block: pd.DataFrame, rows: list[str]) -> None:
+    """Per row, the ZO block's share of the hybrid's first-order decrease of the probe loss, in percent: bar the
+    expected share (the step's mean direction), dot the measured one (the drawn directions); the number the
+    expected one."""
+    percent = 100.0
+    block = zo_block.set_index("row")
+    for label in rows:
+        y = len(rows) - 1 - rows.index(label)
+        if label not in block.index or not np.isfinite(block.loc[label, "zo_share_expected"]):
+            ax.annotate(
+                "not probed", (0.5, y), xycoords=("axes fraction", "data"), ha="center", va="center", fontsize=8,
+                color=THEORY_COLOR,
+            )  # fmt: skip
+            continue
+        expected = block.loc[label, "zo_share_expected"] * percent
+        measured = block.loc[label, "zo_share_measured"] * percent
+        ax.barh(y, expected, height=0.35, color=ZO_BLOCK_COLOR, alpha=0.55)
+        ax.plot([measured], [y], "o", color=ZO_BLOCK_COLOR, ms=5)
+        ax.annotate(
+            f"{expected:.2g}%", (max(expected, measured, 0.0), y), xytext=(4, 0), textcoords="offset points",
+            va="center", fontsize=8,
+        )  # fmt: skip
+    ax.axvline(0, color=THEORY_COLOR, lw=1)
+    ax.set_yticks(range(len(rows)), [""] * len(rows))
+    ax.set_ylim(-0.7, len(rows) - 0.3)
+    ax.set_xlim(min(0.0, ax.get_xlim()[0]), ax.get_xlim()[1] * 1.25)  # room for the numbers
+    ax.set_title("ZO block's share")
+    ax.set_xlabel("% of the hybrid's first-order\ndecrease (bar expected, dot measured)")
+
+
 VERDICT_COLORS = {"better": "#2ca02c", "worse": "#d62728"}  # anything else: no detectable difference
 
 
-def plot_summary(table: pd.DataFrame, png_path: Path, *, title: str = "") -> None:
+def plot_summary(table: pd.DataFrame, png_path: Path, *, title: str = "", zo_block: pd.DataFrame | None = None) -> None:
     """The claim across cells (``claim.summary``): per comparison a panel, per cell a row, in points of
     accuracy; dot and thick bar: the mean paired difference and its 95% interval, coloured by the verdict;
     open diamond and thin bar: the typical seed (Hodges-Lehmann, signed-rank interval). Each row is labelled with
     its pairs and, where the table has it, its sign-flip p-value adjusted by Holm over the table; a dot whose
-    verdict does not survive that adjustment is drawn hollow."""
+    verdict does not survive that adjustment is drawn hollow. With ``zo_block`` (``summary.zo_block_table``) a
+    last, narrower panel gives the ZO block's share of the hybrid's first-order decrease per row: bar expected,
+    dot measured."""
     comparisons = [c for c in ("hybrid - fo_peft", "hybrid - fo_full") if (table["comparison"] == c).any()]
     rows = list(dict.fromkeys(table["row"]))
-    fig, axes = new_figure(ncols=len(comparisons), width=6.2 * len(comparisons), height=1.0 + 0.62 * len(rows))
+    with_block = int(zo_block is not None and np.isfinite(zo_block["zo_share_expected"].to_numpy(dtype=float)).any())
+    panels = len(comparisons) + with_block
+    fig, every_axis = new_figure(
+        ncols=panels,
+        width=6.2 * len(comparisons) + 3.6 * with_block,
+        height=1.0 + 0.62 * len(rows),
+        width_ratios=[1.0] * len(comparisons) + [0.45] * with_block,
+    )
+    axes = every_axis[: len(comparisons)]
     points = 100.0
     for ax, comparison in zip(axes, comparisons, strict=True):
         part = table[table["comparison"] == comparison]
@@ -305,6 +348,8 @@ def plot_summary(table: pd.DataFrame, png_path: Path, *, title: str = "") -> Non
     high = max(ax.get_xlim()[1] for ax in axes)
     for ax in axes:
         ax.set_xlim(low, high)
+    if with_block:
+        _plot_zo_block(every_axis[-1], zo_block, rows)
     if title:
         fig.suptitle(title)
     save_figure(fig, png_path)

@@ -13,10 +13,16 @@ exact sign-flip p-value (the test of the mean) and signed-rank p-value (the typi
 adjustments over all of its comparisons, and ``verdict_holm``, the verdict that survives them: a "better" or
 "worse" whose adjusted sign-flip p-value exceeds 1 - LEVEL becomes "no detectable difference over the m
 comparisons (Holm)".
+
+Beside the differences, ``zo_block_table`` says for each row what the ZO block did in the hybrid's runs, from the
+first of its folders that probed it (``contributions.csv``): its share of the first-order decrease of the probe
+loss, measured and expected, and how far x and y moved. A "no detectable difference" where the ZO block made a
+tenth of a percent of the decrease is explained by that, not by a weak experiment.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -42,6 +48,15 @@ READ = (  # as each folder's paired.csv has them, with the row's label and folde
     "verdict",
     "sign_flip_p",
     "signed_rank_p",
+)
+ZO_BLOCK_COLUMNS = (  # one row per label: the hybrid's contributions.csv row
+    "row",
+    "folder",
+    "seeds",
+    "zo_share_measured",
+    "zo_share_expected",
+    "x_distance_end",
+    "y_distance_end",
 )
 FAMILY_COLUMNS = ("holm_p", "holm_signed_rank_p", "verdict_holm")  # computed over the summary's own rows
 COLUMNS = READ + FAMILY_COLUMNS
@@ -114,3 +129,31 @@ def with_family(table: pd.DataFrame) -> pd.DataFrame:
         ~decided | survives, f"no detectable difference over the {family} comparisons (Holm)"
     )
     return table
+
+
+def zo_block_table(sources: Sequence[tuple[str, Path]]) -> pd.DataFrame:
+    """One row per label, in the order the labels first appear: the hybrid's row of ``contributions.csv`` from
+    the first folder of that label that has one (shares as fractions; distances as the folder gives them). A
+    label none of whose folders probed the hybrid gets NaN and an empty folder, said, not dropped."""
+    rows = []
+    for label in dict.fromkeys(label for label, _ in sources):
+        row = {"row": label, "folder": "", "seeds": 0, **dict.fromkeys(ZO_BLOCK_COLUMNS[3:], math.nan)}
+        for source_label, folder in sources:
+            file = Path(folder) / "contributions.csv"
+            if source_label != label or not file.is_file():
+                continue
+            hybrid = pd.read_csv(file).query("method == 'hybrid'")
+            if len(hybrid):
+                found = hybrid.iloc[0]
+                row = {
+                    "row": label,
+                    "folder": str(folder),
+                    "seeds": int(found["seeds"]),
+                    "zo_share_measured": float(found["x_share_measured"]),
+                    "zo_share_expected": float(found["x_share_expected"]),
+                    "x_distance_end": float(found["x_distance_end"]),
+                    "y_distance_end": float(found["y_distance_end"]),
+                }
+                break
+        rows.append(row)
+    return pd.DataFrame(rows, columns=list(ZO_BLOCK_COLUMNS))

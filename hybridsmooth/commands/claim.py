@@ -25,6 +25,7 @@ that small ZO steps survive bfloat16). The executors and their options are those
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from .. import validate
@@ -233,16 +234,19 @@ def run(args) -> int:
 
 def _summary(args) -> int:
     from ..claim.plots import plot_summary
-    from ..claim.summary import parse_source, summary_table
+    from ..claim.summary import parse_source, summary_table, zo_block_table
     from ..paths import ensure_output_dir
 
     try:
-        table = summary_table([parse_source(s) for s in args.sources], metric=args.metric)
+        sources = [parse_source(s) for s in args.sources]
+        table = summary_table(sources, metric=args.metric)
     except (ValueError, FileNotFoundError) as err:
         raise UsageError(f"claim summary: {err}") from None
+    zo_block = zo_block_table(sources)
     out = ensure_output_dir(args.out)
     table.to_csv(out / "summary.csv", index=False)
-    plot_summary(table, out / "summary.png", title=args.title)
+    zo_block.to_csv(out / "zo_block.csv", index=False)
+    plot_summary(table, out / "summary.png", title=args.title, zo_block=zo_block)
     shown = table.assign(
         difference=_in_points(table, "mean_difference", "low", "high"),
         typical=_in_points(table, "hodges_lehmann", "hodges_lehmann_low", "hodges_lehmann_high"),
@@ -250,8 +254,19 @@ def _summary(args) -> int:
     shown["holm_p"] = [f"{p:.2g}" for p in table["holm_p"]]
     columns = ["row", "comparison", "pairs", "difference", "typical", "verdict", "holm_p", "verdict_holm"]
     print(shown[columns].to_string(index=False))
-    print(f"wrote {out / 'summary.csv'}, {out / 'summary.png'}")
+    block = zo_block.assign(
+        zo_share=[_percent(m, e) for m, e in zip(zo_block["zo_share_measured"], zo_block["zo_share_expected"])]
+    )
+    print(block[["row", "seeds", "zo_share", "x_distance_end", "y_distance_end"]].to_string(index=False))
+    print(f"wrote {out / 'summary.csv'}, {out / 'zo_block.csv'}, {out / 'summary.png'}")
     return 0
+
+
+def _percent(measured: float, expected: float) -> str:
+    """The ZO block's share as printed: measured (expected), in percent; '-' where it was not probed."""
+    if not math.isfinite(expected):
+        return "-"
+    return f"{100 * measured:.2g}% ({100 * expected:.2g}% expected)"
 
 
 def _in_points(table, mid: str, low: str, high: str) -> list[str]:

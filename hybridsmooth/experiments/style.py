@@ -53,12 +53,12 @@ def method_label(method: str) -> str:
     return METHOD_LABELS[method]
 
 
-def new_figure(*, ncols: int = 1, width: float | None = None, height: float | None = None):
+def new_figure(*, ncols: int = 1, width: float | None = None, height: float | None = None, width_ratios=None):
     """(fig, axes) under the project style; axes is a list even for one panel."""
     with plt.rc_context(RC):
         w = width if width is not None else 6.4 * ncols
         h = height if height is not None else 4.6
-        fig, axes = plt.subplots(1, ncols, figsize=(w, h), squeeze=False)
+        fig, axes = plt.subplots(1, ncols, figsize=(w, h), squeeze=False, width_ratios=width_ratios)
     for ax in axes[0]:
         ax.grid(True, alpha=0.3, linestyle=":")
     return fig, list(axes[0])

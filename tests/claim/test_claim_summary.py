@@ -3,16 +3,18 @@ figure, each entry exactly what the folder it names says."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from hybridsmooth.claim.summary import COLUMNS, parse_source, summary_table
+from hybridsmooth.claim.summary import COLUMNS, ZO_BLOCK_COLUMNS, parse_source, summary_table, zo_block_table
 from hybridsmooth.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
 COMMITTED = REPO / "figures" / "claim" / "summary" / "summary.csv"
+COMMITTED_BLOCK = REPO / "figures" / "claim" / "summary" / "zo_block.csv"
 
 
 def _paired(folder: Path, rows: list[tuple[str, int, float]], p: float = 0.5) -> Path:
@@ -123,3 +125,53 @@ def test_the_command_writes_the_table_and_figure_and_refuses_in_one_line(tmp_pat
     assert main(["claim", "summary", "--out", str(out), "--from", str(tmp_path / "missing")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "has no paired.csv" in err
+
+
+def _contributions(folder: Path, shares: dict[str, float]) -> Path:
+    """A contributions.csv with one row per method: its expected x share, the measured one twice as large."""
+    pd.DataFrame(
+        [
+            {"method": m, "seeds": 5, "x_share_measured": 2 * v, "x_share_expected": v, "x_distance_end": 10 * v,
+             "y_distance_end": 1.0}
+            for m, v in shares.items()
+        ]
+    ).to_csv(folder / "contributions.csv", index=False)  # fmt: skip
+    return folder
+
+
+def test_the_committed_zo_block_table_is_what_its_folders_say_now():
+    committed = pd.read_csv(COMMITTED_BLOCK)
+    summary = pd.read_csv(COMMITTED)
+    labels = list(dict.fromkeys(summary["row"]))
+    sources = list(dict.fromkeys(zip(summary["row"], summary["folder"], strict=True)))
+    rebuilt = zo_block_table([(label, REPO / folder) for label, folder in sources])
+    rebuilt["folder"] = [str(Path(f).relative_to(REPO)) for f in rebuilt["folder"]]
+    assert list(committed["row"]) == labels
+    pd.testing.assert_frame_equal(rebuilt, committed[list(ZO_BLOCK_COLUMNS)], check_exact=False, rtol=1e-12)
+    # the README's reading: the ZO block's expected share is below 1% in every LoRA cell, 3% with a soft prompt
+    share = committed.set_index("row")["zo_share_expected"]
+    prompt = [label for label in labels if "soft prompt" in label]
+    assert share.drop(prompt).max() < 0.01 and share[prompt].min() > 0.03
+
+
+def test_the_zo_block_comes_from_the_first_folder_of_a_label_that_probed_the_hybrid(tmp_path):
+    unprobed = _paired(tmp_path / "unprobed", [("hybrid - fo_peft", 10, 0.0)])
+    fo_only = _contributions(_paired(tmp_path / "fo_only", [("hybrid - fo_full", 10, 0.0)]), {"fo_full": 0.0})
+    probed = _contributions(_paired(tmp_path / "probed", [("hybrid - fo_full", 10, 0.0)]), {"hybrid": 0.004})
+    later = _contributions(_paired(tmp_path / "later", [("hybrid - fo_full", 10, 0.0)]), {"hybrid": 0.5})
+    table = zo_block_table([("A", unprobed), ("A", fo_only), ("A", probed), ("A", later), ("B", unprobed)])
+    assert list(table.columns) == list(ZO_BLOCK_COLUMNS) and list(table["row"]) == ["A", "B"]
+    a, b = table.iloc[0], table.iloc[1]
+    assert (a["folder"], a["zo_share_expected"], a["zo_share_measured"]) == (str(probed), 0.004, 0.008)
+    assert b["folder"] == "" and math.isnan(b["zo_share_expected"])  # said as not probed, not dropped
+
+
+def test_the_command_draws_the_zo_block_and_says_where_it_was_not_probed(tmp_path, capsys):
+    probed = _contributions(_paired(tmp_path / "probed", [("hybrid - fo_peft", 10, -0.01)]), {"hybrid": 0.03})
+    unprobed = _paired(tmp_path / "unprobed", [("hybrid - fo_peft", 10, 0.0)])
+    out = tmp_path / "summary"
+    assert main(["claim", "summary", "--out", str(out), "--from", f"{probed}=a", "--from", f"{unprobed}=b"]) == 0
+    printed = capsys.readouterr().out
+    assert "6% (3% expected)" in printed and "zo_block.csv" in printed
+    block = pd.read_csv(out / "zo_block.csv")
+    assert list(block["row"]) == ["a", "b"] and math.isnan(block["zo_share_expected"].iloc[1])
