@@ -9,7 +9,7 @@ listed that has it is taken, and the table names that folder and its pairs.
 
 The one thing a summary adds is the family: a claim that holds "consistently" is read off many comparisons at
 once, and at 95% each, one of twenty true nulls looks like a difference. So the table carries each comparison's
-exact sign-flip p-value (the test of the mean) and signed-rank p-value (the typical seed) with their Holm
+sign-flip p-value (the test of the mean) and signed-rank p-value (the typical seed) with their Holm
 adjustments over all of its comparisons, and ``verdict_holm``, the verdict that survives them: a "better" or
 "worse" whose adjusted sign-flip p-value exceeds 1 - LEVEL becomes "no detectable difference over the m
 comparisons (Holm)".
