@@ -56,14 +56,16 @@ def test_the_committed_summary_is_what_its_folders_say_now():
     main = committed[committed["row"].str.startswith("MiniLM + LoRA, tweets")].set_index("comparison")
     assert main.loc["hybrid - fo_peft", "pairs"] == 48 and main.loc["hybrid - fo_full", "pairs"] == 20
     assert main.loc["hybrid - fo_full", "verdict"] == "worse"
-    # the README's reading of the family: over the table's 11 comparisons three "worse" stand, the soft prompt's
-    # against FO-PEFT (sign-flip p 0.012 alone) does not
+    # the README's reading of the family: over the table's 11 comparisons all four "worse" stand, the soft
+    # prompt's against FO-PEFT from its 20 seeds (at 10 it did not: adjusted p 0.094)
     assert committed["sign_flip_p"].notna().sum() == 11
-    lost = committed[committed["verdict_holm"] != committed["verdict"]]
-    assert [(r.row.split(",")[0], r.comparison) for r in lost.itertuples()] == [
-        ("MiniLM + soft prompt", "hybrid - fo_peft")
-    ]
-    assert (committed["verdict_holm"] == "worse").sum() == 3 and lost["holm_p"].iloc[0] > 0.05
+    assert (committed["verdict_holm"] == committed["verdict"]).all()
+    worse = committed[committed["verdict_holm"] == "worse"]
+    assert len(worse) == 4 and worse["holm_p"].max() < 0.05
+    prompt = committed[committed["row"].str.contains("soft prompt")].set_index("comparison")
+    assert prompt.loc["hybrid - fo_peft", "pairs"] == 20 and prompt.loc["hybrid - fo_peft", "folder"].endswith(
+        "prompt_20_seeds"
+    )
 
 
 def test_the_verdicts_that_survive_holms_correction_over_the_table(tmp_path):
