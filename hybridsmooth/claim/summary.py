@@ -142,7 +142,14 @@ def zo_block_table(sources: Sequence[tuple[str, Path]]) -> pd.DataFrame:
             file = Path(folder) / "contributions.csv"
             if source_label != label or not file.is_file():
                 continue
-            hybrid = pd.read_csv(file).query("method == 'hybrid'")
+            contributions = pd.read_csv(file)
+            needed = ("method", "seeds", "x_share_measured", "x_share_expected", "x_distance_end", "y_distance_end")
+            missing = [c for c in needed if c not in contributions.columns]
+            if missing:
+                raise ValueError(
+                    f"{file} lacks {', '.join(missing)}: rebuild it with `hybridsmooth claim report --out {folder}`"
+                )
+            hybrid = contributions[contributions["method"] == "hybrid"]
             if len(hybrid):
                 found = hybrid.iloc[0]
                 row = {

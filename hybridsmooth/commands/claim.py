@@ -240,9 +240,9 @@ def _summary(args) -> int:
     try:
         sources = [parse_source(s) for s in args.sources]
         table = summary_table(sources, metric=args.metric)
+        zo_block = zo_block_table(sources)
     except (ValueError, FileNotFoundError) as err:
         raise UsageError(f"claim summary: {err}") from None
-    zo_block = zo_block_table(sources)
     out = ensure_output_dir(args.out)
     table.to_csv(out / "summary.csv", index=False)
     zo_block.to_csv(out / "zo_block.csv", index=False)

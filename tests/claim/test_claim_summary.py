@@ -166,6 +166,9 @@ def test_the_zo_block_comes_from_the_first_folder_of_a_label_that_probed_the_hyb
     a, b = table.iloc[0], table.iloc[1]
     assert (a["folder"], a["zo_share_expected"], a["zo_share_measured"]) == (str(probed), 0.004, 0.008)
     assert b["folder"] == "" and math.isnan(b["zo_share_expected"])  # said as not probed, not dropped
+    pd.DataFrame({"method": ["hybrid"], "seeds": [5]}).to_csv(later / "contributions.csv", index=False)
+    with pytest.raises(ValueError, match="lacks x_share_measured.*claim report --out"):
+        zo_block_table([("C", later)])
 
 
 def test_the_command_draws_the_zo_block_and_says_where_it_was_not_probed(tmp_path, capsys):
