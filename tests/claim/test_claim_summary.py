@@ -66,6 +66,7 @@ def test_the_committed_summary_is_what_its_folders_say_now():
     assert prompt.loc["hybrid - fo_peft", "pairs"] == 20 and prompt.loc["hybrid - fo_peft", "folder"].endswith(
         "prompt_20_seeds"
     )
+    assert prompt.loc["hybrid - fo_full", "pairs"] == 20
 
 
 def test_the_verdicts_that_survive_holms_correction_over_the_table(tmp_path):
