@@ -71,6 +71,17 @@ def parse_source(text: str) -> tuple[str, Path]:
     return (label.strip() if eq else path.name), path
 
 
+def _read_with(file: Path, columns: Sequence[str], folder: Path) -> pd.DataFrame:
+    """A table of a claim folder, refused in one line naming the command that rebuilds it if it lacks a column."""
+    table = pd.read_csv(file)
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise ValueError(
+            f"{file} lacks {', '.join(missing)}: rebuild it with `hybridsmooth claim report --out {folder}`"
+        )
+    return table
+
+
 def read_paired(folder: Path, metric: str) -> pd.DataFrame:
     """The rows of ``folder/paired.csv`` for ``metric``, one per comparison it has."""
     file = Path(folder) / "paired.csv"
@@ -78,12 +89,7 @@ def read_paired(folder: Path, metric: str) -> pd.DataFrame:
         raise FileNotFoundError(
             f"{folder} has no paired.csv: analyse it first (`hybridsmooth claim report --out {folder}`)"
         )
-    table = pd.read_csv(file)
-    missing = [c for c in READ if c not in ("row", "folder") and c not in table.columns]
-    if missing:
-        raise ValueError(
-            f"{file} lacks {', '.join(missing)}: rebuild it with `hybridsmooth claim report --out {folder}`"
-        )
+    table = _read_with(file, [c for c in READ if c not in ("row", "folder")], folder)
     rows = table[table["metric"] == metric]
     if rows.empty:
         raise ValueError(f"{file} has no rows for metric {metric!r} (it has {', '.join(sorted(set(table['metric'])))})")
@@ -142,13 +148,8 @@ def zo_block_table(sources: Sequence[tuple[str, Path]]) -> pd.DataFrame:
             file = Path(folder) / "contributions.csv"
             if source_label != label or not file.is_file():
                 continue
-            contributions = pd.read_csv(file)
             needed = ("method", "seeds", "x_share_measured", "x_share_expected", "x_distance_end", "y_distance_end")
-            missing = [c for c in needed if c not in contributions.columns]
-            if missing:
-                raise ValueError(
-                    f"{file} lacks {', '.join(missing)}: rebuild it with `hybridsmooth claim report --out {folder}`"
-                )
+            contributions = _read_with(file, needed, folder)
             hybrid = contributions[contributions["method"] == "hybrid"]
             if len(hybrid):
                 found = hybrid.iloc[0]
