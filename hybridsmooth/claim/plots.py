@@ -353,3 +353,65 @@ def plot_summary(table: pd.DataFrame, png_path: Path, *, title: str = "", zo_blo
     if title:
         fig.suptitle(title)
     save_figure(fig, png_path)
+
+
+def plot_dose(table: pd.DataFrame, png_path: Path, *, title: str = "", metric: str = "test_accuracy") -> None:
+    """The hybrid against its ZO step size (``claim.dose``), eta_x on a log axis (0, the still-x code path, one
+    decade left of the rest): its accuracy with a 95% interval beside FO-PEFT's mean on the same seeds; the
+    paired difference with its interval, coloured by the verdict (hollow: not after Holm's correction over the
+    eta_x); the ZO block's share of the first-order decrease, expected (line) and measured (dots)."""
+    from .dose import x_positions
+
+    table = table.sort_values("eta_x")
+    x = x_positions(table["eta_x"].to_numpy(dtype=float))
+    points = 100.0
+    fig, (acc, diff, share) = new_figure(ncols=3, width=15.0, height=4.4)
+    y, lo, hi = (table[k].to_numpy(dtype=float) * points for k in (metric, f"{metric}_low", f"{metric}_high"))
+    acc.errorbar(x, y, yerr=[y - lo, hi - y], fmt="o-", color=METHOD_COLORS["hybrid"], capsize=4, label="Hybrid")
+    acc.plot(x, table[f"fo_peft_{metric}"] * points, "s--", color=METHOD_COLORS["fo_peft"], label="FO-PEFT, same seeds")
+    acc.set_ylabel("test accuracy at the best dev check (%)")
+    acc.set_title("accuracy")
+    acc.legend(fontsize=8)
+    for i, r in enumerate(table.itertuples()):
+        color = VERDICT_COLORS.get(r.verdict, "#555555")
+        mean = r.mean_difference * points
+        hollow = r.verdict_holm != r.verdict
+        diff.errorbar(
+            x[i], mean, yerr=[[mean - r.low * points], [r.high * points - mean]], fmt="o", color=color,
+            mfc="white" if hollow else color, capsize=4, lw=2, ms=6,
+        )  # fmt: skip
+        diff.annotate(
+            f"{int(r.pairs)} pairs\np {r.sign_flip_p:.2g}", (x[i], r.high * points), xytext=(0, 4),
+            textcoords="offset points", ha="center", va="bottom", fontsize=7,
+        )  # fmt: skip
+    diff.axhline(0, color=THEORY_COLOR, lw=1)
+    diff.set_ylabel("points of test accuracy")
+    diff.set_title("Hybrid - FO-PEFT, paired by seed")
+    moved = table["x_share_expected"].to_numpy(dtype=float) > 0
+    if moved.any():
+        share.plot(x[moved], table["x_share_expected"][moved] * points, "-", color=ZO_BLOCK_COLOR, label="expected")
+        measured = table["x_share_measured"].to_numpy(dtype=float) * points
+        # one draw a step: the measured share can be negative (the drawn steps raised the loss); drawn hollow
+        for sign, face, label in ((1, ZO_BLOCK_COLOR, "measured"), (-1, "white", "measured, negative (its size)")):
+            keep = moved & (np.sign(measured) == sign)
+            if keep.any():
+                share.plot(x[keep], np.abs(measured[keep]), "o", color=ZO_BLOCK_COLOR, mfc=face, label=label)
+        share.set_yscale("log")
+        share.legend(fontsize=8)
+    share.set_ylabel("% of the hybrid's first-order decrease")
+    share.set_title("ZO block's share")
+    for ax in (acc, diff, share):
+        ax.set_xscale("log")
+        ax.set_xlabel("eta_x (ZO step size of the base weights)")
+        # ticks at the step sizes run, so that every point reads off its own value
+        ax.set_xticks(x, [f"{v:g}" for v in table["eta_x"]])
+        ax.minorticks_off()
+        ax.set_xlim(x.min() / 2, x.max() * 2)
+    fig.text(
+        0.5, -0.02, "green better, red worse, grey no detectable difference at 95%; hollow: not after Holm's "
+        "correction over the step sizes; eta_x = 0: the hybrid's code path with x still",
+        ha="center", va="top", fontsize=9,
+    )  # fmt: skip
+    if title:
+        fig.suptitle(title)
+    save_figure(fig, png_path)

@@ -60,7 +60,7 @@ TRACE_DIRECTIONS = 32
 SOURCE_TABLES = ("selection.csv", "per_seed.csv", "curves.csv")
 
 
-def _sweep(descriptions, root: Path, grid_file: Path, *, say: Callable, **run_options) -> None:
+def sweep_descriptions(descriptions, root: Path, grid_file: Path, *, say: Callable, **run_options) -> None:
     write_grid(grid_file, root, descriptions)
     planned = plan(Grid(root, tuple(descriptions)))
     todo = sum(p.state != "finished" for p in planned)
@@ -103,7 +103,7 @@ def run_claim(
     run_options = dict(workers=workers, threads=threads, executor=executor, options=options)
     started = time.perf_counter()
     if selection_from is None:
-        _sweep([r for _, _, r in cell.tuning_runs()], root, out / "tuning.toml", say=say, **run_options)
+        sweep_descriptions([r for _, _, r in cell.tuning_runs()], root, out / "tuning.toml", say=say, **run_options)
         tuning = tables.tuning_table(cell, root)
     else:
         tuning = read_tuning(Path(selection_from), cell)
@@ -112,7 +112,7 @@ def run_claim(
     selection.to_csv(out / "selection.csv", index=False)
     for method, setting in selected.items():
         say(f"selected for {method}: {describe_setting(method, setting)}")
-    _sweep([r for _, _, r in cell.final_runs(selected)], root, out / "final.toml", say=say, **run_options)
+    sweep_descriptions([r for _, _, r in cell.final_runs(selected)], root, out / "final.toml", say=say, **run_options)
     if constants:
         measure_constants(cell, out, say=say)
     wall = time.perf_counter() - started

@@ -12,7 +12,8 @@ DIR`` brings in the cell's runs finished in another claim folder (or its ``runs/
 step sizes as one (``claim.pool``): more seeds run later, ``run --seeds 10-19 --selection A/selection.csv``,
 or the eta_x = 0 control alone, ``run --methods hybrid_eta_x_0 --seeds 0-1 --selection A/selection.csv``.
 ``summary --from A=LABEL --from B=LABEL`` gathers the paired differences of finished folders of any cells into one
-table and figure (``claim.summary``, its action in ``commands.claim_summary``).
+table and figure (``claim.summary``, its action in ``commands.claim_summary``). ``dose --eta-x A,B,...`` runs the
+hybrid at several ZO step sizes against FO-PEFT on the same seeds (``claim.dose``, ``commands.claim_dose``).
 
 Cells (``--cell``): ``main`` (MiniLM + LoRA, tweets), ``topic`` (MiniLM + LoRA, BBC News), ``smollm2``
 (SmolLM2-135M + LoRA, tweets; ``smollm2_short``: cut to about two hours on 2 cores), ``paper`` (OPT-1.3B +
@@ -30,12 +31,12 @@ from pathlib import Path
 from .. import validate
 from ..claim.cells import CELLS, CONTROL, METHOD_ORDER
 from ..errors import UsageError
-from . import claim_summary
+from . import claim_dose, claim_summary
 from . import sweep as sweep_command
 
 METHOD_NAMES = (*METHOD_ORDER, CONTROL)
 
-ACTIONS = ("run", "report", "plan", "merge", "pool", "summary")
+ACTIONS = ("run", "report", "plan", "merge", "pool", "summary", "dose")
 
 
 def add_arguments(parser) -> None:
@@ -110,6 +111,7 @@ def add_arguments(parser) -> None:
             )
 
     claim_summary.add_summary_arguments(actions)
+    claim_dose.add_dose_arguments(actions)
 
 
 def cell_from_args(args):
@@ -188,6 +190,8 @@ def run(args) -> int:
         raise UsageError(f"give an action: {', '.join(ACTIONS)}")
     if args.action == "summary":
         return claim_summary.summary(args)
+    if args.action == "dose":
+        return claim_dose.dose(args)
     cell = cell_from_args(args)
     out = Path(args.out)
     if args.action == "run":

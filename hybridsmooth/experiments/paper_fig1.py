@@ -90,10 +90,17 @@ def _measure(objective: Objective, x, y, step: int, batch: int, iters: int, rtol
     rows = cs.figure_block_constants(objective, x, y, idx=batch, iterations=iters, seed=1000 + step, rtol=rtol)
     say(
         f"    step {step}: "
-        + ", ".join(f"L_{r['block']}={r['L']:.4g} (res {r['residual']:.2g})" for r in rows)
+        + ", ".join(f"L_{r['block']}={r['L']:.4g} ({_residual_said(r)})" for r in rows)
         + f" in {time.perf_counter() - t0:.1f} s"
     )
     return [{"step": step, "batch": batch, "loss": loss, **r} for r in rows]
+
+
+def _residual_said(row: dict) -> str:
+    """The solve's residual as the tolerance reads it: relative to the value (the absolute one where L is 0)."""
+    scale = abs(row["L"])
+    said = f"rel res {row['residual'] / scale:.2g}" if scale > 0 else f"res {row['residual']:.2g}"
+    return said if row["converged"] else said + ", not converged"
 
 
 def _secant_row(st: SecantStep) -> dict:

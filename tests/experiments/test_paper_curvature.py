@@ -340,3 +340,10 @@ def test_run_fig5_on_tiny_llama(tmp_path):
     assert (np.diff(curves.sort_values("rho").s_exact) >= 0).all()
     EXPS["fig5"].plot(tmp_path, tmp_path / "fig5.png")
     assert (tmp_path / "fig5.png").stat().st_size > 10_000
+
+
+def test_fig1_progress_says_the_residual_the_tolerance_reads():
+    said = paper_fig1._residual_said
+    assert said({"L": 37.29, "residual": 0.2, "converged": True}) == "rel res 0.0054"
+    assert said({"L": 4.0, "residual": 0.4, "converged": False}) == "rel res 0.1, not converged"
+    assert said({"L": 0.0, "residual": 0.0, "converged": True}) == "res 0"
