@@ -78,8 +78,9 @@ def dose_tables(runs, root: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def dose_table(per_seed: pd.DataFrame, probes: pd.DataFrame, probe_every: int, metric: str = "test_accuracy"):
-    """One row per eta_x of the hybrid: its accuracy, the paired difference from FO-PEFT on the seeds both
-    finished, Holm's adjustment over the eta_x, the late collapses of both, and the ZO block's share."""
+    """One row per eta_x of the hybrid: its accuracy, the paired difference from FO-PEFT on the seeds where both
+    have a best checkpoint (FO-PEFT's accuracy on those seeds beside it), Holm's adjustment over the eta_x, the
+    divergences and late collapses of both on every seed both ran, and the ZO block's share."""
     per_seed = per_seed.assign(collapsed=collapsed(per_seed))
     ref = per_seed[per_seed["method"] == REFERENCE].set_index("seed")
     hybrid = per_seed[per_seed["method"] == "hybrid"]
@@ -89,7 +90,10 @@ def dose_table(per_seed: pd.DataFrame, probes: pd.DataFrame, probe_every: int, m
     rows = []
     for eta_x, runs in hybrid.groupby("eta_x", sort=True):
         runs = runs.set_index("seed")
-        seeds = sorted(set(runs.index) & set(ref.index))
+        ran = sorted(set(runs.index) & set(ref.index))
+        # a diverged run has no best checkpoint: it counts as diverged and collapsed, not in the pairs (as in
+        # the claim's own tables)
+        seeds = [s for s in ran if math.isfinite(runs.loc[s, metric]) and math.isfinite(ref.loc[s, metric])]
         diff = paired_difference(runs.loc[seeds, metric].to_numpy(), ref.loc[seeds, metric].to_numpy())
         mean, low, high = bootstrap_interval(runs[metric].to_numpy(dtype=float))
         row = {
@@ -111,7 +115,7 @@ def dose_table(per_seed: pd.DataFrame, probes: pd.DataFrame, probe_every: int, m
             "signed_rank_p": diff["signed_rank_p"],
             "verdict": diff["verdict"],
             "collapsed": int(runs["collapsed"].sum()),
-            "fo_peft_collapsed": int(ref.loc[seeds, "collapsed"].sum()),
+            "fo_peft_collapsed": int(ref.loc[ran, "collapsed"].sum()),
         }
         row.update(_zo_block(contributions, row["arm"]))
         rows.append(row)

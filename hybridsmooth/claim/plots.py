@@ -369,6 +369,12 @@ def plot_dose(table: pd.DataFrame, png_path: Path, *, title: str = "", metric: s
     y, lo, hi = (table[k].to_numpy(dtype=float) * points for k in (metric, f"{metric}_low", f"{metric}_high"))
     acc.errorbar(x, y, yerr=[y - lo, hi - y], fmt="o-", color=METHOD_COLORS["hybrid"], capsize=4, label="Hybrid")
     acc.plot(x, table[f"fo_peft_{metric}"] * points, "s--", color=METHOD_COLORS["fo_peft"], label="FO-PEFT, same seeds")
+    for xi, yi, r in zip(x, y, table.itertuples(), strict=True):
+        if r.diverged:  # those seeds have no best checkpoint: the point stands on the others
+            acc.annotate(
+                f"{r.diverged} of {r.seeds} diverged", (xi, yi), xytext=(0, -14), textcoords="offset points",
+                ha="center", va="top", fontsize=7, color=METHOD_COLORS["hybrid"],
+            )  # fmt: skip
     acc.set_ylabel("test accuracy at the best dev check (%)")
     acc.set_title("accuracy")
     acc.legend(fontsize=8)
@@ -385,6 +391,8 @@ def plot_dose(table: pd.DataFrame, png_path: Path, *, title: str = "", metric: s
             textcoords="offset points", ha="center", va="bottom", fontsize=7,
         )  # fmt: skip
     diff.axhline(0, color=THEORY_COLOR, lw=1)
+    bottom, top = diff.get_ylim()
+    diff.set_ylim(bottom, top + 0.15 * (top - bottom))  # room for the labels above the intervals
     diff.set_ylabel("points of test accuracy")
     diff.set_title("Hybrid - FO-PEFT, paired by seed")
     moved = table["x_share_expected"].to_numpy(dtype=float) > 0
@@ -407,9 +415,10 @@ def plot_dose(table: pd.DataFrame, png_path: Path, *, title: str = "", metric: s
         ax.set_xticks(x, [f"{v:g}" for v in table["eta_x"]])
         ax.minorticks_off()
         ax.set_xlim(x.min() / 2, x.max() * 2)
+    zero = "; eta_x = 0: the hybrid's code path with x still" if (table["eta_x"] == 0).any() else ""
     fig.text(
         0.5, -0.02, "green better, red worse, grey no detectable difference at 95%; hollow: not after Holm's "
-        "correction over the step sizes; eta_x = 0: the hybrid's code path with x still",
+        f"correction over the step sizes; a diverged seed has no best checkpoint and is left out of the pairs{zero}",
         ha="center", va="top", fontsize=9,
     )  # fmt: skip
     if title:

@@ -84,6 +84,14 @@ def test_only_the_seeds_both_finished_are_paired_and_an_arm_without_probes_says_
     large = table.set_index("eta_x").loc[1e-3]
     assert large["pairs"] == 4 and large["seeds"] == 4
     assert math.isnan(large["x_share_expected"])
+    # a diverged seed has no best checkpoint: out of the pairs, FO-PEFT's accuracy beside it on the same seeds
+    per_seed, probes = _tables()
+    gone = (per_seed["method"] == "hybrid") & (per_seed["eta_x"] == 1e-3) & (per_seed["seed"] == 1)
+    per_seed.loc[gone, ["diverged", "test_accuracy"]] = [True, math.nan]
+    large = dose.dose_table(per_seed, probes, probe_every=25).set_index("eta_x").loc[1e-3]
+    assert (large["pairs"], large["seeds"], large["diverged"], large["collapsed"]) == (4, 5, 1, 2)
+    assert math.isclose(large["fo_peft_test_accuracy"], np.mean([REF[s] for s in (0, 2, 3, 4)]))
+    assert math.isclose(large["mean_difference"], -0.10, abs_tol=1e-12)
     with pytest.raises(ValueError, match="needs FO-PEFT"):
         dose.dose_table(per_seed[per_seed["method"] == "hybrid"], probes, probe_every=25)
 
