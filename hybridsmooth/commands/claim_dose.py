@@ -81,6 +81,7 @@ def dose(args) -> int:
             per_seed, probes = dose_mod.dose_tables(runs, out / RUNS_DIR)
         else:
             per_seed, probes = dose_mod.read_source_tables(out)
+            _check_same_runs(per_seed, runs, out)
         table = dose_mod.dose_table(per_seed, probes, cell.probe_every)
     except (FileNotFoundError, ValueError) as err:
         raise UsageError(f"claim dose: {err}; run `hybridsmooth claim dose` without --report to finish it") from None
@@ -101,6 +102,17 @@ def dose(args) -> int:
     print(shown[columns].to_string(index=False))
     print(f"wrote {out / 'dose.csv'}, {out / 'dose_per_seed.csv'}, {out / 'dose.png'}")
     return 0
+
+
+def _check_same_runs(per_seed, runs, out: Path) -> None:
+    """Tables rebuilt without their run folders must hold the runs the options name, no more and no fewer."""
+    named = {(m, float(x), int(s)) for m, x, s, _ in runs}
+    held = {(m, float(x), int(s)) for m, x, s in zip(per_seed["method"], per_seed["eta_x"], per_seed["seed"])}
+    if named != held:
+        raise UsageError(
+            f"{out / 'dose_per_seed.csv'} holds {len(held)} runs, the options name {len(named)} (another --eta-x, "
+            "--seeds or adapter step): give the options the dose ran with"
+        )
 
 
 def _numbers(text: str) -> list[float]:

@@ -136,6 +136,10 @@ def test_the_command_runs_resumes_and_rebuilds_from_its_tables(tmp_path, capsys)
     shutil.rmtree(out / "runs")
     assert main([*args, "--report"]) == 0
     pd.testing.assert_frame_equal(pd.read_csv(out / "dose.csv"), first)
+    capsys.readouterr()
+    other = ["claim", "dose", "--quick", "--eta-x", "0,1e-3", "--eta-y", "0.3", "--out", str(out), "--report"]
+    assert main(other) == 2  # the tables are of other step sizes: refused, not relabelled
+    assert "give the options the dose ran with" in capsys.readouterr().err
 
 
 def test_the_adapter_step_comes_from_one_place(tmp_path, capsys):
