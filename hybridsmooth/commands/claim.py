@@ -233,6 +233,7 @@ def _run(args, cell, out: Path) -> int:
             "of a claim that selected the hybrid and FO-PEFT"
         )
     sweep_command._check_run_options(args)
+    sweep_command.refuse_shard(args, "claim run", "the grids `claim plan` writes")
     options = sweep_command._executor_options(args)
     verdicts = run_claim(
         cell,

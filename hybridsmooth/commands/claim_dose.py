@@ -63,8 +63,12 @@ def dose(args) -> int:
     runs = dose_mod.dose_runs(cell, eta_xs, eta_y, mu)
     out = Path(args.out)
     say = lambda line: print(line, flush=True)  # noqa: E731
+    unused = sweep_command.given_run_options(args) if args.report else []
+    if unused:
+        raise UsageError(f"claim dose --report runs nothing: {', '.join(unused)} does not apply")
     if not args.report:
         sweep_command._check_run_options(args)
+        sweep_command.refuse_shard(args, "claim dose", "its dose.toml")
         out.mkdir(parents=True, exist_ok=True)
         sweep_descriptions(
             [r for *_, r in runs],

@@ -134,6 +134,22 @@ def _check_run_options(args) -> None:
     sweep.shard([], args.shard)  # a bad shard is refused before the grid is read
 
 
+def given_run_options(args) -> list[str]:
+    """The flags of ``_add_run_arguments`` given on the command line (none are given by default)."""
+    names = ["workers", "shard", "threads", *EXECUTOR_OPTIONS]
+    given = [("--" + n.replace("_", "-")) for n in names if getattr(args, n, None) is not None]
+    return given + (["--executor"] if getattr(args, "executor", "local") != "local" else [])
+
+
+def refuse_shard(args, command: str, grid: str) -> None:
+    """``command`` runs its runs whole: a --shard it would ignore is refused, naming the grid file to shard."""
+    if getattr(args, "shard", None) is not None:
+        raise UsageError(
+            f"{command} takes no --shard: it runs every run of {grid}; give that grid to "
+            "`hybridsmooth sweep run --shard i/N`"
+        )
+
+
 def _check_applicable(args) -> None:
     """An option of another executor is an error: silently ignoring it would run the sweep other than asked."""
     for name, executors in EXECUTOR_OPTIONS.items():

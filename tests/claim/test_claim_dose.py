@@ -174,3 +174,21 @@ def test_the_committed_dose_response_is_what_its_tables_say(tmp_path):
     assert rows.loc[1e-5, "verdict"].startswith("no detectable") and rows.loc[3e-4, "verdict_holm"] == "worse"
     assert rows.loc[3e-4, "sign_flip_p"] == 2 / 2**10 and rows.loc[1e-3, "diverged"] == 7
     assert list(rows["x_share_expected"]) == sorted(rows["x_share_expected"])
+
+
+@pytest.mark.parametrize(
+    "extra, said",
+    [
+        (["--report", "--workers", "2"], "--report runs nothing: --workers does not apply"),
+        (["--shard", "0/2"], "claim dose takes no --shard"),
+    ],
+)
+def test_options_that_would_be_ignored_are_refused(tmp_path, capsys, extra, said):
+    args = ["claim", "dose", "--quick", "--eta-x", "1e-3", "--eta-y", "0.3", "--out", str(tmp_path / "d"), *extra]
+    assert main(args) == 2
+    assert said in capsys.readouterr().err and not (tmp_path / "d").exists()
+
+
+def test_claim_run_refuses_a_shard_it_would_ignore(tmp_path, capsys):
+    assert main(["claim", "run", "--quick", "--out", str(tmp_path / "c"), "--shard", "0/2"]) == 2
+    assert "claim run takes no --shard" in capsys.readouterr().err
