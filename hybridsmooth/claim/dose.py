@@ -132,12 +132,11 @@ def _zo_block(contributions: pd.DataFrame | None, label: str) -> dict:
 
 
 def read_source_tables(out: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    missing = [name for name in SOURCE_TABLES[:1] if not (Path(out) / name).is_file()]
-    if missing:
-        raise FileNotFoundError(f"{out} holds neither run folders nor {', '.join(missing)}")
-    per_seed = pd.read_csv(Path(out) / SOURCE_TABLES[0])
-    probes_path = Path(out) / SOURCE_TABLES[1]
-    return per_seed, (pd.read_csv(probes_path) if probes_path.is_file() else pd.DataFrame())
+    """(per seed, probes) from the tables an earlier analysis wrote; the probes may be absent."""
+    per_seed_path, probes_path = (Path(out) / name for name in SOURCE_TABLES)
+    if not per_seed_path.is_file():
+        raise FileNotFoundError(f"{out} holds neither run folders nor {per_seed_path.name}")
+    return pd.read_csv(per_seed_path), (pd.read_csv(probes_path) if probes_path.is_file() else pd.DataFrame())
 
 
 def x_positions(eta_xs) -> np.ndarray:

@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 from ..errors import UsageError
+from .claim_summary import in_points
 
 
 def add_dose_arguments(actions) -> None:
@@ -96,10 +97,7 @@ def dose(args) -> int:
     title = f"cell {cell.name}: the hybrid against its ZO step size, eta_y = {eta_y:g}, {len(cell.seeds)} seeds"
     plot_dose(table, out / "dose.png", title=title)
     shown = table.assign(
-        difference=[
-            f"{100 * m:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}]"
-            for m, lo, hi in zip(table["mean_difference"], table["low"], table["high"], strict=True)
-        ],
+        difference=in_points(table, "mean_difference", "low", "high"),
         zo_share=[f"{100 * v:.2g}%" if math.isfinite(v) else "-" for v in table["x_share_expected"]],
     )
     columns = ["eta_x", "pairs", "difference", "sign_flip_p", "holm_p", "verdict", "collapsed", "zo_share"]

@@ -45,8 +45,8 @@ def summary(args) -> int:
     zo_block.to_csv(out / "zo_block.csv", index=False)
     plot_summary(table, out / "summary.png", title=args.title, zo_block=zo_block)
     shown = table.assign(
-        difference=_in_points(table, "mean_difference", "low", "high"),
-        typical=_in_points(table, "hodges_lehmann", "hodges_lehmann_low", "hodges_lehmann_high"),
+        difference=in_points(table, "mean_difference", "low", "high"),
+        typical=in_points(table, "hodges_lehmann", "hodges_lehmann_low", "hodges_lehmann_high"),
     )
     shown["holm_p"] = [f"{p:.2g}" for p in table["holm_p"]]
     columns = ["row", "comparison", "pairs", "difference", "typical", "verdict", "holm_p", "verdict_holm"]
@@ -66,7 +66,7 @@ def _percent(measured: float, expected: float) -> str:
     return f"{100 * measured:.2g}% ({100 * expected:.2g}% expected)"
 
 
-def _in_points(table, mid: str, low: str, high: str) -> list[str]:
+def in_points(table, mid: str, low: str, high: str) -> list[str]:
     """ "+0.1 [-0.3, +0.5]": a difference of accuracies and its interval, in points."""
     return [
         f"{100 * m:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}]"
